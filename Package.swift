@@ -1,0 +1,77 @@
+// swift-tools-version:6.0
+// vipsec: one IPsec endpoint for a cluster of Linux hosts behind a distributed virtual IP.
+//
+// Layout (pure protocol logic apart from I/O):
+//   CMNL, COpenSSL      system libraries (libmnl, libssl/libcrypto) found through pkg-config
+//   Netlink             netlink sockets, message builder, attribute parser over libmnl
+//   XFRM                the kernel boundary: SAs, policies, counters and events (uses Netlink)
+//   IKEv2               pure IKEv2 (RFC 7296): wire codec, payloads, exchanges, SA state; no I/O
+//   IKECrypto           IKEv2's crypto protocols implemented with OpenSSL
+//   IKEDaemon           the NIO shell around IKEv2: UDP 500/4500, timers, kernel installer
+//   Cluster             pure cluster logic: SA authority, sequence blocks, lifesize, membership, wire
+//   ClusterNode         the NIO/TLS shells: routing node service and target agent
+//   VipsecCLI           the `vipsec` command (swift-argument-parser)
+import PackageDescription
+
+let package = Package(
+    name: "vipsec",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vipsec", targets: ["VipsecCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+    ],
+    targets: [
+        // MARK: System libraries
+        .systemLibrary(
+            name: "CMNL",
+            pkgConfig: "libmnl",
+            providers: [.apt(["libmnl-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+
+        // MARK: Kernel boundary
+        .target(name: "Netlink", dependencies: ["CMNL"]),
+        .target(name: "XFRM", dependencies: ["Netlink", "CMNL"]),
+
+        // MARK: IKEv2
+        .target(name: "IKEv2", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "IKECrypto", dependencies: ["IKEv2", "COpenSSL"]),
+        .target(name: "IKEDaemon", dependencies: [
+            "IKEv2", "IKECrypto", "XFRM",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // MARK: Cluster
+        .target(name: "Cluster", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "ClusterNode", dependencies: [
+            "Cluster", "XFRM", "IKEDaemon",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // MARK: Command
+        .executableTarget(name: "VipsecCLI", dependencies: [
+            "IKEDaemon", "ClusterNode", "XFRM",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // MARK: Tests
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
+        .testTarget(name: "VipsecCLITests", dependencies: []),
+    ],
+    swiftLanguageModes: [.v5]
+)

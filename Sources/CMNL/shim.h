@@ -1,0 +1,9 @@
+#ifndef VIPSEC_CMNL_SHIM_H
+#define VIPSEC_CMNL_SHIM_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+#include <linux/xfrm.h>
+#include <libmnl/libmnl.h>
+#endif

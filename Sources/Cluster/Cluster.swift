@@ -1,0 +1,1 @@
+// Pure cluster logic: SA authority, sequence blocks, lifesize, membership, cluster wire format.

@@ -1,0 +1,2 @@
+// IKEv2 crypto with OpenSSL.
+import IKEv2

@@ -1,0 +1,2 @@
+// The NIO shell around IKEv2.
+import IKEv2

@@ -1,0 +1,1 @@
+// Netlink over libmnl. See NetlinkSocket, NetlinkMessageBuilder and NetlinkAttributes.

@@ -1,0 +1,1 @@
+// The kernel boundary: XFRM SAs, policies, counters and events over Netlink.
