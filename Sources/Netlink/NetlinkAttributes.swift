@@ -70,12 +70,12 @@ public struct NetlinkAttributes: Sendable {
     public func contains(_ type: UInt16) -> Bool { self[type] != nil }
 
     /// Reads attribute `type` as the struct `T`; a payload shorter than `T` is malformed.
-    public func load<T: BitwiseCopyable>(_ type: UInt16, as _: T.Type) throws -> T? {
+    public func load<T>(_ type: UInt16, as _: T.Type) throws -> T? {
         guard let bytes = self[type] else { return nil }
         guard bytes.count >= MemoryLayout<T>.size else {
             throw NetlinkError.malformed("attribute \(type) has \(bytes.count) bytes, \(T.self) needs \(MemoryLayout<T>.size)")
         }
-        return bytes.withUnsafeBytes { $0.loadUnaligned(as: T.self) }
+        return try bytes.withUnsafeBytes { try netlinkLoadStruct(T.self, from: $0) }
     }
 
     /// Reads attribute `type` as a host-order u32.

@@ -45,12 +45,12 @@ public struct NetlinkMessage: Sendable {
     }
 
     /// Reads the family header `T` at the start of the payload; too short is malformed.
-    public func fixedHeader<T: BitwiseCopyable>(_ type: T.Type) throws -> T {
+    public func fixedHeader<T>(_ type: T.Type) throws -> T {
         guard payload.count >= MemoryLayout<T>.size else {
             throw NetlinkError.malformed("message type \(self.type) payload is \(payload.count) bytes, "
                 + "its header \(T.self) needs \(MemoryLayout<T>.size)")
         }
-        return payload.withUnsafeBytes { $0.loadUnaligned(as: T.self) }
+        return try payload.withUnsafeBytes { try netlinkLoadStruct(T.self, from: $0) }
     }
 
     /// Parses the attributes that follow a family header of `headerSize` bytes.
@@ -90,4 +90,21 @@ public struct NetlinkMessage: Sendable {
         }
         return (-error, text)
     }
+}
+
+/// Copies a plain C struct out of (possibly unaligned) bytes.
+///
+/// Imported C structs holding unions are not `BitwiseCopyable` to Swift, so this copies
+/// through a fresh, aligned allocation instead of `loadUnaligned`. The caller has checked
+/// `bytes.count >= MemoryLayout<T>.size`; `T` must be a trivial type (checked).
+@usableFromInline
+func netlinkLoadStruct<T>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
+    guard _isPOD(T.self), bytes.count >= MemoryLayout<T>.size, let source = bytes.baseAddress else {
+        throw NetlinkError.malformed("cannot read \(T.self) from \(bytes.count) bytes")
+    }
+    let target = UnsafeMutableRawPointer.allocate(byteCount: max(MemoryLayout<T>.size, 1),
+                                                  alignment: MemoryLayout<T>.alignment)
+    defer { target.deallocate() }
+    target.copyMemory(from: source, byteCount: MemoryLayout<T>.size)
+    return target.load(as: T.self)
 }
