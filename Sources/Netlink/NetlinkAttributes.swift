@@ -75,7 +75,7 @@ public struct NetlinkAttributes: Sendable {
         guard bytes.count >= MemoryLayout<T>.size else {
             throw NetlinkError.malformed("attribute \(type) has \(bytes.count) bytes, \(T.self) needs \(MemoryLayout<T>.size)")
         }
-        return try bytes.withUnsafeBytes { try netlinkLoadStruct(T.self, from: $0) }
+        return try bytes.withUnsafeBytes { try netlinkStruct(T.self, from: $0) }
     }
 
     /// Reads attribute `type` as a host-order u32.

@@ -50,7 +50,7 @@ public struct NetlinkMessage: Sendable {
             throw NetlinkError.malformed("message type \(self.type) payload is \(payload.count) bytes, "
                 + "its header \(T.self) needs \(MemoryLayout<T>.size)")
         }
-        return try payload.withUnsafeBytes { try netlinkLoadStruct(T.self, from: $0) }
+        return try payload.withUnsafeBytes { try netlinkStruct(T.self, from: $0) }
     }
 
     /// Parses the attributes that follow a family header of `headerSize` bytes.
@@ -97,8 +97,8 @@ public struct NetlinkMessage: Sendable {
 /// Imported C structs holding unions are not `BitwiseCopyable` to Swift, so this copies
 /// through a fresh, aligned allocation instead of `loadUnaligned`. The caller has checked
 /// `bytes.count >= MemoryLayout<T>.size`; `T` must be a trivial type (checked).
-@usableFromInline
-func netlinkLoadStruct<T>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
+
+public func netlinkStruct<T>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
     guard _isPOD(T.self), bytes.count >= MemoryLayout<T>.size, let source = bytes.baseAddress else {
         throw NetlinkError.malformed("cannot read \(T.self) from \(bytes.count) bytes")
     }

@@ -87,11 +87,14 @@ enum XFRMStateMessages {
     static func appendReplay(_ replay: XFRMReplayState, to message: NetlinkMessageBuilder,
                              forceESNFormat: Bool) throws {
         if replay.needsESNFormat || forceESNFormat {
-            let words = replay.bitmap.isEmpty ? 0 : Int(replay.bitmapLength)
+            // The kernel insists the bitmap length it has is the one it gets back (NEWAE),
+            // so a bitmap read from the kernel keeps its own word count.
+            let bitmapLength = max(replay.bitmapLength, UInt32(replay.bitmap.count))
+            let words = replay.bitmap.isEmpty ? 0 : Int(bitmapLength)
             let length = MemoryLayout<xfrm_replay_state_esn>.size + words * 4
             try message.appendAttribute(type: XFRMAttributeType.replayESNValue.rawValue, length: length) { raw in
                 let fields: [UInt32] = [
-                    replay.bitmapLength,
+                    bitmapLength,
                     UInt32(truncatingIfNeeded: replay.outputSequence),
                     UInt32(truncatingIfNeeded: replay.sequence),
                     UInt32(truncatingIfNeeded: replay.outputSequence >> 32),
