@@ -121,7 +121,7 @@ enum XFRMStateMessages {
         if let packets = thresholds.replayPackets {
             try message.appendAttribute(type: XFRMAttributeType.replayThreshold.rawValue, u32: packets)
         }
-        if let timer = thresholds.timerDeciseconds {
+        if let timer = thresholds.timer {
             try message.appendAttribute(type: XFRMAttributeType.expiryTimerThreshold.rawValue, u32: timer)
         }
     }
