@@ -4,9 +4,8 @@ import Glibc
 /// A netlink socket over libmnl: request/acknowledge, request/reply, dumps, pipelined
 /// batches, multicast groups and receive with a timeout.
 ///
-/// Replies are matched by sequence number and must carry this socket's port id (or 0).
-/// Anything else is
-/// dropped and counted in `droppedMessages`. Extended acks are on, so
+/// Replies are matched by sequence number and must carry this socket's port id (or 0);
+/// anything else is dropped and counted in `droppedMessages`. Extended acks are on, so
 /// kernel errors carry the kernel's text. Not thread-safe: one socket per task.
 public final class NetlinkSocket {
     private let socket: OpaquePointer
