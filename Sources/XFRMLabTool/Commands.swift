@@ -116,7 +116,9 @@ enum Commands {
         print("monitor ready")
         fflush(stdout)
         let end = ContinuousClock.now + .seconds(Int(try args.number("seconds")))
+        let stopFile = args.optional("stop-file")
         while ContinuousClock.now < end {
+            if let stopFile, access(stopFile, F_OK) == 0 { break }
             for event in try monitor.next(timeout: .milliseconds(200)) {
                 print(describe(event))
                 fflush(stdout)
