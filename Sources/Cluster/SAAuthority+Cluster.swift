@@ -112,7 +112,9 @@ extension SAAuthority {
             counters.unknownSA += 1
             return [.send(.nack(.init(saID: saID, operation: .sequenceBlockRequest, reason: .unknownSA)), to: node)]
         }
-        let decision = allocator.request(from: node, currentBlockFirst: request.currentBlockFirst, now: now)
+        let incarnation = membership.members[node]?.incarnation ?? 0
+        let decision = allocator.request(from: node, incarnation: incarnation,
+                                         currentBlockFirst: request.currentBlockFirst, now: now)
         allocators[saID] = allocator
         var actions: [AuthorityAction] = []
         switch decision {

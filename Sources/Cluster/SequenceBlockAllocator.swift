@@ -43,7 +43,8 @@ public struct SequenceBlockAllocator: Sendable {
             self.blockSize = blockSize
             self.peerReplayWindow = peerReplayWindow
             self.extendedSequenceNumbers = extendedSequenceNumbers
-            self.rekeyMargin = rekeyMargin ?? blockSize.multipliedReportingOverflow(by: 64).partialValue
+            let (defaultMargin, overflow) = blockSize.multipliedReportingOverflow(by: 64)
+            self.rekeyMargin = rekeyMargin ?? (overflow ? .max : defaultMargin)
             self.softPacketLimit = softPacketLimit ?? blockSize / 2
             self.maximumIdle = maximumIdle
         }
@@ -80,6 +81,7 @@ public struct SequenceBlockAllocator: Sendable {
     }
 
     private struct Holding: Sendable {
+        var incarnation: UInt64
         var blocks: [SequenceBlock] = []   // ascending
         var lastRequest: ClusterInstant
     }
@@ -112,8 +114,16 @@ public struct SequenceBlockAllocator: Sendable {
 
     /// An agent asks for its next block, naming the first number of the block its kernel uses
     /// now (0 = none). Blocks of that agent below the named one are retired.
-    public mutating func request(from node: NodeID, currentBlockFirst: UInt64, now: ClusterInstant) -> Decision {
-        var holding = holdings[node] ?? Holding(lastRequest: now)
+    ///
+    /// `incarnation` is the agent process's incarnation (from its Hello): a request from a
+    /// new incarnation abandons everything the previous one held, so a restarted agent gets
+    /// a fresh block even if nobody called `abandon(_:)`.
+    public mutating func request(from node: NodeID, incarnation: UInt64, currentBlockFirst: UInt64,
+                                 now: ClusterInstant) -> Decision {
+        var holding = holdings[node] ?? Holding(incarnation: incarnation, lastRequest: now)
+        if holding.incarnation != incarnation {
+            holding = Holding(incarnation: incarnation, lastRequest: now)
+        }
         holding.lastRequest = max(holding.lastRequest, now)
         if currentBlockFirst != 0, holding.blocks.contains(where: { $0.first == currentBlockFirst }) {
             holding.blocks.removeAll { $0.first < currentBlockFirst }
@@ -132,7 +142,7 @@ public struct SequenceBlockAllocator: Sendable {
         // first >= 1 and first <= last by construction; the guard keeps this trap-free.
         guard let block = try? SequenceBlock(first: first, last: last) else { return .exhausted }
         highWaterMark = last
-        holdings[node, default: Holding(lastRequest: now)].blocks.append(block)
+        holdings[node]?.blocks.append(block)
         return .granted(block)
     }
 
