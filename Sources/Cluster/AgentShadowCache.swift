@@ -52,6 +52,12 @@ public struct AgentShadowCache: Sendable {
         return [.installInKernel(sa)]
     }
 
+    /// The kernel refused an SA that `install` asked for: forget it and Nack the install.
+    public mutating func installFailed(_ saID: ClusterSAID, reason: NackReason, detail: String) -> [Effect] {
+        sas[saID] = nil
+        return [.reply(.nack(.init(saID: saID, operation: .installSA, reason: reason, detail: detail)))]
+    }
+
     /// DeleteSA: remove it; an SA the agent does not hold is acknowledged anyway (deletes are
     /// idempotent, and the routing node only wants to know it is gone).
     public mutating func delete(_ message: ClusterMessage.DeleteSA, now: ClusterInstant) -> [Effect] {
