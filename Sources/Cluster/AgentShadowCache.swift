@@ -6,8 +6,13 @@
 public struct AgentShadowCache: Sendable {
     /// What the shell must do.
     public enum Effect: Equatable, Sendable {
-        /// Add (or update) the SA and its policies in the kernel; then Ack or Nack it.
-        case installInKernel(SADescription)
+        /// Add (or update) the SA and its policies in the kernel; then Ack or Nack it. For a
+        /// shared outbound SA `block` is its first sequence block: the state is added with
+        /// the output sequence at `first - 1` and the hard packet limit at the block size.
+        case installInKernel(SADescription, block: ClusterMessage.SequenceBlockGrant?)
+        /// A shared outbound SA moves to its next block: one XFRM_MSG_NEWAE setting the output
+        /// sequence to `first - 1` and the packet count to 0.
+        case switchSequenceBlock(SADescription, ClusterMessage.SequenceBlockGrant)
         /// Delete the SA and its policies from the kernel.
         case removeFromKernel(SADescription)
         /// Send this to the routing node.
@@ -18,6 +23,8 @@ public struct AgentShadowCache: Sendable {
     public private(set) var epoch: ClusterEpoch = .none
     /// The SAs the agent holds (in the kernel, or being put there).
     public private(set) var sas: [ClusterSAID: SADescription] = [:]
+    /// The sequence blocks of the shared outbound SAs held.
+    public private(set) var sequencer = AgentSequencer()
     /// How long the agent keeps its SAs after losing the routing node.
     public var grace: Duration
     /// When the agent last heard from the routing node.
@@ -49,12 +56,54 @@ public struct AgentShadowCache: Sendable {
                                        detail: "agent is in \(epoch), SA in \(sa.epoch)")))]
         }
         sas[sa.saID] = sa
-        return [.installInKernel(sa)]
+        if case .shared = sa.sequencing {
+            // No kernel state without a block: ask first, install on the grant.
+            return sequencer.installRequested(sa.saID).map(effect)
+        }
+        return [.installInKernel(sa, block: nil)]
+    }
+
+    /// A SequenceBlockGrant: the first block installs the shared SA, later ones switch it.
+    public mutating func received(_ grant: ClusterMessage.SequenceBlockGrant, now: ClusterInstant) -> [Effect] {
+        heard(now: now)
+        guard sas[grant.saID] != nil else { return [] }
+        return sequencer.received(grant).map(effect)
+    }
+
+    /// The kernel's soft packet expiry of a shared SA: ask for the next block.
+    public mutating func softPacketLimitReached(_ saID: ClusterSAID) -> [Effect] {
+        sequencer.softLimitReached(saID).map(effect)
+    }
+
+    /// The kernel's hard packet expiry of a shared SA (its state is gone): ask for a block
+    /// to add it again.
+    public mutating func hardPacketLimitReached(_ saID: ClusterSAID) -> [Effect] {
+        sequencer.hardLimitReached(saID).map(effect)
+    }
+
+    /// The routing node answered `window-full`: called again after a short delay.
+    public func retrySequenceBlock(_ saID: ClusterSAID) -> [Effect] {
+        sequencer.retry(saID).map(effect)
+    }
+
+    private func effect(_ sequencing: AgentSequencer.Effect) -> Effect {
+        switch sequencing {
+        case .request(let request):
+            return .reply(.sequenceBlockRequest(request))
+        case .addState(let saID, let grant):
+            // `sas` holds every SA the sequencer knows; the fallback never happens.
+            guard let sa = sas[saID] else { return .reply(.sequenceBlockRequest(.init(saID: saID, currentBlockFirst: 0))) }
+            return .installInKernel(sa, block: grant)
+        case .switchBlock(let saID, let grant):
+            guard let sa = sas[saID] else { return .reply(.sequenceBlockRequest(.init(saID: saID, currentBlockFirst: 0))) }
+            return .switchSequenceBlock(sa, grant)
+        }
     }
 
     /// The kernel refused an SA that `install` asked for: forget it and Nack the install.
     public mutating func installFailed(_ saID: ClusterSAID, reason: NackReason, detail: String) -> [Effect] {
         sas[saID] = nil
+        sequencer.removed(saID)
         return [.reply(.nack(.init(saID: saID, operation: .installSA, reason: reason, detail: detail)))]
     }
 
@@ -65,6 +114,7 @@ public struct AgentShadowCache: Sendable {
         guard message.epoch == epoch else {
             return [.reply(.nack(.init(saID: message.saID, operation: .deleteSA, reason: .staleEpoch)))]
         }
+        sequencer.removed(message.saID)
         guard let sa = sas.removeValue(forKey: message.saID) else {
             return [.reply(.ack(.init(saID: message.saID, operation: .deleteSA)))]
         }
@@ -77,6 +127,7 @@ public struct AgentShadowCache: Sendable {
         guard message.epoch == epoch else { return removeAll() }
         let keep = Set(message.saIDs)
         let gone = sas.keys.filter { !keep.contains($0) }.sorted()
+        for id in gone { sequencer.removed(id) }
         return gone.compactMap { id in sas.removeValue(forKey: id).map(Effect.removeFromKernel) }
     }
 
@@ -92,6 +143,7 @@ public struct AgentShadowCache: Sendable {
     private mutating func removeAll() -> [Effect] {
         let all = sas.keys.sorted().compactMap { sas[$0] }
         sas = [:]
+        sequencer = AgentSequencer()
         return all.map(Effect.removeFromKernel)
     }
 }

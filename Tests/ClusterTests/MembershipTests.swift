@@ -79,7 +79,7 @@ final class AgentShadowCacheTests: XCTestCase {
                        [.reply(.nack(.init(saID: ClusterSAID(1), operation: .installSA, reason: .staleEpoch,
                                            detail: "agent is in epoch 0, SA in \(Fixture.epoch)")))])
         XCTAssertEqual(cache.welcomed(welcome, now: start), [])
-        XCTAssertEqual(cache.install(.init(sa: Fixture.sa(1)), now: start), [.installInKernel(Fixture.sa(1))])
+        XCTAssertEqual(cache.install(.init(sa: Fixture.sa(1)), now: start), [.installInKernel(Fixture.sa(1), block: nil)])
         let old = Fixture.sa(2, epoch: ClusterEpoch(rawValue: 5))
         guard case .reply(.nack(let nack))? = cache.install(.init(sa: old), now: start).first else { return XCTFail() }
         XCTAssertEqual(nack.reason, .staleEpoch)
