@@ -55,6 +55,12 @@ public struct AgentShadowCache: Sendable {
             return [.reply(.nack(.init(saID: sa.saID, operation: .installSA, reason: .staleEpoch,
                                        detail: "agent is in \(epoch), SA in \(sa.epoch)")))]
         }
+        if sas[sa.saID] == sa, !isWaitingForBlock(sa) {
+            // A resync resending what the agent holds: nothing to do in the kernel. (A shared
+            // SA keeps its kernel state and block; its old blocks were abandoned by the
+            // routing node, so they are never granted again.)
+            return [.reply(.ack(.init(saID: sa.saID, operation: .installSA)))]
+        }
         sas[sa.saID] = sa
         if case .shared = sa.sequencing {
             // No kernel state without a block: ask first, install on the grant.
@@ -84,6 +90,11 @@ public struct AgentShadowCache: Sendable {
     /// The routing node answered `window-full`: called again after a short delay.
     public func retrySequenceBlock(_ saID: ClusterSAID) -> [Effect] {
         sequencer.retry(saID).map(effect)
+    }
+
+    private func isWaitingForBlock(_ sa: SADescription) -> Bool {
+        guard case .shared = sa.sequencing else { return false }
+        return sequencer.currentBlock(of: sa.saID) == nil
     }
 
     private func effect(_ sequencing: AgentSequencer.Effect) -> Effect {

@@ -35,7 +35,13 @@ final class AgentSequencerTests: XCTestCase {
         let shared = Fixture.sa(2, direction: .outbound, sequencing: .shared(blockSize: 100))
         XCTAssertEqual(cache.install(.init(sa: shared), now: now),
                        [.reply(.sequenceBlockRequest(.init(saID: sa, currentBlockFirst: 0)))])
+        // Resent while still waiting for the block: ask again, do not ack.
+        XCTAssertEqual(cache.install(.init(sa: shared), now: now),
+                       [.reply(.sequenceBlockRequest(.init(saID: sa, currentBlockFirst: 0)))])
         XCTAssertEqual(cache.received(grant(1, 100), now: now), [.installInKernel(shared, block: grant(1, 100))])
+        // Resent once in the kernel (a reconnect's resync): ack, keep the state and block.
+        XCTAssertEqual(cache.install(.init(sa: shared), now: now), [.reply(.ack(.init(saID: sa, operation: .installSA)))])
+        XCTAssertEqual(cache.sequencer.currentBlock(of: sa)?.first, 1)
         XCTAssertEqual(cache.softPacketLimitReached(sa), [.reply(.sequenceBlockRequest(.init(saID: sa, currentBlockFirst: 1)))])
         XCTAssertEqual(cache.received(grant(101, 200), now: now), [.switchSequenceBlock(shared, grant(101, 200))])
         // Deleted: later grants and expiries are ignored.

@@ -80,6 +80,12 @@ final class AgentShadowCacheTests: XCTestCase {
                                            detail: "agent is in epoch 0, SA in \(Fixture.epoch)")))])
         XCTAssertEqual(cache.welcomed(welcome, now: start), [])
         XCTAssertEqual(cache.install(.init(sa: Fixture.sa(1)), now: start), [.installInKernel(Fixture.sa(1), block: nil)])
+        // The same SA again (a resync): acknowledged without touching the kernel.
+        XCTAssertEqual(cache.install(.init(sa: Fixture.sa(1)), now: start), [.reply(.ack(.init(saID: ClusterSAID(1), operation: .installSA)))])
+        // A changed description under the same id is installed again (XFRM_MSG_UPDSA).
+        var changed = Fixture.sa(1)
+        changed.replayWindow = 64
+        XCTAssertEqual(cache.install(.init(sa: changed), now: start), [.installInKernel(changed, block: nil)])
         let old = Fixture.sa(2, epoch: ClusterEpoch(rawValue: 5))
         guard case .reply(.nack(let nack))? = cache.install(.init(sa: old), now: start).first else { return XCTFail() }
         XCTAssertEqual(nack.reason, .staleEpoch)

@@ -114,7 +114,11 @@ final class SharedSequenceSimulationTests: XCTestCase {
                     route(authority.connectionClosed(targets[index].node, now: clock))
                     targets[index] = Target(node: targets[index].node, incarnation: generator.next())
                     join(index)
-                case 1..<40:  // the agent handles its messages (a slow agent lags behind)
+                case 1:  // the connection drops and comes back: same process, kernel state kept
+                    route(authority.connectionClosed(targets[index].node, now: clock))
+                    targets[index].inbox = []
+                    join(index)
+                case 2..<40:  // the agent handles its messages (a slow agent lags behind)
                     let messages = targets[index].inbox
                     targets[index].inbox = []
                     for message in messages {
