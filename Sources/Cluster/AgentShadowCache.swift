@@ -25,6 +25,8 @@ public struct AgentShadowCache: Sendable {
     public private(set) var sas: [ClusterSAID: SADescription] = [:]
     /// The sequence blocks of the shared outbound SAs held.
     public private(set) var sequencer = AgentSequencer()
+    /// When to report each SA's counters (its step comes with the SA).
+    private var reporters: [ClusterSAID: LifesizeReporter] = [:]
     /// How long the agent keeps its SAs after losing the routing node.
     public var grace: Duration
     /// When the agent last heard from the routing node.
@@ -62,6 +64,9 @@ public struct AgentShadowCache: Sendable {
             return [.reply(.ack(.init(saID: sa.saID, operation: .installSA)))]
         }
         sas[sa.saID] = sa
+        if reporters[sa.saID]?.step != sa.lifesizeReportStep {
+            reporters[sa.saID] = LifesizeReporter(saID: sa.saID, step: sa.lifesizeReportStep)
+        }
         if case .shared = sa.sequencing {
             // No kernel state without a block: ask first, install on the grant.
             return sequencer.installRequested(sa.saID).map(effect)
@@ -111,9 +116,19 @@ public struct AgentShadowCache: Sendable {
         }
     }
 
+    /// The kernel's counters of an SA (read periodically, or on an XFRM async event): a
+    /// LifesizeReport when they crossed the next reporting step.
+    public mutating func observedCounters(_ saID: ClusterSAID, bytes: UInt64, packets: UInt64) -> [Effect] {
+        guard var reporter = reporters[saID] else { return [] }
+        let report = reporter.observe(bytes: bytes, packets: packets)
+        reporters[saID] = reporter
+        return report.map { [.reply(.lifesizeReport($0))] } ?? []
+    }
+
     /// The kernel refused an SA that `install` asked for: forget it and Nack the install.
     public mutating func installFailed(_ saID: ClusterSAID, reason: NackReason, detail: String) -> [Effect] {
         sas[saID] = nil
+        reporters[saID] = nil
         sequencer.removed(saID)
         return [.reply(.nack(.init(saID: saID, operation: .installSA, reason: reason, detail: detail)))]
     }
@@ -126,6 +141,7 @@ public struct AgentShadowCache: Sendable {
             return [.reply(.nack(.init(saID: message.saID, operation: .deleteSA, reason: .staleEpoch)))]
         }
         sequencer.removed(message.saID)
+        reporters[message.saID] = nil
         guard let sa = sas.removeValue(forKey: message.saID) else {
             return [.reply(.ack(.init(saID: message.saID, operation: .deleteSA)))]
         }
@@ -138,7 +154,10 @@ public struct AgentShadowCache: Sendable {
         guard message.epoch == epoch else { return removeAll() }
         let keep = Set(message.saIDs)
         let gone = sas.keys.filter { !keep.contains($0) }.sorted()
-        for id in gone { sequencer.removed(id) }
+        for id in gone {
+            sequencer.removed(id)
+            reporters[id] = nil
+        }
         return gone.compactMap { id in sas.removeValue(forKey: id).map(Effect.removeFromKernel) }
     }
 
@@ -155,6 +174,7 @@ public struct AgentShadowCache: Sendable {
         let all = sas.keys.sorted().compactMap { sas[$0] }
         sas = [:]
         sequencer = AgentSequencer()
+        reporters = [:]
         return all.map(Effect.removeFromKernel)
     }
 }

@@ -120,6 +120,19 @@ final class AgentShadowCacheTests: XCTestCase {
                        [.reply(.nack(.init(saID: ClusterSAID(2), operation: .deleteSA, reason: .staleEpoch)))])
     }
 
+    func testCountersAreReportedEveryStepUntilTheSAIsDeleted() {
+        var cache = AgentShadowCache(grace: .seconds(10))
+        _ = cache.welcomed(welcome, now: start)
+        _ = cache.install(.init(sa: Fixture.sa(1)), now: start)  // step 100 000
+        XCTAssertEqual(cache.observedCounters(ClusterSAID(1), bytes: 99_999, packets: 99), [])
+        XCTAssertEqual(cache.observedCounters(ClusterSAID(1), bytes: 100_000, packets: 100),
+                       [.reply(.lifesizeReport(.init(saID: ClusterSAID(1), bytes: 100_000, packets: 100)))])
+        XCTAssertEqual(cache.observedCounters(ClusterSAID(1), bytes: 150_000, packets: 150), [])
+        XCTAssertEqual(cache.observedCounters(ClusterSAID(9), bytes: 1_000_000, packets: 1), [], "unknown SA")
+        _ = cache.delete(.init(saID: ClusterSAID(1), epoch: Fixture.epoch), now: start)
+        XCTAssertEqual(cache.observedCounters(ClusterSAID(1), bytes: 500_000, packets: 500), [])
+    }
+
     func testLosingTheClusterPastTheGraceDropsEverything() {
         var cache = AgentShadowCache(grace: .seconds(10))
         _ = cache.welcomed(welcome, now: start)
