@@ -125,6 +125,13 @@ public struct AgentShadowCache: Sendable {
         return report.map { [.reply(.lifesizeReport($0))] } ?? []
     }
 
+    /// The kernel expired the SA on its hard byte limit (XFRM_MSG_EXPIRE, hard): tell the
+    /// routing node at once, with the final counters (the rekey came late).
+    public func hardByteLimitReached(_ saID: ClusterSAID, bytes: UInt64, packets: UInt64) -> [Effect] {
+        guard let reporter = reporters[saID] else { return [] }
+        return [.reply(.lifesizeReport(reporter.finalReport(bytes: bytes, packets: packets, hardLimitReached: true)))]
+    }
+
     /// The kernel refused an SA that `install` asked for: forget it and Nack the install.
     public mutating func installFailed(_ saID: ClusterSAID, reason: NackReason, detail: String) -> [Effect] {
         sas[saID] = nil

@@ -29,13 +29,18 @@ public struct SAAuthority: Sendable {
         public var installTimeout: Duration
         public var outboundMode: OutboundMode
         public var lifesize: LifesizePolicy
+        /// Shared SAs: an agent that has not asked for a block this long stops holding the
+        /// peer's window back (`SequenceBlockAllocator.Configuration.maximumIdle`).
+        public var sequenceBlockMaximumIdle: Duration?
 
         public init(membership: MembershipConfiguration = MembershipConfiguration(), installTimeout: Duration = .seconds(2),
-                    outboundMode: OutboundMode = .perTarget, lifesize: LifesizePolicy = LifesizePolicy()) {
+                    outboundMode: OutboundMode = .perTarget, lifesize: LifesizePolicy = LifesizePolicy(),
+                    sequenceBlockMaximumIdle: Duration? = nil) {
             self.membership = membership
             self.installTimeout = installTimeout
             self.outboundMode = outboundMode
             self.lifesize = lifesize
+            self.sequenceBlockMaximumIdle = sequenceBlockMaximumIdle
         }
     }
 
@@ -230,6 +235,7 @@ public struct SAAuthority: Sendable {
             window = blockSize.multipliedReportingOverflow(by: 2).partialValue
         }
         return SequenceBlockAllocator.Configuration(blockSize: blockSize, peerReplayWindow: window,
-                                                    extendedSequenceNumbers: sa.extendedSequenceNumbers)
+                                                    extendedSequenceNumbers: sa.extendedSequenceNumbers,
+                                                    maximumIdle: configuration.sequenceBlockMaximumIdle)
     }
 }

@@ -129,6 +129,8 @@ final class AgentShadowCacheTests: XCTestCase {
                        [.reply(.lifesizeReport(.init(saID: ClusterSAID(1), bytes: 100_000, packets: 100)))])
         XCTAssertEqual(cache.observedCounters(ClusterSAID(1), bytes: 150_000, packets: 150), [])
         XCTAssertEqual(cache.observedCounters(ClusterSAID(9), bytes: 1_000_000, packets: 1), [], "unknown SA")
+        XCTAssertEqual(cache.hardByteLimitReached(ClusterSAID(1), bytes: 160_000, packets: 160),
+                       [.reply(.lifesizeReport(.init(saID: ClusterSAID(1), bytes: 160_000, packets: 160, hardLimitReached: true)))])
         _ = cache.delete(.init(saID: ClusterSAID(1), epoch: Fixture.epoch), now: start)
         XCTAssertEqual(cache.observedCounters(ClusterSAID(1), bytes: 500_000, packets: 500), [])
     }
