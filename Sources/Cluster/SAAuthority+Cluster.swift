@@ -91,16 +91,16 @@ extension SAAuthority {
     // MARK: Internals
 
     private mutating func answered(_ saID: ClusterSAID, by node: NodeID, refusal: NackReason?) -> [AuthorityAction] {
-        guard var distribution = distributions[saID], distribution.pending.removeValue(forKey: node) != nil else {
+        // Mutated in place (no copy of the per-SA sets per answer).
+        guard distributions[saID]?.pending.removeValue(forKey: node) != nil else {
             counters.unknownSA += 1
             return []
         }
         if let refusal {
-            distribution.refused[node] = refusal
+            distributions[saID]?.refused[node] = refusal
         } else {
-            distribution.installed.insert(node)
+            distributions[saID]?.installed.insert(node)
         }
-        distributions[saID] = distribution
         return settle()
     }
 
