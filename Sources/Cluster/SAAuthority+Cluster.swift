@@ -162,8 +162,9 @@ extension SAAuthority {
     private mutating func detach(_ node: NodeID, leaving: Bool) -> [AuthorityAction] {
         detachFromDistributions(node)
         for saID in Array(allocators.keys) { allocators[saID]?.abandon(node) }
-        perTargetRequested = perTargetRequested.filter { $0.owner != node }
+        // A negotiation asked for a reconnecting node is still under way: keep it.
         guard leaving else { return [] }
+        perTargetRequested = perTargetRequested.filter { $0.owner != node }
         var actions: [AuthorityAction] = []
         for saID in distributions.keys.sorted() {
             guard case .perTarget(let owner)? = distributions[saID]?.sa.sequencing, owner == node,

@@ -149,7 +149,20 @@ public struct SAAuthority: Sendable {
         guard let distribution = distributions.removeValue(forKey: saID) else { return settle() }
         let epoch = membership.epoch
         let targets = distribution.installed.union(distribution.pending.keys).sorted()
-        return targets.map { .send(.deleteSA(.init(saID: saID, epoch: epoch)), to: $0) } + settle()
+        var actions: [AuthorityAction] = targets.map { .send(.deleteSA(.init(saID: saID, epoch: epoch)), to: $0) }
+        // A live owner whose per-target SA went (deleted by the peer, or expired) without a
+        // replacement gets a new one, as long as its CHILD_SA line has inbound SAs.
+        if case .perTarget(let owner) = distribution.sa.sequencing, membership.isLive(owner),
+           distributions.values.contains(where: { $0.sa.direction == .inbound && $0.sa.reqid == distribution.sa.reqid }) {
+            actions += perTargetNegotiations(reqid: distribution.sa.reqid, for: [owner])
+        }
+        return actions + settle()
+    }
+
+    /// The IKE daemon could not negotiate the per-target SA asked for; it may be asked again
+    /// (on the owner's next join, or when another SA of the line is deleted).
+    public mutating func perTargetNegotiationFailed(owner: NodeID, reqid: UInt32) {
+        perTargetRequested.remove(PerTargetLine(owner: owner, reqid: reqid))
     }
 
     // MARK: Status

@@ -156,6 +156,16 @@ final class SAAuthorityTests: XCTestCase {
         let join = authority.receivedHello(hello(t3), now: start)
         XCTAssertEqual(join.filter { if case .negotiatePerTargetSA = $0 { return true } else { return false } },
                        [.negotiatePerTargetSA(owner: t3, reqid: 7)])
+        // The peer deletes t1's outbound SA: t1 gets a new one negotiated.
+        let own2 = authority.childSANegotiated([Fixture.sa(12, direction: .outbound, sequencing: .perTarget(owner: t2))],
+                                               response: nil, now: start)
+        XCTAssertEqual(Set(installs(own2).keys), [t2])
+        let deleted = authority.childSADeleted(ClusterSAID(12), now: start)
+        XCTAssertTrue(deleted.contains(.negotiatePerTargetSA(owner: t2, reqid: 7)), "\(deleted)")
+        // The negotiation failed: asked again only once allowed again.
+        XCTAssertEqual(authority.receivedHello(hello(t2), now: start).filter { if case .negotiatePerTargetSA = $0 { return true } else { return false } }, [])
+        authority.perTargetNegotiationFailed(owner: t2, reqid: 7)
+        XCTAssertTrue(authority.receivedHello(hello(t2), now: start).contains(.negotiatePerTargetSA(owner: t2, reqid: 7)))
         // t1 leaves: its outbound SA is deleted with the peer.
         XCTAssertEqual(authority.connectionClosed(t1, now: start), [.deleteChildSA(ClusterSAID(11))])
         XCTAssertEqual(authority.connectionClosed(t1, now: start), [], "only once")
