@@ -42,7 +42,8 @@ extension SAAuthority {
             // The agent could not delete it: it no longer counts as a holder either way.
             return []
         case .lifesizeReport(let report):
-            guard let distribution = distributions[report.saID] else {
+            guard let distribution = distributions[report.saID],
+                  distribution.installed.contains(node) || distribution.pending[node] != nil else {
                 counters.unknownSA += 1
                 return []
             }

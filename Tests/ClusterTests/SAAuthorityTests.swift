@@ -229,9 +229,14 @@ final class SAAuthorityTests: XCTestCase {
         _ = authority.received(ack(5), from: t1, now: start)
         XCTAssertEqual(authority.received(ack(5), from: t2, now: start), [.releaseIKEResponse(token)])
         XCTAssertEqual(authority.lifesize.percent, before / 2, accuracy: 1e-9)
-        // A report about an unknown SA is counted and ignored.
+        // A report about an unknown SA, or from a target not holding it, is counted and ignored.
         _ = authority.received(.lifesizeReport(.init(saID: ClusterSAID(77), bytes: 1, packets: 1)), from: t1, now: start)
         XCTAssertEqual(authority.counters.unknownSA, 1)
+        _ = authority.receivedHello(hello(t3), now: start)
+        _ = authority.received(.nack(.init(saID: ClusterSAID(5), operation: .installSA, reason: .unsupported)), from: t3, now: start)
+        XCTAssertEqual(authority.received(.lifesizeReport(.init(saID: ClusterSAID(5), bytes: 2_000_000, packets: 1)), from: t3, now: start), [])
+        XCTAssertEqual(authority.counters.unknownSA, 2)
+        XCTAssertEqual(authority.lifesize.totals(of: ClusterSAID(5))?.reporters, 0)
     }
 
     func testNonMembersAndUnexpectedMessagesAreCounted() {
