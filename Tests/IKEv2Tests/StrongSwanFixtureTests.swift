@@ -107,7 +107,13 @@ final class StrongSwanFixtureTests: XCTestCase {
         XCTAssertEqual(sa.proposals[0].transforms, try ProposalSyntax.parse("aes256gcm16-esn", protocolID: .esp)[0].transforms)
         XCTAssertEqual(tsi.trafficSelectors, [.ipv4([10, 99, 0, 1], [10, 99, 0, 1])])
         XCTAssertEqual(tsr.trafficSelectors, [.ipv4([10, 99, 0, 2], [10, 99, 0, 2])])
-        XCTAssertEqual(inner[6...].compactMap { if case .notify(let n) = $0 { return n.messageType } else { return nil } }.first, .mobikeSupported)
+        let trailing: [NotifyMessageType] = inner[6...].compactMap { payload -> NotifyMessageType? in
+            if case .notify(let notify) = payload { return notify.messageType }
+            return nil
+        }
+        XCTAssertEqual(trailing.first, NotifyMessageType.mobikeSupported)
+        XCTAssertTrue(trailing.contains(.multipleAuthSupported))
+        XCTAssertTrue(trailing.contains(.eapOnlyAuthentication))
 
         // Writing the inner chain again gives the decrypted octets.
         var rewritten = ByteBuffer()
