@@ -72,6 +72,8 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
         .testTarget(name: "VipsecCLITests", dependencies: []),
+        .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", .product(name: "NIOCore", package: "swift-nio")],
+                    exclude: ["Fixtures", "Corpus"]),
     ],
     swiftLanguageModes: [.v5]
 )
