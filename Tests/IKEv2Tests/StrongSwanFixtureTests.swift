@@ -173,3 +173,50 @@ final class HandBuiltGoldenTests: XCTestCase {
         XCTAssertEqual(Array(buffer: message.bytes), captured)
     }
 }
+
+/// The decrypted IKE_AUTH chains of all runs (AES-GCM and AES-CBC + HMAC, decrypted
+/// offline by `capture/decrypt.py` and `capture/decrypt_cbc.py`).
+final class StrongSwanInnerChainTests: XCTestCase {
+    private func inner(_ name: String) throws -> (first: PayloadType, payloads: [IKEPayload], bytes: [UInt8]) {
+        let outer = try parse(try TestFiles.fixture("strongswan-\(name).bin"))
+        let bytes = try TestFiles.fixture("strongswan-\(name).plaintext.bin")
+        var buffer = ByteBuffer(bytes: bytes)
+        let first = try XCTUnwrap(outer.encryptedPayload?.firstInnerPayload)
+        return (first, try IKEMessage.parseInnerPayloads(firstPayload: first, from: &buffer), bytes)
+    }
+
+    func testEveryDecryptedChainParsesAndReencodes() throws {
+        let names = try TestFiles.files(in: "Fixtures", suffix: ".plaintext.bin").map { String($0.name.dropFirst("strongswan-".count).dropLast(".plaintext.bin".count)) }
+        XCTAssertEqual(names.count, 6)
+        for name in names {
+            let (first, payloads, bytes) = try inner(name)
+            XCTAssertEqual(first, name.contains("request") ? .identificationInitiator : .identificationResponder, name)
+            var rewritten = ByteBuffer()
+            IKEMessage.writeInnerPayloads(payloads, to: &rewritten)
+            XCTAssertEqual(Array(buffer: rewritten), bytes, name)
+            XCTAssertNotNil(payloads.authentication, name)
+        }
+    }
+
+    func testStrongSwanStripsKeyExchangeFromIKEAuthChildProposals() throws {
+        // esp_proposals = aes256gcm16-esn,aes128-sha256-x25519-noesn: the x25519 is not sent
+        // in IKE_AUTH (no key exchange there), so the responder must ignore KE when selecting.
+        let (_, payloads, _) = try inner("multi-3-ike_auth-request")
+        let offered = try XCTUnwrap(payloads.securityAssociation).proposals
+        XCTAssertEqual(offered.count, 2)
+        XCTAssertEqual(offered[1].transforms, [Transform(.aesCBC, keyLength: 128), Transform(.hmacSHA2_256_128), Transform(ExtendedSequenceNumbers.no)])
+        XCTAssertEqual(offered[0].spi, offered[1].spi)
+        let pfsOnly = try ProposalSyntax.parse("aes128-sha256-x25519-noesn", protocolID: .esp)
+        XCTAssertThrowsError(try ProposalSelection.select(offered: offered, configured: pfsOnly))
+        let chosen = try ProposalSelection.select(offered: offered, configured: pfsOnly, ignoringKeyExchange: true)
+        XCTAssertEqual(chosen.number, 2)
+        XCTAssertEqual(chosen.transforms, offered[1].transforms)
+        XCTAssertEqual(payloads.trafficSelectorInitiator?.trafficSelectors, [.ipv4([10, 99, 0, 1], [10, 99, 0, 1])])
+    }
+
+    func testCBCResponseCarriesNoProposalChosen() throws {
+        let (_, payloads, _) = try inner("cbcecp-4-ike_auth-response")
+        XCTAssertEqual(payloads.firstErrorNotify?.messageType, .noProposalChosen)
+        XCTAssertEqual(payloads.identificationResponder.map { String(decoding: $0.identificationData, as: UTF8.self) }, "b.vipsec.test")
+    }
+}
