@@ -36,13 +36,12 @@ public final class OpenSSLMODPKeyExchange: KeyExchange {
             throw IKECryptoError.invalidPublicValue(method, reason: "length \(peerPublicValue.count), expected \(primeLength)")
         }
         try checkRange(peerPublicValue)
-        let y = try makeBIGNUM(peerPublicValue)
-        defer { BN_free(y) }
         let peer: OwnedPKey
+        let groupName = self.groupName
         do {
             peer = try OwnedPKey.fromData(algorithm: "DH", selection: evpPKeyPublicKeySelection) { builder in
-                try check(OSSL_PARAM_BLD_push_utf8_string(builder, "group", groupName, 0), "OSSL_PARAM_BLD_push_utf8_string")
-                try check(OSSL_PARAM_BLD_push_BN(builder, "pub", y), "OSSL_PARAM_BLD_push_BN")
+                try builder.pushUTF8String("group", groupName)
+                try builder.pushBigNumber("pub", peerPublicValue)
             }
         } catch {
             ERR_clear_error()
