@@ -18,6 +18,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "vipsec", targets: ["VipsecCLI"]),
+        // The pure IKEv2 library, for the fuzz targets in Fuzz/.
+        .library(name: "IKEv2", targets: ["IKEv2"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
@@ -75,6 +77,8 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
         .testTarget(name: "VipsecCLITests", dependencies: []),
+        .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", .product(name: "NIOCore", package: "swift-nio")],
+                    exclude: ["Fixtures", "Corpus"]),
         .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2"], exclude: ["StrongSwanCapture"]),
     ],
     swiftLanguageModes: [.v5]
