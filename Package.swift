@@ -19,6 +19,8 @@ let package = Package(
     products: [
         .executable(name: "vipsec", targets: ["VipsecCLI"]),
         .executable(name: "vipsec-xfrm-lab", targets: ["XFRMLabTool"]),
+        // The pure IKEv2 library, for the fuzz targets in Fuzz/.
+        .library(name: "IKEv2", targets: ["IKEv2"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
@@ -72,12 +74,18 @@ let package = Package(
 
         // XFRM lab checks and benchmark, run inside the VM (netns-lab/scenarios/xfrm-roundtrip).
         .executableTarget(name: "XFRMLabTool", dependencies: ["XFRM", "Netlink"]),
+        .executableTarget(name: "vipsec-crypto-bench", dependencies: ["IKECrypto", "IKEv2"],
+                          path: "Sources/IKECryptoBench"),
 
         // MARK: Tests
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMNL"]),
         .testTarget(name: "XFRMTests", dependencies: ["XFRM", "Netlink", "CMNL"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
         .testTarget(name: "VipsecCLITests", dependencies: []),
+        .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", .product(name: "NIOCore", package: "swift-nio")],
+                    exclude: ["Fixtures", "Corpus"]),
+        .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2"], exclude: ["StrongSwanCapture"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", .product(name: "NIOCore", package: "swift-nio")]),
     ],
     swiftLanguageModes: [.v5]
 )
