@@ -72,6 +72,8 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
         .testTarget(name: "VipsecCLITests", dependencies: []),
+        .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2"]),
+        .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2"]),
     ],
     swiftLanguageModes: [.v5]
 )
