@@ -12,10 +12,10 @@ final class SystemLibraryTests: XCTestCase {
         defer { mnl_socket_close(sock) }
         XCTAssertGreaterThanOrEqual(mnl_socket_get_fd(sock), 0)
 
-        var buffer = [UInt8](repeating: 0, count: Int(MNL_SOCKET_BUFFER_SIZE))
+        var buffer = [UInt8](repeating: 0, count: 8192)
         buffer.withUnsafeMutableBytes { raw in
             let nlh = mnl_nlmsg_put_header(raw.baseAddress)!
-            nlh.pointee.nlmsg_type = UInt16(XFRM_MSG_GETSA.rawValue)
+            nlh.pointee.nlmsg_type = UInt16(XFRM_MSG_GETSA)
             mnl_attr_put_u32(nlh, 1, 0xdead_beef)
             // header (16) + attribute header (4) + u32 payload (4)
             XCTAssertEqual(nlh.pointee.nlmsg_len, 24)

@@ -1,0 +1,71 @@
+# netns-lab/lib/common.sh: what every scenario shares: checks, waiting, logging.
+#
+# A scenario sources this (topology.sh and strongswan.sh source it too), calls `check`
+# for every property it verifies, and ends with `lab_finish`, whose exit status is the
+# verdict. Every check prints one line: `check: <what> ... ok` or `... FAILED`.
+
+LAB_CHECKS_FAILED=${LAB_CHECKS_FAILED:-0}
+LAB_CHECKS_PASSED=${LAB_CHECKS_PASSED:-0}
+# Scratch space that lives as long as the VM (or this host run): configs, pids, sockets.
+LAB_RUN=${LAB_RUN:-/dev/shm/lab}
+mkdir -p "$LAB_RUN"
+
+lab_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# check "what is verified" command [args...]
+# Runs the command; its output goes to the log; the check passes when it exits 0.
+check() {
+  local what=$1; shift
+  local out
+  if out=$("$@" 2>&1); then
+    LAB_CHECKS_PASSED=$((LAB_CHECKS_PASSED + 1))
+    printf 'check: %s ... ok\n' "$what"
+    [[ -n "$out" ]] && printf '%s\n' "$out" | sed 's/^/    /'
+  else
+    LAB_CHECKS_FAILED=$((LAB_CHECKS_FAILED + 1))
+    printf 'check: %s ... FAILED\n' "$what"
+    [[ -n "$out" ]] && printf '%s\n' "$out" | sed 's/^/    /'
+  fi
+  return 0
+}
+
+# expect_ge NAME VALUE MINIMUM: succeeds when VALUE >= MINIMUM, saying both.
+expect_ge() {
+  local name=$1 value=$2 minimum=$3
+  [[ "$value" =~ ^[0-9]+$ ]] || { echo "$name: '$value' is not a number"; return 1; }
+  echo "$name = $value (want >= $minimum)"
+  (( value >= minimum ))
+}
+
+# expect_eq NAME VALUE WANT
+expect_eq() {
+  local name=$1 value=$2 want=$3
+  echo "$name = $value (want $want)"
+  [[ "$value" == "$want" ]]
+}
+
+# wait_for SECONDS command [args...]: polls every 0.5 s until the command succeeds.
+wait_for() {
+  local seconds=$1; shift
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    (( SECONDS >= deadline )) && return 1
+    sleep 0.5
+  done
+}
+
+# lab_finish: prints the tally and exits with the verdict (0 only if checks ran and all passed).
+lab_finish() {
+  echo "checks: $LAB_CHECKS_PASSED passed, $LAB_CHECKS_FAILED failed"
+  if (( LAB_CHECKS_PASSED == 0 && LAB_CHECKS_FAILED == 0 )); then
+    echo "no check ran: that is a failure"
+    exit 1
+  fi
+  (( LAB_CHECKS_FAILED == 0 ))
+  exit $?
+}
+
+# lab_require_root: the lab creates namespaces and kernel state.
+lab_require_root() {
+  [[ $(id -u) -eq 0 ]] || { echo "the lab must run as root" >&2; exit 1; }
+}
