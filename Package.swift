@@ -72,8 +72,9 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
         .testTarget(name: "VipsecCLITests", dependencies: []),
-        .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2"]),
-        .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2"]),
+        .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto"]),
+        .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", .product(name: "NIOCore", package: "swift-nio")],
+                    exclude: ["Fixtures", "Corpus"]),
     ],
     swiftLanguageModes: [.v5]
 )

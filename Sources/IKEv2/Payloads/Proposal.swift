@@ -55,7 +55,7 @@ public struct Proposal: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Reads one proposal; `isLast` tells whether its Last Substruc said no more follow.
-    /// The Num Transforms field must match the transforms present.
+    /// The Num Transforms field must be at least 1 and match the transforms present.
     static func parse(from buffer: inout ByteBuffer) throws -> (proposal: Proposal, isLast: Bool) {
         let last: UInt8 = try buffer.readIKEInteger("proposal")
         guard last == 0 || last == moreFollow else { throw IKEParseError.invalidValue("proposal Last Substruc", Int(last)) }
@@ -67,13 +67,14 @@ public struct Proposal: Hashable, Sendable, CustomStringConvertible {
         let protocolID = ProtocolID(rawValue: try body.readIKEInteger("proposal"))
         let spiSize: UInt8 = try body.readIKEInteger("proposal")
         let transformCount: UInt8 = try body.readIKEInteger("proposal")
+        guard transformCount > 0 else { throw IKEParseError.invalidValue("proposal Num Transforms", 0) }
         guard Int(transformCount) <= IKELimits.maxTransformsPerProposal else {
             throw IKEParseError.tooMany("transforms", limit: IKELimits.maxTransformsPerProposal)
         }
         let spi = try body.readIKEBytes("proposal SPI", length: Int(spiSize))
         var transforms: [Transform] = []
         transforms.reserveCapacity(Int(transformCount))
-        var sawLast = transformCount == 0
+        var sawLast = false
         while !sawLast {
             let (transform, isLast) = try Transform.parse(from: &body)
             transforms.append(transform)
