@@ -69,12 +69,16 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        .executableTarget(name: "vipsec-crypto-bench", dependencies: ["IKECrypto", "IKEv2"],
+                          path: "Sources/IKECryptoBench"),
+
         // MARK: Tests
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
         .testTarget(name: "VipsecCLITests", dependencies: []),
         .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto"]),
         .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", .product(name: "NIOCore", package: "swift-nio")],
                     exclude: ["Fixtures", "Corpus"]),
+        .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2"], exclude: ["StrongSwanCapture"]),
     ],
     swiftLanguageModes: [.v5]
 )
