@@ -18,6 +18,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "vipsec", targets: ["VipsecCLI"]),
+        .executable(name: "vipsec-xfrm-lab", targets: ["XFRMLabTool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
@@ -71,8 +72,12 @@ let package = Package(
 
         .executableTarget(name: "vipsec-crypto-bench", dependencies: ["IKECrypto", "IKEv2"],
                           path: "Sources/IKECryptoBench"),
+        // XFRM lab checks and benchmark, run inside the VM (netns-lab/scenarios/xfrm-roundtrip).
+        .executableTarget(name: "XFRMLabTool", dependencies: ["XFRM", "Netlink"]),
 
         // MARK: Tests
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMNL"]),
+        .testTarget(name: "XFRMTests", dependencies: ["XFRM", "Netlink", "CMNL"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
         .testTarget(name: "VipsecCLITests", dependencies: []),
         .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto"]),

@@ -5,8 +5,6 @@
 #include <sys/socket.h>
 /* glibc's <netinet/in.h> first: <linux/in6.h> then skips its own struct in6_addr. */
 #include <netinet/in.h>
-#include <arpa/inet.h>
-#include <net/if.h>
 #include <linux/netlink.h>
 #include <linux/xfrm.h>
 #include <libmnl/libmnl.h>
