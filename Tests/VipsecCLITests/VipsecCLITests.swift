@@ -3,9 +3,12 @@ import XCTest
 
 /// Runs the built `vipsec` binary the way a user would.
 final class VipsecCLITests: XCTestCase {
+    /// The executable built beside the test bundle (`.build/<triple>/<config>/vipsec`).
     static var binary: URL {
-        // The test bundle lives in .build/<config>/; the executable sits beside it.
-        Bundle(for: VipsecCLITests.self).bundleURL.deletingLastPathComponent().appendingPathComponent("vipsec")
+        let bundle = Bundle(for: VipsecCLITests.self).bundleURL
+        let candidates = [bundle.appendingPathComponent("vipsec"),
+                          bundle.deletingLastPathComponent().appendingPathComponent("vipsec")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }
 
     func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
