@@ -39,10 +39,11 @@ public final class OpenSSLMODPKeyExchange: KeyExchange {
         let y = try makeBIGNUM(peerPublicValue)
         defer { BN_free(y) }
         let peer: OwnedPKey
+        let arena = ParameterArena()
         do {
             peer = try OwnedPKey.fromData(algorithm: "DH", selection: evpPKeyPublicKeySelection) { builder in
-                try check(OSSL_PARAM_BLD_push_utf8_string(builder, "group", groupName, 0), "OSSL_PARAM_BLD_push_utf8_string")
-                try check(OSSL_PARAM_BLD_push_BN(builder, "pub", y), "OSSL_PARAM_BLD_push_BN")
+                try check(OSSL_PARAM_BLD_push_utf8_string(builder, arena.cString("group"), arena.cString(groupName), 0), "OSSL_PARAM_BLD_push_utf8_string")
+                try check(OSSL_PARAM_BLD_push_BN(builder, arena.cString("pub"), y), "OSSL_PARAM_BLD_push_BN")
             }
         } catch {
             ERR_clear_error()
