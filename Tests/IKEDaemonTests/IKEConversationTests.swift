@@ -239,3 +239,107 @@ final class IKEConversationTests: XCTestCase {
         XCTAssertEqual(Self.installs(conversation.responderActions).first?.mode, .transport)
     }
 }
+
+/// Retransmission, the response cache, INFORMATIONAL, and hostile input.
+final class IKEConversationRobustnessTests: XCTestCase {
+    let provider = OpenSSLCryptoProvider()
+
+    func conversation() throws -> IKEConversationTests.Conversation {
+        try IKEConversationTests.Conversation(initiator: IKEConversationTests.configuration("alice"),
+                                              responder: IKEConversationTests.configuration("bob"), provider: provider)
+    }
+
+    func testLostResponseIsAnsweredFromTheCacheByteIdentical() throws {
+        var c = try conversation()
+        c.start()
+        try c.deliverToResponder()
+        c.deliverToInitiator()                       // IKE_SA_INIT done, IKE_AUTH request on the wire
+        let authRequest = c.toResponder[0]
+        try c.deliverToResponder()                   // --> IKE_AUTH
+        let response = c.toInitiator.removeFirst()   // <-- lost
+        // The initiator's timer fires: the same request again, byte for byte.
+        guard case .schedule(let timer)? = c.initiatorActions.last(where: { if case .schedule = $0 { return true }; return false }) else {
+            return XCTFail("no timer")
+        }
+        c.now = timer.deadline
+        c.record(c.initiator.retransmissionTimerFired(timer, now: c.now), fromInitiator: true)
+        XCTAssertEqual(c.toResponder, [authRequest])
+        try c.deliverToResponder()
+        XCTAssertEqual(c.toInitiator, [response], "the cached response, unchanged")
+        XCTAssertEqual(c.responder?.sequencerCounters.cachedResponsesResent, 1)
+        XCTAssertEqual(IKEConversationTests.installs(c.responderActions).count, 1, "processed once")
+        c.deliverToInitiator()
+        XCTAssertEqual(c.initiator.phase, .established)
+    }
+
+    func testUnansweredRequestsGiveUpAfterTheBackoff() throws {
+        var c = try conversation()
+        c.start()
+        c.toResponder.removeAll()
+        var fired = 0
+        while case .schedule(let timer)? = c.initiatorActions.last, c.initiator.phase != .closed {
+            c.now = timer.deadline
+            c.initiatorActions = []
+            c.record(c.initiator.retransmissionTimerFired(timer, now: c.now), fromInitiator: true)
+            fired += 1
+        }
+        XCTAssertEqual(fired, 6, "5 retransmissions, then give up")
+        XCTAssertEqual(c.toResponder.count, 5)
+        XCTAssertEqual(c.initiator.phase, .closed)
+        XCTAssertEqual(c.now, RetransmissionPolicy.strongSwanDefault.totalTime, accuracy: 1e-6)
+    }
+
+    func testDeleteOfTheIKESAFromEitherSideRemovesAllChildSAs() throws {
+        for deleter in ["initiator", "responder"] {
+            var c = try conversation()
+            c.start()
+            try c.run()
+            c.initiatorActions = []
+            c.responderActions = []
+            if deleter == "initiator" {
+                c.record(c.initiator.delete(now: 1), fromInitiator: true)
+            } else {
+                c.record(c.responder!.delete(now: 1), fromInitiator: false)
+            }
+            try c.run()
+            XCTAssertEqual(c.initiator.phase, .closed, deleter)
+            XCTAssertEqual(c.responder?.phase, .closed, deleter)
+            let deletes = (c.initiatorActions + c.responderActions).filter { if case .delete = $0 { return true }; return false }
+            XCTAssertEqual(deletes.count, 2, "\(deleter): one CHILD_SA removed on each side")
+            XCTAssertTrue(c.initiator.childSAs.isEmpty && c.responder!.childSAs.isEmpty)
+        }
+    }
+
+    func testLivenessCheckIsAnswered() throws {
+        var c = try conversation()
+        c.start()
+        try c.run()
+        c.record(c.initiator.checkLiveness(now: 5), fromInitiator: true)
+        XCTAssertEqual(c.toResponder.count, 1)
+        try c.run()
+        XCTAssertEqual(c.initiator.phase, .established)
+        XCTAssertEqual(c.initiator.sequencerCounters.responsesDroppedUnexpected, 0)
+        // Answered: a later timer does nothing.
+        XCTAssertEqual(c.initiator.retransmissionTimerFired(RetransmissionTimer(messageID: 2, deadline: 100), now: 100), [])
+    }
+
+    func testTamperedAndGarbageMessagesAreDroppedAndCounted() throws {
+        var c = try conversation()
+        c.start()
+        try c.deliverToResponder()
+        c.deliverToInitiator()
+        var tampered = c.toResponder.removeFirst()
+        tampered[tampered.count - 1] ^= 0x01                // flip a bit of the ICV
+        XCTAssertEqual(c.responder!.receive(tampered, now: 0), [])
+        XCTAssertEqual(c.responder?.counters.integrityFailures, 1)
+        XCTAssertEqual(c.responder!.receive([1, 2, 3], now: 0), [])
+        XCTAssertEqual(c.responder!.receive(Array(tampered.prefix(40)), now: 0), [])
+        XCTAssertEqual(c.responder?.counters.malformed, 2)
+        XCTAssertEqual(c.responder?.phase, .authenticating, "still waiting for the real IKE_AUTH")
+        for length in stride(from: 0, to: tampered.count, by: 7) {
+            var truncated = tampered
+            truncated.removeLast(length)
+            _ = c.responder!.receive(truncated, now: 0)      // never traps
+        }
+    }
+}

@@ -18,6 +18,11 @@ public struct RetransmissionTimer: Sendable, Equatable {
     public var messageID: UInt32
     /// When it fires, on the clock the caller uses for `now`.
     public var deadline: Double
+
+    public init(messageID: UInt32, deadline: Double) {
+        self.messageID = messageID
+        self.deadline = deadline
+    }
 }
 
 /// What to do with a request that arrived from the peer.
