@@ -48,13 +48,10 @@ public final class OpenSSLECPKeyExchange: KeyExchange {
             throw IKECryptoError.invalidKeyLength(algorithm: "\(method)", expected: curve.coordinateLength, actual: privateKey.count)
         }
         let uncompressed = try Self.publicPoint(forPrivateKey: privateKey, curve)
-        let scalar = try makeBIGNUM(privateKey)
-        defer { BN_clear_free(scalar) }
-        let arena = ParameterArena()
         key = try OwnedPKey.fromData(algorithm: "EC", selection: evpPKeyKeypairSelection) { builder in
-            try check(OSSL_PARAM_BLD_push_utf8_string(builder, arena.cString("group"), arena.cString(curve.groupName), 0), "OSSL_PARAM_BLD_push_utf8_string")
-            try check(OSSL_PARAM_BLD_push_octet_string(builder, arena.cString("pub"), arena.bytes(uncompressed), uncompressed.count), "OSSL_PARAM_BLD_push_octet_string")
-            try check(OSSL_PARAM_BLD_push_BN(builder, arena.cString("priv"), scalar), "OSSL_PARAM_BLD_push_BN")
+            try builder.pushUTF8String("group", curve.groupName)
+            try builder.pushOctetString("pub", uncompressed)
+            try builder.pushBigNumber("priv", privateKey)
         }
         publicValue = try Self.encodedPublicValue(key, curve)
     }
@@ -72,11 +69,10 @@ public final class OpenSSLECPKeyExchange: KeyExchange {
             throw IKECryptoError.invalidPublicValue(method, reason: "point not on the curve")
         }
         let peer: OwnedPKey
-        let arena = ParameterArena()
         do {
             peer = try OwnedPKey.fromData(algorithm: "EC", selection: evpPKeyPublicKeySelection) { builder in
-                try check(OSSL_PARAM_BLD_push_utf8_string(builder, arena.cString("group"), arena.cString(curve.groupName), 0), "OSSL_PARAM_BLD_push_utf8_string")
-                try check(OSSL_PARAM_BLD_push_octet_string(builder, arena.cString("pub"), arena.bytes(uncompressed), uncompressed.count), "OSSL_PARAM_BLD_push_octet_string")
+                try builder.pushUTF8String("group", curve.groupName)
+                try builder.pushOctetString("pub", uncompressed)
             }
         } catch {
             ERR_clear_error()

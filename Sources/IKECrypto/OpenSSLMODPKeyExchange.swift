@@ -36,14 +36,12 @@ public final class OpenSSLMODPKeyExchange: KeyExchange {
             throw IKECryptoError.invalidPublicValue(method, reason: "length \(peerPublicValue.count), expected \(primeLength)")
         }
         try checkRange(peerPublicValue)
-        let y = try makeBIGNUM(peerPublicValue)
-        defer { BN_free(y) }
         let peer: OwnedPKey
-        let arena = ParameterArena()
+        let groupName = self.groupName
         do {
             peer = try OwnedPKey.fromData(algorithm: "DH", selection: evpPKeyPublicKeySelection) { builder in
-                try check(OSSL_PARAM_BLD_push_utf8_string(builder, arena.cString("group"), arena.cString(groupName), 0), "OSSL_PARAM_BLD_push_utf8_string")
-                try check(OSSL_PARAM_BLD_push_BN(builder, arena.cString("pub"), y), "OSSL_PARAM_BLD_push_BN")
+                try builder.pushUTF8String("group", groupName)
+                try builder.pushBigNumber("pub", peerPublicValue)
             }
         } catch {
             ERR_clear_error()

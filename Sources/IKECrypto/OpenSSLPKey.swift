@@ -22,12 +22,11 @@ final class OwnedPKey {
         return OwnedPKey(taking: try check(key, "EVP_PKEY_keygen"))
     }
 
-    /// Imports a key of `algorithm` from parameters built by `build` (OSSL_PARAM_BLD).
-    static func fromData(algorithm: String, selection: Int32, build: (OpaquePointer) throws -> Void) throws -> OwnedPKey {
-        let builder = try check(OSSL_PARAM_BLD_new(), "OSSL_PARAM_BLD_new")
-        defer { OSSL_PARAM_BLD_free(builder) }
+    /// Imports a key of `algorithm` from the parameters `build` pushes.
+    static func fromData(algorithm: String, selection: Int32, build: (ParameterBuilder) throws -> Void) throws -> OwnedPKey {
+        let builder = try ParameterBuilder()
         try build(builder)
-        let params = try check(OSSL_PARAM_BLD_to_param(builder), "OSSL_PARAM_BLD_to_param")
+        let params = try check(OSSL_PARAM_BLD_to_param(builder.pointer), "OSSL_PARAM_BLD_to_param")
         defer { OSSL_PARAM_free(params) }
         let context = try check(EVP_PKEY_CTX_new_from_name(nil, algorithm, nil), "EVP_PKEY_CTX_new_from_name")
         defer { EVP_PKEY_CTX_free(context) }
@@ -84,5 +83,61 @@ final class OwnedPKey {
         }
         try check(status, "EVP_PKEY_derive")
         return produced == length ? secret : secret.subrange(offset: 0, count: produced)
+    }
+}
+
+/// An OSSL_PARAM_BLD that keeps the memory of every pushed value alive until it is freed:
+/// OSSL_PARAM_BLD_push_utf8_string / _octet_string / _BN only store pointers, which
+/// OSSL_PARAM_BLD_to_param reads later. Buffers are wiped and BIGNUMs clear-freed on deinit.
+final class ParameterBuilder {
+    let pointer: OpaquePointer
+    private var buffers: [UnsafeMutableRawBufferPointer] = []
+    private var numbers: [OpaquePointer] = []
+
+    init() throws { pointer = try check(OSSL_PARAM_BLD_new(), "OSSL_PARAM_BLD_new") }
+
+    deinit {
+        OSSL_PARAM_BLD_free(pointer)
+        for buffer in buffers {
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            buffer.deallocate()
+        }
+        for number in numbers { BN_clear_free(number) }
+    }
+
+    private func retain(_ bytes: some ContiguousOctets, extraZero: Bool) -> UnsafeMutableRawBufferPointer {
+        let count = bytes.withUnsafeBytes { $0.count }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count + (extraZero ? 1 : 0) + 1, alignment: 1)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        bytes.withUnsafeBytes { source in
+            if let base = source.baseAddress, count > 0 { buffer.baseAddress!.copyMemory(from: base, byteCount: count) }
+        }
+        buffers.append(buffer)
+        return buffer
+    }
+
+    func pushUTF8String(_ key: StaticString, _ value: String) throws {
+        let buffer = retain(Array(value.utf8), extraZero: true)
+        try check(OSSL_PARAM_BLD_push_utf8_string(pointer, retainedKey(key), buffer.baseAddress!.assumingMemoryBound(to: CChar.self), 0),
+                  "OSSL_PARAM_BLD_push_utf8_string")
+    }
+
+    func pushOctetString(_ key: StaticString, _ value: some ContiguousOctets) throws {
+        let count = value.withUnsafeBytes { $0.count }
+        let buffer = retain(value, extraZero: false)
+        try check(OSSL_PARAM_BLD_push_octet_string(pointer, retainedKey(key), buffer.baseAddress!, count),
+                  "OSSL_PARAM_BLD_push_octet_string")
+    }
+
+    /// Pushes a big-endian unsigned integer as a BIGNUM.
+    func pushBigNumber(_ key: StaticString, _ value: some ContiguousOctets) throws {
+        let number = try makeBIGNUM(value)
+        numbers.append(number)
+        try check(OSSL_PARAM_BLD_push_BN(pointer, retainedKey(key), number), "OSSL_PARAM_BLD_push_BN")
+    }
+
+    /// Parameter names are static C strings, valid for the program's lifetime.
+    private func retainedKey(_ key: StaticString) -> UnsafePointer<CChar> {
+        UnsafeRawPointer(key.utf8Start).assumingMemoryBound(to: CChar.self)
     }
 }

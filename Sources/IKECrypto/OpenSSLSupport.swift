@@ -92,31 +92,3 @@ func hmac(_ digest: SHA2Digest, key: UnsafeRawBufferPointer, data: UnsafeRawBuff
     if failed { throw openSSLError("HMAC") }
     return output
 }
-
-/// Memory for OSSL_PARAM_BLD pushes. The builder keeps the pointers it is given (strings,
-/// octet strings) until OSSL_PARAM_BLD_to_param copies them, so Swift's temporary bridged
-/// pointers would dangle by then: copy into an arena that outlives `OwnedPKey.fromData`.
-/// Parameter names too: a Swift literal passed as a C string is a temporary as well.
-/// (Added by the ike-daemon helper: ECP and MODP peer keys were built from dangling pointers.)
-final class ParameterArena {
-    private var allocations: [UnsafeMutableRawPointer] = []
-
-    /// A NUL-terminated copy of `string`.
-    func cString(_ string: String) -> UnsafeMutablePointer<CChar> {
-        let utf8 = Array(string.utf8CString)
-        let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count)
-        pointer.initialize(from: utf8, count: utf8.count)
-        allocations.append(UnsafeMutableRawPointer(pointer))
-        return pointer
-    }
-
-    /// A copy of `bytes` (wiped when the arena goes away).
-    func bytes(_ bytes: [UInt8]) -> UnsafeMutableRawPointer {
-        let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
-        bytes.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
-        allocations.append(pointer)
-        return pointer
-    }
-
-    deinit { for pointer in allocations { pointer.deallocate() } }
-}
