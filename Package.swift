@@ -19,6 +19,8 @@ let package = Package(
     products: [
         .executable(name: "vipsec", targets: ["VipsecCLI"]),
         .executable(name: "vipsec-xfrm-lab", targets: ["XFRMLabTool"]),
+        // The pure IKEv2 library, for the fuzz targets in Fuzz/.
+        .library(name: "IKEv2", targets: ["IKEv2"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
