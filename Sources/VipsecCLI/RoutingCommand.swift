@@ -38,7 +38,8 @@ struct RoutingCommand: ParsableCommand {
         }
         var logger = Logger(label: "vipsec.routing")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let kernel = try XFRMKernel()
+        // Generous: the first SA of an algorithm may load kernel crypto modules (slow under emulation).
+        let kernel = try XFRMKernel(timeout: .seconds(30))
         let installer = KernelChildSAInstaller(kernel: kernel, logger: logger)
         try IKEDaemonService(config: daemonConfig, installer: installer, logger: logger).run()
     }

@@ -50,6 +50,19 @@ public struct ChildSAParameters: Sendable, Equatable, CustomStringConvertible {
     public var encryptionKey: SecretBytes
     public var integrityKey: SecretBytes
 
+    public init(spi: UInt32, source: [UInt8], destination: [UInt8], encryption: EncryptionAlgorithm,
+                encryptionKeyLengthBits: Int?, integrity: IntegrityAlgorithm,
+                encryptionKey: SecretBytes, integrityKey: SecretBytes) {
+        self.spi = spi
+        self.source = source
+        self.destination = destination
+        self.encryption = encryption
+        self.encryptionKeyLengthBits = encryptionKeyLengthBits
+        self.integrity = integrity
+        self.encryptionKey = encryptionKey
+        self.integrityKey = integrityKey
+    }
+
     public var description: String {
         "SA(spi 0x\(String(spi, radix: 16)), \(encryption)\(encryptionKeyLengthBits.map { "/\($0)" } ?? ""), \(integrity), keys redacted)"
     }
@@ -75,6 +88,23 @@ public struct ChildSAInstallation: Sendable, Equatable, CustomStringConvertible 
     public var lifetime: ChildSALifetime
     /// Set when ESP goes in UDP (NAT); ports as seen from us (source = ours).
     public var udpEncapsulation: UDPEncapsulation?
+
+    public init(name: String, reqid: UInt32, mode: ChildSAMode, inbound: ChildSAParameters, outbound: ChildSAParameters,
+                localTrafficSelectors: [TrafficSelector], remoteTrafficSelectors: [TrafficSelector],
+                extendedSequenceNumbers: Bool, replayWindow: UInt32, lifetime: ChildSALifetime,
+                udpEncapsulation: UDPEncapsulation?) {
+        self.name = name
+        self.reqid = reqid
+        self.mode = mode
+        self.inbound = inbound
+        self.outbound = outbound
+        self.localTrafficSelectors = localTrafficSelectors
+        self.remoteTrafficSelectors = remoteTrafficSelectors
+        self.extendedSequenceNumbers = extendedSequenceNumbers
+        self.replayWindow = replayWindow
+        self.lifetime = lifetime
+        self.udpEncapsulation = udpEncapsulation
+    }
 
     public var description: String {
         "CHILD_SA \(name) reqid \(reqid) \(mode) in 0x\(String(inbound.spi, radix: 16)) out 0x\(String(outbound.spi, radix: 16))"
