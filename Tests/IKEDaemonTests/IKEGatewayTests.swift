@@ -140,4 +140,40 @@ final class IKEGatewayTests: XCTestCase {
         XCTAssertEqual(gateway.counters.noConnection, 1, "\(actions)")
         XCTAssertTrue(gateway.sas.isEmpty)
     }
+
+    func testChildSAsAreRekeyedAtTheirSoftLifetime() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
+        var peer = try peer()
+        let actions = converse(&peer, &gateway)
+        let timers = actions.compactMap { action -> (GatewayTimer, Double)? in
+            if case .scheduleCommand(let timer, let deadline) = action { return (timer, deadline) }
+            return nil
+        }
+        XCTAssertEqual(timers.count, 1)
+        guard let (timer, deadline) = timers.first, case .rekeyChildSA(let spi, let inbound) = timer else { return XCTFail() }
+        XCTAssertTrue((3240...3600).contains(deadline), "rekey_time 1h minus up to 10 % jitter: \(deadline)")
+        XCTAssertEqual(gateway.sas[spi]?.childSAs.first?.inbound.spi, inbound)
+        let rekey = gateway.commandTimerFired(timer, now: deadline)
+        let sent = rekey.compactMap { if case .send(let bytes, _, _) = $0 { return bytes }; return nil }
+        XCTAssertEqual(sent.count, 1)
+        XCTAssertEqual(sent.first?[18], 36, "a CREATE_CHILD_SA request")
+        // The peer answers; the gateway installs the new CHILD_SA and deletes the old one.
+        var toGateway = sent.flatMap { peer.receive($0, now: deadline) }.compactMap { if case .send(let b) = $0 { return b }; return nil }
+        var installs = 0, deletes = 0
+        while let datagram = toGateway.first {
+            toGateway.removeFirst()
+            for action in gateway.receive(datagram, local: Self.gatewayAddress, remote: Self.peerAddress, now: deadline) {
+                switch action {
+                case .install: installs += 1
+                case .delete: deletes += 1
+                case .send(let bytes, _, _): toGateway += peer.receive(bytes, now: deadline).compactMap { if case .send(let b) = $0 { return b }; return nil }
+                default: break
+                }
+            }
+        }
+        XCTAssertEqual(installs, 1)
+        XCTAssertEqual(deletes, 1)
+        XCTAssertEqual(gateway.sas[spi]?.childSAs.count, 1)
+        XCTAssertNotEqual(gateway.sas[spi]?.childSAs.first?.inbound.spi, inbound)
+    }
 }
