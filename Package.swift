@@ -82,6 +82,7 @@ let package = Package(
         .testTarget(name: "XFRMTests", dependencies: ["XFRM", "Netlink", "CMNL"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
         .testTarget(name: "VipsecCLITests", dependencies: []),
+        .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto"]),
         .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", .product(name: "NIOCore", package: "swift-nio")],
                     exclude: ["Fixtures", "Corpus"]),
         .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2"], exclude: ["StrongSwanCapture"]),

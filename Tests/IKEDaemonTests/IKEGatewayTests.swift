@@ -1,0 +1,206 @@
+import XCTest
+import IKEv2
+import IKECrypto
+@testable import IKEDaemon
+
+/// The gateway's table: responder IKE_SAs made from the config file, COOKIEs under load
+/// (RFC 7296 2.6), the half-open limit, dispatch by SPI.
+final class IKEGatewayTests: XCTestCase {
+    let provider = OpenSSLCryptoProvider()
+    static let gatewayAddress = IKEEndpoint(address: [192, 0, 2, 100], port: 500)
+    static let peerAddress = IKEEndpoint(address: [192, 0, 2, 1], port: 500)
+
+    static func config(cookieThreshold: Int = 10, halfOpenLimit: Int = 1000, dpdDelay: String = "0") -> String {
+        """
+        vipsec {
+            listen = 192.0.2.100
+            cookie_threshold = \(cookieThreshold)
+            half_open_limit = \(halfOpenLimit)
+        }
+        connections {
+            lab {
+                local_addrs = 192.0.2.100
+                remote_addrs = 192.0.2.1
+                proposals = aes256gcm16-prfsha256-x25519
+                dpd_delay = \(dpdDelay)
+                local {
+                    id = 192.0.2.100
+                }
+                remote {
+                    id = 192.0.2.1
+                }
+                children {
+                    lab {
+                        local_ts = 10.2.0.0/24
+                        remote_ts = 10.1.0.0/24
+                        esp_proposals = aes256gcm16
+                    }
+                }
+            }
+        }
+        secrets {
+            ike-lab {
+                id-1 = 192.0.2.100
+                secret = "lab secret"
+            }
+        }
+        """
+    }
+
+    /// The peer: one of our IKE_SAs configured as the gateway's mirror image.
+    func peer() throws -> IKESA {
+        let child = ChildSAConfiguration(name: "lab", espProposals: try ProposalSyntax.parse("aes256gcm16", protocolID: .esp),
+                                         localTrafficSelectors: [.ipv4([10, 1, 0, 0], [10, 1, 0, 255])],
+                                         remoteTrafficSelectors: [.ipv4([10, 2, 0, 0], [10, 2, 0, 255])])
+        let configuration = IKESAConfiguration(
+            name: "peer", ikeProposals: try ProposalSyntax.parse("aes256gcm16-prfsha256-x25519", protocolID: .ike),
+            localIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 1]),
+            remoteIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 100]),
+            presharedKey: SecretBytes(Array("lab secret".utf8)), child: child, reqid: 1)
+        return try IKESA.initiator(configuration: configuration, provider: provider,
+                                   local: Self.peerAddress, remote: Self.gatewayAddress)
+    }
+
+    /// Runs peer <-> gateway until quiet; returns the gateway's actions.
+    func converse(_ peer: inout IKESA, _ gateway: inout IKEGateway) -> [GatewayAction] {
+        var toGateway = peer.start(now: 0).compactMap { if case .send(let b) = $0 { return b }; return nil }
+        var all: [GatewayAction] = []
+        while let datagram = toGateway.first {
+            toGateway.removeFirst()
+            let actions = gateway.receive(datagram, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0)
+            all += actions
+            for case .send(let bytes, _, let remote) in actions {
+                XCTAssertEqual(remote, Self.peerAddress)
+                toGateway += peer.receive(bytes, now: 0).compactMap { if case .send(let b) = $0 { return b }; return nil }
+            }
+        }
+        return all
+    }
+
+    func testAResponderIKESAIsMadeFromTheConfigFile() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
+        var peer = try peer()
+        let actions = converse(&peer, &gateway)
+        XCTAssertEqual(peer.phase, .established)
+        let installs = actions.compactMap { if case .install(let c) = $0 { return c }; return nil }
+        XCTAssertEqual(installs.count, 1)
+        XCTAssertEqual(installs.first?.reqid, 1)
+        XCTAssertEqual(installs.first?.localTrafficSelectors, [.ipv4([10, 2, 0, 0], [10, 2, 0, 255])])
+        XCTAssertEqual(gateway.sas.count, 1)
+        XCTAssertEqual(gateway.halfOpenCount, 0, "established: no longer half-open")
+        XCTAssertEqual(gateway.counters.cookiesSent, 0)
+    }
+
+    func testCookiesAreDemandedAboveTheThresholdAndEchoed() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(cookieThreshold: 0), file: "t"), provider: provider)
+        var peer = try peer()
+        _ = converse(&peer, &gateway)
+        XCTAssertEqual(gateway.counters.cookiesSent, 1)
+        XCTAssertEqual(peer.phase, .established, "the initiator echoed the cookie")
+        XCTAssertEqual(gateway.counters.badCookies, 0)
+    }
+
+    func testAForgedCookieIsDroppedWithoutState() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(cookieThreshold: 0), file: "t"), provider: provider)
+        var peer = try peer()
+        guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
+        guard case .send(let reply, _, _)? = gateway.receive(first, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).first else {
+            return XCTFail("no COOKIE")
+        }
+        guard case .send(var retry)? = peer.receive(reply, now: 0).first else { return XCTFail("no retry") }
+        retry[40] ^= 0xFF   // inside the COOKIE notify's data (first payload after the header)
+        XCTAssertTrue(gateway.receive(retry, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)
+        XCTAssertEqual(gateway.counters.badCookies, 1)
+        XCTAssertTrue(gateway.sas.isEmpty)
+    }
+
+    func testTheHalfOpenLimitDropsNewInitiators() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(halfOpenLimit: 1), file: "t"), provider: provider)
+        for _ in 0..<3 {
+            var peer = try peer()
+            guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
+            _ = gateway.receive(first, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0)
+        }
+        XCTAssertEqual(gateway.halfOpenCount, 1)
+        XCTAssertEqual(gateway.counters.halfOpenLimitDrops, 2)
+    }
+
+    func testUnknownSPIsAndGarbageAreCounted() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
+        XCTAssertTrue(gateway.receive([0, 1, 2], local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)
+        var header = [UInt8](repeating: 0, count: 28)
+        header[7] = 1; header[15] = 2; header[17] = 0x20; header[18] = 35; header[19] = 0x08; header[27] = 28
+        XCTAssertTrue(gateway.receive(header, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)
+        XCTAssertEqual(gateway.counters.malformed, 1)
+        XCTAssertEqual(gateway.counters.unknownSPI, 1)
+        var otherPeer = IKEEndpoint(address: [198, 51, 100, 9], port: 500)
+        otherPeer.port = 500
+        var peer = try peer()
+        guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
+        let actions = gateway.receive(first, local: Self.gatewayAddress, remote: otherPeer, now: 0)
+        XCTAssertEqual(gateway.counters.noConnection, 1, "\(actions)")
+        XCTAssertTrue(gateway.sas.isEmpty)
+    }
+
+    func testChildSAsAreRekeyedAtTheirSoftLifetime() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
+        var peer = try peer()
+        let actions = converse(&peer, &gateway)
+        let timers = actions.compactMap { action -> (GatewayTimer, Double)? in
+            if case .scheduleCommand(let timer, let deadline) = action { return (timer, deadline) }
+            return nil
+        }
+        XCTAssertEqual(timers.count, 1)
+        guard let (timer, deadline) = timers.first, case .rekeyChildSA(let spi, let inbound) = timer else { return XCTFail() }
+        XCTAssertTrue((3240...3600).contains(deadline), "rekey_time 1h minus up to 10 % jitter: \(deadline)")
+        XCTAssertEqual(gateway.sas[spi]?.childSAs.first?.inbound.spi, inbound)
+        let rekey = gateway.commandTimerFired(timer, now: deadline)
+        let sent = rekey.compactMap { if case .send(let bytes, _, _) = $0 { return bytes }; return nil }
+        XCTAssertEqual(sent.count, 1)
+        XCTAssertEqual(sent.first?[18], 36, "a CREATE_CHILD_SA request")
+        // The peer answers; the gateway installs the new CHILD_SA and deletes the old one.
+        var toGateway = sent.flatMap { peer.receive($0, now: deadline) }.compactMap { if case .send(let b) = $0 { return b }; return nil }
+        var installs = 0, deletes = 0
+        while let datagram = toGateway.first {
+            toGateway.removeFirst()
+            for action in gateway.receive(datagram, local: Self.gatewayAddress, remote: Self.peerAddress, now: deadline) {
+                switch action {
+                case .install: installs += 1
+                case .delete: deletes += 1
+                case .send(let bytes, _, _): toGateway += peer.receive(bytes, now: deadline).compactMap { if case .send(let b) = $0 { return b }; return nil }
+                default: break
+                }
+            }
+        }
+        XCTAssertEqual(installs, 1)
+        XCTAssertEqual(deletes, 1)
+        XCTAssertEqual(gateway.sas[spi]?.childSAs.count, 1)
+        XCTAssertNotEqual(gateway.sas[spi]?.childSAs.first?.inbound.spi, inbound)
+    }
+
+    func testAVanishedPeerIsDetectedByDPDAndCleanedUp() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(dpdDelay: "30s"), file: "t"), provider: provider)
+        var peer = try peer()
+        let setup = converse(&peer, &gateway)
+        let liveness = setup.compactMap { action -> (GatewayTimer, Double)? in
+            if case .scheduleCommand(let timer, let deadline) = action, case .liveness = timer { return (timer, deadline) }
+            return nil
+        }
+        guard let (timer, deadline) = liveness.first else { return XCTFail("no DPD timer") }
+        XCTAssertEqual(deadline, 30)
+        // The peer is gone: nothing answers the check.
+        var actions = gateway.commandTimerFired(timer, now: deadline)
+        XCTAssertEqual(actions.filter { if case .send = $0 { return true }; return false }.count, 1)
+        var deleted = 0, closed = false
+        while let next = actions.compactMap({ action -> RetransmissionTimer? in
+            if case .schedule(_, let t) = action { return t }; return nil }).first {
+            let spi = gateway.sas.keys.first ?? 0
+            actions = gateway.timerFired(sa: spi, timer: next, now: next.deadline)
+            deleted += actions.filter { if case .delete = $0 { return true }; return false }.count
+            closed = closed || actions.contains { if case .log(let line) = $0 { return line.contains("retransmissions exhausted") }; return false }
+        }
+        XCTAssertTrue(closed)
+        XCTAssertEqual(deleted, 1, "the CHILD_SA is removed")
+        XCTAssertTrue(gateway.sas.isEmpty)
+    }
+}
