@@ -1,6 +1,7 @@
 import XCTest
 import IKEv2
 import IKECrypto
+@testable import IKEv2
 
 /// CREATE_CHILD_SA: rekeying the CHILD_SA, with and without PFS, started by either side.
 final class CreateChildSAConversationTests: XCTestCase {
@@ -51,5 +52,38 @@ final class CreateChildSAConversationTests: XCTestCase {
     func testRekeyWithPFSFromEitherSide() throws {
         try assertRekey(esp: "aes256gcm16-ecp256", byResponder: false)
         try assertRekey(esp: "aes128-sha256-x25519", byResponder: true)
+    }
+
+    /// RFC 7296 2.8.1: "If the two ends try to rekey the same CHILD_SA at the same time ...
+    /// The SA that was created with the lowest of the four nonces used in the two
+    /// CREATE_CHILD_SA exchanges ... should be deleted by the endpoint that created it."
+    func testSimultaneousRekeyLeavesExactlyOneNewCHILDSA() throws {
+        for esp in ["aes256gcm16", "aes128-sha256-ecp256", "chacha20poly1305", "aes256gcm16-x25519"] {
+            var c = try established(esp: esp)
+            let oldAlice = c.initiator.childSAs[0], oldBob = c.responder!.childSAs[0]
+            // --> and <-- cross on the wire.
+            c.record(c.initiator.rekeyChildSA(inboundSPI: oldAlice.inbound.spi, now: 10), fromInitiator: true)
+            c.record(c.responder!.rekeyChildSA(inboundSPI: oldBob.inbound.spi, now: 10), fromInitiator: false)
+            XCTAssertEqual(c.toResponder.count, 1)
+            XCTAssertEqual(c.toInitiator.count, 1)
+            try c.run()
+            XCTAssertEqual(c.initiator.childSAs.count, 1, esp)
+            XCTAssertEqual(c.responder!.childSAs.count, 1, esp)
+            guard let alice = c.initiator.childSAs.first, let bob = c.responder!.childSAs.first else { continue }
+            XCTAssertEqual(alice.inbound, bob.outbound, esp)
+            XCTAssertEqual(alice.outbound, bob.inbound, esp)
+            XCTAssertNotEqual(alice.reference, oldAlice.reference, esp)
+            // Each side installed two new CHILD_SAs and deleted two (the old one and the loser).
+            XCTAssertEqual(C.installs(c.initiatorActions).count, 2, esp)
+            XCTAssertEqual(c.initiatorActions.filter { if case .delete = $0 { return true }; return false }.count, 2, esp)
+            XCTAssertEqual(c.responderActions.filter { if case .delete = $0 { return true }; return false }.count, 2, esp)
+            XCTAssertEqual(c.initiator.phase, .established)
+        }
+    }
+
+    func testNonceOrder() {
+        XCTAssertTrue(IKESA.nonceIsLower([0, 1], [0, 2]))
+        XCTAssertTrue(IKESA.nonceIsLower([0, 1], [0, 1, 0]))
+        XCTAssertFalse(IKESA.nonceIsLower([9], [1, 9]))
     }
 }

@@ -10,7 +10,7 @@ final class IKEGatewayTests: XCTestCase {
     static let gatewayAddress = IKEEndpoint(address: [192, 0, 2, 100], port: 500)
     static let peerAddress = IKEEndpoint(address: [192, 0, 2, 1], port: 500)
 
-    static func config(cookieThreshold: Int = 10, halfOpenLimit: Int = 1000) -> String {
+    static func config(cookieThreshold: Int = 10, halfOpenLimit: Int = 1000, dpdDelay: String = "0") -> String {
         """
         vipsec {
             listen = 192.0.2.100
@@ -22,6 +22,7 @@ final class IKEGatewayTests: XCTestCase {
                 local_addrs = 192.0.2.100
                 remote_addrs = 192.0.2.1
                 proposals = aes256gcm16-prfsha256-x25519
+                dpd_delay = \(dpdDelay)
                 local {
                     id = 192.0.2.100
                 }
@@ -175,5 +176,31 @@ final class IKEGatewayTests: XCTestCase {
         XCTAssertEqual(deletes, 1)
         XCTAssertEqual(gateway.sas[spi]?.childSAs.count, 1)
         XCTAssertNotEqual(gateway.sas[spi]?.childSAs.first?.inbound.spi, inbound)
+    }
+
+    func testAVanishedPeerIsDetectedByDPDAndCleanedUp() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(dpdDelay: "30s"), file: "t"), provider: provider)
+        var peer = try peer()
+        let setup = converse(&peer, &gateway)
+        let liveness = setup.compactMap { action -> (GatewayTimer, Double)? in
+            if case .scheduleCommand(let timer, let deadline) = action, case .liveness = timer { return (timer, deadline) }
+            return nil
+        }
+        guard let (timer, deadline) = liveness.first else { return XCTFail("no DPD timer") }
+        XCTAssertEqual(deadline, 30)
+        // The peer is gone: nothing answers the check.
+        var actions = gateway.commandTimerFired(timer, now: deadline)
+        XCTAssertEqual(actions.filter { if case .send = $0 { return true }; return false }.count, 1)
+        var deleted = 0, closed = false
+        while let next = actions.compactMap({ action -> RetransmissionTimer? in
+            if case .schedule(_, let t) = action { return t }; return nil }).first {
+            let spi = gateway.sas.keys.first ?? 0
+            actions = gateway.timerFired(sa: spi, timer: next, now: next.deadline)
+            deleted += actions.filter { if case .delete = $0 { return true }; return false }.count
+            closed = closed || actions.contains { if case .log(let line) = $0 { return line.contains("retransmissions exhausted") }; return false }
+        }
+        XCTAssertTrue(closed)
+        XCTAssertEqual(deleted, 1, "the CHILD_SA is removed")
+        XCTAssertTrue(gateway.sas.isEmpty)
     }
 }

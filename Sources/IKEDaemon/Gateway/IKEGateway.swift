@@ -83,7 +83,8 @@ struct IKEGateway {
         }
         let key = HalfOpenKey(remote: remote, initiatorSPI: header.initiatorSPI)
         if let spi = halfOpen[key], var sa = sas[spi] {
-            return store(sa, sa.receive(bytes, now: now), now: now)   // a retransmitted IKE_SA_INIT
+            let actions = sa.receive(bytes, now: now)   // a retransmitted IKE_SA_INIT
+            return store(sa, actions, now: now)
         }
         guard halfOpen.count < settings.halfOpenLimit else {
             counters.halfOpenLimitDrops += 1
@@ -137,7 +138,8 @@ struct IKEGateway {
 
     mutating func timerFired(sa spi: UInt64, timer: RetransmissionTimer, now: Double) -> [GatewayAction] {
         guard var sa = sas[spi] else { return [] }
-        return store(sa, sa.retransmissionTimerFired(timer, now: now), now: now)
+        let actions = sa.retransmissionTimerFired(timer, now: now)
+        return store(sa, actions, now: now)
     }
 
     mutating func commandTimerFired(_ timer: GatewayTimer, now: Double) -> [GatewayAction] {
@@ -151,7 +153,8 @@ struct IKEGateway {
             return [.log("rekeying CHILD_SA 0x\(String(inboundSPI, radix: 16))")] + store(sa, actions, now: now)
         case .liveness(let spi):
             guard var sa = sas[spi], sa.phase == .established, let delay = dpdDelay(sa) else { return [] }
-            return store(sa, sa.checkLiveness(now: now), now: now) + [.scheduleCommand(timer, deadline: now + delay)]
+            let actions = sa.checkLiveness(now: now)
+            return store(sa, actions, now: now) + [.scheduleCommand(timer, deadline: now + delay)]
         }
     }
 
@@ -181,14 +184,17 @@ struct IKEGateway {
         var actions: [GatewayAction] = []
         for (_, sa) in sas {
             var sa = sa
-            actions += store(sa, sa.delete(now: now), now: now)
+            let deletion = sa.delete(now: now)
+            actions += store(sa, deletion, now: now)
         }
         return actions
     }
 
     // MARK: Bookkeeping
 
-    /// Keeps the SA's new state and turns its actions into gateway actions.
+    /// Keeps the SA's new state and turns its actions into gateway actions. Call it with the
+    /// SA *after* the call that produced `actions` (never `store(sa, sa.f())`: the first
+    /// argument would be the copy from before the mutation).
     private mutating func store(_ sa: IKESA, _ actions: [IKEAction], now: Double) -> [GatewayAction] {
         let spi = sa.localSPI
         var result: [GatewayAction] = []

@@ -77,11 +77,31 @@ extension IKESA {
             mode: pending.old.mode, weInitiated: true, nonces: (pending.nonce, nonce.nonceData), sharedSecret: shared)
         else { return [.childSAFailed("CHILD_SA rekey key derivation failed")] }
         childSAs.append(installation)
-        // Now delete the old CHILD_SA (1.3.3): its inbound SPI in a Delete payload.
-        pendingChildDeletion = pending.old
-        let delete = sendRequest(exchange: .informational, kind: .deleteChildSA,
-                                 payloads: [.delete(DeletePayload(protocolID: .esp, spis32: [pending.old.inbound.spi]))], now: now)
-        return [.install(installation)] + delete
+        // 2.8.1: if the peer rekeyed the same CHILD_SA meanwhile, the SA made with the lowest
+        // of the four nonces is redundant and deleted by whoever created it; the winner
+        // deletes the old one. Without a collision we simply delete the old one (1.3.3).
+        var redundant = pending.old
+        if let collision = collidingPeerRekey, collision.old == pending.old.reference {
+            collidingPeerRekey = nil
+            let ours = [pending.nonce, nonce.nonceData]
+            let lowest = (ours + collision.nonces).min(by: Self.nonceIsLower)
+            if let lowest, ours.contains(lowest) {
+                redundant = installation   // we lose: delete what we created; the peer deletes the old one
+            }
+        }
+        return [.install(installation)] + deleteChildSARequest(redundant, now: now)
+    }
+
+    /// Sends the Delete for `child` (its inbound SPI) and removes it once answered.
+    mutating func deleteChildSARequest(_ child: ChildSAInstallation, now: Double) -> [IKEAction] {
+        pendingChildDeletion = child
+        return sendRequest(exchange: .informational, kind: .deleteChildSA,
+                           payloads: [.delete(DeletePayload(protocolID: .esp, spis32: [child.inbound.spi]))], now: now)
+    }
+
+    /// Nonce order for 2.8.1: byte-wise, a shorter prefix first.
+    static func nonceIsLower(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.lexicographicallyPrecedes(b)
     }
 
     /// The Delete of a rekeyed CHILD_SA was answered: remove it.
@@ -154,6 +174,10 @@ extension IKESA {
         response += [.trafficSelectorInitiator(TrafficSelectorPayload(trafficSelectors: narrowed.initiator)),
                      .trafficSelectorResponder(TrafficSelectorPayload(trafficSelectors: narrowed.responder))]
         childSAs.append(installation)
+        if let rekeyed = payloads.notifies.first(where: { $0.messageType == .rekeySA }),
+           let pending = pendingChildRekey, rekeyed.spi == pending.old.outbound.spi.bigEndianBytes {
+            collidingPeerRekey = (pending.old.reference, installation, [nonce.nonceData, ourNonce])
+        }
         // A rekeyed CHILD_SA stays until the initiator deletes it (1.3.3).
         return respond(exchange: .createChildSA, messageID: messageID, payloads: response) + [.install(installation)]
     }
