@@ -56,6 +56,12 @@ public final class IKEDaemonService {
             source.resume()
             sources.append(source)
         }
+        // SIGUSR1: the counters line into the log (GatewayStatus.swift).
+        signal(SIGUSR1, SIG_IGN)
+        let status = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: signalQueue)
+        status.setEventHandler { loop.execute { core.logger.info("\(core.gateway.statusLine)") } }
+        status.resume()
+        sources.append(status)
         try stopped.futureResult.wait()
         sources.forEach { $0.cancel() }
         logger.info("stopped")
@@ -162,6 +168,7 @@ final class DaemonCore: @unchecked Sendable {
     func shutdown(completing promise: EventLoopPromise<Void>) {
         guard !shuttingDown else { return }
         logger.info("shutting down: deleting IKE_SAs and CHILD_SAs")
+        logger.info("\(gateway.statusLine)")
         let actions = gateway.deleteAll(now: Self.now).filter {
             switch $0 {
             case .schedule, .scheduleCommand: return false

@@ -45,6 +45,10 @@ struct IKEGateway {
     /// Responder IKE_SAs by (peer, initiator SPI), for retransmitted IKE_SA_INIT requests.
     private var halfOpen: [HalfOpenKey: UInt64] = [:]
     private(set) var counters = GatewayCounters()
+    /// Counters of IKE_SAs already closed (GatewayStatus.swift adds the live ones).
+    private(set) var closedSATotals = IKESATotals()
+    /// IKE_SAs established since start.
+    private(set) var establishedTotal = 0
     private let cookieSecret: [UInt8]
 
     struct HalfOpenKey: Hashable {
@@ -213,6 +217,7 @@ struct IKEGateway {
                 }
             case .delete(let child): result.append(.delete(child))
             case .established:
+                establishedTotal += 1
                 if let delay = dpdDelay(sa) { result.append(.scheduleCommand(.liveness(sa: spi), deadline: now + delay)) }
                 result.append(.log("IKE_SA \(sa.configuration.name) established with \(sa.remote) (SPIs \(hex(sa.initiatorSPI))_i \(hex(sa.responderSPI))_r)"))
             case .childSAFailed(let reason): result.append(.log("IKE_SA \(sa.configuration.name): \(reason)"))
@@ -224,6 +229,7 @@ struct IKEGateway {
         if sa.phase != .negotiatingInit && sa.phase != .authenticating || closed {
             halfOpen = halfOpen.filter { $0.value != spi }
         }
+        if closed { closedSATotals.add(sa.counters, sa.sequencerCounters) }
         sas[spi] = closed ? nil : sa
         return result
     }
