@@ -92,4 +92,30 @@ final class GatewayStatusTests: XCTestCase {
         XCTAssertEqual(field(gateway, "integrity_failures"), 1)
         XCTAssertEqual(field(gateway, "ike_sas"), 1)
     }
+
+    func testAHalfOpenIKESAIsForgottenAfterTheTimeoutAndAnEstablishedOneIsNot() throws {
+        var gateway = try gateway()
+        var abandoned = try peer()
+        guard case .send(let first)? = abandoned.start(now: 0).first else { return XCTFail() }
+        let actions = gateway.receive(first, local: IKEGatewayTests.gatewayAddress, remote: IKEGatewayTests.peerAddress, now: 0)
+        let timeouts = actions.compactMap { action -> (GatewayTimer, Double)? in
+            if case .scheduleCommand(let timer, let deadline) = action, case .halfOpenTimeout = timer { return (timer, deadline) }
+            return nil
+        }
+        XCTAssertEqual(timeouts.count, 1)
+        XCTAssertEqual(timeouts.first?.1, 30, "strongSwan's default half_open_timeout")
+        XCTAssertEqual(gateway.halfOpenCount, 1)
+        guard let (timer, deadline) = timeouts.first else { return }
+        _ = gateway.commandTimerFired(timer, now: deadline)
+        XCTAssertEqual(gateway.halfOpenCount, 0)
+        XCTAssertTrue(gateway.sas.isEmpty)
+        XCTAssertEqual(field(gateway, "half_open_timeouts"), 1)
+
+        var good = try peer()
+        converse(&good, &gateway)
+        guard let spi = gateway.sas.keys.first else { return XCTFail("not established") }
+        _ = gateway.commandTimerFired(.halfOpenTimeout(sa: spi), now: 30)
+        XCTAssertEqual(gateway.sas.count, 1, "an established IKE_SA stays")
+        XCTAssertEqual(field(gateway, "half_open_timeouts"), 1)
+    }
 }

@@ -40,6 +40,7 @@ extension IKEGateway {
             ("unknown_spi", counters.unknownSPI),
             ("no_connection", counters.noConnection),
             ("half_open_limit_drops", counters.halfOpenLimitDrops),
+            ("half_open_timeouts", counters.halfOpenTimeouts),
             ("cookies_sent", counters.cookiesSent),
             ("bad_cookies", counters.badCookies),
             ("integrity_failures", totals.sa.integrityFailures),

@@ -24,6 +24,8 @@ enum GatewayTimer {
     case rekeyChildSA(sa: UInt64, inboundSPI: UInt32)
     /// Check that the peer is alive (dpd_delay).
     case liveness(sa: UInt64)
+    /// Forget this responder IKE_SA if it is still half-open (`half_open_timeout`).
+    case halfOpenTimeout(sa: UInt64)
 }
 
 /// Counters of the gateway (for status and tests).
@@ -34,6 +36,7 @@ struct GatewayCounters {
     var cookiesSent = 0
     var badCookies = 0
     var noConnection = 0
+    var halfOpenTimeouts = 0
 }
 
 struct IKEGateway {
@@ -108,7 +111,9 @@ struct IKEGateway {
                                          initiatorSPI: header.initiatorSPI, retransmission: retransmission)
             halfOpen[key] = sa.localSPI
             let actions = sa.receive(bytes, now: now)
-            return [.log("IKE_SA_INIT from \(remote) for connection \(connection.name)")] + store(sa, actions, now: now)
+            return [.log("IKE_SA_INIT from \(remote) for connection \(connection.name)"),
+                    .scheduleCommand(.halfOpenTimeout(sa: sa.localSPI), deadline: now + settings.halfOpenTimeout)]
+                + store(sa, actions, now: now)
         } catch {
             return [.log("IKE_SA_INIT from \(remote): \(error)")]
         }
@@ -159,6 +164,14 @@ struct IKEGateway {
             guard var sa = sas[spi], sa.phase == .established, let delay = dpdDelay(sa) else { return [] }
             let actions = sa.checkLiveness(now: now)
             return store(sa, actions, now: now) + [.scheduleCommand(timer, deadline: now + delay)]
+        case .halfOpenTimeout(let spi):
+            // Replayed or abandoned IKE_SA_INITs must not hold half-open slots forever.
+            guard let sa = sas[spi], sa.phase == .negotiatingInit || sa.phase == .authenticating else { return [] }
+            counters.halfOpenTimeouts += 1
+            halfOpen = halfOpen.filter { $0.value != spi }
+            closedSATotals.add(sa.counters, sa.sequencerCounters)
+            sas[spi] = nil
+            return [.log("IKE_SA_INIT from \(sa.remote): no IKE_AUTH within \(settings.halfOpenTimeout) s, forgotten")]
         }
     }
 
