@@ -74,6 +74,10 @@ let package = Package(
 
         .executableTarget(name: "vipsec-crypto-bench", dependencies: ["IKECrypto", "IKEv2"],
                           path: "Sources/IKECryptoBench"),
+        // Concurrent IKEv2 initiators for scripts/bench-ike (no kernel installs).
+        .executableTarget(name: "vipsec-ike-load", dependencies: [
+            "IKECrypto", "IKEv2", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Sources/IKELoad"),
         // XFRM lab checks and benchmark, run inside the VM (netns-lab/scenarios/xfrm-roundtrip).
         .executableTarget(name: "XFRMLabTool", dependencies: ["XFRM", "Netlink"]),
 
@@ -85,6 +89,7 @@ let package = Package(
         .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto"]),
         .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", .product(name: "NIOCore", package: "swift-nio")],
                     exclude: ["Fixtures", "Corpus"]),
+        .testTarget(name: "IKELoadTests", dependencies: ["vipsec-ike-load", "IKEv2", "IKECrypto"]),
         .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2"], exclude: ["StrongSwanCapture"]),
     ],
     swiftLanguageModes: [.v5]
