@@ -234,7 +234,7 @@ struct IKEGateway {
             case .established:
                 establishedTotal += 1
                 if let delay = dpdDelay(sa) { result.append(.scheduleCommand(.liveness(sa: spi), deadline: now + delay)) }
-                result.append(.log("IKE_SA \(sa.configuration.name) established with \(sa.remote) (SPIs \(hex(sa.initiatorSPI))_i \(hex(sa.responderSPI))_r)"))
+                result.append(.log("IKE_SA \(sa.configuration.name) established with \(sa.remote) (SPIs \(hex(sa.initiatorSPI))_i \(hex(sa.responderSPI))_r)\(natNote(sa))"))
             case .childSAFailed(let reason): result.append(.log("IKE_SA \(sa.configuration.name): \(reason)"))
             case .closed(let reason):
                 closed = true
@@ -253,4 +253,11 @@ struct IKEGateway {
         let digits = String(value, radix: 16)
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
+}
+
+/// ", NAT: ..." for the established log line when NAT detection found one.
+func natNote(_ sa: IKESA) -> String {
+    guard let nat = sa.natDetection, nat.natDetected else { return "" }
+    let sides = [nat.localBehindNAT ? "we are behind a NAT" : nil, nat.remoteBehindNAT ? "peer behind a NAT" : nil]
+    return ", NAT: " + sides.compactMap { $0 }.joined(separator: ", ") + ", UDP encapsulation from \(sa.local)"
 }
