@@ -104,12 +104,37 @@ final class NATConversationTests: XCTestCase {
         XCTAssertNotNil(run.aliceInstall)
     }
 
-    func testForgedMessageFromANewPortDoesNotMoveTheIKESA() throws {
+    static func sent(_ actions: [IKEAction]) -> [UInt8]? {
+        actions.compactMap { if case .send(let b) = $0 { return b } else { return nil } }.first
+    }
+
+    /// 2.23: only an authenticated message moves the IKE_SA; then bob follows the new
+    /// NAT mapping, answers there, and encapsulates rekeyed CHILD_SAs to it.
+    func testOnlyAuthenticMessagesMoveTheIKESAToANewNATMapping() throws {
         var run = try establish(throughNAT: true)
-        let before = run.bob.remote
-        let garbage = [UInt8](repeating: 0x41, count: 80)
-        _ = run.bob.receive(garbage, local: run.bob.local, remote: IKEEndpoint(address: [203, 0, 113, 9], port: 999), now: 1)
-        XCTAssertEqual(run.bob.remote, before)
-        XCTAssertEqual(run.bob.counters.endpointUpdates, 1)
+        let remapped = IKEEndpoint(address: Self.natAddress, port: 50000)
+        let stranger = IKEEndpoint(address: [203, 0, 113, 9], port: 999)
+        // A forged copy (last octet of the ICV flipped) from a stranger: dropped, no move.
+        let liveness = try XCTUnwrap(Self.sent(run.alice.checkLiveness(now: 1)))
+        var forged = liveness
+        forged[forged.count - 1] ^= 0x01
+        XCTAssertTrue(run.bob.receive(forged, local: run.bob.local, remote: stranger, now: 1).isEmpty)
+        XCTAssertEqual(run.bob.counters.integrityFailures, 1)
+        XCTAssertEqual(run.bob.remote, Self.natted(4500))
+        // Garbage from the stranger: dropped as malformed, no move.
+        _ = run.bob.receive([UInt8](repeating: 0x41, count: 80), local: run.bob.local, remote: stranger, now: 1)
+        XCTAssertEqual(run.bob.remote, Self.natted(4500))
+        // The authentic request from a new NAT port: answered there, the IKE_SA follows.
+        let answer = run.bob.receive(liveness, local: run.bob.local, remote: remapped, now: 1)
+        XCTAssertNotNil(Self.sent(answer))
+        XCTAssertEqual(run.bob.remote, remapped)
+        XCTAssertEqual(run.bob.counters.endpointUpdates, 2)
+        _ = run.alice.receive(try XCTUnwrap(Self.sent(answer)), now: 1)   // frees alice's window
+        // A CHILD_SA rekey now encapsulates to the new port.
+        let oldSPI = try XCTUnwrap(run.aliceInstall).inbound.spi
+        let rekey = try XCTUnwrap(Self.sent(run.alice.rekeyChildSA(inboundSPI: oldSPI, now: 2)))
+        let created = run.bob.receive(rekey, local: run.bob.local, remote: remapped, now: 2)
+            .compactMap { if case .install(let c) = $0 { return c } else { return nil } }
+        XCTAssertEqual(created.first?.udpEncapsulation, UDPEncapsulation(sourcePort: 4500, destinationPort: 50000))
     }
 }
