@@ -147,7 +147,7 @@ final class IKEGatewayTests: XCTestCase {
         var peer = try peer()
         let actions = converse(&peer, &gateway)
         let timers = actions.compactMap { action -> (GatewayTimer, Double)? in
-            if case .scheduleCommand(let timer, let deadline) = action { return (timer, deadline) }
+            if case .scheduleCommand(let timer, let deadline) = action, case .rekeyChildSA = timer { return (timer, deadline) }
             return nil
         }
         XCTAssertEqual(timers.count, 1)

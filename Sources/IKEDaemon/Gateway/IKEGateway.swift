@@ -25,6 +25,8 @@ enum GatewayTimer {
     case rekeyChildSA(sa: UInt64, inboundSPI: UInt32)
     /// Check that the peer is alive (dpd_delay).
     case liveness(sa: UInt64)
+    /// Forget this responder IKE_SA if it is still half-open (`half_open_timeout`).
+    case halfOpenTimeout(sa: UInt64)
 }
 
 /// Counters of the gateway (for status and tests).
@@ -35,6 +37,7 @@ struct GatewayCounters {
     var cookiesSent = 0
     var badCookies = 0
     var noConnection = 0
+    var halfOpenTimeouts = 0
 }
 
 struct IKEGateway {
@@ -46,6 +49,10 @@ struct IKEGateway {
     /// Responder IKE_SAs by (peer, initiator SPI), for retransmitted IKE_SA_INIT requests.
     private var halfOpen: [HalfOpenKey: UInt64] = [:]
     private(set) var counters = GatewayCounters()
+    /// Counters of IKE_SAs already closed (GatewayStatus.swift adds the live ones).
+    private(set) var closedSATotals = IKESATotals()
+    /// IKE_SAs established since start.
+    private(set) var establishedTotal = 0
     private let cookieSecret: [UInt8]
 
     struct HalfOpenKey: Hashable {
@@ -74,7 +81,7 @@ struct IKEGateway {
         // Our SPI is the responder SPI in messages from the original initiator, else the initiator SPI.
         let ours = header.isFromInitiator ? header.responderSPI : header.initiatorSPI
         if ours != 0, var sa = sas[ours] {
-            let actions = sa.receive(bytes, now: now)
+            let actions = sa.receive(bytes, local: local, remote: remote, now: now)
             return store(sa, actions, now: now)
         }
         guard header.isFromInitiator, header.responderSPI == 0, header.exchangeType == .ikeSAInit,
@@ -84,7 +91,7 @@ struct IKEGateway {
         }
         let key = HalfOpenKey(remote: remote, initiatorSPI: header.initiatorSPI)
         if let spi = halfOpen[key], var sa = sas[spi] {
-            let actions = sa.receive(bytes, now: now)   // a retransmitted IKE_SA_INIT
+            let actions = sa.receive(bytes, local: local, remote: remote, now: now)   // a retransmitted IKE_SA_INIT
             return store(sa, actions, now: now)
         }
         guard halfOpen.count < settings.halfOpenLimit else {
@@ -104,8 +111,10 @@ struct IKEGateway {
             var sa = try IKESA.responder(configuration: configuration, provider: provider, local: local, remote: remote,
                                          initiatorSPI: header.initiatorSPI, retransmission: retransmission)
             halfOpen[key] = sa.localSPI
-            let actions = sa.receive(bytes, now: now)
-            return [.log("IKE_SA_INIT from \(remote) for connection \(connection.name)")] + store(sa, actions, now: now)
+            let actions = sa.receive(bytes, local: local, remote: remote, now: now)
+            return [.log("IKE_SA_INIT from \(remote) for connection \(connection.name)"),
+                    .scheduleCommand(.halfOpenTimeout(sa: sa.localSPI), deadline: now + settings.halfOpenTimeout)]
+                + store(sa, actions, now: now)
         } catch {
             return [.log("IKE_SA_INIT from \(remote): \(error)")]
         }
@@ -156,6 +165,14 @@ struct IKEGateway {
             guard var sa = sas[spi], sa.phase == .established, let delay = dpdDelay(sa) else { return [] }
             let actions = sa.checkLiveness(now: now)
             return store(sa, actions, now: now) + [.scheduleCommand(timer, deadline: now + delay)]
+        case .halfOpenTimeout(let spi):
+            // Replayed or abandoned IKE_SA_INITs must not hold half-open slots forever.
+            guard let sa = sas[spi], sa.phase == .negotiatingInit || sa.phase == .authenticating else { return [] }
+            counters.halfOpenTimeouts += 1
+            halfOpen = halfOpen.filter { $0.value != spi }
+            closedSATotals.add(sa.counters, sa.sequencerCounters)
+            sas[spi] = nil
+            return [.log("IKE_SA_INIT from \(sa.remote): no IKE_AUTH within \(settings.halfOpenTimeout) s, forgotten")]
         }
     }
 
@@ -215,8 +232,9 @@ struct IKEGateway {
             case .activateOutbound(let child): result.append(.activateOutbound(child))
             case .delete(let child): result.append(.delete(child))
             case .established:
+                establishedTotal += 1
                 if let delay = dpdDelay(sa) { result.append(.scheduleCommand(.liveness(sa: spi), deadline: now + delay)) }
-                result.append(.log("IKE_SA \(sa.configuration.name) established with \(sa.remote) (SPIs \(hex(sa.initiatorSPI))_i \(hex(sa.responderSPI))_r)"))
+                result.append(.log("IKE_SA \(sa.configuration.name) established with \(sa.remote) (SPIs \(hex(sa.initiatorSPI))_i \(hex(sa.responderSPI))_r)\(natNote(sa))"))
             case .childSAFailed(let reason): result.append(.log("IKE_SA \(sa.configuration.name): \(reason)"))
             case .closed(let reason):
                 closed = true
@@ -226,6 +244,7 @@ struct IKEGateway {
         if sa.phase != .negotiatingInit && sa.phase != .authenticating || closed {
             halfOpen = halfOpen.filter { $0.value != spi }
         }
+        if closed { closedSATotals.add(sa.counters, sa.sequencerCounters) }
         sas[spi] = closed ? nil : sa
         return result
     }
@@ -234,4 +253,11 @@ struct IKEGateway {
         let digits = String(value, radix: 16)
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
+}
+
+/// ", NAT: ..." for the established log line when NAT detection found one.
+func natNote(_ sa: IKESA) -> String {
+    guard let nat = sa.natDetection, nat.natDetected else { return "" }
+    let sides = [nat.localBehindNAT ? "we are behind a NAT" : nil, nat.remoteBehindNAT ? "peer behind a NAT" : nil]
+    return ", NAT: " + sides.compactMap { $0 }.joined(separator: ", ") + ", UDP encapsulation from \(sa.local)"
 }

@@ -116,7 +116,8 @@ extension IKESA {
 
     mutating func processCreateChildSARequest(_ payloads: [IKEPayload], messageID: UInt32) -> [IKEAction] {
         func refuse(_ type: NotifyMessageType, data: [UInt8] = [], _ reason: String) -> [IKEAction] {
-            respond(exchange: .createChildSA, messageID: messageID,
+            counters.refusals[type, default: 0] += 1
+            return respond(exchange: .createChildSA, messageID: messageID,
                     payloads: [.notify(NotifyPayload(messageType: type, notificationData: data))]) + [.childSAFailed(reason)]
         }
         guard let keys = keyContext, let sa = payloads.securityAssociation, let nonce = payloads.nonce,

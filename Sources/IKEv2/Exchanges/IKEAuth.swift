@@ -47,6 +47,7 @@ extension IKESA {
             && (try? verifyAuthentication(keys: keys, peerInitMessage: initiatorInitMessage, ownNonce: nonceResponder,
                                           skP: keys.keys.skPi, identity: peerIdentity, received: auth.authenticationData)) == true
         guard verified else {
+            counters.refusals[.authenticationFailed, default: 0] += 1
             let actions = respond(exchange: .ikeAuth, messageID: messageID,
                                   payloads: [.notify(NotifyPayload(messageType: .authenticationFailed))])
             return actions + close("peer authentication failed")
@@ -68,6 +69,7 @@ extension IKESA {
             childSAs.append(installation)
             actions.append(.install(installation))
         case .failure(let error):
+            counters.refusals[error.notifyMessageType, default: 0] += 1
             response.append(.notify(NotifyPayload(messageType: error.notifyMessageType)))
             actions.append(.childSAFailed("CHILD_SA refused: \(error)"))
         }
@@ -213,7 +215,9 @@ extension IKESA {
             remoteTrafficSelectors: weInitiated ? responderTS : initiatorTS,
             extendedSequenceNumbers: chosen.extendedSequenceNumbers == .yes,
             replayWindow: child.replayWindow, lifetime: child.lifetime,
-            udpEncapsulation: nil)
+            // RFC 3948: ESP in UDP between the IKE_SA's ports when a NAT was detected.
+            udpEncapsulation: natDetection?.natDetected == true
+                ? UDPEncapsulation(sourcePort: local.port, destinationPort: remote.port) : nil)
     }
 }
 
