@@ -18,6 +18,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "vipsec", targets: ["VipsecCLI"]),
+        .executable(name: "vipsec-xfrm-lab", targets: ["XFRMLabTool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
@@ -69,9 +70,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // XFRM lab checks and benchmark, run inside the VM (netns-lab/scenarios/xfrm-roundtrip).
+        .executableTarget(name: "XFRMLabTool", dependencies: ["XFRM", "Netlink"]),
+
         // MARK: Tests
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMNL"]),
+        .testTarget(name: "XFRMTests", dependencies: ["XFRM", "Netlink", "CMNL"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
         .testTarget(name: "VipsecCLITests", dependencies: []),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", .product(name: "NIOCore", package: "swift-nio")]),
     ],
     swiftLanguageModes: [.v5]
 )

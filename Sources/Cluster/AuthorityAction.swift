@@ -1,0 +1,63 @@
+/// Identifies an IKE response the daemon holds back until its SAs are on the targets.
+public struct IKEResponseToken: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    public static func < (lhs: IKEResponseToken, rhs: IKEResponseToken) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String { "ike-response#\(rawValue)" }
+}
+
+/// Why the authority drops a member.
+public enum DropReason: Equatable, Sendable, CustomStringConvertible {
+    /// Not heard from within the failure timeout.
+    case silent
+    /// Did not acknowledge an install within the install timeout.
+    case installTimeout(ClusterSAID)
+
+    public var description: String {
+        switch self {
+        case .silent: return "silent past the failure timeout"
+        case .installTimeout(let saID): return "no answer to the install of \(saID) within the install timeout"
+        }
+    }
+}
+
+/// How outbound SAs keep their sequence numbers apart (configuration).
+public enum OutboundMode: Hashable, Sendable {
+    /// One outbound CHILD_SA per target (the default).
+    case perTarget
+    /// One outbound SA shared by all targets, sequence numbers in blocks.
+    case shared(blockSize: UInt64, peerReplayWindow: UInt64)
+}
+
+/// What the SA authority wants done. The shell carries these out in order.
+public enum AuthorityAction: Equatable, Sendable, CustomStringConvertible {
+    /// Send `message` to `node` over its cluster connection.
+    case send(ClusterMessage, to: NodeID)
+    /// The response's SAs are installed on every live target meant to have them: send it.
+    case releaseIKEResponse(IKEResponseToken)
+    /// No target could install one of the response's SAs: the daemon must not make them
+    /// usable (it answers with an error notify or deletes the CHILD_SA).
+    case failIKEResponse(IKEResponseToken, reason: String)
+    /// Close `node`'s connection; it is no longer a member (it may rejoin and resync).
+    case dropMember(NodeID, reason: DropReason)
+    /// Per-target mode: negotiate (CREATE_CHILD_SA) an outbound SA for `owner` with the
+    /// traffic selectors of the CHILD_SA line `reqid`.
+    case negotiatePerTargetSA(owner: NodeID, reqid: UInt32)
+    /// Delete this SA with the peer (its owner left, or it is of no use any more).
+    case deleteChildSA(ClusterSAID)
+    /// Rekey this SA (lifesize near its limit, or its sequence space near its end).
+    case rekey(ClusterSAID)
+
+    public var description: String {
+        switch self {
+        case .send(let message, let node): return "send \(message) to \(node)"
+        case .releaseIKEResponse(let token): return "release \(token)"
+        case .failIKEResponse(let token, let reason): return "fail \(token): \(reason)"
+        case .dropMember(let node, let reason): return "drop \(node): \(reason)"
+        case .negotiatePerTargetSA(let owner, let reqid): return "negotiate outbound SA for \(owner) (reqid \(reqid))"
+        case .deleteChildSA(let saID): return "delete \(saID) with the peer"
+        case .rekey(let saID): return "rekey \(saID)"
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Pure cluster logic: SA authority, sequence blocks, lifesize, membership, cluster wire format.

@@ -1,0 +1,160 @@
+/// How the routing node paces lifesize reports and rekeys (outbound claims 8–13, inbound
+/// claims 13–18).
+///
+/// Each target reports an SA's counters every time its own byte count grows by a step of
+/// N % of the SA's byte limit L. The routing node estimates the cluster total as the sum of
+/// the latest reports plus half a step for every holder (what each has, on average, not yet
+/// reported) and asks for a rekey once the estimate reaches L × (1 − margin). When the
+/// rekey completes (the new SA is on every target), the estimate then decides N's next value:
+/// - late: the estimate reached L (the limit was, or may have been, crossed) → N × `shrink`;
+/// - early: it stayed below the middle of the margin → N × `grow`;
+/// - otherwise N stays. N stays within `minimumPercent...maximumPercent`.
+public struct LifesizePolicy: Hashable, Sendable {
+    public var initialPercent: Double
+    public var minimumPercent: Double
+    public var maximumPercent: Double
+    /// The fraction of L kept free for the rekey itself (0.1: rekey at 90 % of L).
+    public var safetyMargin: Double
+    public var shrink: Double
+    public var grow: Double
+
+    public init(initialPercent: Double = 5, minimumPercent: Double = 0.5, maximumPercent: Double = 20,
+                safetyMargin: Double = 0.1, shrink: Double = 0.5, grow: Double = 1.25) {
+        self.initialPercent = initialPercent
+        self.minimumPercent = minimumPercent
+        self.maximumPercent = maximumPercent
+        self.safetyMargin = safetyMargin
+        self.shrink = shrink
+        self.grow = grow
+    }
+}
+
+/// How a rekey's timing was judged.
+public enum RekeyTiming: Equatable, Sendable {
+    case early, onTime, late
+}
+
+/// The routing node's lifesize totals, per SA, and the adaptive reporting percentage N.
+public struct LifesizeAccounting: Sendable {
+    /// One SA's totals (for status).
+    public struct Totals: Equatable, Sendable {
+        public var byteLimit: UInt64
+        public var reportStep: UInt64
+        public var reportedBytes: UInt64
+        public var reportedPackets: UInt64
+        public var reporters: Int
+        public var rekeyRequested: Bool
+    }
+
+    private struct Entry: Sendable {
+        var byteLimit: UInt64
+        var step: UInt64
+        var reports: [NodeID: (bytes: UInt64, packets: UInt64)] = [:]
+        var rekeyRequested = false
+    }
+
+    public let policy: LifesizePolicy
+    /// N: the current reporting percentage, used for SAs tracked from now on.
+    public private(set) var percent: Double
+    private var entries: [ClusterSAID: Entry] = [:]
+
+    public init(policy: LifesizePolicy = LifesizePolicy()) {
+        self.policy = policy
+        percent = min(max(policy.initialPercent, policy.minimumPercent), policy.maximumPercent)
+    }
+
+    /// Starts counting an SA whose cluster-wide byte limit is `byteLimit`; returns the report
+    /// step to put into its description (0, no reports, for an unlimited SA).
+    public mutating func track(_ saID: ClusterSAID, byteLimit: UInt64) -> UInt64 {
+        guard byteLimit != SALifetimes.unlimited, byteLimit > 0 else { return 0 }
+        let step = max(1, UInt64(Double(byteLimit) * percent / 100))
+        entries[saID] = Entry(byteLimit: byteLimit, step: step)
+        return step
+    }
+
+    /// Records a target's report; returns true when the SA should be rekeyed now (once).
+    /// `holders` is how many targets may be using the SA. Reports only grow: an older
+    /// (smaller) report arriving late is ignored.
+    public mutating func record(_ report: ClusterMessage.LifesizeReport, from node: NodeID, holders: Int) -> Bool {
+        guard var entry = entries[report.saID] else { return false }
+        let previous = entry.reports[node]
+        if previous == nil || report.bytes >= previous?.bytes ?? 0 {
+            entry.reports[node] = (report.bytes, max(report.packets, previous?.packets ?? 0))
+        }
+        let estimate = Self.estimate(entry, holders: max(holders, entry.reports.count))
+        let threshold = Double(entry.byteLimit) * (1 - policy.safetyMargin)
+        let rekey = !entry.rekeyRequested && estimate >= threshold
+        if rekey { entry.rekeyRequested = true }
+        entries[report.saID] = entry
+        return rekey
+    }
+
+    /// The SA's replacement is installed everywhere: judges the rekey's timing and adapts N.
+    /// Returns nil for an SA not tracked.
+    @discardableResult
+    public mutating func rekeyCompleted(_ saID: ClusterSAID, holders: Int) -> RekeyTiming? {
+        guard let entry = entries[saID] else { return nil }
+        let estimate = Self.estimate(entry, holders: max(holders, entry.reports.count))
+        let limit = Double(entry.byteLimit)
+        let timing: RekeyTiming
+        if estimate >= limit {
+            timing = .late
+            percent = max(policy.minimumPercent, percent * policy.shrink)
+        } else if estimate < limit * (1 - policy.safetyMargin / 2) {
+            timing = .early
+            percent = min(policy.maximumPercent, percent * policy.grow)
+        } else {
+            timing = .onTime
+        }
+        return timing
+    }
+
+    /// Stops counting an SA (deleted).
+    public mutating func forget(_ saID: ClusterSAID) {
+        entries[saID] = nil
+    }
+
+    /// The SA's totals, or nil when it is not tracked.
+    public func totals(of saID: ClusterSAID) -> Totals? {
+        guard let entry = entries[saID] else { return nil }
+        let bytes = entry.reports.values.reduce(UInt64(0)) { $0.addingReportingOverflow($1.bytes).partialValue }
+        let packets = entry.reports.values.reduce(UInt64(0)) { $0.addingReportingOverflow($1.packets).partialValue }
+        return Totals(byteLimit: entry.byteLimit, reportStep: entry.step, reportedBytes: bytes, reportedPackets: packets,
+                      reporters: entry.reports.count, rekeyRequested: entry.rekeyRequested)
+    }
+
+    private static func estimate(_ entry: Entry, holders: Int) -> Double {
+        let reported = entry.reports.values.reduce(0.0) { $0 + Double($1.bytes) }
+        return reported + Double(holders) * Double(entry.step) / 2
+    }
+}
+
+/// The agent's side: decides when to report an SA's kernel counters.
+public struct LifesizeReporter: Sendable {
+    public let saID: ClusterSAID
+    /// Report each time the byte count grows by this much (from the SA's description; 0: never).
+    public let step: UInt64
+    /// The byte count at which the next report is due.
+    public private(set) var nextReportAt: UInt64
+
+    public init(saID: ClusterSAID, step: UInt64) {
+        self.saID = saID
+        self.step = step
+        nextReportAt = step
+    }
+
+    /// Given the kernel's counters now (cumulative since install), the report to send, if a
+    /// step boundary was crossed since the last one.
+    public mutating func observe(bytes: UInt64, packets: UInt64) -> ClusterMessage.LifesizeReport? {
+        guard step > 0, bytes >= nextReportAt else { return nil }
+        let (steps, overflow) = (bytes / step).addingReportingOverflow(1)
+        let (next, overflow2) = steps.multipliedReportingOverflow(by: step)
+        nextReportAt = overflow || overflow2 ? .max : next
+        return ClusterMessage.LifesizeReport(saID: saID, bytes: bytes, packets: packets)
+    }
+
+    /// The last report, sent when the agent removes the SA (whatever the step).
+    public func finalReport(bytes: UInt64, packets: UInt64) -> ClusterMessage.LifesizeReport {
+        ClusterMessage.LifesizeReport(saID: saID, bytes: bytes, packets: packets)
+    }
+}

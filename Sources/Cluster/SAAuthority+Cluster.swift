@@ -1,0 +1,175 @@
+// The SA authority's inputs from the cluster channel: joins, agent messages, closed
+// connections and the timer.
+extension SAAuthority {
+    /// A Hello: admit the node, welcome it, and resynchronise it fully.
+    public mutating func receivedHello(_ hello: ClusterMessage.Hello, now: ClusterInstant) -> [AuthorityAction] {
+        let node = hello.nodeID
+        let outcome = membership.join(hello, now: now)
+        var actions: [AuthorityAction] = []
+        if outcome.kind != .new {
+            // Whatever the previous session held or was granted is void; the node keeps
+            // ownership of its per-target SAs (they are resent below).
+            actions += detach(node, leaving: false)
+        }
+        actions.append(.send(.welcome(outcome.welcome), to: node))
+        actions += resynchronise(node, now: now)
+        if configuration.outboundMode == .perTarget {
+            let lines = Set(distributions.values.filter { $0.sa.direction == .inbound }.map(\.sa.reqid))
+            for reqid in lines.sorted() { actions += perTargetNegotiations(reqid: reqid, for: [node]) }
+        }
+        return actions + settle()
+    }
+
+    /// Any other message from a member's connection.
+    public mutating func received(_ message: ClusterMessage, from node: NodeID, now: ClusterInstant) -> [AuthorityAction] {
+        if case .hello(let hello) = message, hello.nodeID == node {
+            return receivedHello(hello, now: now)
+        }
+        guard membership.heard(from: node, now: now) else {
+            counters.fromNonMembers += 1
+            return []
+        }
+        switch message {
+        case .heartbeat:
+            return []
+        case .ack(let ack) where ack.operation == .installSA:
+            return answered(ack.saID, by: node, refusal: nil)
+        case .nack(let nack) where nack.operation == .installSA:
+            return answered(nack.saID, by: node, refusal: nack.reason)
+        case .ack(let ack) where ack.operation == .deleteSA:
+            return []
+        case .nack(let nack) where nack.operation == .deleteSA:
+            // The agent could not delete it: it no longer counts as a holder either way.
+            return []
+        case .lifesizeReport(let report):
+            guard let distribution = distributions[report.saID] else {
+                counters.unknownSA += 1
+                return []
+            }
+            let holders = distribution.installed.count + distribution.pending.count
+            return lifesize.record(report, from: node, holders: holders) ? requestRekey(report.saID) : []
+        case .sequenceBlockRequest(let request):
+            return sequenceBlock(request, from: node, now: now)
+        case .resyncRequest:
+            detachFromDistributions(node)
+            return resynchronise(node, now: now) + settle()
+        case .hello, .welcome, .installSA, .deleteSA, .ack, .nack, .sequenceBlockGrant, .fullState:
+            counters.unexpected += 1
+            return []
+        }
+    }
+
+    /// The node's connection closed: it leaves the cluster.
+    public mutating func connectionClosed(_ node: NodeID, now: ClusterInstant) -> [AuthorityAction] {
+        guard membership.remove(node) != nil else { return [] }
+        return detach(node, leaving: true) + settle()
+    }
+
+    /// The timer: drops silent members and targets that missed an install timeout.
+    public mutating func tick(now: ClusterInstant) -> [AuthorityAction] {
+        var actions: [AuthorityAction] = []
+        for node in membership.expire(now: now) {
+            actions.append(.dropMember(node, reason: .silent))
+            actions += detach(node, leaving: true)
+        }
+        var laggards: [NodeID: ClusterSAID] = [:]
+        for saID in distributions.keys.sorted() {
+            guard let distribution = distributions[saID] else { continue }
+            for (node, deadline) in distribution.pending where deadline <= now && laggards[node] == nil {
+                laggards[node] = saID
+            }
+        }
+        for node in laggards.keys.sorted() {
+            guard let saID = laggards[node] else { continue }
+            membership.remove(node)
+            actions.append(.dropMember(node, reason: .installTimeout(saID)))
+            actions += detach(node, leaving: true)
+        }
+        return actions + settle()
+    }
+
+    // MARK: Internals
+
+    private mutating func answered(_ saID: ClusterSAID, by node: NodeID, refusal: NackReason?) -> [AuthorityAction] {
+        guard var distribution = distributions[saID], distribution.pending.removeValue(forKey: node) != nil else {
+            counters.unknownSA += 1
+            return []
+        }
+        if let refusal {
+            distribution.refused[node] = refusal
+        } else {
+            distribution.installed.insert(node)
+        }
+        distributions[saID] = distribution
+        return settle()
+    }
+
+    private mutating func sequenceBlock(_ request: ClusterMessage.SequenceBlockRequest, from node: NodeID,
+                                        now: ClusterInstant) -> [AuthorityAction] {
+        let saID = request.saID
+        guard var allocator = allocators[saID], let distribution = distributions[saID],
+              distribution.installed.contains(node) || distribution.pending[node] != nil else {
+            counters.unknownSA += 1
+            return [.send(.nack(.init(saID: saID, operation: .sequenceBlockRequest, reason: .unknownSA)), to: node)]
+        }
+        let incarnation = membership.members[node]?.incarnation ?? 0
+        let decision = allocator.request(from: node, incarnation: incarnation,
+                                         currentBlockFirst: request.currentBlockFirst, now: now)
+        allocators[saID] = allocator
+        var actions: [AuthorityAction] = []
+        switch decision {
+        case .granted(let block), .resent(let block):
+            actions.append(.send(.sequenceBlockGrant(allocator.grant(for: saID, block: block)), to: node))
+        case .deferred:
+            actions.append(.send(.nack(.init(saID: saID, operation: .sequenceBlockRequest, reason: .windowFull)), to: node))
+        case .exhausted:
+            actions.append(.send(.nack(.init(saID: saID, operation: .sequenceBlockRequest, reason: .sequenceExhausted)), to: node))
+        }
+        if allocator.rekeyAdvised || decision == .exhausted {
+            actions += requestRekey(saID)
+        }
+        return actions
+    }
+
+    private mutating func requestRekey(_ saID: ClusterSAID) -> [AuthorityAction] {
+        rekeyRequested.insert(saID).inserted ? [.rekey(saID)] : []
+    }
+
+    /// Sends `node` every SA meant for it (each with a fresh install deadline), then FullState.
+    private mutating func resynchronise(_ node: NodeID, now: ClusterInstant) -> [AuthorityAction] {
+        var actions: [AuthorityAction] = []
+        var ids: [ClusterSAID] = []
+        for saID in distributions.keys.sorted() {
+            guard let sa = distributions[saID]?.sa, sa.isMeant(for: node) else { continue }
+            distributions[saID]?.pending[node] = now + configuration.installTimeout
+            actions.append(.send(.installSA(.init(sa: sa)), to: node))
+            ids.append(saID)
+        }
+        actions.append(.send(.fullState(.init(epoch: membership.epoch, saIDs: ids)), to: node))
+        return actions
+    }
+
+    private mutating func detachFromDistributions(_ node: NodeID) {
+        for saID in Array(distributions.keys) {
+            distributions[saID]?.installed.remove(node)
+            distributions[saID]?.pending[node] = nil
+            distributions[saID]?.refused[node] = nil
+        }
+    }
+
+    /// Removes `node` from every SA and abandons its sequence blocks; when it is `leaving`,
+    /// its per-target outbound SAs are deleted with the peer.
+    private mutating func detach(_ node: NodeID, leaving: Bool) -> [AuthorityAction] {
+        detachFromDistributions(node)
+        for saID in Array(allocators.keys) { allocators[saID]?.abandon(node) }
+        perTargetRequested = perTargetRequested.filter { $0.owner != node }
+        guard leaving else { return [] }
+        var actions: [AuthorityAction] = []
+        for saID in distributions.keys.sorted() {
+            guard case .perTarget(let owner)? = distributions[saID]?.sa.sequencing, owner == node,
+                  peerDeletionRequested.insert(saID).inserted else { continue }
+            actions.append(.deleteChildSA(saID))
+        }
+        return actions
+    }
+}

@@ -1,1 +1,0 @@
-// Netlink over libmnl. See NetlinkSocket, NetlinkMessageBuilder and NetlinkAttributes.

@@ -1,0 +1,203 @@
+import CMNL
+import Glibc
+
+/// A netlink socket over libmnl: request/acknowledge, request/reply, dumps, pipelined
+/// batches, multicast groups and receive with a timeout.
+///
+/// Replies are matched by sequence number and must come from the kernel (port id 0);
+/// anything else is dropped and counted in `droppedMessages`. Extended acks are on, so
+/// kernel errors carry the kernel's text. Not thread-safe: one socket per task.
+public final class NetlinkSocket {
+    private let socket: OpaquePointer
+    /// The port id the kernel assigned to this socket.
+    public let portID: UInt32
+    /// Messages dropped because of a wrong port id or a stale sequence number.
+    public private(set) var droppedMessages = 0
+    /// How long a request waits for its answer.
+    public var timeout: Duration
+    private var nextSequence: UInt32
+    private var receiveBuffer: [UInt8]
+
+    /// Opens and binds a socket of netlink `family` (e.g. NETLINK_XFRM).
+    public init(family: Int32, receiveBufferSize: Int32 = 4 << 20, timeout: Duration = .seconds(5)) throws {
+        guard let socket = mnl_socket_open(family) else {
+            throw NetlinkError.system(call: "mnl_socket_open", errno: Glibc.errno)
+        }
+        guard mnl_socket_bind(socket, 0, pid_t(MNL_SOCKET_AUTOPID)) == 0 else {
+            let code = Glibc.errno
+            mnl_socket_close(socket)
+            throw NetlinkError.system(call: "mnl_socket_bind", errno: code)
+        }
+        self.socket = socket
+        portID = mnl_socket_get_portid(socket)
+        self.timeout = timeout
+        nextSequence = UInt32(truncatingIfNeeded: time(nil))
+        receiveBuffer = [UInt8](repeating: 0, count: 1 << 16)
+        // Best effort: older kernels lack these; errors then simply have no text.
+        var one: Int32 = 1
+        _ = mnl_socket_setsockopt(socket, NETLINK_EXT_ACK, &one, socklen_t(MemoryLayout<Int32>.size))
+        _ = mnl_socket_setsockopt(socket, NETLINK_CAP_ACK, &one, socklen_t(MemoryLayout<Int32>.size))
+        var size = receiveBufferSize
+        _ = setsockopt(mnl_socket_get_fd(socket), SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    deinit { mnl_socket_close(socket) }
+
+    /// The file descriptor, for polling from an event loop.
+    public var fileDescriptor: Int32 { mnl_socket_get_fd(socket) }
+
+    /// Joins multicast `group` (e.g. XFRMNLGRP_EXPIRE).
+    public func join(group: UInt32) throws {
+        var value = group
+        guard mnl_socket_setsockopt(socket, NETLINK_ADD_MEMBERSHIP, &value, socklen_t(MemoryLayout<UInt32>.size)) == 0 else {
+            throw NetlinkError.system(call: "setsockopt(NETLINK_ADD_MEMBERSHIP \(group))", errno: Glibc.errno)
+        }
+    }
+
+    // MARK: Requests
+
+    /// Sends `message` with NLM_F_ACK and waits for the kernel's acknowledgement.
+    public func acknowledged(_ message: NetlinkMessageBuilder) throws {
+        message.flags |= UInt16(NLM_F_ACK)
+        let sequence = try send(message)
+        while true {
+            for reply in try receiveMatching(sequence) where reply.type == UInt16(NLMSG_ERROR) {
+                let status = try reply.status()
+                if status.errno != 0 { throw NetlinkError.kernel(errno: status.errno, message: status.message) }
+                return
+            }
+        }
+    }
+
+    /// Sends `message` and returns the kernel's one reply (e.g. XFRM_MSG_GETSA → NEWSA).
+    public func request(_ message: NetlinkMessageBuilder) throws -> NetlinkMessage {
+        let sequence = try send(message)
+        while true {
+            for reply in try receiveMatching(sequence) {
+                if reply.type == UInt16(NLMSG_ERROR) {
+                    let status = try reply.status()
+                    if status.errno != 0 { throw NetlinkError.kernel(errno: status.errno, message: status.message) }
+                    continue
+                }
+                return reply
+            }
+        }
+    }
+
+    /// Sends `message` as a dump request and calls `body` for each message until NLMSG_DONE.
+    public func dump(_ message: NetlinkMessageBuilder, _ body: (NetlinkMessage) throws -> Void) throws {
+        message.flags |= UInt16(NLM_F_DUMP)
+        let sequence = try send(message)
+        while true {
+            for reply in try receiveMatching(sequence) {
+                switch Int32(reply.type) {
+                case NLMSG_DONE:
+                    let status = try reply.status()
+                    if status.errno != 0 { throw NetlinkError.kernel(errno: status.errno, message: status.message) }
+                    return
+                case NLMSG_ERROR:
+                    let status = try reply.status()
+                    throw NetlinkError.kernel(errno: status.errno, message: status.message)
+                case NLMSG_NOOP:
+                    continue
+                default:
+                    try body(reply)
+                }
+            }
+        }
+    }
+
+    /// Sends many messages, each with NLM_F_ACK, packed into few datagrams, and collects the
+    /// acknowledgements: one result per message, in order (nil = done). This is how bulk
+    /// installs avoid one round trip per message.
+    public func acknowledgedBatch(_ messages: [NetlinkMessageBuilder],
+                                  datagramSize: Int = 1 << 16) throws -> [NetlinkError?] {
+        var results = [NetlinkError?](repeating: nil, count: messages.count)
+        var index = 0
+        var datagram = [UInt8]()
+        datagram.reserveCapacity(datagramSize)
+        while index < messages.count {
+            datagram.removeAll(keepingCapacity: true)
+            var pending: [UInt32: Int] = [:]
+            while index < messages.count {
+                let message = messages[index]
+                if !datagram.isEmpty, datagram.count + message.length > datagramSize { break }
+                message.flags |= UInt16(NLM_F_ACK)
+                message.sequence = takeSequence()
+                pending[message.sequence] = index
+                datagram.append(contentsOf: message.bytes)
+                index += 1
+            }
+            try datagram.withUnsafeBytes { try sendRaw($0) }
+            explicit_bzero(&datagram, datagram.count)
+            while !pending.isEmpty {
+                for reply in try receive(timeout: timeout) {
+                    guard reply.portID == 0, let slot = pending[reply.sequence],
+                          reply.type == UInt16(NLMSG_ERROR) else {
+                        droppedMessages += 1
+                        continue
+                    }
+                    pending[reply.sequence] = nil
+                    let status = try reply.status()
+                    if status.errno != 0 { results[slot] = .kernel(errno: status.errno, message: status.message) }
+                }
+            }
+        }
+        return results
+    }
+
+    // MARK: Sending and receiving
+
+    private func takeSequence() -> UInt32 {
+        nextSequence &+= 1
+        return nextSequence
+    }
+
+    /// Stamps `message` with a fresh sequence number and this socket's port id, then sends it.
+    @discardableResult
+    public func send(_ message: NetlinkMessageBuilder) throws -> UInt32 {
+        message.sequence = takeSequence()
+        try sendRaw(message.bytes)
+        return message.sequence
+    }
+
+    private func sendRaw(_ bytes: UnsafeRawBufferPointer) throws {
+        let sent = mnl_socket_sendto(socket, bytes.baseAddress, bytes.count)
+        guard sent == bytes.count else {
+            throw NetlinkError.system(call: "mnl_socket_sendto", errno: sent < 0 ? Glibc.errno : EMSGSIZE)
+        }
+    }
+
+    /// Receives the next datagram's messages addressed to `sequence`; others are dropped.
+    private func receiveMatching(_ sequence: UInt32) throws -> [NetlinkMessage] {
+        try receive(timeout: timeout).filter { message in
+            let ours = message.portID == 0 && message.sequence == sequence
+            if !ours { droppedMessages += 1 }
+            return ours
+        }
+    }
+
+    /// Waits up to `timeout` (nil = forever) for one datagram and returns its messages.
+    /// Throws `.timeout` when nothing arrived.
+    public func receive(timeout: Duration?) throws -> [NetlinkMessage] {
+        var poller = pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)
+        let milliseconds: Int32
+        if let timeout {
+            let (seconds, attoseconds) = timeout.components
+            milliseconds = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        } else {
+            milliseconds = -1
+        }
+        var ready: Int32
+        repeat { ready = poll(&poller, 1, milliseconds) } while ready < 0 && Glibc.errno == EINTR
+        if ready < 0 { throw NetlinkError.system(call: "poll", errno: Glibc.errno) }
+        if ready == 0 { throw NetlinkError.timeout }
+        let count = receiveBuffer.withUnsafeMutableBytes { raw in
+            mnl_socket_recvfrom(socket, raw.baseAddress, raw.count)
+        }
+        if count < 0 { throw NetlinkError.system(call: "mnl_socket_recvfrom", errno: Glibc.errno) }
+        return try receiveBuffer.withUnsafeBytes { raw in
+            try NetlinkMessage.parseAll(UnsafeRawBufferPointer(rebasing: raw[0..<count]))
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// The kernel boundary: XFRM SAs, policies, counters and events over Netlink.

@@ -1,0 +1,114 @@
+import Glibc
+import XFRM
+
+/// `scripts/bench xfrm`: install, dump and delete N SAs through our layer and through
+/// `ip -batch` / `ip xfrm state`, same SAs, same run; prints a table with the ratio.
+enum Bench {
+    struct Row {
+        var operation: String
+        var ours: Duration
+        var reference: Duration
+    }
+
+    static func keyHex(_ spi: UInt32) -> String {
+        "0x" + (0..<20).map { String(format: "%02x", UInt8(truncatingIfNeeded: spi &+ UInt32($0))) }.joined()
+    }
+
+    static func state(_ spi: UInt32, _ source: XFRMAddress, _ destination: XFRMAddress) -> XFRMAddState {
+        let key = XFRMKey((0..<20).map { UInt8(truncatingIfNeeded: spi &+ UInt32($0)) })
+        return XFRMAddState(id: XFRMStateID(source: source, destination: destination, spi: spi), reqid: spi,
+                            mode: .transport, aead: .aesGCM(key: key), replay: XFRMReplayState(window: 32))
+    }
+
+    static func time(_ body: () throws -> Void) rethrows -> Duration {
+        let start = ContinuousClock.now
+        try body()
+        return ContinuousClock.now - start
+    }
+
+    static func shell(_ command: String) throws {
+        let status = system(command)
+        guard status == 0 else { throw LabError("'\(command)' exited with \(status)") }
+    }
+
+    static func count(_ kernel: XFRMKernel) throws -> Int {
+        var total = 0
+        try kernel.forEachState { _ in total += 1 }
+        return total
+    }
+
+    static func run(_ kernel: XFRMKernel, _ args: Arguments) throws {
+        let total = Int(try args.u32("count", default: 10_000))
+        let source = try args.address("src")
+        let destination = try args.address("dst")
+        let spis = (0..<UInt32(total)).map { 0x10_0000 + $0 }
+        let directory = args.optional("dir") ?? "/tmp"
+        let addFile = "\(directory)/xfrm-bench-add.batch"
+        let deleteFile = "\(directory)/xfrm-bench-del.batch"
+        var addText = ""
+        var deleteText = ""
+        for spi in spis {
+            addText += "xfrm state add src \(source) dst \(destination) proto esp spi \(hex(spi)) reqid \(spi) mode transport replay-window 32 aead rfc4106(gcm(aes)) \(keyHex(spi)) 128\n"
+            deleteText += "xfrm state delete src \(source) dst \(destination) proto esp spi \(hex(spi))\n"
+        }
+        try write(addText, to: addFile)
+        try write(deleteText, to: deleteFile)
+        try kernel.flushStates()
+        var rows: [Row] = []
+
+        // Ours: pipelined install, dump, delete; ip dumps the same SAs.
+        let states = spis.map { state($0, source, destination) }
+        var failures = 0
+        let oursAdd = try time { failures = try kernel.addStates(states).compactMap { $0 }.count }
+        guard failures == 0, try count(kernel) == total else { throw LabError("our install left \(failures) failures") }
+        let oursDump = try time { guard try count(kernel) == total else { throw LabError("dump count") } }
+        let ipDump = try time { try shell("ip xfrm state > /dev/null") }
+        let oursDelete = try time { failures = try kernel.deleteStates(states.map(\.id)).compactMap { $0 }.count }
+        guard failures == 0, try count(kernel) == 0 else { throw LabError("our delete left SAs") }
+
+        // iproute2: the same SAs through ip -batch; we dump what ip installed.
+        let ipAdd = try time { try shell("ip -batch \(addFile)") }
+        guard try count(kernel) == total else { throw LabError("ip -batch did not install \(total)") }
+        let oursDumpOfIP = try time { guard try count(kernel) == total else { throw LabError("dump count") } }
+        let ipDumpOfIP = try time { try shell("ip xfrm state > /dev/null") }
+        let ipDelete = try time { try shell("ip -batch \(deleteFile)") }
+        guard try count(kernel) == 0 else { throw LabError("ip -batch delete left SAs") }
+
+        // Ours again, one request and one ack per SA, as ip does it.
+        let oursSerial = try time { for state in states { try kernel.addState(state) } }
+        try kernel.flushStates()
+
+        rows.append(Row(operation: "install \(total) SAs", ours: oursAdd, reference: ipAdd))
+        rows.append(Row(operation: "install \(total) SAs, 1 req/ack each", ours: oursSerial, reference: ipAdd))
+        rows.append(Row(operation: "dump \(total) SAs (ours installed)", ours: oursDump, reference: ipDump))
+        rows.append(Row(operation: "dump \(total) SAs (ip installed)", ours: oursDumpOfIP, reference: ipDumpOfIP))
+        rows.append(Row(operation: "delete \(total) SAs", ours: oursDelete, reference: ipDelete))
+        printTable(rows)
+        unlink(addFile)
+        unlink(deleteFile)
+    }
+
+    static func milliseconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+
+    static func printTable(_ rows: [Row]) {
+        func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+        print(pad("operation", 40) + " | " + pad("vipsec ms", 10) + " | " + pad("ip ms", 10) + " | ip/vipsec")
+        print(String(repeating: "-", count: 78))
+        for row in rows {
+            let ours = milliseconds(row.ours)
+            let reference = milliseconds(row.reference)
+            print(pad(row.operation, 40) + " | " + pad(String(format: "%.1f", ours), 10) + " | "
+                  + pad(String(format: "%.1f", reference), 10) + " | " + String(format: "%.2fx", reference / ours))
+        }
+        print("(ip times include starting ip through sh; ratio > 1 means vipsec is faster)")
+    }
+
+    static func write(_ text: String, to path: String) throws {
+        guard let file = fopen(path, "w") else { throw LabError("cannot write \(path)") }
+        defer { fclose(file) }
+        guard fputs(text, file) >= 0 else { throw LabError("cannot write \(path)") }
+    }
+}

@@ -1,0 +1,222 @@
+import NIOCore
+import XCTest
+@testable import Cluster
+
+final class ClusterWireTests: XCTestCase {
+    private let decoder = ClusterFrameDecoder()
+
+    private func allMessages() throws -> [ClusterMessage] {
+        let t1 = Fixture.node("t1")
+        return [
+            .hello(.init(nodeID: t1, clusterAddress: .v4(10, 9, 0, 1), capabilities: [.extendedSequenceNumbers, .offload],
+                         maximumReplayWindow: 4096, incarnation: 77, heldEpoch: Fixture.epoch)),
+            .hello(.init(nodeID: Fixture.node("target-ü"), clusterAddress: try IPAddress(bytes: Array(0..<16)),
+                         capabilities: KernelCapabilities(rawValue: 0x8000_0001), maximumReplayWindow: 32,
+                         incarnation: .max, heldEpoch: .none)),
+            .welcome(.init(epoch: Fixture.epoch, heartbeatIntervalMilliseconds: 500, failureTimeoutMilliseconds: 3000)),
+            .heartbeat(.init(epoch: Fixture.epoch, counter: 9)),
+            .installSA(.init(sa: Fixture.sa(1))),
+            .installSA(.init(sa: Fixture.sa(2, direction: .outbound, sequencing: .perTarget(owner: t1)))),
+            .installSA(.init(sa: Fixture.sa(3, direction: .outbound, sequencing: .shared(blockSize: 1024)))),
+            .deleteSA(.init(saID: ClusterSAID(4), epoch: Fixture.epoch)),
+            .ack(.init(saID: ClusterSAID(5), operation: .installSA)),
+            .nack(.init(saID: ClusterSAID(6), operation: .installSA, reason: .kernelRejected, detail: "File exists")),
+            .nack(.init(saID: ClusterSAID(6), operation: ClusterMessageType(rawValue: 200), reason: NackReason(rawValue: 99))),
+            .lifesizeReport(.init(saID: ClusterSAID(7), bytes: 123_456, packets: 789)),
+            .sequenceBlockRequest(.init(saID: ClusterSAID(8), currentBlockFirst: 1025)),
+            .sequenceBlockGrant(.init(saID: ClusterSAID(8), block: try SequenceBlock(first: 2049, last: 3072), softPacketLimit: 768)),
+            .resyncRequest(.init(heldEpoch: Fixture.epoch)),
+            .fullState(.init(epoch: Fixture.epoch, saIDs: [ClusterSAID(1), ClusterSAID(2)])),
+            .fullState(.init(epoch: Fixture.epoch, saIDs: [])),
+        ]
+    }
+
+    func testEveryMessageRoundTrips() throws {
+        for message in try allMessages() {
+            var buffer = Fixture.frame(message)
+            let decoded = try decoder.decode(&buffer)
+            XCTAssertEqual(decoded, message, "\(message)")
+            XCTAssertEqual(buffer.readableBytes, 0)
+        }
+    }
+
+    func testStreamOfFramesDecodesByteByByte() throws {
+        let messages = try allMessages()
+        var stream = ByteBuffer()
+        for message in messages { ClusterFrame.write(message, to: &stream) }
+        var received = ByteBuffer()
+        var decoded: [ClusterMessage] = []
+        while let byte = stream.readInteger(as: UInt8.self) {
+            received.writeInteger(byte)
+            while let message = try decoder.decode(&received) { decoded.append(message) }
+        }
+        XCTAssertEqual(decoded, messages)
+    }
+
+    func testIncompleteFrameConsumesNothing() throws {
+        var buffer = Fixture.frame(.heartbeat(.init(epoch: Fixture.epoch, counter: 1)))
+        buffer.moveWriterIndex(to: buffer.writerIndex - 1)
+        let before = buffer.readerIndex
+        XCTAssertNil(try decoder.decode(&buffer))
+        XCTAssertEqual(buffer.readerIndex, before)
+    }
+
+    func testUnknownVersionIsRejectedAndClosesTheConnection() {
+        var buffer = Fixture.frame(.heartbeat(.init(epoch: Fixture.epoch, counter: 1)))
+        buffer.setInteger(UInt8(2), at: 2)
+        XCTAssertThrowsError(try decoder.decode(&buffer)) { error in
+            XCTAssertEqual(error as? ClusterWireError, .unsupportedVersion(2))
+            XCTAssertTrue((error as? ClusterWireError)?.closesConnection ?? false)
+        }
+        // Even three bytes are enough to refuse a wrong version.
+        var short = ByteBuffer(bytes: [0x56, 0x43, 0x07])
+        XCTAssertThrowsError(try decoder.decode(&short)) { XCTAssertEqual($0 as? ClusterWireError, .unsupportedVersion(7)) }
+    }
+
+    func testBadMagicIsRejected() {
+        var buffer = ByteBuffer(bytes: Array("GET / HTTP/1.1\r\n".utf8))
+        XCTAssertThrowsError(try decoder.decode(&buffer)) { error in
+            XCTAssertEqual(error as? ClusterWireError, .badMagic(0x4745))
+            XCTAssertEqual((error as? ClusterWireError)?.counterName, "bad-magic")
+        }
+    }
+
+    func testOversizedFrameIsRejectedBeforeBuffering() {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(ClusterFrame.magic)
+        buffer.writeInteger(ClusterFrame.version)
+        buffer.writeInteger(ClusterMessageType.fullState.rawValue)
+        buffer.writeInteger(UInt32(10_000_000))
+        XCTAssertThrowsError(try decoder.decode(&buffer)) { error in
+            XCTAssertEqual(error as? ClusterWireError, .frameTooLarge(length: 10_000_000, limit: ClusterFrame.defaultMaximumBodyLength))
+        }
+    }
+
+    func testUnknownTypeDropsOnlyThatFrame() throws {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(ClusterFrame.magic)
+        buffer.writeInteger(ClusterFrame.version)
+        buffer.writeInteger(UInt8(99))
+        buffer.writeInteger(UInt32(3))
+        buffer.writeBytes([1, 2, 3])
+        let next = ClusterMessage.heartbeat(.init(epoch: Fixture.epoch, counter: 2))
+        ClusterFrame.write(next, to: &buffer)
+        XCTAssertThrowsError(try decoder.decode(&buffer)) { error in
+            XCTAssertEqual(error as? ClusterWireError, .unknownMessageType(ClusterMessageType(rawValue: 99)))
+            XCTAssertFalse((error as? ClusterWireError)?.closesConnection ?? true)
+        }
+        XCTAssertEqual(try decoder.decode(&buffer), next)
+    }
+
+    func testTruncatedBodyNamesTheField() throws {
+        // A Heartbeat frame whose body is only 4 bytes long.
+        var buffer = ByteBuffer()
+        buffer.writeInteger(ClusterFrame.magic)
+        buffer.writeInteger(ClusterFrame.version)
+        buffer.writeInteger(ClusterMessageType.heartbeat.rawValue)
+        buffer.writeInteger(UInt32(4))
+        buffer.writeInteger(UInt32(1))
+        XCTAssertThrowsError(try decoder.decode(&buffer)) { error in
+            XCTAssertEqual(error as? ClusterWireError, .truncated(field: "Heartbeat epoch"))
+        }
+        XCTAssertEqual(buffer.readableBytes, 0, "the bad frame is consumed")
+    }
+
+    func testTrailingBytesAreRejected() throws {
+        var body = ByteBuffer()
+        ClusterMessage.heartbeat(.init(epoch: Fixture.epoch, counter: 1)).writeBody(to: &body)
+        body.writeInteger(UInt8(0))
+        var buffer = ByteBuffer()
+        buffer.writeInteger(ClusterFrame.magic)
+        buffer.writeInteger(ClusterFrame.version)
+        buffer.writeInteger(ClusterMessageType.heartbeat.rawValue)
+        buffer.writeInteger(UInt32(body.readableBytes))
+        buffer.writeBuffer(&body)
+        XCTAssertThrowsError(try decoder.decode(&buffer)) { error in
+            XCTAssertEqual(error as? ClusterWireError, .trailingBytes(type: .heartbeat, count: 1))
+        }
+    }
+
+    func testSemanticChecksOnInstallSA() throws {
+        var aeadPlusAuth = Fixture.sa(1)
+        aeadPlusAuth.algorithms.append(SAAlgorithm(kind: .integrity, name: "hmac(sha256)", key: Fixture.key(32), bits: 128))
+        var inboundShared = Fixture.sa(2)
+        inboundShared.sequencing = .shared(blockSize: 10)
+        var outboundNone = Fixture.sa(3, direction: .outbound)
+        outboundNone.sequencing = .notApplicable
+        var noAlgorithms = Fixture.sa(4)
+        noAlgorithms.algorithms = []
+        var zeroEpoch = Fixture.sa(5)
+        zeroEpoch.epoch = .none
+        for sa in [aeadPlusAuth, inboundShared, outboundNone, noAlgorithms, zeroEpoch] {
+            var buffer = Fixture.frame(.installSA(.init(sa: sa)))
+            XCTAssertThrowsError(try decoder.decode(&buffer), "\(sa)") { error in
+                guard case .invalidValue = error as? ClusterWireError else { return XCTFail("\(error)") }
+            }
+        }
+    }
+
+    func testBadNodeIDAndAddressFamilyAreRejected() throws {
+        var buffer = Fixture.frame(.hello(.init(nodeID: Fixture.node("t1"), clusterAddress: .v4(10, 0, 0, 1), capabilities: [],
+                                                maximumReplayWindow: 0, incarnation: 1, heldEpoch: .none)))
+        var controlName = buffer
+        controlName.setInteger(UInt8(0x07), at: ClusterFrame.headerLength + 1)  // "t1" -> "\u{7}1"
+        XCTAssertThrowsError(try decoder.decode(&controlName)) {
+            XCTAssertEqual($0 as? ClusterWireError, .invalidValue(field: "Hello node id", reason: "not a valid node id"))
+        }
+        buffer.setInteger(UInt8(5), at: ClusterFrame.headerLength + 3)  // address family byte
+        XCTAssertThrowsError(try decoder.decode(&buffer)) {
+            XCTAssertEqual($0 as? ClusterWireError, .invalidValue(field: "Hello cluster address", reason: "address family 5"))
+        }
+    }
+
+    func testKeyBytesNeverAppearInDescriptions() throws {
+        let sa = Fixture.sa(1)
+        let texts = ["\(ClusterMessage.installSA(.init(sa: sa)))", "\(sa)", String(reflecting: sa.algorithms[0].key)]
+        for text in texts {
+            XCTAssertTrue(text.contains("<redacted 36 bytes>"), text)
+            XCTAssertFalse(text.lowercased().contains("a5a5"), text)
+            XCTAssertFalse(text.contains("165"), text)  // 0xA5 in decimal
+        }
+    }
+
+    /// Random byte strings and random mutations of valid frames: the decoder returns, throws
+    /// a ClusterWireError, or asks for more bytes; it never traps and always makes progress.
+    func testRandomGarbageNeverTraps() throws {
+        var generator = SeededGenerator(seed: 0xC1A55)
+        let valid = try allMessages().map { Fixture.frame($0) }
+        for round in 0..<5000 {
+            var buffer: ByteBuffer
+            if round % 2 == 0 {
+                let length = Int.random(in: 0..<64, using: &generator)
+                buffer = ByteBuffer(bytes: (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            } else {
+                buffer = valid[Int.random(in: 0..<valid.count, using: &generator)]
+                for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                    let index = Int.random(in: 0..<buffer.writerIndex, using: &generator)
+                    buffer.setInteger(UInt8.random(in: 0...255, using: &generator), at: index)
+                }
+            }
+            var steps = 0
+            while buffer.readableBytes > 0 && steps < 100 {
+                steps += 1
+                let before = buffer.readableBytes
+                do {
+                    guard try decoder.decode(&buffer) != nil else { break }
+                } catch let error as ClusterWireError {
+                    if error.closesConnection { break }
+                    XCTAssertLessThan(buffer.readableBytes, before, "a body error consumes its frame")
+                } catch {
+                    XCTFail("unexpected error type \(error)")
+                }
+            }
+        }
+    }
+
+    func testSecretBytesCompareAndCount() {
+        XCTAssertEqual(SecretBytes([1, 2, 3]), SecretBytes([1, 2, 3]))
+        XCTAssertNotEqual(SecretBytes([1, 2, 3]), SecretBytes([1, 2, 4]))
+        XCTAssertNotEqual(SecretBytes([1, 2, 3]), SecretBytes([1, 2]))
+        XCTAssertEqual(SecretBytes([9, 9]).count, 2)
+    }
+}

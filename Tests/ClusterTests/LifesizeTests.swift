@@ -1,0 +1,107 @@
+import XCTest
+@testable import Cluster
+
+final class LifesizeTests: XCTestCase {
+    private let sa = ClusterSAID(1)
+    private let t1 = Fixture.node("t1"), t2 = Fixture.node("t2"), t3 = Fixture.node("t3")
+
+    func testReporterSendsOncePerStepCrossed() {
+        var reporter = LifesizeReporter(saID: sa, step: 1000)
+        XCTAssertNil(reporter.observe(bytes: 999, packets: 9))
+        XCTAssertEqual(reporter.observe(bytes: 1000, packets: 10), .init(saID: sa, bytes: 1000, packets: 10))
+        XCTAssertNil(reporter.observe(bytes: 1999, packets: 19))
+        // A jump over several steps yields one report, and the next boundary is above it.
+        XCTAssertEqual(reporter.observe(bytes: 5500, packets: 55)?.bytes, 5500)
+        XCTAssertEqual(reporter.nextReportAt, 6000)
+        XCTAssertNil(reporter.observe(bytes: 5999, packets: 59))
+        XCTAssertEqual(reporter.finalReport(bytes: 5999, packets: 59).bytes, 5999)
+        var silent = LifesizeReporter(saID: sa, step: 0)
+        XCTAssertNil(silent.observe(bytes: .max, packets: 1))
+    }
+
+    func testReporterNearTheTopOfTheCounterDoesNotTrap() {
+        var reporter = LifesizeReporter(saID: sa, step: UInt64.max / 2)
+        XCTAssertNotNil(reporter.observe(bytes: .max, packets: 1))
+        XCTAssertEqual(reporter.nextReportAt, .max)
+    }
+
+    func testStepIsNPercentOfTheLimitAndUnlimitedSAsAreNotCounted() {
+        var accounting = LifesizeAccounting(policy: LifesizePolicy(initialPercent: 5))
+        XCTAssertEqual(accounting.track(sa, byteLimit: 1_000_000), 50_000)
+        XCTAssertEqual(accounting.track(ClusterSAID(2), byteLimit: SALifetimes.unlimited), 0)
+        XCTAssertNil(accounting.totals(of: ClusterSAID(2)))
+        XCTAssertFalse(accounting.record(.init(saID: ClusterSAID(2), bytes: .max, packets: 1), from: t1, holders: 1))
+    }
+
+    func testRoutingNodeSumsLatestReportsPerTargetAndRekeysOnce() {
+        var accounting = LifesizeAccounting(policy: LifesizePolicy(initialPercent: 5, safetyMargin: 0.1))
+        _ = accounting.track(sa, byteLimit: 1_000_000)  // step 50 000, threshold 900 000
+        // Three holders: estimate = reported + 3 * 25 000.
+        XCTAssertFalse(accounting.record(.init(saID: sa, bytes: 300_000, packets: 300), from: t1, holders: 3))
+        XCTAssertFalse(accounting.record(.init(saID: sa, bytes: 250_000, packets: 250), from: t2, holders: 3))
+        // A stale, smaller report from t1 does not lower its count.
+        XCTAssertFalse(accounting.record(.init(saID: sa, bytes: 100_000, packets: 100), from: t1, holders: 3))
+        XCTAssertEqual(accounting.totals(of: sa)?.reportedBytes, 550_000)
+        // 550 000 + 200 000 = 750 000, + 75 000 = 825 000 < 900 000.
+        XCTAssertFalse(accounting.record(.init(saID: sa, bytes: 200_000, packets: 200), from: t3, holders: 3))
+        // t3 at 300 000: 850 000 + 75 000 = 925 000 >= 900 000: rekey, once.
+        XCTAssertTrue(accounting.record(.init(saID: sa, bytes: 300_000, packets: 300), from: t3, holders: 3))
+        XCTAssertFalse(accounting.record(.init(saID: sa, bytes: 350_000, packets: 350), from: t3, holders: 3))
+        XCTAssertEqual(accounting.totals(of: sa)?.reportedPackets, 900)
+        XCTAssertEqual(accounting.totals(of: sa)?.rekeyRequested, true)
+    }
+
+    func testPercentShrinksAfterLateRekeyAndGrowsAfterEarlyOneWithinBounds() {
+        let policy = LifesizePolicy(initialPercent: 4, minimumPercent: 1, maximumPercent: 6, safetyMargin: 0.1)
+        var accounting = LifesizeAccounting(policy: policy)
+        func run(id: UInt64, finalBytes: UInt64) -> RekeyTiming? {
+            let saID = ClusterSAID(id)
+            _ = accounting.track(saID, byteLimit: 1_000_000)
+            _ = accounting.record(.init(saID: saID, bytes: finalBytes, packets: 1), from: t1, holders: 1)
+            return accounting.rekeyCompleted(saID, holders: 1)
+        }
+        XCTAssertEqual(run(id: 1, finalBytes: 1_000_000), .late)
+        XCTAssertEqual(accounting.percent, 2, accuracy: 1e-9)
+        XCTAssertEqual(run(id: 2, finalBytes: 2_000_000), .late)
+        XCTAssertEqual(accounting.percent, 1, accuracy: 1e-9)
+        XCTAssertEqual(run(id: 3, finalBytes: 2_000_000), .late)
+        XCTAssertEqual(accounting.percent, 1, accuracy: 1e-9, "bounded below")
+        // step now 10 000; 930 000 + 5 000 lies between 950 000's... on time: no change.
+        XCTAssertEqual(run(id: 4, finalBytes: 960_000), .onTime)
+        XCTAssertEqual(accounting.percent, 1, accuracy: 1e-9)
+        XCTAssertEqual(run(id: 5, finalBytes: 500_000), .early)
+        XCTAssertEqual(accounting.percent, 1.25, accuracy: 1e-9)
+        for id in UInt64(6)...20 { _ = run(id: id, finalBytes: 100_000) }
+        XCTAssertEqual(accounting.percent, 6, accuracy: 1e-9, "bounded above")
+        XCTAssertNil(accounting.rekeyCompleted(ClusterSAID(99), holders: 1))
+    }
+
+    /// Three targets with random rates report through real reporters; the routing node must
+    /// ask for the rekey before the true total reaches the limit whenever the margin covers
+    /// the unreported bytes (holders × step), and its totals never exceed the truth.
+    func testRandomizedTrafficRekeysBeforeTheLimit() {
+        for seed in UInt64(1)...200 {
+            var generator = SeededGenerator(seed: seed)
+            let limit: UInt64 = 1_000_000
+            var accounting = LifesizeAccounting(policy: LifesizePolicy(initialPercent: Double.random(in: 0.5...3, using: &generator),
+                                                                       safetyMargin: 0.1))
+            let step = accounting.track(sa, byteLimit: limit)
+            let nodes = [t1, t2, t3]
+            var reporters = nodes.map { _ in LifesizeReporter(saID: sa, step: step) }
+            var counters = [UInt64](repeating: 0, count: 3)
+            var rekeyAt: UInt64?
+            while rekeyAt == nil && counters.reduce(0, +) < 2 * limit {
+                let index = Int.random(in: 0..<3, using: &generator)
+                counters[index] += UInt64.random(in: 1...1500, using: &generator)  // one packet
+                if let report = reporters[index].observe(bytes: counters[index], packets: 1),
+                   accounting.record(report, from: nodes[index], holders: 3) {
+                    rekeyAt = counters.reduce(0, +)
+                }
+                XCTAssertLessThanOrEqual(accounting.totals(of: sa)?.reportedBytes ?? 0, counters.reduce(0, +))
+            }
+            guard let rekeyAt else { return XCTFail("seed \(seed): never rekeyed") }
+            XCTAssertLessThan(rekeyAt, limit, "seed \(seed): rekey at \(rekeyAt)")
+            XCTAssertGreaterThan(rekeyAt, limit / 2, "seed \(seed): rekey far too early at \(rekeyAt)")
+        }
+    }
+}

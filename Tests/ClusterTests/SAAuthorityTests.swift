@@ -1,0 +1,243 @@
+import XCTest
+@testable import Cluster
+
+final class SAAuthorityTests: XCTestCase {
+    private let t1 = Fixture.node("t1"), t2 = Fixture.node("t2"), t3 = Fixture.node("t3"), t4 = Fixture.node("t4")
+    private let start = ClusterInstant(nanoseconds: 1_000_000_000)
+    private let token = IKEResponseToken(1)
+
+    private func hello(_ node: NodeID, incarnation: UInt64 = 1, held: ClusterEpoch = .none) -> ClusterMessage.Hello {
+        .init(nodeID: node, clusterAddress: .v4(10, 9, 0, 1), capabilities: [.extendedSequenceNumbers],
+              maximumReplayWindow: 4096, incarnation: incarnation, heldEpoch: held)
+    }
+
+    private func authority(_ nodes: [NodeID], mode: OutboundMode = .shared(blockSize: 1024, peerReplayWindow: 4096),
+                           installTimeout: Duration = .seconds(2)) -> SAAuthority {
+        var authority = SAAuthority(epoch: Fixture.epoch, configuration: .init(
+            membership: .init(heartbeatInterval: .milliseconds(500), failureTimeout: .seconds(3)),
+            installTimeout: installTimeout, outboundMode: mode))
+        for node in nodes { _ = authority.receivedHello(hello(node), now: start) }
+        return authority
+    }
+
+    private func installs(_ actions: [AuthorityAction]) -> [NodeID: [SADescription]] {
+        var result: [NodeID: [SADescription]] = [:]
+        for case .send(.installSA(let install), let node) in actions { result[node, default: []].append(install.sa) }
+        return result
+    }
+
+    private func ack(_ id: UInt64) -> ClusterMessage { .ack(.init(saID: ClusterSAID(id), operation: .installSA)) }
+
+    func testInstallGoesToEveryLiveTargetAndTheResponseWaitsForAllAcks() {
+        var authority = authority([t1, t2, t3])
+        var sa = Fixture.sa(1)
+        sa.epoch = ClusterEpoch(rawValue: 99)  // the authority stamps its own epoch
+        let actions = authority.childSANegotiated([sa], response: token, now: start)
+        let sent = installs(actions)
+        XCTAssertEqual(Set(sent.keys), [t1, t2, t3])
+        XCTAssertEqual(sent[t1]?.first?.epoch, Fixture.epoch)
+        XCTAssertEqual(sent[t1]?.first?.lifesizeReportStep, 50_000, "5 % of the 1 MB hard byte limit")
+        XCTAssertFalse(actions.contains(.releaseIKEResponse(token)))
+        XCTAssertEqual(authority.received(ack(1), from: t1, now: start), [])
+        XCTAssertEqual(authority.received(ack(1), from: t2, now: start), [])
+        XCTAssertEqual(authority.received(ack(1), from: t3, now: start), [.releaseIKEResponse(token)])
+        XCTAssertEqual(authority.holders(of: ClusterSAID(1)), [t1, t2, t3])
+        XCTAssertEqual(authority.heldResponses, [])
+        // A duplicate ack changes nothing and is counted.
+        XCTAssertEqual(authority.received(ack(1), from: t3, now: start), [])
+        XCTAssertEqual(authority.counters.unknownSA, 1)
+    }
+
+    func testResponseWaitsForEverySAOfTheExchange() {
+        var authority = authority([t1])
+        _ = authority.childSANegotiated([Fixture.sa(1), Fixture.sa(2, direction: .outbound, sequencing: .shared(blockSize: 1024))],
+                                        response: token, now: start)
+        XCTAssertEqual(authority.received(ack(2), from: t1, now: start), [])
+        XCTAssertEqual(authority.received(ack(1), from: t1, now: start), [.releaseIKEResponse(token)])
+    }
+
+    func testNackedTargetDoesNotHoldTheSAButTheResponseIsReleased() {
+        var authority = authority([t1, t2])
+        _ = authority.childSANegotiated([Fixture.sa(1)], response: token, now: start)
+        let nack = ClusterMessage.nack(.init(saID: ClusterSAID(1), operation: .installSA, reason: .unsupported, detail: "no gcm"))
+        XCTAssertEqual(authority.received(nack, from: t2, now: start), [])
+        XCTAssertEqual(authority.received(ack(1), from: t1, now: start), [.releaseIKEResponse(token)])
+        XCTAssertEqual(authority.holders(of: ClusterSAID(1)), [t1])
+        XCTAssertEqual(authority.refusals(of: ClusterSAID(1)), [t2: .unsupported])
+        XCTAssertTrue(authority.membership.isLive(t2))
+    }
+
+    func testResponseFailsWhenNoTargetInstalls() {
+        var authority = authority([t1])
+        _ = authority.childSANegotiated([Fixture.sa(1)], response: token, now: start)
+        let nack = ClusterMessage.nack(.init(saID: ClusterSAID(1), operation: .installSA, reason: .kernelRejected))
+        XCTAssertEqual(authority.received(nack, from: t1, now: start),
+                       [.failIKEResponse(token, reason: "sa#1 is installed on no target")])
+        var empty = self.authority([])
+        XCTAssertEqual(empty.childSANegotiated([Fixture.sa(1)], response: token, now: start),
+                       [.failIKEResponse(token, reason: "sa#1 is installed on no target")])
+    }
+
+    func testInstallTimeoutDropsTheLaggardAndReleasesWithTheOthers() {
+        var authority = authority([t1, t2, t3])
+        _ = authority.childSANegotiated([Fixture.sa(1)], response: token, now: start)
+        _ = authority.received(ack(1), from: t1, now: start)
+        _ = authority.received(ack(1), from: t2, now: start)
+        XCTAssertEqual(authority.nextDeadline, start + .seconds(2))
+        XCTAssertEqual(authority.tick(now: start + .seconds(2) + .nanoseconds(-1)), [])
+        XCTAssertEqual(authority.tick(now: start + .seconds(2)),
+                       [.dropMember(t3, reason: .installTimeout(ClusterSAID(1))), .releaseIKEResponse(token)])
+        XCTAssertFalse(authority.membership.isLive(t3))
+        XCTAssertEqual(authority.holders(of: ClusterSAID(1)), [t1, t2])
+        // Its late ack is from a non-member now: counted, ignored.
+        XCTAssertEqual(authority.received(ack(1), from: t3, now: start + .seconds(3)), [])
+        XCTAssertEqual(authority.counters.fromNonMembers, 1)
+    }
+
+    func testInstallTimeoutWithNoAckFailsTheResponse() {
+        var authority = authority([t1])
+        _ = authority.childSANegotiated([Fixture.sa(1)], response: token, now: start)
+        XCTAssertEqual(authority.tick(now: start + .seconds(2)),
+                       [.dropMember(t1, reason: .installTimeout(ClusterSAID(1))),
+                        .failIKEResponse(token, reason: "sa#1 is installed on no target")])
+    }
+
+    func testLateJoinerGetsEveryCurrentSAThenFullState() {
+        var authority = authority([t1])
+        _ = authority.childSANegotiated([Fixture.sa(1), Fixture.sa(2, direction: .outbound, sequencing: .shared(blockSize: 1024))],
+                                        response: nil, now: start)
+        _ = authority.childSANegotiated([Fixture.sa(3, direction: .outbound, sequencing: .perTarget(owner: t1))],
+                                        response: nil, now: start)
+        let actions = authority.receivedHello(hello(t4), now: start)
+        guard case .send(.welcome(let welcome), t4)? = actions.first else { return XCTFail("\(actions)") }
+        XCTAssertEqual(welcome.epoch, Fixture.epoch)
+        XCTAssertEqual(welcome.failureTimeoutMilliseconds, 3000)
+        XCTAssertEqual(installs(actions)[t4]?.map(\.saID), [ClusterSAID(1), ClusterSAID(2)], "not t1's own outbound SA")
+        XCTAssertEqual(actions.last, .send(.fullState(.init(epoch: Fixture.epoch, saIDs: [ClusterSAID(1), ClusterSAID(2)])), to: t4))
+        XCTAssertEqual(authority.pendingTargets(of: ClusterSAID(1)), [t1, t4])
+        _ = authority.received(ack(1), from: t4, now: start)
+        XCTAssertTrue(authority.holders(of: ClusterSAID(1)).contains(t4))
+    }
+
+    func testSilentMemberIsDroppedAndReleasesWhatWaitedForIt() {
+        // A long install timeout, so the 3 s failure timeout is what drops t2.
+        var slow = self.authority([t1, t2], installTimeout: .seconds(60))
+        _ = slow.childSANegotiated([Fixture.sa(1)], response: token, now: start)
+        _ = slow.received(ack(1), from: t1, now: start + .seconds(1))
+        _ = slow.received(.heartbeat(.init(epoch: Fixture.epoch, counter: 1)), from: t1, now: start + .seconds(2))
+        XCTAssertEqual(slow.tick(now: start + .seconds(3)), [.dropMember(t2, reason: .silent), .releaseIKEResponse(token)])
+        XCTAssertEqual(slow.membership.liveMembers, [t1])
+        XCTAssertEqual(slow.tick(now: start + .seconds(4)), [])
+        XCTAssertEqual(slow.tick(now: start + .seconds(5)), [.dropMember(t1, reason: .silent)])
+    }
+
+    func testDeletedSAIsRemovedFromItsHoldersAndFailsAResponseWaitingOnIt() {
+        var authority = authority([t1, t2])
+        _ = authority.childSANegotiated([Fixture.sa(1)], response: token, now: start)
+        _ = authority.received(ack(1), from: t1, now: start)
+        let actions = authority.childSADeleted(ClusterSAID(1), now: start)
+        XCTAssertEqual(actions, [.send(.deleteSA(.init(saID: ClusterSAID(1), epoch: Fixture.epoch)), to: t1),
+                                 .send(.deleteSA(.init(saID: ClusterSAID(1), epoch: Fixture.epoch)), to: t2),
+                                 .failIKEResponse(token, reason: "sa#1 was deleted")])
+        XCTAssertEqual(authority.currentSAs, [])
+        XCTAssertEqual(authority.received(ack(1), from: t2, now: start), [])
+    }
+
+    func testPerTargetModeNegotiatesOneOutboundSAPerTargetAndDeletesADeadOwnersSA() {
+        var authority = authority([t1, t2], mode: .perTarget)
+        let first = authority.childSANegotiated([Fixture.sa(1)], response: token, now: start)
+        XCTAssertTrue(first.contains(.negotiatePerTargetSA(owner: t1, reqid: 7)))
+        XCTAssertTrue(first.contains(.negotiatePerTargetSA(owner: t2, reqid: 7)))
+        let own = authority.childSANegotiated([Fixture.sa(11, direction: .outbound, sequencing: .perTarget(owner: t1))],
+                                              response: nil, now: start)
+        XCTAssertEqual(Set(installs(own).keys), [t1], "a per-target SA goes to its owner only")
+        // t3 joins: only t3 lacks an outbound SA and a pending request.
+        let join = authority.receivedHello(hello(t3), now: start)
+        XCTAssertEqual(join.filter { if case .negotiatePerTargetSA = $0 { return true } else { return false } },
+                       [.negotiatePerTargetSA(owner: t3, reqid: 7)])
+        // t1 leaves: its outbound SA is deleted with the peer.
+        XCTAssertEqual(authority.connectionClosed(t1, now: start), [.deleteChildSA(ClusterSAID(11))])
+        XCTAssertEqual(authority.connectionClosed(t1, now: start), [], "only once")
+    }
+
+    func testSharedSAGetsTheFenceAndGrantsBlocks() {
+        var authority = authority([t1, t2])
+        let actions = authority.childSANegotiated([Fixture.sa(2, direction: .outbound, sequencing: .shared(blockSize: 1024))],
+                                                  response: nil, now: start)
+        let sa = installs(actions)[t1]?.first
+        XCTAssertEqual(sa?.lifetimes.hardPacketLimit, 1024, "the fence: the kernel sends at most one block")
+        XCTAssertEqual(sa?.lifetimes.softPacketLimit, 512)
+        _ = authority.received(ack(2), from: t1, now: start)
+        let request = ClusterMessage.sequenceBlockRequest(.init(saID: ClusterSAID(2), currentBlockFirst: 0))
+        guard case .send(.sequenceBlockGrant(let grant), t1)? = authority.received(request, from: t1, now: start).first else {
+            return XCTFail("no grant")
+        }
+        XCTAssertEqual(grant.block, try SequenceBlock(first: 1, last: 1024))
+        XCTAssertEqual(grant.hardPacketLimit, 1024)
+        // t2 has not acked yet but is pending: it may ask.
+        guard case .send(.sequenceBlockGrant(let second), t2)? = authority.received(request, from: t2, now: start).first else {
+            return XCTFail("no grant for t2")
+        }
+        XCTAssertEqual(second.block.first, 1025)
+        // The window (4096) holds four blocks of 1024: 1...4096 while t1 still uses 1...1024.
+        _ = authority.received(.sequenceBlockRequest(.init(saID: ClusterSAID(2), currentBlockFirst: 1)), from: t1, now: start)
+        guard case .send(.sequenceBlockGrant(let third), t2)? = authority.received(
+            .sequenceBlockRequest(.init(saID: ClusterSAID(2), currentBlockFirst: 1025)), from: t2, now: start).first else {
+            return XCTFail("no third grant")
+        }
+        XCTAssertEqual(third.block, try SequenceBlock(first: 3073, last: 4096))
+        // t2 moves to 3073 and asks again: 4097...5120 would not fit beside t1's 1...1024.
+        XCTAssertEqual(authority.received(.sequenceBlockRequest(.init(saID: ClusterSAID(2), currentBlockFirst: 3073)), from: t2, now: start),
+                       [.send(.nack(.init(saID: ClusterSAID(2), operation: .sequenceBlockRequest, reason: .windowFull)), to: t2)])
+        // t1 restarts (new incarnation): its blocks are abandoned and it gets a fresh one.
+        _ = authority.receivedHello(hello(t1, incarnation: 2), now: start)
+        _ = authority.received(ack(2), from: t1, now: start)
+        guard case .send(.sequenceBlockGrant(let fresh), t1)? = authority.received(request, from: t1, now: start).first else {
+            return XCTFail("no grant after restart")
+        }
+        XCTAssertEqual(fresh.block.first, 4097, "beyond the high-water mark, never an old block")
+        // An SA the node does not hold, or that is not shared: refused.
+        let unknown = ClusterMessage.sequenceBlockRequest(.init(saID: ClusterSAID(9), currentBlockFirst: 0))
+        XCTAssertEqual(authority.received(unknown, from: t1, now: start),
+                       [.send(.nack(.init(saID: ClusterSAID(9), operation: .sequenceBlockRequest, reason: .unknownSA)), to: t1)])
+    }
+
+    func testLifesizeReportsTriggerOneRekeyAndTheRekeyAdaptsN() {
+        var authority = authority([t1, t2])
+        _ = authority.childSANegotiated([Fixture.sa(1)], response: nil, now: start)
+        _ = authority.received(ack(1), from: t1, now: start)
+        _ = authority.received(ack(1), from: t2, now: start)
+        let report = { (bytes: UInt64) in ClusterMessage.lifesizeReport(.init(saID: ClusterSAID(1), bytes: bytes, packets: bytes / 1000)) }
+        XCTAssertEqual(authority.received(report(400_000), from: t1, now: start), [])
+        // 400 000 + 450 000 + 2 * 25 000 = 900 000: rekey.
+        XCTAssertEqual(authority.received(report(450_000), from: t2, now: start), [.rekey(ClusterSAID(1))])
+        XCTAssertEqual(authority.received(report(550_000), from: t2, now: start), [])
+        // The replacement is installed while the estimate (950 000 + 50 000) is at the limit: late.
+        let before = authority.lifesize.percent
+        _ = authority.childSANegotiated([Fixture.sa(5)], response: token, replacing: [ClusterSAID(1)], now: start)
+        _ = authority.received(ack(5), from: t1, now: start)
+        XCTAssertEqual(authority.received(ack(5), from: t2, now: start), [.releaseIKEResponse(token)])
+        XCTAssertEqual(authority.lifesize.percent, before / 2, accuracy: 1e-9)
+        // A report about an unknown SA is counted and ignored.
+        _ = authority.received(.lifesizeReport(.init(saID: ClusterSAID(77), bytes: 1, packets: 1)), from: t1, now: start)
+        XCTAssertEqual(authority.counters.unknownSA, 1)
+    }
+
+    func testNonMembersAndUnexpectedMessagesAreCounted() {
+        var authority = authority([t1])
+        XCTAssertEqual(authority.received(ack(1), from: t4, now: start), [])
+        XCTAssertEqual(authority.counters.fromNonMembers, 1)
+        XCTAssertEqual(authority.received(.installSA(.init(sa: Fixture.sa(1))), from: t1, now: start), [])
+        XCTAssertEqual(authority.counters.unexpected, 1)
+    }
+
+    func testResyncRequestResendsEverythingMeantForTheNode() {
+        var authority = authority([t1])
+        _ = authority.childSANegotiated([Fixture.sa(1)], response: nil, now: start)
+        _ = authority.received(ack(1), from: t1, now: start)
+        let actions = authority.received(.resyncRequest(.init(heldEpoch: Fixture.epoch)), from: t1, now: start)
+        XCTAssertEqual(installs(actions)[t1]?.map(\.saID), [ClusterSAID(1)])
+        XCTAssertEqual(actions.last, .send(.fullState(.init(epoch: Fixture.epoch, saIDs: [ClusterSAID(1)])), to: t1))
+        XCTAssertEqual(authority.pendingTargets(of: ClusterSAID(1)), [t1])
+    }
+}
