@@ -19,6 +19,7 @@ let package = Package(
     products: [
         .executable(name: "vipsec", targets: ["VipsecCLI"]),
         .executable(name: "vipsec-xfrm-lab", targets: ["XFRMLabTool"]),
+        .executable(name: "vipsec-cluster-lab", targets: ["ClusterLabTool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
@@ -72,6 +73,14 @@ let package = Package(
 
         // XFRM lab checks and benchmark, run inside the VM (netns-lab/scenarios/xfrm-roundtrip).
         .executableTarget(name: "XFRMLabTool", dependencies: ["XFRM", "Netlink"]),
+        // Cluster lab tool: a routing node fed with test SAs, and a hostile cluster client
+        // (netns-lab/scenarios/cluster-membership, cluster-bad-input).
+        .executableTarget(name: "ClusterLabTool", dependencies: [
+            "Cluster", "ClusterNode",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
 
         // MARK: Tests
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMNL"]),
@@ -79,6 +88,12 @@ let package = Package(
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
         .testTarget(name: "VipsecCLITests", dependencies: []),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "ClusterNodeTests", dependencies: [
+            "Cluster", "ClusterNode",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )
