@@ -36,12 +36,12 @@ func runRouting(_ values: [String: String]) {
     }
     let spis = SPIAllocator()
 
-    func selector(inbound: Bool) -> SASelector {
+    @Sendable func selector(inbound: Bool) -> SASelector {
         inbound ? SASelector(source: remote.0, sourcePrefixLength: remote.1, destination: local.0, destinationPrefixLength: local.1)
             : SASelector(source: local.0, sourcePrefixLength: local.1, destination: remote.0, destinationPrefixLength: remote.1)
     }
 
-    func sa(_ id: ClusterSAID, inbound: Bool, owner: NodeID?) -> SADescription {
+    @Sendable func sa(_ id: ClusterSAID, inbound: Bool, owner: NodeID?) -> SADescription {
         SADescription(saID: id, epoch: service.epoch, spi: spis.next(), direction: inbound ? .inbound : .outbound,
                       source: inbound ? peer : dvipa, destination: inbound ? dvipa : peer,
                       algorithms: [SAAlgorithm(kind: .aead, name: "rfc4106(gcm(aes))", key: randomKey(), bits: 128)],

@@ -74,6 +74,8 @@ guard arguments.count >= 2 else { fail("usage: vipsec-cluster-lab routing|hostil
 switch arguments[1] {
 case "routing": runRouting(options(arguments.dropFirst(2)))
 case "hostile": runHostile(options(arguments.dropFirst(2)))
-case "plaintext": runPlaintext(arguments.count > 2 ? arguments[2] : fail("plaintext HOST:PORT"))
+case "plaintext":
+    guard arguments.count > 2 else { fail("usage: plaintext HOST:PORT") }
+    runPlaintext(arguments[2])
 default: fail("unknown command \(arguments[1])")
 }
