@@ -20,6 +20,8 @@ let package = Package(
         .executable(name: "vipsec", targets: ["VipsecCLI"]),
         .executable(name: "vipsec-xfrm-lab", targets: ["XFRMLabTool"]),
         .executable(name: "vipsec-cluster-lab", targets: ["ClusterLabTool"]),
+        // The pure IKEv2 library, for the fuzz targets in Fuzz/.
+        .library(name: "IKEv2", targets: ["IKEv2"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
@@ -87,6 +89,8 @@ let package = Package(
         .testTarget(name: "XFRMTests", dependencies: ["XFRM", "Netlink", "CMNL"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
         .testTarget(name: "VipsecCLITests", dependencies: []),
+        .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", .product(name: "NIOCore", package: "swift-nio")],
+                    exclude: ["Fixtures", "Corpus"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ClusterNodeTests", dependencies: [
             "Cluster", "ClusterNode",

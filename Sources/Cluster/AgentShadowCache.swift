@@ -6,8 +6,13 @@
 public struct AgentShadowCache: Sendable {
     /// What the shell must do.
     public enum Effect: Equatable, Sendable {
-        /// Add (or update) the SA and its policies in the kernel; then Ack or Nack it.
-        case installInKernel(SADescription)
+        /// Add (or update) the SA and its policies in the kernel; then Ack or Nack it. For a
+        /// shared outbound SA `block` is its first sequence block: the state is added with
+        /// the output sequence at `first - 1` and the hard packet limit at the block size.
+        case installInKernel(SADescription, block: ClusterMessage.SequenceBlockGrant?)
+        /// A shared outbound SA moves to its next block: one XFRM_MSG_NEWAE setting the output
+        /// sequence to `first - 1` and the packet count to 0.
+        case switchSequenceBlock(SADescription, ClusterMessage.SequenceBlockGrant)
         /// Delete the SA and its policies from the kernel.
         case removeFromKernel(SADescription)
         /// Send this to the routing node.
@@ -18,6 +23,10 @@ public struct AgentShadowCache: Sendable {
     public private(set) var epoch: ClusterEpoch = .none
     /// The SAs the agent holds (in the kernel, or being put there).
     public private(set) var sas: [ClusterSAID: SADescription] = [:]
+    /// The sequence blocks of the shared outbound SAs held.
+    public private(set) var sequencer = AgentSequencer()
+    /// When to report each SA's counters (its step comes with the SA).
+    private var reporters: [ClusterSAID: LifesizeReporter] = [:]
     /// How long the agent keeps its SAs after losing the routing node.
     public var grace: Duration
     /// When the agent last heard from the routing node.
@@ -48,13 +57,86 @@ public struct AgentShadowCache: Sendable {
             return [.reply(.nack(.init(saID: sa.saID, operation: .installSA, reason: .staleEpoch,
                                        detail: "agent is in \(epoch), SA in \(sa.epoch)")))]
         }
+        if sas[sa.saID] == sa, !isWaitingForBlock(sa) {
+            // A resync resending what the agent holds: nothing to do in the kernel. (A shared
+            // SA keeps its kernel state and block; its old blocks were abandoned by the
+            // routing node, so they are never granted again.)
+            return [.reply(.ack(.init(saID: sa.saID, operation: .installSA)))]
+        }
         sas[sa.saID] = sa
-        return [.installInKernel(sa)]
+        if reporters[sa.saID]?.step != sa.lifesizeReportStep {
+            reporters[sa.saID] = LifesizeReporter(saID: sa.saID, step: sa.lifesizeReportStep)
+        }
+        if case .shared = sa.sequencing {
+            // No kernel state without a block: ask first, install on the grant.
+            return sequencer.installRequested(sa.saID).map(effect)
+        }
+        return [.installInKernel(sa, block: nil)]
+    }
+
+    /// A SequenceBlockGrant: the first block installs the shared SA, later ones switch it.
+    public mutating func received(_ grant: ClusterMessage.SequenceBlockGrant, now: ClusterInstant) -> [Effect] {
+        heard(now: now)
+        guard sas[grant.saID] != nil else { return [] }
+        return sequencer.received(grant).map(effect)
+    }
+
+    /// The kernel's soft packet expiry of a shared SA: ask for the next block.
+    public mutating func softPacketLimitReached(_ saID: ClusterSAID) -> [Effect] {
+        sequencer.softLimitReached(saID).map(effect)
+    }
+
+    /// The kernel's hard packet expiry of a shared SA (its state is gone): ask for a block
+    /// to add it again.
+    public mutating func hardPacketLimitReached(_ saID: ClusterSAID) -> [Effect] {
+        sequencer.hardLimitReached(saID).map(effect)
+    }
+
+    /// The routing node answered `window-full`: called again after a short delay.
+    public func retrySequenceBlock(_ saID: ClusterSAID) -> [Effect] {
+        sequencer.retry(saID).map(effect)
+    }
+
+    private func isWaitingForBlock(_ sa: SADescription) -> Bool {
+        guard case .shared = sa.sequencing else { return false }
+        return sequencer.currentBlock(of: sa.saID) == nil
+    }
+
+    private func effect(_ sequencing: AgentSequencer.Effect) -> Effect {
+        switch sequencing {
+        case .request(let request):
+            return .reply(.sequenceBlockRequest(request))
+        case .addState(let saID, let grant):
+            // `sas` holds every SA the sequencer knows; the fallback never happens.
+            guard let sa = sas[saID] else { return .reply(.sequenceBlockRequest(.init(saID: saID, currentBlockFirst: 0))) }
+            return .installInKernel(sa, block: grant)
+        case .switchBlock(let saID, let grant):
+            guard let sa = sas[saID] else { return .reply(.sequenceBlockRequest(.init(saID: saID, currentBlockFirst: 0))) }
+            return .switchSequenceBlock(sa, grant)
+        }
+    }
+
+    /// The kernel's counters of an SA (read periodically, or on an XFRM async event): a
+    /// LifesizeReport when they crossed the next reporting step.
+    public mutating func observedCounters(_ saID: ClusterSAID, bytes: UInt64, packets: UInt64) -> [Effect] {
+        guard var reporter = reporters[saID] else { return [] }
+        let report = reporter.observe(bytes: bytes, packets: packets)
+        reporters[saID] = reporter
+        return report.map { [.reply(.lifesizeReport($0))] } ?? []
+    }
+
+    /// The kernel expired the SA on its hard byte limit (XFRM_MSG_EXPIRE, hard): tell the
+    /// routing node at once, with the final counters (the rekey came late).
+    public func hardByteLimitReached(_ saID: ClusterSAID, bytes: UInt64, packets: UInt64) -> [Effect] {
+        guard let reporter = reporters[saID] else { return [] }
+        return [.reply(.lifesizeReport(reporter.finalReport(bytes: bytes, packets: packets, hardLimitReached: true)))]
     }
 
     /// The kernel refused an SA that `install` asked for: forget it and Nack the install.
     public mutating func installFailed(_ saID: ClusterSAID, reason: NackReason, detail: String) -> [Effect] {
         sas[saID] = nil
+        reporters[saID] = nil
+        sequencer.removed(saID)
         return [.reply(.nack(.init(saID: saID, operation: .installSA, reason: reason, detail: detail)))]
     }
 
@@ -65,6 +147,8 @@ public struct AgentShadowCache: Sendable {
         guard message.epoch == epoch else {
             return [.reply(.nack(.init(saID: message.saID, operation: .deleteSA, reason: .staleEpoch)))]
         }
+        sequencer.removed(message.saID)
+        reporters[message.saID] = nil
         guard let sa = sas.removeValue(forKey: message.saID) else {
             return [.reply(.ack(.init(saID: message.saID, operation: .deleteSA)))]
         }
@@ -77,6 +161,10 @@ public struct AgentShadowCache: Sendable {
         guard message.epoch == epoch else { return removeAll() }
         let keep = Set(message.saIDs)
         let gone = sas.keys.filter { !keep.contains($0) }.sorted()
+        for id in gone {
+            sequencer.removed(id)
+            reporters[id] = nil
+        }
         return gone.compactMap { id in sas.removeValue(forKey: id).map(Effect.removeFromKernel) }
     }
 
@@ -92,6 +180,8 @@ public struct AgentShadowCache: Sendable {
     private mutating func removeAll() -> [Effect] {
         let all = sas.keys.sorted().compactMap { sas[$0] }
         sas = [:]
+        sequencer = AgentSequencer()
+        reporters = [:]
         return all.map(Effect.removeFromKernel)
     }
 }

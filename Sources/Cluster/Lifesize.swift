@@ -6,7 +6,8 @@
 /// the latest reports plus half a step for every holder (what each has, on average, not yet
 /// reported) and asks for a rekey once the estimate reaches L × (1 − margin). When the
 /// rekey completes (the new SA is on every target), the estimate then decides N's next value:
-/// - late: the estimate reached L (the limit was, or may have been, crossed) → N × `shrink`;
+/// - late: the estimate reached L (the limit was, or may have been, crossed), or a target's
+///   kernel expired the SA on its hard byte limit → N × `shrink`;
 /// - early: it stayed below the middle of the margin → N × `grow`;
 /// - otherwise N stays. N stays within `minimumPercent...maximumPercent`.
 public struct LifesizePolicy: Hashable, Sendable {
@@ -51,6 +52,7 @@ public struct LifesizeAccounting: Sendable {
         var step: UInt64
         var reports: [NodeID: (bytes: UInt64, packets: UInt64)] = [:]
         var rekeyRequested = false
+        var hardLimitReached = false
     }
 
     public let policy: LifesizePolicy
@@ -77,13 +79,14 @@ public struct LifesizeAccounting: Sendable {
     /// (smaller) report arriving late is ignored.
     public mutating func record(_ report: ClusterMessage.LifesizeReport, from node: NodeID, holders: Int) -> Bool {
         guard var entry = entries[report.saID] else { return false }
+        if report.hardLimitReached { entry.hardLimitReached = true }
         let previous = entry.reports[node]
         if previous == nil || report.bytes >= previous?.bytes ?? 0 {
             entry.reports[node] = (report.bytes, max(report.packets, previous?.packets ?? 0))
         }
         let estimate = Self.estimate(entry, holders: max(holders, entry.reports.count))
         let threshold = Double(entry.byteLimit) * (1 - policy.safetyMargin)
-        let rekey = !entry.rekeyRequested && estimate >= threshold
+        let rekey = !entry.rekeyRequested && (estimate >= threshold || entry.hardLimitReached)
         if rekey { entry.rekeyRequested = true }
         entries[report.saID] = entry
         return rekey
@@ -97,7 +100,7 @@ public struct LifesizeAccounting: Sendable {
         let estimate = Self.estimate(entry, holders: max(holders, entry.reports.count))
         let limit = Double(entry.byteLimit)
         let timing: RekeyTiming
-        if estimate >= limit {
+        if estimate >= limit || entry.hardLimitReached {
             timing = .late
             percent = max(policy.minimumPercent, percent * policy.shrink)
         } else if estimate < limit * (1 - policy.safetyMargin / 2) {
@@ -153,8 +156,9 @@ public struct LifesizeReporter: Sendable {
         return ClusterMessage.LifesizeReport(saID: saID, bytes: bytes, packets: packets)
     }
 
-    /// The last report, sent when the agent removes the SA (whatever the step).
-    public func finalReport(bytes: UInt64, packets: UInt64) -> ClusterMessage.LifesizeReport {
-        ClusterMessage.LifesizeReport(saID: saID, bytes: bytes, packets: packets)
+    /// The last report, sent when the agent removes the SA (whatever the step), or when the
+    /// kernel expired it on its hard byte limit (`hardLimitReached`).
+    public func finalReport(bytes: UInt64, packets: UInt64, hardLimitReached: Bool = false) -> ClusterMessage.LifesizeReport {
+        ClusterMessage.LifesizeReport(saID: saID, bytes: bytes, packets: packets, hardLimitReached: hardLimitReached)
     }
 }

@@ -42,7 +42,8 @@ extension SAAuthority {
             // The agent could not delete it: it no longer counts as a holder either way.
             return []
         case .lifesizeReport(let report):
-            guard let distribution = distributions[report.saID] else {
+            guard let distribution = distributions[report.saID],
+                  distribution.installed.contains(node) || distribution.pending[node] != nil else {
                 counters.unknownSA += 1
                 return []
             }
@@ -91,16 +92,16 @@ extension SAAuthority {
     // MARK: Internals
 
     private mutating func answered(_ saID: ClusterSAID, by node: NodeID, refusal: NackReason?) -> [AuthorityAction] {
-        guard var distribution = distributions[saID], distribution.pending.removeValue(forKey: node) != nil else {
+        // Mutated in place (no copy of the per-SA sets per answer).
+        guard distributions[saID]?.pending.removeValue(forKey: node) != nil else {
             counters.unknownSA += 1
             return []
         }
         if let refusal {
-            distribution.refused[node] = refusal
+            distributions[saID]?.refused[node] = refusal
         } else {
-            distribution.installed.insert(node)
+            distributions[saID]?.installed.insert(node)
         }
-        distributions[saID] = distribution
         return settle()
     }
 
@@ -162,8 +163,9 @@ extension SAAuthority {
     private mutating func detach(_ node: NodeID, leaving: Bool) -> [AuthorityAction] {
         detachFromDistributions(node)
         for saID in Array(allocators.keys) { allocators[saID]?.abandon(node) }
-        perTargetRequested = perTargetRequested.filter { $0.owner != node }
+        // A negotiation asked for a reconnecting node is still under way: keep it.
         guard leaving else { return [] }
+        perTargetRequested = perTargetRequested.filter { $0.owner != node }
         var actions: [AuthorityAction] = []
         for saID in distributions.keys.sorted() {
             guard case .perTarget(let owner)? = distributions[saID]?.sa.sequencing, owner == node,

@@ -29,13 +29,18 @@ public struct SAAuthority: Sendable {
         public var installTimeout: Duration
         public var outboundMode: OutboundMode
         public var lifesize: LifesizePolicy
+        /// Shared SAs: an agent that has not asked for a block this long stops holding the
+        /// peer's window back (`SequenceBlockAllocator.Configuration.maximumIdle`).
+        public var sequenceBlockMaximumIdle: Duration?
 
         public init(membership: MembershipConfiguration = MembershipConfiguration(), installTimeout: Duration = .seconds(2),
-                    outboundMode: OutboundMode = .perTarget, lifesize: LifesizePolicy = LifesizePolicy()) {
+                    outboundMode: OutboundMode = .perTarget, lifesize: LifesizePolicy = LifesizePolicy(),
+                    sequenceBlockMaximumIdle: Duration? = nil) {
             self.membership = membership
             self.installTimeout = installTimeout
             self.outboundMode = outboundMode
             self.lifesize = lifesize
+            self.sequenceBlockMaximumIdle = sequenceBlockMaximumIdle
         }
     }
 
@@ -144,7 +149,20 @@ public struct SAAuthority: Sendable {
         guard let distribution = distributions.removeValue(forKey: saID) else { return settle() }
         let epoch = membership.epoch
         let targets = distribution.installed.union(distribution.pending.keys).sorted()
-        return targets.map { .send(.deleteSA(.init(saID: saID, epoch: epoch)), to: $0) } + settle()
+        var actions: [AuthorityAction] = targets.map { .send(.deleteSA(.init(saID: saID, epoch: epoch)), to: $0) }
+        // A live owner whose per-target SA went (deleted by the peer, or expired) without a
+        // replacement gets a new one, as long as its CHILD_SA line has inbound SAs.
+        if case .perTarget(let owner) = distribution.sa.sequencing, membership.isLive(owner),
+           distributions.values.contains(where: { $0.sa.direction == .inbound && $0.sa.reqid == distribution.sa.reqid }) {
+            actions += perTargetNegotiations(reqid: distribution.sa.reqid, for: [owner])
+        }
+        return actions + settle()
+    }
+
+    /// The IKE daemon could not negotiate the per-target SA asked for; it may be asked again
+    /// (on the owner's next join, or when another SA of the line is deleted).
+    public mutating func perTargetNegotiationFailed(owner: NodeID, reqid: UInt32) {
+        perTargetRequested.remove(PerTargetLine(owner: owner, reqid: reqid))
     }
 
     // MARK: Status
@@ -230,6 +248,7 @@ public struct SAAuthority: Sendable {
             window = blockSize.multipliedReportingOverflow(by: 2).partialValue
         }
         return SequenceBlockAllocator.Configuration(blockSize: blockSize, peerReplayWindow: window,
-                                                    extendedSequenceNumbers: sa.extendedSequenceNumbers)
+                                                    extendedSequenceNumbers: sa.extendedSequenceNumbers,
+                                                    maximumIdle: configuration.sequenceBlockMaximumIdle)
     }
 }

@@ -97,6 +97,7 @@ final class ClusterConversationTests: XCTestCase {
                 case .installSA(let install): effects = agents[index].cache.install(install, now: clock)
                 case .deleteSA(let delete): effects = agents[index].cache.delete(delete, now: clock)
                 case .fullState(let state): effects = agents[index].cache.fullState(state, now: clock)
+                case .sequenceBlockGrant(let grant): effects = agents[index].cache.received(grant, now: clock)
                 default: break
                 }
                 // The epoch rule, after every message: never an SA of another epoch.
@@ -106,7 +107,10 @@ final class ClusterConversationTests: XCTestCase {
                 var replies: [ClusterMessage] = []
                 for effect in effects {
                     switch effect {
-                    case .installInKernel(let sa):
+                    case .installInKernel(let sa, let block):
+                        if case .shared = sa.sequencing {
+                            XCTAssertNotNil(block, "seed \(seed): a shared SA into the kernel without a block")
+                        }
                         if Int.random(in: 0..<20, using: &generator) == 0 {
                             for case .reply(let reply) in agents[index].cache.installFailed(sa.saID, reason: .kernelRejected, detail: "EINVAL") {
                                 replies.append(reply)
@@ -114,6 +118,8 @@ final class ClusterConversationTests: XCTestCase {
                         } else {
                             replies.append(.ack(.init(saID: sa.saID, operation: .installSA)))
                         }
+                    case .switchSequenceBlock:
+                        break
                     case .removeFromKernel(let sa):
                         replies.append(.ack(.init(saID: sa.saID, operation: .deleteSA)))
                     case .reply(let reply):

@@ -23,6 +23,7 @@ final class ClusterWireTests: XCTestCase {
             .nack(.init(saID: ClusterSAID(6), operation: .installSA, reason: .kernelRejected, detail: "File exists")),
             .nack(.init(saID: ClusterSAID(6), operation: ClusterMessageType(rawValue: 200), reason: NackReason(rawValue: 99))),
             .lifesizeReport(.init(saID: ClusterSAID(7), bytes: 123_456, packets: 789)),
+            .lifesizeReport(.init(saID: ClusterSAID(7), bytes: .max, packets: 0, hardLimitReached: true)),
             .sequenceBlockRequest(.init(saID: ClusterSAID(8), currentBlockFirst: 1025)),
             .sequenceBlockGrant(.init(saID: ClusterSAID(8), block: try SequenceBlock(first: 2049, last: 3072), softPacketLimit: 768)),
             .resyncRequest(.init(heldEpoch: Fixture.epoch)),
@@ -211,6 +212,18 @@ final class ClusterWireTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// Cluster bytes per SA per target (before TLS): the layout summed by hand, field by field.
+    func testFrameSizesMatchTheLayout() {
+        // header 8; id 8, epoch 8, generation 4, spi 4, direction 1, addresses 2 * 5,
+        // protocol 1, mode 1, algorithm count 2, algorithm 1 + (1 + 17) + 2 + (2 + 36),
+        // esn 1, window 4, lifetimes 48, report step 8, selectors 2 + 17, encap 1 + 4,
+        // reqid 4, sequencing 1.
+        let expected = 8 + 8 + 8 + 4 + 4 + 1 + 10 + 1 + 1 + 2 + 59 + 1 + 4 + 48 + 8 + 19 + 5 + 4 + 1
+        XCTAssertEqual(Fixture.frame(.installSA(.init(sa: Fixture.sa(1)))).readableBytes, expected)
+        XCTAssertEqual(Fixture.frame(.ack(.init(saID: ClusterSAID(1), operation: .installSA))).readableBytes, 8 + 9)
+        XCTAssertEqual(Fixture.frame(.lifesizeReport(.init(saID: ClusterSAID(1), bytes: 1, packets: 1))).readableBytes, 8 + 25)
     }
 
     func testSecretBytesCompareAndCount() {

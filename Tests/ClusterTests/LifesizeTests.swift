@@ -76,6 +76,14 @@ final class LifesizeTests: XCTestCase {
         XCTAssertNil(accounting.rekeyCompleted(ClusterSAID(99), holders: 1))
     }
 
+    func testAKernelHardLimitMeansRekeyNowAndCountsAsLate() {
+        var accounting = LifesizeAccounting(policy: LifesizePolicy(initialPercent: 4, safetyMargin: 0.1))
+        _ = accounting.track(sa, byteLimit: 1_000_000)
+        XCTAssertTrue(accounting.record(.init(saID: sa, bytes: 10_000, packets: 10, hardLimitReached: true), from: t1, holders: 3))
+        XCTAssertEqual(accounting.rekeyCompleted(sa, holders: 3), .late, "the estimate alone would say early")
+        XCTAssertEqual(accounting.percent, 2, accuracy: 1e-9)
+    }
+
     /// Three targets with random rates report through real reporters; the routing node must
     /// ask for the rekey before the true total reaches the limit whenever the margin covers
     /// the unreported bytes (holders × step), and its totals never exceed the truth.

@@ -79,7 +79,13 @@ final class AgentShadowCacheTests: XCTestCase {
                        [.reply(.nack(.init(saID: ClusterSAID(1), operation: .installSA, reason: .staleEpoch,
                                            detail: "agent is in epoch 0, SA in \(Fixture.epoch)")))])
         XCTAssertEqual(cache.welcomed(welcome, now: start), [])
-        XCTAssertEqual(cache.install(.init(sa: Fixture.sa(1)), now: start), [.installInKernel(Fixture.sa(1))])
+        XCTAssertEqual(cache.install(.init(sa: Fixture.sa(1)), now: start), [.installInKernel(Fixture.sa(1), block: nil)])
+        // The same SA again (a resync): acknowledged without touching the kernel.
+        XCTAssertEqual(cache.install(.init(sa: Fixture.sa(1)), now: start), [.reply(.ack(.init(saID: ClusterSAID(1), operation: .installSA)))])
+        // A changed description under the same id is installed again (XFRM_MSG_UPDSA).
+        var changed = Fixture.sa(1)
+        changed.replayWindow = 64
+        XCTAssertEqual(cache.install(.init(sa: changed), now: start), [.installInKernel(changed, block: nil)])
         let old = Fixture.sa(2, epoch: ClusterEpoch(rawValue: 5))
         guard case .reply(.nack(let nack))? = cache.install(.init(sa: old), now: start).first else { return XCTFail() }
         XCTAssertEqual(nack.reason, .staleEpoch)
@@ -112,6 +118,21 @@ final class AgentShadowCacheTests: XCTestCase {
                        [.reply(.ack(.init(saID: ClusterSAID(2), operation: .deleteSA)))])
         XCTAssertEqual(cache.delete(.init(saID: ClusterSAID(2), epoch: ClusterEpoch(rawValue: 9)), now: start),
                        [.reply(.nack(.init(saID: ClusterSAID(2), operation: .deleteSA, reason: .staleEpoch)))])
+    }
+
+    func testCountersAreReportedEveryStepUntilTheSAIsDeleted() {
+        var cache = AgentShadowCache(grace: .seconds(10))
+        _ = cache.welcomed(welcome, now: start)
+        _ = cache.install(.init(sa: Fixture.sa(1)), now: start)  // step 100 000
+        XCTAssertEqual(cache.observedCounters(ClusterSAID(1), bytes: 99_999, packets: 99), [])
+        XCTAssertEqual(cache.observedCounters(ClusterSAID(1), bytes: 100_000, packets: 100),
+                       [.reply(.lifesizeReport(.init(saID: ClusterSAID(1), bytes: 100_000, packets: 100)))])
+        XCTAssertEqual(cache.observedCounters(ClusterSAID(1), bytes: 150_000, packets: 150), [])
+        XCTAssertEqual(cache.observedCounters(ClusterSAID(9), bytes: 1_000_000, packets: 1), [], "unknown SA")
+        XCTAssertEqual(cache.hardByteLimitReached(ClusterSAID(1), bytes: 160_000, packets: 160),
+                       [.reply(.lifesizeReport(.init(saID: ClusterSAID(1), bytes: 160_000, packets: 160, hardLimitReached: true)))])
+        _ = cache.delete(.init(saID: ClusterSAID(1), epoch: Fixture.epoch), now: start)
+        XCTAssertEqual(cache.observedCounters(ClusterSAID(1), bytes: 500_000, packets: 500), [])
     }
 
     func testLosingTheClusterPastTheGraceDropsEverything() {

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import Cluster
 
@@ -155,6 +156,16 @@ final class SAAuthorityTests: XCTestCase {
         let join = authority.receivedHello(hello(t3), now: start)
         XCTAssertEqual(join.filter { if case .negotiatePerTargetSA = $0 { return true } else { return false } },
                        [.negotiatePerTargetSA(owner: t3, reqid: 7)])
+        // The peer deletes t1's outbound SA: t1 gets a new one negotiated.
+        let own2 = authority.childSANegotiated([Fixture.sa(12, direction: .outbound, sequencing: .perTarget(owner: t2))],
+                                               response: nil, now: start)
+        XCTAssertEqual(Set(installs(own2).keys), [t2])
+        let deleted = authority.childSADeleted(ClusterSAID(12), now: start)
+        XCTAssertTrue(deleted.contains(.negotiatePerTargetSA(owner: t2, reqid: 7)), "\(deleted)")
+        // The negotiation failed: asked again only once allowed again.
+        XCTAssertEqual(authority.receivedHello(hello(t2), now: start).filter { if case .negotiatePerTargetSA = $0 { return true } else { return false } }, [])
+        authority.perTargetNegotiationFailed(owner: t2, reqid: 7)
+        XCTAssertTrue(authority.receivedHello(hello(t2), now: start).contains(.negotiatePerTargetSA(owner: t2, reqid: 7)))
         // t1 leaves: its outbound SA is deleted with the peer.
         XCTAssertEqual(authority.connectionClosed(t1, now: start), [.deleteChildSA(ClusterSAID(11))])
         XCTAssertEqual(authority.connectionClosed(t1, now: start), [], "only once")
@@ -218,9 +229,14 @@ final class SAAuthorityTests: XCTestCase {
         _ = authority.received(ack(5), from: t1, now: start)
         XCTAssertEqual(authority.received(ack(5), from: t2, now: start), [.releaseIKEResponse(token)])
         XCTAssertEqual(authority.lifesize.percent, before / 2, accuracy: 1e-9)
-        // A report about an unknown SA is counted and ignored.
+        // A report about an unknown SA, or from a target not holding it, is counted and ignored.
         _ = authority.received(.lifesizeReport(.init(saID: ClusterSAID(77), bytes: 1, packets: 1)), from: t1, now: start)
         XCTAssertEqual(authority.counters.unknownSA, 1)
+        _ = authority.receivedHello(hello(t3), now: start)
+        _ = authority.received(.nack(.init(saID: ClusterSAID(5), operation: .installSA, reason: .unsupported)), from: t3, now: start)
+        XCTAssertEqual(authority.received(.lifesizeReport(.init(saID: ClusterSAID(5), bytes: 2_000_000, packets: 1)), from: t3, now: start), [])
+        XCTAssertEqual(authority.counters.unknownSA, 2)
+        XCTAssertEqual(authority.lifesize.totals(of: ClusterSAID(5))?.reporters, 0)
     }
 
     func testNonMembersAndUnexpectedMessagesAreCounted() {
@@ -239,5 +255,37 @@ final class SAAuthorityTests: XCTestCase {
         XCTAssertEqual(installs(actions)[t1]?.map(\.saID), [ClusterSAID(1)])
         XCTAssertEqual(actions.last, .send(.fullState(.init(epoch: Fixture.epoch, saIDs: [ClusterSAID(1)])), to: t1))
         XCTAssertEqual(authority.pendingTargets(of: ClusterSAID(1)), [t1])
+    }
+}
+
+final class ClusterStatusTests: XCTestCase {
+    func testStatusShowsHoldersBlocksAndTotalsButNoKeys() throws {
+        let t1 = Fixture.node("t1"), t2 = Fixture.node("t2")
+        let now = ClusterInstant(nanoseconds: 10_000_000_000)
+        var authority = SAAuthority(epoch: Fixture.epoch, configuration: .init(outboundMode: .shared(blockSize: 64, peerReplayWindow: 256)))
+        for node in [t1, t2] {
+            _ = authority.receivedHello(.init(nodeID: node, clusterAddress: .v4(10, 9, 0, 1), capabilities: [.offload],
+                                              maximumReplayWindow: 4096, incarnation: 3, heldEpoch: .none), now: now)
+        }
+        _ = authority.childSANegotiated([Fixture.sa(1), Fixture.sa(2, direction: .outbound, sequencing: .shared(blockSize: 64))],
+                                        response: IKEResponseToken(9), now: now)
+        _ = authority.received(.ack(.init(saID: ClusterSAID(1), operation: .installSA)), from: t1, now: now)
+        _ = authority.received(.sequenceBlockRequest(.init(saID: ClusterSAID(2), currentBlockFirst: 0)), from: t2, now: now)
+        _ = authority.received(.lifesizeReport(.init(saID: ClusterSAID(1), bytes: 1234, packets: 5)), from: t1, now: now)
+        let status = authority.status(now: now + .milliseconds(250))
+        XCTAssertEqual(status.members.map(\.nodeID), ["t1", "t2"])
+        XCTAssertEqual(status.members.first?.silentForMilliseconds, 250)
+        XCTAssertEqual(status.sas.map(\.saID), [1, 2])
+        XCTAssertEqual(status.sas[0].spi, "0xc0000001")
+        XCTAssertEqual(status.sas[0].holders, ["t1"])
+        XCTAssertEqual(status.sas[0].pending, ["t2"])
+        XCTAssertEqual(status.sas[0].lifesize?.reportedBytes, 1234)
+        XCTAssertEqual(status.sas[1].sequence?.blocks, ["t2": ["1...64"]])
+        XCTAssertEqual(status.heldResponses, [9])
+        let json = String(decoding: try JSONEncoder().encode(status), as: UTF8.self)
+        XCTAssertFalse(json.contains("\"key"), json)
+        XCTAssertFalse(json.lowercased().contains("a5a5"), json)
+        XCTAssertFalse(json.contains("165"), "no key byte (0xA5) values")
+        XCTAssertEqual(try JSONDecoder().decode(ClusterStatus.self, from: Data(json.utf8)), status)
     }
 }

@@ -3,17 +3,17 @@ import NIOCore
 // Reading helpers that name the field that was missing. Every read is bounds-checked by
 // ByteBuffer; a short buffer becomes `ClusterWireError.truncated(field:)`.
 extension ByteBuffer {
-    mutating func readClusterInteger<T: FixedWidthInteger>(_ field: String, as: T.Type = T.self) throws -> T {
-        guard let value = readInteger(as: T.self) else { throw ClusterWireError.truncated(field: field) }
+    mutating func readClusterInteger<T: FixedWidthInteger>(_ field: @autoclosure () -> String, as: T.Type = T.self) throws -> T {
+        guard let value = readInteger(as: T.self) else { throw ClusterWireError.truncated(field: field()) }
         return value
     }
 
-    mutating func readClusterBool(_ field: String) throws -> Bool {
-        let byte: UInt8 = try readClusterInteger(field)
+    mutating func readClusterBool(_ field: @autoclosure () -> String) throws -> Bool {
+        let byte: UInt8 = try readClusterInteger(field())
         switch byte {
         case 0: return false
         case 1: return true
-        default: throw ClusterWireError.invalidValue(field: field, reason: "boolean byte \(byte)")
+        default: throw ClusterWireError.invalidValue(field: field(), reason: "boolean byte \(byte)")
         }
     }
 
@@ -22,14 +22,14 @@ extension ByteBuffer {
     }
 
     /// A string with a one-byte length prefix, UTF-8, at most `maximumLength` bytes.
-    mutating func readClusterString(_ field: String, maximumLength: Int = 255) throws -> String {
-        let length = Int(try readClusterInteger(field + " length", as: UInt8.self))
+    mutating func readClusterString(_ field: @autoclosure () -> String, maximumLength: Int = 255) throws -> String {
+        let length = Int(try readClusterInteger(field() + " length", as: UInt8.self))
         guard length <= maximumLength else {
-            throw ClusterWireError.invalidValue(field: field, reason: "length \(length) exceeds \(maximumLength)")
+            throw ClusterWireError.invalidValue(field: field(), reason: "length \(length) exceeds \(maximumLength)")
         }
-        guard let bytes = readBytes(length: length) else { throw ClusterWireError.truncated(field: field) }
+        guard let bytes = readBytes(length: length) else { throw ClusterWireError.truncated(field: field()) }
         guard let string = String(validating: bytes, as: UTF8.self) else {
-            throw ClusterWireError.invalidValue(field: field, reason: "not UTF-8")
+            throw ClusterWireError.invalidValue(field: field(), reason: "not UTF-8")
         }
         return string
     }
@@ -46,12 +46,12 @@ extension ByteBuffer {
         writeBytes(utf8)
     }
 
-    mutating func readClusterNodeID(_ field: String) throws -> NodeID {
-        let name = try readClusterString(field, maximumLength: NodeID.maximumLength)
+    mutating func readClusterNodeID(_ field: @autoclosure () -> String) throws -> NodeID {
+        let name = try readClusterString(field(), maximumLength: NodeID.maximumLength)
         do {
             return try NodeID(name)
         } catch {
-            throw ClusterWireError.invalidValue(field: field, reason: "not a valid node id")
+            throw ClusterWireError.invalidValue(field: field(), reason: "not a valid node id")
         }
     }
 
@@ -60,15 +60,15 @@ extension ByteBuffer {
     }
 
     /// An address: family byte (4 or 6) then 4 or 16 bytes.
-    mutating func readClusterAddress(_ field: String) throws -> IPAddress {
-        let family: UInt8 = try readClusterInteger(field + " family")
+    mutating func readClusterAddress(_ field: @autoclosure () -> String) throws -> IPAddress {
+        let family: UInt8 = try readClusterInteger(field() + " family")
         let length: Int
         switch family {
         case 4: length = 4
         case 6: length = 16
-        default: throw ClusterWireError.invalidValue(field: field, reason: "address family \(family)")
+        default: throw ClusterWireError.invalidValue(field: field(), reason: "address family \(family)")
         }
-        guard let bytes = readBytes(length: length) else { throw ClusterWireError.truncated(field: field) }
+        guard let bytes = readBytes(length: length) else { throw ClusterWireError.truncated(field: field()) }
         return try IPAddress(bytes: bytes)
     }
 
@@ -78,12 +78,12 @@ extension ByteBuffer {
     }
 
     /// Key bytes with a two-byte length prefix, copied straight into `SecretBytes`.
-    mutating func readClusterSecret(_ field: String, maximumLength: Int = 512) throws -> SecretBytes {
-        let length = Int(try readClusterInteger(field + " length", as: UInt16.self))
+    mutating func readClusterSecret(_ field: @autoclosure () -> String, maximumLength: Int = 512) throws -> SecretBytes {
+        let length = Int(try readClusterInteger(field() + " length", as: UInt16.self))
         guard length <= maximumLength else {
-            throw ClusterWireError.invalidValue(field: field, reason: "length \(length) exceeds \(maximumLength)")
+            throw ClusterWireError.invalidValue(field: field(), reason: "length \(length) exceeds \(maximumLength)")
         }
-        guard readableBytes >= length else { throw ClusterWireError.truncated(field: field) }
+        guard readableBytes >= length else { throw ClusterWireError.truncated(field: field()) }
         let secret = SecretBytes(count: length) { destination in
             readWithUnsafeReadableBytes { source in
                 destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[..<length]))
@@ -99,10 +99,10 @@ extension ByteBuffer {
     }
 
     /// A list count (two bytes) checked against `maximum` before anything is allocated.
-    mutating func readClusterCount(_ field: String, maximum: Int) throws -> Int {
-        let count = Int(try readClusterInteger(field + " count", as: UInt16.self))
+    mutating func readClusterCount(_ field: @autoclosure () -> String, maximum: Int) throws -> Int {
+        let count = Int(try readClusterInteger(field() + " count", as: UInt16.self))
         guard count <= maximum else {
-            throw ClusterWireError.invalidValue(field: field, reason: "count \(count) exceeds \(maximum)")
+            throw ClusterWireError.invalidValue(field: field(), reason: "count \(count) exceeds \(maximum)")
         }
         return count
     }

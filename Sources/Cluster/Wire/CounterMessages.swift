@@ -29,31 +29,43 @@ public struct SequenceBlock: Hashable, Sendable, CustomStringConvertible {
 extension ClusterMessage {
     /// Agent → routing node: this target's kernel counters for one SA, cumulative since it
     /// installed the SA (so a lost report costs nothing but freshness).
-    /// Body: SA id (u64), bytes (u64), packets (u64).
+    /// Body: SA id (u64), bytes (u64), packets (u64), flags (u8: bit 0 = the kernel's hard
+    /// byte limit expired the SA on this target).
     public struct LifesizeReport: Equatable, Sendable, CustomStringConvertible {
         public var saID: ClusterSAID
         public var bytes: UInt64
         public var packets: UInt64
+        /// The kernel on this target expired the SA on its hard byte limit: the rekey was late.
+        public var hardLimitReached: Bool
 
-        public init(saID: ClusterSAID, bytes: UInt64, packets: UInt64) {
+        public init(saID: ClusterSAID, bytes: UInt64, packets: UInt64, hardLimitReached: Bool = false) {
             self.saID = saID
             self.bytes = bytes
             self.packets = packets
+            self.hardLimitReached = hardLimitReached
         }
 
         public init(parsing buffer: inout ByteBuffer) throws {
             saID = ClusterSAID(try buffer.readClusterInteger("LifesizeReport SA id"))
             bytes = try buffer.readClusterInteger("LifesizeReport bytes")
             packets = try buffer.readClusterInteger("LifesizeReport packets")
+            let flags: UInt8 = try buffer.readClusterInteger("LifesizeReport flags")
+            guard flags & ~1 == 0 else {
+                throw ClusterWireError.invalidValue(field: "LifesizeReport flags", reason: "unknown bits 0x\(String(flags, radix: 16))")
+            }
+            hardLimitReached = flags & 1 != 0
         }
 
         public func write(to buffer: inout ByteBuffer) {
             buffer.writeInteger(saID.rawValue)
             buffer.writeInteger(bytes)
             buffer.writeInteger(packets)
+            buffer.writeInteger(hardLimitReached ? 1 : 0, as: UInt8.self)
         }
 
-        public var description: String { "LifesizeReport(\(saID): \(bytes) bytes, \(packets) packets)" }
+        public var description: String {
+            "LifesizeReport(\(saID): \(bytes) bytes, \(packets) packets\(hardLimitReached ? ", hard limit reached" : ""))"
+        }
     }
 
     /// Agent → routing node: give me the next block of a shared outbound SA.
