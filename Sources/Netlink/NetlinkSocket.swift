@@ -4,8 +4,9 @@ import Glibc
 /// A netlink socket over libmnl: request/acknowledge, request/reply, dumps, pipelined
 /// batches, multicast groups and receive with a timeout.
 ///
-/// Replies are matched by sequence number and must come from the kernel (port id 0);
-/// anything else is dropped and counted in `droppedMessages`. Extended acks are on, so
+/// Replies are matched by sequence number and must carry this socket's port id (or 0).
+/// Anything else is
+/// dropped and counted in `droppedMessages`. Extended acks are on, so
 /// kernel errors carry the kernel's text. Not thread-safe: one socket per task.
 public final class NetlinkSocket {
     private let socket: OpaquePointer
@@ -132,7 +133,7 @@ public final class NetlinkSocket {
             explicit_bzero(&datagram, datagram.count)
             while !pending.isEmpty {
                 for reply in try receive(timeout: timeout) {
-                    guard reply.portID == 0, let slot = pending[reply.sequence],
+                    guard isFromKernel(reply), let slot = pending[reply.sequence],
                           reply.type == UInt16(NLMSG_ERROR) else {
                         droppedMessages += 1
                         continue
@@ -168,10 +169,15 @@ public final class NetlinkSocket {
         }
     }
 
+    /// Replies carry our port id (or 0); anything else was not meant for this request.
+    private func isFromKernel(_ message: NetlinkMessage) -> Bool {
+        message.portID == 0 || message.portID == portID
+    }
+
     /// Receives the next datagram's messages addressed to `sequence`; others are dropped.
     private func receiveMatching(_ sequence: UInt32) throws -> [NetlinkMessage] {
         try receive(timeout: timeout).filter { message in
-            let ours = message.portID == 0 && message.sequence == sequence
+            let ours = isFromKernel(message) && message.sequence == sequence
             if !ours { droppedMessages += 1 }
             return ours
         }

@@ -10,12 +10,21 @@ enum Bench {
         var reference: Duration
     }
 
+    static func keyBytes(_ spi: UInt32) -> [UInt8] {
+        (0..<UInt32(20)).map { (index: UInt32) -> UInt8 in UInt8(truncatingIfNeeded: spi &+ index) }
+    }
+
     static func keyHex(_ spi: UInt32) -> String {
-        "0x" + (0..<20).map { String(format: "%02x", UInt8(truncatingIfNeeded: spi &+ UInt32($0))) }.joined()
+        var text = "0x"
+        for byte in keyBytes(spi) {
+            let digits = String(byte, radix: 16)
+            text += digits.count == 1 ? "0" + digits : digits
+        }
+        return text
     }
 
     static func state(_ spi: UInt32, _ source: XFRMAddress, _ destination: XFRMAddress) -> XFRMAddState {
-        let key = XFRMKey((0..<20).map { UInt8(truncatingIfNeeded: spi &+ UInt32($0)) })
+        let key = XFRMKey(keyBytes(spi))
         return XFRMAddState(id: XFRMStateID(source: source, destination: destination, spi: spi), reqid: spi,
                             mode: .transport, aead: .aesGCM(key: key), replay: XFRMReplayState(window: 32))
     }
@@ -100,10 +109,20 @@ enum Bench {
         for row in rows {
             let ours = milliseconds(row.ours)
             let reference = milliseconds(row.reference)
-            print(pad(row.operation, 40) + " | " + pad(String(format: "%.1f", ours), 10) + " | "
-                  + pad(String(format: "%.1f", reference), 10) + " | " + String(format: "%.2fx", reference / ours))
+            let oursText: String = pad(format(ours, digits: 1), 10)
+            let referenceText: String = pad(format(reference, digits: 1), 10)
+            let ratio: String = format(reference / ours, digits: 2) + "x"
+            let line: String = pad(row.operation, 40) + " | " + oursText + " | " + referenceText + " | " + ratio
+            print(line)
         }
         print("(ip times include starting ip through sh; ratio > 1 means vipsec is faster)")
+    }
+
+    static func format(_ value: Double, digits: Int) -> String {
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let rounded = (value * scale).rounded() / scale
+        return String(rounded)
     }
 
     static func write(_ text: String, to path: String) throws {

@@ -135,7 +135,7 @@ enum Commands {
         let replayThreshold = try args.u32("replay-thresh", default: 2)
         func sa(_ source: XFRMAddress, _ destination: XFRMAddress, _ spi: UInt32) -> XFRMAddState {
             XFRMAddState(id: XFRMStateID(source: source, destination: destination, spi: spi), reqid: 42, mode: .transport,
-                         aead: .aesGCM(key: labKey(36, seed: UInt8(truncatingIfNeeded: spi))),
+                         aead: .aesGCM(key: labKey(36, seed: UInt8(truncatingIfNeeded: spi ^ (spi >> 8)))),
                          replay: XFRMReplayState(window: 128, extendedSequenceNumbers: true),
                          eventThresholds: XFRMEventThresholds(replayPackets: replayThreshold, timerDeciseconds: 10))
         }

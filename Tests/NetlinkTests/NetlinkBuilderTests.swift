@@ -43,8 +43,10 @@ final class NetlinkBuilderTests: XCTestCase {
         }
         XCTAssertEqual(message.length, 24)
         XCTAssertThrowsError(try message.appendHeader((UInt64, UInt64).self) { _ in })
-        XCTAssertThrowsError(try message.beginNested(type: 4).offsetForTests)
         try message.appendAttribute(type: 3, bytes: [1, 2, 3, 4])              // exactly fills 32
+        XCTAssertEqual(message.length, 32)
+        XCTAssertThrowsError(try message.beginNested(type: 4))
+        XCTAssertThrowsError(try message.appendAttribute(type: 5, u8: 1))
         XCTAssertEqual(message.length, 32)
     }
 
@@ -53,8 +55,4 @@ final class NetlinkBuilderTests: XCTestCase {
         try message.appendAttribute(type: 1, length: 5) { raw in raw[0] = 0xff }
         XCTAssertEqual(Array(message.bytes[20..<28]), [0xff, 0, 0, 0, 0, 0, 0, 0])
     }
-}
-
-extension NetlinkMessageBuilder.Nest {
-    var offsetForTests: Int { 0 }
 }
