@@ -18,7 +18,7 @@ struct StatusCommand: ParsableCommand {
     @Option(help: "The status socket [/run/vipsec/status.sock].") var socket = "/run/vipsec/status.sock"
 
     func run() throws {
-        let result: (status: ClusterStatus, json: Data)
+        let result: (status: NodeStatus, json: Data)
         do {
             result = try StatusClient.read(path: socket)
         } catch {

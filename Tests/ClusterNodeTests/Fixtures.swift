@@ -70,6 +70,10 @@ final class RecordingKernel: AgentKernel, @unchecked Sendable {
         }
     }
 
+    func replaceState(_ sa: SADescription, outputSequence: UInt64) throws {
+        lock.withLock { states[sa.saID] = sa }
+    }
+
     func remove(_ sa: SADescription) throws {
         lock.withLock { _ = states.removeValue(forKey: sa.saID) }
     }

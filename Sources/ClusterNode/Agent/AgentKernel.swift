@@ -6,6 +6,9 @@ public protocol AgentKernel: AnyObject {
     /// Puts the SA and its policies into the kernel. `outputSequence`: for a shared
     /// outbound SA, the last number before its block (the next packet gets +1).
     func install(_ sa: SADescription, outputSequence: UInt64?) throws
+    /// Replaces the SA's kernel state with a fresh one (policies stay): a shared SA's next
+    /// sequence block.
+    func replaceState(_ sa: SADescription, outputSequence: UInt64) throws
     /// Removes the SA (absent is fine: it may have expired) and the policies no other held
     /// SA needs.
     func remove(_ sa: SADescription) throws

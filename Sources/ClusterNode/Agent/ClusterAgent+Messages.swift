@@ -1,20 +1,9 @@
 import Cluster
 import NIOCore
 
-/// A shared outbound SA's sequence blocks on this agent (outbound claims 5–7).
-///
-/// The fence: the SA is put into the kernel with its output sequence at `first - 1` and a
-/// hard packet lifetime of the block size, so the kernel sends `first...last` and then
-/// expires the SA itself. At the soft packet lifetime the agent asks for its next block; at
-/// the hard expire it re-adds the SA at the next block (a fresh kernel instance, counters at
-/// zero). A slow agent loses packets; no number is ever sent twice.
-struct SharedSequenceState {
-    var current: SequenceBlock?
-    var next: SequenceBlock?
-    var requested = false
-    var acknowledged = false
-}
-
+// The agent's reactions: messages from the routing node and kernel events go into the
+// shadow cache (`AgentShadowCache`, which also runs the shared-SA `AgentSequencer` and the
+// lifesize reporters); its effects are carried out here against the kernel and the channel.
 extension ClusterAgent {
     // MARK: Messages from the routing node (on loop)
 
@@ -41,14 +30,21 @@ extension ClusterAgent {
         case .heartbeat:
             cache.heard(now: now)
         case .sequenceBlockGrant(let grant):
-            cache.heard(now: now)
-            granted(grant)
+            guard cache.sas[grant.saID] != nil else {
+                drops.count("unknown-sa")
+                cache.heard(now: now)
+                return
+            }
+            perform(cache.received(grant, now: now), ackDeletes: false)
         case .nack(let nack) where nack.operation == .sequenceBlockRequest:
             cache.heard(now: now)
-            guard blocks[nack.saID] != nil else { drops.count("unknown-sa"); return }
-            blocks[nack.saID]?.requested = false
+            guard cache.sas[nack.saID] != nil else { drops.count("unknown-sa"); return }
             if nack.reason == .windowFull {
-                loop.scheduleTask(in: .milliseconds(50)) { [self] in requestBlock(nack.saID) }
+                loop.scheduleTask(in: .milliseconds(50)) { [self] in
+                    perform(cache.retrySequenceBlock(nack.saID), ackDeletes: false)
+                }
+            } else {
+                logger.warning("no sequence block for \(nack.saID): \(nack.reason)")
             }
         case .hello, .ack, .nack, .lifesizeReport, .sequenceBlockRequest, .resyncRequest:
             drops.count("unexpected")
@@ -64,8 +60,10 @@ extension ClusterAgent {
     func perform(_ effects: [AgentShadowCache.Effect], ackDeletes: Bool) {
         for effect in effects {
             switch effect {
-            case .installInKernel(let sa):
-                performInstall(sa)
+            case .installInKernel(let sa, let grant):
+                performInstall(sa, grant: grant)
+            case .switchSequenceBlock(let sa, let grant):
+                performSwitch(sa, grant: grant)
             case .removeFromKernel(let sa):
                 performRemoval(sa, reason: "routing node", ackDelete: ackDeletes)
             case .reply(let message):
@@ -74,31 +72,50 @@ extension ClusterAgent {
         }
     }
 
-    func performInstall(_ sa: SADescription) {
-        if inKernel.contains(sa.saID) {
-            // Resent in a resync: it is there already, with its counters and sequence state.
-            send(.ack(.init(saID: sa.saID, operation: .installSA)))
-            return
-        }
-        if case .shared = sa.sequencing {
-            if blocks[sa.saID] == nil { blocks[sa.saID] = SharedSequenceState() }
-            requestBlock(sa.saID)
-            return  // installed and acknowledged when the first block comes
-        }
+    func performInstall(_ sa: SADescription, grant: ClusterMessage.SequenceBlockGrant?) {
+        let alreadyAcknowledged = grant != nil && acknowledged.contains(sa.saID)
         do {
-            try kernel.install(sa, outputSequence: nil)
+            try kernel.install(fenced(sa, grant), outputSequence: grant.map { $0.block.first - 1 })
             inKernel.insert(sa.saID)
-            if reporters[sa.saID] == nil { reporters[sa.saID] = LifesizeReporter(saID: sa.saID, step: sa.lifesizeReportStep) }
-            send(.ack(.init(saID: sa.saID, operation: .installSA)))
+            if !alreadyAcknowledged {
+                acknowledged.insert(sa.saID)
+                send(.ack(.init(saID: sa.saID, operation: .installSA)))
+            }
         } catch {
             kernelFailed("install \(sa.saID) spi \(sa.spi.spiText): \(error)")
+            inKernel.remove(sa.saID)
+            acknowledged.remove(sa.saID)
             perform(cache.installFailed(sa.saID, reason: .kernelRejected, detail: "\(error)"), ackDeletes: false)
         }
     }
 
+    /// A shared SA moves to its next block. The kernel state is added afresh at the block
+    /// (output sequence `first - 1`, packet count 0, hard packet limit = block size): the
+    /// XFRM layer has no NEWAE that resets the packet count, and a fresh state gives the
+    /// same fence. Packets in the instant between delete and add are dropped, never
+    /// numbered twice.
+    func performSwitch(_ sa: SADescription, grant: ClusterMessage.SequenceBlockGrant) {
+        do {
+            try kernel.replaceState(fenced(sa, grant), outputSequence: grant.block.first - 1)
+            inKernel.insert(sa.saID)
+        } catch {
+            kernelFailed("switch \(sa.saID) to block \(grant.block): \(error)")
+            inKernel.remove(sa.saID)
+            perform(cache.hardPacketLimitReached(sa.saID), ackDeletes: false)
+        }
+    }
+
+    func fenced(_ sa: SADescription, _ grant: ClusterMessage.SequenceBlockGrant?) -> SADescription {
+        guard let grant else { return sa }
+        var fenced = sa
+        fenced.lifetimes.hardPacketLimit = grant.hardPacketLimit
+        fenced.lifetimes.softPacketLimit = grant.softPacketLimit
+        return fenced
+    }
+
     func performRemoval(_ sa: SADescription, reason: String, ackDelete: Bool) {
-        if let reporter = reporters.removeValue(forKey: sa.saID), let counters = try? kernel.counters(of: sa) {
-            send(.lifesizeReport(reporter.finalReport(bytes: counters.bytes, packets: counters.packets)))
+        if let counters = try? kernel.counters(of: sa) {
+            send(.lifesizeReport(.init(saID: sa.saID, bytes: counters.bytes, packets: counters.packets)))
         }
         do {
             try kernel.remove(sa)
@@ -106,7 +123,7 @@ extension ClusterAgent {
             kernelFailed("remove \(sa.saID) spi \(sa.spi.spiText): \(error)")
         }
         inKernel.remove(sa.saID)
-        blocks[sa.saID] = nil
+        acknowledged.remove(sa.saID)
         logger.info("removed \(sa.saID) spi \(sa.spi.spiText) (\(reason))")
         if ackDelete { send(.ack(.init(saID: sa.saID, operation: .deleteSA))) }
     }
@@ -119,80 +136,33 @@ extension ClusterAgent {
 
     // MARK: Kernel events (expire)
 
-    /// The kernel expired an SA: a hard expire removed it (the fence of a shared SA moves
-    /// to the next block; any other SA leaves the cache); a soft one asks for the next block
-    /// of a shared SA, or reports lifesize.
-    func expired(destination: IPAddress, spi: UInt32, hard: Bool) {
+    /// XFRM_MSG_EXPIRE for an SA: for a shared SA, soft → ask for the next block, hard → the
+    /// fence held (the state is gone) and the next block re-adds it. For any other SA, a soft
+    /// expire reports the counters and a hard one (the kernel deleted it) takes it out of the
+    /// cache with a final report flagged as a hard-limit expiry.
+    func expired(destination: IPAddress, spi: UInt32, hard: Bool, bytes: UInt64, packets: UInt64) {
         guard let sa = cache.sas.values.first(where: { $0.spi == spi && $0.destination == destination }) else { return }
         if case .shared = sa.sequencing {
             if hard {
                 inKernel.remove(sa.saID)
-                if let next = blocks[sa.saID]?.next {
-                    blocks[sa.saID]?.next = nil
-                    installShared(sa, block: next)
-                } else {
-                    requestBlock(sa.saID)
-                }
+                perform(cache.hardPacketLimitReached(sa.saID), ackDeletes: false)
             } else {
-                requestBlock(sa.saID)
+                perform(cache.softPacketLimitReached(sa.saID), ackDeletes: false)
             }
             return
         }
         guard hard else {
-            reportNow(sa)
+            perform(cache.observedCounters(sa.saID, bytes: bytes, packets: packets), ackDeletes: false)
             return
         }
         logger.info("\(sa.saID) spi \(sa.spi.spiText) expired in the kernel")
+        perform(cache.hardByteLimitReached(sa.saID, bytes: bytes, packets: packets), ackDeletes: false)
         // Forget it without touching the time of last contact (the routing node said nothing).
         let effects = cache.delete(.init(saID: sa.saID, epoch: cache.epoch), now: cache.lastContact ?? .zero)
         for case .removeFromKernel(let gone) in effects {
-            performRemoval(gone, reason: "hard expire", ackDelete: false)
-        }
-    }
-
-    // MARK: Shared outbound SAs
-
-    func requestBlock(_ saID: ClusterSAID) {
-        guard var state = blocks[saID], !state.requested, state.next == nil else { return }
-        state.requested = true
-        blocks[saID] = state
-        send(.sequenceBlockRequest(.init(saID: saID, currentBlockFirst: state.current?.first ?? 0)))
-    }
-
-    func granted(_ grant: ClusterMessage.SequenceBlockGrant) {
-        guard var state = blocks[grant.saID], let sa = cache.sas[grant.saID] else {
-            drops.count("unknown-sa")
-            return
-        }
-        state.requested = false
-        if inKernel.contains(sa.saID), grant.block != state.current {
-            state.next = grant.block
-            blocks[grant.saID] = state
-        } else {
-            blocks[grant.saID] = state
-            installShared(sa, block: grant.block)
-        }
-    }
-
-    func installShared(_ sa: SADescription, block: SequenceBlock) {
-        var fenced = sa
-        fenced.lifetimes.hardPacketLimit = block.count
-        fenced.lifetimes.softPacketLimit = min(sa.lifetimes.softPacketLimit, block.count)
-        do {
-            try kernel.install(fenced, outputSequence: block.first - 1)
-            inKernel.insert(sa.saID)
-            blocks[sa.saID]?.current = block
-            if reporters[sa.saID] == nil { reporters[sa.saID] = LifesizeReporter(saID: sa.saID, step: sa.lifesizeReportStep) }
-            if blocks[sa.saID]?.acknowledged == false {
-                blocks[sa.saID]?.acknowledged = true
-                send(.ack(.init(saID: sa.saID, operation: .installSA)))
-            }
-        } catch {
-            kernelFailed("install shared \(sa.saID) at block \(block): \(error)")
-            if blocks[sa.saID]?.acknowledged == false {
-                blocks[sa.saID] = nil
-                perform(cache.installFailed(sa.saID, reason: .kernelRejected, detail: "\(error)"), ackDeletes: false)
-            }
+            inKernel.remove(gone.saID)
+            acknowledged.remove(gone.saID)
+            do { try kernel.remove(gone) } catch { kernelFailed("remove expired \(gone.saID): \(error)") }
         }
     }
 
@@ -202,23 +172,12 @@ extension ClusterAgent {
         guard channel != nil else { return }
         for saID in inKernel.sorted() {
             guard let sa = cache.sas[saID] else { continue }
-            reportIfDue(sa)
+            do {
+                guard let counters = try kernel.counters(of: sa) else { continue }
+                perform(cache.observedCounters(saID, bytes: counters.bytes, packets: counters.packets), ackDeletes: false)
+            } catch {
+                kernelFailed("counters of \(saID): \(error)")
+            }
         }
-    }
-
-    func reportIfDue(_ sa: SADescription) {
-        guard var reporter = reporters[sa.saID] else { return }
-        do {
-            guard let counters = try kernel.counters(of: sa) else { return }
-            if let report = reporter.observe(bytes: counters.bytes, packets: counters.packets) { send(.lifesizeReport(report)) }
-            reporters[sa.saID] = reporter
-        } catch {
-            kernelFailed("counters of \(sa.saID): \(error)")
-        }
-    }
-
-    func reportNow(_ sa: SADescription) {
-        guard let reporter = reporters[sa.saID], let counters = try? kernel.counters(of: sa) else { return }
-        send(.lifesizeReport(reporter.finalReport(bytes: counters.bytes, packets: counters.packets)))
     }
 }

@@ -5,7 +5,7 @@ import XFRM
 
 extension ClusterAgent {
     /// The target's status now: its shadow cache with the kernel's counters. Safe from any thread.
-    public func status() -> EventLoopFuture<ClusterStatus> {
+    public func status() -> EventLoopFuture<NodeStatus> {
         loop.submit { [self] in makeStatus() }
     }
 
@@ -14,7 +14,7 @@ extension ClusterAgent {
         loop.submit { [self] in cache.sas.keys.sorted() }
     }
 
-    func makeStatus() -> ClusterStatus {
+    func makeStatus() -> NodeStatus {
         let now = Self.now()
         let sas = cache.sas.keys.sorted().compactMap { cache.sas[$0] }.map { sa -> ShadowSAStatus in
             let counters = inKernel.contains(sa.saID) ? (try? kernel.counters(of: sa)) ?? nil : nil
@@ -23,7 +23,7 @@ extension ClusterAgent {
                                   sequencing: sa.sequencing.description, inKernel: counters != nil,
                                   bytes: counters?.bytes ?? 0, packets: counters?.packets ?? 0,
                                   outputSequence: sa.direction == .outbound ? counters?.outputSequence : nil,
-                                  sequenceBlock: blocks[sa.saID]?.current?.description)
+                                  sequenceBlock: cache.sequencer.currentBlock(of: sa.saID)?.description)
         }
         let target = TargetStatus(
             epoch: String(cache.epoch.rawValue, radix: 16), connected: welcome != nil,
@@ -35,7 +35,7 @@ extension ClusterAgent {
             drops: DropStatus(frames: drops.snapshot, connectionsClosedForFraming: drops.closedConnections,
                               fromNonMembers: 0, unexpected: 0, unknownSA: 0),
             kernelErrors: kernelErrors, reconnects: reconnects)
-        return ClusterStatus(role: "target", node: configuration.nodeID.name, target: target)
+        return NodeStatus(role: "target", node: configuration.nodeID.name, target: target)
     }
 }
 
@@ -54,8 +54,10 @@ public final class XFRMExpireWatcher: @unchecked Sendable {
                 guard let events = try? monitor.next(timeout: .milliseconds(500)) else { continue }
                 for case .expire(let info, let hard) in events {
                     guard let destination = try? IPAddress(bytes: info.id.destination.bytes) else { continue }
-                    let spi = info.id.spi
-                    agent.loop.execute { agent.expired(destination: destination, spi: spi, hard: hard) }
+                    let spi = info.id.spi, bytes = info.current.bytes, packets = info.current.packets
+                    agent.loop.execute {
+                        agent.expired(destination: destination, spi: spi, hard: hard, bytes: bytes, packets: packets)
+                    }
                 }
             }
         }

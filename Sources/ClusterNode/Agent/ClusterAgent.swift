@@ -71,10 +71,10 @@ public final class ClusterAgent: @unchecked Sendable {
     /// New on every agent start (the routing node tells a restart from a reconnect).
     let incarnation: UInt64
     var cache: AgentShadowCache
-    var reporters: [ClusterSAID: LifesizeReporter] = [:]
     /// SAs the kernel holds now (a shared SA waits for its first block).
     var inKernel: Set<ClusterSAID> = []
-    var blocks: [ClusterSAID: SharedSequenceState] = [:]
+    /// SAs whose install was acknowledged (a shared SA is re-added at every late block).
+    var acknowledged: Set<ClusterSAID> = []
     var channel: Channel?
     var welcome: ClusterMessage.Welcome?
     var lastHeard = ClusterInstant.zero

@@ -43,6 +43,17 @@ public final class XFRMAgentKernel: AgentKernel {
         }
     }
 
+    public func replaceState(_ sa: SADescription, outputSequence: UInt64) throws {
+        let state = try Self.state(for: sa, outputSequence: outputSequence)
+        do {
+            try kernel.deleteState(state.id)
+        } catch let error as XFRMError where error.errno == ENOENT || error.errno == ESRCH {
+        }
+        try kernel.addState(state)
+        installed[sa.saID] = state.id
+        writeJournal()
+    }
+
     public func remove(_ sa: SADescription) throws {
         var firstError: Error?
         for policy in Self.policies(for: sa) {

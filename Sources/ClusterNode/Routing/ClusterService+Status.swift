@@ -4,11 +4,11 @@ import NIOCore
 extension ClusterService {
     /// The routing node's status now (members, SAs and who holds them, lifesize totals,
     /// sequence blocks, drops). Safe from any thread.
-    public func status() -> EventLoopFuture<ClusterStatus> {
+    public func status() -> EventLoopFuture<NodeStatus> {
         loop.submit { [self] in makeStatus() }
     }
 
-    func makeStatus() -> ClusterStatus {
+    func makeStatus() -> NodeStatus {
         let now = Self.now()
         let membership = authority.membership
         let heartbeat = membership.configuration.heartbeatInterval
@@ -52,7 +52,7 @@ extension ClusterService {
             installTimeoutMilliseconds: configuration.authority.installTimeout.milliseconds,
             reportingPercent: authority.lifesize.percent, members: members, sas: sas,
             heldResponses: authority.heldResponses.count, drops: dropStatus, events: events)
-        return ClusterStatus(role: "routing", node: configuration.nodeID.name, routing: routing)
+        return NodeStatus(role: "routing", node: configuration.nodeID.name, routing: routing)
     }
 }
 

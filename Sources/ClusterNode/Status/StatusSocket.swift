@@ -3,7 +3,7 @@ import NIOCore
 import NIOPosix
 
 /// Serves a node's status on a unix socket: every connection gets the current
-/// `ClusterStatus` as one JSON document, then the socket closes. `vipsec status` reads it
+/// `NodeStatus` as one JSON document, then the socket closes. `vipsec status` reads it
 /// with `StatusClient`. The socket is made mode 0600 (status has no keys, but it is the
 /// operator's business).
 public final class StatusSocketServer: @unchecked Sendable {
@@ -13,7 +13,7 @@ public final class StatusSocketServer: @unchecked Sendable {
     /// Binds `path` (replacing a stale socket file) on `group`; `snapshot` runs on the
     /// accepted channel's loop and returns a future of the status.
     public static func start(path: String, group: EventLoopGroup,
-                             snapshot: @escaping @Sendable () -> EventLoopFuture<ClusterStatus>) -> EventLoopFuture<StatusSocketServer> {
+                             snapshot: @escaping @Sendable () -> EventLoopFuture<NodeStatus>) -> EventLoopFuture<StatusSocketServer> {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         return ServerBootstrap(group: group)
@@ -41,9 +41,9 @@ public final class StatusSocketServer: @unchecked Sendable {
 private final class StatusWriter: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-    let snapshot: @Sendable () -> EventLoopFuture<ClusterStatus>
+    let snapshot: @Sendable () -> EventLoopFuture<NodeStatus>
 
-    init(snapshot: @escaping @Sendable () -> EventLoopFuture<ClusterStatus>) { self.snapshot = snapshot }
+    init(snapshot: @escaping @Sendable () -> EventLoopFuture<NodeStatus>) { self.snapshot = snapshot }
 
     func channelActive(context: ChannelHandlerContext) {
         let channel = context.channel
@@ -71,7 +71,7 @@ public enum StatusClient {
     }
 
     /// Connects to `path`, reads the JSON document and decodes it.
-    public static func read(path: String) throws -> (status: ClusterStatus, json: Data) {
+    public static func read(path: String) throws -> (status: NodeStatus, json: Data) {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -104,7 +104,7 @@ public enum StatusClient {
             data.append(contentsOf: chunk[0..<count])
         }
         do {
-            return (try JSONDecoder().decode(ClusterStatus.self, from: data), data)
+            return (try JSONDecoder().decode(NodeStatus.self, from: data), data)
         } catch {
             throw Failure(description: "the status from \(path) is not valid: \(error)")
         }

@@ -1,6 +1,6 @@
-/// What `vipsec status` shows, as JSON-encodable values. Built by the routing node's
-/// `ClusterService` or a target's `ClusterAgent`; never holds key bytes.
-public struct ClusterStatus: Codable, Equatable, Sendable {
+/// What `vipsec status` shows: a routing node's or a target's view, JSON-encodable. Built
+/// by the routing node's `ClusterService` or a target's `ClusterAgent`; never holds key bytes.
+public struct NodeStatus: Codable, Equatable, Sendable {
     /// "routing" or "target".
     public var role: String
     public var node: String
@@ -129,7 +129,7 @@ public struct ShadowSAStatus: Codable, Equatable, Sendable {
     public var sequenceBlock: String?
 }
 
-extension ClusterStatus {
+extension NodeStatus {
     /// The human-readable table `vipsec status` prints without `--json`.
     public var table: String {
         var lines: [String] = []
