@@ -61,7 +61,8 @@ final class ClusterBadInputTests: XCTestCase {
         try await client.send(.ack(.init(saID: ClusterSAID(1), operation: .installSA)))
         try await install.value
         XCTAssertEqual(kernel.spis, [0x5001])
-        XCTAssertEqual(try await harness.routingStatus().sas.first?.holders, ["t1", "t2"])
+        let observed1 = try await harness.routingStatus().sas.first?.holders
+        XCTAssertEqual(observed1, ["t1", "t2"])
     }
 
     func testLostFramingClosesOnlyThatConnection() async throws {
@@ -81,10 +82,13 @@ final class ClusterBadInputTests: XCTestCase {
             try await client.sendRaw(bytes)
             let closed = await eventually(3) { !client.channel.isActive }
             XCTAssertTrue(closed, "\(name): the connection is closed once framing is lost")
-            XCTAssertEqual(try await harness.routingStatus().drops.frames[name], 1, name)
+            let observed2 = try await harness.routingStatus().drops.frames[name]
+            XCTAssertEqual(observed2, 1, name)
         }
-        XCTAssertEqual(try await harness.routingStatus().drops.connectionsClosedForFraming, 3)
-        XCTAssertEqual(try await harness.routingStatus().members.map(\.node), ["t1"])
+        let observed3 = try await harness.routingStatus().drops.connectionsClosedForFraming
+        XCTAssertEqual(observed3, 3)
+        let observed4 = try await harness.routingStatus().members.map(\.node)
+        XCTAssertEqual(observed4, ["t1"])
         try await harness.service.install([testSA(1, spi: 0x6001)])
         XCTAssertEqual(kernel.spis, [0x6001], "t1 was not disturbed")
     }
@@ -108,7 +112,8 @@ final class ClusterBadInputTests: XCTestCase {
         try await client.send(.heartbeat(.init(epoch: .none, counter: 1)))
         let counted = await eventually { (try? await self.harness.routingStatus().drops.frames["before-hello"]) == 1 }
         XCTAssertTrue(counted)
-        XCTAssertTrue(try await harness.routingStatus().members.isEmpty)
+        let observed5 = try await harness.routingStatus().members.isEmpty
+        XCTAssertTrue(observed5)
     }
 
     // MARK: Failures of members
@@ -119,13 +124,15 @@ final class ClusterBadInputTests: XCTestCase {
                                                         group: harness.group)
         try await client.send(try RawClusterClient.hello("t2"))
         _ = await welcomed(client)
-        XCTAssertEqual(try await harness.routingStatus().members.map(\.node), ["t2"])
+        let observed6 = try await harness.routingStatus().members.map(\.node)
+        XCTAssertEqual(observed6, ["t2"])
         let start = Date()
         let dropped = await eventually(3) { !client.channel.isActive }
         let elapsed = Date().timeIntervalSince(start)
         XCTAssertTrue(dropped, "a member that says nothing is dropped")
         XCTAssertLessThan(elapsed, 2.0, "dropped within the failure timeout (plus a tick), took \(elapsed) s")
-        XCTAssertTrue(try await harness.routingStatus().members.isEmpty)
+        let observed7 = try await harness.routingStatus().members.isEmpty
+        XCTAssertTrue(observed7)
     }
 
     func testAgentThatNeverAcknowledgesIsDroppedAtTheInstallTimeoutAndTheInstallStillSucceeds() async throws {
@@ -187,7 +194,8 @@ final class ClusterBadInputTests: XCTestCase {
             ((try? await self.harness.routingStatus().sas.first?.lifesize?.reportedBytes) ?? 0) ?? 0 >= 100_000
         }
         XCTAssertTrue(reported, "the agent's counter reads crossed the 5 % step and were reported")
-        let life = try XCTUnwrap(try await harness.routingStatus().sas.first?.lifesize)
+        let observed8 = try await harness.routingStatus().sas.first?.lifesize
+        let life = try XCTUnwrap(observed8)
         XCTAssertEqual(life.byteLimit, 1_000_000)
         XCTAssertEqual(life.reporters, 1)
     }

@@ -97,7 +97,8 @@ final class ClusterChannelTests: XCTestCase {
 
         try await service.install([testSA(1, spi: 0x1001)])
         XCTAssertEqual(kernel.spis, [0x1001], "install resolved only after the agent put the SA into its kernel")
-        let sa = try XCTUnwrap(try await routingStatus().sas.first)
+        let observed1 = try await routingStatus().sas.first
+        let sa = try XCTUnwrap(observed1)
         XCTAssertEqual(sa.spi, "0x00001001")
         XCTAssertEqual(sa.holders, ["t1"])
         XCTAssertEqual(sa.pending, [])
@@ -135,7 +136,8 @@ final class ClusterChannelTests: XCTestCase {
         } catch let error as ClusterInstallError {
             guard case .notInstalled = error else { return XCTFail("\(error)") }
         }
-        let sa = try XCTUnwrap(try await routingStatus().sas.first)
+        let observed2 = try await routingStatus().sas.first
+        let sa = try XCTUnwrap(observed2)
         XCTAssertEqual(sa.refused["t1"], "kernel-rejected")
     }
 
@@ -162,7 +164,8 @@ final class ClusterChannelTests: XCTestCase {
         XCTAssertTrue(refused, "the routing node counted the failed TLS handshake")
         try await Task.sleep(nanoseconds: 300_000_000)
         XCTAssertEqual(rogueKernel.installCount, 0, "the rogue agent received no SA")
-        XCTAssertEqual(try await routingStatus().members.map(\.node), ["t2"])
+        let observed3 = try await routingStatus().members.map(\.node)
+        XCTAssertEqual(observed3, ["t2"])
         let rogueStatus = try await rogue.status().get()
         XCTAssertEqual(rogueStatus.target?.connected, false)
         XCTAssertGreaterThanOrEqual(rogueStatus.target?.drops.frames["tls-handshake"] ?? 0, 1,
@@ -175,8 +178,10 @@ final class ClusterChannelTests: XCTestCase {
         try await client.send(try RawClusterClient.hello("t1"))
         let closed = await eventually(3) { !client.channel.isActive }
         XCTAssertTrue(closed, "the routing node closed the connection")
-        XCTAssertEqual(try await routingStatus().drops.frames["node-id-mismatch"], 1)
-        XCTAssertTrue(try await routingStatus().members.isEmpty)
+        let observed4 = try await routingStatus().drops.frames["node-id-mismatch"]
+        XCTAssertEqual(observed4, 1)
+        let observed5 = try await routingStatus().members.isEmpty
+        XCTAssertTrue(observed5)
         XCTAssertFalse(client.messages.contains { if case .welcome = $0 { return true } else { return false } })
     }
 

@@ -57,8 +57,14 @@ public struct ClusterMessageDecoder: ByteToMessageDecoder {
             buffer.moveReaderIndex(to: buffer.writerIndex)
             return .needMoreData
         }
+        let start = buffer.readerIndex
         do {
             guard let message = try decoder.decode(&buffer) else { return .needMoreData }
+            if case .installSA = message {
+                // The frame carried key bytes: wipe them from the receive buffer (the parsed
+                // keys live in SecretBytes, which wipes itself).
+                buffer.setRepeatingByte(0, count: buffer.readerIndex - start, at: start)
+            }
             context.fireChannelRead(wrapInboundOut(message))
             return .continue
         } catch let error as ClusterWireError {
