@@ -108,3 +108,58 @@ final class PayloadRoundTripTests: XCTestCase {
         XCTAssertEqual(message.description, "INFORMATIONAL request #7 [AUTH(PSK, 4 octets)]")
     }
 }
+
+final class EncryptedFramingTests: XCTestCase {
+    private let header = IKEHeader(initiatorSPI: 0xAAAA_BBBB_CCCC_DDDD, responderSPI: 0x1111_2222_3333_4444,
+                                   exchangeType: .ikeAuth, flags: .initiator, messageID: 1)
+
+    func testPrefixIsTheAssociatedDataOfTheFinishedMessage() throws {
+        let body: [UInt8] = Array(repeating: 0xEE, count: 8 + 40 + 16) // IV, ciphertext, ICV
+        let prefix = IKEMessage.encryptedMessagePrefix(header: header, firstInnerPayload: .identificationInitiator,
+                                                       encryptedBodyLength: body.count)
+        XCTAssertEqual(prefix.readableBytes, 28 + 4)
+        var datagram = prefix
+        datagram.writeBytes(body)
+        let message = try IKEMessage(datagram: datagram)
+        XCTAssertEqual(Int(message.header.length), 28 + 4 + body.count)
+        XCTAssertEqual(message.header.nextPayload, .encrypted)
+        XCTAssertEqual(message.encryptedPayload?.firstInnerPayload, .identificationInitiator)
+        XCTAssertEqual(message.encryptedPayload.map { Array(buffer: $0.body) }, body)
+        XCTAssertEqual(message.encryptedAssociatedData, prefix)
+    }
+
+    func testPrefixWithPayloadsBeforeSK() throws {
+        let before: [IKEPayload] = [.notify(NotifyPayload(messageType: .cookie, notificationData: [1, 2, 3, 4]))]
+        let prefix = IKEMessage.encryptedMessagePrefix(header: header, payloadsBefore: before,
+                                                       firstInnerPayload: .delete, encryptedBodyLength: 20)
+        var datagram = prefix
+        datagram.writeBytes(Array(repeating: 0, count: 20))
+        let message = try IKEMessage(datagram: datagram)
+        XCTAssertEqual(message.payloads.map(\.type), [.notify, .encrypted])
+        XCTAssertEqual(message.encryptedAssociatedData, prefix)
+        XCTAssertEqual(message.encryptedBodyOffset, 28 + 12 + 4)
+    }
+
+    func testLocallyBuiltMessageHasNoAssociatedData() {
+        let message = IKEMessage(header: header, payloads: [.encrypted(EncryptedPayload(firstInnerPayload: .nonce, body: ByteBuffer()))])
+        XCTAssertNil(message.encryptedAssociatedData)
+    }
+
+    func testPayloadLookupsOverAChain() {
+        let chain = Samples.everyPayload
+        XCTAssertEqual(chain.identificationInitiator?.idType, .fqdn)
+        XCTAssertEqual(chain.identificationResponder?.idType, .ipv4Address)
+        XCTAssertEqual(chain.securityAssociation?.proposals.count, 2)
+        XCTAssertEqual(chain.keyExchange?.group, .ecp256)
+        XCTAssertEqual(chain.nonce?.nonceData.count, 16)
+        XCTAssertEqual(chain.authentication?.method, .sharedKeyMessageIntegrityCode)
+        XCTAssertEqual(chain.trafficSelectorInitiator, Samples.tsi)
+        XCTAssertEqual(chain.trafficSelectorResponder?.trafficSelectors.count, 1)
+        XCTAssertEqual(chain.notifies.map(\.messageType), [.rekeySA, .useTransportMode])
+        XCTAssertEqual(chain.notify(.rekeySA)?.spi, [0xc0, 0, 0, 2])
+        XCTAssertEqual(chain.deletes.count, 2)
+        XCTAssertNil(chain.firstErrorNotify)
+        XCTAssertEqual(([IKEPayload.notify(NotifyPayload(messageType: .tsUnacceptable))] + chain).firstErrorNotify?.messageType, .tsUnacceptable)
+        XCTAssertNil([IKEPayload]().nonce)
+    }
+}

@@ -87,15 +87,11 @@ public struct IKEMessage: Sendable, CustomStringConvertible {
         return nil
     }
 
-    /// The notify payloads, in order.
-    public var notifies: [NotifyPayload] {
-        payloads.compactMap { if case .notify(let notify) = $0 { return notify } else { return nil } }
-    }
+    /// The outer notify payloads, in order (inside SK: decrypt, then `payloads.notifies`).
+    public var notifies: [NotifyPayload] { payloads.notifies }
 
-    /// The first notify of a type.
-    public func notify(_ type: NotifyMessageType) -> NotifyPayload? {
-        notifies.first { $0.messageType == type }
-    }
+    /// The first outer notify of a type.
+    public func notify(_ type: NotifyMessageType) -> NotifyPayload? { payloads.notify(type) }
 
     public var description: String {
         let direction = header.isResponse ? "response" : "request"

@@ -1,2 +1,0 @@
-// IKEv2 crypto with OpenSSL.
-import IKEv2
