@@ -1,16 +1,17 @@
 // swift-tools-version:6.0
 // libFuzzer targets for vipsec's parsers. Kept apart from the main package because a fuzz
-// target has no `main` of its own (libFuzzer brings it). Built and run by scripts/fuzz.
+// target must be built with -sanitize=fuzzer, which the main build must not be. Built and
+// run by scripts/fuzz.
 import PackageDescription
 
 let package = Package(
     name: "vipsec-fuzz",
     dependencies: [.package(name: "vipsec", path: "..")],
     targets: [
+        .target(name: "CFuzzer"),
         .executableTarget(
             name: "FuzzIKEMessage",
-            dependencies: [.product(name: "IKEv2", package: "vipsec")],
-            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+            dependencies: ["CFuzzer", .product(name: "IKEv2", package: "vipsec")]
         ),
     ],
     swiftLanguageModes: [.v5]

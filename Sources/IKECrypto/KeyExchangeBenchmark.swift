@@ -1,6 +1,7 @@
 // Key exchange throughput: the crypto ceiling of an IKE responder (each IKE_SA_INIT costs one
 // key pair generation and one shared-secret computation).
 
+import COpenSSL
 import IKEv2
 
 /// Measures key exchange operations per second on this machine.
@@ -16,9 +17,47 @@ public enum KeyExchangeBenchmark {
             let exchange = try provider.makeKeyExchange(method)
             _ = try exchange.sharedSecret(peerPublicValue: peer)
         }
+        return rate(iterations: max(iterations, 1), since: start, clock: clock)
+    }
+
+    /// Shared-secret computations per second with one fixed key pair and peer value (the
+    /// primitive alone, without key generation and object set-up): a same-run reference.
+    public static func measureSharedSecretOnly(_ method: KeyExchangeMethod, iterations: Int,
+                                               provider: some IKECryptoProvider = OpenSSLCryptoProvider()) throws -> Double {
+        let peer = try provider.makeKeyExchange(method).publicValue
+        let exchange = try provider.makeKeyExchange(method)
+        let clock = ContinuousClock()
+        let start = clock.now
+        for _ in 0..<max(iterations, 1) {
+            _ = try exchange.sharedSecret(peerPublicValue: peer)
+        }
+        return rate(iterations: max(iterations, 1), since: start, clock: clock)
+    }
+
+    /// The bare OpenSSL X25519 primitive: EVP_PKEY_derive in a loop on one prepared context
+    /// (what `openssl speed ecdhx25519` measures). The machine's ceiling for any X25519 code.
+    public static func measureX25519PrimitiveCeiling(iterations: Int) throws -> Double {
+        let own = try OwnedPKey.generate(algorithm: "X25519", group: nil)
+        let peer = try OwnedPKey.generate(algorithm: "X25519", group: nil)
+        let context = try check(EVP_PKEY_CTX_new_from_pkey(nil, own.pointer, nil), "EVP_PKEY_CTX_new_from_pkey")
+        defer { EVP_PKEY_CTX_free(context) }
+        try check(EVP_PKEY_derive_init(context), "EVP_PKEY_derive_init")
+        try check(EVP_PKEY_derive_set_peer_ex(context, peer.pointer, 0), "EVP_PKEY_derive_set_peer")
+        var secret = [UInt8](repeating: 0, count: 32)
+        defer { wipe(&secret) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        for _ in 0..<max(iterations, 1) {
+            var length = 32
+            try check(EVP_PKEY_derive(context, &secret, &length), "EVP_PKEY_derive")
+        }
+        return rate(iterations: max(iterations, 1), since: start, clock: clock)
+    }
+
+    private static func rate(iterations: Int, since start: ContinuousClock.Instant, clock: ContinuousClock) -> Double {
         let elapsed = clock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return Double(max(iterations, 1)) / max(seconds, 1e-9)
+        return Double(iterations) / max(seconds, 1e-9)
     }
 
     /// X25519 operations (key pair + shared secret) per second.

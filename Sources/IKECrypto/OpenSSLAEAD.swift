@@ -19,7 +19,8 @@ public enum OpenSSLAEAD {
             case (.aesGCM, 32): cipher = EVP_aes_256_gcm()
             case (.chacha20Poly1305, 32): cipher = EVP_chacha20_poly1305()
             default:
-                throw IKECryptoError.invalidKeyLength(algorithm: "\(self)", expected: self == .aesGCM ? 32 : 32, actual: keyLength)
+                // AES-GCM takes 16, 24 or 32 octets; the error names the 256-bit size both share.
+                throw IKECryptoError.invalidKeyLength(algorithm: "\(self)", expected: 32, actual: keyLength)
             }
             return try check(cipher, "EVP cipher lookup")
         }

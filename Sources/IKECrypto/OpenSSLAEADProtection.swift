@@ -16,7 +16,7 @@ public final class OpenSSLAEADProtection: EncryptedPayloadProtection {
     public let icvLength = OpenSSLAEAD.tagLength
     private let cipher: OpenSSLAEAD.Cipher
     private let key: SecretBytes
-    private let salt: [UInt8]
+    private let salt: SecretBytes
     private var nextIV: UInt64
 
     /// - Parameter encryptionKey: `suite.encryptionKeyLength` octets (cipher key | salt).
@@ -31,7 +31,7 @@ public final class OpenSSLAEADProtection: EncryptedPayloadProtection {
         self.suite = suite
         cipher = suite.encryption == .aesGCM16 ? .aesGCM : .chacha20Poly1305
         key = encryptionKey.subrange(offset: 0, count: keyLength)
-        salt = encryptionKey.subrange(offset: keyLength, count: suite.saltLength).unprotectedCopy()
+        salt = encryptionKey.subrange(offset: keyLength, count: suite.saltLength)
         let start = try openSSLRandomBytes(count: 8)
         nextIV = start.reduce(0) { $0 << 8 | UInt64($1) }
     }
@@ -42,7 +42,9 @@ public final class OpenSSLAEADProtection: EncryptedPayloadProtection {
         let padding = paddingLength(plaintextLength: plaintext.count)
         var padded = plaintext + [UInt8](repeating: 0, count: padding) + [UInt8(padding)]
         defer { wipe(&padded) }
-        let sealed = try OpenSSLAEAD.seal(cipher, key: key, nonce: salt + iv, associatedData: associatedData, plaintext: padded)
+        var nonce = salt.unprotectedCopy() + iv
+        defer { wipe(&nonce) }
+        let sealed = try OpenSSLAEAD.seal(cipher, key: key, nonce: nonce, associatedData: associatedData, plaintext: padded)
         return iv + sealed
     }
 
@@ -50,8 +52,9 @@ public final class OpenSSLAEADProtection: EncryptedPayloadProtection {
         guard sealed.count >= ivLength + 1 + icvLength else {
             throw IKECryptoError.malformedCiphertext(reason: "\(sealed.count) octets, shorter than IV + pad length + ICV")
         }
-        let iv = Array(sealed.prefix(ivLength))
-        var padded = try OpenSSLAEAD.open(cipher, key: key, nonce: salt + iv, associatedData: associatedData,
+        var nonce = salt.unprotectedCopy() + sealed.prefix(ivLength)
+        defer { wipe(&nonce) }
+        var padded = try OpenSSLAEAD.open(cipher, key: key, nonce: nonce, associatedData: associatedData,
                                           sealed: sealed.dropFirst(ivLength))
         defer { wipe(&padded) }
         return try removePadding(padded)

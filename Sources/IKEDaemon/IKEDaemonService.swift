@@ -125,9 +125,18 @@ final class DaemonCore: @unchecked Sendable {
                     guard !shuttingDown else { return }
                     perform(gateway.timerFired(sa: spi, timer: timer, now: Self.now))
                 }
+            case .scheduleCommand(let timer, let deadline):
+                loop.scheduleTask(deadline: NIODeadline.uptimeNanoseconds(UInt64(max(0, deadline) * 1e9))) { [self] in
+                    guard !shuttingDown else { return }
+                    perform(gateway.commandTimerFired(timer, now: Self.now))
+                }
             case .install(let child):
                 do { try installer.install(child) } catch {
                     logger.error("installing \(child.reference) failed: \(error)")
+                }
+            case .activateOutbound(let child):
+                do { try installer.activateOutbound(child) } catch {
+                    logger.error("activating the outbound SA of \(child.reference) failed: \(error)")
                 }
             case .delete(let child):
                 do { try installer.delete(child) } catch {
@@ -157,7 +166,12 @@ final class DaemonCore: @unchecked Sendable {
     func shutdown(completing promise: EventLoopPromise<Void>) {
         guard !shuttingDown else { return }
         logger.info("shutting down: deleting IKE_SAs and CHILD_SAs")
-        let actions = gateway.deleteAll(now: Self.now).filter { if case .schedule = $0 { return false }; return true }
+        let actions = gateway.deleteAll(now: Self.now).filter {
+            switch $0 {
+            case .schedule, .scheduleCommand: return false
+            default: return true
+            }
+        }
         perform(actions)
         shuttingDown = true
         (installer as? KernelChildSAInstaller)?.removeAll()

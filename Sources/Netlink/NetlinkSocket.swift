@@ -4,9 +4,8 @@ import Glibc
 /// A netlink socket over libmnl: request/acknowledge, request/reply, dumps, pipelined
 /// batches, multicast groups and receive with a timeout.
 ///
-/// Replies are matched by sequence number and must carry this socket's port id (or 0).
-/// Anything else is
-/// dropped and counted in `droppedMessages`. Extended acks are on, so
+/// Replies are matched by sequence number and must carry this socket's port id (or 0);
+/// anything else is dropped and counted in `droppedMessages`. Extended acks are on, so
 /// kernel errors carry the kernel's text. Not thread-safe: one socket per task.
 public final class NetlinkSocket {
     private let socket: OpaquePointer
@@ -38,8 +37,13 @@ public final class NetlinkSocket {
         var one: Int32 = 1
         _ = mnl_socket_setsockopt(socket, NETLINK_EXT_ACK, &one, socklen_t(MemoryLayout<Int32>.size))
         _ = mnl_socket_setsockopt(socket, NETLINK_CAP_ACK, &one, socklen_t(MemoryLayout<Int32>.size))
+        // Bulk acknowledgements and dumps need room: force the size when privileged
+        // (SO_RCVBUFFORCE ignores rmem_max), else ask within rmem_max.
         var size = receiveBufferSize
-        _ = setsockopt(mnl_socket_get_fd(socket), SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        let fd = mnl_socket_get_fd(socket)
+        if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
     }
 
     deinit { mnl_socket_close(socket) }
@@ -111,8 +115,12 @@ public final class NetlinkSocket {
     /// Sends many messages, each with NLM_F_ACK, packed into few datagrams, and collects the
     /// acknowledgements: one result per message, in order (nil = done). This is how bulk
     /// installs avoid one round trip per message.
-    public func acknowledgedBatch(_ messages: [NetlinkMessageBuilder],
-                                  datagramSize: Int = 1 << 16) throws -> [NetlinkError?] {
+    ///
+    /// Each acknowledgement costs the receive buffer a whole socket buffer (about 1 KB), so a
+    /// datagram carries at most `messagesPerDatagram` requests: more would overflow it
+    /// (ENOBUFS) and lose acknowledgements.
+    public func acknowledgedBatch(_ messages: [NetlinkMessageBuilder], datagramSize: Int = 1 << 16,
+                                  messagesPerDatagram: Int = 128) throws -> [NetlinkError?] {
         var results = [NetlinkError?](repeating: nil, count: messages.count)
         var index = 0
         var datagram = [UInt8]()
@@ -122,7 +130,8 @@ public final class NetlinkSocket {
             var pending: [UInt32: Int] = [:]
             while index < messages.count {
                 let message = messages[index]
-                if !datagram.isEmpty, datagram.count + message.length > datagramSize { break }
+                if !datagram.isEmpty, datagram.count + message.length > datagramSize
+                    || pending.count >= messagesPerDatagram { break }
                 message.flags |= UInt16(NLM_F_ACK)
                 message.sequence = takeSequence()
                 pending[message.sequence] = index

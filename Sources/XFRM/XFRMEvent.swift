@@ -127,7 +127,7 @@ public struct XFRMAsyncEvent: Sendable {
             .map(XFRMCurrentLifetime.init)
         thresholds = XFRMEventThresholds(
             replayPackets: try attributes.u32(XFRMAttributeType.replayThreshold.rawValue),
-            timerDeciseconds: try attributes.u32(XFRMAttributeType.expiryTimerThreshold.rawValue))
+            timer: try attributes.u32(XFRMAttributeType.expiryTimerThreshold.rawValue))
     }
 }
 
@@ -163,7 +163,7 @@ enum XFRMAsyncEventMessages {
         var flags: UInt32 = 0
         if replay != nil { flags |= replayValue }
         if thresholds.replayPackets != nil { flags |= replayThreshold }
-        if thresholds.timerDeciseconds != nil { flags |= timerThreshold }
+        if thresholds.timer != nil { flags |= timerThreshold }
         let message = try header(id, type: .newAsyncEvent, flags: flags, nlFlags: UInt16(NLM_F_REPLACE))
         if let replay {
             if esnFormat {

@@ -82,7 +82,7 @@ public struct XFRMStateInfo: Sendable, CustomStringConvertible {
         lastUsed = try attributes.u64(XFRMAttributeType.lastUsed.rawValue)
         eventThresholds = XFRMEventThresholds(
             replayPackets: try attributes.u32(XFRMAttributeType.replayThreshold.rawValue),
-            timerDeciseconds: try attributes.u32(XFRMAttributeType.expiryTimerThreshold.rawValue))
+            timer: try attributes.u32(XFRMAttributeType.expiryTimerThreshold.rawValue))
     }
 
     /// Reads the algorithm of `kind`; a key length past the attribute is malformed.

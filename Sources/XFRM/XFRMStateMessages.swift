@@ -121,7 +121,7 @@ enum XFRMStateMessages {
         if let packets = thresholds.replayPackets {
             try message.appendAttribute(type: XFRMAttributeType.replayThreshold.rawValue, u32: packets)
         }
-        if let timer = thresholds.timerDeciseconds {
+        if let timer = thresholds.timer {
             try message.appendAttribute(type: XFRMAttributeType.expiryTimerThreshold.rawValue, u32: timer)
         }
     }
@@ -182,7 +182,7 @@ public struct XFRMAllocateSPI: Hashable, Sendable {
     public var proto: XFRMProtocol
     public var mode: XFRMMode
     public var reqid: UInt32
-    /// The SPIs to choose from (host order); the kernel rejects SPIs below 256 for ESP? no: any.
+    /// The SPIs to choose from (host order); SPIs 1-255 are reserved by RFC 4303.
     public var range: ClosedRange<UInt32>
     public var mark: XFRMMark?
 

@@ -191,14 +191,16 @@ public struct XFRMOffload: Hashable, Sendable {
 }
 
 /// Thresholds for async events (XFRM_MSG_NEWAE): after this many packets of sequence
-/// progress, and/or every this many 100 ms, the kernel reports the replay state.
+/// progress, and/or when the timer fires, the kernel reports the replay state.
 public struct XFRMEventThresholds: Hashable, Sendable {
     /// XFRMA_REPLAY_THRESH: packets.
     public var replayPackets: UInt32?
-    /// XFRMA_ETIMER_THRESH: units of 100 ms.
-    public var timerDeciseconds: UInt32?
-    public init(replayPackets: UInt32? = nil, timerDeciseconds: UInt32? = nil) {
+    /// XFRMA_ETIMER_THRESH. The kernel stores what it is given as jiffies (HZ per second,
+    /// 250 on Debian kernels) but reports it back in units of 100 ms (value * 10 / HZ), so a
+    /// value read back differs from the one set; lab-checked on Linux 6.1.
+    public var timer: UInt32?
+    public init(replayPackets: UInt32? = nil, timer: UInt32? = nil) {
         self.replayPackets = replayPackets
-        self.timerDeciseconds = timerDeciseconds
+        self.timer = timer
     }
 }

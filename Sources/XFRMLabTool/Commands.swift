@@ -82,7 +82,7 @@ enum Commands {
         }
         if let packets = args.optional("soft-packets") { state.lifetime.softPacketLimit = UInt64(packets) }
         if let packets = args.optional("replay-thresh") {
-            state.eventThresholds = XFRMEventThresholds(replayPackets: UInt32(packets), timerDeciseconds: 10)
+            state.eventThresholds = XFRMEventThresholds(replayPackets: UInt32(packets), timer: 10)
         }
         if update { try kernel.updateState(state) } else { try kernel.addState(state) }
         print("\(update ? "updated" : "added") spi \(hex(state.id.spi))")
@@ -106,9 +106,9 @@ enum Commands {
 
     static func setThresholds(_ kernel: XFRMKernel, _ args: Arguments) throws {
         try kernel.setEventThresholds(try args.stateID(), XFRMEventThresholds(
-            replayPackets: try args.u32("replay"), timerDeciseconds: try args.u32("timer")))
+            replayPackets: try args.u32("replay"), timer: try args.u32("timer")))
         let state = try kernel.asyncEventState(try args.stateID())
-        print("thresholds replay \(state.thresholds.replayPackets.map(String.init) ?? "-") timer \(state.thresholds.timerDeciseconds.map(String.init) ?? "-")")
+        print("thresholds replay \(state.thresholds.replayPackets.map(String.init) ?? "-") timer \(state.thresholds.timer.map(String.init) ?? "-")")
     }
 
     static func monitor(_ args: Arguments) throws {
@@ -116,7 +116,9 @@ enum Commands {
         print("monitor ready")
         fflush(stdout)
         let end = ContinuousClock.now + .seconds(Int(try args.number("seconds")))
+        let stopFile = args.optional("stop-file")
         while ContinuousClock.now < end {
+            if let stopFile, access(stopFile, F_OK) == 0 { break }
             for event in try monitor.next(timeout: .milliseconds(200)) {
                 print(describe(event))
                 fflush(stdout)
@@ -137,7 +139,7 @@ enum Commands {
             XFRMAddState(id: XFRMStateID(source: source, destination: destination, spi: spi), reqid: 42, mode: .transport,
                          aead: .aesGCM(key: labKey(36, seed: UInt8(truncatingIfNeeded: spi ^ (spi >> 8)))),
                          replay: XFRMReplayState(window: 128, extendedSequenceNumbers: true),
-                         eventThresholds: XFRMEventThresholds(replayPackets: replayThreshold, timerDeciseconds: 10))
+                         eventThresholds: XFRMEventThresholds(replayPackets: replayThreshold))
         }
         try kernel.addState(sa(local, remote, spiOut))
         try kernel.addState(sa(remote, local, spiIn))

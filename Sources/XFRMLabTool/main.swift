@@ -16,7 +16,7 @@ usage: vipsec-xfrm-lab COMMAND [--option value]...
   counters --src A --dst B --spi N
   set-oseq --src A --dst B --spi N --oseq N
   set-thresholds --src A --dst B --spi N --replay N --timer N
-  monitor --seconds N
+  monitor --seconds N [--stop-file PATH]   (ends early once PATH exists)
   pair --local A --remote B --spi-out N --spi-in N [--replay-thresh N]
   errors --src A --dst B
   bench --count N --src A --dst B

@@ -119,3 +119,22 @@ final class EncryptedPayloadProtectionTests: XCTestCase {
         }
     }
 }
+
+final class IKESAProtectionsTests: XCTestCase {
+    func testInitiatorAndResponderTalkBothWaysAndNotToThemselves() throws {
+        let provider = OpenSSLCryptoProvider()
+        for suite in [EncryptionSuite(encryption: .aesGCM16, keyLengthBits: 256),
+                      EncryptionSuite(encryption: .aesCBC, keyLengthBits: 256, integrity: .hmacSHA2_512_256)] {
+            let prf = try OpenSSLHMACPseudorandomFunction(.hmacSHA2_512)
+            let keys = try IKEKeyDerivation.ikeSAKeys(prf: prf, skeyseed: SecretBytes(try provider.randomBytes(count: 64)),
+                                                      nonceInitiator: [1], nonceResponder: [2], initiatorSPI: [3], responderSPI: [4], suite: suite)
+            let initiator = try provider.makeIKESAProtections(keys: keys, suite: suite, isInitiator: true)
+            let responder = try provider.makeIKESAProtections(keys: keys, suite: suite, isInitiator: false)
+            let aad: [UInt8] = Array(repeating: 7, count: 32)
+            XCTAssertEqual(try responder.inbound.open(try initiator.outbound.seal(plaintext: [1, 2], associatedData: aad), associatedData: aad), [1, 2])
+            XCTAssertEqual(try initiator.inbound.open(try responder.outbound.seal(plaintext: [3], associatedData: aad), associatedData: aad), [3])
+            XCTAssertThrowsCryptoError(try initiator.inbound.open(try initiator.outbound.seal(plaintext: [1], associatedData: aad),
+                                                                  associatedData: aad), "\(suite) reflected") { $0 == .integrityCheckFailed }
+        }
+    }
+}

@@ -16,6 +16,9 @@ final class StrongSwanDerivationTests: XCTestCase {
         let prf: PseudorandomFunctionID
         let ikeSuite: EncryptionSuite
         let espSuite: EncryptionSuite
+        /// Whether logs/ini-xfrm-state.txt holds this connection's first CHILD_SA (the "rekey"
+        /// connection's was already replaced when the SPIs were listed).
+        var kernelWitness = true
     }
 
     /// The negotiated transforms, as `swanctl --list-sas` reported them (logs/ini-list-sas.txt).
@@ -29,6 +32,9 @@ final class StrongSwanDerivationTests: XCTestCase {
         Connection(name: "modp", prf: .hmacSHA2_384,
                    ikeSuite: EncryptionSuite(encryption: .aesCBC, keyLengthBits: 256, integrity: .hmacSHA2_384_192),  // MODP_2048
                    espSuite: EncryptionSuite(encryption: .aesGCM16, keyLengthBits: 256)),
+        Connection(name: "rekey", prf: .hmacSHA2_256,
+                   ikeSuite: EncryptionSuite(encryption: .aesGCM16, keyLengthBits: 128),       // AES_GCM_16-128/PRF_HMAC_SHA2_256/CURVE_25519
+                   espSuite: EncryptionSuite(encryption: .aesGCM16, keyLengthBits: 128), kernelWitness: false),
     ]
 
     /// One side's signed octets split into RealMessage | peer Nonce Data | MACedID.
@@ -52,7 +58,7 @@ final class StrongSwanDerivationTests: XCTestCase {
     }
 
     func testCaptureHoldsThreeIKESAs() {
-        XCTAssertEqual(Set(strongSwanCapture.keys), ["gcm", "cbc", "modp"])
+        XCTAssertEqual(Set(strongSwanCapture.keys), ["gcm", "cbc", "modp", "rekey", "rekeyedIKESA"])
     }
 
     func testSKEYSEEDAndIKESAKeysMatchStrongSwan() throws {
@@ -119,7 +125,10 @@ final class StrongSwanDerivationTests: XCTestCase {
             let keys = try IKEKeyDerivation.childSAKeys(prf: prf, skD: SecretBytes(try value(connection, "skD")), sharedSecret: nil,
                                                         nonceInitiator: responder.peerNonce, nonceResponder: initiator.peerNonce,
                                                         suite: connection.espSuite)
-            // The kernel (ip xfrm state on the initiator) is the witness for every connection.
+            XCTAssertEqual(keys.initiatorToResponderEncryption.bytes, try value(connection, "childEncryptionInitiator"), "\(connection.name) charon i→r")
+            XCTAssertEqual(keys.responderToInitiatorEncryption.bytes, try value(connection, "childEncryptionResponder"), "\(connection.name) charon r→i")
+            // The kernel (ip xfrm state on the initiator) is the witness.
+            guard connection.kernelWitness else { continue }
             XCTAssertEqual(keys.initiatorToResponderEncryption.bytes, try value(connection, "kernelInitiatorToResponderEncryption"),
                            "\(connection.name) i→r encryption (kernel)")
             XCTAssertEqual(keys.responderToInitiatorEncryption.bytes, try value(connection, "kernelResponderToInitiatorEncryption"),
@@ -128,10 +137,104 @@ final class StrongSwanDerivationTests: XCTestCase {
                 XCTAssertEqual(keys.initiatorToResponderIntegrity.bytes, try value(connection, "kernelInitiatorToResponderIntegrity"))
                 XCTAssertEqual(keys.responderToInitiatorIntegrity.bytes, try value(connection, "kernelResponderToInitiatorIntegrity"))
             }
-            // charon's own dump, where the log has it.
-            if let charon = strongSwanCapture[connection.name]?["childEncryptionInitiator"] {
-                XCTAssertEqual(keys.initiatorToResponderEncryption.bytes, hex(charon), "\(connection.name) charon i→r")
-            }
         }
+    }
+
+    /// The IKE_AUTH request's SK payload as charon sealed it (IV, encrypted, ICV, and the
+    /// header octets it authenticated) opens with our protection and SK_ei/SK_ai, and gives
+    /// charon's plaintext; our seal of that plaintext opens with the same keys.
+    func testStrongSwanSKPayloadOpensWithOurProtection() throws {
+        let provider = OpenSSLCryptoProvider()
+        for connection in Self.connections {
+            let integrityKey = connection.ikeSuite.encryption.isAEAD ? SecretBytes(zeroes: 0) : SecretBytes(try value(connection, "skAi"))
+            let protection = try provider.makeEncryptedPayloadProtection(suite: connection.ikeSuite,
+                                                                         encryptionKey: SecretBytes(try value(connection, "skEi")),
+                                                                         integrityKey: integrityKey)
+            let sealed = try value(connection, "skIV") + value(connection, "skEncrypted") + value(connection, "skICV")
+            let aad = try value(connection, "skAssociatedData")
+            XCTAssertEqual(aad.count, 28 + 4, "IKE header + SK generic payload header")
+            XCTAssertEqual(sealed.count, protection.sealedLength(plaintextLength: try value(connection, "skPlain").count),
+                           "\(connection.name): charon pads like we do")
+            XCTAssertEqual(try protection.open(sealed, associatedData: aad), try value(connection, "skPlain"), connection.name)
+            var tampered = sealed
+            tampered[protection.ivLength + 3] ^= 0x10
+            XCTAssertThrowsCryptoError(try protection.open(tampered, associatedData: aad), connection.name) { $0 == .integrityCheckFailed }
+            let ours = try protection.seal(plaintext: try value(connection, "skPlain"), associatedData: aad)
+            XCTAssertEqual(try protection.open(ours, associatedData: aad), try value(connection, "skPlain"))
+        }
+    }
+
+    /// The payloads of a decrypted SK payload: (type, body) pairs, walking the generic
+    /// headers from the SK header's Next Payload (octet 28 of the associated data).
+    func payloads(plain: [UInt8], associatedData: [UInt8]) throws -> [(UInt8, [UInt8])] {
+        var type = associatedData[28]
+        var offset = 0
+        var result: [(UInt8, [UInt8])] = []
+        while type != 0 {
+            XCTAssertLessThanOrEqual(offset + 4, plain.count)
+            let length = Int(plain[offset + 2]) << 8 | Int(plain[offset + 3])
+            let body = Array(plain[(offset + 4)..<(offset + length)])
+            result.append((type, body))
+            type = plain[offset]
+            offset += length
+        }
+        return result
+    }
+
+    /// RFC 7296 2.18: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr), and the new IKE SA's
+    /// keys from prf+(SKEYSEED, Ni | Nr | SPIi | SPIr), against charon's rekey of "rekey".
+    func testIKESARekeyMatchesStrongSwan() throws {
+        let old = Self.connections[3]
+        let rekeyed = Connection(name: "rekeyedIKESA", prf: old.prf, ikeSuite: old.ikeSuite, espSuite: old.espSuite)
+        let prf = try OpenSSLHMACPseudorandomFunction(old.prf)
+        let request = try payloads(plain: try value(old, "rekeyRequestPlain"), associatedData: try value(old, "rekeyRequestAssociatedData"))
+        let response = try payloads(plain: try value(old, "rekeyResponsePlain"), associatedData: try value(old, "rekeyResponseAssociatedData"))
+        let nonceI = try XCTUnwrap(request.first { $0.0 == 40 }?.1, "Ni payload")
+        let nonceR = try XCTUnwrap(response.first { $0.0 == 40 }?.1, "Nr payload")
+        // SA payload: the first proposal's SPI (Proposal header: 8 octets, SPI Size at octet 6).
+        func spi(_ chain: [(UInt8, [UInt8])]) throws -> [UInt8] {
+            let sa = try XCTUnwrap(chain.first { $0.0 == 33 }?.1, "SA payload")
+            XCTAssertEqual(sa[5], 1, "protocol IKE")
+            XCTAssertEqual(sa[6], 8, "8-octet IKE SPI")
+            return Array(sa[8..<16])
+        }
+        let (spiI, spiR) = (try spi(request), try spi(response))
+        XCTAssertEqual(hexString(spiI + spiR), "d3b43435f40afe54" + "d9714313e85c2da1", "the SPIs swanctl --list-sas shows after the rekey")
+
+        let skeyseed = try IKEKeyDerivation.rekeyedSKEYSEED(prf: prf, oldSKd: SecretBytes(try value(old, "skD")),
+                                                            sharedSecret: SecretBytes(try value(rekeyed, "sharedSecret")),
+                                                            nonceInitiator: nonceI, nonceResponder: nonceR)
+        XCTAssertEqual(skeyseed.bytes, try value(rekeyed, "skeyseed"), "rekeyed SKEYSEED")
+        let keys = try IKEKeyDerivation.ikeSAKeys(prf: prf, skeyseed: skeyseed, nonceInitiator: nonceI, nonceResponder: nonceR,
+                                                  initiatorSPI: spiI, responderSPI: spiR, suite: rekeyed.ikeSuite)
+        XCTAssertEqual(keys.skD.bytes, try value(rekeyed, "skD"))
+        XCTAssertEqual(keys.skEi.bytes, try value(rekeyed, "skEi"))
+        XCTAssertEqual(keys.skEr.bytes, try value(rekeyed, "skEr"))
+        XCTAssertEqual(keys.skPi.bytes, try value(rekeyed, "skPi"))
+        XCTAssertEqual(keys.skPr.bytes, try value(rekeyed, "skPr"))
+    }
+
+    /// RFC 7296 2.17 with PFS: KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr), against charon's
+    /// CHILD_SA rekey of "rekey" (x25519 KE) and the kernel's SAs after it.
+    func testChildSARekeyWithPFSMatchesStrongSwanAndTheKernel() throws {
+        let connection = Self.connections[3]
+        let prf = try OpenSSLHMACPseudorandomFunction(connection.prf)
+        let sharedSecret = try value(connection, "pfsSharedSecret")
+        let seed = try value(connection, "pfsSeed")
+        XCTAssertEqual(seed.count, 96)
+        XCTAssertEqual(Array(seed[0..<32]), sharedSecret, "seed starts with g^ir")
+        let keys = try IKEKeyDerivation.childSAKeys(prf: prf, skD: SecretBytes(try value(connection, "skD")),
+                                                    sharedSecret: SecretBytes(sharedSecret),
+                                                    nonceInitiator: Array(seed[32..<64]), nonceResponder: Array(seed[64..<96]),
+                                                    suite: connection.espSuite)
+        XCTAssertEqual(keys.initiatorToResponderEncryption.bytes, try value(connection, "pfsEncryptionInitiator"))
+        XCTAssertEqual(keys.responderToInitiatorEncryption.bytes, try value(connection, "pfsEncryptionResponder"))
+        XCTAssertEqual(keys.initiatorToResponderEncryption.bytes, try value(connection, "kernelAfterRekeyInitiatorToResponderEncryption"))
+        XCTAssertEqual(keys.responderToInitiatorEncryption.bytes, try value(connection, "kernelAfterRekeyResponderToInitiatorEncryption"))
+        // Without the new g^ir the keys differ (PFS really enters KEYMAT).
+        let withoutPFS = try IKEKeyDerivation.childSAKeys(prf: prf, skD: SecretBytes(try value(connection, "skD")), sharedSecret: nil,
+                                                          nonceInitiator: Array(seed[32..<64]), nonceResponder: Array(seed[64..<96]),
+                                                          suite: connection.espSuite)
+        XCTAssertNotEqual(withoutPFS.initiatorToResponderEncryption, keys.initiatorToResponderEncryption)
     }
 }

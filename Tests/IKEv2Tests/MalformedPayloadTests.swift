@@ -133,14 +133,17 @@ final class MalformedPayloadTests: XCTestCase {
         XCTAssertNoThrow(try parse(Raw.message(type: 41, body: [0, 0, 0x40, 0x06])))
     }
 
-    func testDeletePayload() {
+    func testDeletePayload() throws {
         XCTAssertParseError(Raw.message(type: 42, body: [3, 4]), .truncated("Delete payload"))
         XCTAssertParseError(Raw.message(type: 42, body: [3, 3, 0, 1, 1, 2, 3]), .invalidValue("Delete SPI size", 3))
-        XCTAssertParseError(Raw.message(type: 42, body: [1, 0, 0, 1]), .invalidValue("Delete IKE SPI size", 0))
+        XCTAssertParseError(Raw.message(type: 42, body: [1, 4, 0, 1, 1, 2, 3, 4]), .invalidValue("Delete IKE SPI size", 4))
+        XCTAssertParseError(Raw.message(type: 42, body: [1, 0, 0, 0, 1]), .invalidLength("Delete SPIs", 1))
         XCTAssertParseError(Raw.message(type: 42, body: [3, 4, 0, 2, 1, 2, 3, 4]), .invalidLength("Delete SPIs", 4))
         XCTAssertParseError(Raw.message(type: 42, body: [3, 4, 0, 1, 1, 2, 3, 4, 5]), .invalidLength("Delete SPIs", 5))
         XCTAssertParseError(Raw.message(type: 42, body: [3, 4, 0xFF, 0xFF]), .tooMany("Delete SPIs", limit: IKELimits.maxDeleteSPIs))
-        XCTAssertParseError(Raw.message(type: 42, body: [9, 0, 0, 3]), .invalidValue("Delete Num of SPIs", 3))
+        // SPI size 0: the count carries nothing (strongSwan accepts it too); written back as 0.
+        let lenient = try parse(Raw.message(type: 42, body: [1, 0, 0, 1]))
+        XCTAssertEqual(lenient.payloads, [.delete(.ikeSA)])
     }
 
     func testVendorIDEmpty() {

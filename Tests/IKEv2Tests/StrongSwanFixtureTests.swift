@@ -111,9 +111,10 @@ final class StrongSwanFixtureTests: XCTestCase {
             if case .notify(let notify) = payload { return notify.messageType }
             return nil
         }
-        XCTAssertEqual(trailing.first, NotifyMessageType.mobikeSupported)
-        XCTAssertTrue(trailing.contains(.multipleAuthSupported))
-        XCTAssertTrue(trailing.contains(.eapOnlyAuthentication))
+        XCTAssertEqual(trailing, [.mobikeSupported, .noAdditionalAddresses, .multipleAuthSupported, .eapOnlyAuthentication,
+                                  .ikev2MessageIDSyncSupported])
+        XCTAssertEqual(trailing.map(\.description), ["MOBIKE_SUPPORTED", "NO_ADDITIONAL_ADDRESSES", "MULTIPLE_AUTH_SUPPORTED",
+                                                     "EAP_ONLY_AUTHENTICATION", "IKEV2_MESSAGE_ID_SYNC_SUPPORTED"])
 
         // Writing the inner chain again gives the decrypted octets.
         var rewritten = ByteBuffer()

@@ -14,7 +14,7 @@ final class XFRMParsingTests: XCTestCase {
             replay: XFRMReplayState(window: 256, extendedSequenceNumbers: true, sequence: 1 << 33 | 5,
                                     outputSequence: 1 << 32 | 9, bitmap: Array(repeating: 0xffff_0000, count: 8)),
             encap: XFRMEncap(sourcePort: 4501, destinationPort: 4502, originalAddress: address("192.0.2.9")),
-            interfaceID: 77, eventThresholds: XFRMEventThresholds(replayPackets: 3, timerDeciseconds: 20))
+            interfaceID: 77, eventThresholds: XFRMEventThresholds(replayPackets: 3, timer: 20))
         try state.validate()
         let info = try XFRMStateInfo(parsing: try XFRMStateMessages.add(state, update: false).asReceived)
         XCTAssertEqual(info.id, state.id)

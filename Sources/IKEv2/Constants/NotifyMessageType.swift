@@ -72,6 +72,18 @@ public struct NotifyMessageType: RawRepresentable, Hashable, Sendable, CustomStr
     public static let nonFirstFragmentsAlso = NotifyMessageType(rawValue: 16395)
     /// MOBIKE_SUPPORTED: MOBIKE (RFC 4555) is supported.
     public static let mobikeSupported = NotifyMessageType(rawValue: 16396)
+    /// ADDITIONAL_IP4_ADDRESS: another IPv4 address of the sender (MOBIKE, RFC 4555).
+    public static let additionalIP4Address = NotifyMessageType(rawValue: 16397)
+    /// ADDITIONAL_IP6_ADDRESS: another IPv6 address of the sender (MOBIKE, RFC 4555).
+    public static let additionalIP6Address = NotifyMessageType(rawValue: 16398)
+    /// NO_ADDITIONAL_ADDRESSES: the sender has no other addresses (MOBIKE, RFC 4555).
+    public static let noAdditionalAddresses = NotifyMessageType(rawValue: 16399)
+    /// UPDATE_SA_ADDRESSES: move the SAs to this message's addresses (MOBIKE, RFC 4555).
+    public static let updateSAAddresses = NotifyMessageType(rawValue: 16400)
+    /// COOKIE2: return routability check (MOBIKE, RFC 4555).
+    public static let cookie2 = NotifyMessageType(rawValue: 16401)
+    /// NO_NATS_ALLOWED: the sender forbids NATs on the path (MOBIKE, RFC 4555).
+    public static let noNATsAllowed = NotifyMessageType(rawValue: 16402)
     /// AUTH_LIFETIME: Seconds until the peer must reauthenticate (RFC 4478).
     public static let authLifetime = NotifyMessageType(rawValue: 16403)
     /// MULTIPLE_AUTH_SUPPORTED: Multiple authentication rounds are supported (RFC 4739).
@@ -84,6 +96,8 @@ public struct NotifyMessageType: RawRepresentable, Hashable, Sendable, CustomStr
     public static let eapOnlyAuthentication = NotifyMessageType(rawValue: 16417)
     /// CHILDLESS_IKEV2_SUPPORTED: An IKE SA without a CHILD_SA is supported (RFC 6023).
     public static let childlessIKEv2Supported = NotifyMessageType(rawValue: 16418)
+    /// IKEV2_MESSAGE_ID_SYNC_SUPPORTED: message ID synchronization is supported (RFC 6311).
+    public static let ikev2MessageIDSyncSupported = NotifyMessageType(rawValue: 16420)
     /// IKEV2_FRAGMENTATION_SUPPORTED: IKE message fragmentation is supported (RFC 7383).
     public static let ikev2FragmentationSupported = NotifyMessageType(rawValue: 16430)
     /// SIGNATURE_HASH_ALGORITHMS: Hash algorithms accepted for signatures (RFC 7427); data: two-octet IDs.
@@ -120,6 +134,13 @@ public struct NotifyMessageType: RawRepresentable, Hashable, Sendable, CustomStr
         16394: "ESP_TFC_PADDING_NOT_SUPPORTED",
         16395: "NON_FIRST_FRAGMENTS_ALSO",
         16396: "MOBIKE_SUPPORTED",
+        16397: "ADDITIONAL_IP4_ADDRESS",
+        16398: "ADDITIONAL_IP6_ADDRESS",
+        16399: "NO_ADDITIONAL_ADDRESSES",
+        16400: "UPDATE_SA_ADDRESSES",
+        16401: "COOKIE2",
+        16402: "NO_NATS_ALLOWED",
+        16420: "IKEV2_MESSAGE_ID_SYNC_SUPPORTED",
         16403: "AUTH_LIFETIME",
         16404: "MULTIPLE_AUTH_SUPPORTED",
         16405: "ANOTHER_AUTH_FOLLOWS",

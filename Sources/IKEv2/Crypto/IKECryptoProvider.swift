@@ -29,3 +29,28 @@ public protocol IKECryptoProvider: Sendable {
     /// `count` octets from a cryptographically secure generator (nonces, SPIs, IVs).
     func randomBytes(count: Int) throws -> [UInt8]
 }
+
+/// The SK payload protections of one IKE SA endpoint: one to seal what it sends, one to open
+/// what it receives.
+public struct IKESAProtections {
+    /// Seals messages this endpoint sends.
+    public let outbound: any EncryptedPayloadProtection
+    /// Opens messages this endpoint receives.
+    public let inbound: any EncryptedPayloadProtection
+}
+
+extension IKECryptoProvider {
+    /// Builds both directions from the IKE SA keys: the SA's initiator sends with
+    /// SK_ei/SK_ai and receives with SK_er/SK_ar; the responder the other way round.
+    ///
+    /// - Parameter isInitiator: whether this endpoint is the initiator *of this IKE SA*: for an
+    ///   SA made by rekeying, the side that initiated the rekey exchange (RFC 7296 2.18), not
+    ///   the original IKE_SA_INIT initiator.
+    public func makeIKESAProtections(keys: IKESAKeys, suite: EncryptionSuite, isInitiator: Bool) throws -> IKESAProtections {
+        let initiatorSends = try makeEncryptedPayloadProtection(suite: suite, encryptionKey: keys.skEi, integrityKey: keys.skAi)
+        let responderSends = try makeEncryptedPayloadProtection(suite: suite, encryptionKey: keys.skEr, integrityKey: keys.skAr)
+        return isInitiator
+            ? IKESAProtections(outbound: initiatorSends, inbound: responderSends)
+            : IKESAProtections(outbound: responderSends, inbound: initiatorSends)
+    }
+}

@@ -44,28 +44,29 @@ public struct DeletePayload: Hashable, Sendable, CustomStringConvertible {
         return spis.map { $0.reduce(0) { $0 << 8 | UInt32($1) } }
     }
 
-    /// Reads the body. For IKE the SPI size and count must be 0 (RFC 7296 3.11); the SPIs
-    /// must fill the body exactly.
+    /// Reads the body. For IKE the SPI size must be 0 (RFC 7296 3.11), for AH/ESP 4; the
+    /// SPIs must fill the body exactly. With SPI size 0 the Num of SPIs is not used (as
+    /// strongSwan, any count with no SPI octets is accepted) and is written back as 0.
     public init(parsing body: inout ByteBuffer) throws {
         protocolID = ProtocolID(rawValue: try body.readIKEInteger("Delete payload"))
         spiSize = try body.readIKEInteger("Delete payload")
         let count: UInt16 = try body.readIKEInteger("Delete payload")
-        if protocolID == .ike && (spiSize != 0 || count != 0) {
+        if protocolID == .ike && spiSize != 0 {
             throw IKEParseError.invalidValue("Delete IKE SPI size", Int(spiSize))
         }
         if (protocolID == .esp || protocolID == .ah) && spiSize != 4 {
             throw IKEParseError.invalidValue("Delete SPI size", Int(spiSize))
         }
-        guard Int(count) <= IKELimits.maxDeleteSPIs else {
+        let spiCount = spiSize == 0 ? 0 : Int(count)
+        guard spiCount <= IKELimits.maxDeleteSPIs else {
             throw IKEParseError.tooMany("Delete SPIs", limit: IKELimits.maxDeleteSPIs)
         }
-        if spiSize == 0 && count != 0 { throw IKEParseError.invalidValue("Delete Num of SPIs", Int(count)) }
-        guard Int(count) * Int(spiSize) == body.readableBytes else {
+        guard spiCount * Int(spiSize) == body.readableBytes else {
             throw IKEParseError.invalidLength("Delete SPIs", body.readableBytes)
         }
         var spis: [[UInt8]] = []
-        spis.reserveCapacity(Int(count))
-        for _ in 0..<count { spis.append(try body.readIKEBytes("Delete SPI", length: Int(spiSize))) }
+        spis.reserveCapacity(spiCount)
+        for _ in 0..<spiCount { spis.append(try body.readIKEBytes("Delete SPI", length: Int(spiSize))) }
         self.spis = spis
     }
 

@@ -16,6 +16,7 @@ PROPOSALS=(
   "gcm:aes256gcm16-prfsha256-x25519:aes256gcm16"
   "cbc:aes128-sha256-ecp256:aes128-sha256"
   "modp:aes256-sha384-prfsha384-modp2048:aes256gcm16-modp2048"
+  "rekey:aes128gcm16-prfsha256-x25519:aes128gcm16-x25519"
 )
 modprobe -a esp4 xfrm_user 2>/dev/null || true
 rm -rf "$RUN"; mkdir -p "$RUN" "$OUT"
@@ -89,5 +90,14 @@ for p in "${PROPOSALS[@]}"; do
 done
 ip -n ini xfrm state > "$OUT/ini-xfrm-state.txt" 2>&1 || true
 STRONGSWAN_CONF=$RUN/ini/strongswan.conf swanctl --list-sas --uri "unix://$RUN/ini/vici" > "$OUT/ini-list-sas.txt" 2>&1 || true
+# Rekey the "rekey" connection: its CHILD_SA with PFS (x25519 KE in CREATE_CHILD_SA), then
+# the IKE_SA itself (RFC 7296 2.18), initiated by the same side.
+swan() { STRONGSWAN_CONF=$RUN/ini/strongswan.conf timeout 30 swanctl "$@" --uri "unix://$RUN/ini/vici"; }
+swan --rekey --child rekey > "$OUT/rekey-child.txt" 2>&1 || echo "child rekey failed"
+sleep 3
+swan --rekey --ike rekey > "$OUT/rekey-ike.txt" 2>&1 || echo "ike rekey failed"
+sleep 3
+ip -n ini xfrm state > "$OUT/ini-xfrm-state-after-rekey.txt" 2>&1 || true
+swan --list-sas > "$OUT/ini-list-sas-after-rekey.txt" 2>&1 || true
 sleep 1
 echo "capture done"
