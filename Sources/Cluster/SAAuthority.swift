@@ -92,7 +92,8 @@ public struct SAAuthority: Sendable {
     // MARK: Inputs from the IKE daemon
 
     /// The IKE daemon negotiated `sas` (typically a CHILD_SA's inbound and outbound halves);
-    /// `response` is held back until they are installed. `replacing` names the SAs these
+    /// `response` is held back until they are installed. An SA that fails
+    /// `SADescription.validate()` is not distributed and fails the response. `replacing` names the SAs these
     /// rekey (their lifesize accounting judges the rekey's timing once these are installed).
     public mutating func childSANegotiated(_ sas: [SADescription], response: IKEResponseToken?,
                                            replacing: [ClusterSAID] = [], now: ClusterInstant) -> [AuthorityAction] {
@@ -101,6 +102,12 @@ public struct SAAuthority: Sendable {
         var failure: String?
         for var sa in sas {
             sa.epoch = membership.epoch
+            do {
+                try sa.validate()
+            } catch {
+                failure = "\(error)"
+                continue
+            }
             sa.lifesizeReportStep = lifesize.track(sa.saID, byteLimit: sa.lifetimes.hardByteLimit)
             if case .shared(let blockSize) = sa.sequencing {
                 do {

@@ -79,6 +79,21 @@ final class SAAuthorityTests: XCTestCase {
                        [.failIKEResponse(token, reason: "sa#1 is installed on no target")])
     }
 
+    func testInvalidSAIsNotDistributedAndFailsTheResponse() {
+        var authority = authority([t1])
+        var bad = Fixture.sa(1)
+        bad.algorithms.append(SAAlgorithm(kind: .integrity, name: "hmac(sha256)", key: Fixture.key(32), bits: 128))
+        var huge = Fixture.sa(2)
+        huge.algorithms = [SAAlgorithm(kind: .aead, name: "rfc4106(gcm(aes))", key: Fixture.key(70_000), bits: 128)]
+        for sa in [bad, huge] {
+            let actions = authority.childSANegotiated([sa], response: token, now: start)
+            XCTAssertEqual(installs(actions), [:])
+            guard case .failIKEResponse(token, let reason)? = actions.first else { return XCTFail("\(actions)") }
+            XCTAssertFalse(reason.contains("a5a5"), reason)
+        }
+        XCTAssertEqual(authority.currentSAs, [])
+    }
+
     func testInstallTimeoutDropsTheLaggardAndReleasesWithTheOthers() {
         var authority = authority([t1, t2, t3])
         _ = authority.childSANegotiated([Fixture.sa(1)], response: token, now: start)

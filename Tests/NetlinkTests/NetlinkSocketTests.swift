@@ -65,6 +65,25 @@ final class NetlinkSocketTests: XCTestCase {
         for result in results { XCTAssertTrue([ESRCH, EPERM].contains(result?.errno ?? 0), "\(String(describing: result))") }
     }
 
+    /// 2,000 requests: many datagrams, every acknowledgement collected, none lost to ENOBUFS.
+    func testLargeBatchKeepsEveryAcknowledgement() throws {
+        let socket = try NetlinkSocket(family: NETLINK_XFRM)
+        let messages = (0..<2000).map { index -> NetlinkMessageBuilder in
+            let message = NetlinkMessageBuilder(type: UInt16(XFRM_MSG_DELSA), capacity: 64)
+            try? message.appendHeader(xfrm_usersa_id.self) { id in
+                id.daddr.a4 = UInt32(0x0a00_00fd).bigEndian
+                id.spi = UInt32(0xdead_1000 + index).bigEndian
+                id.family = UInt16(AF_INET)
+                id.proto = UInt8(IPPROTO_ESP)
+            }
+            return message
+        }
+        let results = try socket.acknowledgedBatch(messages)
+        XCTAssertEqual(results.count, 2000)
+        XCTAssertEqual(results.filter { [ESRCH, EPERM].contains($0?.errno ?? 0) }.count, 2000)
+        XCTAssertEqual(socket.droppedMessages, 0)
+    }
+
     func testMulticastJoinOfAnXFRMGroupWorks() throws {
         let socket = try NetlinkSocket(family: NETLINK_XFRM)
         try socket.join(group: 2)  // XFRMNLGRP_EXPIRE

@@ -7,6 +7,8 @@ public struct SADescription: Equatable, Sendable, CustomStringConvertible {
     public static let maximumAlgorithms = 3
     /// At most this many selectors (one policy each on the target).
     public static let maximumSelectors = 16
+    /// The longest key accepted (bytes).
+    public static let maximumKeyLength = 512
 
     public var saID: ClusterSAID
     public var epoch: ClusterEpoch
@@ -73,6 +75,9 @@ public struct SADescription: Equatable, Sendable, CustomStringConvertible {
         for algorithm in algorithms where algorithm.name.isEmpty || algorithm.name.utf8.count > 63 {
             throw invalid("algorithm name length \(algorithm.name.utf8.count)")
         }
+        for algorithm in algorithms where algorithm.key.count > SADescription.maximumKeyLength {
+            throw invalid("\(algorithm.kind) key of \(algorithm.key.count) bytes")
+        }
         guard source.isIPv4 == destination.isIPv4 else { throw invalid("mixed address families") }
         guard selectors.count <= SADescription.maximumSelectors else { throw invalid("\(selectors.count) selectors") }
         guard epoch != .none else { throw invalid("epoch zero") }
@@ -121,7 +126,7 @@ extension ClusterMessage {
                 let kind = SAAlgorithmKind(rawValue: try buffer.readClusterInteger("InstallSA algorithm kind"))
                 let name = try buffer.readClusterString("InstallSA algorithm name", maximumLength: 63)
                 let bits: UInt16 = try buffer.readClusterInteger("InstallSA algorithm bits")
-                let key = try buffer.readClusterSecret("InstallSA algorithm key")
+                let key = try buffer.readClusterSecret("InstallSA algorithm key", maximumLength: SADescription.maximumKeyLength)
                 algorithms.append(SAAlgorithm(kind: kind, name: name, key: key, bits: bits))
             }
             let esn = try buffer.readClusterBool("InstallSA esn")
