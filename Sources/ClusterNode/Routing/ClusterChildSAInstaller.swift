@@ -29,6 +29,7 @@ public final class ClusterChildSAInstaller: ChildSAInstaller, @unchecked Sendabl
     private let waitLimit: Duration
     private let lock = NSLock()
     private var lines: [ChildSAReference: [ClusterSAID]] = [:]
+    private var deferredOutbound: [ChildSAReference: SADescription] = [:]
 
     public init(service: ClusterService, waitLimit: Duration? = nil) {
         self.service = service
@@ -37,19 +38,44 @@ public final class ClusterChildSAInstaller: ChildSAInstaller, @unchecked Sendabl
 
     public func install(_ child: ChildSAInstallation) throws {
         let service = self.service
+        let deferred = child.outboundDeferred
+        let ids = try blocking(child) { () -> [SADescription] in
+            let ids = [await service.makeSAID(), await service.makeSAID()]
+            let owner = await service.outboundOwner(reqid: child.reqid)
+            let sas = try ClusterChildSA.descriptions(of: child, ids: ids, outboundOwner: owner,
+                                                     outboundMode: service.configuration.authority.outboundMode)
+            return sas
+        } split: { sas in
+            // A rekey responder installs the inbound SA first; the outbound one waits for
+            // `activateOutbound`.
+            deferred ? (now: [sas[0]], later: [sas[1]]) : (now: sas, later: [])
+        }
+        lock.withLock { lines[child.reference] = ids }
+    }
+
+    public func activateOutbound(_ child: ChildSAInstallation) throws {
+        guard let outbound = lock.withLock({ deferredOutbound.removeValue(forKey: child.reference) }) else {
+            throw ClusterChildSAError(description: "\(child.reference): no deferred outbound SA")
+        }
+        let ids = try blocking(child) { [outbound] } split: { (now: $0, later: []) }
+        lock.withLock { lines[child.reference, default: []] += ids }
+    }
+
+    /// Runs `make` and distributes the `now` part of its SAs, waiting (blocking) for the answer.
+    private func blocking(_ child: ChildSAInstallation, make: @escaping @Sendable () async throws -> [SADescription],
+                          split: @escaping @Sendable ([SADescription]) -> (now: [SADescription], later: [SADescription])) throws -> [ClusterSAID] {
+        let service = self.service
         guard !service.loop.inEventLoop else {
             throw ClusterChildSAError(description: "install called on the cluster service's own event loop (it would wait for itself)")
         }
         let outcome = LockedResult()
         let done = DispatchSemaphore(value: 0)
-        Task {
+        Task { [self] in
             do {
-                let ids = [await service.makeSAID(), await service.makeSAID()]
-                let owner = await service.outboundOwner(reqid: child.reqid)
-                let sas = try ClusterChildSA.descriptions(of: child, ids: ids, outboundOwner: owner,
-                                                         outboundMode: service.configuration.authority.outboundMode)
-                try await service.install(sas)
-                outcome.set(.success(ids))
+                let parts = split(try await make())
+                if let later = parts.later.first { lock.withLock { deferredOutbound[child.reference] = later } }
+                try await service.install(parts.now)
+                outcome.set(.success(parts.now.map(\.saID)))
             } catch {
                 outcome.set(.failure(error))
             }
@@ -59,17 +85,17 @@ public final class ClusterChildSAInstaller: ChildSAInstaller, @unchecked Sendabl
             throw ClusterChildSAError(description: "\(child.reference): the targets did not answer within \(waitLimit)")
         }
         switch outcome.value {
-        case .success(let ids):
-            lock.withLock { lines[child.reference] = ids }
-        case .failure(let error):
-            throw ClusterChildSAError(description: "\(child.reference): \(error)")
-        case nil:
-            throw ClusterChildSAError(description: "\(child.reference): no outcome")
+        case .success(let ids): return ids
+        case .failure(let error): throw ClusterChildSAError(description: "\(child.reference): \(error)")
+        case nil: throw ClusterChildSAError(description: "\(child.reference): no outcome")
         }
     }
 
     public func delete(_ child: ChildSAInstallation) throws {
-        let ids = lock.withLock { lines.removeValue(forKey: child.reference) } ?? []
+        let ids = lock.withLock { () -> [ClusterSAID] in
+            deferredOutbound[child.reference] = nil
+            return lines.removeValue(forKey: child.reference) ?? []
+        }
         let service = self.service
         Task { for id in ids { await service.delete(id) } }
     }
