@@ -17,17 +17,19 @@ echo "cluster binaries: copies of $VIPSEC_BIN in $CLUSTER_BIN ($(cd "$CLUSTER_BI
 CLUSTER_PKI=$LAB_RUN/pki
 CLUSTER_ROGUE=$LAB_RUN/rogue-pki
 
-# cluster_pki NODE...: a fresh cluster CA with credentials for every NODE, and a rogue CA
-# that issues the same names (a node "with wrong credentials").
+# cluster_pki NODE... [--rogue NODE...]: a fresh cluster CA with credentials for every NODE,
+# and a rogue CA that issues the same names (a node "with wrong credentials"): for the nodes
+# after --rogue, or for every NODE without it. (Each openssl run costs seconds under
+# emulation: issue only what the scenario uses.)
 cluster_pki() {
   rm -rf "$CLUSTER_PKI" "$CLUSTER_ROGUE"
+  local nodes=() rogues=() node
+  while (($#)) && [[ $1 != --rogue ]]; do nodes+=("$1"); shift; done
+  if (($#)); then shift; rogues=("$@"); else rogues=("${nodes[@]}"); fi
   "$VIPSEC_ROOT/scripts/cluster-ca" init "$CLUSTER_PKI" >/dev/null
+  for node in "${nodes[@]}"; do "$VIPSEC_ROOT/scripts/cluster-ca" issue "$CLUSTER_PKI" "$node" >/dev/null; done
   "$VIPSEC_ROOT/scripts/cluster-ca" init "$CLUSTER_ROGUE" >/dev/null
-  local node
-  for node in "$@"; do
-    "$VIPSEC_ROOT/scripts/cluster-ca" issue "$CLUSTER_PKI" "$node" >/dev/null
-    "$VIPSEC_ROOT/scripts/cluster-ca" issue "$CLUSTER_ROGUE" "$node" >/dev/null
-  done
+  for node in "${rogues[@]}"; do "$VIPSEC_ROOT/scripts/cluster-ca" issue "$CLUSTER_ROGUE" "$node" >/dev/null; done
 }
 
 # cluster_routing_start [extra options...]: the routing node's cluster side in [router].

@@ -8,7 +8,8 @@ extension ClusterAgent {
     // MARK: Messages from the routing node (on loop)
 
     func received(_ message: ClusterMessage, on from: Channel) {
-        guard from === channel, !stopped else {
+        guard !stopped else { return }
+        guard from === channel else {
             drops.count("stale-connection")
             return
         }

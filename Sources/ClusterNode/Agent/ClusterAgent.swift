@@ -230,9 +230,9 @@ public final class ClusterAgent: @unchecked Sendable {
         let now = Self.now()
         defer { lastTick = now }
         if lastTick != .zero, now - lastTick > .seconds(1) {
-            // The loop was stalled (a slow kernel call: the first SA of an algorithm loads
-            // crypto modules). Whatever the routing node sent meanwhile waits in the socket;
-            // do not call it silent before reading it.
+            // The loop was stalled (the whole host was, e.g. under emulation: kernel calls
+            // run on `worker`, not here). Whatever the routing node sent meanwhile waits in
+            // the socket; do not call it silent before reading it.
             lastHeard = max(lastHeard, now)
         }
         if let channel, let welcome {
