@@ -19,6 +19,7 @@ let package = Package(
     products: [
         .executable(name: "vipsec", targets: ["VipsecCLI"]),
         .executable(name: "vipsec-xfrm-lab", targets: ["XFRMLabTool"]),
+        .executable(name: "vipsec-cluster-lab", targets: ["ClusterLabTool"]),
         // The pure IKEv2 library, for the fuzz targets in Fuzz/.
         .library(name: "IKEv2", targets: ["IKEv2"]),
     ],
@@ -58,7 +59,7 @@ let package = Package(
         // MARK: Cluster
         .target(name: "Cluster", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "ClusterNode", dependencies: [
-            "Cluster", "XFRM", "IKEDaemon",
+            "Cluster", "XFRM", "IKEDaemon", "IKEv2",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -80,6 +81,14 @@ let package = Package(
         ], path: "Sources/IKELoad"),
         // XFRM lab checks and benchmark, run inside the VM (netns-lab/scenarios/xfrm-roundtrip).
         .executableTarget(name: "XFRMLabTool", dependencies: ["XFRM", "Netlink"]),
+        // Cluster lab tool: a routing node fed with test SAs, and a hostile cluster client
+        // (netns-lab/scenarios/cluster-membership, cluster-bad-input).
+        .executableTarget(name: "ClusterLabTool", dependencies: [
+            "Cluster", "ClusterNode",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
 
         // MARK: Tests
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMNL"]),
@@ -92,6 +101,12 @@ let package = Package(
         .testTarget(name: "IKELoadTests", dependencies: ["vipsec-ike-load", "IKEv2", "IKECrypto"]),
         .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2"], exclude: ["StrongSwanCapture"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "ClusterNodeTests", dependencies: [
+            "Cluster", "ClusterNode", "IKEv2",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )
