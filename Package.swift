@@ -19,6 +19,7 @@ let package = Package(
     products: [
         .executable(name: "vipsec", targets: ["VipsecCLI"]),
         .executable(name: "vipsec-xfrm-lab", targets: ["XFRMLabTool"]),
+        .executable(name: "vipsec-cluster-lab", targets: ["ClusterLabTool"]),
         // The pure IKEv2 library, for the fuzz targets in Fuzz/.
         .library(name: "IKEv2", targets: ["IKEv2"]),
     ],
@@ -76,6 +77,14 @@ let package = Package(
         .executableTarget(name: "XFRMLabTool", dependencies: ["XFRM", "Netlink"]),
         .executableTarget(name: "vipsec-crypto-bench", dependencies: ["IKECrypto", "IKEv2"],
                           path: "Sources/IKECryptoBench"),
+        // Cluster lab tool: a routing node fed with test SAs, and a hostile cluster client
+        // (netns-lab/scenarios/cluster-membership, cluster-bad-input).
+        .executableTarget(name: "ClusterLabTool", dependencies: [
+            "Cluster", "ClusterNode",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
 
         // MARK: Tests
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMNL"]),
@@ -86,6 +95,13 @@ let package = Package(
                     exclude: ["Fixtures", "Corpus"]),
         .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2"], exclude: ["StrongSwanCapture"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto"]),
+        .testTarget(name: "ClusterNodeTests", dependencies: [
+            "Cluster", "ClusterNode",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -11,6 +11,6 @@ struct Vipsec: ParsableCommand {
             agent on every target host (`vipsec target`), which programs them into its kernel XFRM.
             """,
         version: VipsecVersion.string,
-        subcommands: []
+        subcommands: [RoutingCommand.self, TargetCommand.self, StatusCommand.self]
     )
 }

@@ -1,0 +1,32 @@
+import Cluster
+
+/// The kernel as the agent uses it: one SA (with its policies) in, one out, its counters.
+/// `XFRMAgentKernel` is the real one (netlink XFRM); unit tests use an in-memory twin.
+public protocol AgentKernel: AnyObject {
+    /// Puts the SA and its policies into the kernel. `outputSequence`: for a shared
+    /// outbound SA, the last number before its block (the next packet gets +1).
+    func install(_ sa: SADescription, outputSequence: UInt64?) throws
+    /// Replaces the SA's kernel state with a fresh one (policies stay): a shared SA's next
+    /// sequence block.
+    func replaceState(_ sa: SADescription, outputSequence: UInt64) throws
+    /// Removes the SA (absent is fine: it may have expired) and the policies no other held
+    /// SA needs.
+    func remove(_ sa: SADescription) throws
+    /// The SA's counters, nil when the kernel does not hold it.
+    func counters(of sa: SADescription) throws -> KernelSACounters?
+    /// Removes kernel SAs left by an earlier run of this agent (from its journal).
+    func removeLeftovers() -> Int
+}
+
+/// An SA's counters as the kernel keeps them.
+public struct KernelSACounters: Equatable, Sendable {
+    public var bytes: UInt64
+    public var packets: UInt64
+    public var outputSequence: UInt64
+
+    public init(bytes: UInt64, packets: UInt64, outputSequence: UInt64) {
+        self.bytes = bytes
+        self.packets = packets
+        self.outputSequence = outputSequence
+    }
+}

@@ -1,0 +1,183 @@
+import Cluster
+import NIOCore
+
+// The agent's reactions: messages from the routing node and kernel events go into the
+// shadow cache (`AgentShadowCache`, which also runs the shared-SA `AgentSequencer` and the
+// lifesize reporters); its effects are carried out here against the kernel and the channel.
+extension ClusterAgent {
+    // MARK: Messages from the routing node (on loop)
+
+    func received(_ message: ClusterMessage, on from: Channel) {
+        guard from === channel else {
+            drops.count("stale-connection")
+            return
+        }
+        let now = Self.now()
+        lastHeard = now
+        switch message {
+        case .welcome(let welcome):
+            self.welcome = welcome
+            backoff = configuration.minimumBackoff
+            logger.info("welcomed into \(welcome.epoch)")
+            perform(cache.welcomed(welcome, now: now), ackDeletes: false)
+            connectedOnce.succeed(())
+        case .installSA(let install):
+            perform(cache.install(install, now: now), ackDeletes: false)
+        case .deleteSA(let delete):
+            perform(cache.delete(delete, now: now), ackDeletes: true)
+        case .fullState(let state):
+            perform(cache.fullState(state, now: now), ackDeletes: false)
+        case .heartbeat:
+            cache.heard(now: now)
+        case .sequenceBlockGrant(let grant):
+            guard cache.sas[grant.saID] != nil else {
+                drops.count("unknown-sa")
+                cache.heard(now: now)
+                return
+            }
+            perform(cache.received(grant, now: now), ackDeletes: false)
+        case .nack(let nack) where nack.operation == .sequenceBlockRequest:
+            cache.heard(now: now)
+            guard cache.sas[nack.saID] != nil else { drops.count("unknown-sa"); return }
+            if nack.reason == .windowFull {
+                loop.scheduleTask(in: .milliseconds(50)) { [self] in
+                    perform(cache.retrySequenceBlock(nack.saID), ackDeletes: false)
+                }
+            } else {
+                logger.warning("no sequence block for \(nack.saID): \(nack.reason)")
+            }
+        case .hello, .ack, .nack, .lifesizeReport, .sequenceBlockRequest, .resyncRequest:
+            drops.count("unexpected")
+        }
+    }
+
+    func send(_ message: ClusterMessage) {
+        channel?.writeAndFlush(message, promise: nil)
+    }
+
+    // MARK: Effects of the shadow cache
+
+    func perform(_ effects: [AgentShadowCache.Effect], ackDeletes: Bool) {
+        for effect in effects {
+            switch effect {
+            case .installInKernel(let sa, let grant):
+                performInstall(sa, grant: grant)
+            case .switchSequenceBlock(let sa, let grant):
+                performSwitch(sa, grant: grant)
+            case .removeFromKernel(let sa):
+                performRemoval(sa, reason: "routing node", ackDelete: ackDeletes)
+            case .reply(let message):
+                send(message)
+            }
+        }
+    }
+
+    func performInstall(_ sa: SADescription, grant: ClusterMessage.SequenceBlockGrant?) {
+        let alreadyAcknowledged = grant != nil && acknowledged.contains(sa.saID)
+        do {
+            try kernel.install(fenced(sa, grant), outputSequence: grant.map { $0.block.first - 1 })
+            inKernel.insert(sa.saID)
+            if !alreadyAcknowledged {
+                acknowledged.insert(sa.saID)
+                send(.ack(.init(saID: sa.saID, operation: .installSA)))
+            }
+        } catch {
+            kernelFailed("install \(sa.saID) spi \(sa.spi.spiText): \(error)")
+            inKernel.remove(sa.saID)
+            acknowledged.remove(sa.saID)
+            perform(cache.installFailed(sa.saID, reason: .kernelRejected, detail: "\(error)"), ackDeletes: false)
+        }
+    }
+
+    /// A shared SA moves to its next block. The kernel state is added afresh at the block
+    /// (output sequence `first - 1`, packet count 0, hard packet limit = block size): the
+    /// XFRM layer has no NEWAE that resets the packet count, and a fresh state gives the
+    /// same fence. Packets in the instant between delete and add are dropped, never
+    /// numbered twice.
+    func performSwitch(_ sa: SADescription, grant: ClusterMessage.SequenceBlockGrant) {
+        do {
+            try kernel.replaceState(fenced(sa, grant), outputSequence: grant.block.first - 1)
+            inKernel.insert(sa.saID)
+        } catch {
+            kernelFailed("switch \(sa.saID) to block \(grant.block): \(error)")
+            inKernel.remove(sa.saID)
+            perform(cache.hardPacketLimitReached(sa.saID), ackDeletes: false)
+        }
+    }
+
+    func fenced(_ sa: SADescription, _ grant: ClusterMessage.SequenceBlockGrant?) -> SADescription {
+        guard let grant else { return sa }
+        var fenced = sa
+        fenced.lifetimes.hardPacketLimit = grant.hardPacketLimit
+        fenced.lifetimes.softPacketLimit = grant.softPacketLimit
+        return fenced
+    }
+
+    func performRemoval(_ sa: SADescription, reason: String, ackDelete: Bool) {
+        if let counters = try? kernel.counters(of: sa) {
+            send(.lifesizeReport(.init(saID: sa.saID, bytes: counters.bytes, packets: counters.packets)))
+        }
+        do {
+            try kernel.remove(sa)
+        } catch {
+            kernelFailed("remove \(sa.saID) spi \(sa.spi.spiText): \(error)")
+        }
+        inKernel.remove(sa.saID)
+        acknowledged.remove(sa.saID)
+        logger.info("removed \(sa.saID) spi \(sa.spi.spiText) (\(reason))")
+        if ackDelete { send(.ack(.init(saID: sa.saID, operation: .deleteSA))) }
+    }
+
+    func kernelFailed(_ what: String) {
+        logger.error("kernel: \(what)")
+        kernelErrors.append(what)
+        if kernelErrors.count > 20 { kernelErrors.removeFirst(kernelErrors.count - 20) }
+    }
+
+    // MARK: Kernel events (expire)
+
+    /// XFRM_MSG_EXPIRE for an SA: for a shared SA, soft → ask for the next block, hard → the
+    /// fence held (the state is gone) and the next block re-adds it. For any other SA, a soft
+    /// expire reports the counters and a hard one (the kernel deleted it) takes it out of the
+    /// cache with a final report flagged as a hard-limit expiry.
+    func expired(destination: IPAddress, spi: UInt32, hard: Bool, bytes: UInt64, packets: UInt64) {
+        guard let sa = cache.sas.values.first(where: { $0.spi == spi && $0.destination == destination }) else { return }
+        if case .shared = sa.sequencing {
+            if hard {
+                inKernel.remove(sa.saID)
+                perform(cache.hardPacketLimitReached(sa.saID), ackDeletes: false)
+            } else {
+                perform(cache.softPacketLimitReached(sa.saID), ackDeletes: false)
+            }
+            return
+        }
+        guard hard else {
+            perform(cache.observedCounters(sa.saID, bytes: bytes, packets: packets), ackDeletes: false)
+            return
+        }
+        logger.info("\(sa.saID) spi \(sa.spi.spiText) expired in the kernel")
+        perform(cache.hardByteLimitReached(sa.saID, bytes: bytes, packets: packets), ackDeletes: false)
+        // Forget it without touching the time of last contact (the routing node said nothing).
+        let effects = cache.delete(.init(saID: sa.saID, epoch: cache.epoch), now: cache.lastContact ?? .zero)
+        for case .removeFromKernel(let gone) in effects {
+            inKernel.remove(gone.saID)
+            acknowledged.remove(gone.saID)
+            do { try kernel.remove(gone) } catch { kernelFailed("remove expired \(gone.saID): \(error)") }
+        }
+    }
+
+    // MARK: Lifesize
+
+    func readCounters() {
+        guard channel != nil else { return }
+        for saID in inKernel.sorted() {
+            guard let sa = cache.sas[saID] else { continue }
+            do {
+                guard let counters = try kernel.counters(of: sa) else { continue }
+                perform(cache.observedCounters(saID, bytes: counters.bytes, packets: counters.packets), ackDeletes: false)
+            } catch {
+                kernelFailed("counters of \(saID): \(error)")
+            }
+        }
+    }
+}

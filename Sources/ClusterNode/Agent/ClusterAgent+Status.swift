@@ -1,0 +1,72 @@
+import Cluster
+import Foundation
+import NIOCore
+import XFRM
+
+extension ClusterAgent {
+    /// The target's status now: its shadow cache with the kernel's counters. Safe from any thread.
+    public func status() -> EventLoopFuture<NodeStatus> {
+        loop.submit { [self] in makeStatus() }
+    }
+
+    /// The SA ids in the shadow cache (for tests).
+    public func heldSAs() -> EventLoopFuture<[ClusterSAID]> {
+        loop.submit { [self] in cache.sas.keys.sorted() }
+    }
+
+    func makeStatus() -> NodeStatus {
+        let now = Self.now()
+        let sas = cache.sas.keys.sorted().compactMap { cache.sas[$0] }.map { sa -> ShadowSAStatus in
+            let counters = inKernel.contains(sa.saID) ? (try? kernel.counters(of: sa)) ?? nil : nil
+            return ShadowSAStatus(id: sa.saID.rawValue, spi: sa.spi.spiText, direction: sa.direction.description,
+                                  source: sa.source.description, destination: sa.destination.description,
+                                  sequencing: sa.sequencing.description, inKernel: counters != nil,
+                                  bytes: counters?.bytes ?? 0, packets: counters?.packets ?? 0,
+                                  outputSequence: sa.direction == .outbound ? counters?.outputSequence : nil,
+                                  sequenceBlock: cache.sequencer.currentBlock(of: sa.saID)?.description)
+        }
+        let target = TargetStatus(
+            epoch: String(cache.epoch.rawValue, radix: 16), connected: welcome != nil,
+            routing: "\(configuration.routingHost):\(configuration.routingPort)",
+            dvipa: configuration.dvipa?.description,
+            graceSeconds: Double(configuration.grace.milliseconds) / 1000,
+            lastContactMillisecondsAgo: cache.lastContact.map { (now - $0).milliseconds },
+            sas: sas,
+            drops: DropStatus(frames: drops.snapshot, connectionsClosedForFraming: drops.closedConnections,
+                              fromNonMembers: 0, unexpected: 0, unknownSA: 0),
+            kernelErrors: kernelErrors, reconnects: reconnects)
+        return NodeStatus(role: "target", node: configuration.nodeID.name, target: target)
+    }
+}
+
+/// Watches the kernel's XFRM expire events on a thread of its own (netlink reads block)
+/// and hands them to the agent's event loop.
+public final class XFRMExpireWatcher: @unchecked Sendable {
+    private let monitor: XFRMEventMonitor
+    private let lock = NSLock()
+    private var running = true
+
+    /// Subscribes to expire events; `handler(destination, spi, hard)` runs on the agent's loop.
+    init(agent: ClusterAgent) throws {
+        monitor = try XFRMEventMonitor(groups: [.expire])
+        let thread = Thread { [self] in
+            while lock.withLock({ running }) {
+                guard let events = try? monitor.next(timeout: .milliseconds(500)) else { continue }
+                for case .expire(let info, let hard) in events {
+                    guard let destination = try? IPAddress(bytes: info.id.destination.bytes) else { continue }
+                    let spi = info.id.spi, bytes = info.current.bytes, packets = info.current.packets
+                    agent.loop.execute {
+                        agent.expired(destination: destination, spi: spi, hard: hard, bytes: bytes, packets: packets)
+                    }
+                }
+            }
+        }
+        thread.name = "vipsec-xfrm-expire"
+        thread.start()
+    }
+
+    /// Stops the thread (within half a second).
+    public func stop() {
+        lock.withLock { running = false }
+    }
+}

@@ -1,2 +1,0 @@
-// The routing node's cluster service and the target agent (NIO + TLS shells around Cluster).
-import Cluster

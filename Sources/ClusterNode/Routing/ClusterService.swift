@@ -1,0 +1,295 @@
+import Cluster
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// Why `ClusterService.install` did not succeed.
+public enum ClusterInstallError: Error, Equatable, CustomStringConvertible {
+    /// No live target installed one of the SAs (every target refused, timed out, or there
+    /// is no target): the IKE daemon must not make the CHILD_SA usable.
+    case notInstalled(String)
+    /// The service stopped before the targets answered.
+    case shutDown
+
+    public var description: String {
+        switch self {
+        case .notInstalled(let reason): return "SA not installed on any target: \(reason)"
+        case .shutDown: return "the cluster service stopped"
+        }
+    }
+}
+
+/// The routing node's side of the cluster: accepts agents over TLS, runs `SAAuthority`
+/// (membership, distribution, sequence blocks, lifesize) with the real clock, carries out its
+/// actions on the connections, and serves the status.
+///
+/// For the IKE daemon: `install(_:replacing:)` distributes a negotiated CHILD_SA's SAs and
+/// returns once every live target acknowledged them. Timeout rule (bounded by the
+/// authority's install timeout): a target that has not answered by then is dropped from
+/// the membership (it rejoins and resynchronises); the call succeeds if at least one target
+/// holds every SA, and throws `ClusterInstallError.notInstalled` if one SA is held nowhere.
+/// `delete(_:)` removes an SA from every target. The authority's requests to the IKE side
+/// (negotiate a per-target SA, rekey, delete with the peer) arrive through `Hooks`.
+///
+/// All state lives on one event loop; every public method is safe from any thread.
+public final class ClusterService: @unchecked Sendable {
+    /// Configuration of the routing node's cluster side.
+    public struct Configuration: Sendable {
+        public var nodeID: NodeID
+        public var listenHost: String
+        public var listenPort: Int
+        public var authority: SAAuthority.Configuration
+        /// Unix socket for `vipsec status` (nil: none).
+        public var statusSocketPath: String?
+        /// How often the authority's timers are checked.
+        public var tickInterval: Duration
+
+        public init(nodeID: NodeID, listenHost: String = "0.0.0.0", listenPort: Int = 4501,
+                    authority: SAAuthority.Configuration = .init(), statusSocketPath: String? = nil,
+                    tickInterval: Duration = .milliseconds(50)) {
+            self.nodeID = nodeID
+            self.listenHost = listenHost
+            self.listenPort = listenPort
+            self.authority = authority
+            self.statusSocketPath = statusSocketPath
+            self.tickInterval = tickInterval
+        }
+    }
+
+    /// What the authority asks of the IKE daemon. Called on the service's event loop.
+    public struct Hooks: Sendable {
+        /// Negotiate (CREATE_CHILD_SA) an outbound SA for `owner` in the CHILD_SA line `reqid`.
+        public var negotiatePerTargetSA: @Sendable (_ owner: NodeID, _ reqid: UInt32) -> Void
+        /// Rekey this SA (its lifesize or sequence space is near the limit).
+        public var rekey: @Sendable (ClusterSAID) -> Void
+        /// Delete this SA with the peer (its owner left).
+        public var deleteChildSA: @Sendable (ClusterSAID) -> Void
+
+        public init(negotiatePerTargetSA: @escaping @Sendable (NodeID, UInt32) -> Void = { _, _ in },
+                    rekey: @escaping @Sendable (ClusterSAID) -> Void = { _ in },
+                    deleteChildSA: @escaping @Sendable (ClusterSAID) -> Void = { _ in }) {
+            self.negotiatePerTargetSA = negotiatePerTargetSA
+            self.rekey = rekey
+            self.deleteChildSA = deleteChildSA
+        }
+    }
+
+    public let configuration: Configuration
+    public let drops = ClusterDropCounters()
+    let loop: EventLoop
+    let group: EventLoopGroup
+    let credentials: ClusterCredentials
+    let logger: Logger
+    var hooks: Hooks
+    var authority: SAAuthority
+    var connections: [NodeID: Channel] = [:]
+    var waiters: [IKEResponseToken: EventLoopPromise<Void>] = [:]
+    var nextToken: UInt64 = 0
+    var nextSAID: UInt64 = 0
+    var heartbeatCounter: UInt64 = 0
+    var lastHeartbeat = ClusterInstant.zero
+    var events: [String] = []
+    var serverChannel: Channel?
+    var statusServer: StatusSocketServer?
+    var ticker: RepeatedTask?
+    var stopped = false
+
+    /// A service for a fresh epoch (every routing-node start gets a new one).
+    public init(configuration: Configuration, credentials: ClusterCredentials,
+                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                hooks: Hooks = Hooks(), logger: Logger = Logger(label: "vipsec.cluster")) throws {
+        try credentials.checkIdentity(configuration.nodeID)
+        var generator = SystemRandomNumberGenerator()
+        self.configuration = configuration
+        self.credentials = credentials
+        self.group = group
+        self.loop = group.next()
+        self.hooks = hooks
+        self.logger = logger
+        authority = SAAuthority(epoch: .fresh(using: &generator), configuration: configuration.authority)
+    }
+
+    /// The epoch of this routing-node incarnation.
+    public var epoch: ClusterEpoch { authority.membership.epoch }
+
+    /// The clock.
+    static func now() -> ClusterInstant { ClusterInstant(nanoseconds: NIODeadline.now().uptimeNanoseconds) }
+
+    /// Binds the cluster port (and the status socket); returns the bound port.
+    public func start() async throws -> Int {
+        let sslContext = try NIOSSLContext(configuration: credentials.serverConfiguration())
+        let channel = try await ServerBootstrap(group: loop)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(NIOSSLServerHandler(context: sslContext))
+                    try sync.addHandler(ByteToMessageHandler(ClusterMessageDecoder(counters: drops)))
+                    try sync.addHandler(MessageToByteHandler(ClusterMessageEncoder()))
+                    try sync.addHandler(RoutingConnectionHandler(service: self))
+                }
+            }
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: configuration.listenHost, port: configuration.listenPort).get()
+        if let path = configuration.statusSocketPath {
+            statusServer = try await StatusSocketServer.start(path: path, group: loop) { [self] in status() }.get()
+        }
+        try await loop.submit { [self] in
+            serverChannel = channel
+            ticker = loop.scheduleRepeatedTask(initialDelay: .nanoseconds(Int64(configuration.tickInterval.nanoseconds)),
+                                               delay: .nanoseconds(Int64(configuration.tickInterval.nanoseconds))) { [self] _ in
+                tick()
+            }
+            note("routing node \(configuration.nodeID) started in \(epoch)")
+        }.get()
+        return channel.localAddress?.port ?? configuration.listenPort
+    }
+
+    /// Stops accepting, closes every connection, fails waiting installs.
+    public func stop() async {
+        let closing: [EventLoopFuture<Void>] = (try? await loop.submit { [self] () -> [EventLoopFuture<Void>] in
+            stopped = true
+            ticker?.cancel()
+            for (_, waiter) in waiters { waiter.fail(ClusterInstallError.shutDown) }
+            waiters = [:]
+            var futures = connections.values.map { $0.close() }
+            connections = [:]
+            if let serverChannel { futures.append(serverChannel.close()) }
+            if let statusServer { futures.append(statusServer.close()) }
+            return futures
+        }.get()) ?? []
+        for future in closing { _ = try? await future.get() }
+    }
+
+    /// Replaces the hooks (e.g. once the IKE daemon is up).
+    public func setHooks(_ hooks: Hooks) {
+        loop.execute { self.hooks = hooks }
+    }
+
+    // MARK: The IKE daemon's side
+
+    /// A fresh SA id for this epoch.
+    public func makeSAID() async -> ClusterSAID {
+        (try? await loop.submit { [self] in
+            nextSAID += 1
+            return ClusterSAID(nextSAID)
+        }.get()) ?? ClusterSAID(0)
+    }
+
+    /// Distributes `sas` (e.g. a CHILD_SA's inbound and outbound SA) to every live target
+    /// meant to have them and waits for the answers (see the type's timeout rule).
+    /// `replacing` names the SAs these rekey.
+    public func install(_ sas: [SADescription], replacing: [ClusterSAID] = []) async throws {
+        let future: EventLoopFuture<Void> = loop.flatSubmit { [self] in
+            guard !stopped else { return loop.makeFailedFuture(ClusterInstallError.shutDown) }
+            nextToken += 1
+            let token = IKEResponseToken(nextToken)
+            let promise = loop.makePromise(of: Void.self)
+            waiters[token] = promise
+            for sa in sas where sa.saID.rawValue > nextSAID { nextSAID = sa.saID.rawValue }
+            execute(authority.childSANegotiated(sas, response: token, replacing: replacing, now: Self.now()))
+            return promise.futureResult
+        }
+        try await future.get()
+    }
+
+    /// Removes the SA from every target (rekeyed away, expired, or deleted by the peer).
+    public func delete(_ saID: ClusterSAID) async {
+        _ = try? await loop.submit { [self] in
+            execute(authority.childSADeleted(saID, now: Self.now()))
+        }.get()
+    }
+
+    /// The live members, by name.
+    public func liveMembers() async -> [NodeID] {
+        (try? await loop.submit { self.authority.membership.liveMembers }.get()) ?? []
+    }
+
+    // MARK: Connections (called by RoutingConnectionHandler, on any loop)
+
+    func accept(_ hello: ClusterMessage.Hello, on channel: Channel) {
+        loop.execute { [self] in
+            guard !stopped else { channel.close(promise: nil); return }
+            let node = hello.nodeID
+            if let old = connections[node], old !== channel {
+                note("\(node) connected again; closing its previous connection")
+                old.close(promise: nil)
+            }
+            connections[node] = channel
+            let known = authority.membership.members[node]
+            let kind = known == nil ? "joined" : (known?.incarnation == hello.incarnation ? "reconnected" : "restarted")
+            note("\(node) \(kind) from \(hello.clusterAddress) (incarnation \(String(hello.incarnation, radix: 16)), holds \(hello.heldEpoch))")
+            execute(authority.receivedHello(hello, now: Self.now()))
+        }
+    }
+
+    func received(_ message: ClusterMessage, from node: NodeID, on channel: Channel) {
+        loop.execute { [self] in
+            guard connections[node] === channel else {
+                drops.count("stale-connection")
+                return
+            }
+            execute(authority.received(message, from: node, now: Self.now()))
+        }
+    }
+
+    func closed(_ node: NodeID, channel: Channel) {
+        loop.execute { [self] in
+            guard connections[node] === channel else { return }
+            connections[node] = nil
+            note("\(node) disconnected")
+            execute(authority.connectionClosed(node, now: Self.now()))
+        }
+    }
+
+    func refused(_ what: String) {
+        loop.execute { self.note(what) }
+    }
+
+    // MARK: Internals (on loop)
+
+    func tick() {
+        let now = Self.now()
+        execute(authority.tick(now: now))
+        let interval = configuration.authority.membership.heartbeatInterval
+        guard lastHeartbeat + interval <= now else { return }
+        lastHeartbeat = now
+        heartbeatCounter += 1
+        let beat = ClusterMessage.heartbeat(.init(epoch: epoch, counter: heartbeatCounter))
+        for node in authority.membership.liveMembers {
+            connections[node]?.writeAndFlush(beat, promise: nil)
+        }
+    }
+
+    func execute(_ actions: [AuthorityAction]) {
+        for action in actions {
+            switch action {
+            case .send(let message, let node):
+                connections[node]?.writeAndFlush(message, promise: nil)
+            case .releaseIKEResponse(let token):
+                waiters.removeValue(forKey: token)?.succeed(())
+            case .failIKEResponse(let token, let reason):
+                waiters.removeValue(forKey: token)?.fail(ClusterInstallError.notInstalled(reason))
+            case .dropMember(let node, let reason):
+                note("dropped \(node): \(reason)")
+                connections.removeValue(forKey: node)?.close(promise: nil)
+            case .negotiatePerTargetSA(let owner, let reqid):
+                hooks.negotiatePerTargetSA(owner, reqid)
+            case .deleteChildSA(let saID):
+                hooks.deleteChildSA(saID)
+            case .rekey(let saID):
+                note("rekey requested for \(saID)")
+                hooks.rekey(saID)
+            }
+        }
+    }
+
+    func note(_ event: String) {
+        logger.info("\(event)")
+        let stamp = ISO8601DateFormatter().string(from: Date())
+        events.append("\(stamp) \(event)")
+        if events.count > 50 { events.removeFirst(events.count - 50) }
+    }
+}

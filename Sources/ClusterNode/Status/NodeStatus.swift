@@ -1,0 +1,185 @@
+/// What `vipsec status` shows: a routing node's or a target's view, JSON-encodable. Built
+/// by the routing node's `ClusterService` or a target's `ClusterAgent`; never holds key bytes.
+public struct NodeStatus: Codable, Equatable, Sendable {
+    /// "routing" or "target".
+    public var role: String
+    public var node: String
+    public var routing: RoutingStatus?
+    public var target: TargetStatus?
+
+    public init(role: String, node: String, routing: RoutingStatus? = nil, target: TargetStatus? = nil) {
+        self.role = role
+        self.node = node
+        self.routing = routing
+        self.target = target
+    }
+}
+
+/// Drops on the cluster channel, by reason (see `ClusterDropCounters`), and the SA
+/// authority's own counts of messages it ignored.
+public struct DropStatus: Codable, Equatable, Sendable {
+    public var frames: [String: Int]
+    public var connectionsClosedForFraming: Int
+    public var fromNonMembers: Int
+    public var unexpected: Int
+    public var unknownSA: Int
+
+    /// Everything dropped, whatever the reason.
+    public var total: Int { frames.values.reduce(0, +) + fromNonMembers + unexpected + unknownSA }
+}
+
+/// The routing node's view of the cluster.
+public struct RoutingStatus: Codable, Equatable, Sendable {
+    /// The routing node's epoch, hex.
+    public var epoch: String
+    public var listen: String
+    public var heartbeatIntervalMilliseconds: Int
+    public var failureTimeoutMilliseconds: Int
+    public var installTimeoutMilliseconds: Int
+    /// N: the lifesize reporting percentage for SAs distributed from now on.
+    public var reportingPercent: Double
+    public var members: [MemberStatus]
+    public var sas: [DistributedSAStatus]
+    /// IKE responses held until their SAs are acknowledged.
+    public var heldResponses: Int
+    public var drops: DropStatus
+    /// Recent membership events, newest last (joins, drops, refusals).
+    public var events: [String]
+}
+
+/// One live target.
+public struct MemberStatus: Codable, Equatable, Sendable {
+    public var node: String
+    public var clusterAddress: String
+    public var incarnation: String
+    /// "live", or "silent" once not heard from for more than two heartbeat intervals.
+    public var health: String
+    public var lastHeardMillisecondsAgo: Int
+    public var memberForSeconds: Int
+}
+
+/// One SA as the SA authority distributes it.
+public struct DistributedSAStatus: Codable, Equatable, Sendable {
+    public var id: UInt64
+    /// "0x" and eight hex digits, as `ip xfrm state` prints it.
+    public var spi: String
+    public var direction: String
+    public var source: String
+    public var destination: String
+    public var mode: String
+    public var reqid: UInt32
+    public var generation: UInt32
+    public var sequencing: String
+    /// Targets that acknowledged the install.
+    public var holders: [String]
+    /// Targets that have not answered yet.
+    public var pending: [String]
+    /// Targets that refused, with the reason.
+    public var refused: [String: String]
+    public var lifesize: LifesizeStatus?
+    public var sequenceBlocks: SequenceBlockStatus?
+}
+
+/// The summed lifesize of one SA.
+public struct LifesizeStatus: Codable, Equatable, Sendable {
+    public var byteLimit: UInt64
+    public var reportStep: UInt64
+    public var reportedBytes: UInt64
+    public var reportedPackets: UInt64
+    public var reporters: Int
+    public var rekeyRequested: Bool
+}
+
+/// A shared outbound SA's sequence blocks.
+public struct SequenceBlockStatus: Codable, Equatable, Sendable {
+    public var blockSize: UInt64
+    public var highWaterMark: UInt64
+    /// Blocks held by each target, as "first...last".
+    public var outstanding: [String: [String]]
+}
+
+/// A target's view: its shadow SA cache and kernel counters.
+public struct TargetStatus: Codable, Equatable, Sendable {
+    public var epoch: String
+    public var connected: Bool
+    public var routing: String
+    public var dvipa: String?
+    public var graceSeconds: Double
+    public var lastContactMillisecondsAgo: Int?
+    public var sas: [ShadowSAStatus]
+    public var drops: DropStatus
+    /// Kernel operations that failed, newest last (text from the kernel, never keys).
+    public var kernelErrors: [String]
+    public var reconnects: Int
+}
+
+/// One SA of the shadow cache with what the kernel says about it.
+public struct ShadowSAStatus: Codable, Equatable, Sendable {
+    public var id: UInt64
+    public var spi: String
+    public var direction: String
+    public var source: String
+    public var destination: String
+    public var sequencing: String
+    /// False when the kernel does not hold it (e.g. a shared SA waiting for its block).
+    public var inKernel: Bool
+    public var bytes: UInt64
+    public var packets: UInt64
+    public var outputSequence: UInt64?
+    public var sequenceBlock: String?
+}
+
+extension NodeStatus {
+    /// The human-readable table `vipsec status` prints without `--json`.
+    public var table: String {
+        var lines: [String] = []
+        if let routing {
+            lines.append("routing node \(node), epoch \(routing.epoch), listening on \(routing.listen)")
+            lines.append("members (\(routing.members.count)):")
+            for member in routing.members {
+                lines.append("  \(member.node.padding(12)) \(member.clusterAddress.padding(16)) \(member.health.padding(7)) heard \(member.lastHeardMillisecondsAgo) ms ago, member for \(member.memberForSeconds) s")
+            }
+            lines.append("SAs (\(routing.sas.count)), lifesize reporting every \(routing.reportingPercent) % of the byte limit:")
+            for sa in routing.sas {
+                lines.append("  sa#\(sa.id) spi \(sa.spi) \(sa.direction) \(sa.source) -> \(sa.destination) \(sa.mode) reqid \(sa.reqid) \(sa.sequencing)")
+                lines.append("      holders: \(sa.holders.joined(separator: ",").orNone)  pending: \(sa.pending.joined(separator: ",").orNone)  refused: \(sa.refused.map { "\($0.key)(\($0.value))" }.sorted().joined(separator: ",").orNone)")
+                if let life = sa.lifesize {
+                    lines.append("      lifesize: \(life.reportedBytes) of \(life.byteLimit) bytes, \(life.reportedPackets) packets, \(life.reporters) reporters, step \(life.reportStep)\(life.rekeyRequested ? ", rekey requested" : "")")
+                }
+                if let blocks = sa.sequenceBlocks {
+                    let held = blocks.outstanding.map { "\($0.key): \($0.value.joined(separator: " "))" }.sorted().joined(separator: "; ")
+                    lines.append("      sequence blocks of \(blocks.blockSize), high-water mark \(blocks.highWaterMark): \(held.orNone)")
+                }
+            }
+            lines.append("held IKE responses: \(routing.heldResponses)")
+            lines.append("dropped: \(routing.drops.summary)")
+        }
+        if let target {
+            lines.append("target \(node), \(target.connected ? "connected to" : "NOT connected to") \(target.routing), epoch \(target.epoch), DVIPA \(target.dvipa ?? "-"), reconnects \(target.reconnects)")
+            lines.append("shadow SA cache (\(target.sas.count)):")
+            for sa in target.sas {
+                var line = "  sa#\(sa.id) spi \(sa.spi) \(sa.direction) \(sa.source) -> \(sa.destination) \(sa.sequencing) \(sa.inKernel ? "in kernel" : "NOT in kernel") bytes \(sa.bytes) packets \(sa.packets)"
+                if let block = sa.sequenceBlock { line += " block \(block)" }
+                if let oseq = sa.outputSequence { line += " oseq \(oseq)" }
+                lines.append(line)
+            }
+            lines.append("dropped: \(target.drops.summary)")
+            if !target.kernelErrors.isEmpty { lines.append("kernel errors: \(target.kernelErrors.joined(separator: "; "))") }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension DropStatus {
+    var summary: String {
+        let frames = self.frames.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+        return "\(total) (frames: \(frames.orNone); closed for framing: \(connectionsClosedForFraming); from non-members: \(fromNonMembers); unexpected: \(unexpected); unknown SA: \(unknownSA))"
+    }
+}
+
+extension String {
+    fileprivate var orNone: String { isEmpty ? "-" : self }
+    fileprivate func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

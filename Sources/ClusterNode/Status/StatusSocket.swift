@@ -1,0 +1,112 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// Serves a node's status on a unix socket: every connection gets the current
+/// `NodeStatus` as one JSON document, then the socket closes. `vipsec status` reads it
+/// with `StatusClient`. The socket is made mode 0600 (status has no keys, but it is the
+/// operator's business).
+public final class StatusSocketServer: @unchecked Sendable {
+    private let channel: Channel
+    public let path: String
+
+    /// Binds `path` (replacing a stale socket file) on `group`; `snapshot` runs on the
+    /// accepted channel's loop and returns a future of the status.
+    public static func start(path: String, group: EventLoopGroup,
+                             snapshot: @escaping @Sendable () -> EventLoopFuture<NodeStatus>) -> EventLoopFuture<StatusSocketServer> {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        return ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.pipeline.addHandler(StatusWriter(snapshot: snapshot))
+            }
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
+            .map { channel in
+                chmod(path, 0o600)
+                return StatusSocketServer(channel: channel, path: path)
+            }
+    }
+
+    private init(channel: Channel, path: String) {
+        self.channel = channel
+        self.path = path
+    }
+
+    /// Closes the socket and removes its file.
+    public func close() -> EventLoopFuture<Void> {
+        channel.close().always { _ in unlink(self.path) }
+    }
+}
+
+private final class StatusWriter: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let snapshot: @Sendable () -> EventLoopFuture<NodeStatus>
+
+    init(snapshot: @escaping @Sendable () -> EventLoopFuture<NodeStatus>) { self.snapshot = snapshot }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let channel = context.channel
+        snapshot().whenComplete { result in
+            var buffer = channel.allocator.buffer(capacity: 4096)
+            switch result {
+            case .success(let status):
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                buffer.writeBytes((try? encoder.encode(status)) ?? Data("{}".utf8))
+            case .failure(let error):
+                buffer.writeString("{\"error\": \"\(error)\"}")
+            }
+            buffer.writeString("\n")
+            channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}
+
+/// Reads a node's status from its status socket (`vipsec status`).
+public enum StatusClient {
+    /// Why the status could not be read.
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Connects to `path`, reads the JSON document and decodes it.
+    public static func read(path: String) throws -> (status: NodeStatus, json: Data) {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard bytes.count < capacity else { throw Failure(description: "status socket path \(path) is too long") }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard connected == 0 else {
+            throw Failure(description: "cannot connect to the status socket \(path): \(String(cString: strerror(errno))) (is vipsec running there?)")
+        }
+        var data = Data()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw Failure(description: "reading \(path): \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { break }
+            data.append(contentsOf: chunk[0..<count])
+        }
+        do {
+            return (try JSONDecoder().decode(NodeStatus.self, from: data), data)
+        } catch {
+            throw Failure(description: "the status from \(path) is not valid: \(error)")
+        }
+    }
+}

@@ -1,0 +1,176 @@
+// The `connections { <name> { ... } }` part of the config: swanctl.conf's keys and defaults.
+
+/// How a peer authenticates (the `auth` key of `local`/`remote`).
+public enum AuthMethod: String, Sendable, Equatable {
+    /// Pre-shared key (RFC 7296 2.15, "Shared Key Message Integrity Code").
+    case psk
+}
+
+/// One side's authentication round (`local { auth = psk; id = ... }`).
+public struct AuthConfig: Sendable, Equatable {
+    public var method: AuthMethod
+    /// The IKE identity (`id`); nil means "the IP address" (local) or "any" (remote).
+    public var identity: String?
+}
+
+/// A configured traffic selector (`local_ts` / `remote_ts` items).
+public enum TrafficSelectorConfig: Sendable, Equatable, CustomStringConvertible {
+    /// The tunnel endpoint's own address (strongSwan's `dynamic`, the default).
+    case dynamic
+    /// An address prefix, all protocols and ports.
+    case prefix(IPPrefix)
+
+    public var description: String {
+        switch self {
+        case .dynamic: return "dynamic"
+        case .prefix(let prefix): return prefix.description
+        }
+    }
+}
+
+/// IPsec mode of a CHILD_SA.
+public enum IPsecMode: String, Sendable, Equatable {
+    case tunnel
+    case transport
+}
+
+/// What to do with a CHILD_SA when the config is loaded (`start_action`).
+public enum StartAction: String, Sendable, Equatable {
+    /// Wait for the peer.
+    case none
+    /// Initiate the IKE_SA and this CHILD_SA at once.
+    case start
+    /// Install a trap policy and initiate on the first packet.
+    case trap
+}
+
+/// One `children { <name> { ... } }` entry.
+public struct ChildConfig: Sendable, Equatable {
+    public var name: String
+    public var localTrafficSelectors: [TrafficSelectorConfig]
+    public var remoteTrafficSelectors: [TrafficSelectorConfig]
+    /// ESP proposals in strongSwan syntax (`aes256gcm16-x25519`, ...), tried in order.
+    public var espProposals: [String]
+    public var mode: IPsecMode
+    /// Seconds until rekeying (`rekey_time`, default 1h; 0 disables).
+    public var rekeyTime: Double
+    /// Seconds until the CHILD_SA expires (`life_time`, default rekey_time + 10%).
+    public var lifeTime: Double
+    /// Bytes until rekeying / expiry (0 = no limit).
+    public var rekeyBytes: UInt64
+    public var lifeBytes: UInt64
+    public var startAction: StartAction
+}
+
+/// One `connections { <name> { ... } }` entry.
+public struct ConnectionConfig: Sendable, Equatable {
+    public var name: String
+    /// IKE version (only 2; strongSwan's 0 = "any" is accepted and means 2 here).
+    public var version: Int
+    /// Local addresses the connection uses (`local_addrs`; empty = any).
+    public var localAddresses: [String]
+    /// Remote addresses (`remote_addrs`; empty = any, responder only).
+    public var remoteAddresses: [String]
+    /// IKE proposals in strongSwan syntax (`aes256gcm16-prfsha256-x25519`, ...), tried in order.
+    public var proposals: [String]
+    /// Seconds until the IKE_SA is rekeyed (`rekey_time`, default 4h).
+    public var rekeyTime: Double
+    /// Extra seconds before a failed rekey tears the IKE_SA down (`over_time`, default 10% of rekey_time).
+    public var overTime: Double
+    /// Seconds of silence before a liveness check (`dpd_delay`, 0 = off).
+    public var dpdDelay: Double
+    public var local: AuthConfig
+    public var remote: AuthConfig
+    public var children: [ChildConfig]
+}
+
+extension ConnectionConfig {
+    /// The default proposal when `proposals` is not set (strongSwan's "default" narrowed to what vipsec implements).
+    public static let defaultProposals = ["aes256gcm16-prfsha256-x25519", "aes128-sha256-ecp256"]
+
+    init(reading reader: inout SectionReader) throws {
+        name = reader.section.name
+        if let versionEntry = reader.entry("version") {
+            guard versionEntry.value == "2" || versionEntry.value == "0" else {
+                throw reader.error(versionEntry, "only IKE version 2 is supported")
+            }
+        }
+        version = 2
+        localAddresses = reader.list("local_addrs")
+        remoteAddresses = reader.list("remote_addrs")
+        for (key, addresses) in [("local_addrs", localAddresses), ("remote_addrs", remoteAddresses)] {
+            if let bad = addresses.first(where: { $0 != "%any" && IPPrefix.parseAddress($0) == nil }),
+               let entry = reader.section.entry(key) {
+                throw reader.error(entry, "'\(bad)' is not an IP address")
+            }
+        }
+        proposals = reader.list("proposals")
+        if proposals.isEmpty || proposals == ["default"] { proposals = Self.defaultProposals }
+        rekeyTime = try reader.duration("rekey_time", default: 4 * 3600)
+        overTime = try reader.optionalDuration("over_time") ?? rekeyTime * 0.1
+        dpdDelay = try reader.duration("dpd_delay", default: 0)
+
+        guard var localReader = reader.subsection("local") else { throw reader.error(missing: "local") }
+        local = try Self.readAuth(&localReader)
+        guard var remoteReader = reader.subsection("remote") else { throw reader.error(missing: "remote") }
+        remote = try Self.readAuth(&remoteReader)
+
+        children = []
+        if var childrenReader = reader.subsection("children") {
+            for var childReader in childrenReader.allSubsections() {
+                children.append(try ChildConfig(reading: &childReader))
+            }
+            try childrenReader.rejectUnknown()
+        }
+        try reader.rejectUnknown()
+    }
+
+    private static func readAuth(_ reader: inout SectionReader) throws -> AuthConfig {
+        let method = try reader.choice("auth", default: AuthMethod.psk, ["psk": .psk])
+        let identity = reader.string("id")
+        try reader.rejectUnknown()
+        return AuthConfig(method: method, identity: identity)
+    }
+}
+
+extension ChildConfig {
+    init(reading reader: inout SectionReader) throws {
+        name = reader.section.name
+        localTrafficSelectors = try Self.readSelectors(&reader, "local_ts")
+        remoteTrafficSelectors = try Self.readSelectors(&reader, "remote_ts")
+        espProposals = reader.list("esp_proposals")
+        if espProposals.isEmpty || espProposals == ["default"] { espProposals = ["aes256gcm16", "aes128-sha256"] }
+        mode = try reader.choice("mode", default: IPsecMode.tunnel, ["tunnel": .tunnel, "transport": .transport])
+        rekeyTime = try reader.duration("rekey_time", default: 3600)
+        lifeTime = try reader.optionalDuration("life_time") ?? rekeyTime * 1.1
+        rekeyBytes = try reader.count("rekey_bytes", default: 0)
+        lifeBytes = try reader.optionalCount("life_bytes") ?? (rekeyBytes + rekeyBytes / 10)
+        startAction = try reader.choice("start_action", default: StartAction.none,
+                                        ["none": .none, "start": .start, "trap": .trap])
+        if rekeyTime > 0, lifeTime > 0, lifeTime < rekeyTime, let entry = reader.section.entry("life_time") {
+            throw reader.error(entry, "life_time must not be shorter than rekey_time")
+        }
+        try reader.rejectUnknown()
+    }
+
+    private static func readSelectors(_ reader: inout SectionReader, _ key: String) throws -> [TrafficSelectorConfig] {
+        guard let entry = reader.entry(key) else { return [.dynamic] }
+        return try ConfigValue.list(entry.value).map { item in
+            if item == "dynamic" { return .dynamic }
+            if item.contains("[") {
+                throw reader.error(entry, "'\(item)': protocol/port selectors are not supported yet")
+            }
+            guard let prefix = IPPrefix(item) else {
+                throw reader.error(entry, "'\(item)' is not a prefix (e.g. 10.1.0.0/24) or 'dynamic'")
+            }
+            return .prefix(prefix)
+        }
+    }
+}
+
+extension SectionReader {
+    mutating func optionalCount(_ key: String) throws -> UInt64? {
+        guard section.entry(key) != nil else { _ = entry(key); return nil }
+        return try count(key, default: 0)
+    }
+}

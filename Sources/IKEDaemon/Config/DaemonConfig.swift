@@ -1,0 +1,177 @@
+// vipsec's whole configuration file: `connections`, `secrets` (as in swanctl.conf) and a
+// `vipsec { ... }` section for the daemon itself.
+//
+//     vipsec {
+//         listen = 192.0.2.1        # addresses to bind UDP 500/4500 on (default: any)
+//         half_open_limit = 1000    # half-open IKE_SAs kept at most
+//         cookie_threshold = 10     # half-open IKE_SAs above which COOKIEs are demanded
+//     }
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A pre-shared key from `secrets { ike-<x> { id = ...; secret = ... } }`.
+/// Its bytes never appear in descriptions; `wipe()` zeroes them.
+public struct SharedSecret: Sendable, Equatable, CustomStringConvertible {
+    /// The section name (`ike-gw`).
+    public var name: String
+    /// The identities the secret is for (`id`, `id-1`, ...); empty = any peer.
+    public var identities: [String]
+    /// The key bytes.
+    public private(set) var secret: [UInt8]
+
+    public init(name: String, identities: [String], secret: [UInt8]) {
+        self.name = name
+        self.identities = identities
+        self.secret = secret
+    }
+
+    /// Overwrites the key bytes with zeros.
+    public mutating func wipe() {
+        for i in secret.indices { secret[i] = 0 }
+    }
+
+    public var description: String { "SharedSecret(\(name), ids: \(identities), <\(secret.count) bytes redacted>)" }
+}
+
+/// Settings of the daemon (`vipsec { ... }`).
+public struct DaemonSettings: Sendable, Equatable {
+    /// Addresses to bind UDP 500 and 4500 on (default: the IPv4 wildcard).
+    public var listenAddresses: [String] = ["0.0.0.0"]
+    /// UDP port for IKE (500).
+    public var ikePort: Int = 500
+    /// UDP port for NAT traversal (4500).
+    public var natTraversalPort: Int = 4500
+    /// Half-open IKE_SAs kept at most; IKE_SA_INIT requests beyond are dropped.
+    public var halfOpenLimit: Int = 1000
+    /// Half-open IKE_SAs above which a COOKIE is demanded (RFC 7296 2.6).
+    public var cookieThreshold: Int = 10
+    /// First retransmission timeout in seconds (strongSwan: 4).
+    public var retransmitTimeout: Double = 4
+    /// Backoff base (strongSwan: 1.8).
+    public var retransmitBase: Double = 1.8
+    /// Retransmissions before giving up (strongSwan: 5).
+    public var retransmitTries: Int = 5
+
+    public init() {}
+}
+
+/// The parsed configuration file.
+public struct DaemonConfig: Sendable, Equatable {
+    public var settings: DaemonSettings
+    public var connections: [ConnectionConfig]
+    public var secrets: [SharedSecret]
+
+    /// Parses `text`; `file` names the source in errors.
+    public init(parsing text: String, file: String) throws {
+        let root = try ConfigSyntax.parse(text, file: file)
+        var reader = SectionReader(root, file: file, path: "")
+        settings = DaemonSettings()
+        if var vipsecReader = reader.subsection("vipsec") {
+            let listen = vipsecReader.list("listen")
+            if let bad = listen.first(where: { IPPrefix.parseAddress($0) == nil }), let entry = vipsecReader.section.entry("listen") {
+                throw vipsecReader.error(entry, "'\(bad)' is not an IP address")
+            }
+            if !listen.isEmpty { settings.listenAddresses = listen }
+            settings.ikePort = try vipsecReader.integer("port", default: 500, range: 1...65535)
+            settings.natTraversalPort = try vipsecReader.integer("port_nat_t", default: 4500, range: 1...65535)
+            settings.halfOpenLimit = try vipsecReader.integer("half_open_limit", default: 1000, range: 1...1_000_000)
+            settings.cookieThreshold = try vipsecReader.integer("cookie_threshold", default: 10, range: 0...1_000_000)
+            settings.retransmitTimeout = try vipsecReader.duration("retransmit_timeout", default: 4)
+            settings.retransmitBase = try vipsecReader.duration("retransmit_base", default: 1.8)
+            settings.retransmitTries = try vipsecReader.integer("retransmit_tries", default: 5, range: 0...20)
+            try vipsecReader.rejectUnknown()
+        }
+        connections = []
+        if var connectionsReader = reader.subsection("connections") {
+            for var connectionReader in connectionsReader.allSubsections() {
+                connections.append(try ConnectionConfig(reading: &connectionReader))
+            }
+            try connectionsReader.rejectUnknown()
+        }
+        secrets = []
+        if var secretsReader = reader.subsection("secrets") {
+            for var secretReader in secretsReader.allSubsections() {
+                let name = secretReader.section.name
+                guard name.hasPrefix("ike") else {
+                    throw ConfigError(file: file, line: secretReader.section.line, key: secretReader.path,
+                                      message: "only ike-<name> secrets are supported")
+                }
+                var identities: [String] = []
+                for entry in secretReader.section.entries where entry.key.hasPrefix("id") {
+                    identities.append(secretReader.entry(entry.key)?.value ?? "")
+                }
+                guard let secretEntry = secretReader.entry("secret") else { throw secretReader.error(missing: "secret") }
+                guard let bytes = ConfigValue.secret(secretEntry.value) else {
+                    // Never echo the value: it is key material.
+                    throw secretReader.error(secretEntry, "malformed secret (use a string, 0x<hex> or 0s<base64>)")
+                }
+                try secretReader.rejectUnknown()
+                secrets.append(SharedSecret(name: name, identities: identities, secret: bytes))
+            }
+            try secretsReader.rejectUnknown()
+        }
+        try reader.rejectUnknown()
+        if let duplicate = Self.firstDuplicate(connections.map(\.name)) {
+            throw ConfigError(file: file, line: 0, key: "connections.\(duplicate)", message: "connection defined twice")
+        }
+    }
+
+    /// Reads and parses `path`, refusing a file that holds secrets and is readable or
+    /// writable by group or others.
+    public static func load(path: String) throws -> DaemonConfig {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw ConfigError(file: path, line: 0, message: "cannot read: \(String(cString: strerror(errno)))")
+        }
+        guard let text = readFile(path) else {
+            throw ConfigError(file: path, line: 0, message: "cannot read: \(String(cString: strerror(errno)))")
+        }
+        let config = try DaemonConfig(parsing: text, file: path)
+        let loose = UInt32(info.st_mode) & 0o077
+        if !config.secrets.isEmpty, loose != 0 {
+            let mode = String(UInt32(info.st_mode) & 0o777, radix: 8)
+            throw ConfigError(file: path, line: 0, message:
+                "holds secrets but has mode 0\(mode) (group/others may access it); run: chmod 600 \(path)")
+        }
+        return config
+    }
+
+    private static func readFile(_ path: String) -> String? {
+        guard let handle = fopen(path, "r") else { return nil }
+        defer { fclose(handle) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, handle)
+            if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
+            if n < chunk.count { break }
+            if bytes.count > 4 << 20 { return nil }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func firstDuplicate(_ names: [String]) -> String? {
+        var seen: Set<String> = []
+        for name in names where !seen.insert(name).inserted { return name }
+        return nil
+    }
+
+    /// The pre-shared key for a pair of identities, strongSwan-style: the secret whose ids
+    /// match both best (an id-less secret matches anyone).
+    public func sharedSecret(local: String?, remote: String?) -> SharedSecret? {
+        var best: (score: Int, secret: SharedSecret)?
+        for secret in secrets {
+            var score = 0
+            if secret.identities.isEmpty { score = 1 } else {
+                if let local, secret.identities.contains(local) { score += 2 }
+                if let remote, secret.identities.contains(remote) { score += 4 }
+                if score == 0 { continue }
+            }
+            if score > (best?.score ?? 0) { best = (score, secret) }
+        }
+        return best?.secret
+    }
+}

@@ -1,0 +1,86 @@
+// From the config file's `connections` to what one IKE_SA needs (IKEv2.IKESAConfiguration):
+// proposals parsed, identities as ID payloads, the PSK looked up, `dynamic` selectors
+// replaced by the tunnel addresses.
+import IKEv2
+
+/// A connection resolved for one pair of addresses.
+struct ResolvedConnection {
+    var connection: ConnectionConfig
+    var configuration: IKESAConfiguration
+}
+
+/// Errors resolving a connection (named after the connection; never containing secrets).
+struct ConnectionResolutionError: Error, CustomStringConvertible {
+    var description: String
+}
+
+struct ConnectionResolver {
+    let config: DaemonConfig
+
+    /// The first connection whose addresses allow `local` ↔ `remote`.
+    func connection(local: [UInt8], remote: [UInt8]) -> (index: Int, ConnectionConfig)? {
+        for (index, connection) in config.connections.enumerated() {
+            if matches(connection.localAddresses, local) && matches(connection.remoteAddresses, remote) {
+                return (index, connection)
+            }
+        }
+        return nil
+    }
+
+    private func matches(_ configured: [String], _ address: [UInt8]) -> Bool {
+        configured.isEmpty || configured.contains { $0 == "%any" || IPPrefix.parseAddress($0) == address }
+    }
+
+    /// The IKE_SA configuration of connection number `index` between `local` and `remote`.
+    func resolve(index: Int, local: [UInt8], remote: [UInt8]) throws -> IKESAConfiguration {
+        let connection = config.connections[index]
+        func fail(_ message: String) -> ConnectionResolutionError {
+            ConnectionResolutionError(description: "connection \(connection.name): \(message)")
+        }
+        let ikeProposals = try ProposalSyntax.parse(connection.proposals.joined(separator: ","), protocolID: .ike)
+        guard let child = connection.children.first else { throw fail("has no children") }
+        let espProposals = try ProposalSyntax.parse(child.espProposals.joined(separator: ","), protocolID: .esp)
+        let localIdentity = Self.identification(connection.local.identity, address: local)
+        let remoteIdentity = connection.remote.identity.map { Self.identification($0, address: remote) }
+        guard let secret = config.sharedSecret(local: connection.local.identity ?? IPPrefix.format(local),
+                                               remote: connection.remote.identity ?? IPPrefix.format(remote)) else {
+            throw fail("no secret in `secrets` matches its identities")
+        }
+        let lifetime = ChildSALifetime(softSeconds: UInt64(child.rekeyTime), hardSeconds: UInt64(child.lifeTime),
+                                       softBytes: child.rekeyBytes, hardBytes: child.lifeBytes)
+        let childConfiguration = ChildSAConfiguration(
+            name: child.name, espProposals: espProposals,
+            localTrafficSelectors: child.localTrafficSelectors.map { Self.selector($0, dynamic: local) },
+            remoteTrafficSelectors: child.remoteTrafficSelectors.map { Self.selector($0, dynamic: remote) },
+            mode: child.mode == .tunnel ? .tunnel : .transport, lifetime: lifetime)
+        return IKESAConfiguration(name: connection.name, ikeProposals: ikeProposals, localIdentity: localIdentity,
+                                  remoteIdentity: remoteIdentity, presharedKey: SecretBytes(secret.secret),
+                                  child: childConfiguration, reqid: UInt32(index + 1))
+    }
+
+    /// strongSwan's identity syntax: an IP address, `@fqdn` / `fqdn`, `user@fqdn` (RFC 822).
+    static func identification(_ text: String?, address: [UInt8]) -> IdentificationPayload {
+        guard let text else {
+            return IdentificationPayload(idType: address.count == 4 ? .ipv4Address : .ipv6Address, identificationData: address)
+        }
+        if let bytes = IPPrefix.parseAddress(text) {
+            return IdentificationPayload(idType: bytes.count == 4 ? .ipv4Address : .ipv6Address, identificationData: bytes)
+        }
+        if text.hasPrefix("@") {
+            return IdentificationPayload(idType: .fqdn, identificationData: Array(text.dropFirst().utf8))
+        }
+        if text.contains("@") {
+            return IdentificationPayload(idType: .rfc822Address, identificationData: Array(text.utf8))
+        }
+        return IdentificationPayload(idType: .fqdn, identificationData: Array(text.utf8))
+    }
+
+    static func selector(_ configured: TrafficSelectorConfig, dynamic: [UInt8]) -> TrafficSelector {
+        switch configured {
+        case .dynamic:
+            return dynamic.count == 4 ? .ipv4(dynamic, dynamic) : .ipv6(dynamic, dynamic)
+        case .prefix(let prefix):
+            return prefix.isIPv4 ? .ipv4(prefix.firstAddress, prefix.lastAddress) : .ipv6(prefix.firstAddress, prefix.lastAddress)
+        }
+    }
+}

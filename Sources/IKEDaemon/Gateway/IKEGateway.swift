@@ -1,0 +1,190 @@
+// The gateway's IKE_SA table: dispatch of datagrams to IKE_SAs by SPI, creation of
+// responder IKE_SAs for new IKE_SA_INIT requests (with the half-open limit and COOKIEs,
+// RFC 7296 2.6), initiation of configured connections. No I/O: it returns what to do.
+import IKEv2
+import NIOCore
+
+/// What the shell must do for the gateway.
+enum GatewayAction {
+    /// Send `bytes` (an IKE message) to `remote` from `local`.
+    case send([UInt8], local: IKEEndpoint, remote: IKEEndpoint)
+    /// Call `timerFired(sa:timer:now:)` at the timer's deadline.
+    case schedule(sa: UInt64, RetransmissionTimer)
+    case install(ChildSAInstallation)
+    case delete(ChildSAInstallation)
+    /// A line for the log (never key material).
+    case log(String)
+}
+
+/// Counters of the gateway (for status and tests).
+struct GatewayCounters {
+    var malformed = 0
+    var unknownSPI = 0
+    var halfOpenLimitDrops = 0
+    var cookiesSent = 0
+    var badCookies = 0
+    var noConnection = 0
+}
+
+struct IKEGateway {
+    let settings: DaemonSettings
+    let resolver: ConnectionResolver
+    let provider: any IKECryptoProvider
+    var retransmission: RetransmissionPolicy
+    private(set) var sas: [UInt64: IKESA] = [:]
+    /// Responder IKE_SAs by (peer, initiator SPI), for retransmitted IKE_SA_INIT requests.
+    private var halfOpen: [HalfOpenKey: UInt64] = [:]
+    private(set) var counters = GatewayCounters()
+    private let cookieSecret: [UInt8]
+
+    struct HalfOpenKey: Hashable {
+        var remote: IKEEndpoint
+        var initiatorSPI: UInt64
+    }
+
+    init(config: DaemonConfig, provider: any IKECryptoProvider) throws {
+        settings = config.settings
+        resolver = ConnectionResolver(config: config)
+        self.provider = provider
+        retransmission = RetransmissionPolicy(timeout: config.settings.retransmitTimeout,
+                                              base: config.settings.retransmitBase, tries: config.settings.retransmitTries)
+        cookieSecret = try provider.randomBytes(count: 32)
+    }
+
+    /// IKE_SAs not yet established (responder side).
+    var halfOpenCount: Int { halfOpen.count }
+
+    // MARK: Input
+
+    mutating func receive(_ bytes: [UInt8], local: IKEEndpoint, remote: IKEEndpoint, now: Double) -> [GatewayAction] {
+        guard bytes.count >= IKEHeader.length else { counters.malformed += 1; return [] }
+        var buffer = ByteBuffer(bytes: bytes.prefix(IKEHeader.length))
+        guard let header = try? IKEHeader(parsing: &buffer) else { counters.malformed += 1; return [] }
+        // Our SPI is the responder SPI in messages from the original initiator, else the initiator SPI.
+        let ours = header.isFromInitiator ? header.responderSPI : header.initiatorSPI
+        if ours != 0, var sa = sas[ours] {
+            let actions = sa.receive(bytes, now: now)
+            return store(sa, actions)
+        }
+        guard header.isFromInitiator, header.responderSPI == 0, header.exchangeType == .ikeSAInit,
+              !header.isResponse, header.messageID == 0 else {
+            counters.unknownSPI += 1
+            return []
+        }
+        let key = HalfOpenKey(remote: remote, initiatorSPI: header.initiatorSPI)
+        if let spi = halfOpen[key], var sa = sas[spi] {
+            return store(sa, sa.receive(bytes, now: now))   // a retransmitted IKE_SA_INIT
+        }
+        guard halfOpen.count < settings.halfOpenLimit else {
+            counters.halfOpenLimitDrops += 1
+            return []
+        }
+        guard let message = try? IKEMessage(datagram: ByteBuffer(bytes: bytes)) else { counters.malformed += 1; return [] }
+        if halfOpen.count >= settings.cookieThreshold, let answer = checkCookie(message, remote: remote, local: local) {
+            return answer
+        }
+        guard let (index, connection) = resolver.connection(local: local.address, remote: remote.address) else {
+            counters.noConnection += 1
+            return [.log("IKE_SA_INIT from \(remote): no connection matches")]
+        }
+        do {
+            let configuration = try resolver.resolve(index: index, local: local.address, remote: remote.address)
+            var sa = try IKESA.responder(configuration: configuration, provider: provider, local: local, remote: remote,
+                                         initiatorSPI: header.initiatorSPI, retransmission: retransmission)
+            halfOpen[key] = sa.localSPI
+            let actions = sa.receive(bytes, now: now)
+            return [.log("IKE_SA_INIT from \(remote) for connection \(connection.name)")] + store(sa, actions)
+        } catch {
+            return [.log("IKE_SA_INIT from \(remote): \(error)")]
+        }
+    }
+
+    /// RFC 7296 2.6: under load, a request must echo a cookie we computed from its own
+    /// contents; without one it gets N(COOKIE) and no state is kept. Nil = go ahead.
+    mutating func checkCookie(_ message: IKEMessage, remote: IKEEndpoint, local: IKEEndpoint) -> [GatewayAction]? {
+        guard case .nonce(let nonce)? = message.payloads.first(where: { $0.type == .nonce }) else { return [] }
+        let expected = cookie(nonce: nonce.nonceData, remote: remote, spi: message.header.initiatorSPI)
+        if let echoed = message.notify(.cookie) {
+            if echoed.notificationData == expected { return nil }
+            counters.badCookies += 1
+            return []
+        }
+        counters.cookiesSent += 1
+        var header = message.header
+        header.flags = [.response]
+        header.responderSPI = 0
+        let reply = IKEMessage(header: header, payloads: [.notify(NotifyPayload(messageType: .cookie, notificationData: expected))])
+        return [.send(Array(reply.bytes.readableBytesView), local: local, remote: remote)]
+    }
+
+    /// Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>), with HMAC-SHA-256 keyed by the secret.
+    func cookie(nonce: [UInt8], remote: IKEEndpoint, spi: UInt64) -> [UInt8] {
+        let data = nonce + remote.address + (0..<8).map { UInt8(truncatingIfNeeded: spi >> (56 - 8 * $0)) }
+        guard let prf = try? provider.makePseudorandomFunction(.hmacSHA2_256),
+              let mac = try? prf.compute(key: cookieSecret, data: data) else { return [0] }
+        return [0] + mac.unprotectedCopy().prefix(16)
+    }
+
+    mutating func timerFired(sa spi: UInt64, timer: RetransmissionTimer, now: Double) -> [GatewayAction] {
+        guard var sa = sas[spi] else { return [] }
+        return store(sa, sa.retransmissionTimerFired(timer, now: now))
+    }
+
+    // MARK: Commands
+
+    /// Initiates connection number `index` from `local` to `remote`.
+    mutating func initiate(index: Int, local: IKEEndpoint, remote: IKEEndpoint, now: Double) -> [GatewayAction] {
+        do {
+            let configuration = try resolver.resolve(index: index, local: local.address, remote: remote.address)
+            var sa = try IKESA.initiator(configuration: configuration, provider: provider, local: local, remote: remote,
+                                         retransmission: retransmission)
+            let actions = sa.start(now: now)
+            return [.log("initiating connection \(configuration.name) to \(remote)")] + store(sa, actions)
+        } catch {
+            return [.log("cannot initiate connection \(index): \(error)")]
+        }
+    }
+
+    /// Deletes every IKE_SA (on shutdown): sends the Deletes, removes the CHILD_SAs.
+    mutating func deleteAll(now: Double) -> [GatewayAction] {
+        var actions: [GatewayAction] = []
+        for (_, sa) in sas {
+            var sa = sa
+            actions += store(sa, sa.delete(now: now))
+        }
+        return actions
+    }
+
+    // MARK: Bookkeeping
+
+    /// Keeps the SA's new state and turns its actions into gateway actions.
+    private mutating func store(_ sa: IKESA, _ actions: [IKEAction]) -> [GatewayAction] {
+        let spi = sa.localSPI
+        var result: [GatewayAction] = []
+        var closed = false
+        for action in actions {
+            switch action {
+            case .send(let bytes): result.append(.send(bytes, local: sa.local, remote: sa.remote))
+            case .schedule(let timer): result.append(.schedule(sa: spi, timer))
+            case .install(let child): result.append(.install(child))
+            case .delete(let child): result.append(.delete(child))
+            case .established:
+                result.append(.log("IKE_SA \(sa.configuration.name) established with \(sa.remote) (SPIs \(hex(sa.initiatorSPI))_i \(hex(sa.responderSPI))_r)"))
+            case .childSAFailed(let reason): result.append(.log("IKE_SA \(sa.configuration.name): \(reason)"))
+            case .closed(let reason):
+                closed = true
+                result.append(.log("IKE_SA \(sa.configuration.name) with \(sa.remote) closed: \(reason)"))
+            }
+        }
+        if sa.phase != .negotiatingInit && sa.phase != .authenticating || closed {
+            halfOpen = halfOpen.filter { $0.value != spi }
+        }
+        sas[spi] = closed ? nil : sa
+        return result
+    }
+
+    private func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}

@@ -1,0 +1,190 @@
+// The NIO shell around the IKE core: UDP sockets on 500 and 4500, timers, the installer.
+//
+// Everything runs on one event loop: the datagram handlers hand bytes to `DaemonCore`,
+// the only object that touches the gateway, the channels and the installer. On 4500 every
+// IKE message carries the four-octet non-ESP marker (RFC 3948 2.2); a lone 0xFF is a NAT
+// keepalive; anything else there is ESP, which the kernel handles (dropped here).
+import Foundation
+import IKEv2
+import IKECrypto
+import Logging
+import NIOCore
+import NIOPosix
+
+/// `vipsec routing`'s IKE daemon.
+public final class IKEDaemonService {
+    private let config: DaemonConfig
+    private let installer: ChildSAInstaller
+    private let logger: Logger
+
+    public init(config: DaemonConfig, installer: ChildSAInstaller, logger: Logger) {
+        self.config = config
+        self.installer = installer
+        self.logger = logger
+    }
+
+    /// Binds the sockets, initiates `start_action = start` connections, and runs until
+    /// SIGTERM or SIGINT; then deletes its IKE_SAs and CHILD_SAs and returns.
+    public func run() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let loop = group.next()
+        let core = try DaemonCore(config: config, installer: installer, logger: logger, loop: loop)
+        for address in config.settings.listenAddresses {
+            for port in [config.settings.ikePort, config.settings.natTraversalPort] {
+                let channel = try DatagramBootstrap(group: loop)
+                    .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                    .channelInitializer { channel in
+                        channel.pipeline.addHandler(IKEDatagramHandler(core: core, localAddress: address, localPort: port))
+                    }
+                    .bind(host: address, port: port).wait()
+                try loop.submit { core.channels[ChannelKey(address: address, port: port)] = channel }.wait()
+                logger.info("listening on \(address):\(port)")
+            }
+        }
+        try loop.submit { core.initiateConfigured() }.wait()
+
+        let stopped = loop.makePromise(of: Void.self)
+        let signalQueue = DispatchQueue(label: "vipsec.signals")
+        var sources: [DispatchSourceSignal] = []
+        for signalNumber in [SIGTERM, SIGINT] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: signalQueue)
+            source.setEventHandler {
+                loop.execute { core.shutdown(completing: stopped) }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        try stopped.futureResult.wait()
+        sources.forEach { $0.cancel() }
+        logger.info("stopped")
+    }
+}
+
+struct ChannelKey: Hashable {
+    var address: String
+    var port: Int
+}
+
+/// The loop-confined heart of the daemon.
+final class DaemonCore: @unchecked Sendable {
+    let config: DaemonConfig
+    let installer: ChildSAInstaller
+    let logger: Logger
+    let loop: EventLoop
+    var gateway: IKEGateway
+    var channels: [ChannelKey: Channel] = [:]
+    var shuttingDown = false
+
+    init(config: DaemonConfig, installer: ChildSAInstaller, logger: Logger, loop: EventLoop) throws {
+        self.config = config
+        self.installer = installer
+        self.logger = logger
+        self.loop = loop
+        gateway = try IKEGateway(config: config, provider: OpenSSLCryptoProvider())
+    }
+
+    static var now: Double { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
+
+    func received(_ datagram: ByteBuffer, localAddress: String, localPort: Int, remote: SocketAddress) {
+        guard !shuttingDown, let remoteText = remote.ipAddress, let remoteBytes = IPPrefix.parseAddress(remoteText),
+              let remotePort = remote.port, let localBytes = IPPrefix.parseAddress(localAddress) else { return }
+        var bytes = Array(datagram.readableBytesView)
+        if localPort == config.settings.natTraversalPort {
+            guard bytes.count > 4, bytes[0..<4] == [0, 0, 0, 0] else { return }   // keepalive or ESP
+            bytes.removeFirst(4)
+        }
+        let local = IKEEndpoint(address: localBytes, port: UInt16(localPort))
+        let peer = IKEEndpoint(address: remoteBytes, port: UInt16(remotePort))
+        perform(gateway.receive(bytes, local: local, remote: peer, now: Self.now))
+    }
+
+    func initiateConfigured() {
+        for (index, connection) in config.connections.enumerated()
+        where connection.children.contains(where: { $0.startAction == .start }) {
+            guard let remoteText = connection.remoteAddresses.first, let remote = IPPrefix.parseAddress(remoteText),
+                  let localText = connection.localAddresses.first ?? config.settings.listenAddresses.first,
+                  let local = IPPrefix.parseAddress(localText) else {
+                logger.warning("connection \(connection.name): start_action = start needs remote_addrs and local_addrs")
+                continue
+            }
+            perform(gateway.initiate(index: index, local: IKEEndpoint(address: local, port: UInt16(config.settings.ikePort)),
+                                     remote: IKEEndpoint(address: remote, port: UInt16(config.settings.ikePort)), now: Self.now))
+        }
+    }
+
+    func perform(_ actions: [GatewayAction]) {
+        for action in actions {
+            switch action {
+            case .send(let bytes, let local, let remote):
+                send(bytes, local: local, remote: remote)
+            case .schedule(let spi, let timer):
+                let deadline = NIODeadline.uptimeNanoseconds(UInt64(max(0, timer.deadline) * 1e9))
+                loop.scheduleTask(deadline: deadline) { [self] in
+                    guard !shuttingDown else { return }
+                    perform(gateway.timerFired(sa: spi, timer: timer, now: Self.now))
+                }
+            case .install(let child):
+                do { try installer.install(child) } catch {
+                    logger.error("installing \(child.reference) failed: \(error)")
+                }
+            case .delete(let child):
+                do { try installer.delete(child) } catch {
+                    logger.error("deleting \(child.reference) failed: \(error)")
+                }
+            case .log(let line):
+                logger.info("\(line)")
+            }
+        }
+    }
+
+    func send(_ bytes: [UInt8], local: IKEEndpoint, remote: IKEEndpoint) {
+        let localText = IPPrefix.format(local.address)
+        let key = ChannelKey(address: localText, port: Int(local.port))
+        guard let channel = channels[key] ?? channels.first(where: { $0.key.port == Int(local.port) })?.value,
+              let address = try? SocketAddress(ipAddress: IPPrefix.format(remote.address), port: Int(remote.port)) else {
+            logger.warning("no socket for \(local) to send to \(remote)")
+            return
+        }
+        var buffer = channel.allocator.buffer(capacity: bytes.count + 4)
+        if Int(local.port) == config.settings.natTraversalPort { buffer.writeBytes([0, 0, 0, 0]) }
+        buffer.writeBytes(bytes)
+        channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+    }
+
+    /// Deletes every IKE_SA (the Deletes go out best-effort), removes CHILD_SAs, closes.
+    func shutdown(completing promise: EventLoopPromise<Void>) {
+        guard !shuttingDown else { return }
+        logger.info("shutting down: deleting IKE_SAs and CHILD_SAs")
+        let actions = gateway.deleteAll(now: Self.now).filter { if case .schedule = $0 { return false }; return true }
+        perform(actions)
+        shuttingDown = true
+        (installer as? KernelChildSAInstaller)?.removeAll()
+        let closes = channels.values.map { $0.close() }
+        EventLoopFuture.andAllComplete(closes, on: loop).whenComplete { _ in promise.succeed(()) }
+    }
+}
+
+/// The one handler per socket: passes datagrams to the core.
+final class IKEDatagramHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    let core: DaemonCore
+    let localAddress: String
+    let localPort: Int
+
+    init(core: DaemonCore, localAddress: String, localPort: Int) {
+        self.core = core
+        self.localAddress = localAddress
+        self.localPort = localPort
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        core.received(envelope.data, localAddress: localAddress, localPort: localPort, remote: envelope.remoteAddress)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A UDP error (e.g. ICMP port unreachable) must not close the socket.
+    }
+}

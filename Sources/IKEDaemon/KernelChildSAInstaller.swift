@@ -1,0 +1,150 @@
+// The standalone gateway's ChildSAInstaller: CHILD_SAs go into this host's kernel XFRM.
+//
+// For each CHILD_SA (what strongSwan's kernel-netlink does for a tunnel):
+//   ip xfrm state add src PEER dst US  proto esp spi IN  reqid R mode tunnel aead ...   (inbound)
+//   ip xfrm state add src US  dst PEER proto esp spi OUT reqid R mode tunnel aead ...   (outbound)
+//   ip xfrm policy add src LOCAL_TS dst REMOTE_TS dir out tmpl src US dst PEER proto esp reqid R mode tunnel
+//   ip xfrm policy add src REMOTE_TS dst LOCAL_TS dir in  tmpl src PEER dst US proto esp reqid R mode tunnel
+//   ip xfrm policy add src REMOTE_TS dst LOCAL_TS dir fwd tmpl src PEER dst US proto esp reqid R mode tunnel
+// Transport mode: the same without fwd, the templates in transport mode.
+import IKEv2
+import XFRM
+import Logging
+
+/// Errors of the kernel installer (no key material in them).
+public struct KernelInstallError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Installs CHILD_SAs into the local kernel.
+public final class KernelChildSAInstaller: ChildSAInstaller {
+    private let kernel: XFRMKernel
+    private let logger: Logger
+    /// Priority of the policies we add (strongSwan uses ~ 375423 for such policies; lower wins).
+    public var policyPriority: UInt32 = 2000
+    /// What is installed now, so that shutdown can remove everything.
+    public private(set) var installed: [ChildSAReference: ChildSAInstallation] = [:]
+
+    public init(kernel: XFRMKernel, logger: Logger) {
+        self.kernel = kernel
+        self.logger = logger
+    }
+
+    public func install(_ child: ChildSAInstallation) throws {
+        let mode: XFRMMode = child.mode == .tunnel ? .tunnel : .transport
+        let states = try [state(child.inbound, child: child, mode: mode, inbound: true),
+                          state(child.outbound, child: child, mode: mode, inbound: false)]
+        for state in states { _ = try kernel.addState(state) }
+        do {
+            for policy in try policies(child, mode: mode) { try kernel.updatePolicy(policy) }
+        } catch {
+            for state in states { try? kernel.deleteState(state.id) }
+            throw error
+        }
+        installed[child.reference] = child
+        logger.info("installed \(child)")
+    }
+
+    public func delete(_ child: ChildSAInstallation) throws {
+        installed[child.reference] = nil
+        let mode: XFRMMode = child.mode == .tunnel ? .tunnel : .transport
+        for sa in [child.inbound, child.outbound] {
+            guard let destination = XFRMAddress(family: family(sa.destination), bytes: sa.destination) else { continue }
+            try? kernel.deleteState(XFRMStateID(source: XFRMAddress(family: family(sa.source), bytes: sa.source),
+                                                destination: destination, spi: sa.spi, proto: .esp))
+        }
+        // Policies are shared by reqid and selectors; remove them unless another SA of the same reqid remains.
+        if !installed.values.contains(where: { $0.reqid == child.reqid }) {
+            for policy in (try? policies(child, mode: mode)) ?? [] { try? kernel.deletePolicy(policy.id) }
+        }
+        logger.info("deleted CHILD_SA \(child.reference)")
+    }
+
+    /// Removes everything still installed (on shutdown).
+    public func removeAll() {
+        for child in installed.values { try? delete(child) }
+    }
+
+    // MARK: Translation
+
+    func family(_ bytes: [UInt8]) -> UInt16 { UInt16(bytes.count == 4 ? 2 : 10) }
+
+    func address(_ bytes: [UInt8]) throws -> XFRMAddress {
+        guard let address = XFRMAddress(family: family(bytes), bytes: bytes) else {
+            throw KernelInstallError(description: "bad address length \(bytes.count)")
+        }
+        return address
+    }
+
+    func algorithms(_ sa: ChildSAParameters) throws -> (aead: XFRMAlgorithm?, encryption: XFRMAlgorithm?, integrity: XFRMAlgorithm?) {
+        let encryptionKey = XFRMKey(sa.encryptionKey.unprotectedCopy())
+        switch sa.encryption {
+        case .aesGCM16: return (.aesGCM(key: encryptionKey), nil, nil)
+        case .chacha20Poly1305: return (.chaCha20Poly1305(key: encryptionKey), nil, nil)
+        case .aesCBC:
+            let integrityKey = XFRMKey(sa.integrityKey.unprotectedCopy())
+            let integrity: XFRMAlgorithm
+            switch sa.integrity {
+            case .hmacSHA2_256_128: integrity = .hmacSHA256(key: integrityKey)
+            case .hmacSHA2_384_192: integrity = .hmacSHA384(key: integrityKey)
+            case .hmacSHA2_512_256: integrity = .hmacSHA512(key: integrityKey)
+            default: throw KernelInstallError(description: "integrity \(sa.integrity) not supported by the kernel installer")
+            }
+            return (nil, .aesCBC(key: encryptionKey), integrity)
+        default:
+            throw KernelInstallError(description: "encryption \(sa.encryption) not supported by the kernel installer")
+        }
+    }
+
+    func state(_ sa: ChildSAParameters, child: ChildSAInstallation, mode: XFRMMode, inbound: Bool) throws -> XFRMAddState {
+        let algorithms = try algorithms(sa)
+        let lifetime = XFRMLifetime(
+            softByteLimit: child.lifetime.softBytes == 0 ? nil : child.lifetime.softBytes,
+            hardByteLimit: child.lifetime.hardBytes == 0 ? nil : child.lifetime.hardBytes,
+            softAddExpireSeconds: child.lifetime.softSeconds == 0 ? nil : child.lifetime.softSeconds,
+            hardAddExpireSeconds: child.lifetime.hardSeconds == 0 ? nil : child.lifetime.hardSeconds)
+        let encap = child.udpEncapsulation.map {
+            inbound ? XFRMEncap(sourcePort: $0.destinationPort, destinationPort: $0.sourcePort)
+                    : XFRMEncap(sourcePort: $0.sourcePort, destinationPort: $0.destinationPort)
+        }
+        return XFRMAddState(
+            id: XFRMStateID(source: try address(sa.source), destination: try address(sa.destination), spi: sa.spi, proto: .esp),
+            reqid: child.reqid, mode: mode, lifetime: lifetime,
+            aead: algorithms.aead, encryption: algorithms.encryption, integrity: algorithms.integrity,
+            replay: XFRMReplayState(window: inbound ? child.replayWindow : 0, extendedSequenceNumbers: child.extendedSequenceNumbers),
+            encap: encap)
+    }
+
+    func prefix(_ selector: TrafficSelector) throws -> XFRMPrefix {
+        // The largest prefix covering start...end (selectors from config are prefixes).
+        let start = selector.startAddress, end = selector.endAddress
+        var length = 0
+        while length < start.count * 8 {
+            let byte = length / 8, bit = UInt8(0x80) >> UInt8(length % 8)
+            if start[byte] & bit != end[byte] & bit { break }
+            length += 1
+        }
+        return XFRMPrefix(try address(start), length: UInt8(length))
+    }
+
+    func policies(_ child: ChildSAInstallation, mode: XFRMMode) throws -> [XFRMPolicy] {
+        let us = try address(child.outbound.source), peer = try address(child.outbound.destination)
+        var result: [XFRMPolicy] = []
+        for local in child.localTrafficSelectors {
+            for remote in child.remoteTrafficSelectors where local.startAddress.count == remote.startAddress.count {
+                let outSelector = XFRMSelector(source: try prefix(local), destination: try prefix(remote),
+                                               upperProtocol: local.ipProtocolID)
+                let inSelector = XFRMSelector(source: try prefix(remote), destination: try prefix(local),
+                                              upperProtocol: local.ipProtocolID)
+                let outTemplate = XFRMTemplate(source: us, destination: peer, proto: .esp, reqid: child.reqid, mode: mode)
+                let inTemplate = XFRMTemplate(source: peer, destination: us, proto: .esp, reqid: child.reqid, mode: mode)
+                result.append(XFRMPolicy(selector: outSelector, direction: .outbound, priority: policyPriority, templates: [outTemplate]))
+                result.append(XFRMPolicy(selector: inSelector, direction: .inbound, priority: policyPriority, templates: [inTemplate]))
+                if mode == .tunnel {
+                    result.append(XFRMPolicy(selector: inSelector, direction: .forward, priority: policyPriority, templates: [inTemplate]))
+                }
+            }
+        }
+        return result
+    }
+}

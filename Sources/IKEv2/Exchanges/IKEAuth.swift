@@ -1,0 +1,215 @@
+// IKE_AUTH (RFC 7296 1.2) with pre-shared keys (2.15), creating the first CHILD_SA.
+//
+//     Initiator                         Responder
+//     HDR, SK {IDi, [IDr,] AUTH, [N(USE_TRANSPORT_MODE),] SAi2, TSi, TSr}  -->
+//                  <--  HDR, SK {IDr, AUTH, [N(USE_TRANSPORT_MODE),] SAr2, TSi, TSr}
+//
+// A wrong AUTH is answered with AUTHENTICATION_FAILED and ends the IKE_SA. A CHILD_SA that
+// cannot be made (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE) is reported in the response, and the
+// IKE_SA is still established (RFC 7296 1.2, last paragraph).
+
+extension IKESA {
+    // MARK: Initiator: build_i
+
+    mutating func startAuth(now: Double) -> [IKEAction] {
+        guard let keys = keyContext, let childSPI = try? randomChildSPI() else { return close("cannot build IKE_AUTH") }
+        let child = configuration.child
+        offeredChildSPI = childSPI
+        offeredChildProposals = child.espProposals.map { var p = $0; p.spi = childSPI.bigEndianBytes; return p }
+        let identity = configuration.localIdentity
+        guard let auth = try? authenticationData(keys: keys, ownInitMessage: initiatorInitMessage, peerNonce: nonceResponder,
+                                                 skP: keys.keys.skPi, identity: identity) else {
+            return close("cannot compute AUTH")
+        }
+        var payloads: [IKEPayload] = [.identificationInitiator(identity)]
+        if let remote = configuration.remoteIdentity { payloads.append(.identificationResponder(remote)) }
+        payloads.append(.authentication(AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, authenticationData: auth)))
+        if child.mode == .transport { payloads.append(.notify(NotifyPayload(messageType: .useTransportMode))) }
+        payloads += [
+            .securityAssociation(SecurityAssociationPayload(proposals: offeredChildProposals)),
+            .trafficSelectorInitiator(TrafficSelectorPayload(trafficSelectors: child.localTrafficSelectors)),
+            .trafficSelectorResponder(TrafficSelectorPayload(trafficSelectors: child.remoteTrafficSelectors)),
+        ]
+        return sendRequest(exchange: .ikeAuth, kind: .ikeAuth, payloads: payloads, now: now)
+    }
+
+    // MARK: Responder: process_r + build_r
+
+    mutating func processAuthRequest(_ payloads: [IKEPayload], messageID: UInt32) -> [IKEAction] {
+        guard let keys = keyContext,
+              case .identificationInitiator(let peerIdentity)? = payloads.first(where: { $0.type == .identificationInitiator }),
+              case .authentication(let auth)? = payloads.first(where: { $0.type == .authentication }) else {
+            counters.unexpected += 1
+            return []
+        }
+        let verified = auth.method == .sharedKeyMessageIntegrityCode
+            && identityAcceptable(peerIdentity)
+            && (try? verifyAuthentication(keys: keys, peerInitMessage: initiatorInitMessage, ownNonce: nonceResponder,
+                                          skP: keys.keys.skPi, identity: peerIdentity, received: auth.authenticationData)) == true
+        guard verified else {
+            let actions = respond(exchange: .ikeAuth, messageID: messageID,
+                                  payloads: [.notify(NotifyPayload(messageType: .authenticationFailed))])
+            return actions + close("peer authentication failed")
+        }
+        let identity = configuration.localIdentity
+        guard let ownAuth = try? authenticationData(keys: keys, ownInitMessage: responderInitMessage, peerNonce: nonceInitiator,
+                                                    skP: keys.keys.skPr, identity: identity) else {
+            return close("cannot compute AUTH")
+        }
+        var response: [IKEPayload] = [
+            .identificationResponder(identity),
+            .authentication(AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, authenticationData: ownAuth)),
+        ]
+        var actions: [IKEAction] = []
+        switch negotiateChildAsResponder(payloads, keys: keys) {
+        case .success(let (installation, answer)):
+            if installation.mode == .transport { response.append(.notify(NotifyPayload(messageType: .useTransportMode))) }
+            response += answer
+            childSAs.append(installation)
+            actions.append(.install(installation))
+        case .failure(let error):
+            response.append(.notify(NotifyPayload(messageType: error.notifyMessageType)))
+            actions.append(.childSAFailed("CHILD_SA refused: \(error)"))
+        }
+        phase = .established
+        return respond(exchange: .ikeAuth, messageID: messageID, payloads: response) + actions + [.established]
+    }
+
+    /// The responder's CHILD_SA: proposal, selectors, mode, SPI and keys.
+    func negotiateChildAsResponder(_ payloads: [IKEPayload], keys: IKESAKeyContext)
+        -> Result<(ChildSAInstallation, [IKEPayload]), NegotiationError> {
+        guard case .securityAssociation(let sa)? = payloads.first(where: { $0.type == .securityAssociation }),
+              case .trafficSelectorInitiator(let tsi)? = payloads.first(where: { $0.type == .trafficSelectorInitiator }),
+              case .trafficSelectorResponder(let tsr)? = payloads.first(where: { $0.type == .trafficSelectorResponder }) else {
+            return .failure(.noProposalChosen)
+        }
+        let child = configuration.child
+        do {
+            var chosen = try ProposalSelection.select(offered: sa.proposals, configured: child.espProposals,
+                                                      ignoringKeyExchange: true)
+            guard let peerSPI = chosen.spi32 else { return .failure(.noProposalChosen) }
+            let narrowed = try TrafficSelectorNarrowing.narrow(
+                initiator: tsi.trafficSelectors, responder: tsr.trafficSelectors,
+                configuredRemote: child.remoteTrafficSelectors, configuredLocal: child.localTrafficSelectors)
+            let requestedTransport = payloads.contains { if case .notify(let n) = $0 { return n.messageType == .useTransportMode }; return false }
+            let mode: ChildSAMode = (requestedTransport && child.mode == .transport) ? .transport : .tunnel
+            if child.mode == .transport && !requestedTransport { return .failure(.noProposalChosen) }
+            let ourSPI = try randomChildSPI()
+            chosen.spi = ourSPI.bigEndianBytes
+            let installation = try childSAInstallation(chosen: chosen, keys: keys, ourSPI: ourSPI, peerSPI: peerSPI,
+                                                       initiatorTS: narrowed.initiator, responderTS: narrowed.responder, mode: mode)
+            return .success((installation, [
+                .securityAssociation(SecurityAssociationPayload(proposals: [chosen])),
+                .trafficSelectorInitiator(TrafficSelectorPayload(trafficSelectors: narrowed.initiator)),
+                .trafficSelectorResponder(TrafficSelectorPayload(trafficSelectors: narrowed.responder)),
+            ]))
+        } catch let error as NegotiationError {
+            return .failure(error)
+        } catch {
+            return .failure(.noProposalChosen)
+        }
+    }
+
+    // MARK: Initiator: process_i
+
+    mutating func processAuthResponse(_ payloads: [IKEPayload], now: Double) -> [IKEAction] {
+        guard let keys = keyContext else { return [] }
+        let notifies = payloads.compactMap { if case .notify(let n) = $0 { return n }; return nil }
+        if notifies.contains(where: { $0.messageType == .authenticationFailed }) {
+            return close("peer refused our authentication (AUTHENTICATION_FAILED)")
+        }
+        guard case .identificationResponder(let peerIdentity)? = payloads.first(where: { $0.type == .identificationResponder }),
+              case .authentication(let auth)? = payloads.first(where: { $0.type == .authentication }),
+              auth.method == .sharedKeyMessageIntegrityCode, identityAcceptable(peerIdentity),
+              (try? verifyAuthentication(keys: keys, peerInitMessage: responderInitMessage, ownNonce: nonceInitiator,
+                                         skP: keys.keys.skPr, identity: peerIdentity, received: auth.authenticationData)) == true
+        else {
+            return close("responder authentication failed")
+        }
+        phase = .established
+        if let error = notifies.first(where: { $0.messageType.rawValue < 16384 }) {
+            return [.established, .childSAFailed("CHILD_SA refused: \(error.messageType)")]
+        }
+        guard case .securityAssociation(let sa)? = payloads.first(where: { $0.type == .securityAssociation }),
+              sa.proposals.count == 1, let peerSPI = sa.proposals[0].spi32,
+              ProposalSelection.isValidChoice(sa.proposals[0], from: offeredChildProposals, ignoringKeyExchange: true),
+              case .trafficSelectorInitiator(let tsi)? = payloads.first(where: { $0.type == .trafficSelectorInitiator }),
+              case .trafficSelectorResponder(let tsr)? = payloads.first(where: { $0.type == .trafficSelectorResponder }),
+              TrafficSelectorNarrowing.narrow(proposed: tsi.trafficSelectors, configured: configuration.child.localTrafficSelectors) == tsi.trafficSelectors,
+              TrafficSelectorNarrowing.narrow(proposed: tsr.trafficSelectors, configured: configuration.child.remoteTrafficSelectors) == tsr.trafficSelectors
+        else {
+            counters.unexpected += 1
+            return [.established]
+        }
+        let transport = configuration.child.mode == .transport && notifies.contains { $0.messageType == .useTransportMode }
+        guard let installation = try? childSAInstallation(
+            chosen: sa.proposals[0], keys: keys, ourSPI: offeredChildSPI, peerSPI: peerSPI,
+            initiatorTS: tsi.trafficSelectors, responderTS: tsr.trafficSelectors, mode: transport ? .transport : .tunnel)
+        else { return [.established] }
+        childSAs.append(installation)
+        return [.established, .install(installation)]
+    }
+
+    // MARK: Shared
+
+    func identityAcceptable(_ identity: IdentificationPayload) -> Bool {
+        guard let expected = configuration.remoteIdentity else { return true }
+        return expected.idType == identity.idType && expected.identificationData == identity.identificationData
+    }
+
+    func authenticationData(keys: IKESAKeyContext, ownInitMessage: [UInt8], peerNonce: [UInt8], skP: SecretBytes,
+                            identity: IdentificationPayload) throws -> [UInt8] {
+        let octets = try PSKAuthentication.signedOctets(prf: keys.prf, message: ownInitMessage, peerNonce: peerNonce,
+                                                        skP: skP, identificationPayloadBody: identity.bodyBytes)
+        return try PSKAuthentication.authenticationData(prf: keys.prf, sharedSecret: configuration.presharedKey, signedOctets: octets)
+    }
+
+    func verifyAuthentication(keys: IKESAKeyContext, peerInitMessage: [UInt8], ownNonce: [UInt8], skP: SecretBytes,
+                              identity: IdentificationPayload, received: [UInt8]) throws -> Bool {
+        let octets = try PSKAuthentication.signedOctets(prf: keys.prf, message: peerInitMessage, peerNonce: ownNonce,
+                                                        skP: skP, identificationPayloadBody: identity.bodyBytes)
+        return try PSKAuthentication.verify(prf: keys.prf, sharedSecret: configuration.presharedKey,
+                                            signedOctets: octets, received: received)
+    }
+
+    func randomChildSPI() throws -> UInt32 {
+        let bytes = try provider.randomBytes(count: 4)
+        return 0xC000_0000 | (bytes.reduce(0) { $0 << 8 | UInt32($1) } & 0x3FFF_FFFF)
+    }
+
+    /// KEYMAT (RFC 7296 2.17) and the two SAs of a CHILD_SA.
+    func childSAInstallation(chosen: Proposal, keys: IKESAKeyContext, ourSPI: UInt32, peerSPI: UInt32,
+                             initiatorTS: [TrafficSelector], responderTS: [TrafficSelector], mode: ChildSAMode) throws -> ChildSAInstallation {
+        guard let encryption = chosen.encryptionAlgorithm else { throw NegotiationError.noProposalChosen }
+        let suite = EncryptionSuite(encryption: encryption, keyLengthBits: chosen.encryptionKeyLength.map(Int.init),
+                                    integrity: chosen.integrityAlgorithm ?? .none)
+        let keymat = try IKEKeyDerivation.childSAKeys(prf: keys.prf, skD: keys.keys.skD, sharedSecret: nil,
+                                                      nonceInitiator: nonceInitiator, nonceResponder: nonceResponder, suite: suite)
+        let inboundKeys = isOriginalInitiator
+            ? (keymat.responderToInitiatorEncryption, keymat.responderToInitiatorIntegrity)
+            : (keymat.initiatorToResponderEncryption, keymat.initiatorToResponderIntegrity)
+        let outboundKeys = isOriginalInitiator
+            ? (keymat.initiatorToResponderEncryption, keymat.initiatorToResponderIntegrity)
+            : (keymat.responderToInitiatorEncryption, keymat.responderToInitiatorIntegrity)
+        func sa(_ spi: UInt32, from: [UInt8], to: [UInt8], _ k: (SecretBytes, SecretBytes)) -> ChildSAParameters {
+            ChildSAParameters(spi: spi, source: from, destination: to, encryption: encryption,
+                              encryptionKeyLengthBits: suite.keyLengthBits, integrity: suite.integrity,
+                              encryptionKey: k.0, integrityKey: k.1)
+        }
+        let child = configuration.child
+        return ChildSAInstallation(
+            name: child.name, reqid: configuration.reqid, mode: mode,
+            inbound: sa(ourSPI, from: remote.address, to: local.address, inboundKeys),
+            outbound: sa(peerSPI, from: local.address, to: remote.address, outboundKeys),
+            localTrafficSelectors: isOriginalInitiator ? initiatorTS : responderTS,
+            remoteTrafficSelectors: isOriginalInitiator ? responderTS : initiatorTS,
+            extendedSequenceNumbers: chosen.extendedSequenceNumbers == .yes,
+            replayWindow: child.replayWindow, lifetime: child.lifetime,
+            udpEncapsulation: nil)
+    }
+}
+
+extension UInt32 {
+    /// The four octets in network order.
+    var bigEndianBytes: [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: self >> (24 - 8 * $0)) } }
+}

@@ -1,0 +1,198 @@
+// IKE_SA_INIT (RFC 7296 1.2): negotiate the IKE SA's algorithms, exchange nonces and
+// key exchange values, derive SKEYSEED and SK_*.
+//
+//     Initiator                         Responder
+//     HDR, [N(COOKIE),] SAi1, KEi, Ni  -->
+//                                  <--  HDR, SAr1, KEr, Nr
+//
+// The initiator retries with the group the responder asks for (INVALID_KE_PAYLOAD, 1.2)
+// and with the COOKIE the responder hands out under load (2.6), both under message ID 0.
+import NIOCore
+
+/// Length of the nonces we send (RFC 7296 2.10: at least half the PRF key size, >= 16).
+let ourNonceLength = 32
+
+extension IKESA {
+    // MARK: Initiator: build_i
+
+    /// Sends the first IKE_SA_INIT request (initiator only).
+    public mutating func start(now: Double) -> [IKEAction] {
+        guard isOriginalInitiator, phase == .negotiatingInit, taskManager.canSendRequest else { return [] }
+        guard let group = configuration.ikeProposals.compactMap(\.keyExchangeMethod).first,
+              let bytes = try? buildInitRequest(group: group),
+              let timer = taskManager.requestSent(bytes, context: .ikeSAInit, now: now) else {
+            return close("cannot build IKE_SA_INIT (no usable proposal)")
+        }
+        return [.send(bytes), .schedule(timer)]
+    }
+
+    mutating func buildInitRequest(group: KeyExchangeMethod) throws -> [UInt8] {
+        let exchange = try provider.makeKeyExchange(group)
+        keyExchange = exchange
+        keyExchangeMethod = group
+        if nonceInitiator.isEmpty { nonceInitiator = try provider.randomBytes(count: ourNonceLength) }
+        var payloads: [IKEPayload] = []
+        if let cookie { payloads.append(.notify(NotifyPayload(messageType: .cookie, notificationData: cookie))) }
+        payloads += [
+            .securityAssociation(SecurityAssociationPayload(proposals: configuration.ikeProposals)),
+            .keyExchange(KeyExchangePayload(group: group, keyExchangeData: exchange.publicValue)),
+            .nonce(NoncePayload(nonceData: nonceInitiator)),
+        ]
+        let message = IKEMessage(header: header(exchange: .ikeSAInit, messageID: 0, response: false), payloads: payloads)
+        let bytes = Array(message.bytes.readableBytesView)
+        initiatorInitMessage = bytes
+        return bytes
+    }
+
+    // MARK: Initiator: process_i
+
+    mutating func processInitResponse(_ message: IKEMessage, now: Double) -> [IKEAction] {
+        if let invalidKE = message.notify(.invalidKEPayload) {
+            // 1.2: retry with the group the responder wants, if we offered it.
+            let data = invalidKE.notificationData
+            guard data.count == 2 else { counters.unexpected += 1; return [] }
+            let wanted = KeyExchangeMethod(rawValue: UInt16(data[0]) << 8 | UInt16(data[1]))
+            let offered = configuration.ikeProposals.flatMap { $0.transforms(ofType: .keyExchangeMethod) }
+            guard wanted != keyExchangeMethod, offered.contains(where: { $0.id == wanted.rawValue }) else {
+                _ = taskManager.abandonOutstanding()
+                return close("peer wants key exchange \(wanted), which we do not offer")
+            }
+            return retryInit(group: wanted, now: now)
+        }
+        if let cookieNotify = message.notify(.cookie) {
+            // 2.6: repeat the request with the cookie as the first payload.
+            guard cookie != cookieNotify.notificationData,
+                  (1...64).contains(cookieNotify.notificationData.count), let group = keyExchangeMethod else {
+                counters.unexpected += 1
+                return []
+            }
+            cookie = cookieNotify.notificationData
+            return retryInit(group: group, now: now)
+        }
+        if let error = message.notifies.first(where: { $0.messageType.rawValue < 16384 }) {
+            _ = taskManager.abandonOutstanding()
+            return close("IKE_SA_INIT refused: \(error.messageType)")
+        }
+        guard message.header.responderSPI != 0,
+              case .securityAssociation(let sa)? = message.payloads.first(where: { $0.type == .securityAssociation }),
+              sa.proposals.count == 1,
+              ProposalSelection.isValidChoice(sa.proposals[0], from: configuration.ikeProposals),
+              case .keyExchange(let ke)? = message.payloads.first(where: { $0.type == .keyExchange }),
+              ke.group == keyExchangeMethod,
+              case .nonce(let nonce)? = message.payloads.first(where: { $0.type == .nonce }),
+              let received = message.receivedBytes else {
+            counters.unexpected += 1
+            return []
+        }
+        _ = taskManager.responseReceived(messageID: 0)
+        responderSPI = message.header.responderSPI
+        nonceResponder = nonce.nonceData
+        responderInitMessage = Array(received.readableBytesView)
+        do {
+            try deriveIKESAKeys(chosen: sa.proposals[0], peerPublicValue: ke.keyExchangeData)
+        } catch {
+            return close("IKE_SA_INIT key derivation failed: \(error)")
+        }
+        phase = .authenticating
+        return startAuth(now: now)
+    }
+
+    mutating func retryInit(group: KeyExchangeMethod, now: Double) -> [IKEAction] {
+        guard let bytes = try? buildInitRequest(group: group),
+              let timer = taskManager.requestReplaced(bytes, context: .ikeSAInit, now: now) else {
+            return close("cannot rebuild IKE_SA_INIT")
+        }
+        return [.send(bytes), .schedule(timer)]
+    }
+
+    // MARK: Responder: process_r + build_r
+
+    mutating func processInitRequest(_ message: IKEMessage) -> [IKEAction] {
+        guard case .securityAssociation(let sa)? = message.payloads.first(where: { $0.type == .securityAssociation }),
+              case .keyExchange(let ke)? = message.payloads.first(where: { $0.type == .keyExchange }),
+              case .nonce(let nonce)? = message.payloads.first(where: { $0.type == .nonce }),
+              let received = message.receivedBytes else {
+            counters.unexpected += 1
+            return closeUnanswered("IKE_SA_INIT request without SA, KE or Nonce")
+        }
+        let chosen: Proposal
+        do {
+            chosen = try ProposalSelection.select(offered: sa.proposals, configured: configuration.ikeProposals)
+        } catch {
+            return refuseInit(NotifyPayload(messageType: .noProposalChosen), reason: "no IKE proposal chosen")
+        }
+        guard let group = chosen.keyExchangeMethod else {
+            return refuseInit(NotifyPayload(messageType: .noProposalChosen), reason: "chosen proposal has no KE")
+        }
+        guard ke.group == group else {
+            // 1.2: tell the initiator which group we want; keep no state.
+            let data = [UInt8(group.rawValue >> 8), UInt8(group.rawValue & 0xFF)]
+            return refuseInit(NotifyPayload(messageType: .invalidKEPayload, notificationData: data),
+                              reason: "initiator sent KE \(ke.group), asked for \(group)")
+        }
+        do {
+            let exchange = try provider.makeKeyExchange(group)
+            keyExchange = exchange
+            keyExchangeMethod = group
+            nonceInitiator = nonce.nonceData
+            nonceResponder = try provider.randomBytes(count: ourNonceLength)
+            initiatorInitMessage = Array(received.readableBytesView)
+            var answer = chosen
+            answer.spi = []
+            let response = IKEMessage(header: header(exchange: .ikeSAInit, messageID: 0, response: true), payloads: [
+                .securityAssociation(SecurityAssociationPayload(proposals: [answer])),
+                .keyExchange(KeyExchangePayload(group: group, keyExchangeData: exchange.publicValue)),
+                .nonce(NoncePayload(nonceData: nonceResponder)),
+            ])
+            let bytes = Array(response.bytes.readableBytesView)
+            responderInitMessage = bytes
+            try deriveIKESAKeys(chosen: chosen, peerPublicValue: ke.keyExchangeData)
+            taskManager.responseSent(bytes, messageID: 0)
+            phase = .authenticating
+            return [.send(bytes)]
+        } catch {
+            // A bad public value (wrong length, off the curve) ends the attempt.
+            return refuseInit(NotifyPayload(messageType: .invalidSyntax), reason: "IKE_SA_INIT failed: \(error)")
+        }
+    }
+
+    /// Answers IKE_SA_INIT with an error notify (unencrypted, responder SPI zero) and ends.
+    mutating func refuseInit(_ notify: NotifyPayload, reason: String) -> [IKEAction] {
+        var header = header(exchange: .ikeSAInit, messageID: 0, response: true)
+        header.responderSPI = 0
+        let bytes = Array(IKEMessage(header: header, payloads: [.notify(notify)]).bytes.readableBytesView)
+        return [.send(bytes)] + closeUnanswered(reason)
+    }
+
+    mutating func closeUnanswered(_ reason: String) -> [IKEAction] {
+        phase = .closed
+        keyExchange = nil
+        return [.closed(reason)]
+    }
+
+    /// SKEYSEED and SK_* from the chosen proposal (RFC 7296 2.14).
+    mutating func deriveIKESAKeys(chosen: Proposal, peerPublicValue: [UInt8]) throws {
+        guard let exchange = keyExchange, let prfID = chosen.pseudorandomFunction,
+              let encryption = chosen.encryptionAlgorithm else {
+            throw IKECryptoError.invalidLength(what: "chosen IKE proposal", requested: 0)
+        }
+        let suite = EncryptionSuite(encryption: encryption, keyLengthBits: chosen.encryptionKeyLength.map(Int.init),
+                                    integrity: chosen.integrityAlgorithm ?? .none)
+        let prf = try provider.makePseudorandomFunction(prfID)
+        let shared = try exchange.sharedSecret(peerPublicValue: peerPublicValue)
+        let skeyseed = try IKEKeyDerivation.skeyseed(prf: prf, nonceInitiator: nonceInitiator,
+                                                     nonceResponder: nonceResponder, sharedSecret: shared)
+        let keys = try IKEKeyDerivation.ikeSAKeys(prf: prf, skeyseed: skeyseed, nonceInitiator: nonceInitiator,
+                                                  nonceResponder: nonceResponder,
+                                                  initiatorSPI: initiatorSPI.bigEndianBytes,
+                                                  responderSPI: responderSPI.bigEndianBytes, suite: suite)
+        keyContext = try IKESAKeyContext(prf: prf, keys: keys, suite: suite,
+                                         isOriginalInitiator: isOriginalInitiator, provider: provider)
+        keyExchange = nil
+    }
+}
+
+extension UInt64 {
+    /// The eight octets in network order.
+    var bigEndianBytes: [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: self >> (56 - 8 * $0)) } }
+}

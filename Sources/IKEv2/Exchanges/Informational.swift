@@ -1,0 +1,54 @@
+// INFORMATIONAL (RFC 7296 1.4): DELETE of the IKE_SA or of CHILD_SAs, and the empty
+// message that checks liveness (dead peer detection, 2.4).
+//
+//     HDR, SK {[N,] [D,] ...}  -->
+//                         <--  HDR, SK {[N,] [D,] ...}
+//
+// "If an IKE SA is deleted, all its CHILD_SAs are deleted with it" (1.4.1); a CHILD_SA
+// delete is answered with the Delete of the SAs in the other direction.
+
+extension IKESA {
+    // MARK: Initiator: build_i
+
+    /// Deletes the IKE_SA (and with it every CHILD_SA): sends D(IKE); the SA closes when
+    /// answered or when the retransmissions run out.
+    public mutating func delete(now: Double) -> [IKEAction] {
+        guard phase == .established else { return close("deleted before establishment") }
+        let actions = sendRequest(exchange: .informational, kind: .deleteIKESA, payloads: [.delete(.ikeSA)], now: now)
+        // Our CHILD_SAs go at once: the peer stops using them on receipt.
+        let deletions = childSAs.map { IKEAction.delete($0) }
+        childSAs = []
+        return deletions + actions
+    }
+
+    /// Sends an empty INFORMATIONAL to check that the peer is alive; an unanswered one
+    /// closes the IKE_SA after the retransmissions.
+    public mutating func checkLiveness(now: Double) -> [IKEAction] {
+        guard phase == .established, taskManager.canSendRequest else { return [] }
+        return sendRequest(exchange: .informational, kind: .liveness, payloads: [], now: now)
+    }
+
+    // MARK: Responder: process_r + build_r
+
+    mutating func processInformationalRequest(_ payloads: [IKEPayload], messageID: UInt32) -> [IKEAction] {
+        let deletes = payloads.compactMap { if case .delete(let d) = $0 { return d }; return nil }
+        if deletes.contains(where: { $0.protocolID == .ike }) {
+            let response = respond(exchange: .informational, messageID: messageID, payloads: [])
+            return response + close("deleted by peer")
+        }
+        var removed: [ChildSAInstallation] = []
+        for delete in deletes where delete.protocolID == .esp {
+            for spi in delete.spis32 {
+                // The peer names the SPI of its inbound SA: our outbound one.
+                if let index = childSAs.firstIndex(where: { $0.outbound.spi == spi }) {
+                    removed.append(childSAs.remove(at: index))
+                }
+            }
+        }
+        var response: [IKEPayload] = []
+        if !removed.isEmpty {
+            response.append(.delete(DeletePayload(protocolID: .esp, spis32: removed.map(\.inbound.spi))))
+        }
+        return respond(exchange: .informational, messageID: messageID, payloads: response) + removed.map { .delete($0) }
+    }
+}

@@ -1,0 +1,143 @@
+// The one door through which negotiated CHILD_SAs leave the IKE core: "install these
+// inbound + outbound SAs with these policies; delete that one". The standalone gateway
+// implements it with the local kernel (IKEDaemon.KernelChildSAInstaller); the cluster will
+// implement it by handing the SAs to the target hosts. Nothing here is kernel-specific.
+
+/// IPsec mode of a CHILD_SA.
+public enum ChildSAMode: String, Sendable, Equatable {
+    case tunnel
+    case transport
+}
+
+/// Lifetimes of one SA: soft limits trigger a rekey, hard limits delete it (0 = none).
+public struct ChildSALifetime: Sendable, Equatable {
+    public var softSeconds: UInt64
+    public var hardSeconds: UInt64
+    public var softBytes: UInt64
+    public var hardBytes: UInt64
+
+    public init(softSeconds: UInt64 = 0, hardSeconds: UInt64 = 0, softBytes: UInt64 = 0, hardBytes: UInt64 = 0) {
+        self.softSeconds = softSeconds
+        self.hardSeconds = hardSeconds
+        self.softBytes = softBytes
+        self.hardBytes = hardBytes
+    }
+}
+
+/// UDP encapsulation of ESP (RFC 3948), when a NAT was detected.
+public struct UDPEncapsulation: Sendable, Equatable {
+    public var sourcePort: UInt16
+    public var destinationPort: UInt16
+    public init(sourcePort: UInt16, destinationPort: UInt16) {
+        self.sourcePort = sourcePort
+        self.destinationPort = destinationPort
+    }
+}
+
+/// One unidirectional ESP SA. Keys are `SecretBytes`: never printed (see `description`).
+public struct ChildSAParameters: Sendable, Equatable, CustomStringConvertible {
+    /// The SPI the receiver of this SA's packets chose.
+    public var spi: UInt32
+    /// Outer source and destination address (4 or 16 octets).
+    public var source: [UInt8]
+    public var destination: [UInt8]
+    /// ENCR transform and its key length attribute (bits; nil for fixed-size ciphers).
+    public var encryption: EncryptionAlgorithm
+    public var encryptionKeyLengthBits: Int?
+    /// INTEG transform (`.none` for AEAD).
+    public var integrity: IntegrityAlgorithm
+    /// Encryption key (AEAD: key | 4-octet salt) and integrity key (empty for AEAD).
+    public var encryptionKey: SecretBytes
+    public var integrityKey: SecretBytes
+
+    public init(spi: UInt32, source: [UInt8], destination: [UInt8], encryption: EncryptionAlgorithm,
+                encryptionKeyLengthBits: Int?, integrity: IntegrityAlgorithm,
+                encryptionKey: SecretBytes, integrityKey: SecretBytes) {
+        self.spi = spi
+        self.source = source
+        self.destination = destination
+        self.encryption = encryption
+        self.encryptionKeyLengthBits = encryptionKeyLengthBits
+        self.integrity = integrity
+        self.encryptionKey = encryptionKey
+        self.integrityKey = integrityKey
+    }
+
+    public var description: String {
+        "SA(spi 0x\(String(spi, radix: 16)), \(encryption)\(encryptionKeyLengthBits.map { "/\($0)" } ?? ""), \(integrity), keys redacted)"
+    }
+}
+
+/// A CHILD_SA as negotiated: both SAs and the policies that steer traffic into them.
+public struct ChildSAInstallation: Sendable, Equatable, CustomStringConvertible {
+    /// The configured child's name.
+    public var name: String
+    /// Ties the SAs to their policies (the kernel's reqid).
+    public var reqid: UInt32
+    public var mode: ChildSAMode
+    /// The SA carrying packets from the peer to us.
+    public var inbound: ChildSAParameters
+    /// The SA carrying packets from us to the peer.
+    public var outbound: ChildSAParameters
+    /// Negotiated (narrowed) selectors: our side and the peer's side.
+    public var localTrafficSelectors: [TrafficSelector]
+    public var remoteTrafficSelectors: [TrafficSelector]
+    public var extendedSequenceNumbers: Bool
+    /// Anti-replay window in packets (inbound).
+    public var replayWindow: UInt32
+    public var lifetime: ChildSALifetime
+    /// Set when ESP goes in UDP (NAT); ports as seen from us (source = ours).
+    public var udpEncapsulation: UDPEncapsulation?
+
+    public init(name: String, reqid: UInt32, mode: ChildSAMode, inbound: ChildSAParameters, outbound: ChildSAParameters,
+                localTrafficSelectors: [TrafficSelector], remoteTrafficSelectors: [TrafficSelector],
+                extendedSequenceNumbers: Bool, replayWindow: UInt32, lifetime: ChildSALifetime,
+                udpEncapsulation: UDPEncapsulation?) {
+        self.name = name
+        self.reqid = reqid
+        self.mode = mode
+        self.inbound = inbound
+        self.outbound = outbound
+        self.localTrafficSelectors = localTrafficSelectors
+        self.remoteTrafficSelectors = remoteTrafficSelectors
+        self.extendedSequenceNumbers = extendedSequenceNumbers
+        self.replayWindow = replayWindow
+        self.lifetime = lifetime
+        self.udpEncapsulation = udpEncapsulation
+    }
+
+    public var description: String {
+        "CHILD_SA \(name) reqid \(reqid) \(mode) in 0x\(String(inbound.spi, radix: 16)) out 0x\(String(outbound.spi, radix: 16))"
+            + " \(localTrafficSelectors) === \(remoteTrafficSelectors)"
+    }
+}
+
+/// Identifies an installed CHILD_SA for deletion.
+public struct ChildSAReference: Sendable, Equatable, Hashable, CustomStringConvertible {
+    public var reqid: UInt32
+    public var inboundSPI: UInt32
+    public var outboundSPI: UInt32
+    public init(reqid: UInt32, inboundSPI: UInt32, outboundSPI: UInt32) {
+        self.reqid = reqid
+        self.inboundSPI = inboundSPI
+        self.outboundSPI = outboundSPI
+    }
+    public var description: String {
+        "reqid \(reqid) in 0x\(String(inboundSPI, radix: 16)) out 0x\(String(outboundSPI, radix: 16))"
+    }
+}
+
+extension ChildSAInstallation {
+    /// The reference to delete this CHILD_SA by later.
+    public var reference: ChildSAReference {
+        ChildSAReference(reqid: reqid, inboundSPI: inbound.spi, outboundSPI: outbound.spi)
+    }
+}
+
+/// Where negotiated CHILD_SAs go: the local kernel, or the cluster's targets.
+public protocol ChildSAInstaller: AnyObject {
+    /// Installs both SAs and the policies for the selectors (tunnel: out/in/fwd).
+    func install(_ childSA: ChildSAInstallation) throws
+    /// Removes both SAs and their policies. Deleting something already gone is not an error.
+    func delete(_ childSA: ChildSAInstallation) throws
+}

@@ -1,0 +1,247 @@
+// One IKE_SA (RFC 7296): its state, its task manager, and the dispatch of received
+// messages to the exchanges (Sources/IKEv2/Exchanges, one file each, with strongSwan's
+// build_i / process_r / build_r / process_i split). Pure: input is datagrams, timer
+// firings and commands, output is `IKEAction`s for the shell.
+import NIOCore
+
+/// The exchange a request of ours belongs to, kept with it in the task manager.
+public enum IKEExchangeKind: Sendable, Equatable {
+    case ikeSAInit
+    case ikeAuth
+    case deleteIKESA
+    case deleteChildSA
+    case liveness
+}
+
+/// One IKE_SA, as original initiator or responder.
+public struct IKESA {
+    /// Where the IKE_SA stands.
+    public enum Phase: Sendable, Equatable {
+        /// Initiator: IKE_SA_INIT request sent. Responder: not yet answered.
+        case negotiatingInit
+        /// Initiator: IKE_AUTH request sent. Responder: IKE_SA_INIT answered (half-open).
+        case authenticating
+        /// Both AUTHs verified.
+        case established
+        /// Deleted or failed; the shell forgets the SA.
+        case closed
+    }
+
+    public let configuration: IKESAConfiguration
+    public let provider: any IKECryptoProvider
+    public let isOriginalInitiator: Bool
+    public let local: IKEEndpoint
+    public internal(set) var remote: IKEEndpoint
+    public internal(set) var initiatorSPI: UInt64
+    public internal(set) var responderSPI: UInt64
+    public internal(set) var phase: Phase = .negotiatingInit
+    public internal(set) var counters = IKESACounters()
+    /// The CHILD_SAs installed by this IKE_SA.
+    public internal(set) var childSAs: [ChildSAInstallation] = []
+    var taskManager: TaskManager<IKEExchangeKind>
+
+    // IKE_SA_INIT material, kept until IKE_AUTH is done.
+    var keyExchange: (any KeyExchange)?
+    var keyExchangeMethod: KeyExchangeMethod?
+    var nonceInitiator: [UInt8] = []
+    var nonceResponder: [UInt8] = []
+    var cookie: [UInt8]?
+    var initiatorInitMessage: [UInt8] = []
+    var responderInitMessage: [UInt8] = []
+    /// After IKE_SA_INIT: the keys and SK protections.
+    var keyContext: IKESAKeyContext?
+    /// Initiator: the SPI and proposals offered for the first CHILD_SA.
+    var offeredChildSPI: UInt32 = 0
+    var offeredChildProposals: [Proposal] = []
+
+    init(configuration: IKESAConfiguration, provider: any IKECryptoProvider, isOriginalInitiator: Bool,
+         local: IKEEndpoint, remote: IKEEndpoint, initiatorSPI: UInt64, responderSPI: UInt64,
+         retransmission: RetransmissionPolicy) {
+        self.configuration = configuration
+        self.provider = provider
+        self.isOriginalInitiator = isOriginalInitiator
+        self.local = local
+        self.remote = remote
+        self.initiatorSPI = initiatorSPI
+        self.responderSPI = responderSPI
+        self.taskManager = TaskManager(policy: retransmission)
+    }
+
+    /// A new IKE_SA we initiate; call `start(now:)` to send IKE_SA_INIT.
+    public static func initiator(configuration: IKESAConfiguration, provider: any IKECryptoProvider,
+                                 local: IKEEndpoint, remote: IKEEndpoint,
+                                 retransmission: RetransmissionPolicy = .strongSwanDefault) throws -> IKESA {
+        IKESA(configuration: configuration, provider: provider, isOriginalInitiator: true, local: local, remote: remote,
+              initiatorSPI: try randomSPI(provider), responderSPI: 0, retransmission: retransmission)
+    }
+
+    /// A new IKE_SA for a peer's first IKE_SA_INIT request (whose initiator SPI it takes).
+    public static func responder(configuration: IKESAConfiguration, provider: any IKECryptoProvider,
+                                 local: IKEEndpoint, remote: IKEEndpoint, initiatorSPI: UInt64,
+                                 retransmission: RetransmissionPolicy = .strongSwanDefault) throws -> IKESA {
+        IKESA(configuration: configuration, provider: provider, isOriginalInitiator: false, local: local, remote: remote,
+              initiatorSPI: initiatorSPI, responderSPI: try randomSPI(provider), retransmission: retransmission)
+    }
+
+    static func randomSPI(_ provider: any IKECryptoProvider) throws -> UInt64 {
+        var spi: UInt64 = 0
+        while spi == 0 {
+            spi = try provider.randomBytes(count: 8).reduce(0) { $0 << 8 | UInt64($1) }
+        }
+        return spi
+    }
+
+    /// Our SPI: the one the peer addresses us by.
+    public var localSPI: UInt64 { isOriginalInitiator ? initiatorSPI : responderSPI }
+
+    /// The task manager's counters (retransmissions, cached responses, drops).
+    public var sequencerCounters: TaskManagerCounters { taskManager.counters }
+
+    // MARK: Input
+
+    /// A datagram from the peer (IKE message, non-ESP marker already removed).
+    public mutating func receive(_ datagram: [UInt8], now: Double) -> [IKEAction] {
+        guard phase != .closed else { return [] }
+        let message: IKEMessage
+        do {
+            message = try IKEMessage(datagram: ByteBuffer(bytes: datagram))
+        } catch {
+            counters.malformed += 1
+            return []
+        }
+        guard message.header.initiatorSPI == initiatorSPI,
+              message.header.isFromInitiator != isOriginalInitiator else {
+            counters.unexpected += 1
+            return []
+        }
+        if message.header.isResponse {
+            return receiveResponse(message, now: now)
+        }
+        return receiveRequest(message, now: now)
+    }
+
+    mutating func receiveResponse(_ message: IKEMessage, now: Double) -> [IKEAction] {
+        guard message.header.messageID == taskManager.outstandingMessageID else {
+            _ = taskManager.responseReceived(messageID: message.header.messageID)
+            return []
+        }
+        // Check the response before it frees the window: a forged one must not.
+        guard let kind = taskManager.outstandingContext else { return [] }
+        var inner: [IKEPayload] = message.payloads
+        if kind != .ikeSAInit {
+            guard message.header.responderSPI == responderSPI, let keys = keyContext else {
+                counters.unexpected += 1
+                return []
+            }
+            do { inner = try keys.open(message) } catch {
+                counters.integrityFailures += 1
+                return []
+            }
+        }
+        switch kind {
+        case .ikeSAInit:
+            return processInitResponse(message, now: now)
+        case .ikeAuth:
+            _ = taskManager.responseReceived(messageID: message.header.messageID)
+            return processAuthResponse(inner, now: now)
+        case .deleteIKESA:
+            _ = taskManager.responseReceived(messageID: message.header.messageID)
+            return close("deleted")
+        case .deleteChildSA, .liveness:
+            _ = taskManager.responseReceived(messageID: message.header.messageID)
+            return []
+        }
+    }
+
+    mutating func receiveRequest(_ message: IKEMessage, now: Double) -> [IKEAction] {
+        let id = message.header.messageID
+        switch taskManager.requestReceived(messageID: id) {
+        case .drop:
+            return []
+        case .resendCachedResponse(let bytes):
+            return [.send(bytes)]
+        case .process:
+            break
+        }
+        switch message.header.exchangeType {
+        case .ikeSAInit where !isOriginalInitiator && phase == .negotiatingInit:
+            return processInitRequest(message)
+        case .ikeSAInit:
+            counters.unexpected += 1
+            return []
+        default:
+            break
+        }
+        guard message.header.responderSPI == responderSPI, let keys = keyContext else {
+            counters.unexpected += 1
+            return []
+        }
+        let inner: [IKEPayload]
+        do { inner = try keys.open(message) } catch {
+            counters.integrityFailures += 1
+            return []
+        }
+        switch message.header.exchangeType {
+        case .ikeAuth where !isOriginalInitiator && phase == .authenticating:
+            return processAuthRequest(inner, messageID: id)
+        case .informational where phase == .established || phase == .authenticating:
+            return processInformationalRequest(inner, messageID: id)
+        case .createChildSA where phase == .established:
+            // CREATE_CHILD_SA is not implemented yet: refuse cleanly (RFC 7296 1.3).
+            return respond(exchange: .createChildSA, messageID: id,
+                           payloads: [.notify(NotifyPayload(messageType: .noAdditionalSAs))])
+        default:
+            counters.unexpected += 1
+            return []
+        }
+    }
+
+    /// A retransmission timer the shell scheduled has fired.
+    public mutating func retransmissionTimerFired(_ timer: RetransmissionTimer, now: Double) -> [IKEAction] {
+        switch taskManager.retransmissionTimerFired(messageID: timer.messageID, now: now) {
+        case .none: return []
+        case .retransmit(let bytes, let next): return [.send(bytes), .schedule(next)]
+        case .giveUp: return close("peer did not answer (retransmissions exhausted)")
+        }
+    }
+
+    // MARK: Helpers for the exchanges
+
+    /// Header of a message we send.
+    func header(exchange: ExchangeType, messageID: UInt32, response: Bool) -> IKEHeader {
+        var flags: IKEHeaderFlags = []
+        if isOriginalInitiator { flags.insert(.initiator) }
+        if response { flags.insert(.response) }
+        return IKEHeader(initiatorSPI: initiatorSPI, responderSPI: responderSPI, exchangeType: exchange,
+                         flags: flags, messageID: messageID)
+    }
+
+    /// Seals and sends a request of `kind`, recording it with the task manager.
+    mutating func sendRequest(exchange: ExchangeType, kind: IKEExchangeKind, payloads: [IKEPayload], now: Double) -> [IKEAction] {
+        guard taskManager.canSendRequest, let keys = keyContext else { return [] }
+        let header = header(exchange: exchange, messageID: taskManager.nextRequestMessageID, response: false)
+        guard let bytes = try? keys.seal(header: header, payloads: payloads),
+              let timer = taskManager.requestSent(bytes, context: kind, now: now) else { return [] }
+        return [.send(bytes), .schedule(timer)]
+    }
+
+    /// Seals and sends the response to the request `messageID`, caching it.
+    mutating func respond(exchange: ExchangeType, messageID: UInt32, payloads: [IKEPayload]) -> [IKEAction] {
+        guard let keys = keyContext,
+              let bytes = try? keys.seal(header: header(exchange: exchange, messageID: messageID, response: true), payloads: payloads)
+        else { return [] }
+        taskManager.responseSent(bytes, messageID: messageID)
+        return [.send(bytes)]
+    }
+
+    /// Ends the IKE_SA: deletes its CHILD_SAs and tells the shell.
+    mutating func close(_ reason: String) -> [IKEAction] {
+        guard phase != .closed else { return [] }
+        phase = .closed
+        let actions = childSAs.map { IKEAction.delete($0) }
+        childSAs = []
+        keyExchange = nil
+        keyContext = nil
+        return actions + [.closed(reason)]
+    }
+}

@@ -1,0 +1,100 @@
+// What one IKE_SA needs to know, already resolved from the config file by the daemon:
+// parsed proposals, identities as ID payloads, the PSK, concrete traffic selectors.
+
+/// One end of the IKE conversation: address (4 or 16 octets) and UDP port.
+public struct IKEEndpoint: Hashable, Sendable, CustomStringConvertible {
+    public var address: [UInt8]
+    public var port: UInt16
+    public init(address: [UInt8], port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+    public var description: String {
+        let text = address.count == 4 ? address.map(String.init).joined(separator: ".")
+            : stride(from: 0, to: address.count, by: 2).map { String(UInt16(address[$0]) << 8 | UInt16(address[$0 + 1]), radix: 16) }.joined(separator: ":")
+        return address.count == 4 ? "\(text):\(port)" : "[\(text)]:\(port)"
+    }
+}
+
+/// The configured child (CHILD_SA template) of a connection.
+public struct ChildSAConfiguration: Sendable {
+    public var name: String
+    /// ESP proposals (SPI left empty; filled per negotiation).
+    public var espProposals: [Proposal]
+    public var localTrafficSelectors: [TrafficSelector]
+    public var remoteTrafficSelectors: [TrafficSelector]
+    public var mode: ChildSAMode
+    public var lifetime: ChildSALifetime
+    public var replayWindow: UInt32
+
+    public init(name: String, espProposals: [Proposal], localTrafficSelectors: [TrafficSelector],
+                remoteTrafficSelectors: [TrafficSelector], mode: ChildSAMode = .tunnel,
+                lifetime: ChildSALifetime = ChildSALifetime(), replayWindow: UInt32 = 32) {
+        self.name = name
+        self.espProposals = espProposals
+        self.localTrafficSelectors = localTrafficSelectors
+        self.remoteTrafficSelectors = remoteTrafficSelectors
+        self.mode = mode
+        self.lifetime = lifetime
+        self.replayWindow = replayWindow
+    }
+}
+
+/// The configuration of one IKE_SA.
+public struct IKESAConfiguration: Sendable {
+    /// The connection's name (for logs and status).
+    public var name: String
+    /// IKE proposals (SPI left empty).
+    public var ikeProposals: [Proposal]
+    /// Our identity, as sent in IDi/IDr.
+    public var localIdentity: IdentificationPayload
+    /// The identity the peer must present; nil accepts any.
+    public var remoteIdentity: IdentificationPayload?
+    /// The pre-shared key.
+    public var presharedKey: SecretBytes
+    /// The CHILD_SA to create with IKE_AUTH (initiator) or to match requests against (responder).
+    public var child: ChildSAConfiguration
+    /// The reqid given to CHILD_SAs of this IKE_SA.
+    public var reqid: UInt32
+
+    public init(name: String, ikeProposals: [Proposal], localIdentity: IdentificationPayload,
+                remoteIdentity: IdentificationPayload?, presharedKey: SecretBytes,
+                child: ChildSAConfiguration, reqid: UInt32) {
+        self.name = name
+        self.ikeProposals = ikeProposals
+        self.localIdentity = localIdentity
+        self.remoteIdentity = remoteIdentity
+        self.presharedKey = presharedKey
+        self.child = child
+        self.reqid = reqid
+    }
+}
+
+/// What the IKE_SA asks its shell to do. The shell performs them in order.
+public enum IKEAction: Sendable, Equatable {
+    /// Send this datagram to the peer.
+    case send([UInt8])
+    /// Schedule a retransmission timer (see `TaskManager`).
+    case schedule(RetransmissionTimer)
+    /// Install a negotiated CHILD_SA (through the `ChildSAInstaller`).
+    case install(ChildSAInstallation)
+    /// Delete an installed CHILD_SA.
+    case delete(ChildSAInstallation)
+    /// The CHILD_SA could not be made (the IKE_SA may still be up). The reason is for the log.
+    case childSAFailed(String)
+    /// The IKE_SA is established (both AUTHs verified).
+    case established
+    /// The IKE_SA is gone; the shell forgets it. The reason is for the log.
+    case closed(String)
+}
+
+/// Counters of one IKE_SA's dropped input.
+public struct IKESACounters: Sendable, Equatable {
+    /// Datagrams that did not parse.
+    public var malformed = 0
+    /// Protected messages whose ICV did not verify (or that failed to decrypt).
+    public var integrityFailures = 0
+    /// Messages that parsed but did not fit the exchange or the state.
+    public var unexpected = 0
+    public init() {}
+}

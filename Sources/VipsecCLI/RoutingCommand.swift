@@ -1,0 +1,46 @@
+// `vipsec routing --config FILE`: the routing node. For now a standalone IKEv2 gateway:
+// it negotiates with peers and installs the CHILD_SAs into this host's kernel (no targets).
+import ArgumentParser
+import IKEDaemon
+import Logging
+import XFRM
+
+struct RoutingCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "routing",
+        abstract: "Run the routing node: vipsec's IKEv2 daemon on UDP 500/4500 (standalone gateway for now).",
+        discussion: """
+            The config file uses swanctl.conf's syntax (connections, secrets) plus a `vipsec { }` \
+            section. A file holding secrets must not be readable by group or others (chmod 600). \
+            SIGTERM or SIGINT deletes the IKE_SAs and removes the SAs and policies it installed.
+            """
+    )
+
+    @Option(name: .long, help: "The configuration file (swanctl.conf syntax).")
+    var config: String
+
+    @Flag(name: .long, help: "Check the configuration file and exit.")
+    var check = false
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    func run() throws {
+        let daemonConfig: DaemonConfig
+        do {
+            daemonConfig = try DaemonConfig.load(path: config)
+        } catch let error as ConfigError {
+            throw ValidationError(error.description)
+        }
+        if check {
+            print("\(config): ok (\(daemonConfig.connections.count) connections, \(daemonConfig.secrets.count) secrets)")
+            return
+        }
+        var logger = Logger(label: "vipsec.routing")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        // Generous: the first SA of an algorithm may load kernel crypto modules (slow under emulation).
+        let kernel = try XFRMKernel(timeout: .seconds(30))
+        let installer = KernelChildSAInstaller(kernel: kernel, logger: logger)
+        try IKEDaemonService(config: daemonConfig, installer: installer, logger: logger).run()
+    }
+}

@@ -1,0 +1,145 @@
+import ArgumentParser
+import Cluster
+import ClusterNode
+import Dispatch
+import Foundation
+import Logging
+
+/// `vipsec target`: the agent on a target host.
+struct TargetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "target",
+        abstract: "Run the agent of a target host: mirror the cluster's SAs into this kernel.",
+        discussion: """
+            Connects to the routing node over the cluster channel (TLS 1.3, certificates from \
+            scripts/cluster-ca), keeps every SA it is given in the kernel (ip xfrm state / policy), \
+            puts the DVIPA on lo, reports lifesize, and removes the SAs when told, when they \
+            expire, and when the routing node is lost for longer than the grace. SIGTERM or \
+            SIGINT removes this agent's SAs and stops.
+
+            A --config file holds `key = value` lines with the long option names \
+            (node-id, routing, cert, key, ca, dvipa, cluster-address, grace, status-socket, \
+            state-dir); options on the command line win. The file must not be writable by \
+            group or others.
+            """)
+
+    @Option(help: "A configuration file (key = value lines).") var config: String?
+    @Option(name: .customLong("node-id"), help: "This target's node id (its certificate must name it).") var nodeID: String?
+    @Option(help: "The routing node's cluster address, ADDR:PORT.") var routing: String?
+    @Option(help: "This node's certificate (PEM).") var cert: String?
+    @Option(help: "This node's private key (PEM, mode 0600).") var key: String?
+    @Option(help: "The cluster CA certificate (PEM).") var ca: String?
+    @Option(help: "The DVIPA; put on lo at start.") var dvipa: String?
+    @Option(name: .customLong("cluster-address"), help: "This node's address on the cluster link (announced in Hello).") var clusterAddress: String?
+    @Option(help: "Seconds the SAs survive the loss of the routing node [30].") var grace: Double?
+    @Option(name: .customLong("status-socket"), help: "Unix socket for `vipsec status` [/run/vipsec/status.sock].") var statusSocket: String?
+    @Option(name: .customLong("state-dir"), help: "Where the agent's journal of installed SAs lives [/run/vipsec].") var stateDir: String?
+
+    func run() throws {
+        let file = try config.map(TargetConfigFile.read) ?? [:]
+        func value(_ flag: String?, _ name: String) -> String? { flag ?? file[name] }
+        func required(_ flag: String?, _ name: String) throws -> String {
+            guard let text = value(flag, name) else { throw ValidationError("missing --\(name) (or `\(name) =` in the config file)") }
+            return text
+        }
+        let node = try NodeID(try required(nodeID, "node-id"))
+        let routingText = try required(routing, "routing")
+        guard let colon = routingText.lastIndex(of: ":"), let port = Int(routingText[routingText.index(after: colon)...]) else {
+            throw ValidationError("--routing '\(routingText)' is not ADDR:PORT")
+        }
+        let host = String(routingText[..<colon])
+        let credentials = try ClusterCredentials(certificatePath: try required(cert, "cert"), keyPath: try required(key, "key"),
+                                                 caPath: try required(ca, "ca"))
+        let dvipaAddress = try value(dvipa, "dvipa").map { try Self.address($0, "dvipa") }
+        let clusterAddressValue = try Self.address(value(clusterAddress, "cluster-address") ?? "0.0.0.0", "cluster-address")
+        let graceSeconds = try grace ?? file["grace"].map { text -> Double in
+            guard let seconds = Double(text), seconds >= 0 else { throw ValidationError("grace '\(text)' is not a number of seconds") }
+            return seconds
+        } ?? 30
+        let stateDirectory = value(stateDir, "state-dir") ?? "/run/vipsec"
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        let socketPath = value(statusSocket, "status-socket") ?? "/run/vipsec/status.sock"
+
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let kernel = try XFRMAgentKernel(journalPath: stateDirectory + "/agent-\(node.name).journal")
+        let agent = try ClusterAgent(
+            configuration: .init(nodeID: node, routingHost: host, routingPort: port, clusterAddress: clusterAddressValue,
+                                 dvipa: dvipaAddress, grace: .milliseconds(Int(graceSeconds * 1000)), statusSocketPath: socketPath),
+            credentials: credentials, kernel: kernel)
+        try runUntilSignal(start: { try await agent.start() }, stop: { await agent.stop(removingSAs: true) })
+    }
+
+    static func address(_ text: String, _ what: String) throws -> IPAddress {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return try IPAddress(bytes: withUnsafeBytes(of: v4) { Array($0) }) }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 { return try IPAddress(bytes: withUnsafeBytes(of: v6) { Array($0) }) }
+        throw ValidationError("--\(what) '\(text)' is not an IP address")
+    }
+}
+
+/// Starts a service, then blocks until SIGTERM or SIGINT, then stops it gracefully.
+func runUntilSignal(start: @escaping @Sendable () async throws -> Void, stop: @escaping @Sendable () async -> Void) throws {
+    let done = DispatchSemaphore(value: 0)
+    let failure = LockedBox<Error?>(nil)
+    signal(SIGTERM, SIG_IGN)
+    signal(SIGINT, SIG_IGN)
+    let queue = DispatchQueue(label: "vipsec.signals")
+    let sources = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0, queue: queue) }
+    for source in sources {
+        source.setEventHandler {
+            Task {
+                await stop()
+                done.signal()
+            }
+        }
+        source.resume()
+    }
+    Task {
+        do {
+            try await start()
+        } catch {
+            failure.value = error
+            done.signal()
+        }
+    }
+    done.wait()
+    if let error = failure.value { throw error }
+}
+
+final class LockedBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+    init(_ value: T) { stored = value }
+    var value: T {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}
+
+/// `key = value` lines; `#` starts a comment. Refused when group or others may write it.
+enum TargetConfigFile {
+    static func read(_ path: String) throws -> [String: String] {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw ValidationError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        guard info.st_mode & 0o022 == 0 else {
+            throw ValidationError("refusing \(path): mode \(String(info.st_mode & 0o777, radix: 8)) lets group or others write it")
+        }
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var values: [String: String] = [:]
+        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty else {
+                throw ValidationError("\(path):\(number + 1): expected `key = value`")
+            }
+            let known = ["node-id", "routing", "cert", "key", "ca", "dvipa", "cluster-address", "grace", "status-socket", "state-dir"]
+            guard known.contains(parts[0]) else {
+                throw ValidationError("\(path):\(number + 1): unknown key '\(parts[0])' (known: \(known.joined(separator: ", ")))")
+            }
+            values[parts[0]] = parts[1]
+        }
+        return values
+    }
+}

@@ -1,0 +1,211 @@
+import Cluster
+import Foundation
+import NIOCore
+import NIOPosix
+import XCTest
+@testable import ClusterNode
+
+/// A routing node (`ClusterService`) and agents (`ClusterAgent`, in-memory kernel) on
+/// 127.0.0.1 over real TLS 1.3, with credentials from `scripts/cluster-ca`.
+final class ClusterHarness {
+    var group: MultiThreadedEventLoopGroup!
+    var pki: TestPKI!
+    var service: ClusterService!
+    var port = 0
+    var agents: [ClusterAgent] = []
+
+    func setUp() async throws {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        pki = try TestPKI()
+    }
+
+    func tearDown() async throws {
+        for agent in agents { await agent.stop(removingSAs: false) }
+        agents = []
+        await service?.stop()
+        try await group.shutdownGracefully()
+    }
+
+    func startService(failureTimeout: Duration = .seconds(3), installTimeout: Duration = .seconds(2),
+                      port: Int = 0) async throws {
+        let authority = SAAuthority.Configuration(
+            membership: MembershipConfiguration(heartbeatInterval: .milliseconds(100), failureTimeout: failureTimeout),
+            installTimeout: installTimeout, outboundMode: .perTarget)
+        service = try ClusterService(configuration: .init(nodeID: try NodeID("router"), listenHost: "127.0.0.1",
+                                                          listenPort: port, authority: authority),
+                                     credentials: try pki.credentials("router"), group: group)
+        self.port = try await service.start()
+    }
+
+    @discardableResult
+    func startAgent(_ node: String, kernel: RecordingKernel, rogue: Bool = false, grace: Duration = .seconds(30)) async throws -> ClusterAgent {
+        let configuration = ClusterAgent.Configuration(
+            nodeID: try NodeID(node), routingHost: "127.0.0.1", routingPort: port, clusterAddress: .v4(127, 0, 0, 1),
+            grace: grace, minimumBackoff: .milliseconds(50), maximumBackoff: .milliseconds(400),
+            counterInterval: .milliseconds(50), watchExpireEvents: false)
+        let agent = try ClusterAgent(configuration: configuration, credentials: try pki.credentials(node, rogue: rogue),
+                                     kernel: kernel, group: group)
+        try await agent.start()
+        agents.append(agent)
+        return agent
+    }
+
+    func routingStatus() async throws -> RoutingStatus {
+        let status = try await service.status().get()
+        guard let routing = status.routing else { throw XFRMTestError.refused }
+        return routing
+    }
+}
+
+/// The cluster channel: join, install and ack, deletes, late joiners, credentials.
+final class ClusterChannelTests: XCTestCase {
+    var harness: ClusterHarness!
+    var service: ClusterService { harness.service }
+    var pki: TestPKI { harness.pki }
+    var port: Int { harness.port }
+    var group: MultiThreadedEventLoopGroup { harness.group }
+
+    override func setUp() async throws {
+        harness = ClusterHarness()
+        try await harness.setUp()
+    }
+
+    override func tearDown() async throws {
+        try await harness.tearDown()
+    }
+
+    func startService(failureTimeout: Duration = .seconds(3), installTimeout: Duration = .seconds(2)) async throws {
+        try await harness.startService(failureTimeout: failureTimeout, installTimeout: installTimeout)
+    }
+
+    @discardableResult
+    func startAgent(_ node: String, kernel: RecordingKernel, rogue: Bool = false) async throws -> ClusterAgent {
+        try await harness.startAgent(node, kernel: kernel, rogue: rogue)
+    }
+
+    func routingStatus() async throws -> RoutingStatus { try await harness.routingStatus() }
+
+    // MARK: Join, install, ack, delete
+
+    func testAgentJoinsAndInstallIsAcknowledged() async throws {
+        try await startService()
+        let kernel = RecordingKernel()
+        let agent = try await startAgent("t1", kernel: kernel)
+        try await agent.welcomed.get()
+        let members = try await routingStatus().members.map(\.node)
+        XCTAssertEqual(members, ["t1"])
+
+        try await service.install([testSA(1, spi: 0x1001)])
+        XCTAssertEqual(kernel.spis, [0x1001], "install resolved only after the agent put the SA into its kernel")
+        let observed1 = try await routingStatus().sas.first
+        let sa = try XCTUnwrap(observed1)
+        XCTAssertEqual(sa.spi, "0x00001001")
+        XCTAssertEqual(sa.holders, ["t1"])
+        XCTAssertEqual(sa.pending, [])
+
+        await service.delete(ClusterSAID(1))
+        let gone = await eventually { kernel.spis.isEmpty }
+        XCTAssertTrue(gone, "DeleteSA removed the SA from the agent's kernel")
+        let remaining = try await routingStatus().sas
+        XCTAssertTrue(remaining.isEmpty)
+    }
+
+    func testLateJoinerGetsEverySAAndPerTargetSAsStayWithTheirOwner() async throws {
+        try await startService()
+        let first = RecordingKernel()
+        try await startAgent("t1", kernel: first).welcomed.get()
+        try await service.install([testSA(1, spi: 0x2001), testSA(2, spi: 0x2002, direction: .outbound, owner: "t1")])
+        XCTAssertEqual(first.spis, [0x2001, 0x2002])
+
+        let late = RecordingKernel()
+        try await startAgent("t2", kernel: late).welcomed.get()
+        let synced = await eventually { late.spis == [0x2001] }
+        XCTAssertTrue(synced, "the late joiner got the shared inbound SA and not t1's outbound SA: \(late.spis)")
+        let holders = await eventually { (try? await self.routingStatus().sas.first { $0.id == 1 }?.holders) == ["t1", "t2"] }
+        XCTAssertTrue(holders)
+    }
+
+    func testInstallFailsWhenTheOnlyTargetRefuses() async throws {
+        try await startService()
+        let kernel = RecordingKernel()
+        kernel.refuse = [0x3001]
+        try await startAgent("t1", kernel: kernel).welcomed.get()
+        do {
+            try await service.install([testSA(1, spi: 0x3001)])
+            XCTFail("an SA that no target could install must fail the install")
+        } catch let error as ClusterInstallError {
+            guard case .notInstalled = error else { return XCTFail("\(error)") }
+        }
+        let observed2 = try await routingStatus().sas.first
+        let sa = try XCTUnwrap(observed2)
+        XCTAssertEqual(sa.refused["t1"], "kernel-rejected")
+    }
+
+    func testInstallWithoutTargetsFails() async throws {
+        try await startService()
+        do {
+            try await service.install([testSA(1, spi: 0x3101)])
+            XCTFail("no target: nothing holds the SA")
+        } catch ClusterInstallError.notInstalled {
+        }
+    }
+
+    // MARK: Credentials
+
+    func testAgentFromAnotherCAIsRefusedAndGetsNoKey() async throws {
+        try await startService()
+        let good = RecordingKernel()
+        try await startAgent("t2", kernel: good).welcomed.get()
+        try await service.install([testSA(1, spi: 0x4001)])
+
+        let rogueKernel = RecordingKernel()
+        let rogue = try await startAgent("t1", kernel: rogueKernel, rogue: true)
+        let refused = await eventually(3) { (try? await self.routingStatus().drops.frames["tls-handshake"] ?? 0) ?? 0 >= 1 }
+        XCTAssertTrue(refused, "the routing node counted the failed TLS handshake")
+        try await Task.sleep(nanoseconds: 300_000_000)
+        XCTAssertEqual(rogueKernel.installCount, 0, "the rogue agent received no SA")
+        let observed3 = try await routingStatus().members.map(\.node)
+        XCTAssertEqual(observed3, ["t2"])
+        let rogueStatus = try await rogue.status().get()
+        XCTAssertEqual(rogueStatus.target?.connected, false)
+        XCTAssertGreaterThanOrEqual(rogueStatus.target?.drops.frames["tls-handshake"] ?? 0, 1,
+                                    "the rogue side sees the handshake fail too")
+    }
+
+    func testHelloForAnotherNodeThanTheCertificateIsRefused() async throws {
+        try await startService()
+        let client = try await RawClusterClient.connect(port: port, credentials: try pki.credentials("t2"), group: group)
+        try await client.send(try RawClusterClient.hello("t1"))
+        let closed = await eventually(3) { !client.channel.isActive }
+        XCTAssertTrue(closed, "the routing node closed the connection")
+        let observed4 = try await routingStatus().drops.frames["node-id-mismatch"]
+        XCTAssertEqual(observed4, 1)
+        let observed5 = try await routingStatus().members.isEmpty
+        XCTAssertTrue(observed5)
+        XCTAssertFalse(client.messages.contains { if case .welcome = $0 { return true } else { return false } })
+    }
+
+    func testLooseKeyPermissionsAreRefusedNamingTheFile() throws {
+        let key = pki.directory.appendingPathComponent("t3.key").path
+        chmod(key, 0o640)
+        XCTAssertThrowsError(try pki.credentials("t3")) { error in
+            XCTAssertEqual(error as? ClusterCredentialError,
+                           .loosePermissions(path: key, mode: 0o640, rule: "a key file must not be accessible by group or others"))
+            XCTAssertTrue("\(error)".contains(key))
+        }
+        chmod(key, 0o600)
+        let certificate = pki.directory.appendingPathComponent("t3.crt").path
+        chmod(certificate, 0o666)
+        XCTAssertThrowsError(try pki.credentials("t3")) { error in
+            XCTAssertTrue("\(error)".contains(certificate), "\(error)")
+        }
+        chmod(certificate, 0o644)
+        XCTAssertNoThrow(try pki.credentials("t3"), "a world-readable certificate is fine, a world-readable key is not")
+    }
+
+    func testCertificateMustNameTheNode() throws {
+        let credentials = try pki.credentials("t2")
+        XCTAssertEqual(credentials.nodeNames, ["t2"])
+        XCTAssertThrowsError(try credentials.checkIdentity(try NodeID("t1")))
+    }
+}

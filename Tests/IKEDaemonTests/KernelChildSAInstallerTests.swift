@@ -1,0 +1,68 @@
+import XCTest
+import IKEv2
+import XFRM
+import Logging
+@testable import IKEDaemon
+
+/// The translation of a negotiated CHILD_SA into XFRM SAs and policies (what
+/// `ip xfrm state/policy` will show); the kernel itself is exercised in the lab (ike-psk).
+final class KernelChildSAInstallerTests: XCTestCase {
+    static func child(encryption: EncryptionAlgorithm = .aesGCM16, integrity: IntegrityAlgorithm = .none,
+                      keyLength: Int = 36, integrityKeyLength: Int = 0, mode: ChildSAMode = .tunnel) -> ChildSAInstallation {
+        let outbound = ChildSAParameters(spi: 0xc000_0001, source: [192, 0, 2, 100], destination: [192, 0, 2, 1],
+                                         encryption: encryption, encryptionKeyLengthBits: 256, integrity: integrity,
+                                         encryptionKey: SecretBytes(zeroes: keyLength), integrityKey: SecretBytes(zeroes: integrityKeyLength))
+        var inbound = outbound
+        inbound.spi = 0xc000_0002
+        inbound.source = [192, 0, 2, 1]
+        inbound.destination = [192, 0, 2, 100]
+        return ChildSAInstallation(name: "lab", reqid: 7, mode: mode, inbound: inbound, outbound: outbound,
+                                   localTrafficSelectors: [.ipv4([10, 2, 0, 0], [10, 2, 0, 255])],
+                                   remoteTrafficSelectors: [.ipv4([10, 1, 0, 0], [10, 1, 0, 255])],
+                                   extendedSequenceNumbers: false, replayWindow: 64,
+                                   lifetime: ChildSALifetime(softSeconds: 3600, hardSeconds: 3960), udpEncapsulation: nil)
+    }
+
+    func installer() throws -> KernelChildSAInstaller {
+        KernelChildSAInstaller(kernel: try XFRMKernel(), logger: Logger(label: "test"))
+    }
+
+    func testTunnelModeGetsOutInFwdPoliciesWithTemplates() throws {
+        let child = Self.child()
+        let policies = try installer().policies(child, mode: .tunnel)
+        XCTAssertEqual(policies.map(\.direction), [.outbound, .inbound, .forward])
+        XCTAssertEqual(policies[0].selector.source?.description, "10.2.0.0/24")
+        XCTAssertEqual(policies[0].selector.destination?.description, "10.1.0.0/24")
+        XCTAssertEqual(policies[1].selector.source?.description, "10.1.0.0/24")
+        XCTAssertEqual(policies[0].templates.first?.destination?.description, "192.0.2.1")
+        XCTAssertEqual(policies[1].templates.first?.source?.description, "192.0.2.1")
+        XCTAssertEqual(policies[2].templates.first?.reqid, 7)
+        XCTAssertEqual(policies[0].templates.first?.mode, .tunnel)
+        XCTAssertEqual(try installer().policies(Self.child(mode: .transport), mode: .transport).map(\.direction), [.outbound, .inbound])
+    }
+
+    func testStatesCarryKernelAlgorithmsReplayAndLifetimes() throws {
+        let child = Self.child()
+        let inbound = try installer().state(child.inbound, child: child, mode: .tunnel, inbound: true)
+        XCTAssertEqual(inbound.aead?.name, "rfc4106(gcm(aes))")
+        XCTAssertEqual(inbound.aead?.key.count, 36)
+        XCTAssertEqual(inbound.id.spi, 0xc000_0002)
+        XCTAssertEqual(inbound.reqid, 7)
+        XCTAssertEqual(inbound.replay.window, 64)
+        XCTAssertEqual(inbound.lifetime.hardAddExpireSeconds, 3960)
+        XCTAssertNoThrow(try inbound.validate())
+        let outbound = try installer().state(child.outbound, child: child, mode: .tunnel, inbound: false)
+        XCTAssertEqual(outbound.replay.window, 0)
+        let cbc = Self.child(encryption: .aesCBC, integrity: .hmacSHA2_384_192, keyLength: 32, integrityKeyLength: 48)
+        let cbcState = try installer().state(cbc.outbound, child: cbc, mode: .tunnel, inbound: false)
+        XCTAssertEqual(cbcState.encryption?.name, "cbc(aes)")
+        XCTAssertEqual(cbcState.integrity?.name, "hmac(sha384)")
+        XCTAssertEqual(cbcState.integrity?.bits, 192)
+        XCTAssertNoThrow(try cbcState.validate())
+        let chacha = Self.child(encryption: .chacha20Poly1305)
+        XCTAssertEqual(try installer().state(chacha.inbound, child: chacha, mode: .tunnel, inbound: true).aead?.name,
+                       "rfc7539esp(chacha20,poly1305)")
+        XCTAssertThrowsError(try installer().state(Self.child(encryption: EncryptionAlgorithm(rawValue: 3)).inbound,
+                                                   child: child, mode: .tunnel, inbound: true))
+    }
+}

@@ -1,0 +1,101 @@
+# netns-lab/lib/cluster.sh: the cluster's pieces in the lab: credentials, a routing node fed
+# with test SAs (vipsec-cluster-lab routing: stands in for the IKE daemon until it drives
+# ClusterService.install), and `vipsec target` agents. Source after topology.sh.
+
+CLUSTER_PORT=4501
+CLUSTER_PKI=$LAB_RUN/pki
+CLUSTER_ROGUE=$LAB_RUN/rogue-pki
+
+# cluster_pki NODE...: a fresh cluster CA with credentials for every NODE, and a rogue CA
+# that issues the same names (a node "with wrong credentials").
+cluster_pki() {
+  rm -rf "$CLUSTER_PKI" "$CLUSTER_ROGUE"
+  "$VIPSEC_ROOT/scripts/cluster-ca" init "$CLUSTER_PKI" >/dev/null
+  "$VIPSEC_ROOT/scripts/cluster-ca" init "$CLUSTER_ROGUE" >/dev/null
+  local node
+  for node in "$@"; do
+    "$VIPSEC_ROOT/scripts/cluster-ca" issue "$CLUSTER_PKI" "$node" >/dev/null
+    "$VIPSEC_ROOT/scripts/cluster-ca" issue "$CLUSTER_ROGUE" "$node" >/dev/null
+  done
+}
+
+# cluster_routing_start [extra options...]: the routing node's cluster side in [router].
+cluster_routing_start() {
+  mkdir -p "$LAB_RUN/router"
+  nsx router "$VIPSEC_BIN/vipsec-cluster-lab" routing --listen "$LAB_ROUTER_CLU:$CLUSTER_PORT" \
+    --cert "$CLUSTER_PKI/router.crt" --key "$CLUSTER_PKI/router.key" --ca "$CLUSTER_PKI/ca.crt" \
+    --status-socket "$LAB_RUN/router/status.sock" --peer "$LAB_PEER_WAN" --dvipa "$LAB_DVIPA" \
+    --remote-ts "$LAB_PEER_SUBNET" --local-ts "$LAB_ROUTER_SUBNET" "$@" \
+    >>"$LAB_LOG/routing.log" 2>&1 &
+  echo $! > "$LAB_RUN/router/pid"
+  wait_for 20 test -S "$LAB_RUN/router/status.sock"
+}
+
+cluster_routing_pid() { cat "$LAB_RUN/router/pid"; }
+
+# cluster_agent_start N [pki dir] [extra options...]: `vipsec target` in tN.
+cluster_agent_start() {
+  local i=$1 pki=${2:-$CLUSTER_PKI}; shift; (($#)) && shift
+  mkdir -p "$LAB_RUN/t$i"
+  nsx "t$i" "$VIPSEC_BIN/vipsec" target --node-id "t$i" --routing "$LAB_ROUTER_CLU:$CLUSTER_PORT" \
+    --cert "$pki/t$i.crt" --key "$pki/t$i.key" --ca "$pki/ca.crt" --dvipa "$LAB_DVIPA" \
+    --cluster-address "$(lab_target_clu "$i")" --status-socket "$LAB_RUN/t$i/status.sock" \
+    --state-dir "$LAB_RUN/t$i" "$@" >>"$LAB_LOG/agent-t$i.log" 2>&1 &
+  echo $! > "$LAB_RUN/t$i/pid"
+}
+
+cluster_agent_pid() { cat "$LAB_RUN/t$1/pid"; }
+
+# cluster_status NS SOCKET: `vipsec status --json` of the node whose socket is SOCKET.
+cluster_status() { nsx "$1" "$VIPSEC_BIN/vipsec" status --json --socket "$2"; }
+cluster_router_status() { cluster_status router "$LAB_RUN/router/status.sock"; }
+cluster_target_status() { cluster_status "t$1" "$LAB_RUN/t$1/status.sock"; }
+
+# cluster_members: the routing node's members, one per line, sorted.
+cluster_members() { cluster_router_status | jq -r '.routing.members[].node' | sort; }
+
+# cluster_kernel_spis N: the SPIs in tN's kernel (`ip xfrm state`), sorted, one per line.
+cluster_kernel_spis() { nsx "t$1" ip xfrm state | awk '/proto esp spi/ { print $4 }' | sort; }
+
+# cluster_status_spis N: the SPIs tN's agent says are in its kernel.
+cluster_status_spis() { cluster_target_status "$1" | jq -r '.target.sas[] | select(.inKernel) | .spi' | sort; }
+
+# cluster_inbound_spis: the inbound SAs the routing node distributes.
+cluster_inbound_spis() { cluster_router_status | jq -r '.routing.sas[] | select(.direction == "in") | .spi' | sort; }
+
+# cluster_outbound_spi_of N: the per-target outbound SA owned by tN.
+cluster_outbound_spi_of() {
+  cluster_router_status | jq -r --arg o "per-target(t$1)" '.routing.sas[] | select(.sequencing == $o) | .spi'
+}
+
+# cluster_expected_spis N: what tN must hold: every inbound SA plus its own outbound one.
+cluster_expected_spis() { { cluster_inbound_spis; cluster_outbound_spi_of "$1"; } | sort; }
+
+# cluster_target_agrees N: tN's kernel, its agent's status and the routing node's plan agree.
+cluster_target_agrees() {
+  local i=$1 kernel status expected
+  kernel=$(cluster_kernel_spis "$i"); status=$(cluster_status_spis "$i"); expected=$(cluster_expected_spis "$i")
+  echo "t$i ip xfrm state: $(echo $kernel)"
+  echo "t$i vipsec status: $(echo $status)"
+  echo "routing node plan: $(echo $expected)"
+  [[ -n "$kernel" && "$kernel" == "$status" && "$kernel" == "$expected" ]]
+}
+
+# cluster_holders_include SPI NODE: the routing node lists NODE as a holder of SPI.
+cluster_holders_include() {
+  cluster_router_status | jq -e --arg s "$1" --arg n "$2" '.routing.sas[] | select(.spi == $s) | .holders | index($n)' >/dev/null
+}
+
+# cluster_drop NAME: a frame drop counter of the routing node (0 when absent).
+cluster_drop() { cluster_router_status | jq -r --arg n "$1" '.routing.drops.frames[$n] // 0'; }
+cluster_authority_drop() { cluster_router_status | jq -r --arg n "$1" '.routing.drops[$n]'; }
+
+# cluster_stop_all: ends the routing node and agents started here.
+cluster_stop_all() {
+  local f
+  for f in "$LAB_RUN"/t*/pid "$LAB_RUN/router/pid"; do
+    [[ -f "$f" ]] && kill "$(cat "$f")" 2>/dev/null
+  done
+  sleep 1
+  return 0
+}
