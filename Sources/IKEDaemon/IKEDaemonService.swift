@@ -56,6 +56,12 @@ public final class IKEDaemonService {
             source.resume()
             sources.append(source)
         }
+        // SIGUSR1: the counters line into the log (GatewayStatus.swift).
+        signal(SIGUSR1, SIG_IGN)
+        let status = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: signalQueue)
+        status.setEventHandler { loop.execute { core.logger.info("\(core.gateway.statusLine)") } }
+        status.resume()
+        sources.append(status)
         try stopped.futureResult.wait()
         sources.forEach { $0.cancel() }
         logger.info("stopped")
@@ -125,6 +131,11 @@ final class DaemonCore: @unchecked Sendable {
                     guard !shuttingDown else { return }
                     perform(gateway.timerFired(sa: spi, timer: timer, now: Self.now))
                 }
+            case .scheduleCommand(let timer, let deadline):
+                loop.scheduleTask(deadline: NIODeadline.uptimeNanoseconds(UInt64(max(0, deadline) * 1e9))) { [self] in
+                    guard !shuttingDown else { return }
+                    perform(gateway.commandTimerFired(timer, now: Self.now))
+                }
             case .install(let child):
                 do { try installer.install(child) } catch {
                     logger.error("installing \(child.reference) failed: \(error)")
@@ -157,7 +168,13 @@ final class DaemonCore: @unchecked Sendable {
     func shutdown(completing promise: EventLoopPromise<Void>) {
         guard !shuttingDown else { return }
         logger.info("shutting down: deleting IKE_SAs and CHILD_SAs")
-        let actions = gateway.deleteAll(now: Self.now).filter { if case .schedule = $0 { return false }; return true }
+        logger.info("\(gateway.statusLine)")
+        let actions = gateway.deleteAll(now: Self.now).filter {
+            switch $0 {
+            case .schedule, .scheduleCommand: return false
+            default: return true
+            }
+        }
         perform(actions)
         shuttingDown = true
         (installer as? KernelChildSAInstaller)?.removeAll()

@@ -10,7 +10,7 @@ final class IKEGatewayTests: XCTestCase {
     static let gatewayAddress = IKEEndpoint(address: [192, 0, 2, 100], port: 500)
     static let peerAddress = IKEEndpoint(address: [192, 0, 2, 1], port: 500)
 
-    static func config(cookieThreshold: Int = 10, halfOpenLimit: Int = 1000) -> String {
+    static func config(cookieThreshold: Int = 10, halfOpenLimit: Int = 1000, dpdDelay: String = "0") -> String {
         """
         vipsec {
             listen = 192.0.2.100
@@ -22,6 +22,7 @@ final class IKEGatewayTests: XCTestCase {
                 local_addrs = 192.0.2.100
                 remote_addrs = 192.0.2.1
                 proposals = aes256gcm16-prfsha256-x25519
+                dpd_delay = \(dpdDelay)
                 local {
                     id = 192.0.2.100
                 }
@@ -138,6 +139,68 @@ final class IKEGatewayTests: XCTestCase {
         guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
         let actions = gateway.receive(first, local: Self.gatewayAddress, remote: otherPeer, now: 0)
         XCTAssertEqual(gateway.counters.noConnection, 1, "\(actions)")
+        XCTAssertTrue(gateway.sas.isEmpty)
+    }
+
+    func testChildSAsAreRekeyedAtTheirSoftLifetime() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
+        var peer = try peer()
+        let actions = converse(&peer, &gateway)
+        let timers = actions.compactMap { action -> (GatewayTimer, Double)? in
+            if case .scheduleCommand(let timer, let deadline) = action, case .rekeyChildSA = timer { return (timer, deadline) }
+            return nil
+        }
+        XCTAssertEqual(timers.count, 1)
+        guard let (timer, deadline) = timers.first, case .rekeyChildSA(let spi, let inbound) = timer else { return XCTFail() }
+        XCTAssertTrue((3240...3600).contains(deadline), "rekey_time 1h minus up to 10 % jitter: \(deadline)")
+        XCTAssertEqual(gateway.sas[spi]?.childSAs.first?.inbound.spi, inbound)
+        let rekey = gateway.commandTimerFired(timer, now: deadline)
+        let sent = rekey.compactMap { if case .send(let bytes, _, _) = $0 { return bytes }; return nil }
+        XCTAssertEqual(sent.count, 1)
+        XCTAssertEqual(sent.first?[18], 36, "a CREATE_CHILD_SA request")
+        // The peer answers; the gateway installs the new CHILD_SA and deletes the old one.
+        var toGateway = sent.flatMap { peer.receive($0, now: deadline) }.compactMap { if case .send(let b) = $0 { return b }; return nil }
+        var installs = 0, deletes = 0
+        while let datagram = toGateway.first {
+            toGateway.removeFirst()
+            for action in gateway.receive(datagram, local: Self.gatewayAddress, remote: Self.peerAddress, now: deadline) {
+                switch action {
+                case .install: installs += 1
+                case .delete: deletes += 1
+                case .send(let bytes, _, _): toGateway += peer.receive(bytes, now: deadline).compactMap { if case .send(let b) = $0 { return b }; return nil }
+                default: break
+                }
+            }
+        }
+        XCTAssertEqual(installs, 1)
+        XCTAssertEqual(deletes, 1)
+        XCTAssertEqual(gateway.sas[spi]?.childSAs.count, 1)
+        XCTAssertNotEqual(gateway.sas[spi]?.childSAs.first?.inbound.spi, inbound)
+    }
+
+    func testAVanishedPeerIsDetectedByDPDAndCleanedUp() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(dpdDelay: "30s"), file: "t"), provider: provider)
+        var peer = try peer()
+        let setup = converse(&peer, &gateway)
+        let liveness = setup.compactMap { action -> (GatewayTimer, Double)? in
+            if case .scheduleCommand(let timer, let deadline) = action, case .liveness = timer { return (timer, deadline) }
+            return nil
+        }
+        guard let (timer, deadline) = liveness.first else { return XCTFail("no DPD timer") }
+        XCTAssertEqual(deadline, 30)
+        // The peer is gone: nothing answers the check.
+        var actions = gateway.commandTimerFired(timer, now: deadline)
+        XCTAssertEqual(actions.filter { if case .send = $0 { return true }; return false }.count, 1)
+        var deleted = 0, closed = false
+        while let next = actions.compactMap({ action -> RetransmissionTimer? in
+            if case .schedule(_, let t) = action { return t }; return nil }).first {
+            let spi = gateway.sas.keys.first ?? 0
+            actions = gateway.timerFired(sa: spi, timer: next, now: next.deadline)
+            deleted += actions.filter { if case .delete = $0 { return true }; return false }.count
+            closed = closed || actions.contains { if case .log(let line) = $0 { return line.contains("retransmissions exhausted") }; return false }
+        }
+        XCTAssertTrue(closed)
+        XCTAssertEqual(deleted, 1, "the CHILD_SA is removed")
         XCTAssertTrue(gateway.sas.isEmpty)
     }
 }

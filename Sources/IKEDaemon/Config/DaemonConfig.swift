@@ -5,6 +5,7 @@
 //         listen = 192.0.2.1        # addresses to bind UDP 500/4500 on (default: any)
 //         half_open_limit = 1000    # half-open IKE_SAs kept at most
 //         cookie_threshold = 10     # half-open IKE_SAs above which COOKIEs are demanded
+//         half_open_timeout = 30s   # a responder IKE_SA without IKE_AUTH is forgotten after
 //     }
 #if canImport(Glibc)
 import Glibc
@@ -48,6 +49,8 @@ public struct DaemonSettings: Sendable, Equatable {
     public var halfOpenLimit: Int = 1000
     /// Half-open IKE_SAs above which a COOKIE is demanded (RFC 7296 2.6).
     public var cookieThreshold: Int = 10
+    /// Seconds a responder IKE_SA may stay half-open before it is forgotten (strongSwan: 30).
+    public var halfOpenTimeout: Double = 30
     /// First retransmission timeout in seconds (strongSwan: 4).
     public var retransmitTimeout: Double = 4
     /// Backoff base (strongSwan: 1.8).
@@ -79,6 +82,7 @@ public struct DaemonConfig: Sendable, Equatable {
             settings.natTraversalPort = try vipsecReader.integer("port_nat_t", default: 4500, range: 1...65535)
             settings.halfOpenLimit = try vipsecReader.integer("half_open_limit", default: 1000, range: 1...1_000_000)
             settings.cookieThreshold = try vipsecReader.integer("cookie_threshold", default: 10, range: 0...1_000_000)
+            settings.halfOpenTimeout = try vipsecReader.duration("half_open_timeout", default: 30)
             settings.retransmitTimeout = try vipsecReader.duration("retransmit_timeout", default: 4)
             settings.retransmitBase = try vipsecReader.duration("retransmit_base", default: 1.8)
             settings.retransmitTries = try vipsecReader.integer("retransmit_tries", default: 5, range: 0...20)

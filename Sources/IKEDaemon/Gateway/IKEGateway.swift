@@ -12,8 +12,20 @@ enum GatewayAction {
     case schedule(sa: UInt64, RetransmissionTimer)
     case install(ChildSAInstallation)
     case delete(ChildSAInstallation)
+    /// Call `commandTimerFired(_:now:)` at `deadline`.
+    case scheduleCommand(GatewayTimer, deadline: Double)
     /// A line for the log (never key material).
     case log(String)
+}
+
+/// Timers of the gateway's own policy (rekey by time, dead peer detection).
+enum GatewayTimer {
+    /// Rekey the CHILD_SA with this inbound SPI (its soft lifetime is reached).
+    case rekeyChildSA(sa: UInt64, inboundSPI: UInt32)
+    /// Check that the peer is alive (dpd_delay).
+    case liveness(sa: UInt64)
+    /// Forget this responder IKE_SA if it is still half-open (`half_open_timeout`).
+    case halfOpenTimeout(sa: UInt64)
 }
 
 /// Counters of the gateway (for status and tests).
@@ -24,6 +36,7 @@ struct GatewayCounters {
     var cookiesSent = 0
     var badCookies = 0
     var noConnection = 0
+    var halfOpenTimeouts = 0
 }
 
 struct IKEGateway {
@@ -35,6 +48,10 @@ struct IKEGateway {
     /// Responder IKE_SAs by (peer, initiator SPI), for retransmitted IKE_SA_INIT requests.
     private var halfOpen: [HalfOpenKey: UInt64] = [:]
     private(set) var counters = GatewayCounters()
+    /// Counters of IKE_SAs already closed (GatewayStatus.swift adds the live ones).
+    private(set) var closedSATotals = IKESATotals()
+    /// IKE_SAs established since start.
+    private(set) var establishedTotal = 0
     private let cookieSecret: [UInt8]
 
     struct HalfOpenKey: Hashable {
@@ -64,7 +81,7 @@ struct IKEGateway {
         let ours = header.isFromInitiator ? header.responderSPI : header.initiatorSPI
         if ours != 0, var sa = sas[ours] {
             let actions = sa.receive(bytes, now: now)
-            return store(sa, actions)
+            return store(sa, actions, now: now)
         }
         guard header.isFromInitiator, header.responderSPI == 0, header.exchangeType == .ikeSAInit,
               !header.isResponse, header.messageID == 0 else {
@@ -73,7 +90,8 @@ struct IKEGateway {
         }
         let key = HalfOpenKey(remote: remote, initiatorSPI: header.initiatorSPI)
         if let spi = halfOpen[key], var sa = sas[spi] {
-            return store(sa, sa.receive(bytes, now: now))   // a retransmitted IKE_SA_INIT
+            let actions = sa.receive(bytes, now: now)   // a retransmitted IKE_SA_INIT
+            return store(sa, actions, now: now)
         }
         guard halfOpen.count < settings.halfOpenLimit else {
             counters.halfOpenLimitDrops += 1
@@ -93,7 +111,9 @@ struct IKEGateway {
                                          initiatorSPI: header.initiatorSPI, retransmission: retransmission)
             halfOpen[key] = sa.localSPI
             let actions = sa.receive(bytes, now: now)
-            return [.log("IKE_SA_INIT from \(remote) for connection \(connection.name)")] + store(sa, actions)
+            return [.log("IKE_SA_INIT from \(remote) for connection \(connection.name)"),
+                    .scheduleCommand(.halfOpenTimeout(sa: sa.localSPI), deadline: now + settings.halfOpenTimeout)]
+                + store(sa, actions, now: now)
         } catch {
             return [.log("IKE_SA_INIT from \(remote): \(error)")]
         }
@@ -127,7 +147,38 @@ struct IKEGateway {
 
     mutating func timerFired(sa spi: UInt64, timer: RetransmissionTimer, now: Double) -> [GatewayAction] {
         guard var sa = sas[spi] else { return [] }
-        return store(sa, sa.retransmissionTimerFired(timer, now: now))
+        let actions = sa.retransmissionTimerFired(timer, now: now)
+        return store(sa, actions, now: now)
+    }
+
+    mutating func commandTimerFired(_ timer: GatewayTimer, now: Double) -> [GatewayAction] {
+        switch timer {
+        case .rekeyChildSA(let spi, let inboundSPI):
+            guard var sa = sas[spi], sa.childSAs.contains(where: { $0.inbound.spi == inboundSPI }) else { return [] }
+            let actions = sa.rekeyChildSA(inboundSPI: inboundSPI, now: now)
+            if actions.isEmpty {   // another exchange in flight: try again shortly
+                return [.scheduleCommand(timer, deadline: now + 1)]
+            }
+            return [.log("rekeying CHILD_SA 0x\(String(inboundSPI, radix: 16))")] + store(sa, actions, now: now)
+        case .liveness(let spi):
+            guard var sa = sas[spi], sa.phase == .established, let delay = dpdDelay(sa) else { return [] }
+            let actions = sa.checkLiveness(now: now)
+            return store(sa, actions, now: now) + [.scheduleCommand(timer, deadline: now + delay)]
+        case .halfOpenTimeout(let spi):
+            // Replayed or abandoned IKE_SA_INITs must not hold half-open slots forever.
+            guard let sa = sas[spi], sa.phase == .negotiatingInit || sa.phase == .authenticating else { return [] }
+            counters.halfOpenTimeouts += 1
+            halfOpen = halfOpen.filter { $0.value != spi }
+            closedSATotals.add(sa.counters, sa.sequencerCounters)
+            sas[spi] = nil
+            return [.log("IKE_SA_INIT from \(sa.remote): no IKE_AUTH within \(settings.halfOpenTimeout) s, forgotten")]
+        }
+    }
+
+    private func dpdDelay(_ sa: IKESA) -> Double? {
+        guard let connection = resolver.config.connections.first(where: { $0.name == sa.configuration.name }),
+              connection.dpdDelay > 0 else { return nil }
+        return connection.dpdDelay
     }
 
     // MARK: Commands
@@ -139,7 +190,7 @@ struct IKEGateway {
             var sa = try IKESA.initiator(configuration: configuration, provider: provider, local: local, remote: remote,
                                          retransmission: retransmission)
             let actions = sa.start(now: now)
-            return [.log("initiating connection \(configuration.name) to \(remote)")] + store(sa, actions)
+            return [.log("initiating connection \(configuration.name) to \(remote)")] + store(sa, actions, now: now)
         } catch {
             return [.log("cannot initiate connection \(index): \(error)")]
         }
@@ -150,15 +201,18 @@ struct IKEGateway {
         var actions: [GatewayAction] = []
         for (_, sa) in sas {
             var sa = sa
-            actions += store(sa, sa.delete(now: now))
+            let deletion = sa.delete(now: now)
+            actions += store(sa, deletion, now: now)
         }
         return actions
     }
 
     // MARK: Bookkeeping
 
-    /// Keeps the SA's new state and turns its actions into gateway actions.
-    private mutating func store(_ sa: IKESA, _ actions: [IKEAction]) -> [GatewayAction] {
+    /// Keeps the SA's new state and turns its actions into gateway actions. Call it with the
+    /// SA *after* the call that produced `actions` (never `store(sa, sa.f())`: the first
+    /// argument would be the copy from before the mutation).
+    private mutating func store(_ sa: IKESA, _ actions: [IKEAction], now: Double) -> [GatewayAction] {
         let spi = sa.localSPI
         var result: [GatewayAction] = []
         var closed = false
@@ -166,9 +220,18 @@ struct IKEGateway {
             switch action {
             case .send(let bytes): result.append(.send(bytes, local: sa.local, remote: sa.remote))
             case .schedule(let timer): result.append(.schedule(sa: spi, timer))
-            case .install(let child): result.append(.install(child))
+            case .install(let child):
+                result.append(.install(child))
+                if child.lifetime.softSeconds > 0 {
+                    // strongSwan-like jitter: up to 10 % earlier, so both ends rarely collide.
+                    let soft = Double(child.lifetime.softSeconds)
+                    let jitter = Double.random(in: 0...(soft * 0.1))
+                    result.append(.scheduleCommand(.rekeyChildSA(sa: spi, inboundSPI: child.inbound.spi), deadline: now + soft - jitter))
+                }
             case .delete(let child): result.append(.delete(child))
             case .established:
+                establishedTotal += 1
+                if let delay = dpdDelay(sa) { result.append(.scheduleCommand(.liveness(sa: spi), deadline: now + delay)) }
                 result.append(.log("IKE_SA \(sa.configuration.name) established with \(sa.remote) (SPIs \(hex(sa.initiatorSPI))_i \(hex(sa.responderSPI))_r)"))
             case .childSAFailed(let reason): result.append(.log("IKE_SA \(sa.configuration.name): \(reason)"))
             case .closed(let reason):
@@ -179,6 +242,7 @@ struct IKEGateway {
         if sa.phase != .negotiatingInit && sa.phase != .authenticating || closed {
             halfOpen = halfOpen.filter { $0.value != spi }
         }
+        if closed { closedSATotals.add(sa.counters, sa.sequencerCounters) }
         sas[spi] = closed ? nil : sa
         return result
     }

@@ -47,6 +47,7 @@ extension IKESA {
             && (try? verifyAuthentication(keys: keys, peerInitMessage: initiatorInitMessage, ownNonce: nonceResponder,
                                           skP: keys.keys.skPi, identity: peerIdentity, received: auth.authenticationData)) == true
         guard verified else {
+            counters.refusals[.authenticationFailed, default: 0] += 1
             let actions = respond(exchange: .ikeAuth, messageID: messageID,
                                   payloads: [.notify(NotifyPayload(messageType: .authenticationFailed))])
             return actions + close("peer authentication failed")
@@ -68,6 +69,7 @@ extension IKESA {
             childSAs.append(installation)
             actions.append(.install(installation))
         case .failure(let error):
+            counters.refusals[error.notifyMessageType, default: 0] += 1
             response.append(.notify(NotifyPayload(messageType: error.notifyMessageType)))
             actions.append(.childSAFailed("CHILD_SA refused: \(error)"))
         }
@@ -178,17 +180,25 @@ extension IKESA {
     }
 
     /// KEYMAT (RFC 7296 2.17) and the two SAs of a CHILD_SA.
+    ///
+    /// `weInitiated`: whether we initiated the exchange creating it (IKE_AUTH: the original
+    /// initiator; CREATE_CHILD_SA: whoever sent the request); its nonces come first, its
+    /// selectors are TSi, and it sends with the "initiator to responder" keys.
     func childSAInstallation(chosen: Proposal, keys: IKESAKeyContext, ourSPI: UInt32, peerSPI: UInt32,
-                             initiatorTS: [TrafficSelector], responderTS: [TrafficSelector], mode: ChildSAMode) throws -> ChildSAInstallation {
+                             initiatorTS: [TrafficSelector], responderTS: [TrafficSelector], mode: ChildSAMode,
+                             weInitiated: Bool? = nil, nonces: (initiator: [UInt8], responder: [UInt8])? = nil,
+                             sharedSecret: SecretBytes? = nil) throws -> ChildSAInstallation {
+        let weInitiated = weInitiated ?? isOriginalInitiator
+        let nonces = nonces ?? (nonceInitiator, nonceResponder)
         guard let encryption = chosen.encryptionAlgorithm else { throw NegotiationError.noProposalChosen }
         let suite = EncryptionSuite(encryption: encryption, keyLengthBits: chosen.encryptionKeyLength.map(Int.init),
                                     integrity: chosen.integrityAlgorithm ?? .none)
-        let keymat = try IKEKeyDerivation.childSAKeys(prf: keys.prf, skD: keys.keys.skD, sharedSecret: nil,
-                                                      nonceInitiator: nonceInitiator, nonceResponder: nonceResponder, suite: suite)
-        let inboundKeys = isOriginalInitiator
+        let keymat = try IKEKeyDerivation.childSAKeys(prf: keys.prf, skD: keys.keys.skD, sharedSecret: sharedSecret,
+                                                      nonceInitiator: nonces.initiator, nonceResponder: nonces.responder, suite: suite)
+        let inboundKeys = weInitiated
             ? (keymat.responderToInitiatorEncryption, keymat.responderToInitiatorIntegrity)
             : (keymat.initiatorToResponderEncryption, keymat.initiatorToResponderIntegrity)
-        let outboundKeys = isOriginalInitiator
+        let outboundKeys = weInitiated
             ? (keymat.initiatorToResponderEncryption, keymat.initiatorToResponderIntegrity)
             : (keymat.responderToInitiatorEncryption, keymat.responderToInitiatorIntegrity)
         func sa(_ spi: UInt32, from: [UInt8], to: [UInt8], _ k: (SecretBytes, SecretBytes)) -> ChildSAParameters {
@@ -201,8 +211,8 @@ extension IKESA {
             name: child.name, reqid: configuration.reqid, mode: mode,
             inbound: sa(ourSPI, from: remote.address, to: local.address, inboundKeys),
             outbound: sa(peerSPI, from: local.address, to: remote.address, outboundKeys),
-            localTrafficSelectors: isOriginalInitiator ? initiatorTS : responderTS,
-            remoteTrafficSelectors: isOriginalInitiator ? responderTS : initiatorTS,
+            localTrafficSelectors: weInitiated ? initiatorTS : responderTS,
+            remoteTrafficSelectors: weInitiated ? responderTS : initiatorTS,
             extendedSequenceNumbers: chosen.extendedSequenceNumbers == .yes,
             replayWindow: child.replayWindow, lifetime: child.lifetime,
             udpEncapsulation: nil)

@@ -158,6 +158,7 @@ extension IKESA {
 
     /// Answers IKE_SA_INIT with an error notify (unencrypted, responder SPI zero) and ends.
     mutating func refuseInit(_ notify: NotifyPayload, reason: String) -> [IKEAction] {
+        counters.refusals[notify.messageType, default: 0] += 1
         var header = header(exchange: .ikeSAInit, messageID: 0, response: true)
         header.responderSPI = 0
         let bytes = Array(IKEMessage(header: header, payloads: [.notify(notify)]).bytes.readableBytesView)

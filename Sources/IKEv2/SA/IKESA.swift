@@ -10,6 +10,7 @@ public enum IKEExchangeKind: Sendable, Equatable {
     case ikeAuth
     case deleteIKESA
     case deleteChildSA
+    case rekeyChildSA
     case liveness
 }
 
@@ -53,6 +54,11 @@ public struct IKESA {
     /// Initiator: the SPI and proposals offered for the first CHILD_SA.
     var offeredChildSPI: UInt32 = 0
     var offeredChildProposals: [Proposal] = []
+    /// Our CHILD_SA rekey in flight, and the old CHILD_SA whose Delete is in flight.
+    var pendingChildRekey: PendingChildRekey?
+    var pendingChildDeletion: ChildSAInstallation?
+    /// A peer rekey of the same CHILD_SA answered while ours was in flight (RFC 7296 2.8.1).
+    var collidingPeerRekey: (old: ChildSAReference, created: ChildSAInstallation, nonces: [[UInt8]])?
 
     init(configuration: IKESAConfiguration, provider: any IKECryptoProvider, isOriginalInitiator: Bool,
          local: IKEEndpoint, remote: IKEEndpoint, initiatorSPI: UInt64, responderSPI: UInt64,
@@ -147,7 +153,13 @@ public struct IKESA {
         case .deleteIKESA:
             _ = taskManager.responseReceived(messageID: message.header.messageID)
             return close("deleted")
-        case .deleteChildSA, .liveness:
+        case .rekeyChildSA:
+            _ = taskManager.responseReceived(messageID: message.header.messageID)
+            return processCreateChildSAResponse(inner, now: now)
+        case .deleteChildSA:
+            _ = taskManager.responseReceived(messageID: message.header.messageID)
+            return childSADeletionAnswered()
+        case .liveness:
             _ = taskManager.responseReceived(messageID: message.header.messageID)
             return []
         }
@@ -187,9 +199,7 @@ public struct IKESA {
         case .informational where phase == .established || phase == .authenticating:
             return processInformationalRequest(inner, messageID: id)
         case .createChildSA where phase == .established:
-            // CREATE_CHILD_SA is not implemented yet: refuse cleanly (RFC 7296 1.3).
-            return respond(exchange: .createChildSA, messageID: id,
-                           payloads: [.notify(NotifyPayload(messageType: .noAdditionalSAs))])
+            return processCreateChildSARequest(inner, messageID: id)
         default:
             counters.unexpected += 1
             return []

@@ -96,5 +96,8 @@ public struct IKESACounters: Sendable, Equatable {
     public var integrityFailures = 0
     /// Messages that parsed but did not fit the exchange or the state.
     public var unexpected = 0
+    /// Requests we refused with an error notify (NO_PROPOSAL_CHOSEN, AUTHENTICATION_FAILED,
+    /// TS_UNACCEPTABLE, INVALID_KE_PAYLOAD, ...), by notify type.
+    public var refusals: [NotifyMessageType: Int] = [:]
     public init() {}
 }

@@ -1,0 +1,63 @@
+// The gateway's counters as one status line, for operators and the lab: what was dropped
+// and why, what was refused with which notify, how many IKE_SAs are up. `vipsec routing`
+// logs it on SIGUSR1 (and at shutdown).
+import IKEv2
+
+/// Per-SA counters summed over IKE_SAs (those alive and those already closed).
+struct IKESATotals: Equatable {
+    var sa = IKESACounters()
+    var sequencer = TaskManagerCounters()
+
+    mutating func add(_ counters: IKESACounters, _ sequencer: TaskManagerCounters) {
+        sa.malformed += counters.malformed
+        sa.integrityFailures += counters.integrityFailures
+        sa.unexpected += counters.unexpected
+        for (type, count) in counters.refusals { sa.refusals[type, default: 0] += count }
+        self.sequencer.retransmissionsSent += sequencer.retransmissionsSent
+        self.sequencer.cachedResponsesResent += sequencer.cachedResponsesResent
+        self.sequencer.requestsDroppedOutOfWindow += sequencer.requestsDroppedOutOfWindow
+        self.sequencer.responsesDroppedUnexpected += sequencer.responsesDroppedUnexpected
+    }
+}
+
+extension IKEGateway {
+    /// Totals over every IKE_SA the gateway has had.
+    var saTotals: IKESATotals {
+        var totals = closedSATotals
+        for sa in sas.values { totals.add(sa.counters, sa.sequencerCounters) }
+        return totals
+    }
+
+    /// `name=value` pairs, in a fixed order; refusals as `refused_<NOTIFY>=n`.
+    var statusFields: [(String, Int)] {
+        let totals = saTotals
+        var fields: [(String, Int)] = [
+            ("ike_sas", sas.values.filter { $0.phase == .established }.count),
+            ("half_open", halfOpenCount),
+            ("child_sas", sas.values.reduce(0) { $0 + $1.childSAs.count }),
+            ("established_total", establishedTotal),
+            ("malformed", counters.malformed + totals.sa.malformed),
+            ("unknown_spi", counters.unknownSPI),
+            ("no_connection", counters.noConnection),
+            ("half_open_limit_drops", counters.halfOpenLimitDrops),
+            ("half_open_timeouts", counters.halfOpenTimeouts),
+            ("cookies_sent", counters.cookiesSent),
+            ("bad_cookies", counters.badCookies),
+            ("integrity_failures", totals.sa.integrityFailures),
+            ("unexpected", totals.sa.unexpected),
+            ("retransmissions_sent", totals.sequencer.retransmissionsSent),
+            ("cached_responses_resent", totals.sequencer.cachedResponsesResent),
+            ("requests_dropped_out_of_window", totals.sequencer.requestsDroppedOutOfWindow),
+            ("responses_dropped_unexpected", totals.sequencer.responsesDroppedUnexpected),
+        ]
+        for (type, count) in totals.sa.refusals.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            fields.append(("refused_\(type)", count))
+        }
+        return fields
+    }
+
+    /// One line: `counters: ike_sas=1 half_open=0 ... refused_NO_PROPOSAL_CHOSEN=1`.
+    var statusLine: String {
+        "counters: " + statusFields.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+    }
+}

@@ -1,0 +1,185 @@
+// CREATE_CHILD_SA (RFC 7296 1.3): a new CHILD_SA, or the rekey of one (1.3.3), with or
+// without PFS (a KE payload).
+//
+//     Initiator                                   Responder
+//     HDR, SK {[N(REKEY_SA)], SA, Ni, [KEi], TSi, TSr}  -->
+//                              <--  HDR, SK {SA, Nr, [KEr], TSi, TSr}
+//
+//     KEYMAT = prf+(SK_d, [g^ir (new)] | Ni | Nr)     (2.17, this exchange's nonces)
+//
+// After a rekey the initiator deletes the old CHILD_SA with an INFORMATIONAL Delete.
+// Not yet: rekeying the IKE_SA (answered NO_ADDITIONAL_SAS) and the simultaneous-rekey
+// collision rules of 2.8.1.
+
+/// Our CHILD_SA rekey in flight.
+struct PendingChildRekey {
+    var old: ChildSAInstallation
+    var spi: UInt32
+    var proposals: [Proposal]
+    var nonce: [UInt8]
+    var keyExchange: (any KeyExchange)?
+}
+
+extension IKESA {
+    // MARK: Initiator: build_i
+
+    /// Rekeys the CHILD_SA whose inbound SPI is `inboundSPI` (PFS when the ESP proposals
+    /// name a key exchange method).
+    public mutating func rekeyChildSA(inboundSPI: UInt32, now: Double) -> [IKEAction] {
+        guard phase == .established, taskManager.canSendRequest,
+              let old = childSAs.first(where: { $0.inbound.spi == inboundSPI }),
+              let spi = try? randomChildSPI(), let nonce = try? provider.randomBytes(count: ourNonceLength) else { return [] }
+        let proposals = configuration.child.espProposals.map { var p = $0; p.spi = spi.bigEndianBytes; return p }
+        var keyExchange: (any KeyExchange)?
+        var payloads: [IKEPayload] = [
+            .notify(NotifyPayload(protocolID: .esp, messageType: .rekeySA, spi: inboundSPI.bigEndianBytes)),
+            .securityAssociation(SecurityAssociationPayload(proposals: proposals)),
+            .nonce(NoncePayload(nonceData: nonce)),
+        ]
+        if let group = proposals.compactMap(\.keyExchangeMethod).first(where: { $0 != .none }) {
+            guard let exchange = try? provider.makeKeyExchange(group) else { return [] }
+            keyExchange = exchange
+            payloads.append(.keyExchange(KeyExchangePayload(group: group, keyExchangeData: exchange.publicValue)))
+        }
+        if old.mode == .transport { payloads.append(.notify(NotifyPayload(messageType: .useTransportMode))) }
+        payloads += [
+            .trafficSelectorInitiator(TrafficSelectorPayload(trafficSelectors: old.localTrafficSelectors)),
+            .trafficSelectorResponder(TrafficSelectorPayload(trafficSelectors: old.remoteTrafficSelectors)),
+        ]
+        pendingChildRekey = PendingChildRekey(old: old, spi: spi, proposals: proposals, nonce: nonce, keyExchange: keyExchange)
+        return sendRequest(exchange: .createChildSA, kind: .rekeyChildSA, payloads: payloads, now: now)
+    }
+
+    // MARK: Initiator: process_i
+
+    mutating func processCreateChildSAResponse(_ payloads: [IKEPayload], now: Double) -> [IKEAction] {
+        guard let pending = pendingChildRekey, let keys = keyContext else { return [] }
+        pendingChildRekey = nil
+        if let error = payloads.notifies.first(where: { $0.messageType.rawValue < 16384 }) {
+            return [.childSAFailed("CHILD_SA rekey refused: \(error.messageType)")]
+        }
+        guard let sa = payloads.securityAssociation, sa.proposals.count == 1, let peerSPI = sa.proposals[0].spi32,
+              ProposalSelection.isValidChoice(sa.proposals[0], from: pending.proposals),
+              let nonce = payloads.nonce, let tsi = payloads.trafficSelectorInitiator?.trafficSelectors, let tsr = payloads.trafficSelectorResponder?.trafficSelectors else {
+            counters.unexpected += 1
+            return [.childSAFailed("malformed CREATE_CHILD_SA response")]
+        }
+        var shared: SecretBytes?
+        if let exchange = pending.keyExchange {
+            guard let ke = payloads.keyExchange, ke.group == exchange.method,
+                  let secret = try? exchange.sharedSecret(peerPublicValue: ke.keyExchangeData) else {
+                return [.childSAFailed("CREATE_CHILD_SA response without a usable KE")]
+            }
+            shared = secret
+        }
+        guard let installation = try? childSAInstallation(
+            chosen: sa.proposals[0], keys: keys, ourSPI: pending.spi, peerSPI: peerSPI, initiatorTS: tsi, responderTS: tsr,
+            mode: pending.old.mode, weInitiated: true, nonces: (pending.nonce, nonce.nonceData), sharedSecret: shared)
+        else { return [.childSAFailed("CHILD_SA rekey key derivation failed")] }
+        childSAs.append(installation)
+        // 2.8.1: if the peer rekeyed the same CHILD_SA meanwhile, the SA made with the lowest
+        // of the four nonces is redundant and deleted by whoever created it; the winner
+        // deletes the old one. Without a collision we simply delete the old one (1.3.3).
+        var redundant = pending.old
+        if let collision = collidingPeerRekey, collision.old == pending.old.reference {
+            collidingPeerRekey = nil
+            let ours = [pending.nonce, nonce.nonceData]
+            let lowest = (ours + collision.nonces).min(by: Self.nonceIsLower)
+            if let lowest, ours.contains(lowest) {
+                redundant = installation   // we lose: delete what we created; the peer deletes the old one
+            }
+        }
+        return [.install(installation)] + deleteChildSARequest(redundant, now: now)
+    }
+
+    /// Sends the Delete for `child` (its inbound SPI) and removes it once answered.
+    mutating func deleteChildSARequest(_ child: ChildSAInstallation, now: Double) -> [IKEAction] {
+        pendingChildDeletion = child
+        return sendRequest(exchange: .informational, kind: .deleteChildSA,
+                           payloads: [.delete(DeletePayload(protocolID: .esp, spis32: [child.inbound.spi]))], now: now)
+    }
+
+    /// Nonce order for 2.8.1: byte-wise, a shorter prefix first.
+    static func nonceIsLower(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.lexicographicallyPrecedes(b)
+    }
+
+    /// The Delete of a rekeyed CHILD_SA was answered: remove it.
+    mutating func childSADeletionAnswered() -> [IKEAction] {
+        guard let old = pendingChildDeletion else { return [] }
+        pendingChildDeletion = nil
+        childSAs.removeAll { $0.reference == old.reference }
+        return [.delete(old)]
+    }
+
+    // MARK: Responder: process_r + build_r
+
+    mutating func processCreateChildSARequest(_ payloads: [IKEPayload], messageID: UInt32) -> [IKEAction] {
+        func refuse(_ type: NotifyMessageType, data: [UInt8] = [], _ reason: String) -> [IKEAction] {
+            counters.refusals[type, default: 0] += 1
+            return respond(exchange: .createChildSA, messageID: messageID,
+                    payloads: [.notify(NotifyPayload(messageType: type, notificationData: data))]) + [.childSAFailed(reason)]
+        }
+        guard let keys = keyContext, let sa = payloads.securityAssociation, let nonce = payloads.nonce,
+              let tsi = payloads.trafficSelectorInitiator?.trafficSelectors, let tsr = payloads.trafficSelectorResponder?.trafficSelectors else {
+            if payloads.securityAssociation?.proposals.first?.protocolID == .ike {
+                return refuse(.noAdditionalSAs, "IKE_SA rekey is not implemented yet")
+            }
+            return refuse(.invalidSyntax, "malformed CREATE_CHILD_SA request")
+        }
+        let child = configuration.child
+        let chosen: Proposal
+        let narrowed: (initiator: [TrafficSelector], responder: [TrafficSelector])
+        do {
+            chosen = try ProposalSelection.select(offered: sa.proposals, configured: child.espProposals)
+            narrowed = try TrafficSelectorNarrowing.narrow(initiator: tsi, responder: tsr,
+                                                           configuredRemote: child.remoteTrafficSelectors,
+                                                           configuredLocal: child.localTrafficSelectors)
+        } catch let error as NegotiationError {
+            return refuse(error.notifyMessageType, "CREATE_CHILD_SA: \(error)")
+        } catch {
+            return refuse(.noProposalChosen, "CREATE_CHILD_SA: \(error)")
+        }
+        var response: [IKEPayload] = []
+        var shared: SecretBytes?
+        var ourKE: KeyExchangePayload?
+        if let group = chosen.keyExchangeMethod, group != .none {
+            guard let ke = payloads.keyExchange, ke.group == group else {
+                return refuse(.invalidKEPayload, data: [UInt8(group.rawValue >> 8), UInt8(group.rawValue & 0xFF)],
+                              "CREATE_CHILD_SA: peer must use \(group)")
+            }
+            guard let exchange = try? provider.makeKeyExchange(group),
+                  let secret = try? exchange.sharedSecret(peerPublicValue: ke.keyExchangeData) else {
+                return refuse(.invalidSyntax, "CREATE_CHILD_SA: bad KE")
+            }
+            shared = secret
+            ourKE = KeyExchangePayload(group: group, keyExchangeData: exchange.publicValue)
+        }
+        let transport = child.mode == .transport && payloads.notifies.contains { $0.messageType == .useTransportMode }
+        guard let peerSPI = chosen.spi32, let ourSPI = try? randomChildSPI(),
+              let ourNonce = try? provider.randomBytes(count: ourNonceLength) else {
+            return refuse(.noProposalChosen, "CREATE_CHILD_SA: no SPI")
+        }
+        var answer = chosen
+        answer.spi = ourSPI.bigEndianBytes
+        guard let installation = try? childSAInstallation(
+            chosen: answer, keys: keys, ourSPI: ourSPI, peerSPI: peerSPI, initiatorTS: narrowed.initiator,
+            responderTS: narrowed.responder, mode: transport ? .transport : .tunnel, weInitiated: false,
+            nonces: (nonce.nonceData, ourNonce), sharedSecret: shared) else {
+            return refuse(.noProposalChosen, "CREATE_CHILD_SA key derivation failed")
+        }
+        response.append(.securityAssociation(SecurityAssociationPayload(proposals: [answer])))
+        response.append(.nonce(NoncePayload(nonceData: ourNonce)))
+        if let ourKE { response.append(.keyExchange(ourKE)) }
+        if transport { response.append(.notify(NotifyPayload(messageType: .useTransportMode))) }
+        response += [.trafficSelectorInitiator(TrafficSelectorPayload(trafficSelectors: narrowed.initiator)),
+                     .trafficSelectorResponder(TrafficSelectorPayload(trafficSelectors: narrowed.responder))]
+        childSAs.append(installation)
+        if let rekeyed = payloads.notifies.first(where: { $0.messageType == .rekeySA }),
+           let pending = pendingChildRekey, rekeyed.spi == pending.old.outbound.spi.bigEndianBytes {
+            collidingPeerRekey = (pending.old.reference, installation, [nonce.nonceData, ourNonce])
+        }
+        // A rekeyed CHILD_SA stays until the initiator deletes it (1.3.3).
+        return respond(exchange: .createChildSA, messageID: messageID, payloads: response) + [.install(installation)]
+    }
+}
