@@ -81,8 +81,6 @@ let package = Package(
         ], path: "Sources/IKELoad"),
         // XFRM lab checks and benchmark, run inside the VM (netns-lab/scenarios/xfrm-roundtrip).
         .executableTarget(name: "XFRMLabTool", dependencies: ["XFRM", "Netlink"]),
-        .executableTarget(name: "vipsec-crypto-bench", dependencies: ["IKECrypto", "IKEv2"],
-                          path: "Sources/IKECryptoBench"),
         // Cluster lab tool: a routing node fed with test SAs, and a hostile cluster client
         // (netns-lab/scenarios/cluster-membership, cluster-bad-input).
         .executableTarget(name: "ClusterLabTool", dependencies: [
