@@ -101,7 +101,6 @@ let package = Package(
         .testTarget(name: "IKELoadTests", dependencies: ["vipsec-ike-load", "IKEv2", "IKECrypto"]),
         .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2"], exclude: ["StrongSwanCapture"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto"]),
         .testTarget(name: "ClusterNodeTests", dependencies: [
             "Cluster", "ClusterNode",
             .product(name: "NIOCore", package: "swift-nio"),
