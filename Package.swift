@@ -59,7 +59,7 @@ let package = Package(
         // MARK: Cluster
         .target(name: "Cluster", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "ClusterNode", dependencies: [
-            "Cluster", "XFRM", "IKEDaemon",
+            "Cluster", "XFRM", "IKEDaemon", "IKEv2",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -102,7 +102,7 @@ let package = Package(
         .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2"], exclude: ["StrongSwanCapture"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ClusterNodeTests", dependencies: [
-            "Cluster", "ClusterNode",
+            "Cluster", "ClusterNode", "IKEv2",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

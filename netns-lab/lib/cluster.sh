@@ -20,9 +20,10 @@ cluster_pki() {
 }
 
 # cluster_routing_start [extra options...]: the routing node's cluster side in [router].
+# (`ip netns exec` execs the program, so $! is its pid, for kill -STOP/-KILL)
 cluster_routing_start() {
   mkdir -p "$LAB_RUN/router"
-  nsx router "$VIPSEC_BIN/vipsec-cluster-lab" routing --listen "$LAB_ROUTER_CLU:$CLUSTER_PORT" \
+  ip netns exec router "$VIPSEC_BIN/vipsec-cluster-lab" routing --listen "$LAB_ROUTER_CLU:$CLUSTER_PORT" \
     --cert "$CLUSTER_PKI/router.crt" --key "$CLUSTER_PKI/router.key" --ca "$CLUSTER_PKI/ca.crt" \
     --status-socket "$LAB_RUN/router/status.sock" --peer "$LAB_PEER_WAN" --dvipa "$LAB_DVIPA" \
     --remote-ts "$LAB_PEER_SUBNET" --local-ts "$LAB_ROUTER_SUBNET" "$@" \
@@ -37,7 +38,7 @@ cluster_routing_pid() { cat "$LAB_RUN/router/pid"; }
 cluster_agent_start() {
   local i=$1 pki=${2:-$CLUSTER_PKI}; shift; (($#)) && shift
   mkdir -p "$LAB_RUN/t$i"
-  nsx "t$i" "$VIPSEC_BIN/vipsec" target --node-id "t$i" --routing "$LAB_ROUTER_CLU:$CLUSTER_PORT" \
+  ip netns exec "t$i" "$VIPSEC_BIN/vipsec" target --node-id "t$i" --routing "$LAB_ROUTER_CLU:$CLUSTER_PORT" \
     --cert "$pki/t$i.crt" --key "$pki/t$i.key" --ca "$pki/ca.crt" --dvipa "$LAB_DVIPA" \
     --cluster-address "$(lab_target_clu "$i")" --status-socket "$LAB_RUN/t$i/status.sock" \
     --state-dir "$LAB_RUN/t$i" "$@" >>"$LAB_LOG/agent-t$i.log" 2>&1 &
@@ -99,3 +100,7 @@ cluster_stop_all() {
   sleep 1
   return 0
 }
+
+# settled SECONDS command...: waits until the command succeeds, then runs it once more so
+# its output (what was compared) lands in the log.
+settled() { local seconds=$1; shift; wait_for "$seconds" "$@"; "$@"; }

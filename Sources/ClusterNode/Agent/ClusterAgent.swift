@@ -80,6 +80,7 @@ public final class ClusterAgent: @unchecked Sendable {
     var lastHeard = ClusterInstant.zero
     var lastHeartbeat = ClusterInstant.zero
     var lastCounterRead = ClusterInstant.zero
+    var lastTick = ClusterInstant.zero
     var heartbeatCounter: UInt64 = 0
     var backoff: Duration
     var reconnects = 0
@@ -193,8 +194,10 @@ public final class ClusterAgent: @unchecked Sendable {
     func disconnected(_ closed: Channel, _ sslContext: NIOSSLContext) {
         guard channel === closed else { return }
         channel = nil
+        if welcome != nil, !cache.sas.isEmpty {
+            logger.warning("lost the routing node; keeping \(cache.sas.count) SAs for \(configuration.grace)")
+        }
         welcome = nil
-        logger.warning("lost the routing node; keeping SAs for \(configuration.grace)")
         scheduleReconnect(sslContext)
     }
 
@@ -214,6 +217,13 @@ public final class ClusterAgent: @unchecked Sendable {
 
     func tick() {
         let now = Self.now()
+        defer { lastTick = now }
+        if lastTick != .zero, now - lastTick > .seconds(1) {
+            // The loop was stalled (a slow kernel call: the first SA of an algorithm loads
+            // crypto modules). Whatever the routing node sent meanwhile waits in the socket;
+            // do not call it silent before reading it.
+            lastHeard = max(lastHeard, now)
+        }
         if let channel, let welcome {
             let failure = Duration.milliseconds(Int(welcome.failureTimeoutMilliseconds))
             if lastHeard + failure <= now {

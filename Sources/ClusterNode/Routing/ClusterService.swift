@@ -202,6 +202,19 @@ public final class ClusterService: @unchecked Sendable {
         }.get()
     }
 
+    /// The live target that should own a new outbound SA of the CHILD_SA line `reqid` in
+    /// per-target mode: the first (by name) that owns none yet, else the first live one.
+    public func outboundOwner(reqid: UInt32) async -> NodeID? {
+        try? await loop.submit { [self] () -> NodeID? in
+            let live = authority.membership.liveMembers
+            var owners: Set<NodeID> = []
+            for sa in authority.currentSAs where sa.reqid == reqid {
+                if case .perTarget(let owner) = sa.sequencing { owners.insert(owner) }
+            }
+            return live.first { !owners.contains($0) } ?? live.first
+        }.get()
+    }
+
     /// The live members, by name.
     public func liveMembers() async -> [NodeID] {
         (try? await loop.submit { self.authority.membership.liveMembers }.get()) ?? []
