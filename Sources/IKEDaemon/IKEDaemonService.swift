@@ -140,6 +140,10 @@ final class DaemonCore: @unchecked Sendable {
                 do { try installer.install(child) } catch {
                     logger.error("installing \(child.reference) failed: \(error)")
                 }
+            case .activateOutbound(let child):
+                do { try installer.activateOutbound(child) } catch {
+                    logger.error("activating the outbound SA of \(child.reference) failed: \(error)")
+                }
             case .delete(let child):
                 do { try installer.delete(child) } catch {
                     logger.error("deleting \(child.reference) failed: \(error)")

@@ -32,8 +32,8 @@ public final class KernelChildSAInstaller: ChildSAInstaller {
 
     public func install(_ child: ChildSAInstallation) throws {
         let mode: XFRMMode = child.mode == .tunnel ? .tunnel : .transport
-        let states = try [state(child.inbound, child: child, mode: mode, inbound: true),
-                          state(child.outbound, child: child, mode: mode, inbound: false)]
+        var states = [try state(child.inbound, child: child, mode: mode, inbound: true)]
+        if !child.outboundDeferred { states.append(try state(child.outbound, child: child, mode: mode, inbound: false)) }
         for state in states { _ = try kernel.addState(state) }
         do {
             for policy in try policies(child, mode: mode) { try kernel.updatePolicy(policy) }
@@ -43,6 +43,16 @@ public final class KernelChildSAInstaller: ChildSAInstaller {
         }
         installed[child.reference] = child
         logger.info("installed \(child)")
+    }
+
+    /// `ip xfrm state add` of the outbound SA, once the old CHILD_SA is gone.
+    public func activateOutbound(_ child: ChildSAInstallation) throws {
+        let mode: XFRMMode = child.mode == .tunnel ? .tunnel : .transport
+        _ = try kernel.addState(try state(child.outbound, child: child, mode: mode, inbound: false))
+        var active = child
+        active.outboundDeferred = false
+        installed[child.reference] = active
+        logger.info("activated outbound SA 0x\(String(child.outbound.spi, radix: 16)) of reqid \(child.reqid)")
     }
 
     public func delete(_ child: ChildSAInstallation) throws {

@@ -40,6 +40,17 @@ final class CreateChildSAConversationTests: XCTestCase {
         let deletedBob = c.responderActions.compactMap { if case .delete(let d) = $0 { return d }; return nil }
         XCTAssertEqual(deletedAlice.map(\.reference), [oldAlice.reference], file: file, line: line)
         XCTAssertEqual(deletedBob.map(\.reference), [oldBob.reference], file: file, line: line)
+        // The rekey's responder sends on the old SA until the initiator deleted it: its new
+        // outbound SA is installed only then, before the old one goes.
+        let responderActions = byResponder ? c.initiatorActions : c.responderActions
+        let responderInstall = C.installs(responderActions).first
+        XCTAssertEqual(responderInstall?.outboundDeferred, true, file: file, line: line)
+        let activation = responderActions.firstIndex { if case .activateOutbound(let a) = $0 { return a.reference == responderInstall?.reference }; return false }
+        let oldDeletion = responderActions.firstIndex { if case .delete = $0 { return true }; return false }
+        XCTAssertNotNil(activation, file: file, line: line)
+        XCTAssertLessThan(activation ?? .max, oldDeletion ?? .min, file: file, line: line)
+        XCTAssertEqual(C.installs(byResponder ? c.responderActions : c.initiatorActions).first?.outboundDeferred, false,
+                       "the initiator installs both at once", file: file, line: line)
         XCTAssertEqual(c.initiator.childSAs.map(\.reference), newAlice.map(\.reference), file: file, line: line)
         XCTAssertEqual(c.responder!.childSAs.map(\.reference), newBob.map(\.reference), file: file, line: line)
     }

@@ -11,6 +11,7 @@ enum GatewayAction {
     /// Call `timerFired(sa:timer:now:)` at the timer's deadline.
     case schedule(sa: UInt64, RetransmissionTimer)
     case install(ChildSAInstallation)
+    case activateOutbound(ChildSAInstallation)
     case delete(ChildSAInstallation)
     /// Call `commandTimerFired(_:now:)` at `deadline`.
     case scheduleCommand(GatewayTimer, deadline: Double)
@@ -228,6 +229,7 @@ struct IKEGateway {
                     let jitter = Double.random(in: 0...(soft * 0.1))
                     result.append(.scheduleCommand(.rekeyChildSA(sa: spi, inboundSPI: child.inbound.spi), deadline: now + soft - jitter))
                 }
+            case .activateOutbound(let child): result.append(.activateOutbound(child))
             case .delete(let child): result.append(.delete(child))
             case .established:
                 establishedTotal += 1

@@ -162,7 +162,7 @@ extension IKESA {
         }
         var answer = chosen
         answer.spi = ourSPI.bigEndianBytes
-        guard let installation = try? childSAInstallation(
+        guard var installation = try? childSAInstallation(
             chosen: answer, keys: keys, ourSPI: ourSPI, peerSPI: peerSPI, initiatorTS: narrowed.initiator,
             responderTS: narrowed.responder, mode: transport ? .transport : .tunnel, weInitiated: false,
             nonces: (nonce.nonceData, ourNonce), sharedSecret: shared) else {
@@ -174,6 +174,12 @@ extension IKESA {
         if transport { response.append(.notify(NotifyPayload(messageType: .useTransportMode))) }
         response += [.trafficSelectorInitiator(TrafficSelectorPayload(trafficSelectors: narrowed.initiator)),
                      .trafficSelectorResponder(TrafficSelectorPayload(trafficSelectors: narrowed.responder))]
+        let rekeyedSPI = payloads.notifies.first(where: { $0.messageType == .rekeySA })?.spi
+        if let rekeyedSPI, let old = childSAs.first(where: { $0.outbound.spi.bigEndianBytes == rekeyedSPI }) {
+            // Keep sending on the old SA until the initiator deletes it (it has the new one by then).
+            installation.outboundDeferred = true
+            deferredOutbound[old.reference] = installation.reference
+        }
         childSAs.append(installation)
         if let rekeyed = payloads.notifies.first(where: { $0.messageType == .rekeySA }),
            let pending = pendingChildRekey, rekeyed.spi == pending.old.outbound.spi.bigEndianBytes {

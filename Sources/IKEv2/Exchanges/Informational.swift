@@ -45,10 +45,19 @@ extension IKESA {
                 }
             }
         }
+        // Successors of the deleted CHILD_SAs may now send (see `outboundDeferred`).
+        var activations: [IKEAction] = []
+        for old in removed {
+            guard let successor = deferredOutbound.removeValue(forKey: old.reference),
+                  let index = childSAs.firstIndex(where: { $0.reference == successor }) else { continue }
+            childSAs[index].outboundDeferred = false
+            activations.append(.activateOutbound(childSAs[index]))
+        }
         var response: [IKEPayload] = []
         if !removed.isEmpty {
             response.append(.delete(DeletePayload(protocolID: .esp, spis32: removed.map(\.inbound.spi))))
         }
-        return respond(exchange: .informational, messageID: messageID, payloads: response) + removed.map { .delete($0) }
+        return respond(exchange: .informational, messageID: messageID, payloads: response)
+            + activations + removed.map { .delete($0) }
     }
 }

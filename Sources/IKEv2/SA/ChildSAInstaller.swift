@@ -88,6 +88,10 @@ public struct ChildSAInstallation: Sendable, Equatable, CustomStringConvertible 
     public var lifetime: ChildSALifetime
     /// Set when ESP goes in UDP (NAT); ports as seen from us (source = ours).
     public var udpEncapsulation: UDPEncapsulation?
+    /// Install only the inbound SA (and policies) now; the outbound SA follows with
+    /// `activateOutbound`. The responder of a CHILD_SA rekey does this so that it keeps
+    /// sending on the old SA until the initiator, which deletes it, surely has the new one.
+    public var outboundDeferred = false
 
     public init(name: String, reqid: UInt32, mode: ChildSAMode, inbound: ChildSAParameters, outbound: ChildSAParameters,
                 localTrafficSelectors: [TrafficSelector], remoteTrafficSelectors: [TrafficSelector],
@@ -140,4 +144,6 @@ public protocol ChildSAInstaller: AnyObject {
     func install(_ childSA: ChildSAInstallation) throws
     /// Removes both SAs and their policies. Deleting something already gone is not an error.
     func delete(_ childSA: ChildSAInstallation) throws
+    /// Installs the outbound SA of a CHILD_SA installed with `outboundDeferred`.
+    func activateOutbound(_ childSA: ChildSAInstallation) throws
 }

@@ -57,6 +57,8 @@ public struct IKESA {
     /// Our CHILD_SA rekey in flight, and the old CHILD_SA whose Delete is in flight.
     var pendingChildRekey: PendingChildRekey?
     var pendingChildDeletion: ChildSAInstallation?
+    /// Rekeyed CHILD_SA (old) -> its successor whose outbound SA waits for the old one's Delete.
+    var deferredOutbound: [ChildSAReference: ChildSAReference] = [:]
     /// A peer rekey of the same CHILD_SA answered while ours was in flight (RFC 7296 2.8.1).
     var collidingPeerRekey: (old: ChildSAReference, created: ChildSAInstallation, nonces: [[UInt8]])?
 

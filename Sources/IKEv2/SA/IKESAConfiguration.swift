@@ -78,6 +78,8 @@ public enum IKEAction: Sendable, Equatable {
     case schedule(RetransmissionTimer)
     /// Install a negotiated CHILD_SA (through the `ChildSAInstaller`).
     case install(ChildSAInstallation)
+    /// Install the deferred outbound SA of a CHILD_SA (see `outboundDeferred`).
+    case activateOutbound(ChildSAInstallation)
     /// Delete an installed CHILD_SA.
     case delete(ChildSAInstallation)
     /// The CHILD_SA could not be made (the IKE_SA may still be up). The reason is for the log.
