@@ -157,3 +157,40 @@ lab_show_xfrm() {
   echo "--- $1: ip xfrm policy"
   nsx "$1" ip xfrm policy
 }
+
+# The peer behind a NAT (lab_up_nat): the peer's wan0 moves into a private network behind
+# the [nat] namespace, which holds LAB_PEER_WAN on the network and masquerades.
+#
+#   [peer] wan0 172.16.0.2 --- lan0 172.16.0.1 [nat] wan0 192.0.2.1 (LAB_PEER_WAN) --- br-wan
+LAB_PEER_PRIVATE=172.16.0.2
+LAB_NAT_INSIDE=172.16.0.1
+
+# lab_up_nat [PORT_FORWARD]: lab_up 0, then the NAT. Masquerading picks random source
+# ports (so nobody can rely on the peer's port 500 surviving). With PORT_FORWARD = yes,
+# UDP 500 and 4500 arriving at LAB_PEER_WAN are forwarded to the peer (so the router can
+# initiate toward it).
+lab_up_nat() {
+  local forward=${1:-no}
+  lab_up 0
+  _lab_ns_add nat
+  nsx net ip link del peer-wan
+  _lab_link nat wan0 br-wan "$LAB_PEER_WAN/24"
+  ip link add nat-lan netns peer type veth peer name lan0 netns nat
+  nsx peer ip link set nat-lan name wan0
+  nsx peer ip addr add "$LAB_PEER_PRIVATE/24" dev wan0
+  nsx peer ip link set wan0 up
+  nsx nat ip addr add "$LAB_NAT_INSIDE/24" dev lan0
+  nsx nat ip link set lan0 up
+  nsx peer ip route add default via "$LAB_NAT_INSIDE"
+  nsx nat ip route add "$LAB_PEER_SUBNET" via "$LAB_PEER_PRIVATE"
+  local dnat=""
+  if [[ $forward == yes ]]; then
+    dnat="chain pre { type nat hook prerouting priority -100; iifname \"wan0\" udp dport { 500, 4500 } dnat to $LAB_PEER_PRIVATE; }"
+  fi
+  nsx nat nft -f - <<NFT
+table ip labnat {
+  chain post { type nat hook postrouting priority 100; oifname "wan0" masquerade random; }
+  $dnat
+}
+NFT
+}
