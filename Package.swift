@@ -67,6 +67,10 @@ let package = Package(
         ]),
 
         // MARK: Command
+        .executableTarget(name: "vipsec-cluster-bench", dependencies: [
+            "Cluster", "ClusterNode", .product(name: "NIOCore", package: "swift-nio"),
+        ], path: "Sources/ClusterBench"),
+
         .executableTarget(name: "VipsecCLI", dependencies: [
             "IKEDaemon", "ClusterNode", "XFRM",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
