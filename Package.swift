@@ -69,6 +69,7 @@ let package = Package(
         // MARK: Command
         .executableTarget(name: "vipsec-cluster-bench", dependencies: [
             "Cluster", "ClusterNode", .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/ClusterBench"),
 
         .executableTarget(name: "VipsecCLI", dependencies: [

@@ -10,9 +10,16 @@ import Cluster
 import ClusterNode
 import Dispatch
 import Foundation
+import Logging
 import NIOCore
 
 setvbuf(stdout, nil, _IOLBF, 0)
+// Quiet: a log line per SA and target would be measured too.
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = .warning
+    return handler
+}
 
 func fail(_ text: String) -> Never {
     FileHandle.standardError.write(Data("vipsec-cluster-bench: \(text)\n".utf8))
@@ -141,6 +148,8 @@ func run(targets: Int) async throws -> Row {
         }
         await service.delete(id)
         for one in ids { await service.delete(one) }
+        // Let the agents take the deletes out before the next measurement.
+        try await Task.sleep(for: .milliseconds(20 + 2 * targets))
     }
     for agent in agents { await agent.stop(removingSAs: false) }
     await service.stop()
