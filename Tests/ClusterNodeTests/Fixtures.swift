@@ -58,15 +58,23 @@ final class RecordingKernel: AgentKernel, @unchecked Sendable {
     private let lock = NSLock()
     private var states: [ClusterSAID: SADescription] = [:]
     private(set) var installCount = 0
+    /// The threads installs ran on (the agent's kernel thread, never its event loop).
+    private(set) var installThreads: Set<String> = []
     var refuse: Set<UInt32> = []
     var bytesPerRead: UInt64 = 0
     private var bytes: [ClusterSAID: UInt64] = [:]
 
+    /// Seconds every install blocks its caller (a slow kernel: crypto modules loading).
+    var installDelay: Double = 0
+
     func install(_ sa: SADescription, outputSequence: UInt64?) throws {
+        let delay = lock.withLock { installDelay }
+        if delay > 0 { Thread.sleep(forTimeInterval: delay) }
         try lock.withLock {
             if refuse.contains(sa.spi) { throw XFRMTestError.refused }
             states[sa.saID] = sa
             installCount += 1
+            installThreads.insert(Thread.current.name ?? "unnamed")
         }
     }
 

@@ -3,6 +3,17 @@
 # ClusterService.install), and `vipsec target` agents. Source after topology.sh.
 
 CLUSTER_PORT=4501
+
+# The binaries the cluster scenarios run: private copies in the guest's memory (tmpfs), made
+# once per scenario. The guest pages $VIPSEC_BIN in lazily over 9p; a `swift build` on the
+# host that rewrites those files while the VM runs hands running and starting processes
+# pages of the new file: they died with SIGSEGV (`vipsec status` and agent starts, in two
+# lab runs). Copies cannot change under the scenario, and page in from memory.
+CLUSTER_BIN=$LAB_RUN/bin
+mkdir -p "$CLUSTER_BIN"
+cp "$VIPSEC_BIN/vipsec" "$VIPSEC_BIN/vipsec-cluster-lab" "$CLUSTER_BIN/" \
+  || { echo "cluster.sh: cannot copy the binaries from $VIPSEC_BIN" >&2; exit 1; }
+echo "cluster binaries: copies of $VIPSEC_BIN in $CLUSTER_BIN ($(cd "$CLUSTER_BIN" && sha256sum vipsec vipsec-cluster-lab | cut -c1-12 | tr '\n' ' '))"
 CLUSTER_PKI=$LAB_RUN/pki
 CLUSTER_ROGUE=$LAB_RUN/rogue-pki
 
@@ -23,7 +34,7 @@ cluster_pki() {
 # (`ip netns exec` execs the program, so $! is its pid, for kill -STOP/-KILL)
 cluster_routing_start() {
   mkdir -p "$LAB_RUN/router"
-  ip netns exec router "$VIPSEC_BIN/vipsec-cluster-lab" routing --listen "$LAB_ROUTER_CLU:$CLUSTER_PORT" \
+  ip netns exec router "$CLUSTER_BIN/vipsec-cluster-lab" routing --listen "$LAB_ROUTER_CLU:$CLUSTER_PORT" \
     --cert "$CLUSTER_PKI/router.crt" --key "$CLUSTER_PKI/router.key" --ca "$CLUSTER_PKI/ca.crt" \
     --status-socket "$LAB_RUN/router/status.sock" --peer "$LAB_PEER_WAN" --dvipa "$LAB_DVIPA" \
     --remote-ts "$LAB_PEER_SUBNET" --local-ts "$LAB_ROUTER_SUBNET" "$@" \
@@ -38,7 +49,7 @@ cluster_routing_pid() { cat "$LAB_RUN/router/pid"; }
 cluster_agent_start() {
   local i=$1 pki=${2:-$CLUSTER_PKI}; shift; (($#)) && shift
   mkdir -p "$LAB_RUN/t$i"
-  ip netns exec "t$i" "$VIPSEC_BIN/vipsec" target --node-id "t$i" --routing "$LAB_ROUTER_CLU:$CLUSTER_PORT" \
+  ip netns exec "t$i" "$CLUSTER_BIN/vipsec" target --node-id "t$i" --routing "$LAB_ROUTER_CLU:$CLUSTER_PORT" \
     --cert "$pki/t$i.crt" --key "$pki/t$i.key" --ca "$pki/ca.crt" --dvipa "$LAB_DVIPA" \
     --cluster-address "$(lab_target_clu "$i")" --status-socket "$LAB_RUN/t$i/status.sock" \
     --state-dir "$LAB_RUN/t$i" "$@" >>"$LAB_LOG/agent-t$i.log" 2>&1 &
@@ -48,12 +59,17 @@ cluster_agent_start() {
 cluster_agent_pid() { cat "$LAB_RUN/t$1/pid"; }
 
 # cluster_status NS SOCKET: `vipsec status --json` of the node whose socket is SOCKET.
-cluster_status() { nsx "$1" "$VIPSEC_BIN/vipsec" status --json --socket "$2"; }
+cluster_status() { nsx "$1" "$CLUSTER_BIN/vipsec" status --json --socket "$2"; }
 cluster_router_status() { cluster_status router "$LAB_RUN/router/status.sock"; }
 cluster_target_status() { cluster_status "t$1" "$LAB_RUN/t$1/status.sock"; }
 
 # cluster_members: the routing node's members, one per line, sorted.
-cluster_members() { cluster_router_status | jq -r '.routing.members[].node' | sort; }
+# (fails when the status cannot be read, so "not a member" is never concluded from an error)
+cluster_members() {
+  local status
+  status=$(cluster_router_status) || return 1
+  jq -er '.routing.members | map(.node) | sort | .[]' <<<"$status" || [[ "$(jq -r '.routing.members | length' <<<"$status")" == 0 ]]
+}
 
 # cluster_kernel_spis N: the SPIs in tN's kernel (`ip xfrm state`), sorted, one per line.
 cluster_kernel_spis() { nsx "t$1" ip xfrm state | awk '/proto esp spi/ { print $4 }' | sort; }

@@ -8,7 +8,7 @@ extension ClusterAgent {
     // MARK: Messages from the routing node (on loop)
 
     func received(_ message: ClusterMessage, on from: Channel) {
-        guard from === channel else {
+        guard from === channel, !stopped else {
             drops.count("stale-connection")
             return
         }
@@ -72,20 +72,28 @@ extension ClusterAgent {
         }
     }
 
+    /// Installs on the kernel thread; acknowledges (or reports the failure) back on the
+    /// loop once the kernel answered.
     func performInstall(_ sa: SADescription, grant: ClusterMessage.SequenceBlockGrant?) {
-        let alreadyAcknowledged = grant != nil && acknowledged.contains(sa.saID)
-        do {
-            try kernel.install(fenced(sa, grant), outputSequence: grant.map { $0.block.first - 1 })
-            inKernel.insert(sa.saID)
-            if !alreadyAcknowledged {
-                acknowledged.insert(sa.saID)
-                send(.ack(.init(saID: sa.saID, operation: .installSA)))
+        let fencedSA = fenced(sa, grant)
+        let outputSequence = grant.map { $0.block.first - 1 }
+        worker.run { [self] in
+            try kernel.install(fencedSA, outputSequence: outputSequence)
+        }.whenComplete { [self] result in
+            switch result {
+            case .success:
+                inKernel.insert(sa.saID)
+                // A shared SA is re-added at every late block: acknowledged once.
+                if !(grant != nil && acknowledged.contains(sa.saID)) {
+                    acknowledged.insert(sa.saID)
+                    send(.ack(.init(saID: sa.saID, operation: .installSA)))
+                }
+            case .failure(let error):
+                kernelFailed("install \(sa.saID) spi \(sa.spi.spiText): \(error)")
+                inKernel.remove(sa.saID)
+                acknowledged.remove(sa.saID)
+                perform(cache.installFailed(sa.saID, reason: .kernelRejected, detail: "\(error)"), ackDeletes: false)
             }
-        } catch {
-            kernelFailed("install \(sa.saID) spi \(sa.spi.spiText): \(error)")
-            inKernel.remove(sa.saID)
-            acknowledged.remove(sa.saID)
-            perform(cache.installFailed(sa.saID, reason: .kernelRejected, detail: "\(error)"), ackDeletes: false)
         }
     }
 
@@ -95,13 +103,18 @@ extension ClusterAgent {
     /// same fence. Packets in the instant between delete and add are dropped, never
     /// numbered twice.
     func performSwitch(_ sa: SADescription, grant: ClusterMessage.SequenceBlockGrant) {
-        do {
-            try kernel.replaceState(fenced(sa, grant), outputSequence: grant.block.first - 1)
-            inKernel.insert(sa.saID)
-        } catch {
-            kernelFailed("switch \(sa.saID) to block \(grant.block): \(error)")
-            inKernel.remove(sa.saID)
-            perform(cache.hardPacketLimitReached(sa.saID), ackDeletes: false)
+        let fencedSA = fenced(sa, grant)
+        worker.run { [self] in
+            try kernel.replaceState(fencedSA, outputSequence: grant.block.first - 1)
+        }.whenComplete { [self] result in
+            switch result {
+            case .success:
+                inKernel.insert(sa.saID)
+            case .failure(let error):
+                kernelFailed("switch \(sa.saID) to block \(grant.block): \(error)")
+                inKernel.remove(sa.saID)
+                perform(cache.hardPacketLimitReached(sa.saID), ackDeletes: false)
+            }
         }
     }
 
@@ -113,19 +126,30 @@ extension ClusterAgent {
         return fenced
     }
 
-    func performRemoval(_ sa: SADescription, reason: String, ackDelete: Bool) {
-        if let counters = try? kernel.counters(of: sa) {
-            send(.lifesizeReport(.init(saID: sa.saID, bytes: counters.bytes, packets: counters.packets)))
+    /// Reads the SA's last counters and removes it on the kernel thread; reports, logs and
+    /// acknowledges back on the loop. The future completes (on the loop) when all is done.
+    @discardableResult
+    func performRemoval(_ sa: SADescription, reason: String, ackDelete: Bool) -> EventLoopFuture<Void> {
+        worker.run { [self] () -> KernelRemoval in
+            let counters = (try? kernel.counters(of: sa)) ?? nil
+            do {
+                try kernel.remove(sa)
+                return KernelRemoval(counters: counters, failure: nil)
+            } catch {
+                return KernelRemoval(counters: counters, failure: "\(error)")
+            }
+        }.recover { error in
+            KernelRemoval(counters: nil, failure: "\(error)")
+        }.map { [self] removal in
+            if let counters = removal.counters {
+                send(.lifesizeReport(.init(saID: sa.saID, bytes: counters.bytes, packets: counters.packets)))
+            }
+            if let failure = removal.failure { kernelFailed("remove \(sa.saID) spi \(sa.spi.spiText): \(failure)") }
+            inKernel.remove(sa.saID)
+            acknowledged.remove(sa.saID)
+            logger.info("removed \(sa.saID) spi \(sa.spi.spiText) (\(reason))")
+            if ackDelete { send(.ack(.init(saID: sa.saID, operation: .deleteSA))) }
         }
-        do {
-            try kernel.remove(sa)
-        } catch {
-            kernelFailed("remove \(sa.saID) spi \(sa.spi.spiText): \(error)")
-        }
-        inKernel.remove(sa.saID)
-        acknowledged.remove(sa.saID)
-        logger.info("removed \(sa.saID) spi \(sa.spi.spiText) (\(reason))")
-        if ackDelete { send(.ack(.init(saID: sa.saID, operation: .deleteSA))) }
     }
 
     func kernelFailed(_ what: String) {
@@ -162,22 +186,49 @@ extension ClusterAgent {
         for case .removeFromKernel(let gone) in effects {
             inKernel.remove(gone.saID)
             acknowledged.remove(gone.saID)
-            do { try kernel.remove(gone) } catch { kernelFailed("remove expired \(gone.saID): \(error)") }
+            worker.run { [self] in try kernel.remove(gone) }.whenFailure { [self] error in
+                kernelFailed("remove expired \(gone.saID): \(error)")
+            }
         }
     }
 
     // MARK: Lifesize
 
+    /// Reads the held SAs' counters on the kernel thread (one read at a time) and feeds them
+    /// to the lifesize reporters on the loop.
     func readCounters() {
-        guard channel != nil else { return }
-        for saID in inKernel.sorted() {
-            guard let sa = cache.sas[saID] else { continue }
-            do {
-                guard let counters = try kernel.counters(of: sa) else { continue }
-                perform(cache.observedCounters(saID, bytes: counters.bytes, packets: counters.packets), ackDeletes: false)
-            } catch {
-                kernelFailed("counters of \(saID): \(error)")
+        guard channel != nil, !countersInFlight else { return }
+        let sas = inKernel.sorted().compactMap { cache.sas[$0] }
+        guard !sas.isEmpty else { return }
+        countersInFlight = true
+        worker.run { [self] in
+            sas.map { sa in CounterReading(saID: sa.saID, result: Result { try kernel.counters(of: sa) }) }
+        }.whenComplete { [self] result in
+            countersInFlight = false
+            guard case .success(let readings) = result else { return }
+            for reading in readings where inKernel.contains(reading.saID) {
+                switch reading.result {
+                case .success(let counters?):
+                    perform(cache.observedCounters(reading.saID, bytes: counters.bytes, packets: counters.packets),
+                            ackDeletes: false)
+                case .success(nil):
+                    continue
+                case .failure(let error):
+                    kernelFailed("counters of \(reading.saID): \(error)")
+                }
             }
         }
     }
+}
+
+/// What the kernel thread found when it removed an SA.
+struct KernelRemoval: Sendable {
+    var counters: KernelSACounters?
+    var failure: String?
+}
+
+/// One SA's counters as the kernel thread read them.
+struct CounterReading: Sendable {
+    var saID: ClusterSAID
+    var result: Result<KernelSACounters?, Error>
 }

@@ -5,8 +5,19 @@ import XFRM
 
 extension ClusterAgent {
     /// The target's status now: its shadow cache with the kernel's counters. Safe from any thread.
+    /// The counters are read on the kernel thread.
     public func status() -> EventLoopFuture<NodeStatus> {
-        loop.submit { [self] in makeStatus() }
+        loop.submit { [self] in
+            cache.sas.values.filter { inKernel.contains($0.saID) }
+        }.flatMap { [self] (held: [SADescription]) in
+            worker.run { [self] () -> [ClusterSAID: KernelSACounters] in
+                var counters: [ClusterSAID: KernelSACounters] = [:]
+                for sa in held { counters[sa.saID] = (try? kernel.counters(of: sa)) ?? nil }
+                return counters
+            }.recover { _ in [:] }
+        }.map { [self] counters in
+            makeStatus(counters: counters)
+        }
     }
 
     /// The SA ids in the shadow cache (for tests).
@@ -14,10 +25,10 @@ extension ClusterAgent {
         loop.submit { [self] in cache.sas.keys.sorted() }
     }
 
-    func makeStatus() -> NodeStatus {
+    func makeStatus(counters kernelCounters: [ClusterSAID: KernelSACounters]) -> NodeStatus {
         let now = Self.now()
         let sas = cache.sas.keys.sorted().compactMap { cache.sas[$0] }.map { sa -> ShadowSAStatus in
-            let counters = inKernel.contains(sa.saID) ? (try? kernel.counters(of: sa)) ?? nil : nil
+            let counters = inKernel.contains(sa.saID) ? kernelCounters[sa.saID] : nil
             return ShadowSAStatus(id: sa.saID.rawValue, spi: sa.spi.spiText, direction: sa.direction.description,
                                   source: sa.source.description, destination: sa.destination.description,
                                   sequencing: sa.sequencing.description, inKernel: counters != nil,

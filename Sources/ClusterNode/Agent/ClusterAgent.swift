@@ -16,7 +16,9 @@ import NIOSSL
 ///   given in the Welcome, and drops every SA once it has been lost for `grace`.
 /// - Reports an SA's kernel counters each time they cross the SA's lifesize report step.
 ///
-/// All state lives on one event loop; public methods are safe from any thread.
+/// All state lives on one event loop; kernel calls run on a thread of their own
+/// (`KernelWorker`) so a slow install never holds up heartbeats. Public methods are safe
+/// from any thread.
 public final class ClusterAgent: @unchecked Sendable {
     /// Configuration of a target host's agent.
     public struct Configuration: Sendable {
@@ -66,6 +68,8 @@ public final class ClusterAgent: @unchecked Sendable {
     public let drops = ClusterDropCounters()
     let loop: EventLoop
     let kernel: AgentKernel
+    /// The thread every `kernel` call runs on (never the loop: netlink calls block).
+    let worker: KernelWorker
     let credentials: ClusterCredentials
     let logger: Logger
     /// New on every agent start (the routing node tells a restart from a reconnect).
@@ -90,6 +94,8 @@ public final class ClusterAgent: @unchecked Sendable {
     var statusServer: StatusSocketServer?
     var watcher: XFRMExpireWatcher?
     var connectedOnce: EventLoopPromise<Void>
+    /// A counter read is on the kernel thread (the next tick does not queue another).
+    var countersInFlight = false
 
     public init(configuration: Configuration, credentials: ClusterCredentials, kernel: AgentKernel,
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -99,6 +105,7 @@ public final class ClusterAgent: @unchecked Sendable {
         self.credentials = credentials
         self.kernel = kernel
         self.loop = group.next()
+        worker = KernelWorker(loop: loop)
         self.logger = logger
         var generator = SystemRandomNumberGenerator()
         incarnation = generator.next()
@@ -124,9 +131,9 @@ public final class ClusterAgent: @unchecked Sendable {
         if let path = configuration.statusSocketPath {
             statusServer = try await StatusSocketServer.start(path: path, group: loop) { [self] in status() }.get()
         }
+        let leftovers = try await worker.run { [self] in kernel.removeLeftovers() }.get()
+        if leftovers > 0 { logger.info("removed \(leftovers) SAs left by an earlier run") }
         try await loop.submit { [self] in
-            let leftovers = kernel.removeLeftovers()
-            if leftovers > 0 { logger.info("removed \(leftovers) SAs left by an earlier run") }
             let interval = TimeAmount.milliseconds(100)
             ticker = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in tick() }
             connect(sslContext)
@@ -139,13 +146,16 @@ public final class ClusterAgent: @unchecked Sendable {
     /// Closes the connection and stops; SAs stay in the kernel until `removeAllSAs()` or the
     /// next start (a graceful `vipsec target` shutdown removes them).
     public func stop(removingSAs: Bool) async {
-        let futures: [EventLoopFuture<Void>] = (try? await loop.submit { [self] () -> [EventLoopFuture<Void>] in
+        // The removals run on the kernel thread and report over the channel: close it after.
+        let removals: [EventLoopFuture<Void>] = (try? await loop.submit { [self] () -> [EventLoopFuture<Void>] in
             stopped = true
             ticker?.cancel()
             watcher?.stop()
-            if removingSAs {
-                for sa in cache.sas.values { performRemoval(sa, reason: "agent stopping", ackDelete: false) }
-            }
+            guard removingSAs else { return [] }
+            return cache.sas.values.map { performRemoval($0, reason: "agent stopping", ackDelete: false) }
+        }.get()) ?? []
+        for removal in removals { _ = try? await removal.get() }
+        let futures: [EventLoopFuture<Void>] = (try? await loop.submit { [self] () -> [EventLoopFuture<Void>] in
             var futures: [EventLoopFuture<Void>] = []
             if let channel { futures.append(channel.close()) }
             if let statusServer { futures.append(statusServer.close()) }
@@ -153,6 +163,7 @@ public final class ClusterAgent: @unchecked Sendable {
             return futures
         }.get()) ?? []
         for future in futures { _ = try? await future.get() }
+        await worker.shutdown()
     }
 
     // MARK: Connection
