@@ -187,7 +187,7 @@ CONF
 # cluster_ike_routing_start CONF: `vipsec routing --config CONF` in [router] (pid in router/pid).
 cluster_ike_routing_start() {
   mkdir -p "$LAB_RUN/router"
-  ip netns exec router "$VIPSEC_BIN/vipsec" routing --config "$1" --log-level debug >>"$LAB_LOG/routing.log" 2>&1 &
+  ip netns exec router "$CLUSTER_BIN/vipsec" routing --config "$1" --log-level debug >>"$LAB_LOG/routing.log" 2>&1 &
   echo $! > "$LAB_RUN/router/pid"
   wait_for 90 test -S "$LAB_RUN/router/status.sock" && wait_for 60 grep -q ":4500" "$LAB_LOG/routing.log"
 }
