@@ -1,6 +1,7 @@
 # netns-lab/lib/cluster.sh: the cluster's pieces in the lab: credentials, a routing node fed
 # with test SAs (vipsec-cluster-lab routing: stands in for the IKE daemon until it drives
-# ClusterService.install), and `vipsec target` agents. Source after topology.sh.
+# ClusterService.install), and `vipsec target` agents; and the whole cluster with vipsec's IKE
+# daemon (`vipsec routing` with `vipsec { cluster { } }`, cluster-outbound/-lifesize). Source after topology.sh.
 
 CLUSTER_PORT=4501
 
