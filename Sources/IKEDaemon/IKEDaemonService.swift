@@ -37,8 +37,17 @@ public final class IKEDaemonService {
         defer { control?.attach(nil) }
         for address in config.settings.listenAddresses {
             for port in [config.settings.ikePort, config.settings.natTraversalPort] {
-                let channel = try DatagramBootstrap(group: loop)
+                var bootstrap = DatagramBootstrap(group: loop)
                     .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                if port == config.settings.natTraversalPort {
+                    // RFC 3948: the kernel takes ESP-in-UDP off this socket (UDP_ENCAP_ESPINUDP);
+                    // IKE (non-ESP marker) and NAT keepalives still reach us.
+                    bootstrap = bootstrap.channelOption(
+                        ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: udpSocketLevel),
+                                                          name: NIOBSDSocket.Option(rawValue: udpEncapOption)),
+                        value: udpEncapESPInUDP)
+                }
+                let channel = try bootstrap
                     .channelInitializer { channel in
                         channel.pipeline.addHandler(IKEDatagramHandler(core: core, localAddress: address, localPort: port))
                     }
@@ -48,6 +57,9 @@ public final class IKEDaemonService {
             }
         }
         try loop.submit { core.initiateConfigured() }.wait()
+        loop.scheduleRepeatedTask(initialDelay: .seconds(natKeepaliveInterval), delay: .seconds(natKeepaliveInterval)) { _ in
+            core.sendNATKeepalives()
+        }
 
         let stopped = loop.makePromise(of: Void.self)
         let signalQueue = DispatchQueue(label: "vipsec.signals")
@@ -72,6 +84,13 @@ public final class IKEDaemonService {
         logger.info("stopped")
     }
 }
+
+/// SOL_UDP, UDP_ENCAP and UDP_ENCAP_ESPINUDP (linux/udp.h).
+let udpSocketLevel: CInt = 17
+let udpEncapOption: CInt = 100
+let udpEncapESPInUDP = 2
+/// Seconds between NAT keepalives (RFC 3948 4: 20 s is the usual value).
+let natKeepaliveInterval: Int64 = 20
 
 struct ChannelKey: Hashable {
     var address: String
@@ -175,6 +194,21 @@ final class DaemonCore: @unchecked Sendable {
         if Int(local.port) == config.settings.natTraversalPort { buffer.writeBytes([0, 0, 0, 0]) }
         buffer.writeBytes(bytes)
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+    }
+
+    /// RFC 3948 2.3: a one-octet 0xFF to the peer's 4500 from each IKE_SA whose local end
+    /// is behind a NAT, so that the NAT keeps the mapping.
+    func sendNATKeepalives() {
+        guard !shuttingDown else { return }
+        for sa in gateway.sas.values where sa.phase == .established && sa.natDetection?.localBehindNAT == true {
+            let key = ChannelKey(address: IPPrefix.format(sa.local.address), port: Int(sa.local.port))
+            guard let channel = channels[key] ?? channels.first(where: { $0.key.port == Int(sa.local.port) })?.value,
+                  let address = try? SocketAddress(ipAddress: IPPrefix.format(sa.remote.address), port: Int(sa.remote.port))
+            else { continue }
+            var buffer = channel.allocator.buffer(capacity: 1)
+            buffer.writeInteger(UInt8(0xFF))
+            channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+        }
     }
 
     /// Deletes every IKE_SA (the Deletes go out best-effort), removes CHILD_SAs, closes.

@@ -83,7 +83,7 @@ struct IKEGateway {
         // Our SPI is the responder SPI in messages from the original initiator, else the initiator SPI.
         let ours = header.isFromInitiator ? header.responderSPI : header.initiatorSPI
         if ours != 0, var sa = sas[ours] {
-            let actions = sa.receive(bytes, now: now)
+            let actions = sa.receive(bytes, local: local, remote: remote, now: now)
             return store(sa, actions, now: now)
         }
         guard header.isFromInitiator, header.responderSPI == 0, header.exchangeType == .ikeSAInit,
@@ -93,7 +93,7 @@ struct IKEGateway {
         }
         let key = HalfOpenKey(remote: remote, initiatorSPI: header.initiatorSPI)
         if let spi = halfOpen[key], var sa = sas[spi] {
-            let actions = sa.receive(bytes, now: now)   // a retransmitted IKE_SA_INIT
+            let actions = sa.receive(bytes, local: local, remote: remote, now: now)   // a retransmitted IKE_SA_INIT
             return store(sa, actions, now: now)
         }
         guard halfOpen.count < settings.halfOpenLimit else {
@@ -113,7 +113,7 @@ struct IKEGateway {
             var sa = try IKESA.responder(configuration: configuration, provider: provider, local: local, remote: remote,
                                          initiatorSPI: header.initiatorSPI, retransmission: retransmission)
             halfOpen[key] = sa.localSPI
-            let actions = sa.receive(bytes, now: now)
+            let actions = sa.receive(bytes, local: local, remote: remote, now: now)
             return [.log("IKE_SA_INIT from \(remote) for connection \(connection.name)"),
                     .scheduleCommand(.halfOpenTimeout(sa: sa.localSPI), deadline: now + settings.halfOpenTimeout)]
                 + store(sa, actions, now: now)

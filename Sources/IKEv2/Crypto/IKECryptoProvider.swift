@@ -28,6 +28,9 @@ public protocol IKECryptoProvider: Sendable {
 
     /// `count` octets from a cryptographically secure generator (nonces, SPIs, IVs).
     func randomBytes(count: Int) throws -> [UInt8]
+
+    /// SHA-1 of `data`, for the NAT detection notifies (RFC 7296 2.23); not a key derivation.
+    func sha1(_ data: [UInt8]) throws -> [UInt8]
 }
 
 /// The SK payload protections of one IKE SA endpoint: one to seal what it sends, one to open
@@ -40,6 +43,12 @@ public struct IKESAProtections {
 }
 
 extension IKECryptoProvider {
+    /// SHA-1 of `data` (NAT detection hashes, RFC 7296 2.23). Providers without it throw,
+    /// which turns NAT detection off (no NAT_DETECTION notifies are sent).
+    public func sha1(_ data: [UInt8]) throws -> [UInt8] {
+        throw IKECryptoError.backend(operation: "sha1", detail: "not provided")
+    }
+
     /// Builds both directions from the IKE SA keys: the SA's initiator sends with
     /// SK_ei/SK_ai and receives with SK_er/SK_ar; the responder the other way round.
     ///

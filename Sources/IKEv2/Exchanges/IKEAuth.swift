@@ -215,7 +215,9 @@ extension IKESA {
             remoteTrafficSelectors: weInitiated ? responderTS : initiatorTS,
             extendedSequenceNumbers: chosen.extendedSequenceNumbers == .yes,
             replayWindow: child.replayWindow, lifetime: child.lifetime,
-            udpEncapsulation: nil)
+            // RFC 3948: ESP in UDP between the IKE_SA's ports when a NAT was detected.
+            udpEncapsulation: natDetection?.natDetected == true
+                ? UDPEncapsulation(sourcePort: local.port, destinationPort: remote.port) : nil)
     }
 }
 

@@ -38,6 +38,11 @@ extension IKESA {
             .keyExchange(KeyExchangePayload(group: group, keyExchangeData: exchange.publicValue)),
             .nonce(NoncePayload(nonceData: nonceInitiator)),
         ]
+        // 2.23: SPIr is zero in the request. A provider without SHA-1 sends no NAT notifies.
+        if let nat = try? NATDetection.notifies(provider: provider, initiatorSPI: initiatorSPI, responderSPI: 0,
+                                                local: local, remote: remote) {
+            payloads += nat.map(IKEPayload.notify)
+        }
         let message = IKEMessage(header: header(exchange: .ikeSAInit, messageID: 0, response: false), payloads: payloads)
         let bytes = Array(message.bytes.readableBytesView)
         initiatorInitMessage = bytes
@@ -93,6 +98,7 @@ extension IKESA {
         } catch {
             return close("IKE_SA_INIT key derivation failed: \(error)")
         }
+        detectNAT(message.notifies, responderSPI: message.header.responderSPI)
         phase = .authenticating
         return startAuth(now: now)
     }
@@ -139,11 +145,19 @@ extension IKESA {
             initiatorInitMessage = Array(received.readableBytesView)
             var answer = chosen
             answer.spi = []
-            let response = IKEMessage(header: header(exchange: .ikeSAInit, messageID: 0, response: true), payloads: [
+            var payloads: [IKEPayload] = [
                 .securityAssociation(SecurityAssociationPayload(proposals: [answer])),
                 .keyExchange(KeyExchangePayload(group: group, keyExchangeData: exchange.publicValue)),
                 .nonce(NoncePayload(nonceData: nonceResponder)),
-            ])
+            ]
+            // 2.23: answer NAT detection only when the initiator asked for it.
+            detectNAT(message.notifies, responderSPI: 0)
+            if natDetection != nil,
+               let nat = try? NATDetection.notifies(provider: provider, initiatorSPI: initiatorSPI,
+                                                    responderSPI: responderSPI, local: local, remote: remote) {
+                payloads += nat.map(IKEPayload.notify)
+            }
+            let response = IKEMessage(header: header(exchange: .ikeSAInit, messageID: 0, response: true), payloads: payloads)
             let bytes = Array(response.bytes.readableBytesView)
             responderInitMessage = bytes
             try deriveIKESAKeys(chosen: chosen, peerPublicValue: ke.keyExchangeData)
@@ -154,6 +168,18 @@ extension IKESA {
             // A bad public value (wrong length, off the curve) ends the attempt.
             return refuseInit(NotifyPayload(messageType: .invalidSyntax), reason: "IKE_SA_INIT failed: \(error)")
         }
+    }
+
+    /// NAT detection on the peer's IKE_SA_INIT (2.23). The initiator then floats to UDP
+    /// 4500 for IKE_AUTH and everything after; the responder answers where requests come from.
+    mutating func detectNAT(_ notifies: [NotifyPayload], responderSPI spiR: UInt64) {
+        let (at, from) = receivedEndpoints ?? (local, remote)
+        guard let result = try? NATDetection.evaluate(provider: provider, notifies: notifies, initiatorSPI: initiatorSPI,
+                                                      responderSPI: spiR, local: at, remote: from) else { return }
+        natDetection = result
+        guard result.natDetected, isOriginalInitiator else { return }
+        local.port = IKEEndpoint.natTraversalPort
+        if remote.port == IKEEndpoint.ikePort { remote.port = IKEEndpoint.natTraversalPort }
     }
 
     /// Answers IKE_SA_INIT with an error notify (unencrypted, responder SPI zero) and ends.

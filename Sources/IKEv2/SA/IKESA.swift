@@ -31,8 +31,14 @@ public struct IKESA {
     public let configuration: IKESAConfiguration
     public let provider: any IKECryptoProvider
     public let isOriginalInitiator: Bool
-    public let local: IKEEndpoint
+    /// Our end; its port moves to 4500 when NAT detection finds a NAT (RFC 7296 2.23).
+    public internal(set) var local: IKEEndpoint
+    /// The peer's end; follows the address/port authenticated messages come from, if NATed.
     public internal(set) var remote: IKEEndpoint
+    /// What NAT detection found in IKE_SA_INIT (nil: the peer sent no NAT_DETECTION notifies).
+    public internal(set) var natDetection: NATDetectionResult?
+    /// The endpoints of the datagram being processed (set by `receive(_:local:remote:now:)`).
+    var receivedEndpoints: (local: IKEEndpoint, remote: IKEEndpoint)?
     public internal(set) var initiatorSPI: UInt64
     public internal(set) var responderSPI: UInt64
     public internal(set) var phase: Phase = .negotiatingInit
@@ -107,6 +113,25 @@ public struct IKESA {
 
     // MARK: Input
 
+    /// A datagram from the peer that arrived from `remote` on `local` (non-ESP marker
+    /// removed). With a NAT detected, an authenticated message from a new address/port
+    /// moves the IKE_SA there (RFC 7296 2.23: follow the port the peer uses).
+    public mutating func receive(_ datagram: [UInt8], local: IKEEndpoint, remote: IKEEndpoint, now: Double) -> [IKEAction] {
+        receivedEndpoints = (local, remote)
+        defer { receivedEndpoints = nil }
+        return receive(datagram, now: now)
+    }
+
+    /// Called once a received message proved authentic (SK payload opened).
+    mutating func followPeerEndpoint() {
+        guard let (newLocal, newRemote) = receivedEndpoints, natDetection?.natDetected == true else { return }
+        if newRemote != remote {
+            counters.endpointUpdates += 1
+            remote = newRemote
+        }
+        local = newLocal
+    }
+
     /// A datagram from the peer (IKE message, non-ESP marker already removed).
     public mutating func receive(_ datagram: [UInt8], now: Double) -> [IKEAction] {
         guard phase != .closed else { return [] }
@@ -145,6 +170,7 @@ public struct IKESA {
                 counters.integrityFailures += 1
                 return []
             }
+            followPeerEndpoint()
         }
         switch kind {
         case .ikeSAInit:
@@ -195,6 +221,7 @@ public struct IKESA {
             counters.integrityFailures += 1
             return []
         }
+        followPeerEndpoint()
         switch message.header.exchangeType {
         case .ikeAuth where !isOriginalInitiator && phase == .authenticating:
             return processAuthRequest(inner, messageID: id)

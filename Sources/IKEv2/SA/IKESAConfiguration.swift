@@ -3,6 +3,10 @@
 
 /// One end of the IKE conversation: address (4 or 16 octets) and UDP port.
 public struct IKEEndpoint: Hashable, Sendable, CustomStringConvertible {
+    /// UDP port of IKE (RFC 7296 2).
+    public static let ikePort: UInt16 = 500
+    /// UDP port of IKE and ESP once a NAT is detected (RFC 3948, RFC 7296 2.23).
+    public static let natTraversalPort: UInt16 = 4500
     public var address: [UInt8]
     public var port: UInt16
     public init(address: [UInt8], port: UInt16) {
@@ -101,5 +105,7 @@ public struct IKESACounters: Sendable, Equatable {
     /// Requests we refused with an error notify (NO_PROPOSAL_CHOSEN, AUTHENTICATION_FAILED,
     /// TS_UNACCEPTABLE, INVALID_KE_PAYLOAD, ...), by notify type.
     public var refusals: [NotifyMessageType: Int] = [:]
+    /// Times the IKE_SA followed the peer to a new address/port (behind a NAT).
+    public var endpointUpdates = 0
     public init() {}
 }
