@@ -159,8 +159,8 @@ struct IKEGateway {
         case .rekeyChildSA(let spi, let inboundSPI):
             guard var sa = sas[spi], sa.childSAs.contains(where: { $0.inbound.spi == inboundSPI }) else { return [] }
             let actions = sa.rekeyChildSA(inboundSPI: inboundSPI, now: now)
-            if actions.isEmpty {   // another exchange in flight: try again shortly
-                return [.scheduleCommand(timer, deadline: now + 1)]
+            if actions.isEmpty {   // another exchange in flight (e.g. a sibling's rekey): try again shortly
+                return [.scheduleCommand(timer, deadline: now + 0.2)]
             }
             return [.log("rekeying CHILD_SA 0x\(String(inboundSPI, radix: 16))")] + store(sa, actions, now: now)
         case .liveness(let spi):
