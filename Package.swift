@@ -67,6 +67,11 @@ let package = Package(
         ]),
 
         // MARK: Command
+        .executableTarget(name: "vipsec-cluster-bench", dependencies: [
+            "Cluster", "ClusterNode", .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Sources/ClusterBench"),
+
         .executableTarget(name: "VipsecCLI", dependencies: [
             "IKEDaemon", "ClusterNode", "XFRM",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

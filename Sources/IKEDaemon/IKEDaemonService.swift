@@ -16,11 +16,14 @@ public final class IKEDaemonService {
     private let config: DaemonConfig
     private let installer: ChildSAInstaller
     private let logger: Logger
+    private let control: IKEDaemonControl?
 
-    public init(config: DaemonConfig, installer: ChildSAInstaller, logger: Logger) {
+    /// `control`, if given, accepts commands (e.g. from the cluster) while `run` runs.
+    public init(config: DaemonConfig, installer: ChildSAInstaller, logger: Logger, control: IKEDaemonControl? = nil) {
         self.config = config
         self.installer = installer
         self.logger = logger
+        self.control = control
     }
 
     /// Binds the sockets, initiates `start_action = start` connections, and runs until
@@ -30,6 +33,8 @@ public final class IKEDaemonService {
         defer { try? group.syncShutdownGracefully() }
         let loop = group.next()
         let core = try DaemonCore(config: config, installer: installer, logger: logger, loop: loop)
+        control?.attach(core)
+        defer { control?.attach(nil) }
         for address in config.settings.listenAddresses {
             for port in [config.settings.ikePort, config.settings.natTraversalPort] {
                 var bootstrap = DatagramBootstrap(group: loop)
@@ -140,7 +145,11 @@ final class DaemonCore: @unchecked Sendable {
     }
 
     func perform(_ actions: [GatewayAction]) {
-        for action in actions {
+        // Installs first: a response that makes a CHILD_SA usable goes out only once its SAs
+        // are in place (locally, or acknowledged by the cluster's targets).
+        let installsFirst = actions.filter { if case .install = $0 { return true } else { return false } }
+            + actions.filter { if case .install = $0 { return false } else { return true } }
+        for action in installsFirst {
             switch action {
             case .send(let bytes, let local, let remote):
                 send(bytes, local: local, remote: remote)

@@ -1,5 +1,6 @@
-// `vipsec routing --config FILE`: the routing node. For now a standalone IKEv2 gateway:
-// it negotiates with peers and installs the CHILD_SAs into this host's kernel (no targets).
+// `vipsec routing --config FILE`: the routing node. Without `vipsec { cluster { } }` a
+// standalone IKEv2 gateway installing CHILD_SAs into this host's kernel; with it, the
+// CHILD_SAs go to the cluster's targets (RoutingCommand+Cluster.swift).
 import ArgumentParser
 import IKEDaemon
 import Logging
@@ -38,6 +39,10 @@ struct RoutingCommand: ParsableCommand {
         }
         var logger = Logger(label: "vipsec.routing")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        if let cluster = daemonConfig.settings.cluster {
+            try runClustered(daemonConfig, cluster, logger: logger)
+            return
+        }
         // Generous: the first SA of an algorithm may load kernel crypto modules (slow under emulation).
         let kernel = try XFRMKernel(timeout: .seconds(30))
         let installer = KernelChildSAInstaller(kernel: kernel, logger: logger)

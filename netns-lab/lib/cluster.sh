@@ -1,6 +1,7 @@
 # netns-lab/lib/cluster.sh: the cluster's pieces in the lab: credentials, a routing node fed
 # with test SAs (vipsec-cluster-lab routing: stands in for the IKE daemon until it drives
-# ClusterService.install), and `vipsec target` agents. Source after topology.sh.
+# ClusterService.install), and `vipsec target` agents; and the whole cluster with vipsec's IKE
+# daemon (`vipsec routing` with `vipsec { cluster { } }`, cluster-outbound/-lifesize). Source after topology.sh.
 
 CLUSTER_PORT=4501
 
@@ -122,3 +123,126 @@ cluster_stop_all() {
 # settled SECONDS command...: waits until the command succeeds, then runs it once more so
 # its output (what was compared) lands in the log.
 settled() { local seconds=$1; shift; wait_for "$seconds" "$@"; "$@"; }
+
+# --- The whole cluster with vipsec's IKE daemon (cluster-outbound, cluster-lifesize) ---
+
+# cluster_ike_config FILE [child lines...]: `vipsec routing`'s config: IKE on the DVIPA,
+# `vipsec { cluster { } }` on the cluster LAN, one connection `lab` for the peer with
+# local_ts = DVIPA/32 (the targets send from the DVIPA) and remote_ts = the peer's subnet.
+# Extra lines (e.g. `life_bytes = 1m`) go into the child. CLUSTER_EXTRA: lines for cluster { }.
+cluster_ike_config() {
+  local file=$1; shift
+  local extra_child
+  extra_child=$(printf '                %s\n' "$@")
+  cat > "$file" <<CONF
+vipsec {
+    listen = $LAB_DVIPA
+    cluster {
+        listen = $LAB_ROUTER_CLU:$CLUSTER_PORT
+        ca = $CLUSTER_PKI/ca.crt
+        cert = $CLUSTER_PKI/router.crt
+        key = $CLUSTER_PKI/router.key
+        dvipa = $LAB_DVIPA
+        status_socket = $LAB_RUN/router/status.sock
+        install_timeout = 20s
+        heartbeat = 0.5s
+        member_timeout = 6s
+${CLUSTER_EXTRA:-}
+    }
+}
+connections {
+    lab {
+        version = 2
+        local_addrs = $LAB_DVIPA
+        remote_addrs = $LAB_PEER_WAN
+        proposals = aes256gcm16-prfsha256-x25519
+        local {
+            auth = psk
+            id = $LAB_DVIPA
+        }
+        remote {
+            auth = psk
+            id = $LAB_PEER_WAN
+        }
+        children {
+            lab {
+                local_ts = $LAB_DVIPA/32
+                remote_ts = $LAB_PEER_SUBNET
+                esp_proposals = aes256gcm16
+                mode = tunnel
+                start_action = none
+$extra_child
+            }
+        }
+    }
+}
+secrets {
+    ike-lab {
+        id-1 = $LAB_DVIPA
+        id-2 = $LAB_PEER_WAN
+        secret = "$LAB_PSK"
+    }
+}
+CONF
+  chmod 600 "$file"
+}
+
+# cluster_ike_routing_start CONF: `vipsec routing --config CONF` in [router] (pid in router/pid).
+cluster_ike_routing_start() {
+  mkdir -p "$LAB_RUN/router"
+  ip netns exec router "$CLUSTER_BIN/vipsec" routing --config "$1" --log-level debug >>"$LAB_LOG/routing.log" 2>&1 &
+  echo $! > "$LAB_RUN/router/pid"
+  wait_for 90 test -S "$LAB_RUN/router/status.sock" && wait_for 60 grep -q ":4500" "$LAB_LOG/routing.log"
+}
+
+# cluster_peer_connection [key=value...]: the peer's strongSwan connection `lab` to the DVIPA.
+cluster_peer_connection() {
+  ss_conn peer lab local_addrs=$LAB_PEER_WAN remote_addrs=$LAB_DVIPA \
+    local_ts=$LAB_PEER_SUBNET remote_ts=$LAB_DVIPA/32 "$@"
+  ss_load peer
+}
+
+# cluster_outbound_owners: "tN" for every per-target outbound SA, sorted (one line each).
+cluster_outbound_owners() {
+  cluster_router_status | jq -r '.routing.sas[] | select(.direction == "out") | .sequencing' |
+    sed -n 's/^per-target(\(.*\))$/\1/p' | sort
+}
+
+# cluster_send N COUNT SIZE [PAUSE_EVERY]: tN sends COUNT UDP datagrams of SIZE bytes from
+# the DVIPA to the peer's protected address (port 9, discard), paced so no queue overflows.
+cluster_send() {
+  nsx "t$1" python3 - "$LAB_DVIPA" "$LAB_PEER_LAN_ADDR" "$2" "$3" "${4:-20}" <<'PY'
+import socket, sys, time
+src, dst, count, size, every = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((src, 0))
+payload = bytes(size)
+sent = 0
+for i in range(count):
+    try:
+        s.sendto(payload, (dst, 9))
+        sent += 1
+    except OSError as e:   # e.g. EPERM/ENOENT while no SA: counted, not fatal
+        print("send error:", e, file=sys.stderr)
+        time.sleep(0.01)
+    if i % every == every - 1:
+        time.sleep(0.002)
+print(sent)
+PY
+}
+
+# cluster_esp_counters NS IFACE: an nftables counter of ESP from the DVIPA seen on IFACE
+# (netdev ingress: every frame the device receives, flooded ones too) and sent by NS.
+cluster_esp_counters() {
+  nsx "$1" nft -f - <<NFT
+table netdev labesp {
+  chain ingress { type filter hook ingress device $2 priority 0; ip saddr $LAB_DVIPA ip protocol esp counter name esp_in; }
+  counter esp_in { }
+}
+table ip labespout {
+  chain out { type filter hook output priority 0; ip protocol esp counter name esp_out; }
+  counter esp_out { }
+}
+NFT
+}
+cluster_esp_count() { nsx "$1" nft list counter "$2" "${3}" "${4}" | awk '/packets/ { print $2 }'; }

@@ -28,83 +28,88 @@ public final class ClusterChildSAInstaller: ChildSAInstaller, @unchecked Sendabl
     private let service: ClusterService
     private let waitLimit: Duration
     private let lock = NSLock()
-    private var lines: [ChildSAReference: [ClusterSAID]] = [:]
-    private var deferredOutbound: [ChildSAReference: SADescription] = [:]
+    /// The cluster's SAs of each installed CHILD_SA: [inbound, outbound], and the outbound's owner.
+    private var lines: [ChildSAReference: Line] = [:]
+    /// Outbound halves held back until `activateOutbound` (the responder of a rekey).
+    private var deferred: [ChildSAReference: (sa: SADescription, replacing: [ClusterSAID])] = [:]
+
+    struct Line {
+        var ids: [ClusterSAID]
+        var owner: NodeID?
+    }
 
     public init(service: ClusterService, waitLimit: Duration? = nil) {
         self.service = service
         self.waitLimit = waitLimit ?? service.configuration.authority.installTimeout * 2 + .seconds(1)
     }
 
+    /// The CHILD_SA a cluster SA belongs to (for the authority's rekey requests).
+    public func childSA(of saID: ClusterSAID) -> ChildSAReference? {
+        lock.withLock { lines.first { $0.value.ids.contains(saID) }?.key }
+    }
+
     public func install(_ child: ChildSAInstallation) throws {
         let service = self.service
-        let deferred = child.outboundDeferred
-        let ids = try blocking(child) { () -> [SADescription] in
+        let old = child.rekeyOf.flatMap { reference in lock.withLock { lines[reference] } }
+        let (ids, owner, sas): ([ClusterSAID], NodeID?, [SADescription]) = try wait(child.reference) {
             let ids = [await service.makeSAID(), await service.makeSAID()]
-            let owner = await service.outboundOwner(reqid: child.reqid)
+            // A rekey keeps the rekeyed SA's sender; a new CHILD_SA goes to a target without one.
+            var owner = old?.owner
+            if owner == nil { owner = await service.outboundOwner(reqid: child.reqid) }
             let sas = try ClusterChildSA.descriptions(of: child, ids: ids, outboundOwner: owner,
                                                      outboundMode: service.configuration.authority.outboundMode)
-            return sas
-        } split: { sas in
-            // A rekey responder installs the inbound SA first; the outbound one waits for
-            // `activateOutbound`.
-            deferred ? (now: [sas[0]], later: [sas[1]]) : (now: sas, later: [])
+            return (ids, owner, sas)
         }
-        lock.withLock { lines[child.reference] = ids }
+        let replacing = old?.ids ?? []
+        let now = child.outboundDeferred ? [sas[0]] : sas
+        try wait(child.reference) { try await service.install(now, replacing: child.outboundDeferred ? Array(replacing.prefix(1)) : replacing) }
+        lock.withLock {
+            lines[child.reference] = Line(ids: ids, owner: owner)
+            if child.outboundDeferred { deferred[child.reference] = (sas[1], Array(replacing.dropFirst())) }
+        }
     }
 
     public func activateOutbound(_ child: ChildSAInstallation) throws {
-        guard let outbound = lock.withLock({ deferredOutbound.removeValue(forKey: child.reference) }) else {
-            throw ClusterChildSAError(description: "\(child.reference): no deferred outbound SA")
-        }
-        let ids = try blocking(child) { [outbound] } split: { (now: $0, later: []) }
-        lock.withLock { lines[child.reference, default: []] += ids }
-    }
-
-    /// Runs `make` and distributes the `now` part of its SAs, waiting (blocking) for the answer.
-    private func blocking(_ child: ChildSAInstallation, make: @escaping @Sendable () async throws -> [SADescription],
-                          split: @escaping @Sendable ([SADescription]) -> (now: [SADescription], later: [SADescription])) throws -> [ClusterSAID] {
+        guard let held = lock.withLock({ deferred.removeValue(forKey: child.reference) }) else { return }
         let service = self.service
-        guard !service.loop.inEventLoop else {
-            throw ClusterChildSAError(description: "install called on the cluster service's own event loop (it would wait for itself)")
-        }
-        let outcome = LockedResult()
-        let done = DispatchSemaphore(value: 0)
-        Task { [self] in
-            do {
-                let parts = split(try await make())
-                if let later = parts.later.first { lock.withLock { deferredOutbound[child.reference] = later } }
-                try await service.install(parts.now)
-                outcome.set(.success(parts.now.map(\.saID)))
-            } catch {
-                outcome.set(.failure(error))
-            }
-            done.signal()
-        }
-        guard done.wait(timeout: .now() + .milliseconds(waitLimit.milliseconds)) == .success else {
-            throw ClusterChildSAError(description: "\(child.reference): the targets did not answer within \(waitLimit)")
-        }
-        switch outcome.value {
-        case .success(let ids): return ids
-        case .failure(let error): throw ClusterChildSAError(description: "\(child.reference): \(error)")
-        case nil: throw ClusterChildSAError(description: "\(child.reference): no outcome")
-        }
+        try wait(child.reference) { try await service.install([held.sa], replacing: held.replacing) }
     }
 
     public func delete(_ child: ChildSAInstallation) throws {
         let ids = lock.withLock { () -> [ClusterSAID] in
-            deferredOutbound[child.reference] = nil
-            return lines.removeValue(forKey: child.reference) ?? []
+            deferred[child.reference] = nil
+            return lines.removeValue(forKey: child.reference)?.ids ?? []
         }
         let service = self.service
         Task { for id in ids { await service.delete(id) } }
     }
 
-    private final class LockedResult: @unchecked Sendable {
+    /// Runs `body` on the cluster's side and waits for it (bounded by `waitLimit`).
+    private func wait<T>(_ reference: ChildSAReference, _ body: @escaping @Sendable () async throws -> T) throws -> T {
+        guard !service.loop.inEventLoop else {
+            throw ClusterChildSAError(description: "install called on the cluster service's own event loop (it would wait for itself)")
+        }
+        let outcome = LockedResult<T>()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do { outcome.set(.success(try await body())) } catch { outcome.set(.failure(error)) }
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + .milliseconds(waitLimit.milliseconds)) == .success else {
+            throw ClusterChildSAError(description: "\(reference): the targets did not answer within \(waitLimit)")
+        }
+        switch outcome.value {
+        case .success(let value): return value
+        case .failure(let error): throw ClusterChildSAError(description: "\(reference): \(error)")
+        case nil: throw ClusterChildSAError(description: "\(reference): no outcome")
+        }
+    }
+
+    private final class LockedResult<T>: @unchecked Sendable {
         private let lock = NSLock()
-        private var stored: Result<[ClusterSAID], Error>?
-        func set(_ result: Result<[ClusterSAID], Error>) { lock.withLock { stored = result } }
-        var value: Result<[ClusterSAID], Error>? { lock.withLock { stored } }
+        private var stored: Result<T, Error>?
+        func set(_ result: Result<T, Error>) { lock.withLock { stored = result } }
+        var value: Result<T, Error>? { lock.withLock { stored } }
     }
 }
 

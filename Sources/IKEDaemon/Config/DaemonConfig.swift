@@ -57,6 +57,8 @@ public struct DaemonSettings: Sendable, Equatable {
     public var retransmitBase: Double = 1.8
     /// Retransmissions before giving up (strongSwan: 5).
     public var retransmitTries: Int = 5
+    /// `cluster { }`: hand CHILD_SAs to the cluster's targets (nil: this host's kernel).
+    public var cluster: ClusterSettings?
 
     public init() {}
 }
@@ -86,6 +88,9 @@ public struct DaemonConfig: Sendable, Equatable {
             settings.retransmitTimeout = try vipsecReader.duration("retransmit_timeout", default: 4)
             settings.retransmitBase = try vipsecReader.duration("retransmit_base", default: 1.8)
             settings.retransmitTries = try vipsecReader.integer("retransmit_tries", default: 5, range: 0...20)
+            if var clusterReader = vipsecReader.subsection("cluster") {
+                settings.cluster = try ClusterSettings(reading: &clusterReader)
+            }
             try vipsecReader.rejectUnknown()
         }
         connections = []

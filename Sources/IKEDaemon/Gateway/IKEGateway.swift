@@ -27,6 +27,8 @@ enum GatewayTimer {
     case liveness(sa: UInt64)
     /// Forget this responder IKE_SA if it is still half-open (`half_open_timeout`).
     case halfOpenTimeout(sa: UInt64)
+    /// Create one more CHILD_SA like the one with this inbound SPI (IKEGateway+Commands.swift).
+    case createChildSA(sa: UInt64, likeInboundSPI: UInt32)
 }
 
 /// Counters of the gateway (for status and tests).
@@ -157,8 +159,8 @@ struct IKEGateway {
         case .rekeyChildSA(let spi, let inboundSPI):
             guard var sa = sas[spi], sa.childSAs.contains(where: { $0.inbound.spi == inboundSPI }) else { return [] }
             let actions = sa.rekeyChildSA(inboundSPI: inboundSPI, now: now)
-            if actions.isEmpty {   // another exchange in flight: try again shortly
-                return [.scheduleCommand(timer, deadline: now + 1)]
+            if actions.isEmpty {   // another exchange in flight (e.g. a sibling's rekey): try again shortly
+                return [.scheduleCommand(timer, deadline: now + 0.2)]
             }
             return [.log("rekeying CHILD_SA 0x\(String(inboundSPI, radix: 16))")] + store(sa, actions, now: now)
         case .liveness(let spi):
@@ -173,6 +175,8 @@ struct IKEGateway {
             closedSATotals.add(sa.counters, sa.sequencerCounters)
             sas[spi] = nil
             return [.log("IKE_SA_INIT from \(sa.remote): no IKE_AUTH within \(settings.halfOpenTimeout) s, forgotten")]
+        case .createChildSA(let spi, let inboundSPI):
+            return createAdditionalChildSA(timer, sa: spi, like: inboundSPI, now: now)
         }
     }
 
@@ -213,7 +217,7 @@ struct IKEGateway {
     /// Keeps the SA's new state and turns its actions into gateway actions. Call it with the
     /// SA *after* the call that produced `actions` (never `store(sa, sa.f())`: the first
     /// argument would be the copy from before the mutation).
-    private mutating func store(_ sa: IKESA, _ actions: [IKEAction], now: Double) -> [GatewayAction] {
+    mutating func store(_ sa: IKESA, _ actions: [IKEAction], now: Double) -> [GatewayAction] {
         let spi = sa.localSPI
         var result: [GatewayAction] = []
         var closed = false

@@ -18,6 +18,8 @@ struct PendingChildRekey {
     var proposals: [Proposal]
     var nonce: [UInt8]
     var keyExchange: (any KeyExchange)?
+    /// False for an additional CHILD_SA (no REKEY_SA, the template stays).
+    var isRekey = true
 }
 
 extension IKESA {
@@ -26,13 +28,25 @@ extension IKESA {
     /// Rekeys the CHILD_SA whose inbound SPI is `inboundSPI` (PFS when the ESP proposals
     /// name a key exchange method).
     public mutating func rekeyChildSA(inboundSPI: UInt32, now: Double) -> [IKEAction] {
+        requestChildSA(like: inboundSPI, rekey: true, now: now)
+    }
+
+    /// Creates one more CHILD_SA with the traffic selectors, mode and reqid of the one whose
+    /// inbound SPI is `inboundSPI` (no REKEY_SA; both stay). The cluster's per-target
+    /// outbound SAs: one CHILD_SA per sender, each with its own sequence space (RFC 9611's idea).
+    public mutating func createAdditionalChildSA(like inboundSPI: UInt32, now: Double) -> [IKEAction] {
+        requestChildSA(like: inboundSPI, rekey: false, now: now)
+    }
+
+    private mutating func requestChildSA(like inboundSPI: UInt32, rekey: Bool, now: Double) -> [IKEAction] {
         guard phase == .established, taskManager.canSendRequest,
               let old = childSAs.first(where: { $0.inbound.spi == inboundSPI }),
               let spi = try? randomChildSPI(), let nonce = try? provider.randomBytes(count: ourNonceLength) else { return [] }
         let proposals = configuration.child.espProposals.map { var p = $0; p.spi = spi.bigEndianBytes; return p }
         var keyExchange: (any KeyExchange)?
-        var payloads: [IKEPayload] = [
-            .notify(NotifyPayload(protocolID: .esp, messageType: .rekeySA, spi: inboundSPI.bigEndianBytes)),
+        var payloads: [IKEPayload] = rekey
+            ? [.notify(NotifyPayload(protocolID: .esp, messageType: .rekeySA, spi: inboundSPI.bigEndianBytes))] : []
+        payloads += [
             .securityAssociation(SecurityAssociationPayload(proposals: proposals)),
             .nonce(NoncePayload(nonceData: nonce)),
         ]
@@ -46,7 +60,8 @@ extension IKESA {
             .trafficSelectorInitiator(TrafficSelectorPayload(trafficSelectors: old.localTrafficSelectors)),
             .trafficSelectorResponder(TrafficSelectorPayload(trafficSelectors: old.remoteTrafficSelectors)),
         ]
-        pendingChildRekey = PendingChildRekey(old: old, spi: spi, proposals: proposals, nonce: nonce, keyExchange: keyExchange)
+        pendingChildRekey = PendingChildRekey(old: old, spi: spi, proposals: proposals, nonce: nonce, keyExchange: keyExchange,
+                                              isRekey: rekey)
         return sendRequest(exchange: .createChildSA, kind: .rekeyChildSA, payloads: payloads, now: now)
     }
 
@@ -72,16 +87,21 @@ extension IKESA {
             }
             shared = secret
         }
-        guard let installation = try? childSAInstallation(
+        guard var installation = try? childSAInstallation(
             chosen: sa.proposals[0], keys: keys, ourSPI: pending.spi, peerSPI: peerSPI, initiatorTS: tsi, responderTS: tsr,
             mode: pending.old.mode, weInitiated: true, nonces: (pending.nonce, nonce.nonceData), sharedSecret: shared)
         else { return [.childSAFailed("CHILD_SA rekey key derivation failed")] }
+        guard pending.isRekey else {
+            childSAs.append(installation)
+            return [.install(installation)]
+        }
+        installation.rekeyOf = pending.old.reference
         childSAs.append(installation)
         // 2.8.1: if the peer rekeyed the same CHILD_SA meanwhile, the SA made with the lowest
         // of the four nonces is redundant and deleted by whoever created it; the winner
         // deletes the old one. Without a collision we simply delete the old one (1.3.3).
         var redundant = pending.old
-        if let collision = collidingPeerRekey, collision.old == pending.old.reference {
+        if let collision = collidingPeerRekey, collision.old == pending.old.reference, pending.isRekey {
             collidingPeerRekey = nil
             let ours = [pending.nonce, nonce.nonceData]
             let lowest = (ours + collision.nonces).min(by: Self.nonceIsLower)
@@ -178,11 +198,12 @@ extension IKESA {
         if let rekeyedSPI, let old = childSAs.first(where: { $0.outbound.spi.bigEndianBytes == rekeyedSPI }) {
             // Keep sending on the old SA until the initiator deletes it (it has the new one by then).
             installation.outboundDeferred = true
+            installation.rekeyOf = old.reference
             deferredOutbound[old.reference] = installation.reference
         }
         childSAs.append(installation)
         if let rekeyed = payloads.notifies.first(where: { $0.messageType == .rekeySA }),
-           let pending = pendingChildRekey, rekeyed.spi == pending.old.outbound.spi.bigEndianBytes {
+           let pending = pendingChildRekey, pending.isRekey, rekeyed.spi == pending.old.outbound.spi.bigEndianBytes {
             collidingPeerRekey = (pending.old.reference, installation, [nonce.nonceData, ourNonce])
         }
         // A rekeyed CHILD_SA stays until the initiator deletes it (1.3.3).

@@ -92,6 +92,9 @@ public struct ChildSAInstallation: Sendable, Equatable, CustomStringConvertible 
     /// `activateOutbound`. The responder of a CHILD_SA rekey does this so that it keeps
     /// sending on the old SA until the initiator, which deletes it, surely has the new one.
     public var outboundDeferred = false
+    /// The CHILD_SA this one rekeys (nil for a new one): the cluster keeps the rekeyed
+    /// SA's outbound owner and judges the rekey's timing.
+    public var rekeyOf: ChildSAReference?
 
     public init(name: String, reqid: UInt32, mode: ChildSAMode, inbound: ChildSAParameters, outbound: ChildSAParameters,
                 localTrafficSelectors: [TrafficSelector], remoteTrafficSelectors: [TrafficSelector],

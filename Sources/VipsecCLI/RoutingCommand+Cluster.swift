@@ -1,0 +1,75 @@
+// `vipsec routing` with `vipsec { cluster { } }`: the IKE daemon hands its CHILD_SAs to the
+// cluster (ClusterChildSAInstaller: the response goes out once the targets acknowledged),
+// and the SA authority drives the daemon back through IKEDaemonControl: one extra CHILD_SA
+// per target (per-target outbound SAs), and rekeys decided from the targets' lifesize reports.
+import ArgumentParser
+import Cluster
+import ClusterNode
+import Dispatch
+import IKEDaemon
+import Logging
+
+extension RoutingCommand {
+    func runClustered(_ daemonConfig: DaemonConfig, _ settings: ClusterSettings, logger: Logger) throws {
+        let service = try Self.makeClusterService(settings, logger: logger)
+        let control = IKEDaemonControl()
+        let installer = ClusterChildSAInstaller(service: service)
+        service.setHooks(.init(
+            negotiatePerTargetSA: { owner, reqid in
+                logger.info("per-target outbound SA for \(owner) in CHILD_SA line \(reqid): CREATE_CHILD_SA")
+                if !control.createChildSA(reqid: reqid) { logger.warning("IKE daemon not running: no SA for \(owner)") }
+            },
+            rekey: { saID in
+                guard let child = installer.childSA(of: saID) else {
+                    logger.warning("rekey of \(saID) asked, but no CHILD_SA holds it")
+                    return
+                }
+                logger.info("lifesize: rekeying CHILD_SA \(child) (\(saID))")
+                control.rekeyChildSA(inboundSPI: child.inboundSPI)
+            },
+            deleteChildSA: { saID in
+                // The owner of a per-target outbound SA left; the SA dies with its lifetime.
+                logger.info("\(saID): its owner left (the CHILD_SA stays until its lifetime ends)")
+            }))
+        let started = DispatchSemaphore(value: 0)
+        let startError = StartError()
+        Task {
+            do {
+                let port = try await service.start()
+                logger.info("cluster channel on \(settings.listenHost):\(port), DVIPA \(settings.dvipa)")
+            } catch {
+                startError.error = error
+            }
+            started.signal()
+        }
+        started.wait()
+        if let error = startError.error { throw ValidationError("cluster: \(error)") }
+        defer {
+            let stopped = DispatchSemaphore(value: 0)
+            Task { await service.stop(); stopped.signal() }
+            stopped.wait()
+        }
+        try IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control).run()
+    }
+
+    static func makeClusterService(_ settings: ClusterSettings, logger: Logger) throws -> ClusterService {
+        func duration(_ seconds: Double) -> Duration { .milliseconds(Int((seconds * 1000).rounded())) }
+        let mode: OutboundMode = settings.sequenceMode == .perTarget
+            ? .perTarget : .shared(blockSize: settings.blockSize, peerReplayWindow: settings.replayWindow)
+        let authority = SAAuthority.Configuration(
+            membership: MembershipConfiguration(heartbeatInterval: duration(settings.heartbeatInterval),
+                                                failureTimeout: duration(settings.memberTimeout)),
+            installTimeout: duration(settings.installTimeout), outboundMode: mode,
+            lifesize: LifesizePolicy(initialPercent: settings.lifesizeReportPercent))
+        let credentials = try ClusterCredentials(certificatePath: settings.certificatePath, keyPath: settings.keyPath,
+                                                 caPath: settings.caPath)
+        return try ClusterService(configuration: .init(nodeID: try NodeID(settings.nodeID), listenHost: settings.listenHost,
+                                                       listenPort: settings.listenPort, authority: authority,
+                                                       statusSocketPath: settings.statusSocket),
+                                  credentials: credentials, logger: logger)
+    }
+}
+
+private final class StartError: @unchecked Sendable {
+    var error: Error?
+}
