@@ -69,6 +69,21 @@ final class ResponderFuzzCorpusTests: XCTestCase {
         }
     }
 
+    /// With VIPSEC_FUZZ_TALLY=DIR (e.g. .build-fuzz/corpus-FuzzIKEResponder): replays a
+    /// fuzzer's own corpus and prints how far its inputs got (skipped without it).
+    func testTallyOfAFuzzerCorpus() throws {
+        guard let directory = ProcessInfo.processInfo.environment["VIPSEC_FUZZ_TALLY"] else {
+            throw XCTSkip("set VIPSEC_FUZZ_TALLY to a corpus directory")
+        }
+        var tally: [String: Int] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent(name)))
+            tally[Self.outcomeName(try run(bytes)), default: 0] += 1
+        }
+        print("fuzz corpus tally: \(tally.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
+        XCTAssertFalse(tally.isEmpty)
+    }
+
     func testMalformedSplitsAreRefusedBeforeAnyWork() throws {
         XCTAssertEqual(try run([]), .malformedInput)
         XCTAssertEqual(try run([0, 5, 1, 2]), .malformedInput, "length beyond the input")
