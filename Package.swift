@@ -22,6 +22,8 @@ let package = Package(
         .executable(name: "vipsec-cluster-lab", targets: ["ClusterLabTool"]),
         // The pure IKEv2 library, for the fuzz targets in Fuzz/.
         .library(name: "IKEv2", targets: ["IKEv2"]),
+        // OpenSSL's IKE crypto, for the FuzzIKEResponder target.
+        .library(name: "IKECrypto", targets: ["IKECrypto"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),

@@ -13,6 +13,10 @@ let package = Package(
             name: "FuzzIKEMessage",
             dependencies: ["CFuzzer", .product(name: "IKEv2", package: "vipsec")]
         ),
+        .executableTarget(
+            name: "FuzzIKEResponder",
+            dependencies: ["CFuzzer", .product(name: "IKEv2", package: "vipsec"), .product(name: "IKECrypto", package: "vipsec")]
+        ),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -56,6 +56,14 @@ public final class IKEDaemonService {
                 logger.info("listening on \(address):\(port)")
             }
         }
+        // Standalone: the kernel's soft/hard expires (rekey_bytes, life_bytes, ...) drive rekeys and deletes.
+        var expiryWatcher: ChildSAExpiryWatcher?
+        if installer is KernelChildSAInstaller {
+            do { expiryWatcher = try ChildSAExpiryWatcher(core: core) } catch {
+                logger.warning("no XFRM expire events (\(error)): CHILD_SAs rekey by time only")
+            }
+        }
+        defer { expiryWatcher?.stop() }
         try loop.submit { core.initiateConfigured() }.wait()
         loop.scheduleRepeatedTask(initialDelay: .seconds(natKeepaliveInterval), delay: .seconds(natKeepaliveInterval)) { _ in
             core.sendNATKeepalives()
@@ -76,7 +84,9 @@ public final class IKEDaemonService {
         // SIGUSR1: the counters line into the log (GatewayStatus.swift).
         signal(SIGUSR1, SIG_IGN)
         let status = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: signalQueue)
-        status.setEventHandler { loop.execute { core.logger.info("\(core.gateway.statusLine)") } }
+        status.setEventHandler {
+            loop.execute { core.logger.info("\(core.gateway.statusLine)"); core.logger.info("\(core.expiry.statusLine)") }
+        }
         status.resume()
         sources.append(status)
         try stopped.futureResult.wait()
@@ -106,6 +116,8 @@ final class DaemonCore: @unchecked Sendable {
     var gateway: IKEGateway
     var channels: [ChannelKey: Channel] = [:]
     var shuttingDown = false
+    /// Decisions on the kernel's expire events (ChildSAExpiryWatcher.swift).
+    var expiry = ChildSAExpiryPolicy()
 
     init(config: DaemonConfig, installer: ChildSAInstaller, logger: Logger, loop: EventLoop) throws {
         self.config = config
@@ -216,6 +228,7 @@ final class DaemonCore: @unchecked Sendable {
         guard !shuttingDown else { return }
         logger.info("shutting down: deleting IKE_SAs and CHILD_SAs")
         logger.info("\(gateway.statusLine)")
+        logger.info("\(expiry.statusLine)")
         let actions = gateway.deleteAll(now: Self.now).filter {
             switch $0 {
             case .schedule, .scheduleCommand: return false

@@ -31,6 +31,10 @@ public final class KernelChildSAInstaller: ChildSAInstaller {
     }
 
     public func install(_ child: ChildSAInstallation) throws {
+        // One jittered soft byte/packet limit per CHILD_SA, for both of its SAs (rand_bytes).
+        var generator = SystemRandomNumberGenerator()
+        var child = child
+        child.lifetime = child.lifetime.jittered(using: &generator)
         let mode: XFRMMode = child.mode == .tunnel ? .tunnel : .transport
         var states = [try state(child.inbound, child: child, mode: mode, inbound: true)]
         if !child.outboundDeferred { states.append(try state(child.outbound, child: child, mode: mode, inbound: false)) }
@@ -47,6 +51,13 @@ public final class KernelChildSAInstaller: ChildSAInstaller {
 
     /// `ip xfrm state add` of the outbound SA, once the old CHILD_SA is gone.
     public func activateOutbound(_ child: ChildSAInstallation) throws {
+        var child = child
+        if let lifetime = installed[child.reference]?.lifetime {   // the limits its inbound SA got
+            child.lifetime = lifetime
+        } else {
+            var generator = SystemRandomNumberGenerator()
+            child.lifetime = child.lifetime.jittered(using: &generator)
+        }
         let mode: XFRMMode = child.mode == .tunnel ? .tunnel : .transport
         _ = try kernel.addState(try state(child.outbound, child: child, mode: mode, inbound: false))
         var active = child
@@ -111,6 +122,8 @@ public final class KernelChildSAInstaller: ChildSAInstaller {
         let lifetime = XFRMLifetime(
             softByteLimit: child.lifetime.softBytes == 0 ? nil : child.lifetime.softBytes,
             hardByteLimit: child.lifetime.hardBytes == 0 ? nil : child.lifetime.hardBytes,
+            softPacketLimit: child.lifetime.softPackets == 0 ? nil : child.lifetime.softPackets,
+            hardPacketLimit: child.lifetime.hardPackets == 0 ? nil : child.lifetime.hardPackets,
             softAddExpireSeconds: child.lifetime.softSeconds == 0 ? nil : child.lifetime.softSeconds,
             hardAddExpireSeconds: child.lifetime.hardSeconds == 0 ? nil : child.lifetime.hardSeconds)
         let encap = child.udpEncapsulation.map {

@@ -56,9 +56,13 @@ public struct ChildConfig: Sendable, Equatable {
     public var rekeyTime: Double
     /// Seconds until the CHILD_SA expires (`life_time`, default rekey_time + 10%).
     public var lifeTime: Double
-    /// Bytes until rekeying / expiry (0 = no limit).
-    public var rekeyBytes: UInt64
-    public var lifeBytes: UInt64
+    /// Bytes per SA until rekeying (`rekey_bytes`, 0 = never) / expiry (`life_bytes`) and
+    /// the rekey limit's jitter (`rand_bytes`); see VolumeLimits.swift for the defaults.
+    public var bytes: VolumeLimits
+    /// The same in packets (`rekey_packets`, `life_packets`, `rand_packets`).
+    public var packets: VolumeLimits
+    public var rekeyBytes: UInt64 { bytes.rekey }
+    public var lifeBytes: UInt64 { bytes.life }
     public var startAction: StartAction
 }
 
@@ -143,8 +147,8 @@ extension ChildConfig {
         mode = try reader.choice("mode", default: IPsecMode.tunnel, ["tunnel": .tunnel, "transport": .transport])
         rekeyTime = try reader.duration("rekey_time", default: 3600)
         lifeTime = try reader.optionalDuration("life_time") ?? rekeyTime * 1.1
-        rekeyBytes = try reader.count("rekey_bytes", default: 0)
-        lifeBytes = try reader.optionalCount("life_bytes") ?? (rekeyBytes + rekeyBytes / 10)
+        bytes = try reader.volumeLimits("bytes")
+        packets = try reader.volumeLimits("packets")
         startAction = try reader.choice("start_action", default: StartAction.none,
                                         ["none": .none, "start": .start, "trap": .trap])
         if rekeyTime > 0, lifeTime > 0, lifeTime < rekeyTime, let entry = reader.section.entry("life_time") {

@@ -47,7 +47,9 @@ struct ConnectionResolver {
             throw fail("no secret in `secrets` matches its identities")
         }
         let lifetime = ChildSALifetime(softSeconds: UInt64(child.rekeyTime), hardSeconds: UInt64(child.lifeTime),
-                                       softBytes: child.rekeyBytes, hardBytes: child.lifeBytes)
+                                       softBytes: child.bytes.rekey, hardBytes: child.bytes.life,
+                                       softPackets: child.packets.rekey, hardPackets: child.packets.life,
+                                       softBytesJitter: child.bytes.rand, softPacketsJitter: child.packets.rand)
         let childConfiguration = ChildSAConfiguration(
             name: child.name, espProposals: espProposals,
             localTrafficSelectors: child.localTrafficSelectors.map { Self.selector($0, dynamic: local) },

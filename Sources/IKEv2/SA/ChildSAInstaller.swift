@@ -10,17 +10,44 @@ public enum ChildSAMode: String, Sendable, Equatable {
 }
 
 /// Lifetimes of one SA: soft limits trigger a rekey, hard limits delete it (0 = none).
+/// The byte and packet limits count each direction's SA on its own (the kernel's
+/// `lifetime bytes`/`packets`); the jitters are the most a soft limit is lowered by
+/// (strongSwan's `rand_bytes` / `rand_packets`), chosen anew for each CHILD_SA.
 public struct ChildSALifetime: Sendable, Equatable {
     public var softSeconds: UInt64
     public var hardSeconds: UInt64
     public var softBytes: UInt64
     public var hardBytes: UInt64
+    public var softPackets: UInt64
+    public var hardPackets: UInt64
+    public var softBytesJitter: UInt64
+    public var softPacketsJitter: UInt64
 
-    public init(softSeconds: UInt64 = 0, hardSeconds: UInt64 = 0, softBytes: UInt64 = 0, hardBytes: UInt64 = 0) {
+    public init(softSeconds: UInt64 = 0, hardSeconds: UInt64 = 0, softBytes: UInt64 = 0, hardBytes: UInt64 = 0,
+                softPackets: UInt64 = 0, hardPackets: UInt64 = 0, softBytesJitter: UInt64 = 0, softPacketsJitter: UInt64 = 0) {
         self.softSeconds = softSeconds
         self.hardSeconds = hardSeconds
         self.softBytes = softBytes
         self.hardBytes = hardBytes
+        self.softPackets = softPackets
+        self.hardPackets = hardPackets
+        self.softBytesJitter = softBytesJitter
+        self.softPacketsJitter = softPacketsJitter
+    }
+
+    /// This lifetime with the soft byte/packet limits lowered by a random part of their
+    /// jitter (never to 0, which would mean "no limit"); the jitters become 0.
+    public func jittered<G: RandomNumberGenerator>(using generator: inout G) -> ChildSALifetime {
+        func lower(_ limit: UInt64, by jitter: UInt64) -> UInt64 {
+            guard limit > 1, jitter > 0 else { return limit }
+            return limit - UInt64.random(in: 0...min(jitter, limit - 1), using: &generator)
+        }
+        var result = self
+        result.softBytes = lower(softBytes, by: softBytesJitter)
+        result.softPackets = lower(softPackets, by: softPacketsJitter)
+        result.softBytesJitter = 0
+        result.softPacketsJitter = 0
+        return result
     }
 }
 

@@ -1,0 +1,33 @@
+// The gateway's side of the kernel's expire events (ChildSAExpiryPolicy.swift decides):
+// the CHILD_SAs to match events against, and the Delete of one CHILD_SA after a hard expire.
+import IKEv2
+
+extension IKEGateway {
+    /// Every CHILD_SA of every IKE_SA, with the IKE_SA's local SPI.
+    var installedChildSAs: [(ikeSA: UInt64, child: ChildSAInstallation)] {
+        sas.flatMap { spi, sa in sa.childSAs.map { (ikeSA: spi, child: $0) } }
+    }
+
+    /// Acts on one expire event: rekey (through the rekey command, which retries while the
+    /// IKE_SA is busy) or delete with the peer (`retryDelete` is due when busy).
+    mutating func childSAExpired(_ decision: ChildSAExpireDecision, now: Double) -> (actions: [GatewayAction], retryDelete: Bool) {
+        switch decision {
+        case .rekey(let ikeSA, let inboundSPI, let cause):
+            return ([.log("CHILD_SA 0x\(String(inboundSPI, radix: 16)) reached its soft \(cause) limit")]
+                        + commandTimerFired(.rekeyChildSA(sa: ikeSA, inboundSPI: inboundSPI), now: now), false)
+        case .delete(let ikeSA, let inboundSPI):
+            return deleteChildSA(ikeSA: ikeSA, inboundSPI: inboundSPI, now: now)
+        case .notOurs, .duplicate:
+            return ([], false)
+        }
+    }
+
+    /// INFORMATIONAL Delete of the CHILD_SA (its kernel SA hit a hard limit); retry when busy.
+    mutating func deleteChildSA(ikeSA: UInt64, inboundSPI: UInt32, now: Double) -> (actions: [GatewayAction], retryDelete: Bool) {
+        guard var sa = sas[ikeSA], sa.hasChildSA(inboundSPI: inboundSPI) else { return ([], false) }   // already gone
+        let actions = sa.deleteChildSA(inboundSPI: inboundSPI, now: now)
+        if actions.isEmpty { return ([], sa.phase == .established) }
+        return ([.log("CHILD_SA 0x\(String(inboundSPI, radix: 16)) reached its hard limit: deleting it")]
+                    + store(sa, actions, now: now), false)
+    }
+}

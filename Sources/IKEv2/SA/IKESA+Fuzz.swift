@@ -1,0 +1,135 @@
+// The entry point of the FuzzIKEResponder libFuzzer target (Fuzz/), replayed over its
+// corpus by `swift test`: one input drives a fresh responder IKE_SA through IKE_SA_INIT
+// and IKE_AUTH, so the fuzzer reaches past parsing into proposal selection, the key
+// exchange, key derivation, SK decryption, AUTH verification and CHILD_SA negotiation.
+//
+// Input layout (ResponderFuzzInput):
+//
+//     [2 octets: n, big-endian][n octets: IKE_SA_INIT request][1 octet: mode][rest]
+//
+// mode bit 0 clear: `rest` is the IKE_AUTH datagram, delivered as it is (a fuzzer cannot
+//   forge the ICV, so this exercises header checks and the integrity failure path).
+// mode bit 0 set: `rest` is [first inner payload type][plaintext inner chain], sealed by
+//   this harness with the IKE_SA's own SK_ei/SK_ai under a correct IKE_AUTH header (the
+//   initiator's part), so the responder decrypts it and processes what is inside.
+// mode bit 1 (with bit 0): if the chain parses, its AUTH payload's data is replaced by the
+//   value the initiator would compute for its IDi with the configured PSK, so that AUTH
+//   verifies and the CHILD_SA negotiation runs.
+import NIOCore
+
+/// How far one fuzz input got into the responder (each step can fail on hostile input).
+public enum ResponderFuzzOutcome: Equatable, Sendable {
+    /// Too short to split, or longer than `ResponderFuzzInput.maximumLength`.
+    case malformedInput
+    /// IKE_SA_INIT produced no response (dropped, counted).
+    case initDropped
+    /// IKE_SA_INIT was answered with an error notify (no keys).
+    case initRefused
+    /// IKE_AUTH produced no response (malformed, wrong SPI or ICV: dropped, counted).
+    case authDropped
+    /// IKE_AUTH was answered, but the IKE_SA closed (AUTHENTICATION_FAILED, ...).
+    case authRefused
+    /// The IKE_SA is established, with this many CHILD_SAs.
+    case established(childSAs: Int)
+}
+
+/// Splits and builds FuzzIKEResponder inputs.
+public enum ResponderFuzzInput {
+    /// Longer inputs are refused (bounded work per input).
+    public static let maximumLength = 16384
+    /// Mode bits.
+    public static let sealInner: UInt8 = 1
+    public static let fixAuthentication: UInt8 = 2
+
+    /// The IKE_SA_INIT request, the mode and the rest; nil when too short.
+    public static func split(_ bytes: [UInt8]) -> (initRequest: [UInt8], mode: UInt8, rest: [UInt8])? {
+        guard bytes.count >= 3, bytes.count <= maximumLength else { return nil }
+        let length = Int(bytes[0]) << 8 | Int(bytes[1])
+        guard bytes.count >= 2 + length + 1 else { return nil }
+        return (Array(bytes[2..<2 + length]), bytes[2 + length], Array(bytes[(3 + length)...]))
+    }
+
+    /// The input for an IKE_SA_INIT request, a mode and the rest.
+    public static func make(initRequest: [UInt8], mode: UInt8, rest: [UInt8]) -> [UInt8] {
+        [UInt8(truncatingIfNeeded: initRequest.count >> 8), UInt8(truncatingIfNeeded: initRequest.count)]
+            + initRequest + [mode] + rest
+    }
+}
+
+extension IKESA {
+    /// The responder's endpoints in fuzzing (those of the captured strongSwan fixtures).
+    static let fuzzLocal = IKEEndpoint(address: [10, 99, 0, 2], port: 500)
+    static let fuzzRemote = IKEEndpoint(address: [10, 99, 0, 1], port: 500)
+
+    /// Runs one fuzz input through a fresh responder (see the file header). Never traps on
+    /// any input; a trap is a finding.
+    public static func fuzzResponder(_ bytes: [UInt8], configuration: IKESAConfiguration,
+                                     provider: any IKECryptoProvider) -> ResponderFuzzOutcome {
+        guard let (initRequest, mode, rest) = ResponderFuzzInput.split(bytes) else { return .malformedInput }
+        let initiatorSPI = initRequest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard var sa = try? IKESA.responder(configuration: configuration, provider: provider, local: fuzzLocal,
+                                            remote: fuzzRemote, initiatorSPI: initiatorSPI,
+                                            retransmission: .strongSwanDefault) else { return .initDropped }
+        let initActions = sa.receive(initRequest, local: fuzzLocal, remote: fuzzRemote, now: 0)
+        guard initActions.contains(where: { if case .send = $0 { return true }; return false }) else { return .initDropped }
+        guard sa.phase == .authenticating, sa.keyContext != nil else { return .initRefused }
+        let authRequest = mode & ResponderFuzzInput.sealInner == 0 ? rest : sa.fuzzSealedAuthRequest(rest, mode: mode)
+        let authActions = sa.receive(authRequest, local: fuzzLocal, remote: fuzzRemote, now: 1)
+        switch sa.phase {
+        case .established:
+            return .established(childSAs: sa.childSAs.count)
+        case .closed:
+            return authActions.isEmpty ? .authDropped : .authRefused
+        case .negotiatingInit, .authenticating:
+            return authActions.contains(where: { if case .send = $0 { return true }; return false }) ? .authRefused : .authDropped
+        }
+    }
+
+    /// `[first inner payload type][chain]` sealed as the initiator's IKE_AUTH request.
+    func fuzzSealedAuthRequest(_ rest: [UInt8], mode: UInt8) -> [UInt8] {
+        guard let keys = keyContext, let firstType = rest.first else { return rest }
+        var first = PayloadType(rawValue: firstType)
+        var plaintext = Array(rest.dropFirst())
+        if mode & ResponderFuzzInput.fixAuthentication != 0 {
+            var buffer = ByteBuffer(bytes: plaintext)
+            if var payloads = try? IKEMessage.parseInnerPayloads(firstPayload: first, from: &buffer),
+               case .identificationInitiator(let identity)? = payloads.first(where: { $0.type == .identificationInitiator }),
+               let index = payloads.firstIndex(where: { $0.type == .authentication }),
+               let data = try? authenticationData(keys: keys, ownInitMessage: initiatorInitMessage, peerNonce: nonceResponder,
+                                                  skP: keys.keys.skPi, identity: identity) {
+                payloads[index] = .authentication(AuthenticationPayload(method: .sharedKeyMessageIntegrityCode,
+                                                                        authenticationData: data))
+                var chain = ByteBuffer()
+                first = IKEMessage.writeInnerPayloads(payloads, to: &chain)
+                plaintext = Array(chain.readableBytesView)
+            }
+        }
+        let header = IKEHeader(initiatorSPI: initiatorSPI, responderSPI: responderSPI, exchangeType: .ikeAuth,
+                               flags: [.initiator], messageID: 1)
+        // The responder opens with `inbound` (SK_ei/SK_ai): seal with the same keys.
+        let sealedLength = keys.inbound.sealedLength(plaintextLength: plaintext.count)
+        let prefix = IKEMessage.encryptedMessagePrefix(header: header, firstInnerPayload: first, encryptedBodyLength: sealedLength)
+        let associatedData = Array(prefix.readableBytesView)
+        guard let sealed = try? keys.inbound.seal(plaintext: plaintext, associatedData: associatedData) else { return rest }
+        return associatedData + sealed
+    }
+}
+
+extension IKESAConfiguration {
+    /// The PSK of the captured strongSwan fixtures (a lab value, not a secret).
+    public static let fuzzPresharedKey = "vipsec-lab-psk-not-secret"
+
+    /// The responder configuration FuzzIKEResponder uses: every proposal the captured
+    /// strongSwan fixtures offer, their PSK, any peer identity, any selectors.
+    public static func fuzzResponder() throws -> IKESAConfiguration {
+        let ike = "aes256gcm16-prfsha256-x25519,aes128-sha256-ecp256,aes256-sha384-modp2048,chacha20poly1305-prfsha512-curve25519"
+        let esp = "aes256gcm16-esn,aes256gcm16,aes128-sha256-noesn,aes128-sha256"
+        let any = TrafficSelector.ipv4([0, 0, 0, 0], [255, 255, 255, 255])
+        let child = ChildSAConfiguration(name: "fuzz", espProposals: try ProposalSyntax.parse(esp, protocolID: .esp),
+                                         localTrafficSelectors: [any], remoteTrafficSelectors: [any], mode: .tunnel)
+        return IKESAConfiguration(name: "fuzz", ikeProposals: try ProposalSyntax.parse(ike, protocolID: .ike),
+                                  localIdentity: IdentificationPayload(idType: .fqdn, identificationData: Array("b.vipsec.test".utf8)),
+                                  remoteIdentity: nil, presharedKey: SecretBytes(Array(fuzzPresharedKey.utf8)),
+                                  child: child, reqid: 1)
+    }
+}
