@@ -298,7 +298,8 @@ public final class ClusterService: @unchecked Sendable {
             case .deleteChildSA(let saID):
                 hooks.deleteChildSA(saID)
             case .rekey(let saID):
-                note("rekey requested for \(saID)")
+                let queued = authority.lifesize.queueDepth(of: saID)
+                note("rekey requested for \(saID)" + (queued > 0 ? " (\(queued) rekeys queued ahead on its line: wider margin)" : ""))
                 hooks.rekey(saID)
             }
         }
