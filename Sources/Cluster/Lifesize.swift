@@ -10,7 +10,10 @@
 /// their rekeys run one after the other): the line's other SAs whose rekey is requested and
 /// not completed, or whose estimate is as far along as this one's (they will queue first).
 /// Each rekey in the queue thus gets one margin of its own (up to `maximumMargin` in all),
-/// and a lone SA still rekeys at L × (1 − margin). When the rekey completes (the new SA is on every target), the estimate then decides N's next value:
+/// and a lone SA still rekeys at L × (1 − margin). The margin per rekey is learned too: once
+/// a rekey on the line completed, what it cost (the part of L used between asking and
+/// completion, divided by 1 + the rekeys queued ahead of it) × 1.25 replaces the margin when
+/// larger; the cost remembered decays by a quarter per rekey. When the rekey completes (the new SA is on every target), the estimate then decides N's next value:
 /// - late: the estimate reached L (the limit was, or may have been, crossed), or a target's
 ///   kernel expired the SA on its hard byte limit → N × `shrink`;
 /// - early: it stayed below the middle of the margin → N × `grow`;
@@ -67,12 +70,17 @@ public struct LifesizeAccounting: Sendable {
         var hardLimitReached = false
         /// The margin the rekey was asked with (judges its timing).
         var margin: Double = 0
+        /// The estimate (fraction of L) and the queue ahead when the rekey was asked for.
+        var requestedAt: Double = 0
+        var queuedAhead = 0
     }
 
     public let policy: LifesizePolicy
     /// N: the current reporting percentage, used for SAs tracked from now on.
     public private(set) var percent: Double
     private var entries: [ClusterSAID: Entry] = [:]
+    /// What one rekey cost on each line, as a fraction of L (a decaying maximum).
+    public private(set) var rekeyCost: [UInt32: Double] = [:]
 
     public init(policy: LifesizePolicy = LifesizePolicy()) {
         self.policy = policy
@@ -106,6 +114,8 @@ public struct LifesizeAccounting: Sendable {
         if rekey {
             entry.rekeyRequested = true
             entry.margin = margin
+            entry.requestedAt = Self.estimate(entry) / Double(entry.byteLimit)
+            entry.queuedAhead = queueDepth(of: report.saID, entry)
         }
         entries[report.saID] = entry
         return rekey
@@ -126,7 +136,8 @@ public struct LifesizeAccounting: Sendable {
     }
 
     private func margin(for saID: ClusterSAID, _ entry: Entry) -> Double {
-        min(policy.maximumMargin, policy.safetyMargin * Double(1 + queueDepth(of: saID, entry)))
+        let perRekey = max(policy.safetyMargin, 1.25 * (rekeyCost[entry.line] ?? 0))
+        return min(policy.maximumMargin, perRekey * Double(1 + queueDepth(of: saID, entry)))
     }
 
     /// The SA's replacement is installed everywhere: judges the rekey's timing and adapts N.
@@ -139,6 +150,10 @@ public struct LifesizeAccounting: Sendable {
         entries[saID] = entry
         let estimate = Self.estimate(entry)
         let limit = Double(entry.byteLimit)
+        if entry.rekeyRequested {
+            let cost = max(0, estimate / limit - entry.requestedAt) / Double(1 + entry.queuedAhead)
+            rekeyCost[entry.line] = max(cost, 0.75 * (rekeyCost[entry.line] ?? 0))
+        }
         // Early: less than half of the margin it was asked with was used (a queued rekey was
         // asked with a wider one).
         let margin = max(entry.margin, policy.safetyMargin)

@@ -50,6 +50,27 @@ final class LifesizeQueueTests: XCTestCase {
         XCTAssertTrue(accounting.record(report(last, 500_000), from: t1, holders: 1))
     }
 
+    func testWhatARekeyCostIsLearnedPerLine() {
+        var accounting = LifesizeAccounting(policy: LifesizePolicy(initialPercent: 1, safetyMargin: 0.1))
+        _ = accounting.track(a, byteLimit: 1_000_000, line: 7)
+        XCTAssertTrue(accounting.record(report(a, 900_000), from: t1, holders: 1), "asked at 905 000: 0.905 of L")
+        // The rekey took until 0.985 of L: it cost 0.08, less than the margin: nothing changes.
+        _ = accounting.record(report(a, 980_000), from: t1, holders: 1)
+        accounting.rekeyCompleted(a, holders: 1)
+        XCTAssertEqual(accounting.rekeyCost[7] ?? 0, 0.08, accuracy: 1e-9)
+        _ = accounting.track(b, byteLimit: 1_000_000, line: 7)
+        XCTAssertFalse(accounting.record(report(b, 880_000), from: t1, holders: 1), "still 90 %")
+        XCTAssertTrue(accounting.record(report(b, 900_000), from: t1, holders: 1))
+        // This one cost 0.2 (asked at 0.905, done at 1.105: late): the line's margin becomes 0.25.
+        _ = accounting.record(report(b, 1_100_000), from: t1, holders: 1)
+        XCTAssertEqual(accounting.rekeyCompleted(b, holders: 1), .late)
+        XCTAssertEqual(accounting.rekeyCost[7] ?? 0, 0.2, accuracy: 1e-9)
+        _ = accounting.track(c, byteLimit: 1_000_000, line: 7)
+        _ = accounting.track(other, byteLimit: 1_000_000, line: 8)
+        XCTAssertTrue(accounting.record(report(c, 750_000), from: t1, holders: 1), "threshold 750 000 on line 7")
+        XCTAssertFalse(accounting.record(report(other, 750_000), from: t1, holders: 1), "line 8 keeps 90 %")
+    }
+
     /// Three SAs on one line fill at nearly the same rate; their rekeys run one at a time, each
     /// taking 80 % of the time one safety margin of bytes lasts. With the margin widened by the
     /// queue every rekey completes before the limit; with a fixed margin (maximumMargin =
