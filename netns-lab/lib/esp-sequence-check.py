@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks a pcap of outbound ESP from a shared-SA cluster against the routing node's grants.
 
-usage: esp-sequence-check.py CAPTURE.pcap ROUTING.log MACS [--killed NODE --kill-at T --restart-at T]
+usage: esp-sequence-check.py CAPTURE.pcap ROUTING.log MACS [--killed NODE --kill-at T --restart-at T [--slack S]]
 
 MACS: "t1=aa:bb:..,t2=..": the wan MAC of every target (the lab's bridge keeps the sender's
 MAC, so each captured frame names the target that encrypted it).
@@ -12,8 +12,9 @@ Checks, each printed with its numbers; exit status 1 if any fails:
 1. the granted blocks are pairwise disjoint (per SA);
 2. no (SPI, sequence number) pair appears twice in the capture;
 3. every captured packet's sequence number lies in a block granted to the target that sent it;
-4. with --killed: the killed target's packets between kill and restart all lie in the blocks
-   it was granted before the kill (its kernel's fence), and it sent again after the restart.
+4. with --killed: from shortly after the kill until the restart the killed target's packets
+   come from one block (its kernel's fence: nobody moves it on), and it sent again after the
+   restart, above every number it sent before.
 """
 import re
 import struct
@@ -93,20 +94,29 @@ def main(argv):
     print("packets outside every block granted to their sender: %d %s" % (len(outside), outside[:5]))
     failed |= bool(duplicates) or bool(outside) or not packets
 
-    # 4. The killed target's fence.
+    # 4. The killed target's fence. The log is written with some delay, so which grants came
+    # before the kill is read from the capture, not the log: once the agent is dead nobody
+    # moves its kernel state to another block, so after the kill (plus `--slack` seconds for
+    # packets already on their way) its packets come from ONE block, at most a block's worth,
+    # and the block it held in hand is never used.
     if "--killed" in options:
         node, kill_at, restart_at = options["--killed"], float(options["--kill-at"]), float(options["--restart-at"])
-        kill_line = int(options.get("--kill-line", "0"))
-        before = [(first, last) for n, _, first, last, line in grants if n == node and (kill_line == 0 or line <= kill_line)]
-        limit = max((last for _, last in before), default=0)
-        dead = [seq for time, mac, spi, seq in packets if by_mac.get(mac) == node and kill_at <= time < restart_at]
+        slack = float(options.get("--slack", "0.5"))
+        mine = sorted((first, last) for _, first, last, n in blocks if n == node)
+        def block_of(seq):
+            return next(((f, l) for f, l in mine if f <= seq <= l), None)
+        dead = [seq for time, mac, spi, seq in packets if by_mac.get(mac) == node and kill_at + slack <= time < restart_at]
+        used = sorted(set(block_of(seq) for seq in dead), key=lambda b: b or (0, 0))
+        size = max((l - f + 1 for f, l in mine), default=0)
         after = [seq for time, mac, spi, seq in packets if by_mac.get(mac) == node and time >= restart_at]
-        over = [seq for seq in dead if seq > limit]
-        print("%s while its agent was dead: %d packets, highest %s, highest number granted to it before the kill %d, above it: %d" % (
-            node, len(dead), max(dead, default="-"), limit, len(over)))
+        print("%s from %.1f s after the kill until the restart: %d packets from block(s) %s (block size %d)" % (
+            node, slack, len(dead), ", ".join("%d...%d" % b for b in used if b), size))
+        before = [seq for time, mac, spi, seq in packets if by_mac.get(mac) == node and time < restart_at]
+        unused = [b for b in mine if b[0] > max(before, default=0) and b[0] < min(after, default=1 << 64)]
+        print("%s blocks granted before the restart and never used (the one in hand when it died): %s" % (node, ", ".join("%d...%d" % b for b in unused) or "none"))
         print("%s after the restart: %d packets, sequence numbers %s..%s" % (
             node, len(after), min(after, default="-"), max(after, default="-")))
-        failed |= bool(over) or not after
+        failed |= len(used) > 1 or len(dead) > size or not after or (bool(dead) and min(after, default=0) <= max(dead))
     return 1 if failed else 0
 
 
