@@ -1,20 +1,21 @@
 /// The agent's side of shared outbound SAs: when to ask for a block, and how to put each
 /// block into the kernel so that the kernel itself enforces it (the fence).
 ///
-/// The kernel state of a shared SA never exists without a block:
+/// The kernel state of a shared SA never exists without a block, and the agent keeps one
+/// block in hand (prefetched) so that moving on never waits for the routing node:
 /// 1. InstallSA of a shared SA → ask for a block (current 0); nothing goes into the kernel
 ///    yet (a state added with output sequence 0 could send numbers granted to another agent,
 ///    and during a rekey the existing policy would pick the new state up at once).
 /// 2. First grant → `addState`: XFRM_MSG_NEWSA with the replay state's output sequence at
-///    `first - 1` (XFRMA_REPLAY_VAL, or XFRMA_REPLAY_ESN_VAL with ESN) and the lifetime's hard
-///    packet limit at the block size, soft at the grant's soft limit; then its policies.
-/// 3. Soft packet expiry (XFRM_MSG_EXPIRE, hard = 0) → ask for the next block, naming the
-///    current one.
-/// 4. Next grant → `switchBlock`: one XFRM_MSG_NEWAE with the output sequence at `first - 1`
-///    and XFRMA_LTIME_VAL packets 0 (bytes kept); the kernel applies both under the SA's lock.
-///    What was left of the previous block is never used.
-/// 5. Hard packet expiry (the agent was too slow: the kernel already refused to go past the
-///    block and expired the state) → ask again; the next grant is an `addState`.
+///    `first - 1` and the lifetime's hard packet limit at the block size, soft at the grant's
+///    soft limit; then its policies. At once ask for the next block, naming the current one.
+/// 3. The next grant is kept in hand.
+/// 4. Soft packet expiry (XFRM_MSG_EXPIRE, hard = 0) → `switchBlock` to the block in hand
+///    (the state starts again at `first - 1` with packet count 0) and ask for the next one.
+///    What was left of the previous block is never used. Without a block in hand the switch
+///    happens as soon as the grant arrives.
+/// 5. Hard packet expiry (the kernel already refused to go past the block and expired the
+///    state) → `addState` with the block in hand, or ask and add when it comes.
 public struct AgentSequencer: Sendable {
     /// What the shell must do.
     public enum Effect: Equatable, Sendable {
@@ -28,7 +29,11 @@ public struct AgentSequencer: Sendable {
 
     private struct Entry: Sendable {
         var current: SequenceBlock?
+        /// The next block, granted and not used yet.
+        var next: ClusterMessage.SequenceBlockGrant?
         var inKernel = false
+        /// The current state passed its soft limit with no block in hand.
+        var switchWanted = false
     }
 
     private var entries: [ClusterSAID: Entry] = [:]
@@ -41,46 +46,81 @@ public struct AgentSequencer: Sendable {
         return entry.current
     }
 
+    /// The block kept in hand for `saID`.
+    public func nextBlock(of saID: ClusterSAID) -> SequenceBlock? {
+        entries[saID]?.next?.block
+    }
+
     /// A shared outbound SA arrived in an InstallSA: ask for its first block.
     public mutating func installRequested(_ saID: ClusterSAID) -> [Effect] {
         entries[saID] = Entry()
         return [.request(.init(saID: saID, currentBlockFirst: 0))]
     }
 
-    /// A grant arrived. Grants for unknown SAs and for blocks not above the current one
-    /// (a resend of what is in use) do nothing.
+    /// A grant arrived. Grants for unknown SAs and for blocks not above the current one or the
+    /// one in hand (resends) do nothing.
     public mutating func received(_ grant: ClusterMessage.SequenceBlockGrant) -> [Effect] {
         guard var entry = entries[grant.saID] else { return [] }
         if let current = entry.current, grant.block.first <= current.first { return [] }
-        let wasInKernel = entry.inKernel
-        entry.current = grant.block
-        entry.inKernel = true
-        entries[grant.saID] = entry
-        return [wasInKernel ? .switchBlock(grant.saID, grant) : .addState(grant.saID, grant)]
+        if let next = entry.next, grant.block.first <= next.block.first { return [] }
+        defer { entries[grant.saID] = entry }
+        if !entry.inKernel {
+            entry.current = grant.block
+            entry.inKernel = true
+            entry.switchWanted = false
+            return [.addState(grant.saID, grant), nextRequest(grant.saID, grant.block)]
+        }
+        if entry.switchWanted {
+            entry.current = grant.block
+            entry.switchWanted = false
+            return [.switchBlock(grant.saID, grant), nextRequest(grant.saID, grant.block)]
+        }
+        entry.next = grant
+        return []
     }
 
-    /// The kernel's soft packet expiry for the SA: time to ask for the next block.
+    /// The kernel's soft packet expiry for the SA: move to the block in hand (and ask for the
+    /// one after it), or ask for a block and move as soon as it comes.
     public mutating func softLimitReached(_ saID: ClusterSAID) -> [Effect] {
-        guard let entry = entries[saID], entry.inKernel, let current = entry.current else { return [] }
-        return [.request(.init(saID: saID, currentBlockFirst: current.first))]
+        guard var entry = entries[saID], entry.inKernel, let current = entry.current else { return [] }
+        defer { entries[saID] = entry }
+        if let next = entry.next {
+            entry.current = next.block
+            entry.next = nil
+            return [.switchBlock(saID, next), nextRequest(saID, next.block)]
+        }
+        entry.switchWanted = true
+        return [nextRequest(saID, current)]
     }
 
-    /// The kernel's hard packet expiry: the state is gone; ask for a block to add it again.
+    /// The kernel's hard packet expiry: the state is gone; add it again with the block in
+    /// hand, or ask for a block to add it with.
     public mutating func hardLimitReached(_ saID: ClusterSAID) -> [Effect] {
         guard var entry = entries[saID] else { return [] }
+        defer { entries[saID] = entry }
         entry.inKernel = false
-        entries[saID] = entry
+        entry.switchWanted = false
+        if let next = entry.next {
+            entry.current = next.block
+            entry.next = nil
+            entry.inKernel = true
+            return [.addState(saID, next), nextRequest(saID, next.block)]
+        }
         return [.request(.init(saID: saID, currentBlockFirst: entry.current?.first ?? 0))]
     }
 
     /// The routing node said `window-full`: the shell calls this again after a short delay.
     public func retry(_ saID: ClusterSAID) -> [Effect] {
-        guard let entry = entries[saID] else { return [] }
+        guard let entry = entries[saID], entry.next == nil else { return [] }
         return [.request(.init(saID: saID, currentBlockFirst: entry.current?.first ?? 0))]
     }
 
     /// The SA was deleted (or the agent lost the cluster).
     public mutating func removed(_ saID: ClusterSAID) {
         entries[saID] = nil
+    }
+
+    private func nextRequest(_ saID: ClusterSAID, _ current: SequenceBlock) -> Effect {
+        .request(.init(saID: saID, currentBlockFirst: current.first))
     }
 }

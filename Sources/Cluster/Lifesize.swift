@@ -4,8 +4,16 @@
 /// Each target reports an SA's counters every time its own byte count grows by a step of
 /// N % of the SA's byte limit L. The routing node estimates the cluster total as the sum of
 /// the latest reports plus half a step for every holder (what each has, on average, not yet
-/// reported) and asks for a rekey once the estimate reaches L × (1 − margin). When the
-/// rekey completes (the new SA is on every target), the estimate then decides N's next value:
+/// reported) and asks for a rekey once the estimate reaches L × (1 − margin × (1 + q)).
+/// q is the queue ahead of the SA on its CHILD_SA line (`track(_:byteLimit:line:)`, the
+/// reqid: per-target SAs of one line share one IKE_SA, whose window of one exchange makes
+/// their rekeys run one after the other): the line's other SAs whose rekey is requested and
+/// not completed, or whose estimate is as far along as this one's (they will queue first).
+/// Each rekey in the queue thus gets one margin of its own (up to `maximumMargin` in all),
+/// and a lone SA still rekeys at L × (1 − margin). The margin per rekey is learned too: once
+/// a rekey on the line completed, what it cost (the part of L used between asking and
+/// completion, divided by 1 + the rekeys queued ahead of it) × 1.25 replaces the margin when
+/// larger; the cost remembered decays by a quarter per rekey. When the rekey completes (the new SA is on every target), the estimate then decides N's next value:
 /// - late: the estimate reached L (the limit was, or may have been, crossed), or a target's
 ///   kernel expired the SA on its hard byte limit → N × `shrink`;
 /// - early: it stayed below the middle of the margin → N × `grow`;
@@ -18,15 +26,18 @@ public struct LifesizePolicy: Hashable, Sendable {
     public var safetyMargin: Double
     public var shrink: Double
     public var grow: Double
+    /// The most of L kept free when rekeys queue on one line (0.5: never before 50 % of L).
+    public var maximumMargin: Double
 
     public init(initialPercent: Double = 5, minimumPercent: Double = 0.5, maximumPercent: Double = 20,
-                safetyMargin: Double = 0.1, shrink: Double = 0.5, grow: Double = 1.25) {
+                safetyMargin: Double = 0.1, shrink: Double = 0.5, grow: Double = 1.25, maximumMargin: Double = 0.5) {
         self.initialPercent = initialPercent
         self.minimumPercent = minimumPercent
         self.maximumPercent = maximumPercent
         self.safetyMargin = safetyMargin
         self.shrink = shrink
         self.grow = grow
+        self.maximumMargin = max(maximumMargin, safetyMargin)
     }
 }
 
@@ -51,14 +62,25 @@ public struct LifesizeAccounting: Sendable {
         var byteLimit: UInt64
         var step: UInt64
         var reports: [NodeID: (bytes: UInt64, packets: UInt64)] = [:]
+        var line: UInt32
+        /// How many targets may be using the SA (from the last report).
+        var holders = 0
         var rekeyRequested = false
+        var rekeyCompleted = false
         var hardLimitReached = false
+        /// The margin the rekey was asked with (judges its timing).
+        var margin: Double = 0
+        /// The estimate (fraction of L) and the queue ahead when the rekey was asked for.
+        var requestedAt: Double = 0
+        var queuedAhead = 0
     }
 
     public let policy: LifesizePolicy
     /// N: the current reporting percentage, used for SAs tracked from now on.
     public private(set) var percent: Double
     private var entries: [ClusterSAID: Entry] = [:]
+    /// What one rekey cost on each line, as a fraction of L (a decaying maximum).
+    public private(set) var rekeyCost: [UInt32: Double] = [:]
 
     public init(policy: LifesizePolicy = LifesizePolicy()) {
         self.policy = policy
@@ -66,11 +88,12 @@ public struct LifesizeAccounting: Sendable {
     }
 
     /// Starts counting an SA whose cluster-wide byte limit is `byteLimit`; returns the report
-    /// step to put into its description (0, no reports, for an unlimited SA).
-    public mutating func track(_ saID: ClusterSAID, byteLimit: UInt64) -> UInt64 {
+    /// step to put into its description (0, no reports, for an unlimited SA). `line` groups
+    /// the SAs whose rekeys queue on one IKE_SA (the CHILD_SA line's reqid).
+    public mutating func track(_ saID: ClusterSAID, byteLimit: UInt64, line: UInt32 = 0) -> UInt64 {
         guard byteLimit != SALifetimes.unlimited, byteLimit > 0 else { return 0 }
         let step = max(1, UInt64(Double(byteLimit) * percent / 100))
-        entries[saID] = Entry(byteLimit: byteLimit, step: step)
+        entries[saID] = Entry(byteLimit: byteLimit, step: step, line: line)
         return step
     }
 
@@ -84,26 +107,61 @@ public struct LifesizeAccounting: Sendable {
         if previous == nil || report.bytes >= previous?.bytes ?? 0 {
             entry.reports[node] = (report.bytes, max(report.packets, previous?.packets ?? 0))
         }
-        let estimate = Self.estimate(entry, holders: max(holders, entry.reports.count))
-        let threshold = Double(entry.byteLimit) * (1 - policy.safetyMargin)
-        let rekey = !entry.rekeyRequested && (estimate >= threshold || entry.hardLimitReached)
-        if rekey { entry.rekeyRequested = true }
+        entry.holders = max(holders, entry.reports.count)
+        let margin = margin(for: report.saID, entry)
+        let threshold = Double(entry.byteLimit) * (1 - margin)
+        let rekey = !entry.rekeyRequested && (Self.estimate(entry) >= threshold || entry.hardLimitReached)
+        if rekey {
+            entry.rekeyRequested = true
+            entry.margin = margin
+            entry.requestedAt = Self.estimate(entry) / Double(entry.byteLimit)
+            entry.queuedAhead = queueDepth(of: report.saID, entry)
+        }
         entries[report.saID] = entry
         return rekey
+    }
+
+    /// The rekeys queued ahead of `saID` on its line (see the type's doc).
+    public func queueDepth(of saID: ClusterSAID) -> Int {
+        guard let entry = entries[saID] else { return 0 }
+        return queueDepth(of: saID, entry)
+    }
+
+    private func queueDepth(of saID: ClusterSAID, _ entry: Entry) -> Int {
+        let fraction = Self.estimate(entry) / Double(entry.byteLimit)
+        return entries.filter { other in
+            other.key != saID && other.value.line == entry.line && !other.value.rekeyCompleted
+                && (other.value.rekeyRequested || Self.estimate(other.value) / Double(other.value.byteLimit) >= fraction)
+        }.count
+    }
+
+    private func margin(for saID: ClusterSAID, _ entry: Entry) -> Double {
+        let perRekey = max(policy.safetyMargin, 1.25 * (rekeyCost[entry.line] ?? 0))
+        return min(policy.maximumMargin, perRekey * Double(1 + queueDepth(of: saID, entry)))
     }
 
     /// The SA's replacement is installed everywhere: judges the rekey's timing and adapts N.
     /// Returns nil for an SA not tracked.
     @discardableResult
     public mutating func rekeyCompleted(_ saID: ClusterSAID, holders: Int) -> RekeyTiming? {
-        guard let entry = entries[saID] else { return nil }
-        let estimate = Self.estimate(entry, holders: max(holders, entry.reports.count))
+        guard var entry = entries[saID] else { return nil }
+        entry.holders = max(holders, entry.reports.count)
+        entry.rekeyCompleted = true
+        entries[saID] = entry
+        let estimate = Self.estimate(entry)
         let limit = Double(entry.byteLimit)
+        if entry.rekeyRequested {
+            let cost = max(0, estimate / limit - entry.requestedAt) / Double(1 + entry.queuedAhead)
+            rekeyCost[entry.line] = max(cost, 0.75 * (rekeyCost[entry.line] ?? 0))
+        }
+        // Early: less than half of the margin it was asked with was used (a queued rekey was
+        // asked with a wider one).
+        let margin = max(entry.margin, policy.safetyMargin)
         let timing: RekeyTiming
         if estimate >= limit || entry.hardLimitReached {
             timing = .late
             percent = max(policy.minimumPercent, percent * policy.shrink)
-        } else if estimate < limit * (1 - policy.safetyMargin / 2) {
+        } else if estimate < limit * (1 - margin / 2) {
             timing = .early
             percent = min(policy.maximumPercent, percent * policy.grow)
         } else {
@@ -126,9 +184,9 @@ public struct LifesizeAccounting: Sendable {
                       reporters: entry.reports.count, rekeyRequested: entry.rekeyRequested)
     }
 
-    private static func estimate(_ entry: Entry, holders: Int) -> Double {
+    private static func estimate(_ entry: Entry) -> Double {
         let reported = entry.reports.values.reduce(0.0) { $0 + Double($1.bytes) }
-        return reported + Double(holders) * Double(entry.step) / 2
+        return reported + Double(entry.holders) * Double(entry.step) / 2
     }
 }
 

@@ -108,7 +108,7 @@ public struct SAAuthority: Sendable {
                 failure = "\(error)"
                 continue
             }
-            sa.lifesizeReportStep = lifesize.track(sa.saID, byteLimit: sa.lifetimes.hardByteLimit)
+            sa.lifesizeReportStep = lifesize.track(sa.saID, byteLimit: sa.lifetimes.hardByteLimit, line: sa.reqid)
             if case .shared(let blockSize) = sa.sequencing {
                 do {
                     let allocator = try SequenceBlockAllocator(configuration: allocatorConfiguration(for: sa, blockSize: blockSize))

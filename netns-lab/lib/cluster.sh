@@ -246,3 +246,31 @@ table ip labespout {
 NFT
 }
 cluster_esp_count() { nsx "$1" nft list counter "$2" "${3}" "${4}" | awk '/packets/ { print $2 }'; }
+
+# cluster_send_paced N COUNT SIZE RATE: like cluster_send, at RATE datagrams per second;
+# prints how many were sent (send errors, e.g. while no SA is in the kernel, are counted on stderr).
+cluster_send_paced() {
+  nsx "t$1" python3 - "$LAB_DVIPA" "$LAB_PEER_LAN_ADDR" "$2" "$3" "$4" <<'PY'
+import socket, sys, time
+src, dst, count, size, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((src, 0))
+payload, sent, errors, start = bytes(size), 0, 0, time.monotonic()
+for i in range(count):
+    try:
+        s.sendto(payload, (dst, 9)); sent += 1
+    except OSError:
+        errors += 1
+    delay = start + (i + 1) / rate - time.monotonic()
+    if delay > 0: time.sleep(delay)
+print("send errors:", errors, file=sys.stderr)
+print(sent)
+PY
+}
+
+# cluster_wan_macs: "t1=MAC,t2=MAC,..." of the targets' wan0 (the peer's capture names senders by MAC).
+cluster_wan_macs() {
+  local i out=()
+  for ((i = 1; i <= LAB_TARGETS; i++)); do out+=("t$i=$(nsx "t$i" cat /sys/class/net/wan0/address)"); done
+  local IFS=,; echo "${out[*]}"
+}

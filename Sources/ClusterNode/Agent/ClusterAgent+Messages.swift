@@ -168,12 +168,7 @@ extension ClusterAgent {
     func expired(destination: IPAddress, spi: UInt32, hard: Bool, bytes: UInt64, packets: UInt64) {
         guard let sa = cache.sas.values.first(where: { $0.spi == spi && $0.destination == destination }) else { return }
         if case .shared = sa.sequencing {
-            if hard {
-                inKernel.remove(sa.saID)
-                perform(cache.hardPacketLimitReached(sa.saID), ackDeletes: false)
-            } else {
-                perform(cache.softPacketLimitReached(sa.saID), ackDeletes: false)
-            }
+            sharedExpired(sa, hard: hard)
             return
         }
         guard hard else {
@@ -189,6 +184,27 @@ extension ClusterAgent {
             acknowledged.remove(gone.saID)
             worker.run { [self] in try kernel.remove(gone) }.whenFailure { [self] error in
                 kernelFailed("remove expired \(gone.saID): \(error)")
+            }
+        }
+    }
+
+    /// A shared SA's expire event. Every block reuses the SPI, so an event may be about the
+    /// state of a block already left (its expiry raced the switch): the kernel state is read
+    /// first (on the kernel thread, after any switch queued there), and the event counts only
+    /// if it fits the state there now: hard → no state; soft → the state passed its soft limit.
+    func sharedExpired(_ sa: SADescription, hard: Bool) {
+        worker.run { [self] in (try? kernel.counters(of: sa)) ?? nil }.whenComplete { [self] result in
+            guard cache.sas[sa.saID] != nil, case .success(let counters) = result else { return }
+            if hard {
+                guard counters == nil else { drops.count("stale-expire"); return }
+                inKernel.remove(sa.saID)
+                perform(cache.hardPacketLimitReached(sa.saID), ackDeletes: false)
+            } else {
+                guard let counters, counters.packets >= sa.lifetimes.softPacketLimit else {
+                    drops.count("stale-expire")
+                    return
+                }
+                perform(cache.softPacketLimitReached(sa.saID), ackDeletes: false)
             }
         }
     }

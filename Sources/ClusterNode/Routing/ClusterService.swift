@@ -280,6 +280,11 @@ public final class ClusterService: @unchecked Sendable {
         for action in actions {
             switch action {
             case .send(let message, let node):
+                if case .sequenceBlockGrant(let grant) = message {
+                    // One line per grant: the lab checks that blocks are disjoint and that every
+                    // captured ESP packet lies in a block granted to its sender.
+                    logger.debug("sequence-grant node=\(node) sa=\(grant.saID.rawValue) first=\(grant.block.first) last=\(grant.block.last)")
+                }
                 connections[node]?.writeAndFlush(message, promise: nil)
             case .releaseIKEResponse(let token):
                 waiters.removeValue(forKey: token)?.succeed(())
@@ -293,7 +298,8 @@ public final class ClusterService: @unchecked Sendable {
             case .deleteChildSA(let saID):
                 hooks.deleteChildSA(saID)
             case .rekey(let saID):
-                note("rekey requested for \(saID)")
+                let queued = authority.lifesize.queueDepth(of: saID)
+                note("rekey requested for \(saID)" + (queued > 0 ? " (\(queued) rekeys queued ahead on its line: wider margin)" : ""))
                 hooks.rekey(saID)
             }
         }

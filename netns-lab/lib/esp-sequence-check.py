@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Checks a pcap of outbound ESP from a shared-SA cluster against the routing node's grants.
+
+usage: esp-sequence-check.py CAPTURE.pcap ROUTING.log MACS [--killed NODE --kill-at T --restart-at T [--slack S]]
+
+MACS: "t1=aa:bb:..,t2=..": the wan MAC of every target (the lab's bridge keeps the sender's
+MAC, so each captured frame names the target that encrypted it).
+ROUTING.log: `vipsec routing --log-level debug`, with one line per sequence block grant:
+    sequence-grant node=t1 sa=5 first=1 last=256
+
+Checks, each printed with its numbers; exit status 1 if any fails:
+1. the granted blocks are pairwise disjoint (per SA);
+2. no (SPI, sequence number) pair appears twice in the capture;
+3. every captured packet's sequence number lies in a block granted to the target that sent it;
+4. with --killed: from shortly after the kill until the restart the killed target's packets
+   come from one block (its kernel's fence: nobody moves it on), and it sent again after the
+   restart, above every number it sent before.
+"""
+import re
+import struct
+import sys
+
+
+def read_pcap(path):
+    """Yields (time, source MAC, SPI, sequence number) of every IPv4 ESP frame."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 24:
+        return
+    magic = struct.unpack("<I", data[:4])[0]
+    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    nano = magic in (0xA1B23C4D, 0x4D3CB2A1)
+    offset = 24
+    while offset + 16 <= len(data):
+        sec, frac, incl, _ = struct.unpack(endian + "IIII", data[offset:offset + 16])
+        frame = data[offset + 16:offset + 16 + incl]
+        offset += 16 + incl
+        if len(frame) < 14 + 20 + 8 or frame[12:14] != b"\x08\x00":
+            continue
+        ip = frame[14:]
+        ihl = (ip[0] & 0x0F) * 4
+        if ip[9] != 50 or len(ip) < ihl + 8:
+            continue
+        spi, seq = struct.unpack(">II", ip[ihl:ihl + 8])
+        mac = ":".join("%02x" % b for b in frame[6:12])
+        yield sec + frac / (1e9 if nano else 1e6), mac, spi, seq
+
+
+def read_grants(path):
+    grants = []  # (node, sa, first, last, line number)
+    pattern = re.compile(r"sequence-grant node=(\S+) sa=(\d+) first=(\d+) last=(\d+)")
+    with open(path, errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            m = pattern.search(line)
+            if m:
+                grants.append((m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4)), number))
+    return grants
+
+
+def main(argv):
+    capture, log, macs = argv[1], argv[2], argv[3]
+    options = dict(zip(argv[4::2], argv[5::2]))
+    by_mac = dict((mac.lower(), node) for node, mac in (p.split("=", 1) for p in macs.split(",")))
+    grants = read_grants(log)
+    failed = False
+
+    # 1. Disjoint blocks. (A resent grant is the same block to the same node: counted once.)
+    blocks = sorted(set((sa, first, last, node) for node, sa, first, last, _ in grants))
+    overlaps = [(a, b) for a, b in zip(blocks, blocks[1:]) if a[0] == b[0] and b[1] <= a[2]]
+    print("grants: %d blocks to %s; overlapping pairs: %d" % (
+        len(blocks), ",".join(sorted(set(b[3] for b in blocks))), len(overlaps)))
+    for a, b in overlaps[:5]:
+        print("  overlap: %s and %s" % (a, b))
+    failed |= bool(overlaps) or not blocks
+
+    # 2. and 3. Unique (SPI, seq); each inside a block of its sender.
+    packets = list(read_pcap(capture))
+    seen, duplicates, outside, unknown = set(), [], [], 0
+    per_node = {}
+    for time, mac, spi, seq in packets:
+        node = by_mac.get(mac)
+        if node is None:
+            unknown += 1
+            continue
+        per_node[node] = per_node.get(node, 0) + 1
+        if (spi, seq) in seen:
+            duplicates.append((node, spi, seq))
+        seen.add((spi, seq))
+        if not any(first <= seq <= last for _, first, last, n in blocks if n == node):
+            outside.append((node, spi, seq))
+    print("capture: %d ESP packets (%s), %d from unknown MACs" % (
+        len(packets), ", ".join("%s %d" % kv for kv in sorted(per_node.items())), unknown))
+    print("duplicate (SPI, sequence number) pairs: %d %s" % (len(duplicates), duplicates[:5]))
+    print("packets outside every block granted to their sender: %d %s" % (len(outside), outside[:5]))
+    failed |= bool(duplicates) or bool(outside) or not packets
+
+    # 4. The killed target's fence. The log is written with some delay, so which grants came
+    # before the kill is read from the capture, not the log: once the agent is dead nobody
+    # moves its kernel state to another block, so after the kill (plus `--slack` seconds for
+    # packets already on their way) its packets come from ONE block, at most a block's worth,
+    # and the block it held in hand is never used.
+    if "--killed" in options:
+        node, kill_at, restart_at = options["--killed"], float(options["--kill-at"]), float(options["--restart-at"])
+        slack = float(options.get("--slack", "0.5"))
+        mine = sorted((first, last) for _, first, last, n in blocks if n == node)
+        def block_of(seq):
+            return next(((f, l) for f, l in mine if f <= seq <= l), None)
+        dead = [seq for time, mac, spi, seq in packets if by_mac.get(mac) == node and kill_at + slack <= time < restart_at]
+        used = sorted(set(block_of(seq) for seq in dead), key=lambda b: b or (0, 0))
+        size = max((l - f + 1 for f, l in mine), default=0)
+        after = [seq for time, mac, spi, seq in packets if by_mac.get(mac) == node and time >= restart_at]
+        print("%s from %.1f s after the kill until the restart: %d packets from block(s) %s (block size %d)" % (
+            node, slack, len(dead), ", ".join("%d...%d" % b for b in used if b), size))
+        before = [seq for time, mac, spi, seq in packets if by_mac.get(mac) == node and time < restart_at]
+        unused = [b for b in mine if b[0] > max(before, default=0) and b[0] < min(after, default=1 << 64)]
+        print("%s blocks granted before the restart and never used (the one in hand when it died): %s" % (node, ", ".join("%d...%d" % b for b in unused) or "none"))
+        print("%s after the restart: %d packets, sequence numbers %s..%s" % (
+            node, len(after), min(after, default="-"), max(after, default="-")))
+        failed |= len(used) > 1 or len(dead) > size or not after or (bool(dead) and min(after, default=0) <= max(dead))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
