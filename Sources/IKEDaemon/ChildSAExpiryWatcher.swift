@@ -12,7 +12,7 @@ final class ChildSAExpiryWatcher: @unchecked Sendable {
     private var running = true
 
     /// Subscribes to the expire group; each event runs `core.childSAExpired` on its loop.
-    init(core: DaemonCore) throws {
+    init(workers: IKEWorkerSet) throws {
         monitor = try XFRMEventMonitor(groups: [.expire])
         let thread = Thread { [self] in
             while lock.withLock({ running }) {
@@ -20,6 +20,11 @@ final class ChildSAExpiryWatcher: @unchecked Sendable {
                 for case .expire(let info, let hard) in events {
                     let event = ChildSAExpireEvent(destination: info.id.destination.bytes, spi: info.id.spi, hard: hard,
                                                    bytes: info.current.bytes, packets: info.current.packets)
+                    // The worker holding the CHILD_SA acts on it; when none does, the first
+                    // counts the event as not ours.
+                    let holders = workers.cores.map { core in core.loop.submit { core.holdsChildSA(of: event) } }
+                    let owner = workers.cores.indices.first { (try? holders[$0].wait()) == true } ?? 0
+                    let core = workers.cores[owner]
                     core.loop.execute {
                         guard !core.shuttingDown else { return }
                         core.childSAExpired(event)
@@ -38,6 +43,10 @@ final class ChildSAExpiryWatcher: @unchecked Sendable {
 }
 
 extension DaemonCore {
+    func holdsChildSA(of event: ChildSAExpireEvent) -> Bool {
+        gateway.installedChildSAs.contains { ChildSAExpiryPolicy.owns($0.child, event) }
+    }
+
     /// One expire event: decide, log, act (a busy IKE_SA gets the Delete a little later).
     func childSAExpired(_ event: ChildSAExpireEvent) {
         let decision = expiry.decide(event, children: gateway.installedChildSAs)

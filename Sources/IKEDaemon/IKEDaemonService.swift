@@ -1,7 +1,8 @@
 // The NIO shell around the IKE core: UDP sockets on 500 and 4500, timers, the installer.
 //
-// Everything runs on one event loop: the datagram handlers hand bytes to `DaemonCore`,
-// the only object that touches the gateway, the channels and the installer. On 4500 every
+// IKE work runs on N event loops ("workers", IKEWorkerSet.swift): each has a `DaemonCore`,
+// the only object that touches its gateway; the datagram handlers pass each datagram to
+// the worker that owns its IKE_SA (IKEShardRouting.swift). On 4500 every
 // IKE message carries the four-octet non-ESP marker (RFC 3948 2.2); a lone 0xFF is a NAT
 // keepalive; anything else there is ESP, which the kernel handles (dropped here).
 import Foundation
@@ -29,12 +30,22 @@ public final class IKEDaemonService {
     /// Binds the sockets, initiates `start_action = start` connections, and runs until
     /// SIGTERM or SIGINT; then deletes its IKE_SAs and CHILD_SAs and returns.
     public func run() throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let workerCount = IKEShardRouting.workerCount(configured: config.settings.workers,
+                                                      cpus: System.coreCount)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: workerCount)
         defer { try? group.syncShutdownGracefully() }
-        let loop = group.next()
-        let core = try DaemonCore(config: config, installer: installer, logger: logger, loop: loop)
-        control?.attach(core)
+        // Several workers call the installer from their threads: one call at a time.
+        let sharedInstaller = workerCount > 1 ? SerializedChildSAInstaller(installer) : installer
+        var workerConfig = config
+        workerConfig.settings = IKEWorkerSet.workerSettings(config.settings, workers: workerCount)
+        let cores = try group.makeIterator().map { loop in
+            try DaemonCore(config: workerConfig, installer: sharedInstaller, logger: logger, loop: loop)
+        }
+        let workers = IKEWorkerSet(cores: cores)
+        let loop = workers.first.loop
+        control?.attach(workers)
         defer { control?.attach(nil) }
+        var channels: [ChannelKey: Channel] = [:]
         for address in config.settings.listenAddresses {
             for port in [config.settings.ikePort, config.settings.natTraversalPort] {
                 var bootstrap = DatagramBootstrap(group: loop)
@@ -49,24 +60,30 @@ public final class IKEDaemonService {
                 }
                 let channel = try bootstrap
                     .channelInitializer { channel in
-                        channel.pipeline.addHandler(IKEDatagramHandler(core: core, localAddress: address, localPort: port))
+                        channel.pipeline.addHandler(IKEDatagramHandler(workers: workers, localAddress: address, localPort: port))
                     }
                     .bind(host: address, port: port).wait()
-                try loop.submit { core.channels[ChannelKey(address: address, port: port)] = channel }.wait()
+                channels[ChannelKey(address: address, port: port)] = channel
                 logger.info("listening on \(address):\(port)")
             }
         }
-        // Standalone: the kernel's soft/hard expires (rekey_bytes, life_bytes, ...) drive rekeys and deletes.
+        let allChannels = channels
+        _ = try workers.collect { $0.channels = allChannels }.wait()
+        logger.info("\(workerCount) IKE worker(s)")
+        // Standalone: the kernel's soft/hard expires (rekey_bytes, life_bytes, ...) drive rekeys
+        // and deletes, on the worker that holds the CHILD_SA.
         var expiryWatcher: ChildSAExpiryWatcher?
         if installer is KernelChildSAInstaller {
-            do { expiryWatcher = try ChildSAExpiryWatcher(core: core) } catch {
+            do { expiryWatcher = try ChildSAExpiryWatcher(workers: workers) } catch {
                 logger.warning("no XFRM expire events (\(error)): CHILD_SAs rekey by time only")
             }
         }
         defer { expiryWatcher?.stop() }
-        try loop.submit { core.initiateConfigured() }.wait()
-        loop.scheduleRepeatedTask(initialDelay: .seconds(natKeepaliveInterval), delay: .seconds(natKeepaliveInterval)) { _ in
-            core.sendNATKeepalives()
+        try loop.submit { workers.first.initiateConfigured() }.wait()
+        for core in cores {
+            core.loop.scheduleRepeatedTask(initialDelay: .seconds(natKeepaliveInterval), delay: .seconds(natKeepaliveInterval)) { _ in
+                core.sendNATKeepalives()
+            }
         }
 
         let stopped = loop.makePromise(of: Void.self)
@@ -76,22 +93,46 @@ public final class IKEDaemonService {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: signalQueue)
             source.setEventHandler {
-                loop.execute { core.shutdown(completing: stopped) }
+                Self.shutdown(workers, channels: allChannels, completing: stopped)
             }
             source.resume()
             sources.append(source)
         }
-        // SIGUSR1: the counters line into the log (GatewayStatus.swift).
+        // SIGUSR1: the counters line into the log (GatewayStatus.swift, summed over workers).
         signal(SIGUSR1, SIG_IGN)
         let status = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: signalQueue)
+        let statusLogger = logger
         status.setEventHandler {
-            loop.execute { core.logger.info("\(core.gateway.statusLine)"); core.logger.info("\(core.expiry.statusLine)") }
+            workers.statusLine().whenSuccess { statusLogger.info("\($0)") }
+            workers.collect { $0.expiry.statusLine }.whenSuccess { lines in lines.forEach { statusLogger.info("\($0)") } }
         }
         status.resume()
         sources.append(status)
         try stopped.futureResult.wait()
         sources.forEach { $0.cancel() }
         logger.info("stopped")
+    }
+
+    /// Each worker deletes its IKE_SAs (Deletes best-effort); then the installed CHILD_SAs
+    /// go and the sockets close.
+    private static func shutdown(_ workers: IKEWorkerSet, channels: [ChannelKey: Channel], completing promise: EventLoopPromise<Void>) {
+        let first = workers.first
+        first.loop.execute {
+            guard !workers.stopping else { return }
+            workers.stopping = true
+            workers.statusLine().flatMap { line in
+                first.logger.info("shutting down: deleting IKE_SAs and CHILD_SAs")
+                first.logger.info("\(line)")
+                return workers.collect { $0.stop() }
+            }.whenComplete { _ in
+                let installer = first.installer
+                let kernel = (installer as? KernelChildSAInstaller)
+                    ?? ((installer as? SerializedChildSAInstaller)?.wrapped as? KernelChildSAInstaller)
+                kernel?.removeAll()
+                let closes = channels.values.map { $0.close() }
+                EventLoopFuture.andAllComplete(closes, on: first.loop).whenComplete { _ in promise.succeed(()) }
+            }
+        }
     }
 }
 
@@ -118,6 +159,9 @@ final class DaemonCore: @unchecked Sendable {
     var shuttingDown = false
     /// Decisions on the kernel's expire events (ChildSAExpiryWatcher.swift).
     var expiry = ChildSAExpiryPolicy()
+    /// This core's index among the daemon's workers, and the workers (IKEWorkerSet.swift).
+    var worker = 0
+    weak var workers: IKEWorkerSet?
 
     init(config: DaemonConfig, installer: ChildSAInstaller, logger: Logger, loop: EventLoop) throws {
         self.config = config
@@ -129,13 +173,18 @@ final class DaemonCore: @unchecked Sendable {
 
     static var now: Double { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
 
-    func received(_ datagram: ByteBuffer, localAddress: String, localPort: Int, remote: SocketAddress) {
+    func received(_ datagram: ByteBuffer, localAddress: String, localPort: Int, remote: SocketAddress, hops: Int = 0) {
         guard !shuttingDown, let remoteText = remote.ipAddress, let remoteBytes = IPPrefix.parseAddress(remoteText),
               let remotePort = remote.port, let localBytes = IPPrefix.parseAddress(localAddress) else { return }
         var bytes = Array(datagram.readableBytesView)
         if localPort == config.settings.natTraversalPort {
             guard bytes.count > 4, bytes[0..<4] == [0, 0, 0, 0] else { return }   // keepalive or ESP
             bytes.removeFirst(4)
+        }
+        // Not one of our IKE_SAs (e.g. rekeyed to new SPIs on another worker): the next worker's?
+        if let workers, let spi = IKEShardRouting.localSPI(of: bytes), spi != 0, gateway.sas[spi] == nil,
+           workers.passOn(datagram, from: worker, localAddress: localAddress, localPort: localPort, remote: remote, hops: hops) {
+            return
         }
         let local = IKEEndpoint(address: localBytes, port: UInt16(localPort))
         let peer = IKEEndpoint(address: remoteBytes, port: UInt16(remotePort))
@@ -223,11 +272,9 @@ final class DaemonCore: @unchecked Sendable {
         }
     }
 
-    /// Deletes every IKE_SA (the Deletes go out best-effort), removes CHILD_SAs, closes.
-    func shutdown(completing promise: EventLoopPromise<Void>) {
+    /// Deletes every IKE_SA of this worker (the Deletes go out best-effort) and stops.
+    func stop() {
         guard !shuttingDown else { return }
-        logger.info("shutting down: deleting IKE_SAs and CHILD_SAs")
-        logger.info("\(gateway.statusLine)")
         logger.info("\(expiry.statusLine)")
         let actions = gateway.deleteAll(now: Self.now).filter {
             switch $0 {
@@ -237,28 +284,25 @@ final class DaemonCore: @unchecked Sendable {
         }
         perform(actions)
         shuttingDown = true
-        (installer as? KernelChildSAInstaller)?.removeAll()
-        let closes = channels.values.map { $0.close() }
-        EventLoopFuture.andAllComplete(closes, on: loop).whenComplete { _ in promise.succeed(()) }
     }
 }
 
-/// The one handler per socket: passes datagrams to the core.
+/// The one handler per socket: passes datagrams to the worker owning their IKE_SA.
 final class IKEDatagramHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    let core: DaemonCore
+    let workers: IKEWorkerSet
     let localAddress: String
     let localPort: Int
 
-    init(core: DaemonCore, localAddress: String, localPort: Int) {
-        self.core = core
+    init(workers: IKEWorkerSet, localAddress: String, localPort: Int) {
+        self.workers = workers
         self.localAddress = localAddress
         self.localPort = localPort
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        core.received(envelope.data, localAddress: localAddress, localPort: localPort, remote: envelope.remoteAddress)
+        workers.dispatch(envelope.data, localAddress: localAddress, localPort: localPort, remote: envelope.remoteAddress)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -23,6 +23,9 @@ struct RoutingCommand: ParsableCommand {
     @Flag(name: .long, help: "Check the configuration file and exit.")
     var check = false
 
+    @Flag(name: .long, help: .hidden)   // benchmarks/profiling on a host without ESP: install nothing
+    var noKernelInstalls = false
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -41,6 +44,10 @@ struct RoutingCommand: ParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         if let cluster = daemonConfig.settings.cluster {
             try runClustered(daemonConfig, cluster, logger: logger)
+            return
+        }
+        if noKernelInstalls {
+            try IKEDaemonService(config: daemonConfig, installer: NullChildSAInstaller(), logger: logger).run()
             return
         }
         // Generous: the first SA of an algorithm may load kernel crypto modules (slow under emulation).

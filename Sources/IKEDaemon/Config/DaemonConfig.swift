@@ -57,6 +57,9 @@ public struct DaemonSettings: Sendable, Equatable {
     public var retransmitBase: Double = 1.8
     /// Retransmissions before giving up (strongSwan: 5).
     public var retransmitTries: Int = 5
+    /// IKE workers (event loops the IKE_SAs are sharded over); 0 = one per CPU. Default 1:
+    /// on 2-CPU machines two workers were not reliably faster (README, Architecture).
+    public var workers: Int = 1
     /// `cluster { }`: hand CHILD_SAs to the cluster's targets (nil: this host's kernel).
     public var cluster: ClusterSettings?
 
@@ -88,6 +91,7 @@ public struct DaemonConfig: Sendable, Equatable {
             settings.retransmitTimeout = try vipsecReader.duration("retransmit_timeout", default: 4)
             settings.retransmitBase = try vipsecReader.duration("retransmit_base", default: 1.8)
             settings.retransmitTries = try vipsecReader.integer("retransmit_tries", default: 5, range: 0...20)
+            settings.workers = try vipsecReader.integer("workers", default: 1, range: 0...256)
             if var clusterReader = vipsecReader.subsection("cluster") {
                 settings.cluster = try ClusterSettings(reading: &clusterReader)
             }
