@@ -76,7 +76,12 @@ public final class IKEDaemonService {
         // SIGUSR1: the counters line into the log (GatewayStatus.swift).
         signal(SIGUSR1, SIG_IGN)
         let status = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: signalQueue)
-        status.setEventHandler { loop.execute { core.logger.info("\(core.gateway.statusLine)") } }
+        status.setEventHandler {
+            loop.execute {
+                core.logger.info("\(core.gateway.statusLine)")
+                for line in core.gateway.ikeSALines { core.logger.info("\(line)") }
+            }
+        }
         status.resume()
         sources.append(status)
         try stopped.futureResult.wait()
