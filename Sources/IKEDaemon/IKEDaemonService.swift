@@ -127,7 +127,10 @@ final class DaemonCore: @unchecked Sendable {
               let remotePort = remote.port, let localBytes = IPPrefix.parseAddress(localAddress) else { return }
         var bytes = Array(datagram.readableBytesView)
         if localPort == config.settings.natTraversalPort {
-            guard bytes.count > 4, bytes[0..<4] == [0, 0, 0, 0] else { return }   // keepalive or ESP
+            guard bytes.count > 4, bytes[0..<4] == [0, 0, 0, 0] else {   // keepalive or ESP
+                if bytes.count != 1 { logger.debug("port \(localPort): \(bytes.count) octets without non-ESP marker from \(remoteText), dropped") }
+                return
+            }
             bytes.removeFirst(4)
         }
         let local = IKEEndpoint(address: localBytes, port: UInt16(localPort))

@@ -158,6 +158,25 @@ final class IKESARekeyConversationTests: XCTestCase {
         try assertIKERekey(byBob: true, ike: "chacha20poly1305-prfsha512-x25519")
     }
 
+    /// The same side rekeys again and again (as strongSwan with a short rekey_time does):
+    /// each old SA, itself made by a rekey, is deleted and answered.
+    func testRepeatedIKESARekeysBySameSide() throws {
+        for byBob in [false, true] {
+            var w = try established()
+            for round in 1...4 {
+                guard let a = w.alice.live, let b = w.bob.live else { return XCTFail("round \(round)") }
+                if byBob { w.bob.on(b.localSPI) { $0.rekeyIKESA(now: Double(100 * round)) } } else { w.alice.on(a.localSPI) { $0.rekeyIKESA(now: Double(100 * round)) } }
+                w.run()
+                XCTAssertEqual(w.alice.sas.count, 1, "round \(round): \(w.alice.sas.values.map(\.phase))")
+                XCTAssertEqual(w.bob.sas.count, 1, "round \(round): \(w.bob.sas.values.map(\.phase))")
+                XCTAssertEqual(w.alice.live?.rekeyGeneration, round)
+                XCTAssertEqual(w.alice.live?.initiatorSPI, w.bob.live?.initiatorSPI)
+                XCTAssertEqual(w.alice.live?.childSAs.count, 1)
+                XCTAssertEqual(w.bob.live?.childSAs.count, 1)
+            }
+        }
+    }
+
     /// RFC 7296 2.8.2: "The new IKE SA containing the lowest nonce SHOULD be deleted by the
     /// node that created it, and the other surviving new IKE SA MUST inherit all the Child SAs."
     func testSimultaneousIKESARekeyLeavesExactlyTheRightIKESA() throws {

@@ -135,9 +135,13 @@ public struct IKESA {
         return receive(datagram, now: now)
     }
 
-    /// Called once a received message proved authentic (SK payload opened).
+    /// Called once a received message proved authentic (SK payload opened). A port change
+    /// alone (the peer floating to 4500, RFC 7296 2.23) is always followed, so that responses
+    /// go back where requests came from (2.11); a new address only behind a NAT.
     mutating func followPeerEndpoint() {
-        guard let (newLocal, newRemote) = receivedEndpoints, natDetection?.natDetected == true else { return }
+        guard let (newLocal, newRemote) = receivedEndpoints else { return }
+        let sameAddresses = newLocal.address == local.address && newRemote.address == remote.address
+        guard natDetection?.natDetected == true || sameAddresses else { return }
         if newRemote != remote {
             counters.endpointUpdates += 1
             remote = newRemote
