@@ -104,7 +104,8 @@ public final class IKEDaemonService {
         let statusLogger = logger
         status.setEventHandler {
             workers.statusLine().whenSuccess { statusLogger.info("\($0)") }
-            workers.collect { $0.expiry.statusLine }.whenSuccess { lines in lines.forEach { statusLogger.info("\($0)") } }
+            workers.collect { [$0.expiry.statusLine] + $0.gateway.ikeSALines }
+                .whenSuccess { lines in lines.joined().forEach { statusLogger.info("\($0)") } }
         }
         status.resume()
         sources.append(status)
@@ -178,7 +179,10 @@ final class DaemonCore: @unchecked Sendable {
               let remotePort = remote.port, let localBytes = IPPrefix.parseAddress(localAddress) else { return }
         var bytes = Array(datagram.readableBytesView)
         if localPort == config.settings.natTraversalPort {
-            guard bytes.count > 4, bytes[0..<4] == [0, 0, 0, 0] else { return }   // keepalive or ESP
+            guard bytes.count > 4, bytes[0..<4] == [0, 0, 0, 0] else {   // keepalive or ESP
+                if bytes.count != 1 { logger.debug("port \(localPort): \(bytes.count) octets without non-ESP marker from \(remoteText), dropped") }
+                return
+            }
             bytes.removeFirst(4)
         }
         // Not one of our IKE_SAs (e.g. rekeyed to new SPIs on another worker): the next worker's?

@@ -17,6 +17,9 @@ struct IKESATotals: Equatable {
         self.sequencer.cachedResponsesResent += sequencer.cachedResponsesResent
         self.sequencer.requestsDroppedOutOfWindow += sequencer.requestsDroppedOutOfWindow
         self.sequencer.responsesDroppedUnexpected += sequencer.responsesDroppedUnexpected
+        self.sequencer.requestsDroppedNotRetransmission += sequencer.requestsDroppedNotRetransmission
+        sa.ikeRekeyCollisionsWon += counters.ikeRekeyCollisionsWon
+        sa.ikeRekeyCollisionsLost += counters.ikeRekeyCollisionsLost
     }
 }
 
@@ -49,11 +52,28 @@ extension IKEGateway {
             ("cached_responses_resent", totals.sequencer.cachedResponsesResent),
             ("requests_dropped_out_of_window", totals.sequencer.requestsDroppedOutOfWindow),
             ("responses_dropped_unexpected", totals.sequencer.responsesDroppedUnexpected),
+            ("requests_dropped_not_retransmission", totals.sequencer.requestsDroppedNotRetransmission),
+            ("ike_rekeys", counters.ikeRekeys),
+            ("ike_rekeys_failed", counters.ikeRekeysFailed),
+            ("ike_rekey_collisions_won", totals.sa.ikeRekeyCollisionsWon),
+            ("ike_rekey_collisions_lost", totals.sa.ikeRekeyCollisionsLost),
+            ("rekeyed_sas_forgotten", counters.rekeyedSAsForgotten),
         ]
         for (type, count) in totals.sa.refusals.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             fields.append(("refused_\(type)", count))
         }
         return fields
+    }
+
+    /// One line per IKE_SA, by SPI: `IKE_SA lab 0123..._i 4567..._r established rekeys=2 child_sas=1 (in 0xc1.. out 0xc2..)`.
+    /// The SPIs are the current ones: after a rekey the new IKE_SA's.
+    var ikeSALines: [String] {
+        sas.values.sorted { $0.localSPI < $1.localSPI }.map { sa in
+            let children = sa.childSAs.map { "in 0x\(String($0.inbound.spi, radix: 16)) out 0x\(String($0.outbound.spi, radix: 16))" }
+            return "IKE_SA \(sa.configuration.name) \(hex(sa.initiatorSPI))_i \(hex(sa.responderSPI))_r \(sa.phase)"
+                + " rekeys=\(sa.rekeyGeneration) child_sas=\(sa.childSAs.count)"
+                + (children.isEmpty ? "" : " (" + children.joined(separator: ", ") + ")")
+        }
     }
 
     /// One line: `counters: ike_sas=1 half_open=0 ... refused_NO_PROPOSAL_CHOSEN=1`.

@@ -29,6 +29,12 @@ enum GatewayTimer {
     case halfOpenTimeout(sa: UInt64)
     /// Create one more CHILD_SA like the one with this inbound SPI (IKEGateway+Commands.swift).
     case createChildSA(sa: UInt64, likeInboundSPI: UInt32)
+    /// Rekey this IKE_SA (the connection's `rekey_time` minus jitter; IKEGateway+Rekey.swift).
+    case rekeyIKESA(sa: UInt64)
+    /// The IKE_SA was not rekeyed within `rekey_time + over_time`: delete it.
+    case expireIKESA(sa: UInt64)
+    /// Forget this IKE_SA if it still waits for the Delete that ends it after a rekey.
+    case forgetRekeyedIKESA(sa: UInt64)
 }
 
 /// Counters of the gateway (for status and tests).
@@ -40,6 +46,11 @@ struct GatewayCounters {
     var badCookies = 0
     var noConnection = 0
     var halfOpenTimeouts = 0
+    /// IKE_SA rekeys completed (either side initiating), and rekeys that failed.
+    var ikeRekeys = 0
+    var ikeRekeysFailed = 0
+    /// Old IKE_SAs forgotten because the peer never deleted them after a rekey.
+    var rekeyedSAsForgotten = 0
 }
 
 struct IKEGateway {
@@ -50,7 +61,7 @@ struct IKEGateway {
     private(set) var sas: [UInt64: IKESA] = [:]
     /// Responder IKE_SAs by (peer, initiator SPI), for retransmitted IKE_SA_INIT requests.
     private var halfOpen: [HalfOpenKey: UInt64] = [:]
-    private(set) var counters = GatewayCounters()
+    var counters = GatewayCounters()
     /// Counters of IKE_SAs already closed (GatewayStatus.swift adds the live ones).
     private(set) var closedSATotals = IKESATotals()
     /// IKE_SAs established since start.
@@ -156,11 +167,13 @@ struct IKEGateway {
 
     mutating func commandTimerFired(_ timer: GatewayTimer, now: Double) -> [GatewayAction] {
         switch timer {
-        case .rekeyChildSA(let spi, let inboundSPI):
-            guard var sa = sas[spi], sa.childSAs.contains(where: { $0.inbound.spi == inboundSPI }) else { return [] }
+        case .rekeyChildSA(let oldSPI, let inboundSPI):
+            // After an IKE_SA rekey the CHILD_SA lives in the new IKE_SA: find it by its SPI.
+            guard let spi = sas[oldSPI]?.childSAs.contains(where: { $0.inbound.spi == inboundSPI }) == true
+                    ? oldSPI : ikeSA(holdingChild: inboundSPI), var sa = sas[spi] else { return [] }
             let actions = sa.rekeyChildSA(inboundSPI: inboundSPI, now: now)
             if actions.isEmpty {   // another exchange in flight (e.g. a sibling's rekey): try again shortly
-                return [.scheduleCommand(timer, deadline: now + 0.2)]
+                return [.scheduleCommand(.rekeyChildSA(sa: spi, inboundSPI: inboundSPI), deadline: now + 0.2)]
             }
             return [.log("rekeying CHILD_SA 0x\(String(inboundSPI, radix: 16))")] + store(sa, actions, now: now)
         case .liveness(let spi):
@@ -177,10 +190,16 @@ struct IKEGateway {
             return [.log("IKE_SA_INIT from \(sa.remote): no IKE_AUTH within \(settings.halfOpenTimeout) s, forgotten")]
         case .createChildSA(let spi, let inboundSPI):
             return createAdditionalChildSA(timer, sa: spi, like: inboundSPI, now: now)
+        case .rekeyIKESA(let spi):
+            return rekeyIKESATimerFired(sa: spi, now: now)
+        case .expireIKESA(let spi):
+            return expireIKESA(sa: spi, now: now)
+        case .forgetRekeyedIKESA(let spi):
+            return forgetRekeyedIKESA(sa: spi)
         }
     }
 
-    private func dpdDelay(_ sa: IKESA) -> Double? {
+    func dpdDelay(_ sa: IKESA) -> Double? {
         guard let connection = resolver.config.connections.first(where: { $0.name == sa.configuration.name }),
               connection.dpdDelay > 0 else { return nil }
         return connection.dpdDelay
@@ -218,8 +237,13 @@ struct IKEGateway {
     /// SA *after* the call that produced `actions` (never `store(sa, sa.f())`: the first
     /// argument would be the copy from before the mutation).
     mutating func store(_ sa: IKESA, _ actions: [IKEAction], now: Double) -> [GatewayAction] {
+        var sa = sa
+        let successors = sa.takeSuccessors()
         let spi = sa.localSPI
         var result: [GatewayAction] = []
+        if sa.phase == .rekeyed, sas[spi]?.phase != .rekeyed {
+            result.append(.scheduleCommand(.forgetRekeyedIKESA(sa: spi), deadline: now + rekeyedSALinger))
+        }
         var closed = false
         for action in actions {
             switch action {
@@ -238,8 +262,16 @@ struct IKEGateway {
             case .established:
                 establishedTotal += 1
                 if let delay = dpdDelay(sa) { result.append(.scheduleCommand(.liveness(sa: spi), deadline: now + delay)) }
+                result += scheduleIKERekey(sa, now: now)
                 result.append(.log("IKE_SA \(sa.configuration.name) established with \(sa.remote) (SPIs \(hex(sa.initiatorSPI))_i \(hex(sa.responderSPI))_r)\(natNote(sa))"))
             case .childSAFailed(let reason): result.append(.log("IKE_SA \(sa.configuration.name): \(reason)"))
+            case .rekeyed(let previous):
+                result += ikeSARekeyed(sa, previous: previous, now: now)
+            case .ikeSARekeyFailed(let reason, let retry):
+                result += ikeSARekeyFailed(sa, reason: reason, retry: retry, now: now)
+            case .childSARekeyDeferred(let inboundSPI):
+                result.append(.scheduleCommand(.rekeyChildSA(sa: spi, inboundSPI: inboundSPI),
+                                               deadline: now + Double.random(in: 1...2)))
             case .closed(let reason):
                 closed = true
                 result.append(.log("IKE_SA \(sa.configuration.name) with \(sa.remote) closed: \(reason)"))
@@ -250,10 +282,13 @@ struct IKEGateway {
         }
         if closed { closedSATotals.add(sa.counters, sa.sequencerCounters) }
         sas[spi] = closed ? nil : sa
+        // An IKE_SA rekey: the new SAs go in under their own SPIs in this same step, so that
+        // no datagram or timer finds the CHILD_SAs between two tables.
+        for successor in successors { result += store(successor.sa, successor.actions, now: now) }
         return result
     }
 
-    private func hex(_ value: UInt64) -> String {
+    func hex(_ value: UInt64) -> String {
         let digits = String(value, radix: 16)
         return String(repeating: "0", count: 16 - digits.count) + digits
     }

@@ -7,9 +7,10 @@
 //
 //     KEYMAT = prf+(SK_d, [g^ir (new)] | Ni | Nr)     (2.17, this exchange's nonces)
 //
-// After a rekey the initiator deletes the old CHILD_SA with an INFORMATIONAL Delete.
-// Not yet: rekeying the IKE_SA (answered NO_ADDITIONAL_SAS) and the simultaneous-rekey
-// collision rules of 2.8.1.
+// After a rekey the initiator deletes the old CHILD_SA with an INFORMATIONAL Delete; a
+// simultaneous rekey of the same CHILD_SA is resolved per 2.8.1. A request whose SA payload
+// proposes protocol IKE rekeys the IKE_SA (IKESARekey.swift); while that is in progress,
+// CHILD_SA requests are answered TEMPORARY_FAILURE (2.25.2).
 
 /// Our CHILD_SA rekey in flight.
 struct PendingChildRekey {
@@ -71,7 +72,9 @@ extension IKESA {
         guard let pending = pendingChildRekey, let keys = keyContext else { return [] }
         pendingChildRekey = nil
         if let error = payloads.notifies.first(where: { $0.messageType.rawValue < 16384 }) {
-            return [.childSAFailed("CHILD_SA rekey refused: \(error.messageType)")]
+            let failed = IKEAction.childSAFailed("CHILD_SA rekey refused: \(error.messageType)")
+            guard error.messageType == .temporaryFailure, pending.isRekey else { return [failed] }
+            return [failed, .childSARekeyDeferred(inboundSPI: pending.old.inbound.spi)]
         }
         guard let sa = payloads.securityAssociation, sa.proposals.count == 1, let peerSPI = sa.proposals[0].spi32,
               ProposalSelection.isValidChoice(sa.proposals[0], from: pending.proposals),
@@ -140,11 +143,13 @@ extension IKESA {
             return respond(exchange: .createChildSA, messageID: messageID,
                     payloads: [.notify(NotifyPayload(messageType: type, notificationData: data))]) + [.childSAFailed(reason)]
         }
+        if pendingIKERekey != nil || peerIKERekey != nil {
+            // 2.25.2: "If a peer receives a request to rekey a Child SA when it is currently
+            // rekeying the IKE SA, it SHOULD reply with TEMPORARY_FAILURE."
+            return refuse(.temporaryFailure, "CREATE_CHILD_SA during an IKE_SA rekey")
+        }
         guard let keys = keyContext, let sa = payloads.securityAssociation, let nonce = payloads.nonce,
               let tsi = payloads.trafficSelectorInitiator?.trafficSelectors, let tsr = payloads.trafficSelectorResponder?.trafficSelectors else {
-            if payloads.securityAssociation?.proposals.first?.protocolID == .ike {
-                return refuse(.noAdditionalSAs, "IKE_SA rekey is not implemented yet")
-            }
             return refuse(.invalidSyntax, "malformed CREATE_CHILD_SA request")
         }
         let child = configuration.child

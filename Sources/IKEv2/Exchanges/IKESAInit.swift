@@ -161,7 +161,7 @@ extension IKESA {
             let bytes = Array(response.bytes.readableBytesView)
             responderInitMessage = bytes
             try deriveIKESAKeys(chosen: chosen, peerPublicValue: ke.keyExchangeData)
-            taskManager.responseSent(bytes, messageID: 0)
+            taskManager.responseSent(bytes, messageID: 0, requestDigest: respondingToDigest)
             phase = .authenticating
             return [.send(bytes)]
         } catch {

@@ -13,7 +13,9 @@ extension IKESA {
     /// Deletes the IKE_SA (and with it every CHILD_SA): sends D(IKE); the SA closes when
     /// answered or when the retransmissions run out.
     public mutating func delete(now: Double) -> [IKEAction] {
-        guard phase == .established else { return close("deleted before establishment") }
+        guard phase == .established else { return close(phase == .rekeyed ? "rekeyed" : "deleted before establishment") }
+        // Another request (e.g. an IKE_SA rekey) holds the window: no Delete can go out now.
+        guard taskManager.canSendRequest else { return close("deleted (exchange in flight, no Delete sent)") }
         let actions = sendRequest(exchange: .informational, kind: .deleteIKESA, payloads: [.delete(.ikeSA)], now: now)
         // Our CHILD_SAs go at once: the peer stops using them on receipt.
         let deletions = childSAs.map { IKEAction.delete($0) }
@@ -30,11 +32,19 @@ extension IKESA {
 
     // MARK: Responder: process_r + build_r
 
-    mutating func processInformationalRequest(_ payloads: [IKEPayload], messageID: UInt32) -> [IKEAction] {
+    mutating func processInformationalRequest(_ payloads: [IKEPayload], messageID: UInt32, now: Double) -> [IKEAction] {
         let deletes = payloads.compactMap { if case .delete(let d) = $0 { return d }; return nil }
         if deletes.contains(where: { $0.protocolID == .ike }) {
+            // 2.8.2: the peer deletes the old SA while we saw a simultaneous rekey: it did not
+            // see it, its new SA (which we answered) wins and we forget our own attempt.
+            var adopted: [IKEAction] = []
+            if phase == .established, let peer = peerIKERekey { adopted = adoptPeerIKERekey(peer, now: now) }
+            if phase == .rekeyed { _ = taskManager.abandonOutstanding() }
             let response = respond(exchange: .informational, messageID: messageID, payloads: [])
-            return response + close("deleted by peer")
+            return adopted + response + close(phase == .rekeyed ? "rekeyed, deleted by peer" : "deleted by peer")
+        }
+        if phase == .rekeyed {   // the CHILD_SAs moved to the new IKE_SA: nothing to delete here
+            return respond(exchange: .informational, messageID: messageID, payloads: [])
         }
         var removed: [ChildSAInstallation] = []
         for delete in deletes where delete.protocolID == .esp {

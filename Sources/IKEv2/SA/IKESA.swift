@@ -11,6 +11,7 @@ public enum IKEExchangeKind: Sendable, Equatable {
     case deleteIKESA
     case deleteChildSA
     case rekeyChildSA
+    case rekeyIKESA
     case liveness
 }
 
@@ -24,6 +25,9 @@ public struct IKESA {
         case authenticating
         /// Both AUTHs verified.
         case established
+        /// Replaced by a rekey (IKESARekey.swift): no CHILD_SAs left, its Delete in flight
+        /// or awaited; answers nothing but that Delete.
+        case rekeyed
         /// Deleted or failed; the shell forgets the SA.
         case closed
     }
@@ -67,6 +71,15 @@ public struct IKESA {
     var deferredOutbound: [ChildSAReference: ChildSAReference] = [:]
     /// A peer rekey of the same CHILD_SA answered while ours was in flight (RFC 7296 2.8.1).
     var collidingPeerRekey: (old: ChildSAReference, created: ChildSAInstallation, nonces: [[UInt8]])?
+    /// Our IKE_SA rekey in flight, and the peer's answered while ours was (2.8.2).
+    var pendingIKERekey: PendingIKERekey?
+    var peerIKERekey: RekeyedIKESAMaterial?
+    /// New IKE_SAs made by rekeying, until the shell takes them (`takeSuccessors()`).
+    var successors: [IKESASuccessor] = []
+    /// The digest of the request being answered (for the response cache).
+    var respondingToDigest: [UInt8] = []
+    /// How many rekeys led from the first IKE_SA to this one.
+    public internal(set) var rekeyGeneration = 0
 
     init(configuration: IKESAConfiguration, provider: any IKECryptoProvider, isOriginalInitiator: Bool,
          local: IKEEndpoint, remote: IKEEndpoint, initiatorSPI: UInt64, responderSPI: UInt64,
@@ -122,9 +135,13 @@ public struct IKESA {
         return receive(datagram, now: now)
     }
 
-    /// Called once a received message proved authentic (SK payload opened).
+    /// Called once a received message proved authentic (SK payload opened). A port change
+    /// alone (the peer floating to 4500, RFC 7296 2.23) is always followed, so that responses
+    /// go back where requests came from (2.11); a new address only behind a NAT.
     mutating func followPeerEndpoint() {
-        guard let (newLocal, newRemote) = receivedEndpoints, natDetection?.natDetected == true else { return }
+        guard let (newLocal, newRemote) = receivedEndpoints else { return }
+        let sameAddresses = newLocal.address == local.address && newRemote.address == remote.address
+        guard natDetection?.natDetected == true || sameAddresses else { return }
         if newRemote != remote {
             counters.endpointUpdates += 1
             remote = newRemote
@@ -180,7 +197,10 @@ public struct IKESA {
             return processAuthResponse(inner, now: now)
         case .deleteIKESA:
             _ = taskManager.responseReceived(messageID: message.header.messageID)
-            return close("deleted")
+            return close(phase == .rekeyed ? "rekeyed, deleted" : "deleted")
+        case .rekeyIKESA:
+            _ = taskManager.responseReceived(messageID: message.header.messageID)
+            return processIKERekeyResponse(inner, now: now)
         case .rekeyChildSA:
             _ = taskManager.responseReceived(messageID: message.header.messageID)
             return processCreateChildSAResponse(inner, now: now)
@@ -195,7 +215,8 @@ public struct IKESA {
 
     mutating func receiveRequest(_ message: IKEMessage, now: Double) -> [IKEAction] {
         let id = message.header.messageID
-        switch taskManager.requestReceived(messageID: id) {
+        let digest = requestDigest(message)
+        switch taskManager.requestReceived(messageID: id, requestDigest: digest) {
         case .drop:
             return []
         case .resendCachedResponse(let bytes):
@@ -203,6 +224,8 @@ public struct IKESA {
         case .process:
             break
         }
+        respondingToDigest = digest
+        defer { respondingToDigest = [] }
         switch message.header.exchangeType {
         case .ikeSAInit where !isOriginalInitiator && phase == .negotiatingInit:
             return processInitRequest(message)
@@ -225,9 +248,17 @@ public struct IKESA {
         switch message.header.exchangeType {
         case .ikeAuth where !isOriginalInitiator && phase == .authenticating:
             return processAuthRequest(inner, messageID: id)
-        case .informational where phase == .established || phase == .authenticating:
-            return processInformationalRequest(inner, messageID: id)
+        case .informational where phase == .established || phase == .authenticating || phase == .rekeyed:
+            return processInformationalRequest(inner, messageID: id, now: now)
+        case .createChildSA where phase == .rekeyed:
+            // 2.25.2: a request on an IKE_SA being closed after its rekey.
+            counters.refusals[.temporaryFailure, default: 0] += 1
+            return respond(exchange: .createChildSA, messageID: id,
+                           payloads: [.notify(NotifyPayload(messageType: .temporaryFailure))])
         case .createChildSA where phase == .established:
+            if inner.securityAssociation?.proposals.first?.protocolID == .ike {
+                return processIKERekeyRequest(inner, messageID: id)
+            }
             return processCreateChildSARequest(inner, messageID: id)
         default:
             counters.unexpected += 1
@@ -242,6 +273,14 @@ public struct IKESA {
         case .retransmit(let bytes, let next): return [.send(bytes), .schedule(next)]
         case .giveUp: return close("peer did not answer (retransmissions exhausted)")
         }
+    }
+
+    /// What the response cache compares a retransmitted request by (RFC 7296 2.1: a
+    /// retransmission is bitwise identical): SHA-1 of the datagram, or the datagram itself.
+    func requestDigest(_ message: IKEMessage) -> [UInt8] {
+        guard let received = message.receivedBytes else { return [] }
+        let bytes = Array(received.readableBytesView)
+        return (try? provider.sha1(bytes)) ?? bytes
     }
 
     // MARK: Helpers for the exchanges
@@ -269,7 +308,7 @@ public struct IKESA {
         guard let keys = keyContext,
               let bytes = try? keys.seal(header: header(exchange: exchange, messageID: messageID, response: true), payloads: payloads)
         else { return [] }
-        taskManager.responseSent(bytes, messageID: messageID)
+        taskManager.responseSent(bytes, messageID: messageID, requestDigest: respondingToDigest)
         return [.send(bytes)]
     }
 
@@ -281,6 +320,8 @@ public struct IKESA {
         childSAs = []
         keyExchange = nil
         keyContext = nil
+        pendingIKERekey = nil
+        peerIKERekey = nil
         return actions + [.closed(reason)]
     }
 }

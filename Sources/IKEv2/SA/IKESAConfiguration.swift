@@ -90,6 +90,15 @@ public enum IKEAction: Sendable, Equatable {
     case childSAFailed(String)
     /// The IKE_SA is established (both AUTHs verified).
     case established
+    /// This IKE_SA replaces the one with local SPI `previousLocalSPI` (an IKE_SA rekey) and
+    /// holds its CHILD_SAs now. Emitted by the new SA (see `IKESA.takeSuccessors()`).
+    case rekeyed(previousLocalSPI: UInt64)
+    /// An IKE_SA rekey failed or was refused; `retry`: the peer asked to try again later
+    /// (TEMPORARY_FAILURE) or the answer was unusable. The reason is for the log.
+    case ikeSARekeyFailed(String, retry: Bool)
+    /// Our rekey of the CHILD_SA with this inbound SPI was refused with TEMPORARY_FAILURE
+    /// (e.g. the peer is rekeying the IKE_SA): try again later.
+    case childSARekeyDeferred(inboundSPI: UInt32)
     /// The IKE_SA is gone; the shell forgets it. The reason is for the log.
     case closed(String)
 }
@@ -107,5 +116,10 @@ public struct IKESACounters: Sendable, Equatable {
     public var refusals: [NotifyMessageType: Int] = [:]
     /// Times the IKE_SA followed the peer to a new address/port (behind a NAT).
     public var endpointUpdates = 0
+    /// IKE_SA rekeys completed from this SA (either side initiating), and simultaneous
+    /// rekeys (2.8.2) in which our new SA survived or was the redundant one.
+    public var ikeRekeys = 0
+    public var ikeRekeyCollisionsWon = 0
+    public var ikeRekeyCollisionsLost = 0
     public init() {}
 }

@@ -53,6 +53,9 @@ public struct TaskManagerCounters: Sendable, Equatable {
     public var cachedResponsesResent = 0
     /// Peer requests dropped because their message ID was old or ahead of the window.
     public var requestsDroppedOutOfWindow = 0
+    /// Peer requests that reused the message ID of the request just answered but are not
+    /// its retransmission (different bytes, RFC 7296 2.1): dropped, not answered from the cache.
+    public var requestsDroppedNotRetransmission = 0
     /// Responses dropped because no request of ours with that message ID was in flight.
     public var responsesDroppedUnexpected = 0
     public init() {}
@@ -77,7 +80,9 @@ public struct TaskManager<Context> {
         var deadline: Double
     }
     private var outstanding: Outstanding?
-    private var cachedResponse: (messageID: UInt32, bytes: [UInt8])?
+    /// The last response, with the message ID and digest of the request it answered. The
+    /// cache is per IKE_SA (one task manager each), so the key is (IKE_SA, message ID, digest).
+    private var cachedResponse: (messageID: UInt32, requestDigest: [UInt8], bytes: [UInt8])?
 
     public init(policy: RetransmissionPolicy = .strongSwanDefault) {
         self.policy = policy
@@ -154,9 +159,15 @@ public struct TaskManager<Context> {
     // MARK: The peer's requests
 
     /// A request arrived with `messageID`: process it, answer it from the cache, or drop it.
-    public mutating func requestReceived(messageID: UInt32) -> IncomingRequestVerdict {
+    /// `requestDigest` (a hash of the request's bytes) tells a retransmission, which is
+    /// bitwise identical (RFC 7296 2.1), from another request reusing the message ID.
+    public mutating func requestReceived(messageID: UInt32, requestDigest: [UInt8] = []) -> IncomingRequestVerdict {
         if messageID == expectedRequestMessageID { return .process }
         if let cached = cachedResponse, cached.messageID == messageID {
+            guard cached.requestDigest == requestDigest else {
+                counters.requestsDroppedNotRetransmission += 1
+                return .drop
+            }
             counters.cachedResponsesResent += 1
             return .resendCachedResponse(cached.bytes)
         }
@@ -168,9 +179,9 @@ public struct TaskManager<Context> {
     /// one), caching its bytes for retransmitted requests and advancing the window.
     /// Returns false (nothing recorded) for any other message ID.
     @discardableResult
-    public mutating func responseSent(_ bytes: [UInt8], messageID: UInt32) -> Bool {
+    public mutating func responseSent(_ bytes: [UInt8], messageID: UInt32, requestDigest: [UInt8] = []) -> Bool {
         guard messageID == expectedRequestMessageID else { return false }
-        cachedResponse = (messageID, bytes)
+        cachedResponse = (messageID, requestDigest, bytes)
         expectedRequestMessageID = messageID &+ 1
         return true
     }

@@ -83,6 +83,21 @@ final class TaskManagerTests: XCTestCase {
         XCTAssertEqual(responder.expectedRequestMessageID, 2)
     }
 
+    /// RFC 7296 2.1: the cache answers a retransmission (bitwise identical: same digest),
+    /// not another request reusing the message ID; that one is dropped and counted.
+    func testResponseCacheIsKeyedByMessageIDAndRequestDigest() {
+        var responder = TaskManager<Void>()
+        XCTAssertEqual(responder.requestReceived(messageID: 0, requestDigest: [1, 1]), .process)
+        XCTAssertTrue(responder.responseSent([0xAA], messageID: 0, requestDigest: [1, 1]))
+        XCTAssertEqual(responder.requestReceived(messageID: 0, requestDigest: [1, 1]), .resendCachedResponse([0xAA]))
+        XCTAssertEqual(responder.requestReceived(messageID: 0, requestDigest: [1, 2]), .drop)
+        XCTAssertEqual(responder.requestReceived(messageID: 0, requestDigest: []), .drop)
+        XCTAssertEqual(responder.counters.requestsDroppedNotRetransmission, 2)
+        XCTAssertEqual(responder.counters.cachedResponsesResent, 1)
+        XCTAssertEqual(responder.counters.requestsDroppedOutOfWindow, 0)
+        XCTAssertEqual(responder.requestReceived(messageID: 1, requestDigest: [1, 2]), .process, "the next ID is processed")
+    }
+
     func testBothDirectionsAreIndependent() {
         // An exchange collision: each side has a request in flight and receives the other's.
         var manager = TaskManager<String>()
