@@ -6,10 +6,19 @@ extension SAAuthority {
         let node = hello.nodeID
         let outcome = membership.join(hello, now: now)
         var actions: [AuthorityAction] = []
-        if outcome.kind != .new {
-            // Whatever the previous session held or was granted is void; the node keeps
-            // ownership of its per-target SAs (they are resent below).
+        switch outcome.kind {
+        case .new:
+            break
+        case .reconnected:
+            // Same agent process: its kernel still holds its per-target SAs with their output
+            // sequence numbers, so it keeps them (they are resent below and acknowledged).
             actions += detach(node, leaving: false)
+        case .restarted:
+            // A new agent process starts with an empty kernel: an outbound SA installed again
+            // would count its sequence numbers from 1 under the same SPI and key (with AES-GCM
+            // the sequence number is the IV: a reused nonce). Its per-target SAs are deleted
+            // with the peer and new ones negotiated, as for a node that left.
+            actions += detach(node, leaving: true)
         }
         actions.append(.send(.welcome(outcome.welcome), to: node))
         actions += resynchronise(node, now: now)
@@ -141,7 +150,8 @@ extension SAAuthority {
         var actions: [AuthorityAction] = []
         var ids: [ClusterSAID] = []
         for saID in distributions.keys.sorted() {
-            guard let sa = distributions[saID]?.sa, sa.isMeant(for: node) else { continue }
+            guard let sa = distributions[saID]?.sa, sa.isMeant(for: node),
+                  !peerDeletionRequested.contains(saID) else { continue }
             distributions[saID]?.pending[node] = now + configuration.installTimeout
             actions.append(.send(.installSA(.init(sa: sa)), to: node))
             ids.append(saID)

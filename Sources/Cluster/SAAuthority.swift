@@ -235,7 +235,7 @@ public struct SAAuthority: Sendable {
     mutating func perTargetNegotiations(reqid: UInt32, for nodes: [NodeID]) -> [AuthorityAction] {
         guard configuration.outboundMode == .perTarget else { return [] }
         var owners: Set<NodeID> = []
-        for distribution in distributions.values where distribution.sa.reqid == reqid {
+        for (saID, distribution) in distributions where distribution.sa.reqid == reqid && !peerDeletionRequested.contains(saID) {
             if case .perTarget(let owner) = distribution.sa.sequencing { owners.insert(owner) }
         }
         var actions: [AuthorityAction] = []

@@ -186,6 +186,28 @@ final class SAAuthorityTests: XCTestCase {
         XCTAssertEqual(authority.connectionClosed(t1, now: start), [], "only once")
     }
 
+    /// A restarted agent (new incarnation, rejoining before its old session was noticed gone)
+    /// starts with an empty kernel: its per-target outbound SA must not be installed again
+    /// (sequence numbers from 1 under the same SPI and key, a GCM nonce reuse); it is deleted
+    /// with the peer and a new one negotiated. A reconnect of the same process keeps it.
+    func testRestartedOwnerGetsANewPerTargetSANeverItsOldOne() {
+        var authority = authority([t1, t2], mode: .perTarget)
+        _ = authority.childSANegotiated([Fixture.sa(1)], response: token, now: start)
+        _ = authority.childSANegotiated([Fixture.sa(11, direction: .outbound, sequencing: .perTarget(owner: t1))],
+                                        response: nil, now: start)
+        let reconnect = authority.receivedHello(hello(t1, incarnation: 1), now: start)
+        XCTAssertTrue(installs(reconnect)[t1]?.contains { $0.saID == ClusterSAID(11) } ?? false, "same process: resent")
+        XCTAssertFalse(reconnect.contains(.deleteChildSA(ClusterSAID(11))))
+        XCTAssertFalse(reconnect.contains(.negotiatePerTargetSA(owner: t1, reqid: 7)))
+
+        let restart = authority.receivedHello(hello(t1, incarnation: 2), now: start)
+        XCTAssertTrue(restart.contains(.deleteChildSA(ClusterSAID(11))), "\(restart)")
+        XCTAssertTrue(restart.contains(.negotiatePerTargetSA(owner: t1, reqid: 7)), "\(restart)")
+        XCTAssertFalse(installs(restart)[t1]?.contains { $0.saID == ClusterSAID(11) } ?? false,
+                       "the old outbound SA never goes to the new process")
+        XCTAssertTrue(installs(restart)[t1]?.contains { $0.saID == ClusterSAID(1) } ?? false, "the shared inbound SA does")
+    }
+
     func testSharedSAGetsTheFenceAndGrantsBlocks() {
         var authority = authority([t1, t2])
         let actions = authority.childSANegotiated([Fixture.sa(2, direction: .outbound, sequencing: .shared(blockSize: 1024))],

@@ -78,7 +78,7 @@ extension IKESA {
         switch sa.phase {
         case .established:
             return .established(childSAs: sa.childSAs.count)
-        case .closed:
+        case .closed, .rekeyed:
             return authActions.isEmpty ? .authDropped : .authRefused
         case .negotiatingInit, .authenticating:
             return authActions.contains(where: { if case .send = $0 { return true }; return false }) ? .authRefused : .authDropped
