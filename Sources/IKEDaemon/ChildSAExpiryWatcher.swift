@@ -66,7 +66,7 @@ extension DaemonCore {
         retryChildSAExpiry(decision, tries: 50)
     }
 
-    private func retryChildSAExpiry(_ decision: ChildSAExpireDecision, tries: Int) {
+    func retryChildSAExpiry(_ decision: ChildSAExpireDecision, tries: Int) {
         let (actions, retry) = gateway.childSAExpired(decision, now: Self.now)
         perform(actions)
         guard retry else { return }

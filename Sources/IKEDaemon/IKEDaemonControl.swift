@@ -31,6 +31,20 @@ public final class IKEDaemonControl: @unchecked Sendable {
         }
     }
 
+    /// Deletes the CHILD_SA whose inbound SPI is `inboundSPI` with the peer (INFORMATIONAL
+    /// Delete; retried while its IKE_SA is busy), e.g. a per-target outbound SA whose owner
+    /// left the cluster: the SAs go from the targets' kernels and the peer's.
+    @discardableResult
+    public func deleteChildSA(inboundSPI: UInt32) -> Bool {
+        with(holding: { $0.gateway.ikeSA(holdingChild: inboundSPI) != nil }) { core in
+            guard let ikeSA = core.gateway.ikeSA(holdingChild: inboundSPI) else {
+                core.logger.info("delete of CHILD_SA 0x\(String(inboundSPI, radix: 16)) asked: no IKE_SA holds it")
+                return
+            }
+            core.retryChildSAExpiry(.delete(ikeSA: ikeSA, inboundSPI: inboundSPI), tries: 50)
+        }
+    }
+
     /// Runs `body` on the worker whose gateway `holds` the CHILD_SA (each on its own loop);
     /// with one worker, always on it (its gateway logs a CHILD_SA it does not find).
     private func with(holding holds: @escaping (DaemonCore) -> Bool, _ body: @escaping (DaemonCore) -> Void) -> Bool {

@@ -16,7 +16,7 @@ extension RoutingCommand {
         let installer = ClusterChildSAInstaller(service: service)
         service.setHooks(.init(
             negotiatePerTargetSA: { owner, reqid in
-                logger.info("per-target outbound SA for \(owner) in CHILD_SA line \(reqid): CREATE_CHILD_SA")
+                logger.info("per-target outbound SA for \(owner) (CHILD_SA reqid \(reqid)): CREATE_CHILD_SA")
                 if !control.createChildSA(reqid: reqid) { logger.warning("IKE daemon not running: no SA for \(owner)") }
             },
             rekey: { saID in
@@ -28,8 +28,15 @@ extension RoutingCommand {
                 control.rekeyChildSA(inboundSPI: child.inboundSPI)
             },
             deleteChildSA: { saID in
-                // The owner of a per-target outbound SA left; the SA dies with its lifetime.
-                logger.info("\(saID): its owner left (the CHILD_SA stays until its lifetime ends)")
+                // The owner of a per-target outbound SA left (or restarted with an empty
+                // kernel): delete its CHILD_SA with the peer; a new one is negotiated when it
+                // (re)joins.
+                guard let child = installer.childSA(of: saID) else {
+                    logger.info("\(saID): its owner left; no CHILD_SA holds it any more")
+                    return
+                }
+                logger.info("\(saID): its owner left: deleting CHILD_SA \(child) with the peer")
+                if !control.deleteChildSA(inboundSPI: child.inboundSPI) { logger.warning("IKE daemon not running: \(saID) not deleted") }
             }))
         let started = DispatchSemaphore(value: 0)
         let startError = StartError()

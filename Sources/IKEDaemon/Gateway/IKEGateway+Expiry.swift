@@ -22,12 +22,13 @@ extension IKEGateway {
         }
     }
 
-    /// INFORMATIONAL Delete of the CHILD_SA (its kernel SA hit a hard limit); retry when busy.
+    /// INFORMATIONAL Delete of the CHILD_SA (its kernel SA hit a hard limit, or the cluster
+    /// asked: a per-target SA whose owner left); retry when busy.
     mutating func deleteChildSA(ikeSA: UInt64, inboundSPI: UInt32, now: Double) -> (actions: [GatewayAction], retryDelete: Bool) {
         guard var sa = sas[ikeSA], sa.hasChildSA(inboundSPI: inboundSPI) else { return ([], false) }   // already gone
         let actions = sa.deleteChildSA(inboundSPI: inboundSPI, now: now)
         if actions.isEmpty { return ([], sa.phase == .established) }
-        return ([.log("CHILD_SA 0x\(String(inboundSPI, radix: 16)) reached its hard limit: deleting it")]
+        return ([.log("CHILD_SA 0x\(String(inboundSPI, radix: 16)): deleting it with the peer")]
                     + store(sa, actions, now: now), false)
     }
 }
