@@ -48,6 +48,9 @@ public enum AuthorityAction: Equatable, Sendable, CustomStringConvertible {
     case deleteChildSA(ClusterSAID)
     /// Rekey this SA (lifesize near its limit, or its sequence space near its end).
     case rekey(ClusterSAID)
+    /// The replacement of this SA is on every target: its rekey came `timing` by the
+    /// lifesize estimate, and N (the reporting percentage for new SAs) is now `percent`.
+    case rekeyJudged(ClusterSAID, RekeyTiming, percent: Double)
 
     public var description: String {
         switch self {
@@ -58,6 +61,7 @@ public enum AuthorityAction: Equatable, Sendable, CustomStringConvertible {
         case .negotiatePerTargetSA(let owner, let reqid): return "negotiate outbound SA for \(owner) (reqid \(reqid))"
         case .deleteChildSA(let saID): return "delete \(saID) with the peer"
         case .rekey(let saID): return "rekey \(saID)"
+        case .rekeyJudged(let saID, let timing, let percent): return "rekey of \(saID) came \(timing), N = \(percent) %"
         }
     }
 }

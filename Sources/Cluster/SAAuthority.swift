@@ -224,7 +224,9 @@ public struct SAAuthority: Sendable {
                 continue
             }
             for old in entry.replacing {
-                lifesize.rekeyCompleted(old, holders: distributions[old]?.installed.count ?? 0)
+                if let timing = lifesize.rekeyCompleted(old, holders: distributions[old]?.installed.count ?? 0) {
+                    actions.append(.rekeyJudged(old, timing, percent: lifesize.percent))
+                }
             }
             actions.append(.releaseIKEResponse(token))
         }

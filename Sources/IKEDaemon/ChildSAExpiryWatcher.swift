@@ -71,7 +71,7 @@ extension DaemonCore {
         perform(actions)
         guard retry else { return }
         guard tries > 0 else {
-            logger.warning("could not delete an expired CHILD_SA: its IKE_SA stayed busy")
+            logger.warning("could not delete the CHILD_SA (\(decision)) with the peer: its IKE_SA stayed busy")
             return
         }
         loop.scheduleTask(in: .milliseconds(200)) { [self] in

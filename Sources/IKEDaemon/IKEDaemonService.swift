@@ -212,8 +212,11 @@ final class DaemonCore: @unchecked Sendable {
     func perform(_ actions: [GatewayAction]) {
         // Installs first: a response that makes a CHILD_SA usable goes out only once its SAs
         // are in place (locally, or acknowledged by the cluster's targets).
+        // A CHILD_SA whose SAs could not be installed is deleted with the peer once the
+        // response has gone (IKEGateway.childSAInstallFailed).
         let installsFirst = actions.filter { if case .install = $0 { return true } else { return false } }
             + actions.filter { if case .install = $0 { return false } else { return true } }
+        var notInstalled: [ChildSAInstallation] = []
         for action in installsFirst {
             switch action {
             case .send(let bytes, let local, let remote):
@@ -231,11 +234,13 @@ final class DaemonCore: @unchecked Sendable {
                 }
             case .install(let child):
                 do { try installer.install(child) } catch {
-                    logger.error("installing \(child.reference) failed: \(error)")
+                    logger.error("installing \(child.reference) failed: \(error); deleting the CHILD_SA with the peer")
+                    notInstalled.append(child)
                 }
             case .activateOutbound(let child):
                 do { try installer.activateOutbound(child) } catch {
-                    logger.error("activating the outbound SA of \(child.reference) failed: \(error)")
+                    logger.error("activating the outbound SA of \(child.reference) failed: \(error); deleting the CHILD_SA with the peer")
+                    notInstalled.append(child)
                 }
             case .delete(let child):
                 do { try installer.delete(child) } catch {
@@ -244,6 +249,9 @@ final class DaemonCore: @unchecked Sendable {
             case .log(let line):
                 logger.info("\(line)")
             }
+        }
+        for child in notInstalled {
+            if let delete = gateway.childSAInstallFailed(child) { retryChildSAExpiry(delete, tries: 50) }
         }
     }
 

@@ -38,11 +38,17 @@ public final class KernelChildSAInstaller: ChildSAInstaller {
         let mode: XFRMMode = child.mode == .tunnel ? .tunnel : .transport
         var states = [try state(child.inbound, child: child, mode: mode, inbound: true)]
         if !child.outboundDeferred { states.append(try state(child.outbound, child: child, mode: mode, inbound: false)) }
-        for state in states { _ = try kernel.addState(state) }
+        // All or nothing: a state or policy the kernel refuses takes the states added before
+        // it out again (policies stay: they may serve the CHILD_SA line's other SAs).
+        var added: [XFRMStateID] = []
         do {
+            for state in states {
+                _ = try kernel.addState(state)
+                added.append(state.id)
+            }
             for policy in try policies(child, mode: mode) { try kernel.updatePolicy(policy) }
         } catch {
-            for state in states { try? kernel.deleteState(state.id) }
+            for id in added { try? kernel.deleteState(id) }
             throw error
         }
         installed[child.reference] = child

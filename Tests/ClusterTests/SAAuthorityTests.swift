@@ -264,7 +264,8 @@ final class SAAuthorityTests: XCTestCase {
         let before = authority.lifesize.percent
         _ = authority.childSANegotiated([Fixture.sa(5)], response: token, replacing: [ClusterSAID(1)], now: start)
         _ = authority.received(ack(5), from: t1, now: start)
-        XCTAssertEqual(authority.received(ack(5), from: t2, now: start), [.releaseIKEResponse(token)])
+        XCTAssertEqual(authority.received(ack(5), from: t2, now: start),
+                       [.rekeyJudged(ClusterSAID(1), .late, percent: before / 2), .releaseIKEResponse(token)])
         XCTAssertEqual(authority.lifesize.percent, before / 2, accuracy: 1e-9)
         // A report about an unknown SA, or from a target not holding it, is counted and ignored.
         _ = authority.received(.lifesizeReport(.init(saID: ClusterSAID(77), bytes: 1, packets: 1)), from: t1, now: start)

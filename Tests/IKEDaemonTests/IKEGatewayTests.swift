@@ -203,4 +203,38 @@ final class IKEGatewayTests: XCTestCase {
         XCTAssertEqual(deleted, 1, "the CHILD_SA is removed")
         XCTAssertTrue(gateway.sas.isEmpty)
     }
+
+    /// A CHILD_SA whose SAs the installer refused (the kernel, or a cluster without targets)
+    /// after the IKE_AUTH response went out: the gateway deletes it with the peer
+    /// (--> D(ESP), <-- D(ESP)), counts it, and keeps the IKE_SA.
+    func testACHILDSAThatCouldNotBeInstalledIsDeletedWithThePeer() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
+        var peer = try peer()
+        let actions = converse(&peer, &gateway)
+        guard let child = actions.compactMap({ if case .install(let c) = $0 { return c }; return nil }).first else {
+            return XCTFail("no CHILD_SA negotiated")
+        }
+        XCTAssertEqual(peer.childSAs.count, 1, "the peer took the response as usual")
+        guard let decision = gateway.childSAInstallFailed(child) else { return XCTFail("no delete decided") }
+        XCTAssertEqual(gateway.counters.childSAInstallFailures, 1)
+        XCTAssertTrue(gateway.statusLine.contains("child_sa_install_failures=1"), gateway.statusLine)
+        let (deleteActions, retry) = gateway.childSAExpired(decision, now: 1)
+        XCTAssertFalse(retry)
+        var deletes: [ChildSAInstallation] = []
+        var toGateway: [[UInt8]] = []
+        for case .send(let bytes, _, _) in deleteActions {
+            toGateway += peer.receive(bytes, now: 1).compactMap { if case .send(let b) = $0 { return b }; return nil }
+        }
+        XCTAssertEqual(toGateway.count, 1, "the peer answers the INFORMATIONAL Delete")
+        for bytes in toGateway {
+            for case .delete(let d) in gateway.receive(bytes, local: Self.gatewayAddress, remote: Self.peerAddress, now: 1) {
+                deletes.append(d)
+            }
+        }
+        XCTAssertEqual(deletes.map(\.reference), [child.reference], "the installer is told to remove what it may hold")
+        XCTAssertTrue(peer.childSAs.isEmpty, "the peer deleted its CHILD_SA")
+        XCTAssertEqual(peer.phase, .established, "the IKE_SA stays")
+        XCTAssertEqual(gateway.sas.values.first?.childSAs.count, 0)
+        XCTAssertNil(gateway.childSAInstallFailed(child), "already gone: nothing more to delete")
+    }
 }

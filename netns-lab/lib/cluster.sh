@@ -5,16 +5,10 @@
 
 CLUSTER_PORT=4501
 
-# The binaries the cluster scenarios run: private copies in the guest's memory (tmpfs), made
-# once per scenario. The guest pages $VIPSEC_BIN in lazily over 9p; a `swift build` on the
-# host that rewrites those files while the VM runs hands running and starting processes
-# pages of the new file: they died with SIGSEGV (`vipsec status` and agent starts, in two
-# lab runs). Copies cannot change under the scenario, and page in from memory.
-CLUSTER_BIN=$LAB_RUN/bin
-mkdir -p "$CLUSTER_BIN"
-cp "$VIPSEC_BIN/vipsec" "$VIPSEC_BIN/vipsec-cluster-lab" "$CLUSTER_BIN/" \
-  || { echo "cluster.sh: cannot copy the binaries from $VIPSEC_BIN" >&2; exit 1; }
-echo "cluster binaries: copies of $VIPSEC_BIN in $CLUSTER_BIN ($(cd "$CLUSTER_BIN" && sha256sum vipsec vipsec-cluster-lab | cut -c1-12 | tr '\n' ' '))"
+# The binaries the cluster scenarios run (netns-lab/run hands the guest private copies).
+CLUSTER_BIN=$VIPSEC_BIN
+[[ -x "$CLUSTER_BIN/vipsec" && -x "$CLUSTER_BIN/vipsec-cluster-lab" ]] \
+  || { echo "cluster.sh: no vipsec or vipsec-cluster-lab in $CLUSTER_BIN" >&2; exit 1; }
 CLUSTER_PKI=$LAB_RUN/pki
 CLUSTER_ROGUE=$LAB_RUN/rogue-pki
 

@@ -301,6 +301,10 @@ public final class ClusterService: @unchecked Sendable {
                 let queued = authority.lifesize.queueDepth(of: saID)
                 note("rekey requested for \(saID)" + (queued > 0 ? " (\(queued) rekeys queued ahead on its line: wider margin)" : ""))
                 hooks.rekey(saID)
+            case .rekeyJudged(let saID, let timing, let percent):
+                // One line per completed rekey: how early it came by the lifesize estimate and
+                // what N, the reporting percentage, became (outbound claim 13, inbound 18).
+                note("lifesize: rekey of \(saID) came \(timing); reporting percentage N = \(String(format: "%.3f", percent)) %")
             }
         }
     }

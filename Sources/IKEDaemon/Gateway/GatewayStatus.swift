@@ -58,6 +58,7 @@ extension IKEGateway {
             ("ike_rekey_collisions_won", totals.sa.ikeRekeyCollisionsWon),
             ("ike_rekey_collisions_lost", totals.sa.ikeRekeyCollisionsLost),
             ("rekeyed_sas_forgotten", counters.rekeyedSAsForgotten),
+            ("child_sa_install_failures", counters.childSAInstallFailures),
         ]
         for (type, count) in totals.sa.refusals.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             fields.append(("refused_\(type)", count))

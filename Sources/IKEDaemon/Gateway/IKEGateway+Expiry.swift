@@ -31,4 +31,13 @@ extension IKEGateway {
         return ([.log("CHILD_SA 0x\(String(inboundSPI, radix: 16)): deleting it with the peer")]
                     + store(sa, actions, now: now), false)
     }
+
+    /// The SAs of a negotiated CHILD_SA could not be installed (the kernel refused them, or
+    /// no cluster target holds them) after the exchange that made it was answered: the peer
+    /// must not go on using it, so it is deleted with the peer, as after a hard expire.
+    /// Counted (`child_sa_install_failures`); nil when its IKE_SA is already gone.
+    mutating func childSAInstallFailed(_ child: ChildSAInstallation) -> ChildSAExpireDecision? {
+        counters.childSAInstallFailures += 1
+        return ikeSA(holdingChild: child.inbound.spi).map { .delete(ikeSA: $0, inboundSPI: child.inbound.spi) }
+    }
 }

@@ -51,6 +51,8 @@ struct GatewayCounters {
     var ikeRekeysFailed = 0
     /// Old IKE_SAs forgotten because the peer never deleted them after a rekey.
     var rekeyedSAsForgotten = 0
+    /// CHILD_SAs whose installation failed (deleted with the peer).
+    var childSAInstallFailures = 0
 }
 
 struct IKEGateway {
