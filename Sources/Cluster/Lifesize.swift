@@ -141,7 +141,9 @@ public struct LifesizeAccounting: Sendable {
     }
 
     /// The SA's replacement is installed everywhere: judges the rekey's timing and adapts N.
-    /// Returns nil for an SA not tracked.
+    /// Only a rekey the lifesize asked for is judged early or on time; one made for another
+    /// reason (the other SA of its CHILD_SA filled, the time, the peer) says nothing about N
+    /// unless it came late. Returns nil for an SA not tracked or not judged.
     @discardableResult
     public mutating func rekeyCompleted(_ saID: ClusterSAID, holders: Int) -> RekeyTiming? {
         guard var entry = entries[saID] else { return nil }
@@ -161,6 +163,8 @@ public struct LifesizeAccounting: Sendable {
         if estimate >= limit || entry.hardLimitReached {
             timing = .late
             percent = max(policy.minimumPercent, percent * policy.shrink)
+        } else if !entry.rekeyRequested {
+            return nil
         } else if estimate < limit * (1 - margin / 2) {
             timing = .early
             percent = min(policy.maximumPercent, percent * policy.grow)

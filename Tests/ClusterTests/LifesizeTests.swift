@@ -54,9 +54,13 @@ final class LifesizeTests: XCTestCase {
     func testPercentShrinksAfterLateRekeyAndGrowsAfterEarlyOneWithinBounds() {
         let policy = LifesizePolicy(initialPercent: 4, minimumPercent: 1, maximumPercent: 6, safetyMargin: 0.1)
         var accounting = LifesizeAccounting(policy: policy)
-        func run(id: UInt64, finalBytes: UInt64) -> RekeyTiming? {
+        // The lifesize asks for the rekey at a report of `askedAt` (90 % of L with the step),
+        // the replacement is everywhere once the total reached `finalBytes`. A line of its own
+        // each, so no rekey cost learned on one widens the margin of the next.
+        func run(id: UInt64, askedAt: UInt64 = 900_000, finalBytes: UInt64) -> RekeyTiming? {
             let saID = ClusterSAID(id)
-            _ = accounting.track(saID, byteLimit: 1_000_000)
+            _ = accounting.track(saID, byteLimit: 1_000_000, line: UInt32(id))
+            XCTAssertTrue(accounting.record(.init(saID: saID, bytes: min(askedAt, finalBytes), packets: 1), from: t1, holders: 1))
             _ = accounting.record(.init(saID: saID, bytes: finalBytes, packets: 1), from: t1, holders: 1)
             return accounting.rekeyCompleted(saID, holders: 1)
         }
@@ -69,11 +73,29 @@ final class LifesizeTests: XCTestCase {
         // step now 10 000; 930 000 + 5 000 lies between 950 000's... on time: no change.
         XCTAssertEqual(run(id: 4, finalBytes: 960_000), .onTime)
         XCTAssertEqual(accounting.percent, 1, accuracy: 1e-9)
-        XCTAssertEqual(run(id: 5, finalBytes: 500_000), .early)
+        XCTAssertEqual(run(id: 5, finalBytes: 910_000), .early, "asked at 90 %, done before 95 %")
         XCTAssertEqual(accounting.percent, 1.25, accuracy: 1e-9)
-        for id in UInt64(6)...20 { _ = run(id: id, finalBytes: 100_000) }
+        for id in UInt64(6)...20 { _ = run(id: id, finalBytes: 900_000) }
         XCTAssertEqual(accounting.percent, 6, accuracy: 1e-9, "bounded above")
         XCTAssertNil(accounting.rekeyCompleted(ClusterSAID(99), holders: 1))
+    }
+
+    /// A CHILD_SA rekey replaces both of its SAs: the one whose lifesize asked is judged; the
+    /// other (little used), like one rekeyed by time or by the peer, leaves N alone.
+    func testOnlyRekeysTheLifesizeAskedForAreJudgedEarlyOrOnTime() {
+        var accounting = LifesizeAccounting(policy: LifesizePolicy(initialPercent: 4, safetyMargin: 0.1))
+        let busy = ClusterSAID(1), idle = ClusterSAID(2), overrun = ClusterSAID(3)
+        for id in [busy, idle, overrun] { _ = accounting.track(id, byteLimit: 1_000_000, line: 7) }
+        XCTAssertTrue(accounting.record(.init(saID: busy, bytes: 900_000, packets: 900), from: t1, holders: 1))
+        XCTAssertFalse(accounting.record(.init(saID: idle, bytes: 20_000, packets: 20), from: t1, holders: 1))
+        XCTAssertNil(accounting.rekeyCompleted(idle, holders: 1), "the sibling's rekey says nothing about N")
+        XCTAssertEqual(accounting.percent, 4, accuracy: 1e-9)
+        XCTAssertEqual(accounting.rekeyCompleted(busy, holders: 1), .early)
+        XCTAssertEqual(accounting.percent, 5, accuracy: 1e-9)
+        // A report that jumps past L asks at once, and the rekey is judged late.
+        _ = accounting.record(.init(saID: overrun, bytes: 1_000_000, packets: 1), from: t1, holders: 1)
+        XCTAssertEqual(accounting.rekeyCompleted(overrun, holders: 1), .late)
+        XCTAssertEqual(accounting.percent, 2.5, accuracy: 1e-9)
     }
 
     func testAKernelHardLimitMeansRekeyNowAndCountsAsLate() {
