@@ -11,6 +11,7 @@ import IKECrypto
 import Logging
 import NIOCore
 import NIOPosix
+import XFRM
 
 /// `vipsec routing`'s IKE daemon.
 public final class IKEDaemonService {
@@ -63,6 +64,7 @@ public final class IKEDaemonService {
                         channel.pipeline.addHandler(IKEDatagramHandler(workers: workers, localAddress: address, localPort: port))
                     }
                     .bind(host: address, port: port).wait()
+                try bypassSPD(channel, address: address, port: port)
                 channels[ChannelKey(address: address, port: port)] = channel
                 logger.info("listening on \(address):\(port)")
             }
@@ -112,6 +114,25 @@ public final class IKEDaemonService {
         try stopped.futureResult.wait()
         sources.forEach { $0.cancel() }
         logger.info("stopped")
+    }
+
+    /// Puts allow policies on the IKE socket for both directions (strongSwan's "bypass"
+    /// sockets, XFRMSocketPolicy.swift): without them a CHILD_SA whose selectors cover the
+    /// gateways' own addresses (transport mode between them) would take the IKE messages
+    /// that rekey, check and delete it into ESP, or drop them. Without CAP_NET_ADMIN (e.g.
+    /// `--no-kernel-installs` as a user) the daemon warns and goes on.
+    private func bypassSPD(_ channel: Channel, address: String, port: Int) throws {
+        guard let provider = channel as? SocketOptionProvider else { return }
+        let ipv6 = address.contains(":")
+        let (level, name) = XFRMSocketPolicy.option(ipv6: ipv6)
+        do {
+            for direction in [XFRMPolicyDirection.inbound, .outbound] {
+                try provider.unsafeSetSocketOption(level: SocketOptionLevel(level), name: SocketOptionName(name),
+                                                   value: XFRMSocketPolicy.bypass(direction, ipv6: ipv6)).wait()
+            }
+        } catch {
+            logger.warning("\(address):\(port): no IPsec bypass policy on the IKE socket (\(error)): a CHILD_SA covering this address would catch IKE traffic")
+        }
     }
 
     /// Each worker deletes its IKE_SAs (Deletes best-effort); then the installed CHILD_SAs

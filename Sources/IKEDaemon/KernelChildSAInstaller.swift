@@ -140,7 +140,10 @@ public final class KernelChildSAInstaller: ChildSAInstaller {
             id: XFRMStateID(source: try address(sa.source), destination: try address(sa.destination), spi: sa.spi, proto: .esp),
             reqid: child.reqid, mode: mode, lifetime: lifetime,
             aead: algorithms.aead, encryption: algorithms.encryption, integrity: algorithms.integrity,
-            replay: XFRMReplayState(window: inbound ? child.replayWindow : 0, extendedSequenceNumbers: child.extendedSequenceNumbers),
+            // Only the inbound SA checks replay; but with ESN the kernel (6.1) wants a window
+            // on every SA, the outbound one too (as strongSwan gives it).
+            replay: XFRMReplayState(window: inbound || child.extendedSequenceNumbers ? child.replayWindow : 0,
+                                    extendedSequenceNumbers: child.extendedSequenceNumbers),
             encap: encap)
     }
 

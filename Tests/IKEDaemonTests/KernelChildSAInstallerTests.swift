@@ -65,4 +65,17 @@ final class KernelChildSAInstallerTests: XCTestCase {
         XCTAssertThrowsError(try installer().state(Self.child(encryption: EncryptionAlgorithm(rawValue: 3)).inbound,
                                                    child: child, mode: .tunnel, inbound: true))
     }
+
+    /// ESN: the kernel wants a replay window on the outbound SA too (lab ike-psk, the
+    /// aes128gcm16-esn and aes256-sha512-esn cases, failed to install without it).
+    func testESNStatesCarryAReplayWindowInBothDirections() throws {
+        var child = Self.child()
+        child.extendedSequenceNumbers = true
+        for inbound in [true, false] {
+            let state = try installer().state(inbound ? child.inbound : child.outbound, child: child, mode: .tunnel, inbound: inbound)
+            XCTAssertTrue(state.replay.extendedSequenceNumbers)
+            XCTAssertEqual(state.replay.window, 64, inbound ? "inbound" : "outbound")
+            XCTAssertNoThrow(try state.validate(), inbound ? "inbound" : "outbound")
+        }
+    }
 }

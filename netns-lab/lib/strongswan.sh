@@ -21,6 +21,8 @@
 #   encap = yes|no                  force UDP encapsulation [no]
 #   replay_window                   [kernel default]
 #   extra_child                     raw lines added to the child section
+#   child                           the child's name [the connection's NAME]
+#   more_children                   raw child sections added after it (further children)
 
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -155,7 +157,7 @@ SEC
     echo "        id = $remote_id"
     echo "    }"
     echo "    children {"
-    echo "      $name {"
+    echo "      ${o[child]:-$name} {"
     echo "        local_ts = ${o[local_ts]:-dynamic}"
     echo "        remote_ts = ${o[remote_ts]:-dynamic}"
     echo "        esp_proposals = ${o[esp_proposals]}"
@@ -168,6 +170,7 @@ SEC
     [[ -n ${o[replay_window]:-} ]] && echo "        replay_window = ${o[replay_window]}"
     [[ -n ${o[extra_child]:-} ]] && echo "        ${o[extra_child]}"
     echo "      }"
+    [[ -n ${o[more_children]:-} ]] && echo "${o[more_children]}"
     echo "    }"
     echo "  }"
   } >> "$dir/swanctl.conf.connections"

@@ -131,6 +131,11 @@ lab_xfrm_errors() {
   return 1
 }
 
+# lab_policies NS: the SPD policies (dir in/out/fwd) in NS's kernel; `ip xfrm policy` also
+# lists the per-socket policies an IKE daemon puts on its sockets (socket in/out), which
+# are not counted here.
+lab_policies() { nsx "$1" ip xfrm policy | grep -cE '^[[:space:]]+dir (in|out|fwd) '; }
+
 # lab_sa_counter NS SRC DST FIELD: sum of a counter over ESP SAs from SRC to DST, read from
 # `ip -s xfrm state`. FIELD: bytes | packets | replay | integrity | replay-window
 lab_sa_counter() {

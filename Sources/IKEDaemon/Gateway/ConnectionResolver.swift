@@ -38,26 +38,42 @@ struct ConnectionResolver {
             ConnectionResolutionError(description: "connection \(connection.name): \(message)")
         }
         let ikeProposals = try ProposalSyntax.parse(connection.proposals.joined(separator: ","), protocolID: .ike)
-        guard let child = connection.children.first else { throw fail("has no children") }
-        let espProposals = try ProposalSyntax.parse(child.espProposals.joined(separator: ","), protocolID: .esp)
+        guard !connection.children.isEmpty else { throw fail("has no children") }
+        let children = try connection.children.enumerated().map { number, child in
+            try Self.childConfiguration(child, reqid: reqid(connection: index, child: number), local: local, remote: remote)
+        }
         let localIdentity = Self.identification(connection.local.identity, address: local)
         let remoteIdentity = connection.remote.identity.map { Self.identification($0, address: remote) }
         guard let secret = config.sharedSecret(local: connection.local.identity ?? IPPrefix.format(local),
                                                remote: connection.remote.identity ?? IPPrefix.format(remote)) else {
             throw fail("no secret in `secrets` matches its identities")
         }
+        return IKESAConfiguration(name: connection.name, ikeProposals: ikeProposals, localIdentity: localIdentity,
+                                  remoteIdentity: remoteIdentity, presharedKey: SecretBytes(secret.secret),
+                                  children: children)
+    }
+
+    /// The reqid of child `child` of connection `connection`: numbered from 1 through all
+    /// children of all connections in file order (a file with one child per connection
+    /// gives connection N reqid N), so no two children share SAs' and policies' reqid.
+    func reqid(connection: Int, child: Int) -> UInt32 {
+        UInt32(config.connections.prefix(connection).reduce(0) { $0 + $1.children.count } + child + 1)
+    }
+
+    static func childConfiguration(_ child: ChildConfig, reqid: UInt32, local: [UInt8], remote: [UInt8]) throws
+        -> ChildSAConfiguration {
+        let espProposals = try ProposalSyntax.parse(child.espProposals.joined(separator: ","), protocolID: .esp)
         let lifetime = ChildSALifetime(softSeconds: UInt64(child.rekeyTime), hardSeconds: UInt64(child.lifeTime),
                                        softBytes: child.bytes.rekey, hardBytes: child.bytes.life,
                                        softPackets: child.packets.rekey, hardPackets: child.packets.life,
                                        softBytesJitter: child.bytes.rand, softPacketsJitter: child.packets.rand)
-        let childConfiguration = ChildSAConfiguration(
+        var configuration = ChildSAConfiguration(
             name: child.name, espProposals: espProposals,
-            localTrafficSelectors: child.localTrafficSelectors.map { Self.selector($0, dynamic: local) },
-            remoteTrafficSelectors: child.remoteTrafficSelectors.map { Self.selector($0, dynamic: remote) },
+            localTrafficSelectors: child.localTrafficSelectors.map { selector($0, dynamic: local) },
+            remoteTrafficSelectors: child.remoteTrafficSelectors.map { selector($0, dynamic: remote) },
             mode: child.mode == .tunnel ? .tunnel : .transport, lifetime: lifetime)
-        return IKESAConfiguration(name: connection.name, ikeProposals: ikeProposals, localIdentity: localIdentity,
-                                  remoteIdentity: remoteIdentity, presharedKey: SecretBytes(secret.secret),
-                                  child: childConfiguration, reqid: UInt32(index + 1))
+        configuration.reqid = reqid
+        return configuration
     }
 
     /// strongSwan's identity syntax: an IP address, `@fqdn` / `fqdn`, `user@fqdn` (RFC 822).

@@ -42,4 +42,27 @@ extension IKEGateway {
         }
         return [.log("creating one more CHILD_SA like 0x\(String(inboundSPI, radix: 16))")] + store(sa, actions, now: now)
     }
+
+    /// After IKE_AUTH of an IKE_SA we initiated: CREATE_CHILD_SA for each further child of
+    /// the connection with `start_action = start`, one after the other (window of one).
+    func startOtherChildren(_ sa: IKESA, now: Double) -> [GatewayAction] {
+        guard sa.isOriginalInitiator,
+              let connection = resolver.config.connections.first(where: { $0.name == sa.configuration.name }) else { return [] }
+        // IKE_AUTH made the first one to start (IKEGateway.initiate), or the first of all.
+        let starting = connection.children.filter { $0.startAction == .start }
+        let fromAuth = starting.first?.name ?? connection.children.first?.name
+        return starting.filter { $0.name != fromAuth }.map {
+            .scheduleCommand(.createConfiguredChildSA(sa: sa.localSPI, child: $0.name), deadline: now)
+        }
+    }
+
+    mutating func createConfiguredChildSA(_ timer: GatewayTimer, sa spi: UInt64, child name: String,
+                                          now: Double) -> [GatewayAction] {
+        guard var sa = sas[spi], sa.phase == .established, !sa.childSAs.contains(where: { $0.name == name }) else { return [] }
+        let actions = sa.createChildSA(named: name, now: now)
+        if actions.isEmpty {   // another exchange in flight: try again shortly
+            return [.scheduleCommand(timer, deadline: now + 0.2)]
+        }
+        return [.log("creating CHILD_SA \(name) of connection \(sa.configuration.name)")] + store(sa, actions, now: now)
+    }
 }

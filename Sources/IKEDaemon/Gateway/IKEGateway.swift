@@ -29,6 +29,9 @@ enum GatewayTimer {
     case halfOpenTimeout(sa: UInt64)
     /// Create one more CHILD_SA like the one with this inbound SPI (IKEGateway+Commands.swift).
     case createChildSA(sa: UInt64, likeInboundSPI: UInt32)
+    /// Create a CHILD_SA of the connection's child `child` (start_action = start children
+    /// after the one IKE_AUTH made; IKEGateway+Commands.swift).
+    case createConfiguredChildSA(sa: UInt64, child: String)
     /// Rekey this IKE_SA (the connection's `rekey_time` minus jitter; IKEGateway+Rekey.swift).
     case rekeyIKESA(sa: UInt64)
     /// The IKE_SA was not rekeyed within `rekey_time + over_time`: delete it.
@@ -192,6 +195,8 @@ struct IKEGateway {
             return [.log("IKE_SA_INIT from \(sa.remote): no IKE_AUTH within \(settings.halfOpenTimeout) s, forgotten")]
         case .createChildSA(let spi, let inboundSPI):
             return createAdditionalChildSA(timer, sa: spi, like: inboundSPI, now: now)
+        case .createConfiguredChildSA(let spi, let child):
+            return createConfiguredChildSA(timer, sa: spi, child: child, now: now)
         case .rekeyIKESA(let spi):
             return rekeyIKESATimerFired(sa: spi, now: now)
         case .expireIKESA(let spi):
@@ -213,8 +218,10 @@ struct IKEGateway {
     mutating func initiate(index: Int, local: IKEEndpoint, remote: IKEEndpoint, now: Double) -> [GatewayAction] {
         do {
             let configuration = try resolver.resolve(index: index, local: local.address, remote: remote.address)
+            // IKE_AUTH makes the first child to start; the others follow once established.
+            let first = resolver.config.connections[index].children.first { $0.startAction == .start }
             var sa = try IKESA.initiator(configuration: configuration, provider: provider, local: local, remote: remote,
-                                         retransmission: retransmission)
+                                         child: first?.name, retransmission: retransmission)
             let actions = sa.start(now: now)
             return [.log("initiating connection \(configuration.name) to \(remote)")] + store(sa, actions, now: now)
         } catch {
@@ -265,6 +272,7 @@ struct IKEGateway {
                 establishedTotal += 1
                 if let delay = dpdDelay(sa) { result.append(.scheduleCommand(.liveness(sa: spi), deadline: now + delay)) }
                 result += scheduleIKERekey(sa, now: now)
+                result += startOtherChildren(sa, now: now)
                 result.append(.log("IKE_SA \(sa.configuration.name) established with \(sa.remote) (SPIs \(hex(sa.initiatorSPI))_i \(hex(sa.responderSPI))_r)\(natNote(sa))"))
             case .childSAFailed(let reason): result.append(.log("IKE_SA \(sa.configuration.name): \(reason)"))
             case .rekeyed(let previous):

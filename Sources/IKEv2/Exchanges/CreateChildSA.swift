@@ -12,9 +12,14 @@
 // proposes protocol IKE rekeys the IKE_SA (IKESARekey.swift); while that is in progress,
 // CHILD_SA requests are answered TEMPORARY_FAILURE (2.25.2).
 
-/// Our CHILD_SA rekey in flight.
+/// Our CREATE_CHILD_SA in flight: a rekey, one more CHILD_SA like an existing one, or a
+/// new CHILD_SA of a configured child.
 struct PendingChildRekey {
-    var old: ChildSAInstallation
+    /// The CHILD_SA rekeyed or copied (nil: a new one from `child`).
+    var old: ChildSAInstallation?
+    /// The configured child the new CHILD_SA belongs to.
+    var child: ChildSAConfiguration
+    var mode: ChildSAMode
     var spi: UInt32
     var proposals: [Proposal]
     var nonce: [UInt8]
@@ -39,14 +44,32 @@ extension IKESA {
         requestChildSA(like: inboundSPI, rekey: false, now: now)
     }
 
+    /// Creates a new CHILD_SA of the configured child `name` (CREATE_CHILD_SA without
+    /// REKEY_SA, its configured selectors and mode): a connection's further children after
+    /// the one IKE_AUTH made. Nothing when busy or not established (the caller retries).
+    public mutating func createChildSA(named name: String, now: Double) -> [IKEAction] {
+        guard let child = configuration.child(named: name) else { return [] }
+        return requestChildSA(child: child, old: nil, mode: child.mode, localTS: child.localTrafficSelectors,
+                              remoteTS: child.remoteTrafficSelectors, rekey: false, now: now)
+    }
+
     private mutating func requestChildSA(like inboundSPI: UInt32, rekey: Bool, now: Double) -> [IKEAction] {
+        guard let old = childSAs.first(where: { $0.inbound.spi == inboundSPI }) else { return [] }
+        return requestChildSA(child: configuration.child(named: old.name) ?? configuration.child, old: old, mode: old.mode,
+                              localTS: old.localTrafficSelectors, remoteTS: old.remoteTrafficSelectors, rekey: rekey, now: now)
+    }
+
+    private mutating func requestChildSA(child: ChildSAConfiguration, old: ChildSAInstallation?, mode: ChildSAMode,
+                                         localTS: [TrafficSelector], remoteTS: [TrafficSelector],
+                                         rekey: Bool, now: Double) -> [IKEAction] {
         guard phase == .established, taskManager.canSendRequest,
-              let old = childSAs.first(where: { $0.inbound.spi == inboundSPI }),
               let spi = try? randomChildSPI(), let nonce = try? provider.randomBytes(count: ourNonceLength) else { return [] }
-        let proposals = configuration.child.espProposals.map { var p = $0; p.spi = spi.bigEndianBytes; return p }
+        let proposals = child.espProposals.map { var p = $0; p.spi = spi.bigEndianBytes; return p }
         var keyExchange: (any KeyExchange)?
-        var payloads: [IKEPayload] = rekey
-            ? [.notify(NotifyPayload(protocolID: .esp, messageType: .rekeySA, spi: inboundSPI.bigEndianBytes))] : []
+        var payloads: [IKEPayload] = []
+        if rekey, let old {
+            payloads.append(.notify(NotifyPayload(protocolID: .esp, messageType: .rekeySA, spi: old.inbound.spi.bigEndianBytes)))
+        }
         payloads += [
             .securityAssociation(SecurityAssociationPayload(proposals: proposals)),
             .nonce(NoncePayload(nonceData: nonce)),
@@ -56,13 +79,13 @@ extension IKESA {
             keyExchange = exchange
             payloads.append(.keyExchange(KeyExchangePayload(group: group, keyExchangeData: exchange.publicValue)))
         }
-        if old.mode == .transport { payloads.append(.notify(NotifyPayload(messageType: .useTransportMode))) }
+        if mode == .transport { payloads.append(.notify(NotifyPayload(messageType: .useTransportMode))) }
         payloads += [
-            .trafficSelectorInitiator(TrafficSelectorPayload(trafficSelectors: old.localTrafficSelectors)),
-            .trafficSelectorResponder(TrafficSelectorPayload(trafficSelectors: old.remoteTrafficSelectors)),
+            .trafficSelectorInitiator(TrafficSelectorPayload(trafficSelectors: localTS)),
+            .trafficSelectorResponder(TrafficSelectorPayload(trafficSelectors: remoteTS)),
         ]
-        pendingChildRekey = PendingChildRekey(old: old, spi: spi, proposals: proposals, nonce: nonce, keyExchange: keyExchange,
-                                              isRekey: rekey)
+        pendingChildRekey = PendingChildRekey(old: old, child: child, mode: mode, spi: spi, proposals: proposals,
+                                              nonce: nonce, keyExchange: keyExchange, isRekey: rekey && old != nil)
         return sendRequest(exchange: .createChildSA, kind: .rekeyChildSA, payloads: payloads, now: now)
     }
 
@@ -72,9 +95,9 @@ extension IKESA {
         guard let pending = pendingChildRekey, let keys = keyContext else { return [] }
         pendingChildRekey = nil
         if let error = payloads.notifies.first(where: { $0.messageType.rawValue < 16384 }) {
-            let failed = IKEAction.childSAFailed("CHILD_SA rekey refused: \(error.messageType)")
-            guard error.messageType == .temporaryFailure, pending.isRekey else { return [failed] }
-            return [failed, .childSARekeyDeferred(inboundSPI: pending.old.inbound.spi)]
+            let failed = IKEAction.childSAFailed("CHILD_SA \(pending.isRekey ? "rekey" : "creation") refused: \(error.messageType)")
+            guard error.messageType == .temporaryFailure, pending.isRekey, let old = pending.old else { return [failed] }
+            return [failed, .childSARekeyDeferred(inboundSPI: old.inbound.spi)]
         }
         guard let sa = payloads.securityAssociation, sa.proposals.count == 1, let peerSPI = sa.proposals[0].spi32,
               ProposalSelection.isValidChoice(sa.proposals[0], from: pending.proposals),
@@ -92,19 +115,20 @@ extension IKESA {
         }
         guard var installation = try? childSAInstallation(
             chosen: sa.proposals[0], keys: keys, ourSPI: pending.spi, peerSPI: peerSPI, initiatorTS: tsi, responderTS: tsr,
-            mode: pending.old.mode, weInitiated: true, nonces: (pending.nonce, nonce.nonceData), sharedSecret: shared)
-        else { return [.childSAFailed("CHILD_SA rekey key derivation failed")] }
-        guard pending.isRekey else {
+            mode: pending.mode, child: pending.child, weInitiated: true, nonces: (pending.nonce, nonce.nonceData),
+            sharedSecret: shared)
+        else { return [.childSAFailed("CHILD_SA key derivation failed")] }
+        guard pending.isRekey, let old = pending.old else {
             childSAs.append(installation)
             return [.install(installation)]
         }
-        installation.rekeyOf = pending.old.reference
+        installation.rekeyOf = old.reference
         childSAs.append(installation)
         // 2.8.1: if the peer rekeyed the same CHILD_SA meanwhile, the SA made with the lowest
         // of the four nonces is redundant and deleted by whoever created it; the winner
         // deletes the old one. Without a collision we simply delete the old one (1.3.3).
-        var redundant = pending.old
-        if let collision = collidingPeerRekey, collision.old == pending.old.reference, pending.isRekey {
+        var redundant = old
+        if let collision = collidingPeerRekey, collision.old == old.reference {
             collidingPeerRekey = nil
             let ours = [pending.nonce, nonce.nonceData]
             let lowest = (ours + collision.nonces).min(by: Self.nonceIsLower)
@@ -152,14 +176,24 @@ extension IKESA {
               let tsi = payloads.trafficSelectorInitiator?.trafficSelectors, let tsr = payloads.trafficSelectorResponder?.trafficSelectors else {
             return refuse(.invalidSyntax, "malformed CREATE_CHILD_SA request")
         }
-        let child = configuration.child
+        // A rekey keeps its CHILD_SA's child; a new CHILD_SA gets the first child whose
+        // selectors fit (RFC 7296 2.9).
+        let rekeyedSPI = payloads.notifies.first(where: { $0.messageType == .rekeySA })?.spi
+        let rekeyed = rekeyedSPI.flatMap { spi in childSAs.first { $0.outbound.spi.bigEndianBytes == spi } }
+        let child: ChildSAConfiguration
         let chosen: Proposal
         let narrowed: (initiator: [TrafficSelector], responder: [TrafficSelector])
         do {
+            if let rekeyed, let own = configuration.child(named: rekeyed.name) {
+                child = own
+                narrowed = try TrafficSelectorNarrowing.narrow(initiator: tsi, responder: tsr,
+                                                               configuredRemote: child.remoteTrafficSelectors,
+                                                               configuredLocal: child.localTrafficSelectors)
+            } else {
+                let fit = try configuration.child(forInitiator: tsi, responder: tsr)
+                (child, narrowed) = (fit.child, (fit.initiator, fit.responder))
+            }
             chosen = try ProposalSelection.select(offered: sa.proposals, configured: child.espProposals)
-            narrowed = try TrafficSelectorNarrowing.narrow(initiator: tsi, responder: tsr,
-                                                           configuredRemote: child.remoteTrafficSelectors,
-                                                           configuredLocal: child.localTrafficSelectors)
         } catch let error as NegotiationError {
             return refuse(error.notifyMessageType, "CREATE_CHILD_SA: \(error)")
         } catch {
@@ -189,7 +223,7 @@ extension IKESA {
         answer.spi = ourSPI.bigEndianBytes
         guard var installation = try? childSAInstallation(
             chosen: answer, keys: keys, ourSPI: ourSPI, peerSPI: peerSPI, initiatorTS: narrowed.initiator,
-            responderTS: narrowed.responder, mode: transport ? .transport : .tunnel, weInitiated: false,
+            responderTS: narrowed.responder, mode: transport ? .transport : .tunnel, child: child, weInitiated: false,
             nonces: (nonce.nonceData, ourNonce), sharedSecret: shared) else {
             return refuse(.noProposalChosen, "CREATE_CHILD_SA key derivation failed")
         }
@@ -199,17 +233,16 @@ extension IKESA {
         if transport { response.append(.notify(NotifyPayload(messageType: .useTransportMode))) }
         response += [.trafficSelectorInitiator(TrafficSelectorPayload(trafficSelectors: narrowed.initiator)),
                      .trafficSelectorResponder(TrafficSelectorPayload(trafficSelectors: narrowed.responder))]
-        let rekeyedSPI = payloads.notifies.first(where: { $0.messageType == .rekeySA })?.spi
-        if let rekeyedSPI, let old = childSAs.first(where: { $0.outbound.spi.bigEndianBytes == rekeyedSPI }) {
+        if let old = rekeyed {
             // Keep sending on the old SA until the initiator deletes it (it has the new one by then).
             installation.outboundDeferred = true
             installation.rekeyOf = old.reference
             deferredOutbound[old.reference] = installation.reference
         }
         childSAs.append(installation)
-        if let rekeyed = payloads.notifies.first(where: { $0.messageType == .rekeySA }),
-           let pending = pendingChildRekey, pending.isRekey, rekeyed.spi == pending.old.outbound.spi.bigEndianBytes {
-            collidingPeerRekey = (pending.old.reference, installation, [nonce.nonceData, ourNonce])
+        if let rekeyedSPI, let pending = pendingChildRekey, pending.isRekey, let old = pending.old,
+           rekeyedSPI == old.outbound.spi.bigEndianBytes {
+            collidingPeerRekey = (old.reference, installation, [nonce.nonceData, ourNonce])
         }
         // A rekeyed CHILD_SA stays until the initiator deletes it (1.3.3).
         return respond(exchange: .createChildSA, messageID: messageID, payloads: response) + [.install(installation)]

@@ -13,7 +13,7 @@ extension IKESA {
 
     mutating func startAuth(now: Double) -> [IKEAction] {
         guard let keys = keyContext, let childSPI = try? randomChildSPI() else { return close("cannot build IKE_AUTH") }
-        let child = configuration.child
+        let child = authChild
         offeredChildSPI = childSPI
         offeredChildProposals = child.espProposals.map { var p = $0; p.spi = childSPI.bigEndianBytes; return p }
         let identity = configuration.localIdentity
@@ -85,21 +85,21 @@ extension IKESA {
               case .trafficSelectorResponder(let tsr)? = payloads.first(where: { $0.type == .trafficSelectorResponder }) else {
             return .failure(.noProposalChosen)
         }
-        let child = configuration.child
         do {
+            // The child is the first whose selectors fit the request's (RFC 7296 2.9).
+            let narrowed = try configuration.child(forInitiator: tsi.trafficSelectors, responder: tsr.trafficSelectors)
+            let child = narrowed.child
             var chosen = try ProposalSelection.select(offered: sa.proposals, configured: child.espProposals,
                                                       ignoringKeyExchange: true)
             guard let peerSPI = chosen.spi32 else { return .failure(.noProposalChosen) }
-            let narrowed = try TrafficSelectorNarrowing.narrow(
-                initiator: tsi.trafficSelectors, responder: tsr.trafficSelectors,
-                configuredRemote: child.remoteTrafficSelectors, configuredLocal: child.localTrafficSelectors)
             let requestedTransport = payloads.contains { if case .notify(let n) = $0 { return n.messageType == .useTransportMode }; return false }
             let mode: ChildSAMode = (requestedTransport && child.mode == .transport) ? .transport : .tunnel
             if child.mode == .transport && !requestedTransport { return .failure(.noProposalChosen) }
             let ourSPI = try randomChildSPI()
             chosen.spi = ourSPI.bigEndianBytes
             let installation = try childSAInstallation(chosen: chosen, keys: keys, ourSPI: ourSPI, peerSPI: peerSPI,
-                                                       initiatorTS: narrowed.initiator, responderTS: narrowed.responder, mode: mode)
+                                                       initiatorTS: narrowed.initiator, responderTS: narrowed.responder,
+                                                       mode: mode, child: child)
             return .success((installation, [
                 .securityAssociation(SecurityAssociationPayload(proposals: [chosen])),
                 .trafficSelectorInitiator(TrafficSelectorPayload(trafficSelectors: narrowed.initiator)),
@@ -137,16 +137,17 @@ extension IKESA {
               ProposalSelection.isValidChoice(sa.proposals[0], from: offeredChildProposals, ignoringKeyExchange: true),
               case .trafficSelectorInitiator(let tsi)? = payloads.first(where: { $0.type == .trafficSelectorInitiator }),
               case .trafficSelectorResponder(let tsr)? = payloads.first(where: { $0.type == .trafficSelectorResponder }),
-              TrafficSelectorNarrowing.narrow(proposed: tsi.trafficSelectors, configured: configuration.child.localTrafficSelectors) == tsi.trafficSelectors,
-              TrafficSelectorNarrowing.narrow(proposed: tsr.trafficSelectors, configured: configuration.child.remoteTrafficSelectors) == tsr.trafficSelectors
+              TrafficSelectorNarrowing.narrow(proposed: tsi.trafficSelectors, configured: authChild.localTrafficSelectors) == tsi.trafficSelectors,
+              TrafficSelectorNarrowing.narrow(proposed: tsr.trafficSelectors, configured: authChild.remoteTrafficSelectors) == tsr.trafficSelectors
         else {
             counters.unexpected += 1
             return [.established]
         }
-        let transport = configuration.child.mode == .transport && notifies.contains { $0.messageType == .useTransportMode }
+        let transport = authChild.mode == .transport && notifies.contains { $0.messageType == .useTransportMode }
         guard let installation = try? childSAInstallation(
             chosen: sa.proposals[0], keys: keys, ourSPI: offeredChildSPI, peerSPI: peerSPI,
-            initiatorTS: tsi.trafficSelectors, responderTS: tsr.trafficSelectors, mode: transport ? .transport : .tunnel)
+            initiatorTS: tsi.trafficSelectors, responderTS: tsr.trafficSelectors, mode: transport ? .transport : .tunnel,
+            child: authChild)
         else { return [.established] }
         childSAs.append(installation)
         return [.established, .install(installation)]
@@ -186,7 +187,7 @@ extension IKESA {
     /// selectors are TSi, and it sends with the "initiator to responder" keys.
     func childSAInstallation(chosen: Proposal, keys: IKESAKeyContext, ourSPI: UInt32, peerSPI: UInt32,
                              initiatorTS: [TrafficSelector], responderTS: [TrafficSelector], mode: ChildSAMode,
-                             weInitiated: Bool? = nil, nonces: (initiator: [UInt8], responder: [UInt8])? = nil,
+                             child: ChildSAConfiguration, weInitiated: Bool? = nil, nonces: (initiator: [UInt8], responder: [UInt8])? = nil,
                              sharedSecret: SecretBytes? = nil) throws -> ChildSAInstallation {
         let weInitiated = weInitiated ?? isOriginalInitiator
         let nonces = nonces ?? (nonceInitiator, nonceResponder)
@@ -206,9 +207,8 @@ extension IKESA {
                               encryptionKeyLengthBits: suite.keyLengthBits, integrity: suite.integrity,
                               encryptionKey: k.0, integrityKey: k.1)
         }
-        let child = configuration.child
         return ChildSAInstallation(
-            name: child.name, reqid: configuration.reqid, mode: mode,
+            name: child.name, reqid: child.reqid, mode: mode,
             inbound: sa(ourSPI, from: remote.address, to: local.address, inboundKeys),
             outbound: sa(peerSPI, from: local.address, to: remote.address, outboundKeys),
             localTrafficSelectors: weInitiated ? initiatorTS : responderTS,

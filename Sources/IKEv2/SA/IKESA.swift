@@ -61,7 +61,8 @@ public struct IKESA {
     var responderInitMessage: [UInt8] = []
     /// After IKE_SA_INIT: the keys and SK protections.
     var keyContext: IKESAKeyContext?
-    /// Initiator: the SPI and proposals offered for the first CHILD_SA.
+    /// Initiator: the child to create with IKE_AUTH, and the SPI and proposals offered.
+    var authChild: ChildSAConfiguration
     var offeredChildSPI: UInt32 = 0
     var offeredChildProposals: [Proposal] = []
     /// Our CHILD_SA rekey in flight, and the old CHILD_SA whose Delete is in flight.
@@ -92,14 +93,21 @@ public struct IKESA {
         self.initiatorSPI = initiatorSPI
         self.responderSPI = responderSPI
         self.taskManager = TaskManager(policy: retransmission)
+        self.authChild = configuration.child
     }
 
-    /// A new IKE_SA we initiate; call `start(now:)` to send IKE_SA_INIT.
+    /// A new IKE_SA we initiate; call `start(now:)` to send IKE_SA_INIT. IKE_AUTH creates
+    /// the child named `child` (default: the configuration's first).
     public static func initiator(configuration: IKESAConfiguration, provider: any IKECryptoProvider,
-                                 local: IKEEndpoint, remote: IKEEndpoint,
+                                 local: IKEEndpoint, remote: IKEEndpoint, child: String? = nil,
                                  retransmission: RetransmissionPolicy = .strongSwanDefault) throws -> IKESA {
-        IKESA(configuration: configuration, provider: provider, isOriginalInitiator: true, local: local, remote: remote,
-              initiatorSPI: try randomSPI(provider), responderSPI: 0, retransmission: retransmission)
+        var sa = IKESA(configuration: configuration, provider: provider, isOriginalInitiator: true, local: local, remote: remote,
+                       initiatorSPI: try randomSPI(provider), responderSPI: 0, retransmission: retransmission)
+        if let child {
+            guard let named = configuration.child(named: child) else { throw NegotiationError.noProposalChosen }
+            sa.authChild = named
+        }
+        return sa
     }
 
     /// A new IKE_SA for a peer's first IKE_SA_INIT request (whose initiator SPI it takes).

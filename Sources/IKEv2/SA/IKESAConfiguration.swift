@@ -23,6 +23,9 @@ public struct IKEEndpoint: Hashable, Sendable, CustomStringConvertible {
 /// The configured child (CHILD_SA template) of a connection.
 public struct ChildSAConfiguration: Sendable {
     public var name: String
+    /// The reqid its CHILD_SAs get (the kernel links SAs and policies by it); set by
+    /// `IKESAConfiguration` when not given.
+    public var reqid: UInt32 = 0
     /// ESP proposals (SPI left empty; filled per negotiation).
     public var espProposals: [Proposal]
     public var localTrafficSelectors: [TrafficSelector]
@@ -56,21 +59,60 @@ public struct IKESAConfiguration: Sendable {
     public var remoteIdentity: IdentificationPayload?
     /// The pre-shared key.
     public var presharedKey: SecretBytes
-    /// The CHILD_SA to create with IKE_AUTH (initiator) or to match requests against (responder).
-    public var child: ChildSAConfiguration
-    /// The reqid given to CHILD_SAs of this IKE_SA.
-    public var reqid: UInt32
+    /// The connection's children (CHILD_SA templates), in configuration order, never empty.
+    /// An initiator creates the first (or the one it is told) with IKE_AUTH; a responder
+    /// picks, for each request, the first whose selectors the request's can be narrowed to.
+    public private(set) var children: [ChildSAConfiguration]
 
+    /// The first child, and its reqid.
+    public var child: ChildSAConfiguration { children[0] }
+    public var reqid: UInt32 { children[0].reqid }
+
+    /// One child with `reqid`.
     public init(name: String, ikeProposals: [Proposal], localIdentity: IdentificationPayload,
                 remoteIdentity: IdentificationPayload?, presharedKey: SecretBytes,
                 child: ChildSAConfiguration, reqid: UInt32) {
+        var child = child
+        child.reqid = reqid
+        self.init(name: name, ikeProposals: ikeProposals, localIdentity: localIdentity, remoteIdentity: remoteIdentity,
+                  presharedKey: presharedKey, children: [child])
+    }
+
+    /// Several children, each with its own reqid (`children` must not be empty).
+    public init(name: String, ikeProposals: [Proposal], localIdentity: IdentificationPayload,
+                remoteIdentity: IdentificationPayload?, presharedKey: SecretBytes,
+                children: [ChildSAConfiguration]) {
+        precondition(!children.isEmpty, "a connection needs a child")
         self.name = name
         self.ikeProposals = ikeProposals
         self.localIdentity = localIdentity
         self.remoteIdentity = remoteIdentity
         self.presharedKey = presharedKey
-        self.child = child
-        self.reqid = reqid
+        self.children = children
+    }
+
+    /// The child named `name`.
+    public func child(named name: String) -> ChildSAConfiguration? {
+        children.first { $0.name == name }
+    }
+
+    /// The responder's choice for a request's TSi/TSr (RFC 7296 2.9): the first child whose
+    /// configured selectors the proposed ones narrow to, with the narrowed selectors.
+    /// Throws TS_UNACCEPTABLE when none fits.
+    func child(forInitiator initiator: [TrafficSelector], responder: [TrafficSelector]) throws
+        -> (child: ChildSAConfiguration, initiator: [TrafficSelector], responder: [TrafficSelector]) {
+        var firstError: Error?
+        for child in children {
+            do {
+                let narrowed = try TrafficSelectorNarrowing.narrow(
+                    initiator: initiator, responder: responder,
+                    configuredRemote: child.remoteTrafficSelectors, configuredLocal: child.localTrafficSelectors)
+                return (child, narrowed.initiator, narrowed.responder)
+            } catch {
+                firstError = firstError ?? error
+            }
+        }
+        throw firstError ?? NegotiationError.tsUnacceptable("TSi")
     }
 }
 
