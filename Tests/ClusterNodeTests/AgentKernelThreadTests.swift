@@ -41,7 +41,7 @@ final class AgentKernelThreadTests: XCTestCase {
         XCTAssertGreaterThan(polls, 5)
         XCTAssertFalse(droppedDuringInstall, "t1 stayed a live member through a 1.5 s install (failure timeout 600 ms)")
         XCTAssertEqual(kernel.spis, [0x5001])
-        let sa = try await harness.routingStatus().sas.first { $0.id == 1 }
+        let sa = try await harness.routingStatus().sas.first { $0.saID == 1 }
         XCTAssertEqual(sa?.holders, ["t1"], "the slow install was acknowledged")
         let reconnects = try await harness.agents[0].status().get().target?.reconnects
         XCTAssertEqual(reconnects, 0, "the agent never lost its connection")

@@ -121,7 +121,7 @@ final class ClusterChannelTests: XCTestCase {
         try await startAgent("t2", kernel: late).welcomed.get()
         let synced = await eventually { late.spis == [0x2001] }
         XCTAssertTrue(synced, "the late joiner got the shared inbound SA and not t1's outbound SA: \(late.spis)")
-        let holders = await eventually { (try? await self.routingStatus().sas.first { $0.id == 1 }?.holders) == ["t1", "t2"] }
+        let holders = await eventually { (try? await self.routingStatus().sas.first { $0.saID == 1 }?.holders) == ["t1", "t2"] }
         XCTAssertTrue(holders)
     }
 
