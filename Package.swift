@@ -3,6 +3,7 @@
 //
 // Layout (pure protocol logic apart from I/O):
 //   CMNL, COpenSSL      system libraries (libmnl, libssl/libcrypto) found through pkg-config
+//   Secrets             SecretBytes: key material that wipes itself (IKEv2 and Cluster re-export it)
 //   Netlink             netlink sockets, message builder, attribute parser over libmnl
 //   XFRM                the kernel boundary: SAs, policies, counters and events (uses Netlink)
 //   IKEv2               pure IKEv2 (RFC 7296): wire codec, payloads, exchanges, SA state; no I/O
@@ -48,8 +49,11 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["CMNL"]),
         .target(name: "XFRM", dependencies: ["Netlink", "CMNL"]),
 
+        // MARK: Key material (no dependencies), shared by IKEv2 and Cluster
+        .target(name: "Secrets"),
+
         // MARK: IKEv2
-        .target(name: "IKEv2", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "IKEv2", dependencies: ["Secrets", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "IKECrypto", dependencies: ["IKEv2", "COpenSSL"]),
         .target(name: "IKEDaemon", dependencies: [
             "IKEv2", "IKECrypto", "XFRM",
@@ -59,7 +63,7 @@ let package = Package(
         ]),
 
         // MARK: Cluster
-        .target(name: "Cluster", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "Cluster", dependencies: ["Secrets", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "ClusterNode", dependencies: [
             "Cluster", "XFRM", "IKEDaemon", "IKEv2",
             .product(name: "NIOCore", package: "swift-nio"),
