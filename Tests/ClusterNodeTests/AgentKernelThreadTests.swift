@@ -7,18 +7,7 @@ import XCTest
 /// The agent's kernel calls run on a thread of their own: a slow install (seconds while the
 /// kernel loads crypto modules) must not stop the agent's heartbeats, or the routing node
 /// would declare a healthy target dead in the middle of an install.
-final class AgentKernelThreadTests: XCTestCase {
-    var harness: ClusterHarness!
-
-    override func setUp() async throws {
-        harness = ClusterHarness()
-        try await harness.setUp()
-    }
-
-    override func tearDown() async throws {
-        try await harness.tearDown()
-    }
-
+final class AgentKernelThreadTests: ClusterHarnessTestCase {
     func testHeartbeatsFlowWhileAnInstallBlocksTheKernel() async throws {
         // Heartbeats every 100 ms, dead after 600 ms of silence; the install takes 1.5 s.
         try await harness.startService(failureTimeout: .milliseconds(600), installTimeout: .seconds(5))

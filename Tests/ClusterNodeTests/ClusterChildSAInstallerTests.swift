@@ -6,18 +6,7 @@ import XCTest
 
 /// The IKE daemon's door (`ChildSAInstaller`) on the routing node: a negotiated CHILD_SA
 /// reaches the targets, and `install` returns only once they hold it.
-final class ClusterChildSAInstallerTests: XCTestCase {
-    var harness: ClusterHarness!
-
-    override func setUp() async throws {
-        harness = ClusterHarness()
-        try await harness.setUp()
-    }
-
-    override func tearDown() async throws {
-        try await harness.tearDown()
-    }
-
+final class ClusterChildSAInstallerTests: ClusterHarnessTestCase {
     func child(inboundSPI: UInt32, outboundSPI: UInt32) -> ChildSAInstallation {
         let peer: [UInt8] = [192, 0, 2, 1], dvipa: [UInt8] = [192, 0, 2, 100]
         func key(_ seed: UInt8) -> SecretBytes { SecretBytes((0..<20).map { seed &+ $0 }) }

@@ -9,18 +9,9 @@ import XCTest
 /// cluster.sh, scenarios/cluster-*): a routing node's and a target's status, JSON and table,
 /// must stay exactly as they are. The state is made through the real `makeStatus` paths;
 /// only the times measured against the clock are normalised.
-final class StatusGoldenTests: XCTestCase {
-    var group: MultiThreadedEventLoopGroup!
-    var pki: TestPKI!
-
-    override func setUp() async throws {
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        pki = try TestPKI()
-    }
-
-    override func tearDown() async throws {
-        try await group.shutdownGracefully()
-    }
+final class StatusGoldenTests: ClusterHarnessTestCase {
+    var group: MultiThreadedEventLoopGroup { harness.group }
+    var pki: TestPKI { harness.pki }
 
     func testRoutingNodeStatusJSONAndTableStayTheSame() throws {
         let authority = SAAuthority.Configuration(
