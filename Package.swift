@@ -102,7 +102,7 @@ let package = Package(
         ]),
 
         // MARK: Tests
-        // What several test targets share (a seeded generator); not a product.
+        // What several test targets share (a seeded generator, hex test data); not a product.
         .target(name: "VipsecTestSupport", path: "Tests/VipsecTestSupport"),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMNL"]),
         .testTarget(name: "XFRMTests", dependencies: ["XFRM", "Netlink", "CMNL", "VipsecTestSupport"]),
@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")],
                     exclude: ["Fixtures", "Corpus"]),
         .testTarget(name: "IKELoadTests", dependencies: ["vipsec-ike-load", "IKEv2", "IKECrypto"]),
-        .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2"], exclude: ["StrongSwanCapture"]),
+        .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2", "VipsecTestSupport"], exclude: ["StrongSwanCapture"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ClusterNodeTests", dependencies: [
             "Cluster", "ClusterNode", "IKEv2",

@@ -3,6 +3,7 @@
 
 import Foundation
 import NIOCore
+import VipsecTestSupport
 import XCTest
 @testable import IKEv2
 
@@ -22,17 +23,7 @@ enum TestFiles {
 }
 
 extension Array where Element == UInt8 {
-    init(hex: String) {
-        let digits = hex.filter { !$0.isWhitespace }
-        var bytes: [UInt8] = []
-        var index = digits.startIndex
-        while index < digits.endIndex {
-            let next = digits.index(index, offsetBy: 2)
-            bytes.append(UInt8(digits[index..<next], radix: 16)!)
-            index = next
-        }
-        self = bytes
-    }
+    init(hex: String) { self = hexBytes(hex) }
 }
 
 /// Raw message building for malformed-input tests: the IKE header and payloads written
