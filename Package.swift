@@ -3,6 +3,7 @@
 //
 // Layout (pure protocol logic apart from I/O):
 //   CMNL, COpenSSL      system libraries (libmnl, libssl/libcrypto) found through pkg-config
+//   Secrets             SecretBytes: key material that wipes itself (IKEv2 and Cluster re-export it)
 //   Netlink             netlink sockets, message builder, attribute parser over libmnl
 //   XFRM                the kernel boundary: SAs, policies, counters and events (uses Netlink)
 //   IKEv2               pure IKEv2 (RFC 7296): wire codec, payloads, exchanges, SA state; no I/O
@@ -48,8 +49,11 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["CMNL"]),
         .target(name: "XFRM", dependencies: ["Netlink", "CMNL"]),
 
+        // MARK: Key material (no dependencies), shared by IKEv2 and Cluster
+        .target(name: "Secrets"),
+
         // MARK: IKEv2
-        .target(name: "IKEv2", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "IKEv2", dependencies: ["Secrets", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "IKECrypto", dependencies: ["IKEv2", "COpenSSL"]),
         .target(name: "IKEDaemon", dependencies: [
             "IKEv2", "IKECrypto", "XFRM",
@@ -59,7 +63,7 @@ let package = Package(
         ]),
 
         // MARK: Cluster
-        .target(name: "Cluster", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "Cluster", dependencies: ["Secrets", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "ClusterNode", dependencies: [
             "Cluster", "XFRM", "IKEDaemon", "IKEv2",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -98,16 +102,18 @@ let package = Package(
         ]),
 
         // MARK: Tests
+        // What several test targets share (a seeded generator, hex test data); not a product.
+        .target(name: "VipsecTestSupport", path: "Tests/VipsecTestSupport"),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMNL"]),
-        .testTarget(name: "XFRMTests", dependencies: ["XFRM", "Netlink", "CMNL"]),
+        .testTarget(name: "XFRMTests", dependencies: ["XFRM", "Netlink", "CMNL", "VipsecTestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
         .testTarget(name: "VipsecCLITests", dependencies: []),
-        .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto"]),
-        .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", .product(name: "NIOCore", package: "swift-nio")],
+        .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto", "VipsecTestSupport"]),
+        .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")],
                     exclude: ["Fixtures", "Corpus"]),
         .testTarget(name: "IKELoadTests", dependencies: ["vipsec-ike-load", "IKEv2", "IKECrypto"]),
-        .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2"], exclude: ["StrongSwanCapture"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2", "VipsecTestSupport"], exclude: ["StrongSwanCapture"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ClusterNodeTests", dependencies: [
             "Cluster", "ClusterNode", "IKEv2",
             .product(name: "NIOCore", package: "swift-nio"),

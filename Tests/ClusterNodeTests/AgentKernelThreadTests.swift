@@ -7,18 +7,7 @@ import XCTest
 /// The agent's kernel calls run on a thread of their own: a slow install (seconds while the
 /// kernel loads crypto modules) must not stop the agent's heartbeats, or the routing node
 /// would declare a healthy target dead in the middle of an install.
-final class AgentKernelThreadTests: XCTestCase {
-    var harness: ClusterHarness!
-
-    override func setUp() async throws {
-        harness = ClusterHarness()
-        try await harness.setUp()
-    }
-
-    override func tearDown() async throws {
-        try await harness.tearDown()
-    }
-
+final class AgentKernelThreadTests: ClusterHarnessTestCase {
     func testHeartbeatsFlowWhileAnInstallBlocksTheKernel() async throws {
         // Heartbeats every 100 ms, dead after 600 ms of silence; the install takes 1.5 s.
         try await harness.startService(failureTimeout: .milliseconds(600), installTimeout: .seconds(5))
@@ -41,7 +30,7 @@ final class AgentKernelThreadTests: XCTestCase {
         XCTAssertGreaterThan(polls, 5)
         XCTAssertFalse(droppedDuringInstall, "t1 stayed a live member through a 1.5 s install (failure timeout 600 ms)")
         XCTAssertEqual(kernel.spis, [0x5001])
-        let sa = try await harness.routingStatus().sas.first { $0.id == 1 }
+        let sa = try await harness.routingStatus().sas.first { $0.saID == 1 }
         XCTAssertEqual(sa?.holders, ["t1"], "the slow install was acknowledged")
         let reconnects = try await harness.agents[0].status().get().target?.reconnects
         XCTAssertEqual(reconnects, 0, "the agent never lost its connection")

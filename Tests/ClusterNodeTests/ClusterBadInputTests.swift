@@ -7,18 +7,7 @@ import XCTest
 
 /// Hostile or broken input on the cluster channel, and failures of members: dropped,
 /// counted, and nothing else disturbed.
-final class ClusterBadInputTests: XCTestCase {
-    var harness: ClusterHarness!
-
-    override func setUp() async throws {
-        harness = ClusterHarness()
-        try await harness.setUp()
-    }
-
-    override func tearDown() async throws {
-        try await harness.tearDown()
-    }
-
+final class ClusterBadInputTests: ClusterHarnessTestCase {
     func welcomed(_ client: RawClusterClient) async -> Bool {
         await eventually(3) { client.messages.contains { if case .welcome = $0 { return true } else { return false } } }
     }

@@ -5,74 +5,12 @@ import NIOPosix
 import XCTest
 @testable import ClusterNode
 
-/// A routing node (`ClusterService`) and agents (`ClusterAgent`, in-memory kernel) on
-/// 127.0.0.1 over real TLS 1.3, with credentials from `scripts/cluster-ca`.
-final class ClusterHarness {
-    var group: MultiThreadedEventLoopGroup!
-    var pki: TestPKI!
-    var service: ClusterService!
-    var port = 0
-    var agents: [ClusterAgent] = []
-
-    func setUp() async throws {
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        pki = try TestPKI()
-    }
-
-    func tearDown() async throws {
-        for agent in agents { await agent.stop(removingSAs: false) }
-        agents = []
-        await service?.stop()
-        try await group.shutdownGracefully()
-    }
-
-    func startService(failureTimeout: Duration = .seconds(3), installTimeout: Duration = .seconds(2),
-                      port: Int = 0) async throws {
-        let authority = SAAuthority.Configuration(
-            membership: MembershipConfiguration(heartbeatInterval: .milliseconds(100), failureTimeout: failureTimeout),
-            installTimeout: installTimeout, outboundMode: .perTarget)
-        service = try ClusterService(configuration: .init(nodeID: try NodeID("router"), listenHost: "127.0.0.1",
-                                                          listenPort: port, authority: authority),
-                                     credentials: try pki.credentials("router"), group: group)
-        self.port = try await service.start()
-    }
-
-    @discardableResult
-    func startAgent(_ node: String, kernel: RecordingKernel, rogue: Bool = false, grace: Duration = .seconds(30)) async throws -> ClusterAgent {
-        let configuration = ClusterAgent.Configuration(
-            nodeID: try NodeID(node), routingHost: "127.0.0.1", routingPort: port, clusterAddress: .v4(127, 0, 0, 1),
-            grace: grace, minimumBackoff: .milliseconds(50), maximumBackoff: .milliseconds(400),
-            counterInterval: .milliseconds(50), watchExpireEvents: false)
-        let agent = try ClusterAgent(configuration: configuration, credentials: try pki.credentials(node, rogue: rogue),
-                                     kernel: kernel, group: group)
-        try await agent.start()
-        agents.append(agent)
-        return agent
-    }
-
-    func routingStatus() async throws -> RoutingStatus {
-        let status = try await service.status().get()
-        guard let routing = status.routing else { throw XFRMTestError.refused }
-        return routing
-    }
-}
-
 /// The cluster channel: join, install and ack, deletes, late joiners, credentials.
-final class ClusterChannelTests: XCTestCase {
-    var harness: ClusterHarness!
+final class ClusterChannelTests: ClusterHarnessTestCase {
     var service: ClusterService { harness.service }
     var pki: TestPKI { harness.pki }
     var port: Int { harness.port }
     var group: MultiThreadedEventLoopGroup { harness.group }
-
-    override func setUp() async throws {
-        harness = ClusterHarness()
-        try await harness.setUp()
-    }
-
-    override func tearDown() async throws {
-        try await harness.tearDown()
-    }
 
     func startService(failureTimeout: Duration = .seconds(3), installTimeout: Duration = .seconds(2)) async throws {
         try await harness.startService(failureTimeout: failureTimeout, installTimeout: installTimeout)
@@ -121,7 +59,7 @@ final class ClusterChannelTests: XCTestCase {
         try await startAgent("t2", kernel: late).welcomed.get()
         let synced = await eventually { late.spis == [0x2001] }
         XCTAssertTrue(synced, "the late joiner got the shared inbound SA and not t1's outbound SA: \(late.spis)")
-        let holders = await eventually { (try? await self.routingStatus().sas.first { $0.id == 1 }?.holders) == ["t1", "t2"] }
+        let holders = await eventually { (try? await self.routingStatus().sas.first { $0.saID == 1 }?.holders) == ["t1", "t2"] }
         XCTAssertTrue(holders)
     }
 

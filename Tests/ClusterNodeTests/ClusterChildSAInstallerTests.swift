@@ -6,21 +6,10 @@ import XCTest
 
 /// The IKE daemon's door (`ChildSAInstaller`) on the routing node: a negotiated CHILD_SA
 /// reaches the targets, and `install` returns only once they hold it.
-final class ClusterChildSAInstallerTests: XCTestCase {
-    var harness: ClusterHarness!
-
-    override func setUp() async throws {
-        harness = ClusterHarness()
-        try await harness.setUp()
-    }
-
-    override func tearDown() async throws {
-        try await harness.tearDown()
-    }
-
+final class ClusterChildSAInstallerTests: ClusterHarnessTestCase {
     func child(inboundSPI: UInt32, outboundSPI: UInt32) -> ChildSAInstallation {
         let peer: [UInt8] = [192, 0, 2, 1], dvipa: [UInt8] = [192, 0, 2, 100]
-        func key(_ seed: UInt8) -> IKEv2.SecretBytes { IKEv2.SecretBytes((0..<20).map { seed &+ $0 }) }
+        func key(_ seed: UInt8) -> SecretBytes { SecretBytes((0..<20).map { seed &+ $0 }) }
         return ChildSAInstallation(
             name: "lab", reqid: 7, mode: .tunnel,
             inbound: ChildSAParameters(spi: inboundSPI, source: peer, destination: dvipa, encryption: .aesGCM16,
@@ -45,7 +34,7 @@ final class ClusterChildSAInstallerTests: XCTestCase {
         XCTAssertEqual(sas[1].selectors.first?.source, .v4(10, 2, 0, 0))
         XCTAssertEqual(sas[1].sequencing, .perTarget(owner: try NodeID("t1")))
         XCTAssertEqual(sas[0].algorithms.first?.name, "rfc4106(gcm(aes))")
-        XCTAssertEqual(sas[0].algorithms.first?.key, Cluster.SecretBytes((0..<20).map { 1 + $0 }))
+        XCTAssertEqual(sas[0].algorithms.first?.key, SecretBytes((0..<20).map { 1 + $0 }))
         XCTAssertEqual(sas[0].lifetimes.hardByteLimit, 1_000_000)
         XCTAssertFalse("\(sas)".contains("0102030405"), "descriptions are redacted")
         XCTAssertThrowsError(try ClusterChildSA.descriptions(of: child(inboundSPI: 1, outboundSPI: 2), ids: [ClusterSAID(1), ClusterSAID(2)],

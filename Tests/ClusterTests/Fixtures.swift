@@ -1,5 +1,9 @@
 import NIOCore
+import VipsecTestSupport
 @testable import Cluster
+
+/// The seeded generator of every test target, by its name here for every file of this one.
+typealias SeededGenerator = VipsecTestSupport.SeededGenerator
 
 /// Shared builders for the cluster tests.
 enum Fixture {
@@ -36,18 +40,5 @@ enum Fixture {
         var buffer = ByteBuffer()
         ClusterFrame.write(message, to: &buffer)
         return buffer
-    }
-}
-
-/// A deterministic generator for randomized tests (SplitMix64), so failures replay.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,20 +1,10 @@
 import Foundation
 import IKEv2
+import VipsecTestSupport
 import XCTest
 
 /// Octets from hex; spaces, colons and newlines are ignored. Traps on bad hex: test data only.
-func hex(_ string: String) -> [UInt8] {
-    let digits = string.filter { $0.isHexDigit }
-    precondition(digits.count % 2 == 0, "odd number of hex digits")
-    var bytes: [UInt8] = []
-    var index = digits.startIndex
-    while index < digits.endIndex {
-        let next = digits.index(index, offsetBy: 2)
-        bytes.append(UInt8(digits[index..<next], radix: 16)!)
-        index = next
-    }
-    return bytes
-}
+func hex(_ string: String) -> [UInt8] { hexBytes(string) }
 
 func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 

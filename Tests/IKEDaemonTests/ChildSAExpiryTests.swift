@@ -2,6 +2,7 @@ import XCTest
 import IKEv2
 import IKECrypto
 import Logging
+import VipsecTestSupport
 import XFRM
 @testable import IKEDaemon
 
@@ -96,7 +97,7 @@ final class ChildSAExpiryTests: XCTestCase {
     }
 
     func testSoftLimitJitterStaysWithinRandBytesAndNeverReachesZero() {
-        var generator = ExpirySeededGenerator(seed: 42)
+        var generator = SeededGenerator(seed: 42)
         let draws = (0..<2000).map { _ in Self.byteLimits.jittered(using: &generator) }
         XCTAssertTrue(draws.allSatisfy { (100 << 10)...(200 << 10) ~= $0.softBytes })
         XCTAssertLessThan(draws.map(\.softBytes).min() ?? .max, 110 << 10, "the jitter is used")
@@ -154,18 +155,5 @@ final class ChildSAExpiryTests: XCTestCase {
         let unlimited = try installer().state(none.inbound, child: none, mode: .tunnel, inbound: true)
         XCTAssertNil(unlimited.lifetime.softByteLimit)
         XCTAssertNil(unlimited.lifetime.hardPacketLimit)
-    }
-}
-
-/// SplitMix64, for reproducible jitter draws.
-struct ExpirySeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -5,22 +5,8 @@ import IKECrypto
 
 /// The counters line `vipsec routing` logs on SIGUSR1: every drop and refusal is counted,
 /// including those of IKE_SAs already closed.
-final class GatewayStatusTests: XCTestCase {
+final class GatewayStatusTests: XCTestCase, GatewayPeerTesting {
     let provider = OpenSSLCryptoProvider()
-
-    func peer(secret: String = "lab secret", ikeProposals: String = "aes256gcm16-prfsha256-x25519",
-              remoteTS: TrafficSelector = .ipv4([10, 2, 0, 0], [10, 2, 0, 255])) throws -> IKESA {
-        let child = ChildSAConfiguration(name: "lab", espProposals: try ProposalSyntax.parse("aes256gcm16", protocolID: .esp),
-                                         localTrafficSelectors: [.ipv4([10, 1, 0, 0], [10, 1, 0, 255])],
-                                         remoteTrafficSelectors: [remoteTS])
-        let configuration = IKESAConfiguration(
-            name: "peer", ikeProposals: try ProposalSyntax.parse(ikeProposals, protocolID: .ike),
-            localIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 1]),
-            remoteIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 100]),
-            presharedKey: SecretBytes(Array(secret.utf8)), child: child, reqid: 1)
-        return try IKESA.initiator(configuration: configuration, provider: provider,
-                                   local: IKEGatewayTests.peerAddress, remote: IKEGatewayTests.gatewayAddress)
-    }
 
     func gateway() throws -> IKEGateway {
         try IKEGateway(config: DaemonConfig(parsing: IKEGatewayTests.config(), file: "t"), provider: provider)

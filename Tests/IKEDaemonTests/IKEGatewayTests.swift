@@ -5,7 +5,7 @@ import IKECrypto
 
 /// The gateway's table: responder IKE_SAs made from the config file, COOKIEs under load
 /// (RFC 7296 2.6), the half-open limit, dispatch by SPI.
-final class IKEGatewayTests: XCTestCase {
+final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
     let provider = OpenSSLCryptoProvider()
     static let gatewayAddress = IKEEndpoint(address: [192, 0, 2, 100], port: 500)
     static let peerAddress = IKEEndpoint(address: [192, 0, 2, 1], port: 500)
@@ -45,20 +45,6 @@ final class IKEGatewayTests: XCTestCase {
             }
         }
         """
-    }
-
-    /// The peer: one of our IKE_SAs configured as the gateway's mirror image.
-    func peer() throws -> IKESA {
-        let child = ChildSAConfiguration(name: "lab", espProposals: try ProposalSyntax.parse("aes256gcm16", protocolID: .esp),
-                                         localTrafficSelectors: [.ipv4([10, 1, 0, 0], [10, 1, 0, 255])],
-                                         remoteTrafficSelectors: [.ipv4([10, 2, 0, 0], [10, 2, 0, 255])])
-        let configuration = IKESAConfiguration(
-            name: "peer", ikeProposals: try ProposalSyntax.parse("aes256gcm16-prfsha256-x25519", protocolID: .ike),
-            localIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 1]),
-            remoteIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 100]),
-            presharedKey: SecretBytes(Array("lab secret".utf8)), child: child, reqid: 1)
-        return try IKESA.initiator(configuration: configuration, provider: provider,
-                                   local: Self.peerAddress, remote: Self.gatewayAddress)
     }
 
     /// Runs peer <-> gateway until quiet; returns the gateway's actions.

@@ -7,7 +7,7 @@ import IKECrypto
 /// IKE_SA rekey requests that must be refused (RFC 7296 1.3.2, 2.25.2) without touching
 /// state, a rekey meeting a Delete, the response cache's retransmission check (2.1), and
 /// the gateway's rekey timers and SA table switch.
-final class IKESARekeyRefusalTests: XCTestCase {
+final class IKESARekeyRefusalTests: XCTestCase, GatewayPeerTesting {
     let provider = OpenSSLCryptoProvider()
 
     func established() throws -> RekeyWire {
@@ -135,19 +135,6 @@ final class IKESARekeyRefusalTests: XCTestCase {
 
     // MARK: The gateway
 
-    static func peer(_ provider: OpenSSLCryptoProvider) throws -> IKESA {
-        let child = ChildSAConfiguration(name: "lab", espProposals: try ProposalSyntax.parse("aes256gcm16", protocolID: .esp),
-                                         localTrafficSelectors: [.ipv4([10, 1, 0, 0], [10, 1, 0, 255])],
-                                         remoteTrafficSelectors: [.ipv4([10, 2, 0, 0], [10, 2, 0, 255])])
-        let configuration = IKESAConfiguration(
-            name: "peer", ikeProposals: try ProposalSyntax.parse("aes256gcm16-prfsha256-x25519", protocolID: .ike),
-            localIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 1]),
-            remoteIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 100]),
-            presharedKey: SecretBytes(Array("lab secret".utf8)), child: child, reqid: 1)
-        return try IKESA.initiator(configuration: configuration, provider: provider,
-                                   local: IKEGatewayTests.peerAddress, remote: IKEGatewayTests.gatewayAddress)
-    }
-
     /// Delivers until quiet between the gateway and the peer; returns the gateway's actions.
     func converse(_ peer: inout RekeyEndpoint, _ gateway: inout IKEGateway, now: Double) -> [GatewayAction] {
         var all: [GatewayAction] = []
@@ -163,7 +150,7 @@ final class IKESARekeyRefusalTests: XCTestCase {
     func testGatewayRekeysItsIKESAAtRekeyTimeAndSwitchesItsTable() throws {
         let text = IKEGatewayTests.config().replacingOccurrences(of: "dpd_delay = 0", with: "dpd_delay = 0\n rekey_time = 60s\n over_time = 6s")
         var gateway = try IKEGateway(config: DaemonConfig(parsing: text, file: "t"), provider: provider)
-        var initiator = try Self.peer(provider)
+        var initiator = try self.peer()
         var peer = RekeyEndpoint(initiator)
         let started = initiator.start(now: 0)
         peer.file(initiator, started)

@@ -6,22 +6,8 @@ import IKECrypto
 
 /// Sharding IKE_SAs over workers (IKEShardRouting.swift, IKEWorkerSet.swift): every message
 /// of one IKE_SA goes to one worker; SPIs spread; `vipsec { workers }`; summed status.
-final class IKEShardRoutingTests: XCTestCase {
+final class IKEShardRoutingTests: XCTestCase, GatewayPeerTesting {
     let provider = OpenSSLCryptoProvider()
-
-    /// The peer: the mirror image of IKEGatewayTests.config()'s connection.
-    func peer() throws -> IKESA {
-        let child = ChildSAConfiguration(name: "lab", espProposals: try ProposalSyntax.parse("aes256gcm16", protocolID: .esp),
-                                         localTrafficSelectors: [.ipv4([10, 1, 0, 0], [10, 1, 0, 255])],
-                                         remoteTrafficSelectors: [.ipv4([10, 2, 0, 0], [10, 2, 0, 255])])
-        let configuration = IKESAConfiguration(
-            name: "peer", ikeProposals: try ProposalSyntax.parse("aes256gcm16-prfsha256-x25519", protocolID: .ike),
-            localIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 1]),
-            remoteIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 100]),
-            presharedKey: SecretBytes(Array("lab secret".utf8)), child: child, reqid: 1)
-        return try IKESA.initiator(configuration: configuration, provider: provider,
-                                   local: IKEGatewayTests.peerAddress, remote: IKEGatewayTests.gatewayAddress)
-    }
 
     /// A full IKE_SA_INIT + IKE_AUTH between a peer and a gateway: (datagrams from the
     /// peer, datagrams from the gateway, the peer's IKE_SA, the gateway's local SPI).

@@ -4,6 +4,7 @@
 
 import Foundation
 import NIOCore
+import VipsecTestSupport
 import XCTest
 @testable import IKEv2
 

@@ -3,6 +3,7 @@
 
 import Foundation
 import NIOCore
+import VipsecTestSupport
 import XCTest
 @testable import IKEv2
 
@@ -22,17 +23,7 @@ enum TestFiles {
 }
 
 extension Array where Element == UInt8 {
-    init(hex: String) {
-        let digits = hex.filter { !$0.isWhitespace }
-        var bytes: [UInt8] = []
-        var index = digits.startIndex
-        while index < digits.endIndex {
-            let next = digits.index(index, offsetBy: 2)
-            bytes.append(UInt8(digits[index..<next], radix: 16)!)
-            index = next
-        }
-        self = bytes
-    }
+    init(hex: String) { self = hexBytes(hex) }
 }
 
 /// Raw message building for malformed-input tests: the IKE header and payloads written
@@ -90,19 +81,6 @@ func XCTAssertInvalidSyntax(_ bytes: [UInt8], file: StaticString = #filePath, li
         XCTAssertEqual(error.notifyMessageType, .invalidSyntax, "\(error)", file: file, line: line)
     } catch {
         XCTFail("untyped error \(error)", file: file, line: line)
-    }
-}
-
-/// SplitMix64: a small seeded generator so randomized tests replay exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

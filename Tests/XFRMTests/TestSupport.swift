@@ -1,18 +1,10 @@
 import CMNL
+import VipsecTestSupport
 import XCTest
 @testable import Netlink
 @testable import XFRM
 
-func bytes(hex: String) -> [UInt8] {
-    var result: [UInt8] = []
-    var index = hex.startIndex
-    while index < hex.endIndex {
-        let next = hex.index(index, offsetBy: 2)
-        result.append(UInt8(hex[index..<next], radix: 16)!)
-        index = next
-    }
-    return result
-}
+func bytes(hex: String) -> [UInt8] { hexBytes(hex) }
 
 func key(_ text: String) -> XFRMKey { XFRMKey(hex: text)! }
 

@@ -1,4 +1,5 @@
 import CMNL
+import VipsecTestSupport
 import XCTest
 @testable import Netlink
 @testable import XFRM
@@ -78,7 +79,7 @@ final class XFRMParsingTests: XCTestCase {
 
     /// Hostile bytes never trap: 20,000 seeded mutations of real messages either parse or throw.
     func testMutatedMessagesNeverTrap() {
-        var generator = SplitMix64(seed: 0x5eed)
+        var generator = SeededGenerator(seed: 0x5eed)
         let seeds: [(UInt16, [UInt8])] = [
             (16, bytes(hex: IPRoute2Golden.encapmark)), (16, bytes(hex: IPRoute2Golden.cbcsha256esn)),
             (19, bytes(hex: IPRoute2Golden.policy)), (24, bytes(hex: IPRoute2Golden.esnstate) + [1, 0, 0, 0, 0, 0, 0, 0]),
@@ -128,18 +129,5 @@ final class XFRMParsingTests: XCTestCase {
         XCTAssertEqual(Array(esn[4..<8]), [1, 0, 0, 0])        // oseq low
         XCTAssertEqual(Array(esn[12..<16]), [1, 0, 0, 0])      // oseq_hi
         XCTAssertEqual(Array(decoded.fixed[40..<44]), [2, 0, 0, 0])  // XFRM_AE_RVAL
-    }
-}
-
-/// A small seeded generator, so the mutation test is the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }

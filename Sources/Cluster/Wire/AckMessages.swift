@@ -43,13 +43,13 @@ extension ClusterMessage {
         }
 
         public init(parsing buffer: inout ByteBuffer) throws {
-            saID = ClusterSAID(try buffer.readClusterInteger("DeleteSA id"))
-            epoch = ClusterEpoch(rawValue: try buffer.readClusterInteger("DeleteSA epoch"))
+            saID = try buffer.readClusterValue("DeleteSA id")
+            epoch = try buffer.readClusterValue("DeleteSA epoch")
         }
 
         public func write(to buffer: inout ByteBuffer) {
-            buffer.writeInteger(saID.rawValue)
-            buffer.writeInteger(epoch.rawValue)
+            buffer.writeClusterValue(saID)
+            buffer.writeClusterValue(epoch)
         }
 
         public var description: String { "DeleteSA(\(saID), \(epoch))" }
@@ -67,13 +67,13 @@ extension ClusterMessage {
         }
 
         public init(parsing buffer: inout ByteBuffer) throws {
-            saID = ClusterSAID(try buffer.readClusterInteger("Ack SA id"))
-            operation = ClusterMessageType(rawValue: try buffer.readClusterInteger("Ack operation"))
+            saID = try buffer.readClusterValue("Ack SA id")
+            operation = try buffer.readClusterValue("Ack operation")
         }
 
         public func write(to buffer: inout ByteBuffer) {
-            buffer.writeInteger(saID.rawValue)
-            buffer.writeInteger(operation.rawValue)
+            buffer.writeClusterValue(saID)
+            buffer.writeClusterValue(operation)
         }
 
         public var description: String { "Ack(\(operation) \(saID))" }
@@ -95,16 +95,16 @@ extension ClusterMessage {
         }
 
         public init(parsing buffer: inout ByteBuffer) throws {
-            saID = ClusterSAID(try buffer.readClusterInteger("Nack SA id"))
-            operation = ClusterMessageType(rawValue: try buffer.readClusterInteger("Nack operation"))
-            reason = NackReason(rawValue: try buffer.readClusterInteger("Nack reason"))
+            saID = try buffer.readClusterValue("Nack SA id")
+            operation = try buffer.readClusterValue("Nack operation")
+            reason = try buffer.readClusterValue("Nack reason")
             detail = try buffer.readClusterString("Nack detail")
         }
 
         public func write(to buffer: inout ByteBuffer) {
-            buffer.writeInteger(saID.rawValue)
-            buffer.writeInteger(operation.rawValue)
-            buffer.writeInteger(reason.rawValue)
+            buffer.writeClusterValue(saID)
+            buffer.writeClusterValue(operation)
+            buffer.writeClusterValue(reason)
             buffer.writeClusterString(detail)
         }
 

@@ -1,11 +1,35 @@
 import NIOCore
 
+/// A value the cluster wire carries as its raw integer, big-endian, at the raw type's width
+/// (SA ids and epochs u64, message types and codes u8, capabilities u32).
+protocol ClusterWireValue: RawRepresentable where RawValue: FixedWidthInteger {
+    init(rawValue: RawValue)
+}
+
+extension ClusterSAID: ClusterWireValue {}
+extension ClusterEpoch: ClusterWireValue {}
+extension ClusterMessageType: ClusterWireValue {}
+extension NackReason: ClusterWireValue {}
+extension KernelCapabilities: ClusterWireValue {}
+extension SADirection: ClusterWireValue {}
+extension IPsecProtocol: ClusterWireValue {}
+extension SAMode: ClusterWireValue {}
+extension SAAlgorithmKind: ClusterWireValue {}
+
 // Reading helpers that name the field that was missing. Every read is bounds-checked by
 // ByteBuffer; a short buffer becomes `ClusterWireError.truncated(field:)`.
 extension ByteBuffer {
     mutating func readClusterInteger<T: FixedWidthInteger>(_ field: @autoclosure () -> String, as: T.Type = T.self) throws -> T {
         guard let value = readInteger(as: T.self) else { throw ClusterWireError.truncated(field: field()) }
         return value
+    }
+
+    mutating func readClusterValue<T: ClusterWireValue>(_ field: @autoclosure () -> String, as: T.Type = T.self) throws -> T {
+        T(rawValue: try readClusterInteger(field()))
+    }
+
+    mutating func writeClusterValue<T: ClusterWireValue>(_ value: T) {
+        writeInteger(value.rawValue)
     }
 
     mutating func readClusterBool(_ field: @autoclosure () -> String) throws -> Bool {
@@ -95,7 +119,7 @@ extension ByteBuffer {
 
     mutating func writeClusterSecret(_ secret: SecretBytes) {
         writeInteger(UInt16(secret.count))
-        secret.withUnsafeBytes { writeBytes($0) }
+        secret.withUnsafeBytes { _ = writeBytes($0) }
     }
 
     /// A list count (two bytes) checked against `maximum` before anything is allocated.
@@ -105,5 +129,22 @@ extension ByteBuffer {
             throw ClusterWireError.invalidValue(field: field(), reason: "count \(count) exceeds \(maximum)")
         }
         return count
+    }
+
+    /// A list: a two-byte count, checked against `maximum` before anything is allocated,
+    /// then each element as `element` reads it.
+    mutating func readClusterList<Element>(_ field: @autoclosure () -> String, maximum: Int,
+                                           _ element: (inout ByteBuffer) throws -> Element) throws -> [Element] {
+        let count = try readClusterCount(field(), maximum: maximum)
+        var elements: [Element] = []
+        elements.reserveCapacity(count)
+        for _ in 0..<count { elements.append(try element(&self)) }
+        return elements
+    }
+
+    /// Writes the two-byte count of `elements`, then each as `element` writes it.
+    mutating func writeClusterList<C: Collection>(_ elements: C, _ element: (inout ByteBuffer, C.Element) -> Void) {
+        writeInteger(UInt16(elements.count))
+        for each in elements { element(&self, each) }
     }
 }

@@ -46,7 +46,7 @@ extension ClusterMessage {
         }
 
         public init(parsing buffer: inout ByteBuffer) throws {
-            saID = ClusterSAID(try buffer.readClusterInteger("LifesizeReport SA id"))
+            saID = try buffer.readClusterValue("LifesizeReport SA id")
             bytes = try buffer.readClusterInteger("LifesizeReport bytes")
             packets = try buffer.readClusterInteger("LifesizeReport packets")
             let flags: UInt8 = try buffer.readClusterInteger("LifesizeReport flags")
@@ -57,7 +57,7 @@ extension ClusterMessage {
         }
 
         public func write(to buffer: inout ByteBuffer) {
-            buffer.writeInteger(saID.rawValue)
+            buffer.writeClusterValue(saID)
             buffer.writeInteger(bytes)
             buffer.writeInteger(packets)
             buffer.writeInteger(hardLimitReached ? 1 : 0, as: UInt8.self)
@@ -83,12 +83,12 @@ extension ClusterMessage {
         }
 
         public init(parsing buffer: inout ByteBuffer) throws {
-            saID = ClusterSAID(try buffer.readClusterInteger("SequenceBlockRequest SA id"))
+            saID = try buffer.readClusterValue("SequenceBlockRequest SA id")
             currentBlockFirst = try buffer.readClusterInteger("SequenceBlockRequest current block")
         }
 
         public func write(to buffer: inout ByteBuffer) {
-            buffer.writeInteger(saID.rawValue)
+            buffer.writeClusterValue(saID)
             buffer.writeInteger(currentBlockFirst)
         }
 
@@ -118,7 +118,7 @@ extension ClusterMessage {
         public var hardPacketLimit: UInt64 { block.count }
 
         public init(parsing buffer: inout ByteBuffer) throws {
-            saID = ClusterSAID(try buffer.readClusterInteger("SequenceBlockGrant SA id"))
+            saID = try buffer.readClusterValue("SequenceBlockGrant SA id")
             let first: UInt64 = try buffer.readClusterInteger("SequenceBlockGrant first")
             let last: UInt64 = try buffer.readClusterInteger("SequenceBlockGrant last")
             block = try SequenceBlock(first: first, last: last)
@@ -129,7 +129,7 @@ extension ClusterMessage {
         }
 
         public func write(to buffer: inout ByteBuffer) {
-            buffer.writeInteger(saID.rawValue)
+            buffer.writeClusterValue(saID)
             buffer.writeInteger(block.first)
             buffer.writeInteger(block.last)
             buffer.writeInteger(softPacketLimit)

@@ -44,19 +44,19 @@ extension ClusterMessage {
         public init(parsing buffer: inout ByteBuffer) throws {
             nodeID = try buffer.readClusterNodeID("Hello node id")
             clusterAddress = try buffer.readClusterAddress("Hello cluster address")
-            capabilities = KernelCapabilities(rawValue: try buffer.readClusterInteger("Hello capabilities"))
+            capabilities = try buffer.readClusterValue("Hello capabilities")
             maximumReplayWindow = try buffer.readClusterInteger("Hello max replay window")
             incarnation = try buffer.readClusterInteger("Hello incarnation")
-            heldEpoch = ClusterEpoch(rawValue: try buffer.readClusterInteger("Hello held epoch"))
+            heldEpoch = try buffer.readClusterValue("Hello held epoch")
         }
 
         public func write(to buffer: inout ByteBuffer) {
             buffer.writeClusterNodeID(nodeID)
             buffer.writeClusterAddress(clusterAddress)
-            buffer.writeInteger(capabilities.rawValue)
+            buffer.writeClusterValue(capabilities)
             buffer.writeInteger(maximumReplayWindow)
             buffer.writeInteger(incarnation)
-            buffer.writeInteger(heldEpoch.rawValue)
+            buffer.writeClusterValue(heldEpoch)
         }
 
         public var description: String {
@@ -80,7 +80,7 @@ extension ClusterMessage {
         }
 
         public init(parsing buffer: inout ByteBuffer) throws {
-            epoch = ClusterEpoch(rawValue: try buffer.readClusterInteger("Welcome epoch"))
+            epoch = try buffer.readClusterValue("Welcome epoch")
             heartbeatIntervalMilliseconds = try buffer.readClusterInteger("Welcome heartbeat interval")
             failureTimeoutMilliseconds = try buffer.readClusterInteger("Welcome failure timeout")
             guard epoch != .none else {
@@ -89,7 +89,7 @@ extension ClusterMessage {
         }
 
         public func write(to buffer: inout ByteBuffer) {
-            buffer.writeInteger(epoch.rawValue)
+            buffer.writeClusterValue(epoch)
             buffer.writeInteger(heartbeatIntervalMilliseconds)
             buffer.writeInteger(failureTimeoutMilliseconds)
         }
@@ -110,12 +110,12 @@ extension ClusterMessage {
         }
 
         public init(parsing buffer: inout ByteBuffer) throws {
-            epoch = ClusterEpoch(rawValue: try buffer.readClusterInteger("Heartbeat epoch"))
+            epoch = try buffer.readClusterValue("Heartbeat epoch")
             counter = try buffer.readClusterInteger("Heartbeat counter")
         }
 
         public func write(to buffer: inout ByteBuffer) {
-            buffer.writeInteger(epoch.rawValue)
+            buffer.writeClusterValue(epoch)
             buffer.writeInteger(counter)
         }
 
@@ -130,11 +130,11 @@ extension ClusterMessage {
         public init(heldEpoch: ClusterEpoch) { self.heldEpoch = heldEpoch }
 
         public init(parsing buffer: inout ByteBuffer) throws {
-            heldEpoch = ClusterEpoch(rawValue: try buffer.readClusterInteger("ResyncRequest held epoch"))
+            heldEpoch = try buffer.readClusterValue("ResyncRequest held epoch")
         }
 
         public func write(to buffer: inout ByteBuffer) {
-            buffer.writeInteger(heldEpoch.rawValue)
+            buffer.writeClusterValue(heldEpoch)
         }
 
         public var description: String { "ResyncRequest(held \(heldEpoch))" }
@@ -157,21 +157,15 @@ extension ClusterMessage {
         }
 
         public init(parsing buffer: inout ByteBuffer) throws {
-            epoch = ClusterEpoch(rawValue: try buffer.readClusterInteger("FullState epoch"))
-            let count = try buffer.readClusterCount("FullState SA ids", maximum: FullState.maximumCount)
-            var ids: [ClusterSAID] = []
-            ids.reserveCapacity(count)
-            for _ in 0..<count {
-                ids.append(ClusterSAID(try buffer.readClusterInteger("FullState SA id")))
+            epoch = try buffer.readClusterValue("FullState epoch")
+            saIDs = try buffer.readClusterList("FullState SA ids", maximum: FullState.maximumCount) {
+                try $0.readClusterValue("FullState SA id")
             }
-            saIDs = ids
         }
 
         public func write(to buffer: inout ByteBuffer) {
-            buffer.writeInteger(epoch.rawValue)
-            let ids = saIDs.prefix(FullState.maximumCount)
-            buffer.writeInteger(UInt16(ids.count))
-            for id in ids { buffer.writeInteger(id.rawValue) }
+            buffer.writeClusterValue(epoch)
+            buffer.writeClusterList(saIDs.prefix(FullState.maximumCount)) { $0.writeClusterValue($1) }
         }
 
         public var description: String { "FullState(\(epoch), \(saIDs.count) SAs)" }

@@ -111,23 +111,21 @@ extension ClusterMessage {
         public var description: String { "InstallSA(\(sa))" }
 
         public init(parsing buffer: inout ByteBuffer) throws {
-            let saID = ClusterSAID(try buffer.readClusterInteger("InstallSA id"))
-            let epoch = ClusterEpoch(rawValue: try buffer.readClusterInteger("InstallSA epoch"))
+            let saID: ClusterSAID = try buffer.readClusterValue("InstallSA id")
+            let epoch: ClusterEpoch = try buffer.readClusterValue("InstallSA epoch")
             let generation: UInt32 = try buffer.readClusterInteger("InstallSA generation")
             let spi: UInt32 = try buffer.readClusterInteger("InstallSA spi")
-            let direction = SADirection(rawValue: try buffer.readClusterInteger("InstallSA direction"))
+            let direction: SADirection = try buffer.readClusterValue("InstallSA direction")
             let source = try buffer.readClusterAddress("InstallSA source")
             let destination = try buffer.readClusterAddress("InstallSA destination")
-            let ipsecProtocol = IPsecProtocol(rawValue: try buffer.readClusterInteger("InstallSA protocol"))
-            let mode = SAMode(rawValue: try buffer.readClusterInteger("InstallSA mode"))
-            let algorithmCount = try buffer.readClusterCount("InstallSA algorithms", maximum: SADescription.maximumAlgorithms)
-            var algorithms: [SAAlgorithm] = []
-            for _ in 0..<algorithmCount {
-                let kind = SAAlgorithmKind(rawValue: try buffer.readClusterInteger("InstallSA algorithm kind"))
+            let ipsecProtocol: IPsecProtocol = try buffer.readClusterValue("InstallSA protocol")
+            let mode: SAMode = try buffer.readClusterValue("InstallSA mode")
+            let algorithms = try buffer.readClusterList("InstallSA algorithms", maximum: SADescription.maximumAlgorithms) { buffer in
+                let kind: SAAlgorithmKind = try buffer.readClusterValue("InstallSA algorithm kind")
                 let name = try buffer.readClusterString("InstallSA algorithm name", maximumLength: 63)
                 let bits: UInt16 = try buffer.readClusterInteger("InstallSA algorithm bits")
                 let key = try buffer.readClusterSecret("InstallSA algorithm key", maximumLength: SADescription.maximumKeyLength)
-                algorithms.append(SAAlgorithm(kind: kind, name: name, key: key, bits: bits))
+                return SAAlgorithm(kind: kind, name: name, key: key, bits: bits)
             }
             let esn = try buffer.readClusterBool("InstallSA esn")
             let replayWindow: UInt32 = try buffer.readClusterInteger("InstallSA replay window")
@@ -139,17 +137,15 @@ extension ClusterMessage {
             lifetimes.softAddExpiresSeconds = try buffer.readClusterInteger("InstallSA soft add expires")
             lifetimes.hardAddExpiresSeconds = try buffer.readClusterInteger("InstallSA hard add expires")
             let reportStep: UInt64 = try buffer.readClusterInteger("InstallSA lifesize report step")
-            let selectorCount = try buffer.readClusterCount("InstallSA selectors", maximum: SADescription.maximumSelectors)
-            var selectors: [SASelector] = []
-            for _ in 0..<selectorCount {
-                selectors.append(SASelector(
+            let selectors = try buffer.readClusterList("InstallSA selectors", maximum: SADescription.maximumSelectors) { buffer in
+                SASelector(
                     source: try buffer.readClusterAddress("InstallSA selector source"),
                     sourcePrefixLength: try buffer.readClusterInteger("InstallSA selector source prefix"),
                     destination: try buffer.readClusterAddress("InstallSA selector destination"),
                     destinationPrefixLength: try buffer.readClusterInteger("InstallSA selector destination prefix"),
                     sourcePort: try buffer.readClusterInteger("InstallSA selector source port"),
                     destinationPort: try buffer.readClusterInteger("InstallSA selector destination port"),
-                    ipProtocol: try buffer.readClusterInteger("InstallSA selector protocol")))
+                    ipProtocol: try buffer.readClusterInteger("InstallSA selector protocol"))
             }
             var encapsulation: UDPEncapsulation?
             if try buffer.readClusterBool("InstallSA encapsulation present") {
@@ -181,18 +177,17 @@ extension ClusterMessage {
         }
 
         public func write(to buffer: inout ByteBuffer) {
-            buffer.writeInteger(sa.saID.rawValue)
-            buffer.writeInteger(sa.epoch.rawValue)
+            buffer.writeClusterValue(sa.saID)
+            buffer.writeClusterValue(sa.epoch)
             buffer.writeInteger(sa.generation)
             buffer.writeInteger(sa.spi)
-            buffer.writeInteger(sa.direction.rawValue)
+            buffer.writeClusterValue(sa.direction)
             buffer.writeClusterAddress(sa.source)
             buffer.writeClusterAddress(sa.destination)
-            buffer.writeInteger(sa.ipsecProtocol.rawValue)
-            buffer.writeInteger(sa.mode.rawValue)
-            buffer.writeInteger(UInt16(sa.algorithms.count))
-            for algorithm in sa.algorithms {
-                buffer.writeInteger(algorithm.kind.rawValue)
+            buffer.writeClusterValue(sa.ipsecProtocol)
+            buffer.writeClusterValue(sa.mode)
+            buffer.writeClusterList(sa.algorithms) { buffer, algorithm in
+                buffer.writeClusterValue(algorithm.kind)
                 buffer.writeClusterString(algorithm.name)
                 buffer.writeInteger(algorithm.bits)
                 buffer.writeClusterSecret(algorithm.key)
@@ -206,8 +201,7 @@ extension ClusterMessage {
             buffer.writeInteger(sa.lifetimes.softAddExpiresSeconds)
             buffer.writeInteger(sa.lifetimes.hardAddExpiresSeconds)
             buffer.writeInteger(sa.lifesizeReportStep)
-            buffer.writeInteger(UInt16(sa.selectors.count))
-            for selector in sa.selectors {
+            buffer.writeClusterList(sa.selectors) { buffer, selector in
                 buffer.writeClusterAddress(selector.source)
                 buffer.writeInteger(selector.sourcePrefixLength)
                 buffer.writeClusterAddress(selector.destination)

@@ -90,7 +90,7 @@ extension ClusterAgent {
                     send(.ack(.init(saID: sa.saID, operation: .installSA)))
                 }
             case .failure(let error):
-                kernelFailed("install \(sa.saID) spi \(sa.spi.spiText): \(error)")
+                kernelFailed("install \(sa.saID) spi \(sa.spiText): \(error)")
                 inKernel.remove(sa.saID)
                 acknowledged.remove(sa.saID)
                 perform(cache.installFailed(sa.saID, reason: .kernelRejected, detail: "\(error)"), ackDeletes: false)
@@ -145,10 +145,10 @@ extension ClusterAgent {
             if let counters = removal.counters {
                 send(.lifesizeReport(.init(saID: sa.saID, bytes: counters.bytes, packets: counters.packets)))
             }
-            if let failure = removal.failure { kernelFailed("remove \(sa.saID) spi \(sa.spi.spiText): \(failure)") }
+            if let failure = removal.failure { kernelFailed("remove \(sa.saID) spi \(sa.spiText): \(failure)") }
             inKernel.remove(sa.saID)
             acknowledged.remove(sa.saID)
-            logger.info("removed \(sa.saID) spi \(sa.spi.spiText) (\(reason))")
+            logger.info("removed \(sa.saID) spi \(sa.spiText) (\(reason))")
             if ackDelete { send(.ack(.init(saID: sa.saID, operation: .deleteSA))) }
         }
     }
@@ -175,7 +175,7 @@ extension ClusterAgent {
             perform(cache.observedCounters(sa.saID, bytes: bytes, packets: packets), ackDeletes: false)
             return
         }
-        logger.info("\(sa.saID) spi \(sa.spi.spiText) expired in the kernel")
+        logger.info("\(sa.saID) spi \(sa.spiText) expired in the kernel")
         perform(cache.hardByteLimitReached(sa.saID, bytes: bytes, packets: packets), ackDeletes: false)
         // Forget it without touching the time of last contact (the routing node said nothing).
         let effects = cache.delete(.init(saID: sa.saID, epoch: cache.epoch), now: cache.lastContact ?? .zero)

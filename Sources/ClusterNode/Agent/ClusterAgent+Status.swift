@@ -29,7 +29,7 @@ extension ClusterAgent {
         let now = Self.now()
         let sas = cache.sas.keys.sorted().compactMap { cache.sas[$0] }.map { sa -> ShadowSAStatus in
             let counters = inKernel.contains(sa.saID) ? kernelCounters[sa.saID] : nil
-            return ShadowSAStatus(id: sa.saID.rawValue, spi: sa.spi.spiText, direction: sa.direction.description,
+            return ShadowSAStatus(id: sa.saID.rawValue, spi: sa.spiText, direction: sa.direction.description,
                                   source: sa.source.description, destination: sa.destination.description,
                                   sequencing: sa.sequencing.description, inKernel: counters != nil,
                                   bytes: counters?.bytes ?? 0, packets: counters?.packets ?? 0,

@@ -164,7 +164,7 @@ public enum ClusterChildSA {
 
     /// Linux crypto names for IKE's transforms (as iproute2 and strongSwan name them).
     static func algorithms(_ sa: ChildSAParameters) throws -> [SAAlgorithm] {
-        let key = secret(sa.encryptionKey)
+        let key = sa.encryptionKey
         switch sa.encryption {
         case .aesGCM16:
             return [SAAlgorithm(kind: .aead, name: "rfc4106(gcm(aes))", key: key, bits: 128)]
@@ -179,18 +179,9 @@ public enum ClusterChildSA {
             default: throw ClusterChildSAError(description: "integrity \(sa.integrity) is not supported on the targets")
             }
             return [SAAlgorithm(kind: .encryption, name: "cbc(aes)", key: key, bits: 0),
-                    SAAlgorithm(kind: .integrity, name: integrity.0, key: secret(sa.integrityKey), bits: integrity.1)]
+                    SAAlgorithm(kind: .integrity, name: integrity.0, key: sa.integrityKey, bits: integrity.1)]
         default:
             throw ClusterChildSAError(description: "encryption \(sa.encryption) is not supported on the targets")
-        }
-    }
-
-    /// Copies IKE's key bytes straight into the cluster's wiping container.
-    static func secret(_ key: IKEv2.SecretBytes) -> Cluster.SecretBytes {
-        key.withUnsafeBytes { source in
-            Cluster.SecretBytes(count: source.count) { destination in
-                destination.copyMemory(from: source)
-            }
         }
     }
 

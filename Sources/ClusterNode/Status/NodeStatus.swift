@@ -1,3 +1,5 @@
+import Cluster
+
 /// What `vipsec status` shows: a routing node's or a target's view, JSON-encodable. Built
 /// by the routing node's `ClusterService` or a target's `ClusterAgent`; never holds key bytes.
 public struct NodeStatus: Codable, Equatable, Sendable {
@@ -39,7 +41,8 @@ public struct RoutingStatus: Codable, Equatable, Sendable {
     /// N: the lifesize reporting percentage for SAs distributed from now on.
     public var reportingPercent: Double
     public var members: [MemberStatus]
-    public var sas: [DistributedSAStatus]
+    /// The SA authority's SAs, as its snapshot (`SAAuthority.status(now:)`) has them.
+    public var sas: [ClusterStatus.SAStatus]
     /// IKE responses held until their SAs are acknowledged.
     public var heldResponses: Int
     public var drops: DropStatus
@@ -56,46 +59,6 @@ public struct MemberStatus: Codable, Equatable, Sendable {
     public var health: String
     public var lastHeardMillisecondsAgo: Int
     public var memberForSeconds: Int
-}
-
-/// One SA as the SA authority distributes it.
-public struct DistributedSAStatus: Codable, Equatable, Sendable {
-    public var id: UInt64
-    /// "0x" and eight hex digits, as `ip xfrm state` prints it.
-    public var spi: String
-    public var direction: String
-    public var source: String
-    public var destination: String
-    public var mode: String
-    public var reqid: UInt32
-    public var generation: UInt32
-    public var sequencing: String
-    /// Targets that acknowledged the install.
-    public var holders: [String]
-    /// Targets that have not answered yet.
-    public var pending: [String]
-    /// Targets that refused, with the reason.
-    public var refused: [String: String]
-    public var lifesize: LifesizeStatus?
-    public var sequenceBlocks: SequenceBlockStatus?
-}
-
-/// The summed lifesize of one SA.
-public struct LifesizeStatus: Codable, Equatable, Sendable {
-    public var byteLimit: UInt64
-    public var reportStep: UInt64
-    public var reportedBytes: UInt64
-    public var reportedPackets: UInt64
-    public var reporters: Int
-    public var rekeyRequested: Bool
-}
-
-/// A shared outbound SA's sequence blocks.
-public struct SequenceBlockStatus: Codable, Equatable, Sendable {
-    public var blockSize: UInt64
-    public var highWaterMark: UInt64
-    /// Blocks held by each target, as "first...last".
-    public var outstanding: [String: [String]]
 }
 
 /// A target's view: its shadow SA cache and kernel counters.
@@ -141,13 +104,13 @@ extension NodeStatus {
             }
             lines.append("SAs (\(routing.sas.count)), lifesize reporting every \(routing.reportingPercent) % of the byte limit:")
             for sa in routing.sas {
-                lines.append("  sa#\(sa.id) spi \(sa.spi) \(sa.direction) \(sa.source) -> \(sa.destination) \(sa.mode) reqid \(sa.reqid) \(sa.sequencing)")
+                lines.append("  sa#\(sa.saID) spi \(sa.spi) \(sa.direction) \(sa.source) -> \(sa.destination) \(sa.mode) reqid \(sa.reqid) \(sa.sequencing)")
                 lines.append("      holders: \(sa.holders.joined(separator: ",").orNone)  pending: \(sa.pending.joined(separator: ",").orNone)  refused: \(sa.refused.map { "\($0.key)(\($0.value))" }.sorted().joined(separator: ",").orNone)")
                 if let life = sa.lifesize {
                     lines.append("      lifesize: \(life.reportedBytes) of \(life.byteLimit) bytes, \(life.reportedPackets) packets, \(life.reporters) reporters, step \(life.reportStep)\(life.rekeyRequested ? ", rekey requested" : "")")
                 }
-                if let blocks = sa.sequenceBlocks {
-                    let held = blocks.outstanding.map { "\($0.key): \($0.value.joined(separator: " "))" }.sorted().joined(separator: "; ")
+                if let blocks = sa.sequence {
+                    let held = blocks.blocks.map { "\($0.key): \($0.value.joined(separator: " "))" }.sorted().joined(separator: "; ")
                     lines.append("      sequence blocks of \(blocks.blockSize), high-water mark \(blocks.highWaterMark): \(held.orNone)")
                 }
             }

@@ -1,5 +1,6 @@
 // Key material that wipes itself: the holder for every secret the IKE code touches
-// (Diffie-Hellman shared secrets, SKEYSEED, SK_*, KEYMAT, pre-shared keys).
+// (Diffie-Hellman shared secrets, SKEYSEED, SK_*, KEYMAT, pre-shared keys) and for the SA
+// keys the cluster hands to its targets. IKEv2 and Cluster re-export this module.
 
 #if canImport(Glibc)
 import Glibc
@@ -28,8 +29,8 @@ extension UnsafeRawBufferPointer: ContiguousOctets {
 ///
 /// - The storage is zeroed (with `explicit_bzero`, which the optimiser may not remove)
 ///   when the last copy goes away.
-/// - `description` and `debugDescription` show only the length, never the contents, so a
-///   secret that lands in a log line or an error leaks nothing.
+/// - `description` and `debugDescription` are `<redacted N bytes>`: only the length, never
+///   the contents, so a secret that lands in a log line or an error leaks nothing.
 /// - `==` compares in constant time (the lengths are not secret).
 /// - It is a value: copies share one immutable buffer.
 public struct SecretBytes: ContiguousOctets, Equatable, Sendable,
@@ -54,7 +55,8 @@ public struct SecretBytes: ContiguousOctets, Equatable, Sendable,
     }
 
     /// Allocates `count` zeroed octets and lets `initializer` fill them (e.g. an OpenSSL
-    /// derive call writing straight into the secret storage). If it throws, the storage is wiped.
+    /// derive call or a parser writing straight into the secret storage). If it throws, the
+    /// storage is wiped.
     public init(count: Int, initializer: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         let storage = Storage(count: count)
         try initializer(UnsafeMutableRawBufferPointer(start: storage.pointer, count: storage.count))
@@ -112,7 +114,7 @@ public struct SecretBytes: ContiguousOctets, Equatable, Sendable,
         lhs.withUnsafeBytes { a in rhs.withUnsafeBytes { b in constantTimeEquals(a, b) } }
     }
 
-    public var description: String { "SecretBytes(\(count) octets)" }
+    public var description: String { "<redacted \(count) bytes>" }
     public var debugDescription: String { description }
 
     /// Heap storage zeroed on deinit; immutable after initialisation, hence Sendable.
