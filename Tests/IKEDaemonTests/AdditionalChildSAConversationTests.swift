@@ -45,6 +45,29 @@ final class AdditionalChildSAConversationTests: XCTestCase {
         XCTAssertEqual(c.initiator.childSAs.count, 2)
     }
 
+    /// A peer cannot fill the kernel through one IKE_SA: beyond `maximumChildSAs` a new
+    /// CHILD_SA is refused with NO_ADDITIONAL_SAS (RFC 7296 1.3); a rekey still passes.
+    func testCHILDSAsBeyondTheLimitAreRefusedButRekeysPass() throws {
+        var responder = try C.configuration("bob", esp: "aes256gcm16")
+        responder.maximumChildSAs = 1
+        var c = try C.Conversation(initiator: C.configuration("alice", esp: "aes256gcm16"), responder: responder, provider: provider)
+        c.start()
+        try c.run()
+        let first = c.initiator.childSAs[0]
+        c.record(c.initiator.createAdditionalChildSA(like: first.inbound.spi, now: 10), fromInitiator: true)
+        try c.run()
+        XCTAssertEqual(c.responder!.counters.refusals[.noAdditionalSAs], 1)
+        XCTAssertEqual(c.responder!.childSAs.count, 1)
+        XCTAssertEqual(c.initiator.childSAs.count, 1)
+        XCTAssertTrue(c.initiatorActions.contains { if case .childSAFailed(let why) = $0 { return why.contains("NO_ADDITIONAL_SAS") }; return false },
+                      "\(c.initiatorActions)")
+        c.record(c.initiator.rekeyChildSA(inboundSPI: first.inbound.spi, now: 11), fromInitiator: true)
+        try c.run()
+        XCTAssertEqual(c.responder!.childSAs.count, 1, "rekeyed: the old one went")
+        XCTAssertNotEqual(c.initiator.childSAs.first?.inbound.spi, first.inbound.spi)
+        XCTAssertEqual(c.initiator.phase, .established)
+    }
+
     func testTwoAdditionalChildSAsOneAfterTheOther() throws {
         var c = try established()
         let template = c.responder!.childSAs[0]

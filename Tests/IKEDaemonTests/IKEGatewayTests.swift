@@ -10,17 +10,19 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
     static let gatewayAddress = IKEEndpoint(address: [192, 0, 2, 100], port: 500)
     static let peerAddress = IKEEndpoint(address: [192, 0, 2, 1], port: 500)
 
-    static func config(cookieThreshold: Int = 10, halfOpenLimit: Int = 1000, dpdDelay: String = "0") -> String {
+    static func config(cookieThreshold: Int = 10, halfOpenLimit: Int = 1000, dpdDelay: String = "0",
+                       halfOpenPerPeer: Int = 5, remoteAddrs: String = "192.0.2.1") -> String {
         """
         vipsec {
             listen = 192.0.2.100
             cookie_threshold = \(cookieThreshold)
             half_open_limit = \(halfOpenLimit)
+            half_open_per_peer = \(halfOpenPerPeer)
         }
         connections {
             lab {
                 local_addrs = 192.0.2.100
-                remote_addrs = 192.0.2.1
+                remote_addrs = \(remoteAddrs)
                 proposals = aes256gcm16-prfsha256-x25519
                 dpd_delay = \(dpdDelay)
                 local {
@@ -109,6 +111,28 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         }
         XCTAssertEqual(gateway.halfOpenCount, 1)
         XCTAssertEqual(gateway.counters.halfOpenLimitDrops, 2)
+    }
+
+    /// One address may hold `half_open_per_peer` half-open IKE_SAs (strongSwan's
+    /// block_threshold); another address still gets in.
+    func testOnePeerAddressCannotFillTheHalfOpenTable() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(halfOpenPerPeer: 2, remoteAddrs: "%any"), file: "t"),
+                                     provider: provider)
+        for port in UInt16(40000)..<40004 {
+            var peer = try peer()
+            guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
+            _ = gateway.receive(first, local: Self.gatewayAddress, remote: IKEEndpoint(address: [192, 0, 2, 1], port: port), now: 0)
+        }
+        XCTAssertEqual(gateway.halfOpenCount, 2)
+        XCTAssertEqual(gateway.counters.halfOpenPerPeerDrops, 2)
+        XCTAssertTrue(gateway.statusLine.contains("half_open_per_peer_drops=2"), gateway.statusLine)
+        var other = try peer()
+        guard case .send(let first)? = other.start(now: 0).first else { return XCTFail() }
+        _ = gateway.receive(first, local: Self.gatewayAddress, remote: IKEEndpoint(address: [192, 0, 2, 7], port: 500), now: 0)
+        XCTAssertEqual(gateway.halfOpenCount, 3, "another address is not blocked")
+        XCTAssertThrowsError(try DaemonConfig(parsing: Self.config(halfOpenPerPeer: 0), file: "t.conf")) { error in
+            XCTAssertTrue("\(error)".contains("vipsec.half_open_per_peer"), "\(error)")
+        }
     }
 
     func testUnknownSPIsAndGarbageAreCounted() throws {

@@ -45,6 +45,19 @@ expect_eq() {
 }
 
 # wait_for SECONDS command [args...]: polls every 0.5 s until the command succeeds.
+# wait_for_eq SECONDS WANT CMD...: runs CMD again every 0.5 s until it prints WANT (at most
+# SECONDS); prints what it printed last. (`wait_for N test "$(cmd)" = X` would run cmd once.)
+wait_for_eq() {
+  local seconds=$1 want=$2; shift 2
+  local deadline=$((SECONDS + seconds)) got
+  while :; do
+    got=$("$@" 2>/dev/null)
+    if [[ $got == "$want" ]]; then echo "$got (want $want)"; return 0; fi
+    if (( SECONDS >= deadline )); then echo "$got (want $want)"; return 1; fi
+    sleep 0.5
+  done
+}
+
 wait_for() {
   local seconds=$1; shift
   local deadline=$((SECONDS + seconds))

@@ -131,6 +131,9 @@ lab_xfrm_errors() {
   return 1
 }
 
+# lab_sa_count NS: the SAs in NS's kernel (`ip xfrm state`).
+lab_sa_count() { nsx "$1" ip xfrm state | grep -c '^src'; }
+
 # lab_policies NS: the SPD policies (dir in/out/fwd) in NS's kernel; `ip xfrm policy` also
 # lists the per-socket policies an IKE daemon puts on its sockets (socket in/out), which
 # are not counted here.

@@ -47,6 +47,12 @@ public struct DaemonSettings: Sendable, Equatable {
     public var natTraversalPort: Int = 4500
     /// Half-open IKE_SAs kept at most; IKE_SA_INIT requests beyond are dropped.
     public var halfOpenLimit: Int = 1000
+    /// Half-open IKE_SAs one peer address may hold (strongSwan's `block_threshold`); its
+    /// IKE_SA_INIT requests beyond are dropped, so one source cannot fill the table.
+    public var halfOpenPerPeer: Int = 5
+    /// CHILD_SAs one IKE_SA may hold; a peer's CREATE_CHILD_SA for more is answered
+    /// NO_ADDITIONAL_SAS (RFC 7296 1.3), so one peer cannot fill the kernel. Rekeys pass.
+    public var childSAsPerIKESA: Int = 1000
     /// Half-open IKE_SAs above which a COOKIE is demanded (RFC 7296 2.6).
     public var cookieThreshold: Int = 10
     /// Seconds a responder IKE_SA may stay half-open before it is forgotten (strongSwan: 30).
@@ -87,6 +93,8 @@ public struct DaemonConfig: Sendable, Equatable {
             settings.natTraversalPort = try vipsecReader.integer("port_nat_t", default: 4500, range: 1...65535)
             settings.halfOpenLimit = try vipsecReader.integer("half_open_limit", default: 1000, range: 1...1_000_000)
             settings.cookieThreshold = try vipsecReader.integer("cookie_threshold", default: 10, range: 0...1_000_000)
+            settings.halfOpenPerPeer = try vipsecReader.integer("half_open_per_peer", default: 5, range: 1...1_000_000)
+            settings.childSAsPerIKESA = try vipsecReader.integer("child_sas_per_ike_sa", default: 1000, range: 1...1_000_000)
             settings.halfOpenTimeout = try vipsecReader.duration("half_open_timeout", default: 30)
             settings.retransmitTimeout = try vipsecReader.duration("retransmit_timeout", default: 4)
             settings.retransmitBase = try vipsecReader.duration("retransmit_base", default: 1.8)

@@ -48,9 +48,11 @@ struct ConnectionResolver {
                                                remote: connection.remote.identity ?? IPPrefix.format(remote)) else {
             throw fail("no secret in `secrets` matches its identities")
         }
-        return IKESAConfiguration(name: connection.name, ikeProposals: ikeProposals, localIdentity: localIdentity,
-                                  remoteIdentity: remoteIdentity, presharedKey: SecretBytes(secret.secret),
-                                  children: children)
+        var configuration = IKESAConfiguration(name: connection.name, ikeProposals: ikeProposals, localIdentity: localIdentity,
+                                               remoteIdentity: remoteIdentity, presharedKey: SecretBytes(secret.secret),
+                                               children: children)
+        configuration.maximumChildSAs = config.settings.childSAsPerIKESA
+        return configuration
     }
 
     /// The reqid of child `child` of connection `connection`: numbered from 1 through all

@@ -43,6 +43,7 @@ extension IKEGateway {
             ("unknown_spi", counters.unknownSPI),
             ("no_connection", counters.noConnection),
             ("half_open_limit_drops", counters.halfOpenLimitDrops),
+            ("half_open_per_peer_drops", counters.halfOpenPerPeerDrops),
             ("half_open_timeouts", counters.halfOpenTimeouts),
             ("cookies_sent", counters.cookiesSent),
             ("bad_cookies", counters.badCookies),

@@ -45,6 +45,8 @@ struct GatewayCounters {
     var malformed = 0
     var unknownSPI = 0
     var halfOpenLimitDrops = 0
+    /// IKE_SA_INIT requests dropped because their address held `half_open_per_peer` already.
+    var halfOpenPerPeerDrops = 0
     var cookiesSent = 0
     var badCookies = 0
     var noConnection = 0
@@ -114,6 +116,10 @@ struct IKEGateway {
         }
         guard halfOpen.count < settings.halfOpenLimit else {
             counters.halfOpenLimitDrops += 1
+            return []
+        }
+        guard halfOpen.keys.lazy.filter({ $0.remote.address == remote.address }).count < settings.halfOpenPerPeer else {
+            counters.halfOpenPerPeerDrops += 1
             return []
         }
         guard let message = try? IKEMessage(datagram: ByteBuffer(bytes: bytes)) else { counters.malformed += 1; return [] }

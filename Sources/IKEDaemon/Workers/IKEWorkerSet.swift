@@ -76,6 +76,7 @@ final class IKEWorkerSet: @unchecked Sendable {
         var result = settings
         result.halfOpenLimit = (settings.halfOpenLimit + workers - 1) / workers
         result.cookieThreshold = (settings.cookieThreshold + workers - 1) / workers
+        result.halfOpenPerPeer = (settings.halfOpenPerPeer + workers - 1) / workers
         return result
     }
 }

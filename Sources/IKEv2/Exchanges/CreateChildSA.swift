@@ -180,6 +180,10 @@ extension IKESA {
         // selectors fit (RFC 7296 2.9).
         let rekeyedSPI = payloads.notifies.first(where: { $0.messageType == .rekeySA })?.spi
         let rekeyed = rekeyedSPI.flatMap { spi in childSAs.first { $0.outbound.spi.bigEndianBytes == spi } }
+        if rekeyed == nil, childSAs.count >= configuration.maximumChildSAs {
+            // 1.3: "the responder ... MAY reject the request with NO_ADDITIONAL_SAS".
+            return refuse(.noAdditionalSAs, "CREATE_CHILD_SA: \(childSAs.count) CHILD_SAs already (the limit)")
+        }
         let child: ChildSAConfiguration
         let chosen: Proposal
         let narrowed: (initiator: [TrafficSelector], responder: [TrafficSelector])

@@ -63,6 +63,9 @@ public struct IKESAConfiguration: Sendable {
     /// An initiator creates the first (or the one it is told) with IKE_AUTH; a responder
     /// picks, for each request, the first whose selectors the request's can be narrowed to.
     public private(set) var children: [ChildSAConfiguration]
+    /// CHILD_SAs this IKE_SA may hold; a CREATE_CHILD_SA request for a new one beyond is
+    /// answered NO_ADDITIONAL_SAS (rekeys always pass: they replace one).
+    public var maximumChildSAs = 1000
 
     /// The first child, and its reqid.
     public var child: ChildSAConfiguration { children[0] }
