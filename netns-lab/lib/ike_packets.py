@@ -4,11 +4,12 @@
   ike_packets.py extract PCAP EXCHANGE         hex of the first IKE request of EXCHANGE (34 = IKE_SA_INIT,
                                               35 = IKE_AUTH) sent by the original initiator in PCAP
   ike_packets.py send DST PORT HEX [HEX ...]   sends each datagram from an ephemeral UDP port (a non-ESP
-        [--sport N] [--wait S]                marker is prepended for port 4500), prints each reply's
+        [--sport N] [--wait S] [--src A]      marker is prepended for port 4500), prints each reply's
                                               hex on a line `reply <hex>`, and `replies N`
   ike_packets.py garbage DST PORT COUNT SEED   COUNT random datagrams (28..300 bytes; after the marker on
                                               4500), then like send: `replies N`
-  ike_packets.py mutate HEX truncate N | rspi | msgid N   prints the changed datagram
+  ike_packets.py mutate HEX truncate N | rspi | msgid N | ispi N   prints the changed datagram
+                                              (ispi: initiator SPI 0x71000000000000NN, a new initiator)
 
 Only the Python standard library; the pcap reader knows Ethernet and Linux cooked captures.
 """
@@ -59,9 +60,9 @@ def extract(path, exchange):
     return 1
 
 
-def send(dst, port, datagrams, sport=0, wait=1.5):
+def send(dst, port, datagrams, sport=0, wait=1.5, src="0.0.0.0"):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", sport))
+    s.bind((src, sport))
     for d in datagrams:
         s.sendto((b"\0\0\0\0" if port == 4500 else b"") + d, (dst, port))
     s.settimeout(wait)
@@ -85,6 +86,8 @@ def mutate(message, how, arg):
         m[8:16] = bytes(b ^ 0x5A for b in m[8:16])
     elif how == "msgid":         # another message ID: the ICV no longer matches
         m[20:24] = struct.pack("!I", arg)
+    elif how == "ispi":          # another initiator SPI: an IKE_SA_INIT of a new initiator
+        m[0:8] = struct.pack("!Q", 0x7100_0000_0000_0000 + arg)
     else:
         raise SystemExit(f"unknown mutation {how}")
     return bytes(m)
@@ -94,7 +97,7 @@ def main(argv):
     if len(argv) >= 3 and argv[0] == "extract":
         return extract(argv[1], int(argv[2]))
     if len(argv) >= 4 and argv[0] == "send":
-        args, sport, wait = argv[3:], 0, 1.5
+        args, sport, wait, src = argv[3:], 0, 1.5, "0.0.0.0"
         datagrams = []
         i = 0
         while i < len(args):
@@ -102,9 +105,11 @@ def main(argv):
                 sport = int(args[i + 1]); i += 2
             elif args[i] == "--wait":
                 wait = float(args[i + 1]); i += 2
+            elif args[i] == "--src":
+                src = args[i + 1]; i += 2
             else:
                 datagrams.append(bytes.fromhex(args[i])); i += 1
-        return send(argv[1], int(argv[2]), datagrams, sport, wait)
+        return send(argv[1], int(argv[2]), datagrams, sport, wait, src)
     if len(argv) == 5 and argv[0] == "garbage":
         rng = random.Random(int(argv[4]))
         datagrams = [bytes(rng.randrange(256) for _ in range(rng.randrange(28, 300))) for _ in range(int(argv[3]))]
