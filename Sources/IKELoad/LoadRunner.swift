@@ -26,6 +26,9 @@ struct LoadRunner {
     func run(progress: (LoadTally) -> Void) throws -> (LoadTally, Double) {
         var tally = LoadTally()
         var slots: [(socket: UDPSocket, initiator: LoadInitiator)] = []
+        let proposals = try plan.proposals()
+        var receiveBuffer = [UInt8](repeating: 0, count: 65536)   // one for all reads
+        var fds: [pollfd] = []
         let start = monotonicNow()
         var nextReport = start + 5
         while tally.finished < plan.count {
@@ -36,7 +39,7 @@ struct LoadRunner {
                 tally.started += 1
                 let socket = try UDPSocket(bindTo: source)
                 var initiator = try LoadInitiator(
-                    index: index, configuration: plan.configuration(index), provider: provider,
+                    index: index, configuration: plan.configuration(index, proposals: proposals), provider: provider,
                     local: IKEEndpoint(address: source, port: socket.port), remote: IKEEndpoint(address: target, port: targetPort),
                     retransmission: plan.retransmission, now: now)
                 for datagram in initiator.start(now: now) { socket.send(datagram, to: target, port: targetPort) }
@@ -44,14 +47,17 @@ struct LoadRunner {
             }
             // Sleep until a datagram arrives or the next retransmission is due (at most 100 ms).
             let nextTimer = slots.compactMap { $0.initiator.timer?.deadline }.min() ?? now + 0.1
-            var fds = slots.map { pollfd(fd: $0.socket.descriptor, events: Int16(POLLIN), revents: 0) }
+            fds.removeAll(keepingCapacity: true)
+            for slot in slots { fds.append(pollfd(fd: slot.socket.descriptor, events: Int16(POLLIN), revents: 0)) }
             let waitMs = Int32(max(0, min(0.1, nextTimer - now)) * 1000)
             _ = poll(&fds, nfds_t(fds.count), waitMs)
             let after = monotonicNow()
             for i in slots.indices {
                 var sends: [[UInt8]] = []
                 if fds[i].revents & Int16(POLLIN) != 0 {
-                    for datagram in slots[i].socket.receiveAll() { sends += slots[i].initiator.receive(datagram, now: after) }
+                    for datagram in slots[i].socket.receiveAll(using: &receiveBuffer) {
+                        sends += slots[i].initiator.receive(datagram, now: after)
+                    }
                 }
                 sends += slots[i].initiator.timerDue(now: after)
                 for datagram in sends { slots[i].socket.send(datagram, to: target, port: targetPort) }
