@@ -38,9 +38,16 @@ public final class KernelChildSAInstaller: ChildSAInstaller {
         let mode: XFRMMode = child.mode == .tunnel ? .tunnel : .transport
         var states = [try state(child.inbound, child: child, mode: mode, inbound: true)]
         if !child.outboundDeferred { states.append(try state(child.outbound, child: child, mode: mode, inbound: false)) }
-        for state in states { _ = try kernel.addState(state) }
+        let policies = try policies(child, mode: mode)
+        // Two netlink round trips, not one per SA and policy: the SAs together, then (only if
+        // both went in) the policies together. A failure removes what this call added.
+        let stateResults = try kernel.addStates(states)
+        if let failure = stateResults.compactMap({ $0 }).first {
+            for (state, result) in zip(states, stateResults) where result == nil { try? kernel.deleteState(state.id) }
+            throw failure
+        }
         do {
-            for policy in try policies(child, mode: mode) { try kernel.updatePolicy(policy) }
+            if let failure = try kernel.updatePolicies(policies).compactMap({ $0 }).first { throw failure }
         } catch {
             for state in states { try? kernel.deleteState(state.id) }
             throw error
