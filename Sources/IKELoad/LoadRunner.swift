@@ -1,6 +1,7 @@
 // The load's event loop: keeps `concurrency` initiators in flight until `count` setups have
-// finished, over one UDP socket each, with poll(2). Single-threaded: the initiator's own
-// CPU cost stays small and predictable next to the responder's.
+// finished, over one UDP socket each (reused by the next setup once one ends), with poll(2).
+// Single-threaded: the initiator's own CPU cost stays small and predictable next to the
+// responder's.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,6 +30,10 @@ struct LoadRunner {
         let proposals = try plan.proposals()
         var receiveBuffer = [UInt8](repeating: 0, count: 65536)   // one for all reads
         var fds: [pollfd] = []
+        // Sockets of finished setups, for the next ones: at most `concurrency` ports, each
+        // used by one setup at a time (opening and closing a socket per setup cost the load
+        // generator, which shares the vCPUs with the responder, several system calls each).
+        var spareSockets: [UDPSocket] = []
         let start = monotonicNow()
         var nextReport = start + 5
         while tally.finished < plan.count {
@@ -37,7 +42,7 @@ struct LoadRunner {
             while slots.count < plan.concurrency, tally.started < plan.count {
                 let index = tally.started
                 tally.started += 1
-                let socket = try UDPSocket(bindTo: source)
+                let socket = try spareSockets.popLast() ?? UDPSocket(bindTo: source)
                 var initiator = try LoadInitiator(
                     index: index, configuration: plan.configuration(index, proposals: proposals), provider: provider,
                     local: IKEEndpoint(address: source, port: socket.port), remote: IKEEndpoint(address: target, port: targetPort),
@@ -76,7 +81,7 @@ struct LoadRunner {
                     tally.reasons[reason, default: 0] += 1
                 }
                 tally.retransmissions += slot.initiator.retransmissions
-                slot.socket.close()
+                spareSockets.append(slot.socket)
                 return true
             }
             if after >= nextReport {
@@ -85,6 +90,7 @@ struct LoadRunner {
             }
         }
         for slot in slots { slot.socket.close() }
+        for socket in spareSockets { socket.close() }
         return (tally, monotonicNow() - start)
     }
 }
