@@ -14,10 +14,11 @@ public enum OpenSSLAEAD {
         func evpCipher(keyLength: Int) throws -> OpaquePointer {
             let cipher: OpaquePointer?
             switch (self, keyLength) {
-            case (.aesGCM, 16): cipher = EVP_aes_128_gcm()
-            case (.aesGCM, 24): cipher = EVP_aes_192_gcm()
-            case (.aesGCM, 32): cipher = EVP_aes_256_gcm()
-            case (.chacha20Poly1305, 32): cipher = EVP_chacha20_poly1305()
+            // Fetched once (OpenSSLContexts.swift); the legacy by-name objects otherwise.
+            case (.aesGCM, 16): cipher = OpenSSLAlgorithms.aes128GCM ?? EVP_aes_128_gcm()
+            case (.aesGCM, 24): cipher = OpenSSLAlgorithms.aes192GCM ?? EVP_aes_192_gcm()
+            case (.aesGCM, 32): cipher = OpenSSLAlgorithms.aes256GCM ?? EVP_aes_256_gcm()
+            case (.chacha20Poly1305, 32): cipher = OpenSSLAlgorithms.chacha20Poly1305 ?? EVP_chacha20_poly1305()
             default:
                 // AES-GCM takes 16, 24 or 32 octets; the error names the 256-bit size both share.
                 throw IKECryptoError.invalidKeyLength(algorithm: "\(self)", expected: 32, actual: keyLength)

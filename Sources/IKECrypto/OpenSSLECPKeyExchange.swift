@@ -81,7 +81,9 @@ public final class OpenSSLECPKeyExchange: KeyExchange {
         guard peer.publicKeyIsValid() else {
             throw IKECryptoError.invalidPublicValue(method, reason: "public key check failed")
         }
-        let secret = try key.derive(peer: peer, validatePeer: true)
+        // publicKeyIsValid() above ran OpenSSL's full public-key check (EVP_PKEY_public_check:
+        // on the curve, coordinates in range); asking derive to validate the peer ran it again.
+        let secret = try key.derive(peer: peer, validatePeer: false)
         guard secret.count == curve.coordinateLength else {
             throw IKECryptoError.backend(operation: "ECDH", detail: "shared secret length \(secret.count)")
         }

@@ -1,4 +1,5 @@
-// SHA-1 for the NAT detection notifies (RFC 7296 2.23), with OpenSSL's one-shot EVP_Digest.
+// SHA-1 for the NAT detection notifies (RFC 7296 2.23) and the response cache's request
+// digests, with OpenSSL's one-shot EVP_Digest and the digest fetched once.
 import COpenSSL
 import IKEv2
 
@@ -9,7 +10,7 @@ public func openSSLSHA1(_ data: [UInt8]) throws -> [UInt8] {
     let ok = data.withUnsafeBytes { input in
         digest.withUnsafeMutableBytes { output in
             EVP_Digest(input.baseAddress ?? UnsafeRawPointer(bitPattern: 1), input.count,
-                       output.bindMemory(to: UInt8.self).baseAddress, &length, EVP_sha1(), nil)
+                       output.bindMemory(to: UInt8.self).baseAddress, &length, OpenSSLAlgorithms.sha1 ?? EVP_sha1(), nil)
         }
     }
     guard ok == 1, length == 20 else { throw IKECryptoError.backend(operation: "EVP_Digest(sha1)", detail: "failed") }

@@ -73,22 +73,33 @@ enum SHA2Digest: Sendable {
     }
 }
 
-/// HMAC(key, data) with OpenSSL's one-shot HMAC(), written straight into secret storage.
+/// HMAC(key, data), written straight into secret storage: through this thread's HMAC
+/// context (OpenSSLContexts.swift), or OpenSSL's one-shot HMAC() if that is unavailable.
 func hmac(_ digest: SHA2Digest, key: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer) throws -> SecretBytes {
     guard key.count <= Int(Int32.max) else { throw IKECryptoError.invalidLength(what: "HMAC key", requested: key.count) }
     var failed = false
-    // HMAC() wants non-NULL pointers even for empty inputs.
-    let emptyByte: [UInt8] = [0]
-    let output = emptyByte.withUnsafeBytes { empty in
-        SecretBytes(count: digest.outputLength) { out in
-            var length: UInt32 = 0
-            let keyPointer = key.baseAddress ?? empty.baseAddress
-            let dataPointer = (data.baseAddress ?? empty.baseAddress)?.assumingMemoryBound(to: UInt8.self)
-            let result = HMAC(digest.evpMD, keyPointer, Int32(key.count), dataPointer, data.count,
-                              out.baseAddress?.assumingMemoryBound(to: UInt8.self), &length)
-            failed = result == nil || Int(length) != digest.outputLength
+    let output = SecretBytes(count: digest.outputLength) { out in
+        if let done = contextHMAC(digest, key: key, data: [data], into: out.baseAddress!) {
+            failed = !done
+        } else {
+            failed = !oneShotHMAC(digest, key: key, data: data, into: out)
         }
     }
     if failed { throw openSSLError("HMAC") }
     return output
+}
+
+/// OpenSSL's one-shot HMAC() (looks the algorithm up on every call).
+func oneShotHMAC(_ digest: SHA2Digest, key: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer,
+                 into out: UnsafeMutableRawBufferPointer) -> Bool {
+    // HMAC() wants non-NULL pointers even for empty inputs.
+    let emptyByte: [UInt8] = [0]
+    return emptyByte.withUnsafeBytes { empty in
+        var length: UInt32 = 0
+        let keyPointer = key.baseAddress ?? empty.baseAddress
+        let dataPointer = (data.baseAddress ?? empty.baseAddress)?.assumingMemoryBound(to: UInt8.self)
+        let result = HMAC(digest.evpMD, keyPointer, Int32(key.count), dataPointer, data.count,
+                          out.baseAddress?.assumingMemoryBound(to: UInt8.self), &length)
+        return result != nil && Int(length) == digest.outputLength
+    }
 }

@@ -11,7 +11,6 @@ import IKECrypto
 import Logging
 import NIOCore
 import NIOPosix
-import XFRM
 
 /// `vipsec routing`'s IKE daemon.
 public final class IKEDaemonService {
@@ -33,6 +32,9 @@ public final class IKEDaemonService {
     public func run() throws {
         let workerCount = IKEShardRouting.workerCount(configured: config.settings.workers,
                                                       cpus: System.coreCount)
+        // The sending descriptors close after every worker has stopped (DatagramSender.swift).
+        var senders: [ChannelKey: DatagramSender] = [:]
+        defer { senders.values.forEach { $0.close() } }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: workerCount)
         defer { try? group.syncShutdownGracefully() }
         // Several workers call the installer from their threads: one call at a time.
@@ -49,28 +51,34 @@ public final class IKEDaemonService {
         var channels: [ChannelKey: Channel] = [:]
         for address in config.settings.listenAddresses {
             for port in [config.settings.ikePort, config.settings.natTraversalPort] {
-                var bootstrap = DatagramBootstrap(group: loop)
-                    .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                if port == config.settings.natTraversalPort {
-                    // RFC 3948: the kernel takes ESP-in-UDP off this socket (UDP_ENCAP_ESPINUDP);
-                    // IKE (non-ESP marker) and NAT keepalives still reach us.
-                    bootstrap = bootstrap.channelOption(
-                        ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: udpSocketLevel),
-                                                          name: NIOBSDSocket.Option(rawValue: udpEncapOption)),
-                        value: udpEncapESPInUDP)
+                // SO_REUSEADDR; on 4500 UDP_ENCAP_ESPINUDP (RFC 3948: the kernel takes ESP-in-UDP
+                // off this socket; IKE with the non-ESP marker and NAT keepalives still reach us).
+                let sender = try DatagramSender(address: address, port: port, espInUDP: port == config.settings.natTraversalPort)
+                let channel: Channel
+                do {
+                    channel = try DatagramBootstrap(group: loop)
+                        .channelInitializer { channel in
+                            channel.pipeline.addHandler(IKEDatagramHandler(workers: workers, localAddress: address, localPort: port))
+                        }
+                        .withBoundSocket(sender.channelDescriptor).wait()
+                } catch {
+                    sender.close()
+                    throw error
                 }
-                let channel = try bootstrap
-                    .channelInitializer { channel in
-                        channel.pipeline.addHandler(IKEDatagramHandler(workers: workers, localAddress: address, localPort: port))
-                    }
-                    .bind(host: address, port: port).wait()
-                try bypassSPD(channel, address: address, port: port)
+                if let failure = sender.bypassFailure {
+                    logger.warning("\(address):\(port): no IPsec bypass policy on the IKE socket (\(failure)): a CHILD_SA covering this address would catch IKE traffic")
+                }
                 channels[ChannelKey(address: address, port: port)] = channel
+                senders[ChannelKey(address: address, port: port)] = sender
                 logger.info("listening on \(address):\(port)")
             }
         }
         let allChannels = channels
-        _ = try workers.collect { $0.channels = allChannels }.wait()
+        let allSenders = senders
+        _ = try workers.collect { core in
+            core.channels = allChannels
+            core.senders = allSenders.map { (SenderKey(address: IPPrefix.parseAddress($0.key.address) ?? [], port: $0.key.port), $0.value) }
+        }.wait()
         logger.info("\(workerCount) IKE worker(s)")
         // Standalone: the kernel's soft/hard expires (rekey_bytes, life_bytes, ...) drive rekeys
         // and deletes, on the worker that holds the CHILD_SA.
@@ -116,25 +124,6 @@ public final class IKEDaemonService {
         logger.info("stopped")
     }
 
-    /// Puts allow policies on the IKE socket for both directions (strongSwan's "bypass"
-    /// sockets, XFRMSocketPolicy.swift): without them a CHILD_SA whose selectors cover the
-    /// gateways' own addresses (transport mode between them) would take the IKE messages
-    /// that rekey, check and delete it into ESP, or drop them. Without CAP_NET_ADMIN (e.g.
-    /// `--no-kernel-installs` as a user) the daemon warns and goes on.
-    private func bypassSPD(_ channel: Channel, address: String, port: Int) throws {
-        guard let provider = channel as? SocketOptionProvider else { return }
-        let ipv6 = address.contains(":")
-        let (level, name) = XFRMSocketPolicy.option(ipv6: ipv6)
-        do {
-            for direction in [XFRMPolicyDirection.inbound, .outbound] {
-                try provider.unsafeSetSocketOption(level: SocketOptionLevel(level), name: SocketOptionName(name),
-                                                   value: XFRMSocketPolicy.bypass(direction, ipv6: ipv6)).wait()
-            }
-        } catch {
-            logger.warning("\(address):\(port): no IPsec bypass policy on the IKE socket (\(error)): a CHILD_SA covering this address would catch IKE traffic")
-        }
-    }
-
     /// Each worker deletes its IKE_SAs (Deletes best-effort); then the installed CHILD_SAs
     /// go and the sockets close.
     private static func shutdown(_ workers: IKEWorkerSet, channels: [ChannelKey: Channel], completing promise: EventLoopPromise<Void>) {
@@ -170,6 +159,15 @@ struct ChannelKey: Hashable {
     var port: Int
 }
 
+/// A socket's bound address (octets; all zero for the wildcard) and port.
+struct SenderKey: Hashable {
+    var address: [UInt8]
+    var port: Int
+}
+
+/// RFC 3948 2.2: IKE on 4500 starts with four zero octets.
+let nonESPMarker: [UInt8] = [0, 0, 0, 0]
+
 /// The loop-confined heart of the daemon.
 final class DaemonCore: @unchecked Sendable {
     let config: DaemonConfig
@@ -178,6 +176,8 @@ final class DaemonCore: @unchecked Sendable {
     let loop: EventLoop
     var gateway: IKEGateway
     var channels: [ChannelKey: Channel] = [:]
+    /// The sockets' sending descriptors (DatagramSender.swift), by bound address and port.
+    var senders: [(key: SenderKey, sender: DatagramSender)] = []
     var shuttingDown = false
     /// Decisions on the kernel's expire events (ChildSAExpiryWatcher.swift).
     var expiry = ChildSAExpiryPolicy()
@@ -277,6 +277,15 @@ final class DaemonCore: @unchecked Sendable {
     }
 
     func send(_ bytes: [UInt8], local: IKEEndpoint, remote: IKEEndpoint) {
+        // From this worker's thread straight to the socket; the channel (worker 0's loop) only
+        // when there is no such socket or the kernel did not take the datagram at once.
+        let port = Int(local.port)
+        if let sender = senders.first(where: { $0.key.port == port && $0.key.address == local.address })?.sender
+            ?? senders.first(where: { $0.key.port == port })?.sender,
+            sender.send(prefix: port == config.settings.natTraversalPort ? nonESPMarker : [], bytes,
+                        to: remote.address, port: remote.port) {
+            return
+        }
         let localText = IPPrefix.format(local.address)
         let key = ChannelKey(address: localText, port: Int(local.port))
         guard let channel = channels[key] ?? channels.first(where: { $0.key.port == Int(local.port) })?.value,

@@ -38,17 +38,19 @@ public final class KernelChildSAInstaller: ChildSAInstaller {
         let mode: XFRMMode = child.mode == .tunnel ? .tunnel : .transport
         var states = [try state(child.inbound, child: child, mode: mode, inbound: true)]
         if !child.outboundDeferred { states.append(try state(child.outbound, child: child, mode: mode, inbound: false)) }
-        // All or nothing: a state or policy the kernel refuses takes the states added before
-        // it out again (policies stay: they may serve the CHILD_SA line's other SAs).
-        var added: [XFRMStateID] = []
+        let policies = try policies(child, mode: mode)
+        // Two netlink round trips, not one per SA and policy: the SAs together, then (only if
+        // both went in) the policies together. All or nothing: a failure removes the SAs this
+        // call added (policies stay: they may serve the CHILD_SA line's other SAs).
+        let stateResults = try kernel.addStates(states)
+        if let failure = stateResults.compactMap({ $0 }).first {
+            for (state, result) in zip(states, stateResults) where result == nil { try? kernel.deleteState(state.id) }
+            throw failure
+        }
         do {
-            for state in states {
-                _ = try kernel.addState(state)
-                added.append(state.id)
-            }
-            for policy in try policies(child, mode: mode) { try kernel.updatePolicy(policy) }
+            if let failure = try kernel.updatePolicies(policies).compactMap({ $0 }).first { throw failure }
         } catch {
-            for id in added { try? kernel.deleteState(id) }
+            for state in states { try? kernel.deleteState(state.id) }
             throw error
         }
         installed[child.reference] = child

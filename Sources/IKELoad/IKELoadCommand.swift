@@ -6,8 +6,9 @@
 //   vipsec-ike-load --target 192.0.2.100 --count 2000 --concurrency 64 \
 //       --proposal aes256gcm16-prfsha256-x25519 --psk-file FILE --responder-subnet 10.2.0.0/24
 //
-// Each initiator has its own UDP port, its own identity (FQDN load-<n>.vipsec.lab) and asks
-// for its own /32 (from --initiator-base) as TSi, so every CHILD_SA gets distinct policies.
+// Each initiator in flight has its own UDP port (a finished one's port goes to the next),
+// its own identity (FQDN load-<n>.vipsec.lab) and asks for its own /32 (from
+// --initiator-base) as TSi, so every CHILD_SA gets distinct policies.
 // The last line is machine-readable:
 //   result proposal=... count=... completed=... failed=... child_failed=... seconds=... rate=... p50_ms=... p99_ms=...
 import ArgumentParser

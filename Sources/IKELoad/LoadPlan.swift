@@ -37,12 +37,23 @@ struct LoadPlan: Sendable {
 
     /// The IKE_SA configuration of initiator `index`.
     func configuration(_ index: Int) throws -> IKESAConfiguration {
+        configuration(index, proposals: try proposals())
+    }
+
+    /// The parsed IKE and ESP proposals (the runner parses them once, not per initiator:
+    /// the load generator shares the responder's CPUs, so its own cost is kept small).
+    func proposals() throws -> (ike: [Proposal], esp: [Proposal]) {
+        (try ProposalSyntax.parse(ikeProposal, protocolID: .ike), try ProposalSyntax.parse(espProposal, protocolID: .esp))
+    }
+
+    /// The IKE_SA configuration of initiator `index`, with proposals from `proposals()`.
+    func configuration(_ index: Int, proposals: (ike: [Proposal], esp: [Proposal])) -> IKESAConfiguration {
         let inner = innerAddress(index)
         let child = ChildSAConfiguration(
-            name: "load", espProposals: try ProposalSyntax.parse(espProposal, protocolID: .esp),
+            name: "load", espProposals: proposals.esp,
             localTrafficSelectors: [.ipv4(inner, inner)], remoteTrafficSelectors: [responderSubnet])
         return IKESAConfiguration(
-            name: "load-\(index)", ikeProposals: try ProposalSyntax.parse(ikeProposal, protocolID: .ike),
+            name: "load-\(index)", ikeProposals: proposals.ike,
             localIdentity: identity(index),
             remoteIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: responderIdentity),
             presharedKey: SecretBytes(Array(psk.utf8)), child: child, reqid: UInt32(truncatingIfNeeded: index + 1))

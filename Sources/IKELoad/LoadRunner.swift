@@ -1,6 +1,7 @@
 // The load's event loop: keeps `concurrency` initiators in flight until `count` setups have
-// finished, over one UDP socket each, with poll(2). Single-threaded: the initiator's own
-// CPU cost stays small and predictable next to the responder's.
+// finished, over one UDP socket each (reused by the next setup once one ends), with poll(2).
+// Single-threaded: the initiator's own CPU cost stays small and predictable next to the
+// responder's.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,6 +27,13 @@ struct LoadRunner {
     func run(progress: (LoadTally) -> Void) throws -> (LoadTally, Double) {
         var tally = LoadTally()
         var slots: [(socket: UDPSocket, initiator: LoadInitiator)] = []
+        let proposals = try plan.proposals()
+        var receiveBuffer = [UInt8](repeating: 0, count: 65536)   // one for all reads
+        var fds: [pollfd] = []
+        // Sockets of finished setups, for the next ones: at most `concurrency` ports, each
+        // used by one setup at a time (opening and closing a socket per setup cost the load
+        // generator, which shares the vCPUs with the responder, several system calls each).
+        var spareSockets: [UDPSocket] = []
         let start = monotonicNow()
         var nextReport = start + 5
         while tally.finished < plan.count {
@@ -34,9 +42,9 @@ struct LoadRunner {
             while slots.count < plan.concurrency, tally.started < plan.count {
                 let index = tally.started
                 tally.started += 1
-                let socket = try UDPSocket(bindTo: source)
+                let socket = try spareSockets.popLast() ?? UDPSocket(bindTo: source)
                 var initiator = try LoadInitiator(
-                    index: index, configuration: plan.configuration(index), provider: provider,
+                    index: index, configuration: plan.configuration(index, proposals: proposals), provider: provider,
                     local: IKEEndpoint(address: source, port: socket.port), remote: IKEEndpoint(address: target, port: targetPort),
                     retransmission: plan.retransmission, now: now)
                 for datagram in initiator.start(now: now) { socket.send(datagram, to: target, port: targetPort) }
@@ -44,14 +52,17 @@ struct LoadRunner {
             }
             // Sleep until a datagram arrives or the next retransmission is due (at most 100 ms).
             let nextTimer = slots.compactMap { $0.initiator.timer?.deadline }.min() ?? now + 0.1
-            var fds = slots.map { pollfd(fd: $0.socket.descriptor, events: Int16(POLLIN), revents: 0) }
+            fds.removeAll(keepingCapacity: true)
+            for slot in slots { fds.append(pollfd(fd: slot.socket.descriptor, events: Int16(POLLIN), revents: 0)) }
             let waitMs = Int32(max(0, min(0.1, nextTimer - now)) * 1000)
             _ = poll(&fds, nfds_t(fds.count), waitMs)
             let after = monotonicNow()
             for i in slots.indices {
                 var sends: [[UInt8]] = []
                 if fds[i].revents & Int16(POLLIN) != 0 {
-                    for datagram in slots[i].socket.receiveAll() { sends += slots[i].initiator.receive(datagram, now: after) }
+                    for datagram in slots[i].socket.receiveAll(using: &receiveBuffer) {
+                        sends += slots[i].initiator.receive(datagram, now: after)
+                    }
                 }
                 sends += slots[i].initiator.timerDue(now: after)
                 for datagram in sends { slots[i].socket.send(datagram, to: target, port: targetPort) }
@@ -70,7 +81,7 @@ struct LoadRunner {
                     tally.reasons[reason, default: 0] += 1
                 }
                 tally.retransmissions += slot.initiator.retransmissions
-                slot.socket.close()
+                spareSockets.append(slot.socket)
                 return true
             }
             if after >= nextReport {
@@ -79,6 +90,7 @@ struct LoadRunner {
             }
         }
         for slot in slots { slot.socket.close() }
+        for socket in spareSockets { socket.close() }
         return (tally, monotonicNow() - start)
     }
 }

@@ -58,10 +58,9 @@ struct UDPSocket {
         }
     }
 
-    /// Every datagram waiting on the socket.
-    func receiveAll() -> [[UInt8]] {
+    /// Every datagram waiting on the socket, read through `buffer` (the caller's, reused).
+    func receiveAll(using buffer: inout [UInt8]) -> [[UInt8]] {
         var datagrams: [[UInt8]] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
             guard n > 0 else { break }

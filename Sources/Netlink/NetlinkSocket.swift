@@ -124,7 +124,8 @@ public final class NetlinkSocket {
         var results = [NetlinkError?](repeating: nil, count: messages.count)
         var index = 0
         var datagram = [UInt8]()
-        datagram.reserveCapacity(datagramSize)
+        // As much as this batch needs (a CHILD_SA's few requests: about a kilobyte), at most a datagram.
+        datagram.reserveCapacity(min(datagramSize, messages.reduce(0) { $0 + $1.length }))
         while index < messages.count {
             datagram.removeAll(keepingCapacity: true)
             var pending: [UInt32: Int] = [:]

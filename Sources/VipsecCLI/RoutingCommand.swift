@@ -30,6 +30,7 @@ struct RoutingCommand: ParsableCommand {
     var logLevel: String = "info"
 
     func run() throws {
+        LogClock.pinLocalTimeZone()
         let daemonConfig: DaemonConfig
         do {
             daemonConfig = try DaemonConfig.load(path: config)

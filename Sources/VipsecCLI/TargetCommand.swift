@@ -60,6 +60,7 @@ struct TargetCommand: ParsableCommand {
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         let socketPath = value(statusSocket, "status-socket") ?? "/run/vipsec/status.sock"
 
+        LogClock.pinLocalTimeZone()
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let kernel = try XFRMAgentKernel(journalPath: stateDirectory + "/agent-\(node.name).journal")
         let agent = try ClusterAgent(

@@ -118,6 +118,29 @@ public final class XFRMKernel {
         return results
     }
 
+    /// `ip xfrm policy update ...` for each of `policies`, in one datagram (one system call
+    /// for the requests, their acknowledgements read together). One result per policy, in
+    /// order: nil = done. The kernel handles each on its own (no transaction).
+    public func updatePolicies(_ policies: [XFRMPolicy]) throws -> [XFRMError?] {
+        var results = [XFRMError?](repeating: nil, count: policies.count)
+        var messages: [NetlinkMessageBuilder] = []
+        var slots: [Int] = []
+        for (index, policy) in policies.enumerated() {
+            do {
+                if validatesRequests { try policy.validate() }
+                messages.append(try XFRMPolicyMessages.add(policy, update: true))
+                slots.append(index)
+            } catch let error as XFRMError {
+                results[index] = error
+            } catch let error as NetlinkError {
+                results[index] = .netlink(error)
+            }
+        }
+        let answers = try perform { try socket.acknowledgedBatch(messages) }
+        for (slot, answer) in zip(slots, answers) { results[slot] = answer.map(XFRMError.netlink) }
+        return results
+    }
+
     /// Deletes many SAs with few system calls; nil = deleted.
     public func deleteStates(_ ids: [XFRMStateID]) throws -> [XFRMError?] {
         let messages = try perform { try ids.map { try XFRMStateMessages.byID($0, type: .deleteSA) } }

@@ -49,6 +49,26 @@ final class KeyDerivationTests: XCTestCase {
         }
     }
 
+
+    /// The OpenSSL PRF's own prf+ (HMAC keyed once per stream, per-thread contexts) gives the
+    /// generic RFC 7296 construction's octets, for every digest, empty and over-long keys.
+    func testOpenSSLPRFPlusEqualsTheGenericConstruction() throws {
+        for id in [PseudorandomFunctionID.hmacSHA2_256, .hmacSHA2_384, .hmacSHA2_512] {
+            let prf = try OpenSSLHMACPseudorandomFunction(id)
+            for key in [[UInt8](), [7], [UInt8](repeating: 0xA5, count: 200)] {
+                for length in [0, 1, 31, 32, 33, 64, 100, 255 * prf.outputLength] {
+                    let seed = (0..<57).map { UInt8($0) }
+                    XCTAssertEqual(try prf.prfPlus(key: key, seed: seed, length: length).bytes,
+                                   try prf.genericPRFPlus(key: key, seed: seed, length: length).bytes, "\(id) \(key.count) \(length)")
+                }
+            }
+            // One-shot computes between streams: no state carries over from one key to the next.
+            let a = try prf.compute(key: [1, 2, 3], data: [4])
+            _ = try prf.prfPlus(key: [9], seed: [9], length: 100)
+            XCTAssertEqual(try prf.compute(key: [1, 2, 3], data: [4]), a)
+            XCTAssertEqual(try prf.compute(key: [UInt8](), data: [UInt8]()).count, prf.outputLength)
+        }
+    }
     func testIKESAKeyLengthsForEachSuite() throws {
         let cases: [(EncryptionSuite, PseudorandomFunctionID, [Int])] = [
             (EncryptionSuite(encryption: .aesGCM16, keyLengthBits: 256), .hmacSHA2_256, [32, 0, 0, 36, 36, 32, 32]),

@@ -63,6 +63,32 @@ final class MODPTests: XCTestCase {
         }
     }
 
+    /// The Legendre-symbol membership test accepts exactly what OpenSSL's full public-key check
+    /// (y^q mod p = 1) accepts: fresh public values, squares, -2, and random in-range values
+    /// (about half of them non-residues).
+    func testSubgroupTestAgreesWithOpenSSLsFullCheck() throws {
+        let exchange = try OpenSSLMODPKeyExchange(.modp2048)
+        var pMinusTwo = Self.rfc3526Prime
+        pMinusTwo[255] -= 2
+        var values: [[UInt8]] = [pMinusTwo, [UInt8](repeating: 0, count: 255) + [2], [UInt8](repeating: 0, count: 255) + [3]]
+        for _ in 0..<4 { values.append(try OpenSSLMODPKeyExchange(.modp2048).publicValue) }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<24 {
+            // Below p (whose top octets are 0xFF): a first octet under 0x80 keeps it in range.
+            values.append([UInt8.random(in: 1...0x7F, using: &generator)] + (1..<256).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        }
+        var accepted = 0
+        for value in values {
+            let ours = try exchange.acceptsInRangePublicValue(value)
+            XCTAssertEqual(ours, try OpenSSLMODPKeyExchange.openSSLAcceptsPublicValue(value))
+            if ours { accepted += 1 }
+        }
+        XCTAssertFalse(try exchange.acceptsInRangePublicValue(pMinusTwo))
+        XCTAssertTrue(try exchange.acceptsInRangePublicValue([UInt8](repeating: 0, count: 255) + [2]), "g = 2 generates the subgroup")
+        XCTAssertGreaterThan(accepted, 4)
+        XCTAssertLessThan(accepted, values.count - 1)
+    }
+
     func testWrongLengthIsRejected() throws {
         let exchange = try OpenSSLMODPKeyExchange(.modp2048)
         let peer = try OpenSSLMODPKeyExchange(.modp2048).publicValue

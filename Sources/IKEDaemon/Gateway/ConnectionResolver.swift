@@ -16,19 +16,51 @@ struct ConnectionResolutionError: Error, CustomStringConvertible {
 
 struct ConnectionResolver {
     let config: DaemonConfig
+    /// Per connection, what does not depend on the peer: parsed once here, not for every
+    /// IKE_SA_INIT (parsing the proposal strings was a tenth of a responder's CPU per setup).
+    private let prepared: [PreparedConnection]
+
+    /// The parts of a connection that are the same for every IKE_SA made from it.
+    private struct PreparedConnection {
+        /// `local_addrs` / `remote_addrs`: nil = any (empty or `%any` among them), else the
+        /// parsed addresses (an entry that is not an address matches nothing, as before).
+        var localAddresses: [[UInt8]]?
+        var remoteAddresses: [[UInt8]]?
+        /// The parsed `proposals` and each child's `esp_proposals`, or the parse error.
+        var ikeProposals: Result<[Proposal], Error>
+        var espProposals: [Result<[Proposal], Error>]
+    }
+
+    init(config: DaemonConfig) {
+        self.config = config
+        prepared = config.connections.map { connection in
+            func addresses(_ configured: [String]) -> [[UInt8]]? {
+                if configured.isEmpty || configured.contains("%any") { return nil }
+                return configured.compactMap { IPPrefix.parseAddress($0) }
+            }
+            return PreparedConnection(
+                localAddresses: addresses(connection.localAddresses),
+                remoteAddresses: addresses(connection.remoteAddresses),
+                ikeProposals: Result { try ProposalSyntax.parse(connection.proposals.joined(separator: ","), protocolID: .ike) },
+                espProposals: connection.children.map { child in
+                    Result { try ProposalSyntax.parse(child.espProposals.joined(separator: ","), protocolID: .esp) }
+                })
+        }
+    }
 
     /// The first connection whose addresses allow `local` ↔ `remote`.
     func connection(local: [UInt8], remote: [UInt8]) -> (index: Int, ConnectionConfig)? {
-        for (index, connection) in config.connections.enumerated() {
+        for (index, connection) in prepared.enumerated() {
             if matches(connection.localAddresses, local) && matches(connection.remoteAddresses, remote) {
-                return (index, connection)
+                return (index, config.connections[index])
             }
         }
         return nil
     }
 
-    private func matches(_ configured: [String], _ address: [UInt8]) -> Bool {
-        configured.isEmpty || configured.contains { $0 == "%any" || IPPrefix.parseAddress($0) == address }
+    private func matches(_ configured: [[UInt8]]?, _ address: [UInt8]) -> Bool {
+        guard let configured else { return true }
+        return configured.contains(address)
     }
 
     /// The IKE_SA configuration of connection number `index` between `local` and `remote`.
@@ -37,10 +69,11 @@ struct ConnectionResolver {
         func fail(_ message: String) -> ConnectionResolutionError {
             ConnectionResolutionError(description: "connection \(connection.name): \(message)")
         }
-        let ikeProposals = try ProposalSyntax.parse(connection.proposals.joined(separator: ","), protocolID: .ike)
+        let ikeProposals = try prepared[index].ikeProposals.get()
         guard !connection.children.isEmpty else { throw fail("has no children") }
         let children = try connection.children.enumerated().map { number, child in
-            try Self.childConfiguration(child, reqid: reqid(connection: index, child: number), local: local, remote: remote)
+            try Self.childConfiguration(child, espProposals: prepared[index].espProposals[number].get(),
+                                        reqid: reqid(connection: index, child: number), local: local, remote: remote)
         }
         let localIdentity = Self.identification(connection.local.identity, address: local)
         let remoteIdentity = connection.remote.identity.map { Self.identification($0, address: remote) }
@@ -62,9 +95,8 @@ struct ConnectionResolver {
         UInt32(config.connections.prefix(connection).reduce(0) { $0 + $1.children.count } + child + 1)
     }
 
-    static func childConfiguration(_ child: ChildConfig, reqid: UInt32, local: [UInt8], remote: [UInt8]) throws
-        -> ChildSAConfiguration {
-        let espProposals = try ProposalSyntax.parse(child.espProposals.joined(separator: ","), protocolID: .esp)
+    static func childConfiguration(_ child: ChildConfig, espProposals: [Proposal], reqid: UInt32,
+                                   local: [UInt8], remote: [UInt8]) -> ChildSAConfiguration {
         let lifetime = ChildSALifetime(softSeconds: UInt64(child.rekeyTime), hardSeconds: UInt64(child.lifeTime),
                                        softBytes: child.bytes.rekey, hardBytes: child.bytes.life,
                                        softPackets: child.packets.rekey, hardPackets: child.packets.life,

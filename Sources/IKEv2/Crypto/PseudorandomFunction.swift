@@ -12,9 +12,28 @@ public protocol PseudorandomFunction: Sendable {
     /// prf(key, data). Keys of any length are accepted (HMAC, RFC 2104). The output is
     /// returned as a secret; call `unprotectedCopy()` where it is public (AUTH, MACed ID).
     func compute(key: some ContiguousOctets, data: some ContiguousOctets) throws -> SecretBytes
+
+    /// prf+ (RFC 7296 2.13), `length` octets; see the default implementation. A backend may
+    /// provide its own (e.g. keying the MAC once for all blocks) with the same result.
+    func prfPlus(key: some ContiguousOctets, seed: some ContiguousOctets, length: Int) throws -> SecretBytes
 }
 
 extension PseudorandomFunction {
+    public func prfPlus(key: some ContiguousOctets, seed: some ContiguousOctets, length: Int) throws -> SecretBytes {
+        try genericPRFPlus(key: key, seed: seed, length: length)
+    }
+
+    /// The number of prf+ blocks for `length` octets; throws `invalidLength` beyond 255
+    /// (the counter is one octet) or for a negative length.
+    public func prfPlusBlocks(length: Int) throws -> Int {
+        guard length >= 0, outputLength > 0 else {
+            throw IKECryptoError.invalidLength(what: "prf+ output", requested: length)
+        }
+        let blocks = (length + outputLength - 1) / outputLength
+        guard blocks <= 255 else { throw IKECryptoError.invalidLength(what: "prf+ output", requested: length) }
+        return blocks
+    }
+
     /// prf+ (RFC 7296 2.13):
     ///
     ///     prf+ (K,S) = T1 | T2 | T3 | T4 | ...
@@ -24,12 +43,8 @@ extension PseudorandomFunction {
     ///
     /// truncated to `length` octets. Throws `invalidLength` beyond 255 iterations (the
     /// counter is one octet) or for a negative length.
-    public func prfPlus(key: some ContiguousOctets, seed: some ContiguousOctets, length: Int) throws -> SecretBytes {
-        guard length >= 0, outputLength > 0 else {
-            throw IKECryptoError.invalidLength(what: "prf+ output", requested: length)
-        }
-        let blocks = (length + outputLength - 1) / outputLength
-        guard blocks <= 255 else { throw IKECryptoError.invalidLength(what: "prf+ output", requested: length) }
+    public func genericPRFPlus(key: some ContiguousOctets, seed: some ContiguousOctets, length: Int) throws -> SecretBytes {
+        let blocks = try prfPlusBlocks(length: length)
         if blocks == 0 { return SecretBytes(zeroes: 0) }
         var produced: [SecretBytes] = []
         produced.reserveCapacity(blocks)
