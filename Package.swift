@@ -74,7 +74,7 @@ let package = Package(
 
         // MARK: Command
         .executableTarget(name: "vipsec-cluster-bench", dependencies: [
-            "Cluster", "ClusterNode", .product(name: "NIOCore", package: "swift-nio"),
+            "Cluster", "ClusterNode", "XFRM", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/ClusterBench"),
 

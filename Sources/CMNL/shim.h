@@ -8,4 +8,8 @@
 #include <linux/netlink.h>
 #include <linux/xfrm.h>
 #include <libmnl/libmnl.h>
+/* setns(2) for NetworkNamespace: <sched.h> declares it only under _GNU_SOURCE, which the
+   Glibc module is not built with. The prototype is the libc one. */
+int setns(int fd, int nstype);
+#define VIPSEC_CLONE_NEWNET 0x40000000
 #endif

@@ -1,17 +1,24 @@
 // vipsec-cluster-bench: SA distribution latency from the routing node's ClusterService to N
-// agents (real ClusterAgent, real TLS 1.3 over loopback, one process), beside a reference in
+// agents (real ClusterAgent, real TLS 1.3 over loopback, one process), beside references in
 // the same run: the naive sequential distribution (target after target, each acknowledged
-// before the next: N round trips) over the same connections. The agents' kernel is an
-// in-memory twin (MemoryKernel): 16 or 64 agents installing one SA into one kernel would
-// collide, and this machine's kernel has no ESP. Prints one table (scripts/bench-cluster).
+// before the next: N round trips) over the same connections, and one SA put straight into
+// one kernel with no cluster at all.
+//
+// The agents' kernel is chosen with --kernel: `xfrm` gives each agent its own network
+// namespace (PREFIX1 ... PREFIXN, made by `ip netns add`) and the real XFRMAgentKernel there,
+// so every SA really is installed N times (`ip -n PREFIXi xfrm state count` is the witness);
+// `memory` is an in-memory twin that measures the channel alone; `both` runs each size with
+// each. Prints one table (scripts/bench-cluster runs it inside the lab VM).
 //
 //   vipsec-cluster-bench --pki DIR [--targets 1,4,16,64] [--sas 40]
+//                        [--kernel memory|xfrm|both] [--netns-prefix vbench-t]
 import Cluster
 import ClusterNode
 import Dispatch
 import Foundation
 import Logging
 import NIOCore
+import XFRM
 
 setvbuf(stdout, nil, _IOLBF, 0)
 // Quiet: a log line per SA and target would be measured too.
@@ -62,12 +69,27 @@ func milliseconds(since start: DispatchTime) -> Double { Double(DispatchTime.now
 var arguments: [String: String] = [:]
 var iterator = CommandLine.arguments.dropFirst().makeIterator()
 while let name = iterator.next() {
-    guard name.hasPrefix("--"), let value = iterator.next() else { fail("usage: --pki DIR [--targets 1,4,16,64] [--sas 40]") }
+    let usage = "usage: --pki DIR [--targets 1,4,16,64] [--sas 40] [--kernel memory|xfrm|both] [--netns-prefix vbench-t]"
+    guard name.hasPrefix("--"), let value = iterator.next() else { fail(usage) }
+    guard ["pki", "targets", "sas", "kernel", "netns-prefix"].contains(name.dropFirst(2)) else { fail("unknown option \(name); \(usage)") }
     arguments[String(name.dropFirst(2))] = value
 }
 guard let pki = arguments["pki"] else { fail("--pki DIR is required (scripts/cluster-ca)") }
-let targetCounts = (arguments["targets"] ?? "1,4,16,64").split(separator: ",").compactMap { Int($0) }
-let rounds = Int(arguments["sas"] ?? "40") ?? 40
+let targetText = arguments["targets"] ?? "1,4,16,64"
+let targetCounts = targetText.split(separator: ",").compactMap { Int($0) }
+guard !targetCounts.isEmpty, targetCounts.allSatisfy({ $0 >= 1 }) else { fail("--targets \(targetText): a list of counts >= 1") }
+guard let rounds = Int(arguments["sas"] ?? "40"), rounds >= 1 else { fail("--sas \(arguments["sas"] ?? ""): a count >= 1") }
+
+enum KernelKind: String { case memory, xfrm }
+let kernels: [KernelKind]
+switch arguments["kernel"] ?? "memory" {
+case "memory": kernels = [.memory]
+case "xfrm": kernels = [.xfrm]
+case "both": kernels = [.memory, .xfrm]
+case let other: fail("--kernel \(other): memory, xfrm or both")
+}
+let netnsPrefix = arguments["netns-prefix"] ?? "vbench-t"
+func namespace(_ i: Int) -> String { "\(netnsPrefix)\(i)" }
 let dvipa = IPAddress.v4(192, 0, 2, 100), peer = IPAddress.v4(192, 0, 2, 1)
 let selector = SASelector(source: .v4(10, 1, 0, 0), sourcePrefixLength: 24, destination: dvipa, destinationPrefixLength: 32)
 
@@ -90,14 +112,61 @@ func wireBytes() -> (install: Int, ack: Int) {
     return (install + 22, buffer.readableBytes + 22)
 }
 
+/// `ip -n NS xfrm state count`: how many SAs the kernel of namespace `ns` holds, by iproute2.
+func kernelStateCount(_ ns: String) -> Int {
+    let ip = Process()
+    ip.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+    ip.arguments = ["-n", ns, "xfrm", "state", "count"]
+    let out = Pipe()
+    ip.standardOutput = out
+    guard (try? ip.run()) != nil else { fail("cannot run ip -n \(ns) xfrm state count") }
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    ip.waitUntilExit()
+    // "SAD count N"
+    guard ip.terminationStatus == 0, let n = text.split(separator: " ").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
+        fail("ip -n \(ns) xfrm state count: '\(text)'")
+    }
+    return n
+}
+
+/// Polls `ip` until every namespace of 1...targets holds `expected` SAs (an agent acknowledges
+/// a delete before its kernel worker has taken the SA out).
+func expectStateCounts(_ expected: Int, targets: Int, what: String) async throws {
+    let deadline = DispatchTime.now().uptimeNanoseconds + 20_000_000_000
+    while true {
+        let wrong = (1...targets).filter { kernelStateCount(namespace($0)) != expected }
+        if wrong.isEmpty { return }
+        guard DispatchTime.now().uptimeNanoseconds < deadline else {
+            fail("\(what): \(wrong.count) of \(targets) namespaces do not hold \(expected) SAs (first: \(namespace(wrong[0])))")
+        }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+}
+
+/// The kernel reference: one SA installed and removed straight through XFRMAgentKernel in
+/// namespace 1, no cluster, `rounds` times; milliseconds per install.
+func directInstalls() throws -> [Double] {
+    let kernel = try XFRMAgentKernel(journalPath: nil, networkNamespace: namespace(1))
+    var times: [Double] = []
+    for round in 0..<(rounds + 3) {
+        let sa = description(ClusterSAID(UInt64(1_000_000 + round)), spi: UInt32(0x9000_0000) + UInt32(round), owner: nil)
+        let start = DispatchTime.now()
+        try kernel.install(sa, outputSequence: nil)
+        if round >= 3 { times.append(milliseconds(since: start)) }
+        try kernel.remove(sa)
+    }
+    return times
+}
+
 struct Row {
     var targets: Int
+    var kernel: KernelKind
     var broadcast: [Double]
     var sequential: [Double]
     var rssPerAgent: Double
 }
 
-func run(targets: Int) async throws -> Row {
+func run(targets: Int, kernel kind: KernelKind) async throws -> Row {
     let authority = SAAuthority.Configuration(
         membership: MembershipConfiguration(heartbeatInterval: .seconds(1), failureTimeout: .seconds(30)),
         installTimeout: .seconds(20), outboundMode: .perTarget)
@@ -114,7 +183,7 @@ func run(targets: Int) async throws -> Row {
             configuration: .init(nodeID: node, routingHost: "127.0.0.1", routingPort: port, clusterAddress: .v4(127, 0, 0, 1),
                                  counterInterval: .seconds(5), watchExpireEvents: false),
             credentials: try ClusterCredentials(certificatePath: "\(pki)/t\(i).crt", keyPath: "\(pki)/t\(i).key", caPath: "\(pki)/ca.crt"),
-            kernel: MemoryKernel())
+            kernel: kind == .memory ? MemoryKernel() : try XFRMAgentKernel(journalPath: nil, networkNamespace: namespace(i)))
         try await agent.start()
         agents.append(agent)
     }
@@ -133,6 +202,9 @@ func run(targets: Int) async throws -> Row {
         var start = DispatchTime.now()
         try await service.install([description(id, spi: next(), owner: nil)])
         let parallel = milliseconds(since: start)
+        if kind == .xfrm && round == 0 {   // witness, outside the measured rounds
+            try await expectStateCounts(1, targets: targets, what: "after the first broadcast install")
+        }
         // Reference: the same SA to one target after another (per-target SAs, each awaited).
         var ids: [ClusterSAID] = []
         start = DispatchTime.now()
@@ -151,30 +223,44 @@ func run(targets: Int) async throws -> Row {
         // Let the agents take the deletes out before the next measurement.
         try await Task.sleep(for: .milliseconds(20 + 2 * targets))
     }
+    if kind == .xfrm { try await expectStateCounts(0, targets: targets, what: "after the last delete") }
     for agent in agents { await agent.stop(removingSAs: false) }
     await service.stop()
-    return Row(targets: targets, broadcast: broadcast, sequential: sequential, rssPerAgent: rss)
+    return Row(targets: targets, kernel: kind, broadcast: broadcast, sequential: sequential, rssPerAgent: rss)
 }
 
 let wire = wireBytes()
 print("vipsec cluster distribution: CHILD_SA half handed to ClusterService.install -> installed and acknowledged by every target")
-print("agents: ClusterAgent in this process, TLS 1.3 over loopback, in-memory kernel; \(rounds) SAs per size")
+print("agents: ClusterAgent in this process, TLS 1.3 over loopback; kernel 'xfrm': each agent's own network namespace"
+      + " and its real kernel XFRM (state + policies), 'memory': an in-memory twin; \(rounds) SAs per size")
 print("reference: naive sequential distribution (one target after another, each acknowledged first)\n")
-print(zip(["targets", "p50 ms", "p99 ms", "seq p50 ms", "seq p99 ms", "p50 ratio", "p99 ratio", "RSS/agent KiB"],
-          [8, 12, 12, 14, 14, 10, 10, 16]).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: " "))
+print(zip(["targets", "kernel", "p50 ms", "p99 ms", "seq p50 ms", "seq p99 ms", "p50 ratio", "p99 ratio", "RSS/agent KiB"],
+          [8, 7, 10, 10, 12, 12, 10, 10, 14]).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: " "))
 let semaphore = DispatchSemaphore(value: 0)
 Task {
     do {
         for n in targetCounts {
-            let row = try await run(targets: n)
-            let p50 = percentile(row.broadcast, 0.5), p99 = percentile(row.broadcast, 0.99)
-            let s50 = percentile(row.sequential, 0.5), s99 = percentile(row.sequential, 0.99)
-            print(String(format: "%8d %12.2f %12.2f %14.2f %14.2f %10.2f %10.2f %16.0f", n, p50, p99, s50, s99,
-                         p50 / s50, p99 / s99, row.rssPerAgent / 1024))
+            for kind in kernels {
+                let row = try await run(targets: n, kernel: kind)
+                let p50 = percentile(row.broadcast, 0.5), p99 = percentile(row.broadcast, 0.99)
+                let s50 = percentile(row.sequential, 0.5), s99 = percentile(row.sequential, 0.99)
+                let name = String(repeating: " ", count: max(0, 7 - kind.rawValue.count)) + kind.rawValue
+                print(String(format: "%8d ", n) + name
+                      + String(format: " %10.2f %10.2f %12.2f %12.2f %10.2f %10.2f ", p50, p99, s50, s99, p50 / s50, p99 / s99)
+                      // Below 16 agents the process's RSS growth is allocator noise, not the agents.
+                      + (n >= 16 ? String(format: "%14.0f", row.rssPerAgent / 1024) : String(repeating: " ", count: 13) + "-"))
+            }
+        }
+        if kernels.contains(.xfrm) {
+            let direct = try directInstalls()
+            print(String(format: "\nkernel reference: one SA + policies straight into one namespace's XFRM (no cluster): p50 %.2f ms, p99 %.2f ms",
+                         percentile(direct, 0.5), percentile(direct, 0.99)))
         }
         print("\ncluster bytes per SA per target: InstallSA \(wire.install) + Ack \(wire.ack) = \(wire.install + wire.ack) bytes"
               + " (frames + TLS 1.3 record overhead; AES-GCM tunnel SA, one selector)")
         print("ratios < 1: the broadcast is faster than the sequential reference")
+        print("RSS/agent: growth of this process's resident memory while the agents join, divided by their number"
+              + " (shown from 16 agents up; below that it is allocator noise)")
     } catch {
         fail("\(error)")
     }

@@ -18,10 +18,15 @@ public final class NetlinkSocket {
     private var nextSequence: UInt32
     private var receiveBuffer: [UInt8]
 
-    /// Opens and binds a socket of netlink `family` (e.g. NETLINK_XFRM).
-    public init(family: Int32, receiveBufferSize: Int32 = 4 << 20, timeout: Duration = .seconds(5)) throws {
-        guard let socket = mnl_socket_open(family) else {
-            throw NetlinkError.system(call: "mnl_socket_open", errno: Glibc.errno)
+    /// Opens and binds a socket of netlink `family` (e.g. NETLINK_XFRM), in the caller's
+    /// network namespace or, given `networkNamespace`, in that named one (`ip -n NAME`).
+    public init(family: Int32, receiveBufferSize: Int32 = 4 << 20, timeout: Duration = .seconds(5),
+                networkNamespace: String? = nil) throws {
+        // errno is read right after the call: switching back from a namespace makes calls too.
+        let open = { () -> (OpaquePointer?, Int32) in let socket = mnl_socket_open(family); return (socket, Glibc.errno) }
+        let (opened, openErrno) = try networkNamespace.map { try NetworkNamespace.open($0, open) } ?? open()
+        guard let socket = opened else {
+            throw NetlinkError.system(call: "mnl_socket_open", errno: openErrno)
         }
         guard mnl_socket_bind(socket, 0, pid_t(MNL_SOCKET_AUTOPID)) == 0 else {
             let code = Glibc.errno

@@ -15,10 +15,11 @@ public final class XFRMKernel {
     /// the kernel itself says about bad input).
     public var validatesRequests = true
 
-    /// Opens a NETLINK_XFRM socket in the caller's network namespace.
-    public init(timeout: Duration = .seconds(5)) throws {
+    /// Opens a NETLINK_XFRM socket in the caller's network namespace or, given
+    /// `networkNamespace`, in that named one: `ip -n NAME xfrm ...`.
+    public init(timeout: Duration = .seconds(5), networkNamespace: String? = nil) throws {
         do {
-            socket = try NetlinkSocket(family: NETLINK_XFRM, timeout: timeout)
+            socket = try NetlinkSocket(family: NETLINK_XFRM, timeout: timeout, networkNamespace: networkNamespace)
         } catch let error as NetlinkError {
             throw XFRMError.netlink(error)
         }

@@ -89,4 +89,35 @@ final class NetlinkSocketTests: XCTestCase {
         try socket.join(group: 2)  // XFRMNLGRP_EXPIRE
         XCTAssertThrowsError(try socket.join(group: 9999))
     }
+    // MARK: named network namespaces (`ip -n NAME`)
+
+    func testUnknownNetworkNamespaceNamesItsPath() throws {
+        let name = "vipsec-test-no-such-ns-\(getpid())"
+        XCTAssertThrowsError(try NetlinkSocket(family: NETLINK_XFRM, networkNamespace: name)) { error in
+            guard case .system(let call, let code)? = error as? NetlinkError else { return XCTFail("\(error)") }
+            XCTAssertEqual(call, "open(/run/netns/\(name))")
+            XCTAssertEqual(code, ENOENT)
+        }
+    }
+
+    func testNetworkNamespaceNameThatIsAPathIsRefused() throws {
+        for bad in ["", "a/b", "..", "."] {
+            XCTAssertThrowsError(try NetworkNamespace.open(bad) { XCTFail("body ran for '\(bad)'") }) { error in
+                XCTAssertEqual((error as? NetlinkError)?.errno, EINVAL, "\(bad): \(error)")
+                XCTAssertTrue("\(error)".contains("'\(bad)'"), "\(error)")
+            }
+        }
+    }
+
+    func testFailedNamespaceSwitchLeavesTheThreadWhereItWas() throws {
+        func currentNamespace() throws -> String {
+            var buffer = [CChar](repeating: 0, count: 256)
+            let count = readlink("/proc/thread-self/ns/net", &buffer, buffer.count - 1)
+            guard count > 0 else { throw XCTSkip("no /proc/thread-self/ns/net") }
+            return String(cString: buffer)
+        }
+        let before = try currentNamespace()
+        _ = try? NetworkNamespace.open("vipsec-test-no-such-ns") { XCTFail("body ran") }
+        XCTAssertEqual(try currentNamespace(), before)
+    }
 }

@@ -15,9 +15,10 @@ public final class XFRMAgentKernel: AgentKernel {
     private var policyUsers: [XFRMPolicyID: Set<ClusterSAID>] = [:]
     private var installed: [ClusterSAID: XFRMStateID] = [:]
 
-    /// Opens an XFRM socket; `journalPath` (nil: no journal) records installed SAs.
-    public init(journalPath: String?) throws {
-        kernel = try XFRMKernel()
+    /// Opens an XFRM socket (in the caller's network namespace, or in the named one);
+    /// `journalPath` (nil: no journal) records installed SAs.
+    public init(journalPath: String?, networkNamespace: String? = nil) throws {
+        kernel = try XFRMKernel(networkNamespace: networkNamespace)
         self.journalPath = journalPath
     }
 
