@@ -146,7 +146,16 @@ public final class KernelChildSAInstaller: ChildSAInstaller {
             // on every SA, the outbound one too (as strongSwan gives it).
             replay: XFRMReplayState(window: inbound || child.extendedSequenceNumbers ? child.replayWindow : 0,
                                     extendedSequenceNumbers: child.extendedSequenceNumbers),
-            encap: encap)
+            encap: encap,
+            // IPv4 in IPv6 or IPv6 in IPv4 (tunnel mode only): the SA takes inner packets of
+            // either family, as strongSwan installs such SAs.
+            flags: mode == .tunnel && Self.mixesFamilies(child, outerAddressLength: sa.source.count)
+                ? [.addressFamilyUnspecified] : [])
+    }
+
+    /// Whether a selector's family differs from the SA's outer addresses.
+    static func mixesFamilies(_ child: ChildSAInstallation, outerAddressLength: Int) -> Bool {
+        (child.localTrafficSelectors + child.remoteTrafficSelectors).contains { $0.startAddress.count != outerAddressLength }
     }
 
     func prefix(_ selector: TrafficSelector) throws -> XFRMPrefix {

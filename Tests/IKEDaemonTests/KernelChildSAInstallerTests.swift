@@ -66,6 +66,29 @@ final class KernelChildSAInstallerTests: XCTestCase {
                                                    child: child, mode: .tunnel, inbound: true))
     }
 
+    /// IPv4 selectors over IPv6 gateways: tunnel-mode SAs take inner packets of either
+    /// family (XFRM_STATE_AF_UNSPEC); same-family SAs keep their family (lab ike-ipv6).
+    func testMixedFamilyTunnelStatesAreAddressFamilyUnspecified() throws {
+        let same = Self.child()
+        XCTAssertFalse(try installer().state(same.inbound, child: same, mode: .tunnel, inbound: true).flags
+            .contains(.addressFamilyUnspecified))
+        var mixed = Self.child()
+        let v6 = { (last: UInt8) -> [UInt8] in [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [last] }
+        mixed.outbound.source = v6(0x10); mixed.outbound.destination = v6(1)
+        mixed.inbound.source = v6(1); mixed.inbound.destination = v6(0x10)
+        for inbound in [true, false] {
+            let state = try installer().state(inbound ? mixed.inbound : mixed.outbound, child: mixed, mode: .tunnel, inbound: inbound)
+            XCTAssertTrue(state.flags.contains(.addressFamilyUnspecified), inbound ? "inbound" : "outbound")
+            XCTAssertTrue(state.id.destination.isIPv6)
+            XCTAssertNoThrow(try state.validate())
+        }
+        XCTAssertFalse(try installer().state(mixed.inbound, child: mixed, mode: .transport, inbound: true).flags
+            .contains(.addressFamilyUnspecified), "transport mode never mixes families")
+        let policies = try installer().policies(mixed, mode: .tunnel)
+        XCTAssertEqual(policies.first?.selector.family, 2, "IPv4 selector")
+        XCTAssertEqual(policies.first?.templates.first?.family, 10, "IPv6 template")
+    }
+
     /// ESN: the kernel wants a replay window on the outbound SA too (lab ike-psk, the
     /// aes128gcm16-esn and aes256-sha512-esn cases, failed to install without it).
     func testESNStatesCarryAReplayWindowInBothDirections() throws {

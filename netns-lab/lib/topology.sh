@@ -202,3 +202,39 @@ table ip labnat {
 }
 NFT
 }
+
+# The same hosts over IPv6 (lab_up_ipv6): lab_up 0, then IPv6 on the network, the router
+# and the peer, each beside the IPv4 addresses above.
+#
+#   [peer] wan0 2001:db8::1, lan0 fd00:1::1/64 -- br-wan -- [router] wan0 2001:db8::2
+#          + DVIPA 2001:db8::100, svc0 fd00:2::1/64
+LAB_PEER_WAN6=2001:db8::1
+LAB_ROUTER_WAN6=2001:db8::2
+LAB_DVIPA6=2001:db8::100
+LAB_PEER_SUBNET6=fd00:1::/64
+LAB_PEER_LAN_ADDR6=fd00:1::1
+LAB_ROUTER_SUBNET6=fd00:2::/64
+LAB_ROUTER_SVC_ADDR6=fd00:2::1
+
+lab_up_ipv6() {
+  local ns
+  lab_up 0
+  for ns in net peer router; do
+    nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 \
+      net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+  done
+  nsx net sysctl -qw net.ipv6.conf.br-wan.disable_ipv6=0
+  for ns in peer router; do
+    nsx "$ns" sysctl -qw net.ipv6.conf.wan0.disable_ipv6=0 net.ipv6.conf.lo.disable_ipv6=0
+  done
+  # nodad: usable at once, no duplicate address detection on a lab bridge.
+  nsx peer ip -6 addr add "$LAB_PEER_WAN6/64" dev wan0 nodad
+  nsx peer sysctl -qw net.ipv6.conf.lan0.disable_ipv6=0
+  nsx peer ip -6 addr add "$LAB_PEER_LAN_ADDR6/64" dev lan0 nodad
+  nsx router ip -6 addr add "$LAB_ROUTER_WAN6/64" dev wan0 nodad
+  nsx router ip -6 addr add "$LAB_DVIPA6/64" dev wan0 nodad
+  nsx router sysctl -qw net.ipv6.conf.svc0.disable_ipv6=0
+  nsx router ip -6 addr add "$LAB_ROUTER_SVC_ADDR6/64" dev svc0 nodad
+  nsx peer ip -6 route add "$LAB_ROUTER_SUBNET6" via "$LAB_ROUTER_WAN6"
+  nsx router ip -6 route add "$LAB_PEER_SUBNET6" via "$LAB_PEER_WAN6"
+}
