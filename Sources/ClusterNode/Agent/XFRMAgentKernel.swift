@@ -157,6 +157,10 @@ public final class XFRMAgentKernel: AgentKernel {
         if sa.mode == .transport, sa.selectors.count == 1, let selector = sa.selectors.first {
             state.selector = try self.selector(selector)
         }
+        // IPv4 traffic through an IPv6 tunnel (or the reverse): the SA takes either family.
+        if sa.mode == .tunnel, sa.selectors.contains(where: { $0.source.bytes.count != sa.source.bytes.count }) {
+            state.flags.insert(.addressFamilyUnspecified)
+        }
         for algorithm in sa.algorithms {
             let key = algorithm.key.withUnsafeBytes { XFRMKey(Array($0)) }
             switch algorithm.kind {

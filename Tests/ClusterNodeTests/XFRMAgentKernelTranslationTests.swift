@@ -1,0 +1,37 @@
+import XCTest
+import Cluster
+import XFRM
+@testable import ClusterNode
+
+/// The agent's translation of a distributed SA into XFRM state and policies (what
+/// `ip xfrm state/policy` on the target shows); the kernel itself is exercised in the lab.
+final class XFRMAgentKernelTranslationTests: XCTestCase {
+    func testTunnelSAKeepsItsFamilyAndGetsInAndForwardPolicies() throws {
+        let sa = testSA(1, spi: 0xc100_0001)
+        let state = try XFRMAgentKernel.state(for: sa, outputSequence: nil)
+        XCTAssertEqual(state.aead?.name, "rfc4106(gcm(aes))")
+        XCTAssertEqual(state.id.destination.description, "192.0.2.100")
+        XCTAssertFalse(state.flags.contains(.addressFamilyUnspecified))
+        XCTAssertNoThrow(try state.validate())
+        XCTAssertEqual(XFRMAgentKernel.policies(for: sa).map(\.direction), [.inbound, .forward])
+    }
+
+    /// IPv4 selectors over an IPv6 DVIPA: the SA must take inner packets of the other
+    /// family (XFRM_STATE_AF_UNSPEC), the policies keep the IPv4 selector and an IPv6 template.
+    func testIPv4TrafficThroughAnIPv6TunnelIsAddressFamilyUnspecified() throws {
+        var sa = testSA(2, spi: 0xc100_0002, direction: .outbound)
+        sa.source = try IPAddress(bytes: [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [0x10])
+        sa.destination = try IPAddress(bytes: [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [0x01])
+        let state = try XFRMAgentKernel.state(for: sa, outputSequence: 1)
+        XCTAssertTrue(state.flags.contains(.addressFamilyUnspecified))
+        XCTAssertTrue(state.id.destination.isIPv6)
+        XCTAssertNoThrow(try state.validate())
+        let policies = XFRMAgentKernel.policies(for: sa)
+        XCTAssertEqual(policies.map(\.direction), [.outbound])
+        XCTAssertEqual(policies.first?.selector.family, 2)
+        XCTAssertEqual(policies.first?.templates.first?.family, 10)
+        sa.mode = .transport
+        XCTAssertFalse(try XFRMAgentKernel.state(for: sa, outputSequence: 1).flags.contains(.addressFamilyUnspecified),
+                       "transport mode never mixes families")
+    }
+}
