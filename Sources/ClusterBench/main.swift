@@ -256,7 +256,7 @@ func run(targets: Int, kernel kind: KernelKind) async throws -> Row {
     }
     if kind == .xfrm { try await expectStateCounts(0, targets: targets, what: "after the last delete") }
     for agent in agents { await agent.stop(removingSAs: false) }
-    await service.stop()
+    await service.stop(removingSAs: false)
     try await routingGroup.shutdownGracefully()
     return Row(targets: targets, kernel: kind, broadcast: broadcast, sequential: sequential, routerCPU: routerCPU, rssPerAgent: rss)
 }

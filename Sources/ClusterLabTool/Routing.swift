@@ -85,7 +85,7 @@ func runRouting(_ values: [String: String]) {
     var sources: [DispatchSourceSignal] = []
     for signalNumber in [SIGTERM, SIGINT] {
         let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-        source.setEventHandler { Task { await service.stop(); done.signal() } }
+        source.setEventHandler { Task { await service.stop(removingSAs: false); done.signal() } }
         source.resume()
         sources.append(source)
     }

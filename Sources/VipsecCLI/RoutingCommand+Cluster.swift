@@ -53,7 +53,7 @@ extension RoutingCommand {
         if let error = startError.error { throw ValidationError("cluster: \(error)") }
         defer {
             let stopped = DispatchSemaphore(value: 0)
-            Task { await service.stop(); stopped.signal() }
+            Task { await service.stop(removingSAs: true); stopped.signal() }
             stopped.wait()
         }
         try IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control).run()

@@ -149,7 +149,7 @@ final class ClusterBadInputTests: ClusterHarnessTestCase {
         try await harness.service.install([testSA(1, spi: 0x8001)])
         let oldEpoch = harness.service.epoch
         let port = harness.port
-        await harness.service.stop()
+        await harness.service.stop(removingSAs: false)
 
         try await harness.startService(port: port)
         XCTAssertNotEqual(harness.service.epoch, oldEpoch)
@@ -166,11 +166,24 @@ final class ClusterBadInputTests: ClusterHarnessTestCase {
         let kernel = RecordingKernel()
         try await harness.startAgent("t1", kernel: kernel, grace: .milliseconds(500)).welcomed.get()
         try await harness.service.install([testSA(1, spi: 0x9001)])
-        await harness.service.stop()
+        await harness.service.stop(removingSAs: false)
         let kept = await eventually(0.2) { kernel.spis.isEmpty }
         XCTAssertFalse(kept, "the SA stays during the grace")
         let dropped = await eventually(3) { kernel.spis.isEmpty }
         XCTAssertTrue(dropped, "and goes after it")
+    }
+
+    func testRoutingNodeShuttingDownTakesItsSAsOffTheTargetsAtOnce() async throws {
+        try await harness.startService()
+        let kernels = [RecordingKernel(), RecordingKernel()]
+        for (i, kernel) in kernels.enumerated() {
+            try await harness.startAgent("t\(i + 1)", kernel: kernel, grace: .seconds(30)).welcomed.get()
+        }
+        try await harness.service.install([testSA(1, spi: 0x9101), testSA(2, spi: 0x9102, direction: .outbound, owner: "t2")])
+        XCTAssertEqual(kernels.map(\.spis), [[0x9101], [0x9101, 0x9102]])
+        await harness.service.stop(removingSAs: true)
+        let removed = await eventually(3) { kernels.allSatisfy { $0.spis.isEmpty } }
+        XCTAssertTrue(removed, "every target deleted every SA long before its 30 s grace: \(kernels.map(\.spis))")
     }
 
     func testLifesizeReportsReachTheTotals() async throws {

@@ -21,7 +21,7 @@ final class ClusterHarness {
     func tearDown() async throws {
         for agent in agents { await agent.stop(removingSAs: false) }
         agents = []
-        await service?.stop()
+        await service?.stop(removingSAs: false)
         try await group.shutdownGracefully()
     }
 

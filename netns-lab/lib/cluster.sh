@@ -160,7 +160,7 @@ connections {
         }
         children {
             lab {
-                local_ts = $LAB_DVIPA/32
+                local_ts = $LAB_DVIPA/$(lab_host_prefix "$LAB_DVIPA")
                 remote_ts = $LAB_PEER_SUBNET
                 esp_proposals = aes256gcm16
                 mode = tunnel
@@ -192,7 +192,7 @@ cluster_ike_routing_start() {
 # cluster_peer_connection [key=value...]: the peer's strongSwan connection `lab` to the DVIPA.
 cluster_peer_connection() {
   ss_conn peer lab local_addrs=$LAB_PEER_WAN remote_addrs=$LAB_DVIPA \
-    local_ts=$LAB_PEER_SUBNET remote_ts=$LAB_DVIPA/32 "$@"
+    local_ts=$LAB_PEER_SUBNET remote_ts=$LAB_DVIPA/$(lab_host_prefix "$LAB_DVIPA") "$@"
   ss_load peer
 }
 
@@ -208,7 +208,7 @@ cluster_send() {
   nsx "t$1" python3 - "$LAB_DVIPA" "$LAB_PEER_LAN_ADDR" "$2" "$3" "${4:-20}" <<'PY'
 import socket, sys, time
 src, dst, count, size, every = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((src, 0))
 payload = bytes(size)
 sent = 0
@@ -226,19 +226,24 @@ PY
 }
 
 # cluster_esp_counters NS IFACE: an nftables counter of ESP from the DVIPA seen on IFACE
-# (netdev ingress: every frame the device receives, flooded ones too) and sent by NS.
+# (netdev ingress: every frame the device receives, flooded ones too) and sent by NS; in
+# the DVIPA's family (tables `ip`/`ip6 labespout`: read with cluster_esp_count NS $(cluster_nft_family) ...).
 cluster_esp_counters() {
+  local family proto
+  family=$(cluster_nft_family)
+  [[ $family == ip6 ]] && proto="meta l4proto" || proto="ip protocol"
   nsx "$1" nft -f - <<NFT
 table netdev labesp {
-  chain ingress { type filter hook ingress device $2 priority 0; ip saddr $LAB_DVIPA ip protocol esp counter name esp_in; }
+  chain ingress { type filter hook ingress device $2 priority 0; $family saddr $LAB_DVIPA $proto esp counter name esp_in; }
   counter esp_in { }
 }
-table ip labespout {
-  chain out { type filter hook output priority 0; ip protocol esp counter name esp_out; }
+table $family labespout {
+  chain out { type filter hook output priority 0; $proto esp counter name esp_out; }
   counter esp_out { }
 }
 NFT
 }
+cluster_nft_family() { [[ $LAB_DVIPA == *:* ]] && echo ip6 || echo ip; }
 cluster_esp_count() { nsx "$1" nft list counter "$2" "${3}" "${4}" | awk '/packets/ { print $2 }'; }
 
 # cluster_send_paced N COUNT SIZE RATE: like cluster_send, at RATE datagrams per second;
@@ -247,7 +252,7 @@ cluster_send_paced() {
   nsx "t$1" python3 - "$LAB_DVIPA" "$LAB_PEER_LAN_ADDR" "$2" "$3" "$4" <<'PY'
 import socket, sys, time
 src, dst, count, size, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((src, 0))
 payload, sent, errors, start = bytes(size), 0, 0, time.monotonic()
 for i in range(count):

@@ -22,7 +22,8 @@ import sys
 
 
 def read_pcap(path):
-    """Yields (time, source MAC, SPI, sequence number) of every IPv4 ESP frame."""
+    """Yields (time, source MAC, SPI, sequence number) of every ESP frame, IPv4 or IPv6 (ESP
+    right after the fixed IPv6 header, as the kernel sends it: no extension headers)."""
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < 24:
@@ -35,13 +36,16 @@ def read_pcap(path):
         sec, frac, incl, _ = struct.unpack(endian + "IIII", data[offset:offset + 16])
         frame = data[offset + 16:offset + 16 + incl]
         offset += 16 + incl
-        if len(frame) < 14 + 20 + 8 or frame[12:14] != b"\x08\x00":
-            continue
         ip = frame[14:]
-        ihl = (ip[0] & 0x0F) * 4
-        if ip[9] != 50 or len(ip) < ihl + 8:
+        if frame[12:14] == b"\x08\x00" and len(ip) >= 20:
+            header, protocol = (ip[0] & 0x0F) * 4, ip[9]
+        elif frame[12:14] == b"\x86\xdd" and len(ip) >= 40:
+            header, protocol = 40, ip[6]
+        else:
             continue
-        spi, seq = struct.unpack(">II", ip[ihl:ihl + 8])
+        if protocol != 50 or len(ip) < header + 8:
+            continue
+        spi, seq = struct.unpack(">II", ip[header:header + 8])
         mac = ":".join("%02x" % b for b in frame[6:12])
         yield sec + frac / (1e9 if nano else 1e6), mac, spi, seq
 

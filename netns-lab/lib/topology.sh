@@ -203,11 +203,15 @@ table ip labnat {
 NFT
 }
 
-# The same hosts over IPv6 (lab_up_ipv6): lab_up 0, then IPv6 on the network, the router
-# and the peer, each beside the IPv4 addresses above.
+# The same hosts over IPv6 (lab_up_ipv6 [N]): lab_up N, then IPv6 on the network, the
+# router, the peer and the N targets, each beside the IPv4 addresses above (the cluster LAN
+# stays IPv4).
 #
 #   [peer] wan0 2001:db8::1, lan0 fd00:1::1/64 -- br-wan -- [router] wan0 2001:db8::2
 #          + DVIPA 2001:db8::100, svc0 fd00:2::1/64
+#   [tN]   wan0 2001:db8::1N (on br-wan), DVIPA 2001:db8::100/128 on lo; IPv6 answers
+#          neighbour solicitations only for addresses on the asking link, so the targets
+#          never claim the DVIPA (no arp_ignore needed)
 LAB_PEER_WAN6=2001:db8::1
 LAB_ROUTER_WAN6=2001:db8::2
 LAB_DVIPA6=2001:db8::100
@@ -217,8 +221,8 @@ LAB_ROUTER_SUBNET6=fd00:2::/64
 LAB_ROUTER_SVC_ADDR6=fd00:2::1
 
 lab_up_ipv6() {
-  local ns
-  lab_up 0
+  local ns i n=${1:-0}
+  lab_up "$n"
   for ns in net peer router; do
     nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 \
       net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
@@ -237,4 +241,17 @@ lab_up_ipv6() {
   nsx router ip -6 addr add "$LAB_ROUTER_SVC_ADDR6/64" dev svc0 nodad
   nsx peer ip -6 route add "$LAB_ROUTER_SUBNET6" via "$LAB_ROUTER_WAN6"
   nsx router ip -6 route add "$LAB_PEER_SUBNET6" via "$LAB_PEER_WAN6"
+  for ((i = 1; i <= n; i++)); do
+    nsx "t$i" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 \
+      net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.lo.disable_ipv6=0 net.ipv6.conf.wan0.disable_ipv6=0
+    nsx "t$i" ip -6 addr add "$(lab_target_wan6 "$i")/64" dev wan0 nodad
+    nsx "t$i" ip -6 addr add "$LAB_DVIPA6/128" dev lo nodad
+    nsx "t$i" ip -6 route add "$LAB_PEER_SUBNET6" via "$LAB_PEER_WAN6" dev wan0 src "$LAB_DVIPA6"
+  done
 }
+
+# lab_target_wan6 N: target N's own IPv6 address on the network.
+lab_target_wan6() { echo "2001:db8::1$1"; }
+
+# lab_host_prefix ADDRESS: 32 for an IPv4 address, 128 for an IPv6 one (a host selector).
+lab_host_prefix() { [[ $1 == *:* ]] && echo 128 || echo 32; }

@@ -147,8 +147,27 @@ public final class ClusterService: @unchecked Sendable {
         return channel.localAddress?.port ?? configuration.listenPort
     }
 
-    /// Stops accepting, closes every connection, fails waiting installs.
-    public func stop() async {
+    /// Stops accepting, closes every connection, fails waiting installs. With `removingSAs`
+    /// (a routing node shutting down, whose IKE daemon has deleted its SAs with the peers)
+    /// every target is first told to delete every SA it holds, so none outlives the routing
+    /// node there for the agents' grace; without it (a routing node that is lost) the
+    /// targets keep their SAs for the grace, as they would after a crash.
+    public func stop(removingSAs: Bool) async {
+        if removingSAs {
+            let writes: EventLoopFuture<Void> = (try? await loop.submit { [self] () -> EventLoopFuture<Void> in
+                stopped = true
+                var writes: [EventLoopFuture<Void>] = []
+                for sa in authority.currentSAs {
+                    // Only the deletes: nothing is negotiated or rekeyed any more.
+                    for case .send(let message, let node) in authority.childSADeleted(sa.saID, now: Self.now()) {
+                        if let connection = connections[node] { writes.append(connection.writeAndFlush(message)) }
+                    }
+                }
+                return EventLoopFuture.andAllComplete(writes, on: loop)
+            }.get()) ?? loop.makeSucceededVoidFuture()
+            // Bounded: a target that stopped reading must not hold the shutdown up.
+            _ = try? await writes.completedOrTimedOut(after: .seconds(2), on: loop).get()
+        }
         let closing: [EventLoopFuture<Void>] = (try? await loop.submit { [self] () -> [EventLoopFuture<Void>] in
             stopped = true
             ticker?.cancel()
@@ -314,5 +333,17 @@ public final class ClusterService: @unchecked Sendable {
         let stamp = ISO8601DateFormatter().string(from: Date())
         events.append("\(stamp) \(event)")
         if events.count > 50 { events.removeFirst(events.count - 50) }
+    }
+}
+
+extension EventLoopFuture where Value == Void {
+    /// This future, or a success after `timeout` if it has not completed by then.
+    func completedOrTimedOut(after timeout: TimeAmount, on loop: EventLoop) -> EventLoopFuture<Void> {
+        let promise = loop.makePromise(of: Void.self)
+        var done = false
+        let finish = { if !done { done = true; promise.succeed(()) } }
+        let timer = loop.scheduleTask(in: timeout) { finish() }
+        hop(to: loop).whenComplete { _ in timer.cancel(); finish() }
+        return promise.futureResult
     }
 }
