@@ -99,37 +99,36 @@ public final class XFRMKernel {
     /// Installs many SAs with few system calls (pipelined; no offload fallback).
     /// Returns one result per SA, in order: nil = installed.
     public func addStates(_ states: [XFRMAddState]) throws -> [XFRMError?] {
-        var results = [XFRMError?](repeating: nil, count: states.count)
-        var messages: [NetlinkMessageBuilder] = []
-        var slots: [Int] = []
-        messages.reserveCapacity(states.count)
-        for (index, state) in states.enumerated() {
-            do {
-                if validatesRequests { try state.validate() }
-                messages.append(try XFRMStateMessages.add(state, update: false))
-                slots.append(index)
-            } catch let error as XFRMError {
-                results[index] = error
-            } catch let error as NetlinkError {
-                results[index] = .netlink(error)
-            }
+        try acknowledgedBatch(states, validate: { try $0.validate() }) {
+            try XFRMStateMessages.add($0, update: false)
         }
-        let answers = try perform { try socket.acknowledgedBatch(messages) }
-        for (slot, answer) in zip(slots, answers) { results[slot] = answer.map(XFRMError.netlink) }
-        return results
     }
 
     /// `ip xfrm policy update ...` for each of `policies`, in one datagram (one system call
     /// for the requests, their acknowledgements read together). One result per policy, in
     /// order: nil = done. The kernel handles each on its own (no transaction).
     public func updatePolicies(_ policies: [XFRMPolicy]) throws -> [XFRMError?] {
-        var results = [XFRMError?](repeating: nil, count: policies.count)
+        try acknowledgedBatch(policies, validate: { try $0.validate() }) {
+            try XFRMPolicyMessages.add($0, update: true)
+        }
+    }
+
+    /// Validates and builds one request per item, sends them together and reads their
+    /// acknowledgements. One result per item, in order: nil = done; an item that fails
+    /// validation or building gets its error and is not sent.
+    private func acknowledgedBatch<Item>(
+        _ items: [Item],
+        validate: (Item) throws -> Void,
+        build: (Item) throws -> NetlinkMessageBuilder
+    ) throws -> [XFRMError?] {
+        var results = [XFRMError?](repeating: nil, count: items.count)
         var messages: [NetlinkMessageBuilder] = []
         var slots: [Int] = []
-        for (index, policy) in policies.enumerated() {
+        messages.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
             do {
-                if validatesRequests { try policy.validate() }
-                messages.append(try XFRMPolicyMessages.add(policy, update: true))
+                if validatesRequests { try validate(item) }
+                messages.append(try build(item))
                 slots.append(index)
             } catch let error as XFRMError {
                 results[index] = error
