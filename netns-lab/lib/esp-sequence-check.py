@@ -1,7 +1,18 @@
 #!/usr/bin/env python3
-"""Checks a pcap of outbound ESP from a shared-SA cluster against the routing node's grants.
+"""Checks captures of ESP against the properties the claims need.
 
 usage: esp-sequence-check.py CAPTURE.pcap ROUTING.log MACS [--killed NODE --kill-at T --restart-at T [--slack S]]
+       esp-sequence-check.py wire CAPTURE.pcap --window W [--spis N] [--per-spi N] [--one-sender]
+
+`wire`: per SPI, what the peer's replay check sees. A (SPI, sequence number) seen twice is a
+real fault (two packets under one key and IV: GCM's one rule broken) and fails. A packet
+behind a higher number already sent on its SPI is only *reordered*: the sending kernel's
+asynchronous crypto finishes packets out of order, and the peer accepts them inside its
+replay window; it is counted and printed, and fails only when it is so far behind that the
+peer's window (W packets) would drop it. --one-sender: each SPI from one MAC (per-target
+SAs); --spis / --per-spi: how many SPIs, and frames per SPI, the capture must hold.
+
+The grants form (a shared-SA cluster against the routing node's grants):
 
 MACS: "t1=aa:bb:..,t2=..": the wan MAC of every target (the lab's bridge keeps the sender's
 MAC, so each captured frame names the target that encrypted it).
@@ -48,6 +59,55 @@ def read_pcap(path):
         spi, seq = struct.unpack(">II", ip[header:header + 8])
         mac = ":".join("%02x" % b for b in frame[6:12])
         yield sec + frac / (1e9 if nano else 1e6), mac, spi, seq
+
+
+def wire_report(packets, window):
+    """Per SPI: frames, senders, repeated (SPI, seq) pairs, and reordered packets with how
+    far behind the highest number already seen each one came (its displacement)."""
+    report = {}
+    for _, mac, spi, seq in packets:
+        r = report.setdefault(spi, {"frames": 0, "senders": set(), "seen": set(), "top": 0,
+                                    "duplicates": 0, "reordered": 0, "max_behind": 0, "beyond_window": 0})
+        r["frames"] += 1
+        r["senders"].add(mac)
+        if seq in r["seen"]:
+            r["duplicates"] += 1
+        elif seq < r["top"]:
+            behind = r["top"] - seq
+            r["reordered"] += 1
+            r["max_behind"] = max(r["max_behind"], behind)
+            if behind >= window:
+                r["beyond_window"] += 1
+        r["seen"].add(seq)
+        r["top"] = max(r["top"], seq)
+    return report
+
+
+def wire_main(argv):
+    capture = argv[0]
+    options = dict(zip(argv[1::2], argv[2::2]))
+    window = int(options["--window"])
+    report = wire_report(read_pcap(capture), window)
+    failed = False
+    for spi, r in sorted(report.items()):
+        print("SPI %#010x: %d frames from %d sender(s); repeated (SPI, seq): %d; reordered by the sender: %d "
+              "(at most %d behind; %d beyond the peer's window of %d)" % (
+                  spi, r["frames"], len(r["senders"]), r["duplicates"], r["reordered"], r["max_behind"],
+                  r["beyond_window"], window))
+        failed |= r["duplicates"] > 0 or r["beyond_window"] > 0
+        if "--one-sender" in argv and len(r["senders"]) != 1:
+            print("  SPI %#010x was sent by %d senders, want 1" % (spi, len(r["senders"])))
+            failed = True
+        if "--per-spi" in options and r["frames"] != int(options["--per-spi"]):
+            print("  SPI %#010x: %d frames, want %s" % (spi, r["frames"], options["--per-spi"]))
+            failed = True
+    if not report:
+        print("no ESP frame in %s" % capture)
+        failed = True
+    if "--spis" in options and len(report) != int(options["--spis"]):
+        print("%d SPIs, want %s" % (len(report), options["--spis"]))
+        failed = True
+    return 1 if failed else 0
 
 
 def read_grants(path):
@@ -125,4 +185,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "wire":
+        sys.exit(wire_main(sys.argv[2:]))
     sys.exit(main(sys.argv))
