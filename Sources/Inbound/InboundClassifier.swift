@@ -1,0 +1,141 @@
+// The inbound distributor's decision per packet (claims 2-10, 21): outer headers → SA by
+// (DVIPA, SPI) → check-only replay window → peek decryption of the inner headers → sanity
+// and tunnel check → connection table / Maglev → forward (mark), local or drop (reason).
+// A value with no I/O and no clock: one per queue thread, time handed in.
+
+import Cluster
+
+public struct InboundClassifier {
+    public let configuration: InboundConfiguration
+    let peekers: ESPPeekerFactory
+    public internal(set) var counters = InboundCounters()
+    var sas: [SAEntry] = []
+    var saIndex: [SAKey: Int] = [:]
+    var targets: [InboundTarget?] = []
+    var targetIndex: [NodeID: UInt16] = [:]
+    /// (direct, encapsulated) mark per target index.
+    var marks: [(UInt32, UInt32)] = []
+    var healthySet = TargetSet()
+    var placements: [TargetSet: Placement] = [:]
+    var placementGeneration = 0
+    public internal(set) var flows: FlowTable
+    var fragments: FragmentTable
+
+    public init(configuration: InboundConfiguration = InboundConfiguration(), peekers: ESPPeekerFactory) {
+        self.configuration = configuration
+        self.peekers = peekers
+        flows = FlowTable(maximumEntries: configuration.maximumFlows, timeouts: configuration.timeouts,
+                          seed: configuration.tableSeed)
+        fragments = FragmentTable(capacity: configuration.fragmentCapacity, lifetime: configuration.fragmentLifetime)
+    }
+
+    /// The decision for one packet (`packet` starts at the outer IP header), counted.
+    public mutating func classify(_ packet: UnsafeRawBufferPointer, now: ClusterInstant) -> InboundDecision {
+        let decision = decide(packet, now: now)
+        counters.count(decision)
+        if configuration.sweepBudgetPerPacket > 0 {
+            flows.sweep(now: seconds(now), budget: configuration.sweepBudgetPerPacket)
+        }
+        return decision
+    }
+
+    /// Convenience for tests and tools.
+    public mutating func classify(_ packet: [UInt8], now: ClusterInstant) -> InboundDecision {
+        packet.withUnsafeBytes { classify($0, now: now) }
+    }
+
+    @inline(__always) func seconds(_ now: ClusterInstant) -> UInt32 { UInt32(clamping: now.nanoseconds / 1_000_000_000) }
+
+    mutating func decide(_ packet: UnsafeRawBufferPointer, now: ClusterInstant) -> InboundDecision {
+        let esp: ESPPacket
+        switch ESPPacketParser.parse(packet) {
+        case .esp(let parsed): esp = parsed
+        case .local(let reason): return .local(reason)
+        case .drop(let reason): return .drop(reason)
+        }
+        guard let index = saIndex[SAKey(destination: esp.outerDestination, spi: esp.spi)] else { return .drop(.noSA) }
+        switch sas[index].replay.check(esp.sequenceNumber) {
+        case .pass: break
+        case .replay: return .drop(.replay)
+        case .tooOld: return .drop(.tooOld)
+        }
+        let layout: ESPLayout
+        switch sas[index].sa.suite.layout(of: esp) {
+        case .success(let value): layout = value
+        case .failure(let reason): return .drop(reason)
+        }
+        let peeked = withUnsafeTemporaryAllocation(byteCount: configuration.maximumPeek + 32, alignment: 16) { buffer in
+            readInner(packet, esp: esp, layout: layout, sa: index, buffer: buffer)
+        }
+        let inner: InnerPacket
+        switch peeked {
+        case .success(let value): inner = value
+        case .failure(let reason): return .drop(reason)
+        }
+        return place(inner, sa: index, now: now)
+    }
+
+    /// Peeks the trailer (transport mode; tunnel mode when present) and the inner headers.
+    func readInner(_ packet: UnsafeRawBufferPointer, esp: ESPPacket, layout: ESPLayout, sa index: Int,
+                   buffer: UnsafeMutableRawBufferPointer) -> Result<InnerPacket, DropReason> {
+        let sa = sas[index].sa
+        let peeker = sas[index].peeker
+        let length = layout.ciphertextLength
+        var payloadLimit = length - 2
+        var nextHeader: UInt8 = 0
+        let trailer = max(0, length - 16)..<length
+        let hasTrailer = layout.contains(trailer)
+        if sa.mode == .transport || (configuration.checksTrailerInTunnelMode && hasTrailer) {
+            guard hasTrailer else { return .failure(.tooShort) }
+            guard peeker.peek(packet, layout: layout, range: trailer, into: buffer.baseAddress!) else {
+                return .failure(.peekFailed)
+            }
+            let seen = trailer.count
+            nextHeader = buffer[seen - 1]
+            let padLength = Int(buffer[seen - 2])
+            if nextHeader == IPProtocolNumber.noNextHeader { return .failure(.dummy) }
+            guard padLength + 2 <= length else { return .failure(.malformedInner) }
+            if configuration.checksPadding {
+                // Pad octet k (1-based) sits at L-2-padLength+k-1; check the ones in the window.
+                let firstPad = length - 2 - padLength
+                for position in max(firstPad, trailer.lowerBound)..<(length - 2)
+                where buffer[position - trailer.lowerBound] != UInt8(truncatingIfNeeded: position - firstPad + 1) {
+                    return .failure(.malformedInner)
+                }
+            }
+            payloadLimit = length - 2 - padLength
+            if sa.mode == .tunnel, nextHeader != IPProtocolNumber.ipv4, nextHeader != IPProtocolNumber.ipv6 {
+                return .failure(.malformedInner)
+            }
+        }
+        var want = min(configuration.initialPeek, payloadLimit)
+        if !layout.contains(0..<want) { want = max(0, min(want, layout.available - layout.ciphertextOffset)) }
+        var attempts = 0
+        while true {
+            attempts += 1
+            guard want > 0, peeker.peek(packet, layout: layout, range: 0..<want, into: buffer.baseAddress!) else {
+                return .failure(want > 0 ? .peekFailed : .tooShort)
+            }
+            let plain = UnsafeRawBufferPointer(start: buffer.baseAddress, count: want)
+            let parsed: InnerParse
+            if sa.mode == .tunnel {
+                if nextHeader != 0, Int(plain[0] >> 4) != (nextHeader == IPProtocolNumber.ipv4 ? 4 : 6) {
+                    return .failure(.malformedInner)
+                }
+                parsed = InnerPacketParser.parseTunnel(plain, payloadLimit: payloadLimit)
+            } else {
+                parsed = InnerPacketParser.parseTransport(plain, nextHeader: nextHeader, payloadEnd: payloadLimit,
+                                                          source: esp.outerSource, destination: esp.outerDestination)
+            }
+            switch parsed {
+            case .packet(let inner): return .success(inner)
+            case .malformed: return .failure(.malformedInner)
+            case .needBytes(let count):
+                guard attempts < 3, count > want, count <= configuration.maximumPeek, layout.contains(0..<count) else {
+                    return .failure(.tooShort)
+                }
+                want = count
+            }
+        }
+    }
+}
