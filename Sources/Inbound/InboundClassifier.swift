@@ -131,10 +131,12 @@ public struct InboundClassifier {
             case .packet(let inner): return .success(inner)
             case .malformed: return .failure(.malformedInner)
             case .needBytes(let count):
-                guard attempts < 3, count > want, count <= configuration.maximumPeek, layout.contains(0..<count) else {
+                guard attempts < 4, count > want, count <= configuration.maximumPeek, layout.contains(0..<count) else {
                     return .failure(.tooShort)
                 }
-                want = count
+                // Double (IPv6 extension headers come 8 octets at a time), within what is there.
+                let doubled = min(max(count, 2 * want), configuration.maximumPeek, length)
+                want = layout.contains(0..<doubled) ? doubled : count
             }
         }
     }
