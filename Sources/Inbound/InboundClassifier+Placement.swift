@@ -8,13 +8,13 @@ import Cluster
 
 extension InboundClassifier {
     mutating func place(_ inner: InnerPacket, sa index: Int, now: ClusterInstant) -> InboundDecision {
-        let sa = sas[index].sa
-        let admitted = sa.remoteSelectors.admits(inner.source, ipProtocol: inner.ipProtocol)
-            && sa.localSelectors.admits(inner.destination, ipProtocol: inner.ipProtocol)
-        if !admitted, sa.forwarding == .encapsulated { return .drop(.tunnelCheck) }
+        // Fields read in place: binding the whole InboundSA would retain its arrays and key.
+        let admitted = sas[index].sa.remoteSelectors.admits(inner.source, ipProtocol: inner.ipProtocol)
+            && sas[index].sa.localSelectors.admits(inner.destination, ipProtocol: inner.ipProtocol)
+        if !admitted, sas[index].sa.forwarding == .encapsulated { return .drop(.tunnelCheck) }
         let candidates = sas[index].holderSet.intersection(healthySet)
         guard !candidates.isEmpty else { return .drop(.noHealthyTarget) }
-        let lineage = sa.lineage
+        let lineage = sas[index].sa.lineage
 
         if inner.kind == .nonFirstFragment {
             let key = FragmentKey(lineage: lineage, source: inner.source, destination: inner.destination,
@@ -25,26 +25,25 @@ extension InboundClassifier {
         }
 
         let key = inner.flow.key(lineage)
-        let hash = key.placementHash
         let nowSeconds = seconds(now)
         let target: UInt16
         if !admitted {
             // Direct mode: the target's kernel enforces its policy; no entry for such packets.
             counters.countSelectorMismatch()
-            target = placement(for: candidates, sa: index).target(for: hash)
+            target = placement(for: candidates, sa: index).target(for: key.placementHash)
             counters.count(.hashed)
         } else if let slot = flows.find(key, now: nowSeconds) {
             var existing = flows.target(atSlot: slot)
             if !candidates.contains(existing) {
                 // Its target no longer holds the SA (or is unhealthy): re-place it.
-                existing = placement(for: candidates, sa: index).target(for: hash)
+                existing = placement(for: candidates, sa: index).target(for: key.placementHash)
                 flows.retarget(slot: slot, to: existing)
             }
             if inner.kind != .icmpError { flows.refresh(slot: slot, now: nowSeconds, closing: inner.isTCPFinOrRst) }
             target = existing
             counters.count(.entry)
         } else {
-            target = placement(for: candidates, sa: index).target(for: hash)
+            target = placement(for: candidates, sa: index).target(for: key.placementHash)
             let creates = inner.kind != .icmpError
                 && (inner.ipProtocol != IPProtocolNumber.tcp || inner.isTCPSynWithoutAck)
             if creates {

@@ -28,6 +28,7 @@ extension InboundClassifier {
             saIndex[key] = sas.count
             sas.append(entry)
         }
+        saLookup.rebuild(sas.map { SAKey(destination: $0.sa.destination, spi: $0.sa.spi) })
     }
 
     /// Removes an SA; its peeker (and the key state in it) is released and wiped.
@@ -40,6 +41,7 @@ extension InboundClassifier {
             saIndex[SAKey(destination: sas[index].sa.destination, spi: sas[index].sa.spi)] = index
         }
         sas.removeLast()
+        saLookup.rebuild(sas.map { SAKey(destination: $0.sa.destination, spi: $0.sa.spi) })
         return true
     }
 

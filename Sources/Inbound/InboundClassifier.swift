@@ -5,12 +5,17 @@
 
 import Cluster
 
+/// The largest `InboundConfiguration.maximumPeek` honoured (plaintext octets per decision).
+public let maximumPeekLimit = 512
+
 public struct InboundClassifier {
     public let configuration: InboundConfiguration
     let peekers: ESPPeekerFactory
     public internal(set) var counters = InboundCounters()
     var sas: [SAEntry] = []
     var saIndex: [SAKey: Int] = [:]
+    /// The per-packet lookup, rebuilt from `saIndex` on every SA change.
+    var saLookup = SAIndex()
     var targets: [InboundTarget?] = []
     var targetIndex: [NodeID: UInt16] = [:]
     /// (direct, encapsulated) mark per target index.
@@ -22,6 +27,9 @@ public struct InboundClassifier {
     var fragments: FragmentTable
 
     public init(configuration: InboundConfiguration = InboundConfiguration(), peekers: ESPPeekerFactory) {
+        var configuration = configuration
+        configuration.maximumPeek = max(64, min(configuration.maximumPeek, maximumPeekLimit))
+        configuration.initialPeek = max(16, min(configuration.initialPeek, configuration.maximumPeek))
         self.configuration = configuration
         self.peekers = peekers
         flows = FlowTable(maximumEntries: configuration.maximumFlows, timeouts: configuration.timeouts,
@@ -53,7 +61,7 @@ public struct InboundClassifier {
         case .local(let reason): return .local(reason)
         case .drop(let reason): return .drop(reason)
         }
-        guard let index = saIndex[SAKey(destination: esp.outerDestination, spi: esp.spi)] else { return .drop(.noSA) }
+        guard let index = saLookup.find(SAKey(destination: esp.outerDestination, spi: esp.spi)) else { return .drop(.noSA) }
         switch sas[index].replay.check(esp.sequenceNumber) {
         case .pass: break
         case .replay: return .drop(.replay)
@@ -64,7 +72,8 @@ public struct InboundClassifier {
         case .success(let value): layout = value
         case .failure(let reason): return .drop(reason)
         }
-        let peeked = withUnsafeTemporaryAllocation(byteCount: configuration.maximumPeek + 32, alignment: 16) { buffer in
+        // A constant size keeps the scratch on the stack.
+        let peeked = withUnsafeTemporaryAllocation(byteCount: maximumPeekLimit + 32, alignment: 16) { buffer in
             readInner(packet, esp: esp, layout: layout, sa: index, buffer: buffer)
         }
         let inner: InnerPacket
@@ -78,14 +87,15 @@ public struct InboundClassifier {
     /// Peeks the trailer (transport mode; tunnel mode when present) and the inner headers.
     func readInner(_ packet: UnsafeRawBufferPointer, esp: ESPPacket, layout: ESPLayout, sa index: Int,
                    buffer: UnsafeMutableRawBufferPointer) -> Result<InnerPacket, DropReason> {
-        let sa = sas[index].sa
+        // Scalars only: binding the whole InboundSA would retain and release its arrays and key.
+        let mode = sas[index].sa.mode
         let peeker = sas[index].peeker
         let length = layout.ciphertextLength
         var payloadLimit = length - 2
         var nextHeader: UInt8 = 0
         let trailer = max(0, length - 16)..<length
         let hasTrailer = layout.contains(trailer)
-        if sa.mode == .transport || (configuration.checksTrailerInTunnelMode && hasTrailer) {
+        if mode == .transport || (configuration.checksTrailerInTunnelMode && hasTrailer) {
             guard hasTrailer else { return .failure(.tooShort) }
             guard peeker.peek(packet, layout: layout, range: trailer, into: buffer.baseAddress!) else {
                 return .failure(.peekFailed)
@@ -104,7 +114,7 @@ public struct InboundClassifier {
                 }
             }
             payloadLimit = length - 2 - padLength
-            if sa.mode == .tunnel, nextHeader != IPProtocolNumber.ipv4, nextHeader != IPProtocolNumber.ipv6 {
+            if mode == .tunnel, nextHeader != IPProtocolNumber.ipv4, nextHeader != IPProtocolNumber.ipv6 {
                 return .failure(.malformedInner)
             }
         }
@@ -118,7 +128,7 @@ public struct InboundClassifier {
             }
             let plain = UnsafeRawBufferPointer(start: buffer.baseAddress, count: want)
             let parsed: InnerParse
-            if sa.mode == .tunnel {
+            if mode == .tunnel {
                 if nextHeader != 0, Int(plain[0] >> 4) != (nextHeader == IPProtocolNumber.ipv4 ? 4 : 6) {
                     return .failure(.malformedInner)
                 }

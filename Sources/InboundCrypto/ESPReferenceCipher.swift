@@ -102,8 +102,9 @@ public final class ESPReferenceCipher {
         return header + iv + ciphertext + icv
     }
 
-    /// Verifies and decrypts `esp` (from the ESP header on, `count` octets at `base`);
-    /// returns the plaintext length written into `output` (room for the ciphertext).
+    /// Verifies and decrypts `esp` (from the ESP header on); `sequence`'s high 32 bits are the
+    /// ESN high half (the low half is read from the packet). Returns the plaintext length
+    /// written into `output` (room for the ciphertext).
     public func open(_ esp: UnsafeRawBufferPointer, sequence: UInt64, into output: UnsafeMutableRawPointer) throws -> Int {
         let ivLength = suite.ivLength, icvLength = suite.icvLength
         let ciphertextLength = esp.count - 8 - ivLength - icvLength
@@ -113,7 +114,8 @@ public final class ESPReferenceCipher {
         var length: Int32 = 0
         if isAEAD {
             var nonce = salt + Array(UnsafeRawBufferPointer(rebasing: esp[8..<16]))
-            let associated = aad(spi: esp.be32(0), sequence: sequence)
+            // The low 32 bits come from the packet; `sequence` supplies the ESN high half.
+            let associated = aad(spi: esp.be32(0), sequence: sequence & 0xFFFF_FFFF_0000_0000 | UInt64(esp.be32(4)))
             var tag = Array(UnsafeRawBufferPointer(rebasing: esp[(esp.count - 16)...]))
             guard EVP_DecryptInit_ex(decryptContext, nil, nil, nil, &nonce) == 1,
                   EVP_DecryptUpdate(decryptContext, nil, &length, associated, Int32(associated.count)) == 1,

@@ -58,6 +58,22 @@ func makeECBContext(key: SecretBytes, keyLength: Int, encrypt: Bool) throws -> O
     return context
 }
 
+/// The most plaintext octets one chunk decrypts with fixed-size stack scratch (larger
+/// ranges are done chunk by chunk).
+let peekChunkSize = 256
+
+/// Runs `body` over `range` in chunks of at most `peekChunkSize` octets, writing consecutively.
+@inline(__always) func chunked(_ range: Range<Int>, into output: UnsafeMutableRawPointer,
+                               _ body: (Range<Int>, UnsafeMutableRawPointer) -> Bool) -> Bool {
+    var lower = range.lowerBound
+    while lower < range.upperBound {
+        let upper = min(range.upperBound, lower + peekChunkSize)
+        guard body(lower..<upper, output + (lower - range.lowerBound)) else { return false }
+        lower = upper
+    }
+    return true
+}
+
 /// Blocks `first...last` (16 octets) that cover plaintext `range`.
 @inline(__always) func blockSpan(_ range: Range<Int>, _ size: Int) -> (first: Int, count: Int) {
     let first = range.lowerBound / size
@@ -79,8 +95,14 @@ final class AESGCMPeeker: ESPPeekDecryptor {
 
     func peek(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, range: Range<Int>,
               into output: UnsafeMutableRawPointer) -> Bool {
+        chunked(range, into: output) { peekChunk(packet, layout: layout, range: $0, into: $1) }
+    }
+
+    private func peekChunk(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, range: Range<Int>,
+                           into output: UnsafeMutableRawPointer) -> Bool {
         let (first, count) = blockSpan(range, 16)
-        return withUnsafeTemporaryAllocation(byteCount: count * 32, alignment: 16) { scratch -> Bool in
+        // Constant size: stack scratch (17 blocks of counters and of keystream at most).
+        return withUnsafeTemporaryAllocation(byteCount: 2 * (peekChunkSize + 32), alignment: 16) { scratch -> Bool in
             let counters = scratch.baseAddress!, keystream = counters + count * 16
             let iv = packet.baseAddress! + layout.ivOffset
             for b in 0..<count {
@@ -116,8 +138,13 @@ final class AESCBCPeeker: ESPPeekDecryptor {
 
     func peek(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, range: Range<Int>,
               into output: UnsafeMutableRawPointer) -> Bool {
+        chunked(range, into: output) { peekChunk(packet, layout: layout, range: $0, into: $1) }
+    }
+
+    private func peekChunk(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, range: Range<Int>,
+                           into output: UnsafeMutableRawPointer) -> Bool {
         let (first, count) = blockSpan(range, 16)
-        return withUnsafeTemporaryAllocation(byteCount: count * 16, alignment: 16) { scratch -> Bool in
+        return withUnsafeTemporaryAllocation(byteCount: peekChunkSize + 32, alignment: 16) { scratch -> Bool in
             let decrypted = scratch.baseAddress!
             let ciphertext = packet.baseAddress! + layout.ciphertextOffset
             var produced: Int32 = 0
@@ -155,10 +182,15 @@ final class ChaCha20Peeker: ESPPeekDecryptor {
 
     func peek(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, range: Range<Int>,
               into output: UnsafeMutableRawPointer) -> Bool {
+        chunked(range, into: output) { peekChunk(packet, layout: layout, range: $0, into: $1) }
+    }
+
+    private func peekChunk(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, range: Range<Int>,
+                           into output: UnsafeMutableRawPointer) -> Bool {
         let (first, count) = blockSpan(range, 64)
         let nonce = (salt, UInt32(littleEndian: packet.loadUnaligned(fromByteOffset: layout.ivOffset, as: UInt32.self)),
                      UInt32(littleEndian: packet.loadUnaligned(fromByteOffset: layout.ivOffset + 4, as: UInt32.self)))
-        return withUnsafeTemporaryAllocation(byteCount: count * 64, alignment: 16) { scratch -> Bool in
+        return withUnsafeTemporaryAllocation(byteCount: peekChunkSize + 128, alignment: 16) { scratch -> Bool in
             let keystream = scratch.baseAddress!
             for b in 0..<count {
                 ChaCha20.block(key: key, counter: UInt32(first + b + 1), nonce: nonce, into: keystream + b * 64)
@@ -191,22 +223,30 @@ final class EVPChaCha20Peeker: ESPPeekDecryptor {
 
     func peek(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, range: Range<Int>,
               into output: UnsafeMutableRawPointer) -> Bool {
+        chunked(range, into: output) { peekChunk(packet, layout: layout, range: $0, into: $1) }
+    }
+
+    private func peekChunk(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, range: Range<Int>,
+                           into output: UnsafeMutableRawPointer) -> Bool {
         let first = range.lowerBound / 64
-        var iv = [UInt8](repeating: 0, count: 16)
-        let counter = UInt32(first + 1)
-        iv[0] = UInt8(counter & 0xFF); iv[1] = UInt8(counter >> 8 & 0xFF); iv[2] = UInt8(counter >> 16 & 0xFF); iv[3] = UInt8(counter >> 24)
-        iv[4] = salt.0; iv[5] = salt.1; iv[6] = salt.2; iv[7] = salt.3
-        for i in 0..<8 { iv[8 + i] = packet[layout.ivOffset + i] }
         let skip = range.lowerBound - first * 64
-        return withUnsafeTemporaryAllocation(byteCount: skip + range.count, alignment: 16) { scratch -> Bool in
-            let buffer = scratch.baseAddress!
+        let counter = UInt32(first + 1)
+        return withUnsafeTemporaryAllocation(byteCount: 16 + 64 + peekChunkSize, alignment: 16) { scratch -> Bool in
+            // IV = LE32(counter) ‖ salt ‖ packet IV, then the data to XOR in place.
+            let iv = scratch.baseAddress!, buffer = iv + 16
+            iv.storeBytes(of: counter.littleEndian, toByteOffset: 0, as: UInt32.self)
+            iv.storeBytes(of: salt.0, toByteOffset: 4, as: UInt8.self)
+            iv.storeBytes(of: salt.1, toByteOffset: 5, as: UInt8.self)
+            iv.storeBytes(of: salt.2, toByteOffset: 6, as: UInt8.self)
+            iv.storeBytes(of: salt.3, toByteOffset: 7, as: UInt8.self)
+            (iv + 8).copyMemory(from: packet.baseAddress! + layout.ivOffset, byteCount: 8)
             buffer.initializeMemory(as: UInt8.self, repeating: 0, count: skip)
-            buffer.advanced(by: skip).copyMemory(from: packet.baseAddress! + layout.ciphertextOffset + range.lowerBound,
-                                                 byteCount: range.count)
+            (buffer + skip).copyMemory(from: packet.baseAddress! + layout.ciphertextOffset + range.lowerBound,
+                                       byteCount: range.count)
             var produced: Int32 = 0
-            guard EVP_EncryptInit_ex(context, nil, nil, nil, iv) == 1,
-                  EVP_EncryptUpdate(context, buffer.assumingMemoryBound(to: UInt8.self), &produced,
-                                    buffer.assumingMemoryBound(to: UInt8.self), Int32(skip + range.count)) == 1
+            let bytes = buffer.assumingMemoryBound(to: UInt8.self)
+            guard EVP_EncryptInit_ex(context, nil, nil, nil, iv.assumingMemoryBound(to: UInt8.self)) == 1,
+                  EVP_EncryptUpdate(context, bytes, &produced, bytes, Int32(skip + range.count)) == 1
             else { ERR_clear_error(); return false }
             output.copyMemory(from: buffer + skip, byteCount: range.count)
             return true
