@@ -73,7 +73,7 @@ public struct InboundClassifier {
         case .failure(let reason): return .drop(reason)
         }
         // A constant size keeps the scratch on the stack.
-        let peeked = withUnsafeTemporaryAllocation(byteCount: maximumPeekLimit + 32, alignment: 16) { buffer in
+        let peeked = withUnsafeTemporaryAllocation(byteCount: maximumPeekLimit + 64, alignment: 16) { buffer in
             readInner(packet, esp: esp, layout: layout, sa: index, buffer: buffer)
         }
         let inner: InnerPacket
@@ -95,21 +95,30 @@ public struct InboundClassifier {
         var nextHeader: UInt8 = 0
         let trailer = max(0, length - 16)..<length
         let hasTrailer = layout.contains(trailer)
+        // The first peek: the inner headers (into padding, harmlessly, on short packets).
+        var want = min(configuration.initialPeek, length)
+        if !layout.contains(0..<want) { want = max(0, min(want, layout.available - layout.ciphertextOffset)) }
+        guard want > 0 else { return .failure(.tooShort) }
+        var peeked = false
         if mode == .transport || (configuration.checksTrailerInTunnelMode && hasTrailer) {
             guard hasTrailer else { return .failure(.tooShort) }
-            guard peeker.peek(packet, layout: layout, range: trailer, into: buffer.baseAddress!) else {
+            let trailerBytes = buffer.baseAddress! + maximumPeekLimit + 16
+            guard peeker.peek(packet, layout: layout, head: 0..<want, into: buffer.baseAddress!,
+                              trailer: trailer, into: trailerBytes) else {
                 return .failure(.peekFailed)
             }
+            peeked = true
             let seen = trailer.count
-            nextHeader = buffer[seen - 1]
-            let padLength = Int(buffer[seen - 2])
+            nextHeader = trailerBytes.load(fromByteOffset: seen - 1, as: UInt8.self)
+            let padLength = Int(trailerBytes.load(fromByteOffset: seen - 2, as: UInt8.self))
             if nextHeader == IPProtocolNumber.noNextHeader { return .failure(.dummy) }
             guard padLength + 2 <= length else { return .failure(.malformedInner) }
             if configuration.checksPadding {
                 // Pad octet k (1-based) sits at L-2-padLength+k-1; check the ones in the window.
                 let firstPad = length - 2 - padLength
                 for position in max(firstPad, trailer.lowerBound)..<(length - 2)
-                where buffer[position - trailer.lowerBound] != UInt8(truncatingIfNeeded: position - firstPad + 1) {
+                where trailerBytes.load(fromByteOffset: position - trailer.lowerBound, as: UInt8.self)
+                    != UInt8(truncatingIfNeeded: position - firstPad + 1) {
                     return .failure(.malformedInner)
                 }
             }
@@ -118,14 +127,15 @@ public struct InboundClassifier {
                 return .failure(.malformedInner)
             }
         }
-        var want = min(configuration.initialPeek, payloadLimit)
-        if !layout.contains(0..<want) { want = max(0, min(want, layout.available - layout.ciphertextOffset)) }
         var attempts = 0
         while true {
             attempts += 1
-            guard want > 0, peeker.peek(packet, layout: layout, range: 0..<want, into: buffer.baseAddress!) else {
-                return .failure(want > 0 ? .peekFailed : .tooShort)
+            if !peeked {
+                guard peeker.peek(packet, layout: layout, range: 0..<want, into: buffer.baseAddress!) else {
+                    return .failure(.peekFailed)
+                }
             }
+            peeked = false
             let plain = UnsafeRawBufferPointer(start: buffer.baseAddress, count: want)
             let parsed: InnerParse
             if mode == .tunnel {

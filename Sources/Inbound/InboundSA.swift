@@ -181,6 +181,20 @@ public protocol ESPPeekDecryptor: AnyObject {
     /// `layout.contains(range)`. False on a cipher error.
     func peek(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, range: Range<Int>,
               into output: UnsafeMutableRawPointer) -> Bool
+
+    /// `peek` of two ranges at once (see the extension's default).
+    func peek(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, head: Range<Int>, into headOutput: UnsafeMutableRawPointer,
+              trailer: Range<Int>, into trailerOutput: UnsafeMutableRawPointer) -> Bool
+}
+
+extension ESPPeekDecryptor {
+    /// Peeks two ranges (the inner headers and the trailer) into two outputs. AES peekers
+    /// override it to make one cipher call for both; this default peeks twice.
+    public func peek(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, head: Range<Int>, into headOutput: UnsafeMutableRawPointer,
+                     trailer: Range<Int>, into trailerOutput: UnsafeMutableRawPointer) -> Bool {
+        peek(packet, layout: layout, range: head, into: headOutput)
+            && peek(packet, layout: layout, range: trailer, into: trailerOutput)
+    }
 }
 
 /// Makes the peeker for an SA (the classifier calls it in `addSA`).

@@ -208,6 +208,7 @@ public enum InnerPacketParser {
         let e = o + 8
         let embeddedHeader: Int, embeddedProto: UInt8, embeddedSource: InboundAddress, embeddedDestination: InboundAddress
         if v6 {
+            guard e + 40 <= end else { return .malformed }
             guard p.count >= e + 40 else { return need(e + 40, end) }
             guard p[e] >> 4 == 6 else { return .malformed }
             embeddedHeader = 40
@@ -215,6 +216,7 @@ public enum InnerPacketParser {
             embeddedSource = p.ipv6(e + 8)
             embeddedDestination = p.ipv6(e + 24)
         } else {
+            guard e + 20 <= end else { return .malformed }
             guard p.count >= e + 20 else { return need(e + 20, end) }
             guard p[e] >> 4 == 4, p[e] & 0x0F >= 5 else { return .malformed }
             embeddedHeader = Int(p[e] & 0x0F) * 4

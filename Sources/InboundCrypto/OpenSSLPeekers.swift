@@ -98,6 +98,44 @@ final class AESGCMPeeker: ESPPeekDecryptor {
         chunked(range, into: output) { peekChunk(packet, layout: layout, range: $0, into: $1) }
     }
 
+    /// Head and trailer in one ECB call (the usual tunnel/transport decision: 4 + 1-2 blocks).
+    func peek(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, head: Range<Int>, into headOutput: UnsafeMutableRawPointer,
+              trailer: Range<Int>, into trailerOutput: UnsafeMutableRawPointer) -> Bool {
+        let (headFirst, headCount) = blockSpan(head, 16), (trailerFirst, trailerCount) = blockSpan(trailer, 16)
+        guard headCount + trailerCount <= 17 else {
+            return peek(packet, layout: layout, range: head, into: headOutput)
+                && peek(packet, layout: layout, range: trailer, into: trailerOutput)
+        }
+        return withUnsafeTemporaryAllocation(byteCount: 2 * (peekChunkSize + 32), alignment: 16) { scratch -> Bool in
+            let total = headCount + trailerCount
+            let counters = scratch.baseAddress!, keystream = counters + total * 16
+            let iv = packet.baseAddress! + layout.ivOffset
+            for b in 0..<total {
+                let blockIndex = b < headCount ? headFirst + b : trailerFirst + (b - headCount)
+                writeCounter(counters + b * 16, iv: iv, block: blockIndex)
+            }
+            var produced: Int32 = 0
+            guard EVP_EncryptUpdate(context, keystream.assumingMemoryBound(to: UInt8.self), &produced,
+                                    counters.assumingMemoryBound(to: UInt8.self), Int32(total * 16)) == 1,
+                  produced == Int32(total * 16) else { ERR_clear_error(); return false }
+            let ciphertext = packet.baseAddress! + layout.ciphertextOffset
+            xor(ciphertext + head.lowerBound, keystream + (head.lowerBound - headFirst * 16), head.count, into: headOutput)
+            xor(ciphertext + trailer.lowerBound, keystream + headCount * 16 + (trailer.lowerBound - trailerFirst * 16),
+                trailer.count, into: trailerOutput)
+            return true
+        }
+    }
+
+    /// salt ‖ IV ‖ BE32(block + 2): the counter block of plaintext block `block`.
+    @inline(__always) private func writeCounter(_ out: UnsafeMutableRawPointer, iv: UnsafeRawPointer, block: Int) {
+        out.storeBytes(of: salt.0, toByteOffset: 0, as: UInt8.self)
+        out.storeBytes(of: salt.1, toByteOffset: 1, as: UInt8.self)
+        out.storeBytes(of: salt.2, toByteOffset: 2, as: UInt8.self)
+        out.storeBytes(of: salt.3, toByteOffset: 3, as: UInt8.self)
+        (out + 4).copyMemory(from: iv, byteCount: 8)
+        out.storeBytes(of: UInt32(block + 2).bigEndian, toByteOffset: 12, as: UInt32.self)
+    }
+
     private func peekChunk(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, range: Range<Int>,
                            into output: UnsafeMutableRawPointer) -> Bool {
         let (first, count) = blockSpan(range, 16)
@@ -105,15 +143,7 @@ final class AESGCMPeeker: ESPPeekDecryptor {
         return withUnsafeTemporaryAllocation(byteCount: 2 * (peekChunkSize + 32), alignment: 16) { scratch -> Bool in
             let counters = scratch.baseAddress!, keystream = counters + count * 16
             let iv = packet.baseAddress! + layout.ivOffset
-            for b in 0..<count {
-                let block = counters + b * 16
-                block.storeBytes(of: salt.0, toByteOffset: 0, as: UInt8.self)
-                block.storeBytes(of: salt.1, toByteOffset: 1, as: UInt8.self)
-                block.storeBytes(of: salt.2, toByteOffset: 2, as: UInt8.self)
-                block.storeBytes(of: salt.3, toByteOffset: 3, as: UInt8.self)
-                (block + 4).copyMemory(from: iv, byteCount: 8)
-                block.storeBytes(of: UInt32(first + b + 2).bigEndian, toByteOffset: 12, as: UInt32.self)
-            }
+            for b in 0..<count { writeCounter(counters + b * 16, iv: iv, block: first + b) }
             var produced: Int32 = 0
             guard EVP_EncryptUpdate(context, keystream.assumingMemoryBound(to: UInt8.self), &produced,
                                     counters.assumingMemoryBound(to: UInt8.self), Int32(count * 16)) == 1,
@@ -139,6 +169,32 @@ final class AESCBCPeeker: ESPPeekDecryptor {
     func peek(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, range: Range<Int>,
               into output: UnsafeMutableRawPointer) -> Bool {
         chunked(range, into: output) { peekChunk(packet, layout: layout, range: $0, into: $1) }
+    }
+
+    /// Head and trailer in one ECB call: the trailer's blocks are copied after the head's.
+    func peek(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, head: Range<Int>, into headOutput: UnsafeMutableRawPointer,
+              trailer: Range<Int>, into trailerOutput: UnsafeMutableRawPointer) -> Bool {
+        let (headFirst, headCount) = blockSpan(head, 16), (trailerFirst, trailerCount) = blockSpan(trailer, 16)
+        guard headCount + trailerCount <= 17 else {
+            return peek(packet, layout: layout, range: head, into: headOutput)
+                && peek(packet, layout: layout, range: trailer, into: trailerOutput)
+        }
+        return withUnsafeTemporaryAllocation(byteCount: 2 * (peekChunkSize + 32), alignment: 16) { scratch -> Bool in
+            let total = headCount + trailerCount
+            let input = scratch.baseAddress!, decrypted = input + total * 16
+            let ciphertext = packet.baseAddress! + layout.ciphertextOffset
+            input.copyMemory(from: ciphertext + headFirst * 16, byteCount: headCount * 16)
+            (input + headCount * 16).copyMemory(from: ciphertext + trailerFirst * 16, byteCount: trailerCount * 16)
+            var produced: Int32 = 0
+            guard EVP_DecryptUpdate(context, decrypted.assumingMemoryBound(to: UInt8.self), &produced,
+                                    input.assumingMemoryBound(to: UInt8.self), Int32(total * 16)) == 1,
+                  produced == Int32(total * 16) else { ERR_clear_error(); return false }
+            let headSkip = head.lowerBound - headFirst * 16, trailerSkip = trailer.lowerBound - trailerFirst * 16
+            xor(decrypted + headSkip, ciphertext + headFirst * 16 - 16 + headSkip, head.count, into: headOutput)
+            xor(decrypted + headCount * 16 + trailerSkip, ciphertext + trailerFirst * 16 - 16 + trailerSkip,
+                trailer.count, into: trailerOutput)
+            return true
+        }
     }
 
     private func peekChunk(_ packet: UnsafeRawBufferPointer, layout: ESPLayout, range: Range<Int>,

@@ -87,6 +87,38 @@ final class PeekVectorTests: XCTestCase {
         }
     }
 
+    /// The one-call head + trailer peeks (GCM, CBC) agree with two single peeks.
+    func testHeadAndTrailerPeekAgreesWithSinglePeeks() throws {
+        var rng = SeededGenerator(seed: 31)
+        for _ in 0..<40 {
+            let key = (0..<36).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let peekers: [(ESPPeekDecryptor, Int)] = [
+                (try AESGCMPeeker(keymat: SecretBytes(key), keyLength: 32), 8),
+                (try AESCBCPeeker(key: SecretBytes(key.prefix(32)), keyLength: 32), 16),
+                (try ChaCha20Peeker(keymat: SecretBytes(key)), 8),
+            ]
+            let length = 16 * Int.random(in: 2...40, using: &rng)
+            let ciphertext = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            for (peeker, ivLength) in peekers {
+                let iv = (0..<ivLength).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                let packet = iv + ciphertext
+                let layout = ESPLayout(ivOffset: 0, ciphertextOffset: ivLength, ciphertextLength: length, available: packet.count)
+                let head = 0..<min(64, length), trailer = (length - Int.random(in: 1...16, using: &rng))..<length
+                var a = [UInt8](repeating: 0, count: head.count), b = [UInt8](repeating: 0, count: trailer.count)
+                var c = a, d = b
+                packet.withUnsafeBytes { p in
+                    a.withUnsafeMutableBytes { x in b.withUnsafeMutableBytes { y in
+                        XCTAssertTrue(peeker.peek(p, layout: layout, head: head, into: x.baseAddress!, trailer: trailer, into: y.baseAddress!))
+                    } }
+                    c.withUnsafeMutableBytes { XCTAssertTrue(peeker.peek(p, layout: layout, range: head, into: $0.baseAddress!)) }
+                    d.withUnsafeMutableBytes { XCTAssertTrue(peeker.peek(p, layout: layout, range: trailer, into: $0.baseAddress!)) }
+                }
+                XCTAssertEqual(a, c)
+                XCTAssertEqual(b, d)
+            }
+        }
+    }
+
     func testWrongKeyLengthsAreRefused() {
         XCTAssertThrowsError(try AESGCMPeeker(keymat: SecretBytes([UInt8](repeating: 1, count: 16)), keyLength: 16))
         XCTAssertThrowsError(try ChaCha20Peeker(keymat: SecretBytes([UInt8](repeating: 1, count: 32))))
