@@ -197,7 +197,11 @@ public enum InnerPacketParser {
         guard p.count >= o + 8 else { return need(o + 8, end) }
         let type = p[o]
         let isEcho = v6 ? (type == 128 || type == 129) : (type == 8 || type == 0)
-        let isError = v6 ? (1...4).contains(type) : [3, 4, 5, 11, 12].contains(type)
+        let isError: Bool
+        switch (v6, type) {
+        case (true, 1...4), (false, 3), (false, 4), (false, 5), (false, 11), (false, 12): isError = true
+        default: isError = false
+        }
         if isEcho {
             packet.flow.sourcePort = p.be16(o + 4)
             packet.kind = .icmpEcho
