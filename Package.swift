@@ -11,6 +11,8 @@
 //   IKEDaemon           the NIO shell around IKEv2: UDP 500/4500, timers, kernel installer
 //   Cluster             pure cluster logic: SA authority, sequence blocks, lifesize, membership, wire
 //   ClusterNode         the NIO/TLS shells: routing node service and target agent
+//   Inbound             pure inbound distributor: ESP parsing, replay window, Maglev, connection table
+//   InboundCrypto       the inbound peek decryption (and a reference ESP sealer) with OpenSSL
 //   VipsecCLI           the `vipsec` command (swift-argument-parser)
 import PackageDescription
 
@@ -72,6 +74,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // MARK: Inbound distributor (claims 2-10, 21, 22)
+        // Pure: ESP parsing, peek boundary, replay window, Maglev, connection table, classifier.
+        .target(name: "Inbound", dependencies: ["Cluster", "Secrets"]),
+        // OpenSSL peek decryption (AES-GCM, AES-CBC, ChaCha20) and the reference ESP sealer.
+        .target(name: "InboundCrypto", dependencies: ["Inbound", "COpenSSL", "Secrets"]),
+        .executableTarget(name: "vipsec-inbound-bench", dependencies: ["Inbound", "InboundCrypto", "Cluster"],
+                          path: "Sources/InboundBench"),
+
         // MARK: Command
         .executableTarget(name: "vipsec-cluster-bench", dependencies: [
             "Cluster", "ClusterNode", "XFRM", .product(name: "NIOCore", package: "swift-nio"),
@@ -115,6 +125,8 @@ let package = Package(
         .testTarget(name: "IKELoadTests", dependencies: ["vipsec-ike-load", "IKEv2", "IKECrypto"]),
         .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2", "VipsecTestSupport"], exclude: ["StrongSwanCapture"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "InboundTests", dependencies: ["Inbound", "Cluster", "VipsecTestSupport"]),
+        .testTarget(name: "InboundCryptoTests", dependencies: ["InboundCrypto", "Inbound", "Cluster", "COpenSSL", "VipsecTestSupport"]),
         .testTarget(name: "ClusterNodeTests", dependencies: [
             "Cluster", "ClusterNode", "IKEv2", "XFRM",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -1,0 +1,164 @@
+// What the rest of the routing node tells the classifier: SAs added and removed (SA
+// authority), targets and their health (membership), authenticated replay evidence and
+// flow ends (agents, over the cluster channel), the timer tick; and what status reads.
+
+import Cluster
+
+extension InboundClassifier {
+    // MARK: SAs
+
+    /// Adds (or replaces) an inbound SA; its peeker is keyed here, once.
+    public mutating func addSA(_ sa: InboundSA, now: ClusterInstant) throws {
+        guard sa.replayWindowSize >= 64, sa.replayWindowSize <= 65536, sa.replayWindowSize % 64 == 0 else {
+            throw InboundSAError.invalidReplayWindow(sa.replayWindowSize)
+        }
+        let expected = sa.suite.keyLength + sa.suite.saltLength
+        guard sa.encryptionKey.count == expected else {
+            throw InboundSAError.keyLength(expected: expected, actual: sa.encryptionKey.count)
+        }
+        let peeker = try peekers.makePeeker(for: sa)
+        var entry = SAEntry(sa: sa, peeker: peeker,
+                            replay: ReplayWindow(size: sa.replayWindowSize, extended: sa.extendedSequenceNumbers),
+                            bucket: TokenBucket(rate: sa.newFlowsPerSecond, burst: sa.newFlowBurst, now: now.nanoseconds))
+        entry.holderSet = holderSet(sa.holders)
+        let key = SAKey(destination: sa.destination, spi: sa.spi)
+        if let existing = saIndex[key] {
+            sas[existing] = entry
+        } else {
+            saIndex[key] = sas.count
+            sas.append(entry)
+        }
+        saLookup.rebuild(sas.map { SAKey(destination: $0.sa.destination, spi: $0.sa.spi) })
+    }
+
+    /// Removes an SA; its peeker (and the key state in it) is released and wiped.
+    @discardableResult
+    public mutating func removeSA(destination: InboundAddress, spi: UInt32) -> Bool {
+        guard let index = saIndex.removeValue(forKey: SAKey(destination: destination, spi: spi)) else { return false }
+        let last = sas.count - 1
+        if index != last {
+            sas.swapAt(index, last)
+            saIndex[SAKey(destination: sas[index].sa.destination, spi: sas[index].sa.spi)] = index
+        }
+        sas.removeLast()
+        saLookup.rebuild(sas.map { SAKey(destination: $0.sa.destination, spi: $0.sa.spi) })
+        return true
+    }
+
+    /// The targets holding an SA changed (an install was acknowledged, a target dropped it).
+    public mutating func setHolders(destination: InboundAddress, spi: UInt32, holders: [NodeID]) {
+        guard let index = saIndex[SAKey(destination: destination, spi: spi)] else { return }
+        sas[index].sa.holders = holders
+        sas[index].holderSet = holderSet(holders)
+    }
+
+    public var saCount: Int { sas.count }
+
+    /// Authenticated replay evidence from one target's kernel for one SA (XFRM NEWAE:
+    /// top = seq_hi << 32 | seq, bitmap bit i = top - i). Evidence from several targets is
+    /// merged (ORed, aligned at each top).
+    public mutating func authenticated(destination: InboundAddress, spi: UInt32, top: UInt64, bitmap: [UInt64]) {
+        guard let index = saIndex[SAKey(destination: destination, spi: spi)] else { return }
+        sas[index].replay.authenticated(top: top, bitmap: bitmap)
+    }
+
+    /// An SA's window (claim 22: the high-water mark the SA authority keeps for a backup router).
+    public func replayWindow(destination: InboundAddress, spi: UInt32) -> ReplayWindow? {
+        saIndex[SAKey(destination: destination, spi: spi)].map { sas[$0].replay }
+    }
+
+    func holderSet(_ holders: [NodeID]) -> TargetSet {
+        var set = TargetSet()
+        for holder in holders { if let index = targetIndex[holder] { set.insert(index) } }
+        return set
+    }
+
+    // MARK: Targets
+
+    /// Adds a target or updates its marks, weight and health. Returns its index.
+    @discardableResult
+    public mutating func upsertTarget(_ target: InboundTarget) throws -> UInt16 {
+        let index: UInt16
+        if let existing = targetIndex[target.id] {
+            index = existing
+        } else if let free = targets.firstIndex(where: { $0 == nil }) {
+            index = UInt16(free)
+        } else {
+            guard targets.count < maximumTargetCount else { throw InboundTargetError.tooManyTargets }
+            index = UInt16(targets.count)
+            targets.append(nil)
+            marks.append((0, 0))
+        }
+        let changed = targets[Int(index)].map { $0.weight != target.weight || $0.healthy != target.healthy } ?? true
+        targets[Int(index)] = target
+        targetIndex[target.id] = index
+        marks[Int(index)] = (target.directMark, target.encapsulatedMark)
+        if target.healthy { healthySet.insert(index) } else { healthySet.remove(index) }
+        if changed { invalidatePlacements() }
+        for i in sas.indices { sas[i].holderSet = holderSet(sas[i].sa.holders) }
+        return index
+    }
+
+    /// Marks a target healthy or not (not: no new flows; its existing flows stay).
+    public mutating func setHealthy(_ id: NodeID, _ healthy: Bool) throws {
+        guard let index = targetIndex[id], var target = targets[Int(index)] else { throw InboundTargetError.unknownTarget(id) }
+        target.healthy = healthy
+        try upsertTarget(target)
+    }
+
+    /// A target died or left: its flows and fragments are dropped; new flows go to the others.
+    /// Returns how many flows it had.
+    @discardableResult
+    public mutating func removeTarget(_ id: NodeID) -> Int {
+        guard let index = targetIndex.removeValue(forKey: id) else { return 0 }
+        targets[Int(index)] = nil
+        healthySet.remove(index)
+        invalidatePlacements()
+        for i in sas.indices { sas[i].holderSet.remove(index) }
+        fragments.removeTarget(index)
+        return flows.removeTarget(index)
+    }
+
+    /// The target's node id for a decision's index.
+    public func target(at index: UInt16) -> NodeID? {
+        Int(index) < targets.count ? targets[Int(index)]?.id : nil
+    }
+
+    mutating func invalidatePlacements() {
+        placements.removeAll()
+        placementGeneration += 1
+    }
+
+    // MARK: Flows
+
+    /// A target's conntrack reported the end of a flow (peer-to-DVIPA direction).
+    @discardableResult
+    public mutating func flowEnded(lineage: SALineageID, flow: InnerFiveTuple) -> Bool {
+        flows.remove(FlowKey(lineage: lineage, flow))
+    }
+
+    /// The same, with the classifier's own key.
+    @discardableResult
+    public mutating func flowEnded(_ key: FlowKey) -> Bool { flows.remove(key) }
+
+    /// The shell's periodic timer (e.g. every second): sweeps a slice of the flow table
+    /// (the whole table about once a minute) and the expired fragments.
+    public mutating func tick(now: ClusterInstant) {
+        flows.sweep(now: seconds(now), budget: max(1024, flows.capacity / 60))
+        fragments.sweep(now: now.nanoseconds)
+    }
+
+    /// Flows per target (status).
+    public var flowCounts: [NodeID: Int] {
+        var counts: [NodeID: Int] = [:]
+        for (index, target) in targets.enumerated() {
+            if let target { counts[target.id] = flows.count(target: UInt16(index)) }
+        }
+        return counts
+    }
+
+    /// Every live connection with its target (`vipsec status --connections`).
+    public func connections(now: ClusterInstant) -> [(key: FlowKey, target: NodeID)] {
+        flows.entries(now: seconds(now)).compactMap { entry in target(at: entry.target).map { (entry.key, $0) } }
+    }
+}
