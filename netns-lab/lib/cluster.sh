@@ -37,7 +37,7 @@ cluster_routing_start() {
     --remote-ts "$LAB_PEER_SUBNET" --local-ts "$LAB_ROUTER_SUBNET" "$@" \
     >>"$LAB_LOG/routing.log" 2>&1 &
   echo $! > "$LAB_RUN/router/pid"
-  wait_for 20 test -S "$LAB_RUN/router/status.sock"
+  wait_for 90 test -S "$LAB_RUN/router/status.sock"
 }
 
 cluster_routing_pid() { cat "$LAB_RUN/router/pid"; }
@@ -140,7 +140,7 @@ vipsec {
         status_socket = $LAB_RUN/router/status.sock
         install_timeout = 20s
         heartbeat = 0.5s
-        member_timeout = 6s
+        member_timeout = 15s
 ${CLUSTER_EXTRA:-}
     }
 }

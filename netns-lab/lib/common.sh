@@ -67,6 +67,21 @@ wait_for() {
   done
 }
 
+# lab_settle SECONDS CMD...: polls CMD every 0.5 s until its output has not changed for 1.5 s
+# (traffic drained, counters at rest: a state, not a guessed sleep); prints the last output;
+# fails when it is still moving after SECONDS.
+lab_settle() {
+  local seconds=$1; shift
+  local deadline=$((SECONDS + seconds)) last="" now same=0
+  while :; do
+    now=$("$@" 2>/dev/null)
+    if [[ $now == "$last" ]]; then same=$((same + 1)); else same=0; last=$now; fi
+    (( same >= 3 )) && { echo "$now"; return 0; }
+    (( SECONDS >= deadline )) && { echo "$now (still changing after ${seconds}s)"; return 1; }
+    sleep 0.5
+  done
+}
+
 # lab_finish: prints the tally and exits with the verdict (0 only if checks ran and all passed).
 lab_finish() {
   echo "checks: $LAB_CHECKS_PASSED passed, $LAB_CHECKS_FAILED failed"

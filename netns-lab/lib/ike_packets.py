@@ -4,7 +4,7 @@
   ike_packets.py extract PCAP EXCHANGE         hex of the first IKE request of EXCHANGE (34 = IKE_SA_INIT,
                                               35 = IKE_AUTH) sent by the original initiator in PCAP
   ike_packets.py send DST PORT HEX [HEX ...]   sends each datagram from an ephemeral UDP port (a non-ESP
-        [--sport N] [--wait S] [--src A]      marker is prepended for port 4500), prints each reply's
+        [--sport N] [--wait S] [--expect N] [--src A]      marker is prepended for port 4500), prints each reply's
                                               hex on a line `reply <hex>`, and `replies N`
   ike_packets.py garbage DST PORT COUNT SEED   COUNT random datagrams (28..300 bytes; after the marker on
                                               4500), then like send: `replies N`
@@ -60,7 +60,10 @@ def extract(path, exchange):
     return 1
 
 
-def send(dst, port, datagrams, sport=0, wait=1.5, src="0.0.0.0"):
+def send(dst, port, datagrams, sport=0, wait=1.5, src="0.0.0.0", expect=None):
+    """Sends, then counts replies until none came for `wait` seconds; with `expect`, until
+    that many came (then 1 s more for any extra), so a slow responder under load still
+    counts and a fast one costs no waiting."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((src, sport))
     for d in datagrams:
@@ -72,6 +75,8 @@ def send(dst, port, datagrams, sport=0, wait=1.5, src="0.0.0.0"):
             reply, _ = s.recvfrom(65535)
             replies += 1
             print("reply " + reply.hex())
+            if expect is not None and replies >= expect:
+                s.settimeout(1.0)
     except socket.timeout:
         pass
     print(f"replies {replies}")
@@ -97,7 +102,7 @@ def main(argv):
     if len(argv) >= 3 and argv[0] == "extract":
         return extract(argv[1], int(argv[2]))
     if len(argv) >= 4 and argv[0] == "send":
-        args, sport, wait, src = argv[3:], 0, 1.5, "0.0.0.0"
+        args, sport, wait, src, expect = argv[3:], 0, 1.5, "0.0.0.0", None
         datagrams = []
         i = 0
         while i < len(args):
@@ -105,11 +110,13 @@ def main(argv):
                 sport = int(args[i + 1]); i += 2
             elif args[i] == "--wait":
                 wait = float(args[i + 1]); i += 2
+            elif args[i] == "--expect":
+                expect = int(args[i + 1]); i += 2
             elif args[i] == "--src":
                 src = args[i + 1]; i += 2
             else:
                 datagrams.append(bytes.fromhex(args[i])); i += 1
-        return send(argv[1], int(argv[2]), datagrams, sport, wait, src)
+        return send(argv[1], int(argv[2]), datagrams, sport, wait, src, expect)
     if len(argv) == 5 and argv[0] == "garbage":
         rng = random.Random(int(argv[4]))
         datagrams = [bytes(rng.randrange(256) for _ in range(rng.randrange(28, 300))) for _ in range(int(argv[3]))]

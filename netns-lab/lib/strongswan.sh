@@ -72,7 +72,7 @@ ss_start() {
   ip netns exec "$ns" sh -c "mount -t tmpfs tmpfs /run && STRONGSWAN_CONF=$dir/strongswan.conf exec $SS_CHARON" \
     > "$dir/charon.stdout" 2>&1 &
   echo $! > "$dir/charon.pid"
-  if ! wait_for 30 test -S "$dir/vici"; then
+  if ! wait_for 90 test -S "$dir/vici"; then
     echo "charon in $ns did not open its vici socket; log:" >&2
     tail -20 "$dir/charon.stdout" "$dir/charon.log" >&2 2>/dev/null
     return 1

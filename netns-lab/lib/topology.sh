@@ -255,3 +255,20 @@ lab_target_wan6() { echo "2001:db8::1$1"; }
 
 # lab_host_prefix ADDRESS: 32 for an IPv4 address, 128 for an IPv6 one (a host selector).
 lab_host_prefix() { [[ $1 == *:* ]] && echo 128 || echo 32; }
+
+# lab_capture_start NS FILE FILTER...: tcpdump on NS's wan0 into FILE (pcap, the first 128
+# bytes of each frame), returns once it listens; its pid is kept in FILE.pid.
+# lab_capture_stop FILE: stops it and waits until it has written everything and exited.
+# (`ip netns exec` execs tcpdump, so $! is tcpdump's own pid: no pkill by pattern, which
+# could hit another scenario's capture running beside this one.)
+lab_capture_start() {
+  local ns=$1 file=$2; shift 2
+  ip netns exec "$ns" tcpdump -i wan0 -U -s 128 -w "$file" "$@" 2>"$file.log" &
+  echo $! > "$file.pid"
+  wait_for 20 grep -q "listening" "$file.log"
+}
+lab_capture_stop() {
+  local pid; pid=$(cat "$1.pid") || return 1
+  kill -INT "$pid" 2>/dev/null
+  wait_for 20 sh -c "! kill -0 $pid 2>/dev/null"
+}
