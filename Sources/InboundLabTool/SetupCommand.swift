@@ -1,0 +1,35 @@
+import Glibc
+import InboundRouting
+
+/// `setup` / `teardown`: the routing node's inbound kernel set-up through InboundForwarding.
+enum SetupCommand {
+    static func plan(_ args: Arguments) throws -> (InboundRuleset, [ForwardingTarget]) {
+        let mode = args.optional("mode") ?? "direct"
+        guard mode == "direct" else { throw LabError("--mode \(mode): only direct is built (encap is not yet)") }
+        let dvipas = try args.string("dvipa").split(separator: ",").map(String.init)
+        let queues = try args.string("queues").split(separator: "-").compactMap { parseNumber($0) }
+        guard (1...2).contains(queues.count), queues.allSatisfy({ $0 <= UInt16.max }), queues.first! <= queues.last! else {
+            throw LabError("--queues wants N or A-B")
+        }
+        let ruleset = try InboundRuleset(dvipas: dvipas,
+                                         queues: UInt16(queues.first!)...UInt16(queues.last!))
+        let targets = try args.pairs("target") { mark, address in
+            parseNumber(mark).flatMap { m in RouteAddress(String(address)).map { (m, $0) } }
+        }.map { ForwardingTarget(mark: $0.0, gateway: $0.1) }
+        return (ruleset, targets)
+    }
+
+    static func setup(_ args: Arguments) throws {
+        let (ruleset, targets) = try plan(args)
+        let forwarding = try InboundForwarding()
+        try forwarding.start(ruleset: ruleset, targets: targets)
+        print("inbound set-up: \(ruleset.queueStatement) for \((ruleset.dvipa4 + ruleset.dvipa6).joined(separator: " ")); "
+            + targets.map { "mark \(hex($0.mark)) -> table \($0.table) via \($0.gateway)" }.joined(separator: ", "))
+    }
+
+    static func teardown(_ args: Arguments) throws {
+        let (_, targets) = try plan(args)
+        try InboundForwarding().stop(targets: targets)
+        print("inbound set-up removed")
+    }
+}
