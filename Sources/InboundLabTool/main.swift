@@ -8,6 +8,7 @@ usage: vipsec-inbound-lab COMMAND [--option value]...
         marks each queued ESP packet by its SPI (IPv4/IPv6, ESP or UDP 4500), drops the rest;
         SIGUSR1 prints counters, SIGTERM prints them, unbinds and exits
   setup --dvipa A[,A6] --queues N|A-B --target MARK=ADDR,... [--mode direct]
+  blast --dst A --spi N [--seconds S] [--size B]   raw ESP packets as fast as possible (bench)
   teardown --dvipa A[,A6] --queues N|A-B --target MARK=ADDR,...
 """
 
@@ -19,6 +20,7 @@ do {
     case "queue": try QueueCommand.run(args)
     case "setup": try SetupCommand.setup(args)
     case "teardown": try SetupCommand.teardown(args)
+    case "blast": try BlastCommand.run(args)
     default:
         print(usage)
         exit(2)

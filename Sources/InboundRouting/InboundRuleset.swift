@@ -69,14 +69,14 @@ public struct InboundRuleset: Equatable, Sendable {
         if !dvipa6.isEmpty {
             lines.append("  set dvipa6 { type ipv6_addr; elements = { \(dvipa6.joined(separator: ", ")) } }")
         }
-        lines.append("  counter esp { }")
-        lines.append("  counter espinudp { }")
+        lines.append("  counter queued_esp { }")
+        lines.append("  counter queued_espinudp { }")
         lines.append("  chain prerouting {")
         lines.append("    type filter hook prerouting priority mangle; policy accept;")
         for (family, set) in [("ip", "dvipa4"), ("ip6", "dvipa6")] where set == "dvipa4" ? !dvipa4.isEmpty : !dvipa6.isEmpty {
-            lines.append("    \(family) daddr @\(set) meta l4proto esp counter name esp \(queueStatement)")
+            lines.append("    \(family) daddr @\(set) meta l4proto esp counter name queued_esp \(queueStatement)")
             lines.append("    \(family) daddr @\(set) udp dport 4500 udp length >= 16 @th,64,32 != 0 "
-                + "counter name espinudp \(queueStatement)")
+                + "counter name queued_espinudp \(queueStatement)")
         }
         lines.append("  }")
         lines.append("}")

@@ -10,12 +10,12 @@ final class InboundRoutingTests: XCTestCase {
             delete table inet vipsec
             table inet vipsec {
               set dvipa4 { type ipv4_addr; elements = { 192.0.2.100 } }
-              counter esp { }
-              counter espinudp { }
+              counter queued_esp { }
+              counter queued_espinudp { }
               chain prerouting {
                 type filter hook prerouting priority mangle; policy accept;
-                ip daddr @dvipa4 meta l4proto esp counter name esp queue num 0
-                ip daddr @dvipa4 udp dport 4500 udp length >= 16 @th,64,32 != 0 counter name espinudp queue num 0
+                ip daddr @dvipa4 meta l4proto esp counter name queued_esp queue num 0
+                ip daddr @dvipa4 udp dport 4500 udp length >= 16 @th,64,32 != 0 counter name queued_espinudp queue num 0
               }
             }
 
@@ -28,7 +28,7 @@ final class InboundRoutingTests: XCTestCase {
         let script = ruleset.script()
         XCTAssertTrue(script.contains("set dvipa4 { type ipv4_addr; elements = { 192.0.2.100, 192.0.2.101 } }"))
         XCTAssertTrue(script.contains("set dvipa6 { type ipv6_addr; elements = { 2001:db8::64 } }"))
-        XCTAssertTrue(script.contains("ip6 daddr @dvipa6 meta l4proto esp counter name esp queue num 2-5 fanout"))
+        XCTAssertTrue(script.contains("ip6 daddr @dvipa6 meta l4proto esp counter name queued_esp queue num 2-5 fanout"))
         XCTAssertFalse(script.contains("bypass"))
         XCTAssertEqual(InboundRuleset.removalScript(), "table inet vipsec\ndelete table inet vipsec\n")
     }

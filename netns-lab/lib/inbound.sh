@@ -8,6 +8,7 @@
 # pages programs in lazily; a host rebuild must not swap the file under a running process).
 INBOUND_LAB=${INBOUND_LAB:-}
 inbound_tool() {
+  [[ -z "$INBOUND_LAB" && -x "$LAB_RUN/vipsec-inbound-lab" ]] && INBOUND_LAB=$LAB_RUN/vipsec-inbound-lab
   if [[ -z "$INBOUND_LAB" ]]; then
     local src=${VIPSEC_INBOUND_LAB_BIN:-$VIPSEC_ROOT/.build/debug/vipsec-inbound-lab}
     cp "$src" "$LAB_RUN/vipsec-inbound-lab" || return 1
@@ -44,7 +45,9 @@ inbound_nft_counter() {
 inbound_queue_start() {
   local tool
   tool=$(inbound_tool) || return 1
-  nsx router "$tool" queue "$@" >>"$LAB_LOG/queue.log" 2>&1 &
+  # Not through the nsx function: `func &` forks a bash subshell, and $! would be that
+  # shell, not the tool (`ip netns exec` execs the tool in its own process).
+  ip netns exec router "$tool" queue "$@" >>"$LAB_LOG/queue.log" 2>&1 &
   echo $! >"$LAB_RUN/queue.pid"
   wait_for 20 grep -q "bound:" "$LAB_LOG/queue.log"
 }
