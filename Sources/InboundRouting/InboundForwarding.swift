@@ -11,13 +11,29 @@ public struct ForwardingTarget: Equatable, Sendable {
     public var table: UInt32
     /// Rule preference of this target's fwmark rule (below `InboundForwarding.localRulePriority`).
     public var priority: UInt32
+    /// Encapsulated mode: the GRE device to this target (nil: direct mode, via `gateway`).
+    public var tunnel: GRETunnel?
 
     /// `table` defaults to the mark (must then be 1...0xffff_fff0 and not 253-255).
-    public init(mark: UInt32, gateway: RouteAddress, table: UInt32? = nil, priority: UInt32 = 100) {
+    public init(mark: UInt32, gateway: RouteAddress, table: UInt32? = nil, priority: UInt32 = 100,
+                tunnel: GRETunnel? = nil) {
         self.mark = mark
         self.gateway = gateway
         self.table = table ?? mark
         self.priority = priority
+        self.tunnel = tunnel
+    }
+}
+
+/// A GRE device from this host (`local`, its cluster address) to a target (`gateway`).
+public struct GRETunnel: Equatable, Sendable {
+    /// The device name (at most 15 bytes), e.g. "vgre101".
+    public var name: String
+    public var local: RouteAddress
+
+    public init(name: String, local: RouteAddress) {
+        self.name = name
+        self.local = local
     }
 }
 
@@ -33,6 +49,7 @@ public struct ForwardingTarget: Equatable, Sendable {
 /// | `restoreLocalRule(family:)` | `ip rule add pref 0 lookup local; ip rule del pref 1000 lookup local` |
 /// | `addTarget(_:)` | `ip rule add pref P fwmark M lookup T; ip route replace default via GW table T` |
 /// | `removeTarget(_:)` | `ip rule del pref P fwmark M lookup T; ip route del default table T` |
+/// | `addTarget(_:)` with a tunnel | `ip link add NAME type gre local L remote GW; ip link set NAME up; ip route replace default dev NAME table T` |
 /// | `enableForwarding(family:)` | `sysctl net.ipv4.ip_forward=1` / `net.ipv6.conf.all.forwarding=1` |
 public final class InboundForwarding {
     /// Where the `local` rule goes: after every fwmark rule, before main (32766).
@@ -83,7 +100,7 @@ public final class InboundForwarding {
         try runNft(InboundRuleset.removalScript())
     }
 
-    private func runNft(_ script: String) throws {
+    func runNft(_ script: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: nftCommand[0])
         process.arguments = Array(nftCommand.dropFirst()) + ["-f", "-"]
@@ -148,8 +165,14 @@ public final class InboundForwarding {
         guard target.table != 0, !(253...255).contains(target.table) else {
             throw InboundForwardingError.reservedTable(target.table)
         }
-        try route.acknowledged(RouteMessages.defaultRoute(add: true, gateway: target.gateway, interfaceIndex: nil,
-                                                          table: target.table))
+        if let tunnel = target.tunnel {
+            let index = try addGRE(name: tunnel.name, local: tunnel.local, remote: target.gateway)
+            try route.acknowledged(RouteMessages.defaultDeviceRoute(add: true, family: target.gateway.family,
+                                                                    interfaceIndex: UInt32(index), table: target.table))
+        } else {
+            try route.acknowledged(RouteMessages.defaultRoute(add: true, gateway: target.gateway, interfaceIndex: nil,
+                                                              table: target.table))
+        }
         try ignoring(EEXIST) {
             try route.acknowledged(RouteMessages.rule(add: true, family: target.gateway.family,
                                                       priority: target.priority, fwmark: target.mark, table: target.table))
@@ -166,21 +189,46 @@ public final class InboundForwarding {
             try route.acknowledged(RouteMessages.defaultRoute(add: false, gateway: target.gateway, interfaceIndex: nil,
                                                               table: target.table))
         }
+        if let tunnel = target.tunnel { try deleteLink(name: tunnel.name) }
+    }
+
+    // MARK: GRE devices
+
+    /// `ip link add NAME type gre local L remote R; ip link set NAME up`; an existing device
+    /// of that name is kept (idempotent). Returns its interface index.
+    @discardableResult
+    public func addGRE(name: String, local: RouteAddress, remote: RouteAddress) throws -> Int32 {
+        try ignoring(EEXIST) { try route.acknowledged(LinkMessages.addGRE(name: name, local: local, remote: remote)) }
+        let index = Int32(bitPattern: if_nametoindex(name))
+        guard index > 0 else { throw InboundForwardingError.noInterface(name) }
+        try route.acknowledged(LinkMessages.setUp(interfaceIndex: index))
+        return index
+    }
+
+    /// `ip link del NAME`; a missing device is fine.
+    public func deleteLink(name: String) throws {
+        let index = Int32(bitPattern: if_nametoindex(name))
+        guard index > 0 else { return }
+        try ignoring(ENODEV) { try route.acknowledged(LinkMessages.delete(interfaceIndex: index)) }
     }
 
     // MARK: sysctl
 
     /// `net.ipv4.ip_forward=1` or `net.ipv6.conf.all.forwarding=1` (this namespace).
     public func enableForwarding(family: Int32) throws {
-        let path = family == AF_INET6 ? "/proc/sys/net/ipv6/conf/all/forwarding" : "/proc/sys/net/ipv4/ip_forward"
+        try Self.writeSysctl(family == AF_INET6 ? "/proc/sys/net/ipv6/conf/all/forwarding" : "/proc/sys/net/ipv4/ip_forward", "1")
+    }
+
+    /// Writes `value` to a /proc/sys file.
+    public static func writeSysctl(_ path: String, _ value: String) throws {
         guard let file = fopen(path, "w") else { throw InboundForwardingError.sysctl(path: path, errno: Glibc.errno) }
         defer { fclose(file) }
-        guard fputs("1\n", file) >= 0, fflush(file) == 0 else {
+        guard fputs(value + "\n", file) >= 0, fflush(file) == 0 else {
             throw InboundForwardingError.sysctl(path: path, errno: Glibc.errno)
         }
     }
 
-    private func ignoring(_ codes: Int32..., body: () throws -> Void) throws {
+    func ignoring(_ codes: Int32..., body: () throws -> Void) throws {
         do { try body() } catch let error as NetlinkError {
             guard case .kernel(let code, _) = error, codes.contains(code) else { throw error }
         }
@@ -191,12 +239,14 @@ public enum InboundForwardingError: Error, CustomStringConvertible {
     case nft(status: Int32, message: String)
     case sysctl(path: String, errno: Int32)
     case reservedTable(UInt32)
+    case noInterface(String)
 
     public var description: String {
         switch self {
         case .nft(let status, let message): return "nft -f - exited \(status): \(message)"
         case .sysctl(let path, let code): return "cannot write \(path): \(NetlinkError.errnoText(code))"
         case .reservedTable(let table): return "routing table \(table) is reserved (0, 253-255)"
+        case .noInterface(let name): return "no interface \(name)"
         }
     }
 }

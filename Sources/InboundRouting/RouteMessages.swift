@@ -75,6 +75,24 @@ public enum RouteMessages {
         return message
     }
 
+    /// `ip route replace default dev IFINDEX table T` (add) or `ip route del default table T`
+    /// (delete): a route into a point-to-point device (GRE), scope link, no gateway.
+    public static func defaultDeviceRoute(add: Bool, family: Int32, interfaceIndex: UInt32,
+                                          table: UInt32) throws -> NetlinkMessageBuilder {
+        let flags = add ? UInt16(NLM_F_CREATE | NLM_F_REPLACE) : 0
+        let message = NetlinkMessageBuilder(type: UInt16(add ? RTM_NEWROUTE : RTM_DELROUTE), flags: flags, capacity: 128)
+        try message.appendHeader(rtmsg.self) { header in
+            header.rtm_family = UInt8(family)
+            header.rtm_table = table < 256 ? UInt8(table) : UInt8(RT_TABLE_UNSPEC.rawValue)
+            header.rtm_protocol = UInt8(RTPROT_STATIC)
+            header.rtm_scope = UInt8(RT_SCOPE_LINK.rawValue)
+            header.rtm_type = UInt8(RTN_UNICAST)
+        }
+        try message.appendAttribute(type: UInt16(RTA_TABLE.rawValue), u32: table)
+        if add { try message.appendAttribute(type: UInt16(RTA_OIF.rawValue), u32: interfaceIndex) }
+        return message
+    }
+
     /// `ip rule show` as a dump request for `family`.
     public static func ruleDump(family: Int32) throws -> NetlinkMessageBuilder {
         let message = NetlinkMessageBuilder(type: UInt16(RTM_GETRULE), capacity: 64)
