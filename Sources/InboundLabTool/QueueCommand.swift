@@ -33,28 +33,24 @@ enum QueueCommand {
             + "\(marks.count) SPIs: " + marks.keys.sorted().map { "\(hex($0))->\(hex(marks[$0]!))" }.joined(separator: " "))
         fflush(stdout)
         var tally = Tally()
-        while stopRequested == 0 {
+        try queue.serve(maxPackets: batchSize, shouldStop: {
             if reportRequested != 0 {
                 reportRequested = 0
                 report(queue, tally)
             }
-            let packets = try queue.receive(maxPackets: batchSize, timeout: .milliseconds(200))
-            for packet in packets {
-                guard let spi = ESPPeek.spi(packet.payload) else {
-                    tally.notESP += 1
-                    try queue.drop(id: packet.id)
-                    continue
-                }
-                guard let mark = marks[spi] else {
-                    tally.unknownSPI += 1
-                    try queue.drop(id: packet.id)
-                    continue
-                }
-                tally.bySPI[spi, default: 0] += 1
-                try queue.accept(id: packet.id, mark: mark)
+            return stopRequested != 0
+        }, decide: { packet in
+            guard let spi = ESPPeek.spi(packet.payload) else {
+                tally.notESP += 1
+                return .drop
             }
-            try queue.flush()
-        }
+            guard let mark = marks[spi] else {
+                tally.unknownSPI += 1
+                return .drop
+            }
+            tally.bySPI[spi, default: 0] += 1
+            return .accept(mark: mark)
+        })
         queue.close()
         report(queue, tally)
         print("queue \(configuration.queue) unbound")

@@ -88,13 +88,35 @@ public final class NFQueue {
         var batch = NFQueueParser.Batch()
         var wait = timeout
         while batch.packets.count < maxPackets {
-            guard let count = try socket.receiveDatagram(into: receiveBuffer, timeout: wait) else { break }
+            let received: Int?
+            do {
+                received = try socket.receiveDatagram(into: receiveBuffer, timeout: wait)
+            } catch NetlinkError.system(_, let code) where code == ENOSPC {
+                // MSG_TRUNC: a message larger than the buffer (cannot happen with the copy
+                // range in force). Its packet id is lost; the kernel drops it at queue teardown.
+                counters.unreadable += 1
+                continue
+            }
+            guard let count = received else { break }
             wait = .zero
             NFQueueParser.parse(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<count]), into: &batch,
                                 counters: &counters)
         }
         for id in batch.dropIDs { try verdict(id: id, .drop) }
         return batch.packets
+    }
+
+    /// The worker loop: receives batches, asks `decide` for each packet's verdict, sends the
+    /// verdicts of a batch in one sendmsg, until `shouldStop` says so (checked between
+    /// batches, at least every `poll`). This is where the routing node plugs in its classifier.
+    public func serve(maxPackets: Int = 64, poll: Duration = .milliseconds(200),
+                      shouldStop: () -> Bool, decide: (NFQueuePacket) -> NFQueueVerdict) throws {
+        while !shouldStop() {
+            for packet in try receive(maxPackets: maxPackets, timeout: poll) {
+                try verdict(id: packet.id, decide(packet))
+            }
+            try flush()
+        }
     }
 
     /// Queues the verdict for packet `id`; sends the batch when it is full.
