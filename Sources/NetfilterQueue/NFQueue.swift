@@ -41,7 +41,7 @@ public final class NFQueue {
     private var bound = false
 
     /// Opens the socket and binds it to the queue: BIND, then copy mode/range, maxlen and
-    /// fail-open cleared, each acknowledged (EBUSY: another process holds the queue; EPERM:
+    /// fail-open cleared, each acknowledged (EPERM: another socket holds the queue, as seen on 6.18, or
     /// no CAP_NET_ADMIN). NETLINK_NO_ENOBUFS: an overrun loses packets (they stay dropped,
     /// as when the queue is full) instead of failing the receive loop.
     public init(_ configuration: Configuration) throws {
@@ -60,17 +60,12 @@ public final class NFQueue {
                 try socket.acknowledged(NFQueueMessages.command(.pfBind, queue: queue, protocolFamily: UInt16(family)))
             }
         }
-        do {
-            try socket.acknowledged(NFQueueMessages.command(.bind, queue: queue))
-            bound = true
-            try socket.acknowledged(NFQueueMessages.parameters(
-                queue: queue, copyMode: .packet, copyRange: min(configuration.copyRange, 65535),
-                maxLength: configuration.maxLength))
-        } catch {
-            close()
-            receiveBuffer.deallocate()
-            throw error
-        }
+        // Every stored property is set: a throw from here on runs deinit (unbind, free).
+        try socket.acknowledged(NFQueueMessages.command(.bind, queue: queue))
+        bound = true
+        try socket.acknowledged(NFQueueMessages.parameters(
+            queue: queue, copyMode: .packet, copyRange: min(configuration.copyRange, 65535),
+            maxLength: configuration.maxLength))
     }
 
     deinit {

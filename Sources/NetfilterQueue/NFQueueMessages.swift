@@ -46,7 +46,7 @@ public enum NFQueueMessages {
         return message
     }
 
-    /// NFQA_CFG_CMD {command, pf}: BIND attaches this socket to the queue (EBUSY if another
+    /// NFQA_CFG_CMD {command, pf}: BIND attaches this socket to the queue (EPERM if another
     /// socket holds it), UNBIND releases it. `pf` matters only for PF_BIND / PF_UNBIND.
     public static func command(_ command: NFQueueCommand, queue: UInt16,
                                protocolFamily: UInt16 = UInt16(AF_UNSPEC)) throws -> NetlinkMessageBuilder {
