@@ -4,17 +4,10 @@
 # own inbound SA (SPI 0x100N) toward the DVIPA, which every target holds; each target has its
 # own outbound SA back to the peer. The router holds no SA at all.
 
-# The tool is not in the run's binary snapshot: copy it once per scenario run (the guest
-# pages programs in lazily; a host rebuild must not swap the file under a running process).
-INBOUND_LAB=${INBOUND_LAB:-}
+# The tool, from the run's binary snapshot (netns-lab/run copies it with the others).
 inbound_tool() {
-  [[ -z "$INBOUND_LAB" && -x "$LAB_RUN/vipsec-inbound-lab" ]] && INBOUND_LAB=$LAB_RUN/vipsec-inbound-lab
-  if [[ -z "$INBOUND_LAB" ]]; then
-    local src=${VIPSEC_INBOUND_LAB_BIN:-$VIPSEC_ROOT/.build/debug/vipsec-inbound-lab}
-    cp "$src" "$LAB_RUN/vipsec-inbound-lab" || return 1
-    INBOUND_LAB=$LAB_RUN/vipsec-inbound-lab
-  fi
-  echo "$INBOUND_LAB"
+  [[ -x "$VIPSEC_BIN/vipsec-inbound-lab" ]] || { echo "no vipsec-inbound-lab in $VIPSEC_BIN" >&2; return 1; }
+  echo "$VIPSEC_BIN/vipsec-inbound-lab"
 }
 
 # Lab-only keys (never printed: lab_show_xfrm masks them). One AEAD key per SA.
