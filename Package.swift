@@ -109,10 +109,12 @@ let package = Package(
             "IKECrypto", "IKEv2", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/IKELoad"),
         // XFRM lab checks and benchmark, run inside the VM (netns-lab/scenarios/xfrm-roundtrip).
-        .executableTarget(name: "XFRMLabTool", dependencies: ["XFRM", "Netlink"]),
+        // What the lab tools share (their options and error type); not shipped in `vipsec`.
+        .target(name: "LabToolSupport"),
+        .executableTarget(name: "XFRMLabTool", dependencies: ["XFRM", "Netlink", "LabToolSupport"]),
         // Inbound lab tool: a queue that marks ESP by SPI, and the forwarding set-up
         // (netns-lab/scenarios/inbound-queue, scripts/bench-inbound).
-        .executableTarget(name: "vipsec-inbound-lab", dependencies: ["NetfilterQueue", "InboundRouting", "Netlink"],
+        .executableTarget(name: "vipsec-inbound-lab", dependencies: ["NetfilterQueue", "InboundRouting", "Netlink", "LabToolSupport"],
                           path: "Sources/InboundLabTool"),
         // Cluster lab tool: a routing node fed with test SAs, and a hostile cluster client
         // (netns-lab/scenarios/cluster-membership, cluster-bad-input).

@@ -1,3 +1,4 @@
+import LabToolSupport
 import Glibc
 
 /// `blast`: sends raw ESP packets (fixed SPI, increasing sequence numbers, zero payload)

@@ -1,5 +1,6 @@
 // vipsec-inbound-lab: the inbound distributor's kernel parts, driven by hand in the lab VM
 // (netns-lab/scenarios/inbound-queue, scripts/bench-inbound). Run as root.
+import LabToolSupport
 import Glibc
 
 let usage = """

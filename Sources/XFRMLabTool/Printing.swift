@@ -1,3 +1,4 @@
+import LabToolSupport
 import XFRM
 
 /// Canonical text for an SA read back through our layer, one fact per line, so the

@@ -1,3 +1,4 @@
+import LabToolSupport
 import Glibc
 import XFRM
 

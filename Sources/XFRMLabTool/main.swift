@@ -1,5 +1,6 @@
 // vipsec-xfrm-lab: drives the XFRM layer against the real kernel for the lab scenario
 // `xfrm-roundtrip` and the `bench xfrm` benchmark. Run as root inside the VM.
+import LabToolSupport
 import Glibc
 import XFRM
 
