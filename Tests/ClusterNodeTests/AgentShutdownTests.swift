@@ -66,12 +66,12 @@ final class AgentShutdownTests: ClusterHarnessTestCase {
     func testStopDuringATLSHandshakeThatNeverEndsIsPrompt() async throws {
         // Accepts TCP, never answers the ClientHello.
         let silent = try await ServerBootstrap(group: harness.group)
-            .childChannelInitializer { _ in harness.group.next().makeSucceededVoidFuture() }
+            .childChannelInitializer { channel in channel.eventLoop.makeSucceededVoidFuture() }
             .bind(host: "127.0.0.1", port: 0).get()
         defer { silent.close(promise: nil) }
         let agent = try agent(port: silent.localAddress!.port!, kernel: RecordingKernel())
         try await agent.start()
-        let handshaking = await eventually {
+        let handshaking = try await eventually {
             if case .handshaking = try await agent.loop.submit({ agent.machine.phase }).get() { return true }
             return false
         }
@@ -82,7 +82,7 @@ final class AgentShutdownTests: ClusterHarnessTestCase {
 
     func testAHandshakeThatNeverEndsIsAbandonedAndRetried() async throws {
         let silent = try await ServerBootstrap(group: harness.group)
-            .childChannelInitializer { _ in harness.group.next().makeSucceededVoidFuture() }
+            .childChannelInitializer { channel in channel.eventLoop.makeSucceededVoidFuture() }
             .bind(host: "127.0.0.1", port: 0).get()
         defer { silent.close(promise: nil) }
         let agent = try agent(port: silent.localAddress!.port!, kernel: RecordingKernel(), handshakeTimeout: .milliseconds(300))
@@ -117,7 +117,7 @@ final class AgentShutdownTests: ClusterHarnessTestCase {
         kernel.installDelay = 0.6
         let service = harness.service!
         let install = Task { try? await service.install([testSA(3, spi: 0x6003)]) }
-        let installing = await eventually { try await agent.heldSAs().get().count == 1 }
+        let installing = try await eventually { try await agent.heldSAs().get().count == 1 }
         XCTAssertTrue(installing)
         let (_, seconds) = await timed { await agent.stop(removingSAs: true) }
         XCTAssertLessThan(seconds, 2.0, "the install (0.6 s) finished, then the removal")

@@ -14,7 +14,7 @@ final class RoutingShutdownTests: ClusterHarnessTestCase {
         try await harness.startAgent("t1", kernel: kernel).welcomed.get()
         kernel.installDelay = 5   // the target does not answer for 5 s
         let installer = ClusterChildSAInstaller(service: harness.service)
-        let installation = ClusterChildSAInstallerTests().child(inboundSPI: 0xc001, outboundSPI: 0xc002)
+        let installation = ClusterChildSAInstallerTests.child(inboundSPI: 0xc001, outboundSPI: 0xc002)
         let start = Date()
         let install = Task.detached { () -> Error? in
             do { try installer.install(installation); return nil } catch { return error }
@@ -26,7 +26,7 @@ final class RoutingShutdownTests: ClusterHarnessTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 2, "released at once, not after the install timeout")
         // New installs are refused at once too.
         let again = try await Task.detached { () -> Bool in
-            (try? installer.install(ClusterChildSAInstallerTests().child(inboundSPI: 0xc003, outboundSPI: 0xc004))) == nil
+            (try? installer.install(ClusterChildSAInstallerTests.child(inboundSPI: 0xc003, outboundSPI: 0xc004))) == nil
         }.value
         XCTAssertTrue(again)
     }
