@@ -8,12 +8,24 @@ LIFE_BOUND_MS=${LIFE_BOUND_MS:-2000}
 LIFE_SLACK_MS=${LIFE_SLACK_MS:-5000}
 LIFE_LIMIT_MS=$((LIFE_BOUND_MS + LIFE_SLACK_MS))
 
+# life_copy_builds: copies of both builds on tmpfs ($LAB_RUN), used by life_builds.
+life_copy_builds() {
+  mkdir -p "$LAB_RUN/debug" "$LAB_RUN/release"
+  cp "$VIPSEC_BIN/vipsec" "$LAB_RUN/debug/vipsec"
+  if [[ -n "${VIPSEC_RELEASE_BIN:-}" && -x "${VIPSEC_RELEASE_BIN:-}/vipsec" ]]; then
+    cp "$VIPSEC_RELEASE_BIN/vipsec" "$LAB_RUN/release/vipsec"
+  fi
+}
+
 # life_builds: "debug=PATH release=PATH", one per line. A release build that is missing is a
 # FAILED check (never a skip) and its cases are not run.
 life_builds() {
-  echo "debug=$VIPSEC_BIN/vipsec"
+  local debug=$VIPSEC_BIN/vipsec release=${VIPSEC_RELEASE_BIN:-}/vipsec
+  [[ -x $LAB_RUN/debug/vipsec ]] && debug=$LAB_RUN/debug/vipsec
+  [[ -x $LAB_RUN/release/vipsec ]] && release=$LAB_RUN/release/vipsec
+  echo "debug=$debug"
   if [[ -n "${VIPSEC_RELEASE_BIN:-}" && -x "${VIPSEC_RELEASE_BIN:-}/vipsec" ]]; then
-    echo "release=$VIPSEC_RELEASE_BIN/vipsec"
+    echo "release=$release"
   fi
 }
 life_release_present() {

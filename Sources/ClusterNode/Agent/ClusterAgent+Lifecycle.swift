@@ -58,9 +58,10 @@ extension ClusterAgent {
             pendingChannel = nil
             connectedOnce.fail(ChannelError.alreadyClosed)
             let closed = EventLoopFuture.andAllComplete(closes, on: loop)
+            if case .stopping(_, true) = machine.phase { return loop.makeSucceededVoidFuture() }
             let either = loop.makePromise(of: Void.self)
             closed.cascade(to: either)
-            hurried.futureResult.cascade(to: either)
+            hurryWaiter = either
             return either.futureResult
         }.get()
         _ = try? await closing?.get()
@@ -97,7 +98,7 @@ extension ClusterAgent {
         logger.info("stopped in \(elapsed.milliseconds) ms\(report.hurried ? " (not waiting for the routing node)" : ""): removed \(removed.joined(separator: ", "))")
         try? await loop.submit { [self] in
             machine.finished()
-            hurried.succeed(())   // (no promise is left pending)
+            hurryWaiter = nil
             stopFinished?.succeed(report)
         }.get()
         return report
@@ -109,7 +110,7 @@ extension ClusterAgent {
         loop.execute { [self] in
             guard case .stopping(_, false) = machine.phase else { return }
             machine.hurry()
-            hurried.succeed(())
+            hurryWaiter?.succeed(())
         }
     }
 }

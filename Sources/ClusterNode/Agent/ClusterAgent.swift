@@ -106,8 +106,8 @@ public final class ClusterAgent: @unchecked Sendable {
     var pendingChannel: Channel?
     /// This agent put the DVIPA on lo (and takes it off at stop).
     var ownsDVIPA = false
-    /// Completed by a second signal or when the stop bound runs out.
-    let hurried: EventLoopPromise<Void>
+    /// The stop's wait on the network, ended by a second signal or when the bound runs out.
+    var hurryWaiter: EventLoopPromise<Void>?
     /// Completed with the report when the first stop is done.
     var stopFinished: EventLoopPromise<StopReport>?
     var reconnects = 0
@@ -136,7 +136,6 @@ public final class ClusterAgent: @unchecked Sendable {
                                          maximumBackoff: configuration.maximumBackoff,
                                          handshakeTimeout: configuration.handshakeTimeout)
         connectedOnce = loop.makePromise()
-        hurried = loop.makePromise()
     }
 
     static func now() -> ClusterInstant { ClusterInstant(nanoseconds: NIODeadline.now().uptimeNanoseconds) }

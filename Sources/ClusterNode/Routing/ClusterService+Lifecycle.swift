@@ -21,7 +21,8 @@ extension ClusterService {
         loop.execute { [self] in
             guard !hurriedOnce else { return }
             hurriedOnce = true
-            hurried.succeed(())
+            hurryWaiters.forEach { $0.succeed(()) }
+            hurryWaiters = []
         }
     }
 
@@ -64,10 +65,12 @@ extension ClusterService {
     }
 
     /// `future`, or done at once when the stop is hurried.
+    /// (On the loop.)
     private func orHurried(_ future: EventLoopFuture<Void>) -> EventLoopFuture<Void> {
+        guard !hurriedOnce else { return loop.makeSucceededVoidFuture() }
         let either = loop.makePromise(of: Void.self)
         future.cascade(to: either)
-        hurried.futureResult.cascade(to: either)
+        hurryWaiters.append(either)
         return either.futureResult
     }
 }

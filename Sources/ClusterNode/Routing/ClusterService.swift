@@ -98,8 +98,9 @@ public final class ClusterService: @unchecked Sendable {
     /// A stop signal arrived: installs fail at once (ClusterService+Lifecycle.swift).
     var installsRefused = false
     /// Completed by a second stop signal: the stop no longer waits on the targets.
-    let hurried: EventLoopPromise<Void>
     var hurriedOnce = false
+    /// The stop's waits on the targets, each ended by `hurry()` (ClusterService+Lifecycle.swift).
+    var hurryWaiters: [EventLoopPromise<Void>] = []
 
     /// A service for a fresh epoch (every routing-node start gets a new one).
     public init(configuration: Configuration, credentials: ClusterCredentials,
@@ -111,7 +112,6 @@ public final class ClusterService: @unchecked Sendable {
         self.credentials = credentials
         self.group = group
         self.loop = group.next()
-        hurried = loop.makePromise()
         self.hooks = hooks
         self.logger = logger
         authority = SAAuthority(epoch: .fresh(using: &generator), configuration: configuration.authority)
