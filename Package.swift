@@ -97,7 +97,7 @@ let package = Package(
         ], path: "Sources/ClusterBench"),
 
         .executableTarget(name: "VipsecCLI", dependencies: [
-            "IKEDaemon", "ClusterNode", "XFRM",
+            "IKEDaemon", "ClusterNode", "XFRM", "COpenSSL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

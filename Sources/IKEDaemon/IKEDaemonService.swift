@@ -18,13 +18,19 @@ public final class IKEDaemonService {
     private let installer: ChildSAInstaller
     private let logger: Logger
     private let control: IKEDaemonControl?
+    private let onStopSignal: (@Sendable (Int) -> Void)?
 
     /// `control`, if given, accepts commands (e.g. from the cluster) while `run` runs.
-    public init(config: DaemonConfig, installer: ChildSAInstaller, logger: Logger, control: IKEDaemonControl? = nil) {
+    /// `onStopSignal(count)` runs on the signal queue at every SIGTERM/SIGINT (1 for the
+    /// first), before the workers are asked to stop: the cluster fails the installs a worker
+    /// may be blocked on, so that the worker can stop at once.
+    public init(config: DaemonConfig, installer: ChildSAInstaller, logger: Logger, control: IKEDaemonControl? = nil,
+                onStopSignal: (@Sendable (Int) -> Void)? = nil) {
         self.config = config
         self.installer = installer
         self.logger = logger
         self.control = control
+        self.onStopSignal = onStopSignal
     }
 
     /// Binds the sockets, initiates `start_action = start` connections, and runs until
@@ -99,10 +105,22 @@ public final class IKEDaemonService {
         let stopped = loop.makePromise(of: Void.self)
         let signalQueue = DispatchQueue(label: "vipsec.signals")
         var sources: [DispatchSourceSignal] = []
+        // Touched on `signalQueue` only (serial).
+        final class Count: @unchecked Sendable { var value = 0 }
+        let signalCount = Count()
+        let onStopSignal = self.onStopSignal
+        let signalLogger = logger
         for signalNumber in [SIGTERM, SIGINT] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: signalQueue)
             source.setEventHandler {
+                signalCount.value += 1
+                onStopSignal?(signalCount.value)
+                if signalCount.value > 1 {
+                    signalLogger.info("signal \(signalNumber) again: stopping without waiting for the network")
+                } else {
+                    signalLogger.info("signal \(signalNumber): stopping")
+                }
                 Self.shutdown(workers, channels: allChannels, completing: stopped)
             }
             source.resume()
@@ -120,7 +138,9 @@ public final class IKEDaemonService {
         status.resume()
         sources.append(status)
         try stopped.futureResult.wait()
-        sources.forEach { $0.cancel() }
+        // `sources` must live until here (an optimised build may release a local after its
+        // last use: cancelled sources and SIG_IGN would leave the daemon deaf to SIGTERM).
+        withExtendedLifetime(sources) { sources.forEach { $0.cancel() } }
         logger.info("stopped")
     }
 

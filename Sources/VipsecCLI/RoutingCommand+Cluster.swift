@@ -51,12 +51,18 @@ extension RoutingCommand {
         }
         started.wait()
         if let error = startError.error { throw ValidationError("cluster: \(error)") }
+        let bound = Duration.milliseconds(Int(stopTimeout * 1000))
         defer {
+            // On the main thread (not an event loop); bounded by `bound` and by a second signal.
             let stopped = DispatchSemaphore(value: 0)
-            Task { await service.stop(removingSAs: true); stopped.signal() }
+            Task { await service.stop(removingSAs: true, bound: bound); stopped.signal() }
             stopped.wait()
+            logger.info("cluster side stopped: targets told to delete their SAs, status socket removed")
         }
-        try IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control).run()
+        try IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control,
+                             onStopSignal: { count in
+                                 if count == 1 { service.abortPendingInstalls() } else { service.hurry() }
+                             }).run()
     }
 
     static func makeClusterService(_ settings: ClusterSettings, logger: Logger) throws -> ClusterService {

@@ -13,7 +13,9 @@ struct RoutingCommand: ParsableCommand {
         discussion: """
             The config file uses swanctl.conf's syntax (connections, secrets) plus a `vipsec { }` \
             section. A file holding secrets must not be readable by group or others (chmod 600). \
-            SIGTERM or SIGINT deletes the IKE_SAs and removes the SAs and policies it installed.
+            SIGTERM or SIGINT deletes the IKE_SAs and removes the SAs and policies it installed \
+            (in a cluster: tells the targets to delete theirs, waiting at most --stop-timeout); \
+            a second signal stops without waiting for the network.
             """
     )
 
@@ -28,6 +30,13 @@ struct RoutingCommand: ParsableCommand {
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
+
+    @Option(name: .customLong("stop-timeout"), help: "Seconds a stop may wait for the cluster's targets [2].")
+    var stopTimeout: Double = 2
+
+    func validate() throws {
+        guard stopTimeout > 0, stopTimeout < 3600 else { throw ValidationError("--stop-timeout \(stopTimeout) is out of range") }
+    }
 
     func run() throws {
         LogClock.pinLocalTimeZone()

@@ -15,11 +15,13 @@ struct TargetCommand: ParsableCommand {
             scripts/cluster-ca), keeps every SA it is given in the kernel (ip xfrm state / policy), \
             puts the DVIPA on lo, reports lifesize, and removes the SAs when told, when they \
             expire, and when the routing node is lost for longer than the grace. SIGTERM or \
-            SIGINT removes this agent's SAs and stops.
+            SIGINT removes this agent's SAs and policies, the DVIPA it put on lo, its status \
+            socket and its journal, and stops within --stop-timeout; a second signal stops \
+            without waiting for the routing node.
 
             A --config file holds `key = value` lines with the long option names \
             (node-id, routing, cert, key, ca, dvipa, cluster-address, grace, status-socket, \
-            state-dir); options on the command line win. The file must not be writable by \
+            state-dir, stop-timeout); options on the command line win. The file must not be writable by \
             group or others.
             """)
 
@@ -34,6 +36,7 @@ struct TargetCommand: ParsableCommand {
     @Option(help: "Seconds the SAs survive the loss of the routing node [30].") var grace: Double?
     @Option(name: .customLong("status-socket"), help: "Unix socket for `vipsec status` [/run/vipsec/status.sock].") var statusSocket: String?
     @Option(name: .customLong("state-dir"), help: "Where the agent's journal of installed SAs lives [/run/vipsec].") var stateDir: String?
+    @Option(name: .customLong("stop-timeout"), help: "Seconds a stop may wait for the routing node [2].") var stopTimeout: Double?
 
     func run() throws {
         let file = try config.map(TargetConfigFile.read) ?? [:]
@@ -47,27 +50,50 @@ struct TargetCommand: ParsableCommand {
         guard let colon = routingText.lastIndex(of: ":"), let port = Int(routingText[routingText.index(after: colon)...]) else {
             throw ValidationError("--routing '\(routingText)' is not ADDR:PORT")
         }
-        let host = String(routingText[..<colon])
-        let credentials = try ClusterCredentials(certificatePath: try required(cert, "cert"), keyPath: try required(key, "key"),
-                                                 caPath: try required(ca, "ca"))
+        var host = String(routingText[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        try StartupChecks.routeExists(host: host, port: port, option: "--routing")
+        let certPath = try required(cert, "cert"), keyPath = try required(key, "key"), caPath = try required(ca, "ca")
+        let credentials: ClusterCredentials
+        do {
+            credentials = try ClusterCredentials(certificatePath: certPath, keyPath: keyPath, caPath: caPath)
+        } catch let error as ClusterCredentialError {
+            let option = [certPath: "--cert", keyPath: "--key", caPath: "--ca"][error.path] ?? "credentials"
+            throw StartupError("\(option): \(error)")
+        }
+        try StartupChecks.credentials(cert: certPath, key: keyPath, ca: caPath, options: ("--cert", "--key", "--ca"))
         let dvipaAddress = try value(dvipa, "dvipa").map { try Self.address($0, "dvipa") }
+        if let dvipaAddress {
+            do { try ClusterAgent.checkDVIPAFree(dvipaAddress) } catch { throw StartupError("--dvipa \(dvipaAddress): \(error)") }
+        }
         let clusterAddressValue = try Self.address(value(clusterAddress, "cluster-address") ?? "0.0.0.0", "cluster-address")
         let graceSeconds = try grace ?? file["grace"].map { text -> Double in
             guard let seconds = Double(text), seconds >= 0 else { throw ValidationError("grace '\(text)' is not a number of seconds") }
             return seconds
         } ?? 30
+        let stopSeconds = try stopTimeout ?? file["stop-timeout"].map { text -> Double in
+            guard let seconds = Double(text), seconds > 0, seconds < 3600 else {
+                throw ValidationError("stop-timeout '\(text)' is not a number of seconds")
+            }
+            return seconds
+        } ?? 2
+        guard stopSeconds > 0, stopSeconds < 3600 else { throw StartupError("--stop-timeout \(stopSeconds) is out of range") }
         let stateDirectory = value(stateDir, "state-dir") ?? "/run/vipsec"
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         let socketPath = value(statusSocket, "status-socket") ?? "/run/vipsec/status.sock"
+        try StartupChecks.socketFree(socketPath, option: "--status-socket")
 
         LogClock.pinLocalTimeZone()
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let kernel = try XFRMAgentKernel(journalPath: stateDirectory + "/agent-\(node.name).journal")
         let agent = try ClusterAgent(
             configuration: .init(nodeID: node, routingHost: host, routingPort: port, clusterAddress: clusterAddressValue,
-                                 dvipa: dvipaAddress, grace: .milliseconds(Int(graceSeconds * 1000)), statusSocketPath: socketPath),
+                                 dvipa: dvipaAddress, grace: .milliseconds(Int(graceSeconds * 1000)), statusSocketPath: socketPath,
+                                 stopTimeout: .milliseconds(Int(stopSeconds * 1000)),
+                                 dvipaRecordPath: stateDirectory + "/agent-\(node.name).dvipa"),
             credentials: credentials, kernel: kernel)
-        try runUntilSignal(start: { try await agent.start() }, stop: { await agent.stop(removingSAs: true) })
+        try runUntilSignal(start: { try await agent.start() }, stop: { await agent.stop(removingSAs: true) },
+                           hurry: { agent.hurry() })
     }
 
     static func address(_ text: String, _ what: String) throws -> IPAddress {
@@ -76,45 +102,6 @@ struct TargetCommand: ParsableCommand {
         var v6 = in6_addr()
         if inet_pton(AF_INET6, text, &v6) == 1 { return try IPAddress(bytes: withUnsafeBytes(of: v6) { Array($0) }) }
         throw ValidationError("--\(what) '\(text)' is not an IP address")
-    }
-}
-
-/// Starts a service, then blocks until SIGTERM or SIGINT, then stops it gracefully.
-func runUntilSignal(start: @escaping @Sendable () async throws -> Void, stop: @escaping @Sendable () async -> Void) throws {
-    let done = DispatchSemaphore(value: 0)
-    let failure = LockedBox<Error?>(nil)
-    signal(SIGTERM, SIG_IGN)
-    signal(SIGINT, SIG_IGN)
-    let queue = DispatchQueue(label: "vipsec.signals")
-    let sources = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0, queue: queue) }
-    for source in sources {
-        source.setEventHandler {
-            Task {
-                await stop()
-                done.signal()
-            }
-        }
-        source.resume()
-    }
-    Task {
-        do {
-            try await start()
-        } catch {
-            failure.value = error
-            done.signal()
-        }
-    }
-    done.wait()
-    if let error = failure.value { throw error }
-}
-
-final class LockedBox<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: T
-    init(_ value: T) { stored = value }
-    var value: T {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
     }
 }
 
@@ -135,7 +122,8 @@ enum TargetConfigFile {
             guard parts.count == 2, !parts[0].isEmpty else {
                 throw ValidationError("\(path):\(number + 1): expected `key = value`")
             }
-            let known = ["node-id", "routing", "cert", "key", "ca", "dvipa", "cluster-address", "grace", "status-socket", "state-dir"]
+            let known = ["node-id", "routing", "cert", "key", "ca", "dvipa", "cluster-address", "grace", "status-socket", "state-dir",
+                         "stop-timeout"]
             guard known.contains(parts[0]) else {
                 throw ValidationError("\(path):\(number + 1): unknown key '\(parts[0])' (known: \(known.joined(separator: ", ")))")
             }

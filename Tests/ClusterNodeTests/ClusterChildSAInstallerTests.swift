@@ -8,6 +8,10 @@ import XCTest
 /// reaches the targets, and `install` returns only once they hold it.
 final class ClusterChildSAInstallerTests: ClusterHarnessTestCase {
     func child(inboundSPI: UInt32, outboundSPI: UInt32) -> ChildSAInstallation {
+        Self.child(inboundSPI: inboundSPI, outboundSPI: outboundSPI)
+    }
+
+    static func child(inboundSPI: UInt32, outboundSPI: UInt32) -> ChildSAInstallation {
         let peer: [UInt8] = [192, 0, 2, 1], dvipa: [UInt8] = [192, 0, 2, 100]
         func key(_ seed: UInt8) -> SecretBytes { SecretBytes((0..<20).map { seed &+ $0 }) }
         return ChildSAInstallation(

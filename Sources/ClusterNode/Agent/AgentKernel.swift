@@ -16,6 +16,16 @@ public protocol AgentKernel: AnyObject {
     func counters(of sa: SADescription) throws -> KernelSACounters?
     /// Removes kernel SAs left by an earlier run of this agent (from its journal).
     func removeLeftovers() -> Int
+    /// At stop, after every held SA was removed: removes whatever this agent still has in
+    /// the kernel (states and policies); returns how many states.
+    func removeAll() -> Int
+    /// At a clean stop: removes the journal when nothing is left in the kernel; true if it did.
+    func removeJournal() -> Bool
+}
+
+extension AgentKernel {
+    public func removeAll() -> Int { 0 }
+    public func removeJournal() -> Bool { false }
 }
 
 /// An SA's counters as the kernel keeps them.

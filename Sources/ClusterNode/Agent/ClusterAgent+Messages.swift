@@ -8,7 +8,7 @@ extension ClusterAgent {
     // MARK: Messages from the routing node (on loop)
 
     func received(_ message: ClusterMessage, on from: Channel) {
-        guard !stopped else { return }
+        guard !machine.isStopping else { return }
         guard from === channel else {
             drops.count("stale-connection")
             return
@@ -18,7 +18,8 @@ extension ClusterAgent {
         switch message {
         case .welcome(let welcome):
             self.welcome = welcome
-            backoff = configuration.minimumBackoff
+            machine.welcomed()
+            pendingChannel = nil
             logger.info("welcomed into \(welcome.epoch)")
             perform(cache.welcomed(welcome, now: now), ackDeletes: false)
             connectedOnce.succeed(())

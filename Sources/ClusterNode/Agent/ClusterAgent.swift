@@ -41,13 +41,22 @@ public final class ClusterAgent: @unchecked Sendable {
         public var maximumReplayWindow: UInt32
         /// Watch the kernel's XFRM expire events (off for an in-memory kernel).
         public var watchExpireEvents: Bool
+        /// How long a stop may wait on the network (a second signal ends the wait at once).
+        public var stopTimeout: Duration
+        /// A file recording that this agent put the DVIPA on lo (nil: no record, and a DVIPA
+        /// found on lo at start is left there at stop).
+        public var dvipaRecordPath: String?
+        /// How long TCP may be up without a Welcome before the agent gives up on it.
+        public var handshakeTimeout: Duration
 
         public init(nodeID: NodeID, routingHost: String, routingPort: Int, clusterAddress: IPAddress,
                     dvipa: IPAddress? = nil, grace: Duration = .seconds(30), statusSocketPath: String? = nil,
                     minimumBackoff: Duration = .milliseconds(200), maximumBackoff: Duration = .seconds(5),
                     counterInterval: Duration = .milliseconds(500),
                     capabilities: KernelCapabilities = [.extendedSequenceNumbers, .udpEncapsulation],
-                    maximumReplayWindow: UInt32 = 4096, watchExpireEvents: Bool = true) {
+                    maximumReplayWindow: UInt32 = 4096, watchExpireEvents: Bool = true,
+                    stopTimeout: Duration = .seconds(2), dvipaRecordPath: String? = nil,
+                    handshakeTimeout: Duration = .seconds(10)) {
             self.nodeID = nodeID
             self.routingHost = routingHost
             self.routingPort = routingPort
@@ -61,6 +70,9 @@ public final class ClusterAgent: @unchecked Sendable {
             self.capabilities = capabilities
             self.maximumReplayWindow = maximumReplayWindow
             self.watchExpireEvents = watchExpireEvents
+            self.stopTimeout = stopTimeout
+            self.dvipaRecordPath = dvipaRecordPath
+            self.handshakeTimeout = handshakeTimeout
         }
     }
 
@@ -86,10 +98,20 @@ public final class ClusterAgent: @unchecked Sendable {
     var lastCounterRead = ClusterInstant.zero
     var lastTick = ClusterInstant.zero
     var heartbeatCounter: UInt64 = 0
-    var backoff: Duration
+    /// Connection phases, backoff, failure logging, stop plan (pure logic, Cluster module).
+    var machine: AgentConnectionMachine
+    /// The next attempt, while backing off.
+    var retryTask: Scheduled<Void>?
+    /// A channel connecting or in its TLS handshake (not yet `channel`).
+    var pendingChannel: Channel?
+    /// This agent put the DVIPA on lo (and takes it off at stop).
+    var ownsDVIPA = false
+    /// The stop's wait on the network, ended by a second signal or when the bound runs out.
+    var hurryWaiter: EventLoopPromise<Void>?
+    /// Completed with the report when the first stop is done.
+    var stopFinished: EventLoopPromise<StopReport>?
     var reconnects = 0
     var kernelErrors: [String] = []
-    var stopped = false
     var ticker: RepeatedTask?
     var statusServer: StatusSocketServer?
     var watcher: XFRMExpireWatcher?
@@ -110,30 +132,49 @@ public final class ClusterAgent: @unchecked Sendable {
         var generator = SystemRandomNumberGenerator()
         incarnation = generator.next()
         cache = AgentShadowCache(grace: configuration.grace)
-        backoff = configuration.minimumBackoff
+        machine = AgentConnectionMachine(minimumBackoff: configuration.minimumBackoff,
+                                         maximumBackoff: configuration.maximumBackoff,
+                                         handshakeTimeout: configuration.handshakeTimeout)
         connectedOnce = loop.makePromise()
     }
 
     static func now() -> ClusterInstant { ClusterInstant(nanoseconds: NIODeadline.now().uptimeNanoseconds) }
 
     /// Takes out leftovers of an earlier run, starts the status socket, the timers and the
-    /// first connection attempt.
+    /// first connection attempt. Whatever it set up before a failure is undone.
     public func start() async throws {
         let sslContext = try NIOSSLContext(configuration: credentials.clientConfiguration())
+        guard try await !loop.submit({ [self] in machine.isStopping }).get() else {
+            throw AgentStartError(description: "the agent was stopped before it started")
+        }
+        do {
+            try await startUp(sslContext)
+        } catch {
+            await stop(removingSAs: true)
+            throw error
+        }
+    }
+
+    private func startUp(_ sslContext: NIOSSLContext) async throws {
         if let dvipa = configuration.dvipa {
             do {
-                try LoopbackAddress.ensure(dvipa)
+                ownsDVIPA = try LoopbackAddress.claim(dvipa, recordPath: configuration.dvipaRecordPath)
             } catch {
-                throw AgentStartError(description: "cannot put the DVIPA \(dvipa) on lo: \(error)")
+                throw AgentStartError(description: "--dvipa \(dvipa): \(error)")
             }
         }
         if configuration.watchExpireEvents { watcher = try XFRMExpireWatcher(agent: self) }
         if let path = configuration.statusSocketPath {
-            statusServer = try await StatusSocketServer.start(path: path, group: loop) { [self] in status() }.get()
+            do {
+                statusServer = try await StatusSocketServer.start(path: path, group: loop) { [self] in status() }.get()
+            } catch {
+                throw AgentStartError(description: "--status-socket \(path): \(error)")
+            }
         }
         let leftovers = try await worker.run { [self] in kernel.removeLeftovers() }.get()
         if leftovers > 0 { logger.info("removed \(leftovers) SAs left by an earlier run") }
         try await loop.submit { [self] in
+            guard !machine.isStopping else { return }
             let interval = TimeAmount.milliseconds(100)
             ticker = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in tick() }
             connect(sslContext)
@@ -143,38 +184,18 @@ public final class ClusterAgent: @unchecked Sendable {
     /// Resolves once the agent was welcomed for the first time.
     public var welcomed: EventLoopFuture<Void> { connectedOnce.futureResult }
 
-    /// Closes the connection and stops; SAs stay in the kernel until `removeAllSAs()` or the
-    /// next start (a graceful `vipsec target` shutdown removes them).
-    public func stop(removingSAs: Bool) async {
-        // The removals run on the kernel thread and report over the channel: close it after.
-        let removals: [EventLoopFuture<Void>] = (try? await loop.submit { [self] () -> [EventLoopFuture<Void>] in
-            stopped = true
-            ticker?.cancel()
-            watcher?.stop()
-            guard removingSAs else { return [] }
-            return cache.sas.values.map { performRemoval($0, reason: "agent stopping", ackDelete: false) }
-        }.get()) ?? []
-        for removal in removals { _ = try? await removal.get() }
-        let futures: [EventLoopFuture<Void>] = (try? await loop.submit { [self] () -> [EventLoopFuture<Void>] in
-            var futures: [EventLoopFuture<Void>] = []
-            if let channel { futures.append(channel.close()) }
-            if let statusServer { futures.append(statusServer.close()) }
-            connectedOnce.fail(ChannelError.alreadyClosed)
-            return futures
-        }.get()) ?? []
-        for future in futures { _ = try? await future.get() }
-        await worker.shutdown()
-    }
-
     // MARK: Connection
 
     func connect(_ sslContext: NIOSSLContext) {
-        guard !stopped else { return }
+        retryTask = nil
+        guard machine.connectStarted(now: Self.now()) else { return }
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.seconds(3))
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Known before the connect completes, so that a stop can abort it.
+                    pendingChannel = channel
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: nil))
                     try sync.addHandler(ByteToMessageHandler(ClusterMessageDecoder(counters: drops)))
@@ -185,7 +206,12 @@ public final class ClusterAgent: @unchecked Sendable {
         bootstrap.connect(host: configuration.routingHost, port: configuration.routingPort).whenComplete { [self] result in
             switch result {
             case .success(let channel):
+                guard machine.connected(now: Self.now()) else {
+                    channel.close(promise: nil)
+                    return
+                }
                 self.channel = channel
+                pendingChannel = channel
                 lastHeard = Self.now()
                 let hello = ClusterMessage.Hello(
                     nodeID: configuration.nodeID, clusterAddress: configuration.clusterAddress,
@@ -196,8 +222,8 @@ public final class ClusterAgent: @unchecked Sendable {
                     loop.execute { self.disconnected(channel, sslContext) }
                 }
             case .failure(let error):
-                logger.debug("cannot reach the routing node: \(error)")
-                scheduleReconnect(sslContext)
+                pendingChannel = nil
+                scheduleReconnect(sslContext, after: "\(error)")
             }
         }
     }
@@ -205,21 +231,26 @@ public final class ClusterAgent: @unchecked Sendable {
     func disconnected(_ closed: Channel, _ sslContext: NIOSSLContext) {
         guard channel === closed else { return }
         channel = nil
-        if welcome != nil, !cache.sas.isEmpty {
+        pendingChannel = nil
+        let wasWelcomed = welcome != nil
+        if wasWelcomed, !cache.sas.isEmpty {
             logger.warning("lost the routing node; keeping \(cache.sas.count) SAs for \(configuration.grace)")
         }
         welcome = nil
-        scheduleReconnect(sslContext)
+        scheduleReconnect(sslContext, after: wasWelcomed ? "connection closed" : "closed before the Welcome")
     }
 
-    func scheduleReconnect(_ sslContext: NIOSSLContext) {
-        guard !stopped else { return }
-        let delay = backoff
-        backoff = min(backoff * 2, configuration.maximumBackoff)
+    /// Backs off (doubling up to `maximumBackoff`, up to 25 % jitter so restarted agents do
+    /// not reconnect in lockstep) and says so, without flooding the log.
+    func scheduleReconnect(_ sslContext: NIOSSLContext, after error: String) {
+        guard let retry = machine.failed(now: Self.now(), jitter: Double.random(in: 0...0.25)) else { return }
         reconnects += 1
-        // Up to 25 % jitter so restarted agents do not reconnect in lockstep.
-        let jitter = Double.random(in: 0...0.25)
-        loop.scheduleTask(in: .nanoseconds(Int64(Double(delay.nanoseconds) * (1 + jitter)))) { [self] in
+        if retry.log {
+            let skipped = retry.suppressed > 0 ? " (\(retry.suppressed) more failures not logged)" : ""
+            let seconds = Double(retry.delay.milliseconds) / 1000
+            logger.warning("cannot reach the routing node \(configuration.routingHost):\(configuration.routingPort): \(error); attempt \(retry.attempt), next in \(seconds) s\(skipped)")
+        }
+        retryTask = loop.scheduleTask(in: .nanoseconds(retry.delay.nanoseconds)) { [self] in
             connect(sslContext)
         }
     }
@@ -234,6 +265,10 @@ public final class ClusterAgent: @unchecked Sendable {
             // run on `worker`, not here). Whatever the routing node sent meanwhile waits in
             // the socket; do not call it silent before reading it.
             lastHeard = max(lastHeard, now)
+        }
+        if machine.handshakeExpired(now: now), let stuck = pendingChannel {
+            logger.warning("routing node \(configuration.routingHost):\(configuration.routingPort) accepted TCP but sent no Welcome within \(configuration.handshakeTimeout); closing")
+            stuck.close(promise: nil)
         }
         if let channel, let welcome {
             let failure = Duration.milliseconds(Int(welcome.failureTimeoutMilliseconds))

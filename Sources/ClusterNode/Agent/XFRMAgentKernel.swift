@@ -120,6 +120,23 @@ public final class XFRMAgentKernel: AgentKernel {
         return removed
     }
 
+    public func removeAll() -> Int {
+        var removed = 0
+        for (_, id) in installed {
+            if (try? kernel.deleteState(id)) != nil { removed += 1 }
+        }
+        installed = [:]
+        for policy in policyUsers.keys { try? kernel.deletePolicy(policy) }
+        policyUsers = [:]
+        writeJournal()
+        return removed
+    }
+
+    public func removeJournal() -> Bool {
+        guard let journalPath, installed.isEmpty else { return false }
+        return unlink(journalPath) == 0
+    }
+
     private func writeJournal() {
         guard let journalPath else { return }
         let lines = installed.values.map { id in

@@ -14,6 +14,15 @@ public enum ClusterCredentialError: Error, Equatable, CustomStringConvertible {
     /// The certificate does not name the node id it is used for.
     case identityMismatch(path: String, nodeID: String, names: [String])
 
+    /// The file the error is about.
+    public var path: String {
+        switch self {
+        case .unreadable(let path, _), .loosePermissions(let path, _, _), .invalidContent(let path, _),
+             .identityMismatch(let path, _, _):
+            return path
+        }
+    }
+
     public var description: String {
         switch self {
         case .unreadable(let path, let reason):
@@ -79,8 +88,13 @@ public struct ClusterCredentials {
         configuration.trustRoots = .certificates(trustRoots)
         configuration.additionalTrustRoots = []
         configuration.certificateVerification = .noHostnameVerification
+        configuration.shutdownTimeout = tlsShutdownTimeout
         return configuration
     }
+
+    /// How long a closing channel waits for the other side's close_notify (NIOSSL's default,
+    /// 5 s, would hold a stop up when the other side is frozen).
+    public var tlsShutdownTimeout: TimeAmount { .milliseconds(500) }
 
     /// TLS 1.3 client side (an agent): the routing node's certificate must come from the cluster CA.
     public func clientConfiguration() -> TLSConfiguration {
@@ -91,6 +105,7 @@ public struct ClusterCredentials {
         configuration.maximumTLSVersion = .tlsv13
         configuration.trustRoots = .certificates(trustRoots)
         configuration.certificateVerification = .noHostnameVerification
+        configuration.shutdownTimeout = tlsShutdownTimeout
         return configuration
     }
 

@@ -95,6 +95,12 @@ public final class ClusterService: @unchecked Sendable {
     var statusServer: StatusSocketServer?
     var ticker: RepeatedTask?
     var stopped = false
+    /// A stop signal arrived: installs fail at once (ClusterService+Lifecycle.swift).
+    var installsRefused = false
+    /// Completed by a second stop signal: the stop no longer waits on the targets.
+    var hurriedOnce = false
+    /// The stop's waits on the targets, each ended by `hurry()` (ClusterService+Lifecycle.swift).
+    var hurryWaiters: [EventLoopPromise<Void>] = []
 
     /// A service for a fresh epoch (every routing-node start gets a new one).
     public init(configuration: Configuration, credentials: ClusterCredentials,
@@ -147,40 +153,6 @@ public final class ClusterService: @unchecked Sendable {
         return channel.localAddress?.port ?? configuration.listenPort
     }
 
-    /// Stops accepting, closes every connection, fails waiting installs. With `removingSAs`
-    /// (a routing node shutting down, whose IKE daemon has deleted its SAs with the peers)
-    /// every target is first told to delete every SA it holds, so none outlives the routing
-    /// node there for the agents' grace; without it (a routing node that is lost) the
-    /// targets keep their SAs for the grace, as they would after a crash.
-    public func stop(removingSAs: Bool) async {
-        if removingSAs {
-            let writes: EventLoopFuture<Void> = (try? await loop.submit { [self] () -> EventLoopFuture<Void> in
-                stopped = true
-                var writes: [EventLoopFuture<Void>] = []
-                for sa in authority.currentSAs {
-                    // Only the deletes: nothing is negotiated or rekeyed any more.
-                    for case .send(let message, let node) in authority.childSADeleted(sa.saID, now: Self.now()) {
-                        if let connection = connections[node] { writes.append(connection.writeAndFlush(message)) }
-                    }
-                }
-                return EventLoopFuture.andAllComplete(writes, on: loop)
-            }.get()) ?? loop.makeSucceededVoidFuture()
-            // Bounded: a target that stopped reading must not hold the shutdown up.
-            _ = try? await writes.completedOrTimedOut(after: .seconds(2), on: loop).get()
-        }
-        let closing: [EventLoopFuture<Void>] = (try? await loop.submit { [self] () -> [EventLoopFuture<Void>] in
-            stopped = true
-            ticker?.cancel()
-            for (_, waiter) in waiters { waiter.fail(ClusterInstallError.shutDown) }
-            waiters = [:]
-            var futures = connections.values.map { $0.close() }
-            connections = [:]
-            if let serverChannel { futures.append(serverChannel.close()) }
-            if let statusServer { futures.append(statusServer.close()) }
-            return futures
-        }.get()) ?? []
-        for future in closing { _ = try? await future.get() }
-    }
 
     /// Replaces the hooks (e.g. once the IKE daemon is up).
     public func setHooks(_ hooks: Hooks) {
@@ -202,7 +174,7 @@ public final class ClusterService: @unchecked Sendable {
     /// `replacing` names the SAs these rekey.
     public func install(_ sas: [SADescription], replacing: [ClusterSAID] = []) async throws {
         let future: EventLoopFuture<Void> = loop.flatSubmit { [self] in
-            guard !stopped else { return loop.makeFailedFuture(ClusterInstallError.shutDown) }
+            guard !stopped, !installsRefused else { return loop.makeFailedFuture(ClusterInstallError.shutDown) }
             nextToken += 1
             let token = IKEResponseToken(nextToken)
             let promise = loop.makePromise(of: Void.self)
