@@ -17,14 +17,16 @@ life_copy_builds() {
   fi
 }
 
-# life_builds: "debug=PATH release=PATH", one per line. A release build that is missing is a
-# FAILED check (never a skip) and its cases are not run.
+# life_builds: "debug=PATH" and/or "release=PATH", one per line: the build LIFE_BUILD names
+# (debug | release; `lifecycle` runs the debug build, `lifecycle-release` the release build,
+# side by side). A release build that is missing is a FAILED check (life_release_present),
+# never a skip, and its cases are not run.
 life_builds() {
   local debug=$VIPSEC_BIN/vipsec release=${VIPSEC_RELEASE_BIN:-}/vipsec
   [[ -x $LAB_RUN/debug/vipsec ]] && debug=$LAB_RUN/debug/vipsec
   [[ -x $LAB_RUN/release/vipsec ]] && release=$LAB_RUN/release/vipsec
-  echo "debug=$debug"
-  if [[ -n "${VIPSEC_RELEASE_BIN:-}" && -x "${VIPSEC_RELEASE_BIN:-}/vipsec" ]]; then
+  [[ ${LIFE_BUILD:-debug} == debug ]] && echo "debug=$debug"
+  if [[ ${LIFE_BUILD:-debug} == release && -n "${VIPSEC_RELEASE_BIN:-}" && -x "${VIPSEC_RELEASE_BIN:-}/vipsec" ]]; then
     echo "release=$release"
   fi
 }
