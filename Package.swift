@@ -6,6 +6,8 @@
 //   Secrets             SecretBytes: key material that wipes itself (IKEv2 and Cluster re-export it)
 //   Netlink             netlink sockets, message builder, attribute parser over libmnl
 //   XFRM                the kernel boundary: SAs, policies, counters and events (uses Netlink)
+//   NetfilterQueue      NFQUEUE client (nfnetlink over libmnl): queued packets in, verdicts out
+//   InboundRouting      routing node inbound set-up: nft interception, fwmark policy routing
 //   IKEv2               pure IKEv2 (RFC 7296): wire codec, payloads, exchanges, SA state; no I/O
 //   IKECrypto           IKEv2's crypto protocols implemented with OpenSSL
 //   IKEDaemon           the NIO shell around IKEv2: UDP 500/4500, timers, kernel installer
@@ -23,6 +25,7 @@ let package = Package(
         .executable(name: "vipsec", targets: ["VipsecCLI"]),
         .executable(name: "vipsec-xfrm-lab", targets: ["XFRMLabTool"]),
         .executable(name: "vipsec-cluster-lab", targets: ["ClusterLabTool"]),
+        .executable(name: "vipsec-inbound-lab", targets: ["vipsec-inbound-lab"]),
         // The pure IKEv2 library, for the fuzz targets in Fuzz/.
         .library(name: "IKEv2", targets: ["IKEv2"]),
         // OpenSSL's IKE crypto, for the FuzzIKEResponder target.
@@ -50,6 +53,10 @@ let package = Package(
         // MARK: Kernel boundary
         .target(name: "Netlink", dependencies: ["CMNL"]),
         .target(name: "XFRM", dependencies: ["Netlink", "CMNL"]),
+        // NFQUEUE over nfnetlink (libmnl): bind, receive queued packets, batched verdicts.
+        .target(name: "NetfilterQueue", dependencies: ["Netlink", "CMNL"]),
+        // The routing node's inbound set-up: nft interception, policy routing by mark.
+        .target(name: "InboundRouting", dependencies: ["Netlink", "CMNL"]),
 
         // MARK: Key material (no dependencies), shared by IKEv2 and Cluster
         .target(name: "Secrets"),
@@ -103,6 +110,10 @@ let package = Package(
         ], path: "Sources/IKELoad"),
         // XFRM lab checks and benchmark, run inside the VM (netns-lab/scenarios/xfrm-roundtrip).
         .executableTarget(name: "XFRMLabTool", dependencies: ["XFRM", "Netlink"]),
+        // Inbound lab tool: a queue that marks ESP by SPI, and the forwarding set-up
+        // (netns-lab/scenarios/inbound-queue, scripts/bench-inbound).
+        .executableTarget(name: "vipsec-inbound-lab", dependencies: ["NetfilterQueue", "InboundRouting", "Netlink"],
+                          path: "Sources/InboundLabTool"),
         // Cluster lab tool: a routing node fed with test SAs, and a hostile cluster client
         // (netns-lab/scenarios/cluster-membership, cluster-bad-input).
         .executableTarget(name: "ClusterLabTool", dependencies: [
@@ -116,6 +127,7 @@ let package = Package(
         // What several test targets share (a seeded generator, hex test data); not a product.
         .target(name: "VipsecTestSupport", path: "Tests/VipsecTestSupport"),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMNL"]),
+        .testTarget(name: "NetfilterQueueTests", dependencies: ["NetfilterQueue", "InboundRouting", "Netlink", "CMNL"]),
         .testTarget(name: "XFRMTests", dependencies: ["XFRM", "Netlink", "CMNL", "VipsecTestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
         .testTarget(name: "VipsecCLITests", dependencies: []),

@@ -7,6 +7,12 @@
 #include <netinet/in.h>
 #include <linux/netlink.h>
 #include <linux/xfrm.h>
+/* NFQUEUE (NetfilterQueue) and rtnetlink rules/routes (InboundForwarding). */
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <linux/rtnetlink.h>
+#include <linux/fib_rules.h>
 #include <libmnl/libmnl.h>
 /* setns(2) for NetworkNamespace: <sched.h> declares it only under _GNU_SOURCE, which the
    Glibc module is not built with. The prototype is the libc one. */

@@ -198,6 +198,43 @@ public final class NetlinkSocket {
         }
     }
 
+    /// Sends `bytes` as one datagram as they are (e.g. many concatenated verdicts, with no
+    /// acknowledgement asked). For data paths that build their messages in place.
+    public func sendDatagram(_ bytes: UnsafeRawBufferPointer) throws {
+        try sendRaw(bytes)
+    }
+
+    /// Receives one datagram into `buffer` and returns its length, without parsing it (data
+    /// paths parse in place). Waits up to `timeout` (nil = forever; .zero = only what is
+    /// already queued); returns nil when nothing arrived.
+    public func receiveDatagram(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration?) throws -> Int? {
+        var poller = pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)
+        var milliseconds: Int32 = -1
+        if let timeout {
+            let (seconds, attoseconds) = timeout.components
+            milliseconds = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        }
+        var ready: Int32
+        repeat { ready = poll(&poller, 1, milliseconds) } while ready < 0 && Glibc.errno == EINTR
+        if ready < 0 { throw NetlinkError.system(call: "poll", errno: Glibc.errno) }
+        if ready == 0 { return nil }
+        let count = mnl_socket_recvfrom(socket, buffer.baseAddress, buffer.count)
+        if count < 0 {
+            let code = Glibc.errno
+            if code == EINTR || code == EAGAIN { return nil }
+            throw NetlinkError.system(call: "mnl_socket_recvfrom", errno: code)
+        }
+        return count
+    }
+
+    /// Sets a SOL_NETLINK option (e.g. NETLINK_NO_ENOBUFS) to an int value.
+    public func setOption(_ option: Int32, _ value: Int32) throws {
+        var value = value
+        guard mnl_socket_setsockopt(socket, option, &value, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            throw NetlinkError.system(call: "setsockopt(SOL_NETLINK \(option))", errno: Glibc.errno)
+        }
+    }
+
     /// Waits up to `timeout` (nil = forever) for one datagram and returns its messages.
     /// Throws `.timeout` when nothing arrived.
     public func receive(timeout: Duration?) throws -> [NetlinkMessage] {

@@ -1,0 +1,63 @@
+import CMNL
+import Glibc
+import Netlink
+
+/// rtnetlink link messages for encapsulated mode: GRE devices (RTM_NEWLINK kind "gre").
+/// Pure builders, unit-tested against struct ifinfomsg and the IFLA_* numbering.
+public enum LinkMessages {
+    /// IFLA_GRE_* of <linux/if_tunnel.h> (not imported: that header drags in <linux/ip.h>,
+    /// which clashes with glibc's netinet headers in one module).
+    enum GRE {
+        static let local: UInt16 = 6
+        static let remote: UInt16 = 7
+        static let ttl: UInt16 = 8
+        static let pmtudisc: UInt16 = 10
+    }
+
+    /// `ip link add NAME type gre local L remote R ttl 64` (NLM_F_CREATE|NLM_F_EXCL: EEXIST
+    /// when it is there already). IPv4 endpoints only (ip6gre would be kind "ip6gre").
+    public static func addGRE(name: String, local: RouteAddress, remote: RouteAddress) throws -> NetlinkMessageBuilder {
+        guard local.family == AF_INET, remote.family == AF_INET else {
+            throw NetlinkError.malformed("GRE endpoints must be IPv4")
+        }
+        guard !name.isEmpty, name.utf8.count < 16, !name.utf8.contains(0) else {
+            throw NetlinkError.malformed("interface name '\(name)' is empty or too long")
+        }
+        let message = NetlinkMessageBuilder(type: UInt16(RTM_NEWLINK), flags: UInt16(NLM_F_CREATE | NLM_F_EXCL),
+                                            capacity: 256)
+        try message.appendHeader(ifinfomsg.self) { $0.ifi_family = UInt8(AF_UNSPEC) }
+        try message.appendAttribute(type: UInt16(IFLA_IFNAME), bytes: Array(name.utf8) + [0])
+        let info = try message.beginNested(type: UInt16(IFLA_LINKINFO))
+        try message.appendAttribute(type: UInt16(IFLA_INFO_KIND), bytes: Array("gre".utf8) + [0])
+        let data = try message.beginNested(type: UInt16(IFLA_INFO_DATA))
+        try message.appendAttribute(type: GRE.local, bytes: local.bytes)
+        try message.appendAttribute(type: GRE.remote, bytes: remote.bytes)
+        try message.appendAttribute(type: GRE.ttl, u8: 64)
+        try message.appendAttribute(type: GRE.pmtudisc, u8: 1)
+        message.endNested(data)
+        message.endNested(info)
+        return message
+    }
+
+    /// `ip link set dev INDEX up` (RTM_NEWLINK with IFF_UP in ifi_flags and ifi_change).
+    public static func setUp(interfaceIndex: Int32) throws -> NetlinkMessageBuilder {
+        let message = NetlinkMessageBuilder(type: UInt16(RTM_NEWLINK), capacity: 64)
+        try message.appendHeader(ifinfomsg.self) { header in
+            header.ifi_family = UInt8(AF_UNSPEC)
+            header.ifi_index = interfaceIndex
+            header.ifi_flags = 1      // IFF_UP
+            header.ifi_change = 1     // IFF_UP
+        }
+        return message
+    }
+
+    /// `ip link del dev INDEX`.
+    public static func delete(interfaceIndex: Int32) throws -> NetlinkMessageBuilder {
+        let message = NetlinkMessageBuilder(type: UInt16(RTM_DELLINK), capacity: 64)
+        try message.appendHeader(ifinfomsg.self) { header in
+            header.ifi_family = UInt8(AF_UNSPEC)
+            header.ifi_index = interfaceIndex
+        }
+        return message
+    }
+}

@@ -1,0 +1,78 @@
+# netns-lab/lib/inbound.sh: helpers for the inbound distributor scenarios (inbound-queue).
+#
+# Hand-made tunnel-mode SAs (no IKE): the peer's protected addresses 10.1.0.N each use their
+# own inbound SA (SPI 0x100N) toward the DVIPA, which every target holds; each target has its
+# own outbound SA back to the peer. The router holds no SA at all.
+
+# The tool is not in the run's binary snapshot: copy it once per scenario run (the guest
+# pages programs in lazily; a host rebuild must not swap the file under a running process).
+INBOUND_LAB=${INBOUND_LAB:-}
+inbound_tool() {
+  [[ -z "$INBOUND_LAB" && -x "$LAB_RUN/vipsec-inbound-lab" ]] && INBOUND_LAB=$LAB_RUN/vipsec-inbound-lab
+  if [[ -z "$INBOUND_LAB" ]]; then
+    local src=${VIPSEC_INBOUND_LAB_BIN:-$VIPSEC_ROOT/.build/debug/vipsec-inbound-lab}
+    cp "$src" "$LAB_RUN/vipsec-inbound-lab" || return 1
+    INBOUND_LAB=$LAB_RUN/vipsec-inbound-lab
+  fi
+  echo "$INBOUND_LAB"
+}
+
+# Lab-only keys (never printed: lab_show_xfrm masks them). One AEAD key per SA.
+inbound_key() { printf '0x%s%08x' "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20" "$1"; }
+
+# inbound_sa NS SRC DST SPI [extra ip-xfrm words...]: a tunnel-mode AES-GCM SA.
+inbound_sa() {
+  local ns=$1 src=$2 dst=$3 spi=$4; shift 4
+  nsx "$ns" ip xfrm state add src "$src" dst "$dst" proto esp spi "$spi" reqid "$((spi & 0xff))" mode tunnel \
+    replay-window 128 aead 'rfc4106(gcm(aes))' "$(inbound_key "$spi")" 128 "$@"
+}
+
+# inbound_sa_packets NS SRC DST SPI: the SA's packet counter (`ip -s xfrm state get`), or -1.
+inbound_sa_packets() {
+  nsx "$1" ip -s xfrm state get src "$2" dst "$3" proto esp spi "$4" 2>/dev/null | awk '
+    /lifetime current:/ { cur = 1; next }
+    cur && /bytes/ { print $2 + 0; found = 1; exit }
+    END { if (!found) print -1 }'
+}
+
+# inbound_nft_counter NS TABLE-FAMILY TABLE NAME: packets of a named nft counter.
+inbound_nft_counter() {
+  nsx "$1" nft list counter "$2" "$3" "$4" 2>/dev/null | awk '/packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }'
+}
+
+# inbound_queue_start [ARGS...]: the lab tool's queue in the router namespace, log in
+# $LAB_LOG/queue.log (appended), pid in $LAB_RUN/queue.pid.
+inbound_queue_start() {
+  local tool
+  tool=$(inbound_tool) || return 1
+  # Not through the nsx function: `func &` forks a bash subshell, and $! would be that
+  # shell, not the tool (`ip netns exec` execs the tool in its own process).
+  ip netns exec router "$tool" queue "$@" >>"$LAB_LOG/queue.log" 2>&1 &
+  echo $! >"$LAB_RUN/queue.pid"
+  wait_for 20 grep -q "bound:" "$LAB_LOG/queue.log"
+}
+
+# inbound_queue_stop: SIGTERM, wait for its exit (it prints counters and unbinds).
+inbound_queue_stop() {
+  local pid
+  pid=$(cat "$LAB_RUN/queue.pid" 2>/dev/null) || return 0
+  kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  kill -0 "$pid" 2>/dev/null && { kill -KILL "$pid"; return 1; }
+  rm -f "$LAB_RUN/queue.pid"
+  return 0
+}
+
+# inbound_queue_counter NAME: the last value of NAME=... printed by the tool (SIGUSR1).
+inbound_queue_counter() {
+  local pid
+  pid=$(cat "$LAB_RUN/queue.pid" 2>/dev/null) && kill -USR1 "$pid" 2>/dev/null && sleep 0.7
+  grep -o "$1=[0-9]*" "$LAB_LOG/queue.log" | tail -1 | cut -d= -f2
+}
+
+# inbound_ping FROM COUNT: pings the DVIPA from the peer's protected address FROM; prints
+# the replies received.
+inbound_ping() {
+  nsx peer ping -n -q -c "$2" -i 0.3 -W 2 -I "$1" "$LAB_DVIPA" 2>/dev/null |
+    awk '/packets transmitted/ { for (i = 1; i <= NF; i++) if ($i ~ /^received/) print $(i - 1) }'
+}
