@@ -7,6 +7,7 @@ import Cluster
 import ClusterNode
 import Dispatch
 import IKEDaemon
+import InboundNode
 import Logging
 
 extension RoutingCommand {
@@ -56,6 +57,8 @@ extension RoutingCommand {
             Task { await service.stop(removingSAs: true); stopped.signal() }
             stopped.wait()
         }
+        let inbound = try settings.inbound.map { try Self.startInbound($0, settings, service: service, logger: logger) }
+        defer { inbound?.stop() }
         try IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control).run()
     }
 

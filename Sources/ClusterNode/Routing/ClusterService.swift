@@ -95,6 +95,10 @@ public final class ClusterService: @unchecked Sendable {
     var statusServer: StatusSocketServer?
     var ticker: RepeatedTask?
     var stopped = false
+    /// The inbound distributor's feed and status (ClusterService+Inbound.swift; nil: none).
+    var stateObserver: (@Sendable (ClusterStateSnapshot) -> Void)?
+    var lastState: ClusterStateSnapshot?
+    var inboundStatusProvider: (@Sendable () -> InboundStatus?)?
 
     /// A service for a fresh epoch (every routing-node start gets a new one).
     public init(configuration: Configuration, credentials: ClusterCredentials,
@@ -326,6 +330,7 @@ public final class ClusterService: @unchecked Sendable {
                 note("lifesize: rekey of \(saID) came \(timing); reporting percentage N = \(String(format: "%.3f", percent)) %")
             }
         }
+        publishState()
     }
 
     func note(_ event: String) {
