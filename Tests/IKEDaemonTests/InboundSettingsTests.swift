@@ -23,7 +23,7 @@ final class InboundSettingsTests: XCTestCase {
     func testDefaultsAndValues() throws {
         XCTAssertEqual(try settings("")?.inbound, InboundSettings(mode: .direct, queue: 0, maximumFlows: 1_000_000))
         XCTAssertEqual(try settings("mode = direct\nqueue = 7\nmax_flows = 64k")?.inbound,
-                       InboundSettings(mode: .direct, queue: 7, maximumFlows: 64_000))
+                       InboundSettings(mode: .direct, queue: 7, maximumFlows: 65_536))  // counts are binary (64k = 65536)
     }
 
     func assertError(_ inbound: String, line: Int, key: String, mentions: String, file: StaticString = #filePath, sourceLine: UInt = #line) {

@@ -8,7 +8,7 @@
 //             inbound {
 //                 mode = direct          # only direct for now (claim 6)
 //                 queue = 0              # the NFQUEUE number (one worker thread)
-//                 max_flows = 1m         # connection-table capacity
+//                 max_flows = 1000000    # connection-table capacity (counts: 64k = 65536)
 //             }
 //         }
 //     }
