@@ -18,6 +18,9 @@ public final class IKEDaemonService {
     private let installer: ChildSAInstaller
     private let logger: Logger
     private let control: IKEDaemonControl?
+    /// More lines for the SIGUSR1 log (e.g. the inbound distributor's counters); nil: none.
+    /// (One signal source per signal: a second source elsewhere would not fire.)
+    public var extraStatusLines: (@Sendable () -> [String])?
 
     /// `control`, if given, accepts commands (e.g. from the cluster) while `run` runs.
     public init(config: DaemonConfig, installer: ChildSAInstaller, logger: Logger, control: IKEDaemonControl? = nil) {
@@ -112,8 +115,10 @@ public final class IKEDaemonService {
         signal(SIGUSR1, SIG_IGN)
         let status = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: signalQueue)
         let statusLogger = logger
+        let extra = extraStatusLines
         status.setEventHandler {
             workers.statusLine().whenSuccess { statusLogger.info("\($0)") }
+            extra?().forEach { statusLogger.info("\($0)") }
             workers.collect { [$0.expiry.statusLine] + $0.gateway.ikeSALines }
                 .whenSuccess { lines in lines.joined().forEach { statusLogger.info("\($0)") } }
         }

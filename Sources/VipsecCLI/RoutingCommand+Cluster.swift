@@ -59,7 +59,9 @@ extension RoutingCommand {
         }
         let inbound = try settings.inbound.map { try Self.startInbound($0, settings, service: service, logger: logger) }
         defer { inbound?.stop() }
-        try IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control).run()
+        let daemon = IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control)
+        daemon.extraStatusLines = inbound?.statusLines
+        try daemon.run()
     }
 
     static func makeClusterService(_ settings: ClusterSettings, logger: Logger) throws -> ClusterService {

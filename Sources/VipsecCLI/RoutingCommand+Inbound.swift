@@ -1,10 +1,9 @@
 // `vipsec routing` with `cluster { inbound { } }`: the inbound distributor (InboundNode)
 // starts after the cluster service, is fed by it (members and inbound SAs, through the
-// mailbox), shows in `vipsec status` and in the SIGUSR1 log, and stops before it.
+// mailbox), shows in `vipsec status` and in the SIGUSR1 log (IKEDaemonService.extraStatusLines),
+// and stops before it.
 import ArgumentParser
 import ClusterNode
-import Dispatch
-import Glibc
 import IKEDaemon
 import InboundNode
 import Logging
@@ -23,29 +22,24 @@ extension RoutingCommand {
         }
         let mailbox = distributor.mailbox
         service.setInbound(observer: { mailbox.post($0) }, status: { mailbox.status })
-        // SIGUSR1: one more line beside the IKE daemon's counters.
-        signal(SIGUSR1, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: DispatchQueue(label: "vipsec.inbound.signals"))
-        source.setEventHandler {
-            logger.info("\(mailbox.status?.counterLine ?? "inbound: starting")")
-        }
-        source.resume()
-        return InboundHandle(distributor: distributor, signalSource: source)
+        return InboundHandle(distributor: distributor)
     }
 }
 
-/// The running distributor and its SIGUSR1 source.
-final class InboundHandle {
+/// The running distributor; `statusLines` feeds the IKE daemon's SIGUSR1 log.
+final class InboundHandle: @unchecked Sendable {
     let distributor: InboundDistributor
-    let signalSource: DispatchSourceSignal
 
-    init(distributor: InboundDistributor, signalSource: DispatchSourceSignal) {
+    init(distributor: InboundDistributor) {
         self.distributor = distributor
-        self.signalSource = signalSource
+    }
+
+    var statusLines: @Sendable () -> [String] {
+        let mailbox = distributor.mailbox
+        return { [mailbox.status?.counterLine ?? "inbound: starting"] }
     }
 
     func stop() {
-        signalSource.cancel()
         distributor.stop()
     }
 }
