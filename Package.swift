@@ -15,6 +15,7 @@
 //   ClusterNode         the NIO/TLS shells: routing node service and target agent
 //   Inbound             pure inbound distributor: ESP parsing, replay window, Maglev, connection table
 //   InboundCrypto       the inbound peek decryption (and a reference ESP sealer) with OpenSSL
+//   InboundNode         the routing node's distributor: NFQUEUE worker, classifier feed, forwarding set-up
 //   VipsecCLI           the `vipsec` command (swift-argument-parser)
 import PackageDescription
 
@@ -86,6 +87,11 @@ let package = Package(
         .target(name: "Inbound", dependencies: ["Cluster", "Secrets"]),
         // OpenSSL peek decryption (AES-GCM, AES-CBC, ChaCha20) and the reference ESP sealer.
         .target(name: "InboundCrypto", dependencies: ["Inbound", "COpenSSL", "Secrets"]),
+        // The routing node's distributor: NFQUEUE worker thread + classifier + forwarding set-up.
+        .target(name: "InboundNode", dependencies: [
+            "Inbound", "InboundCrypto", "NetfilterQueue", "InboundRouting", "Cluster", "ClusterNode",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "vipsec-inbound-bench", dependencies: ["Inbound", "InboundCrypto", "Cluster"],
                           path: "Sources/InboundBench"),
 
@@ -97,7 +103,7 @@ let package = Package(
         ], path: "Sources/ClusterBench"),
 
         .executableTarget(name: "VipsecCLI", dependencies: [
-            "IKEDaemon", "ClusterNode", "XFRM", "COpenSSL",
+            "IKEDaemon", "ClusterNode", "XFRM", "COpenSSL", "InboundNode",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -139,6 +145,7 @@ let package = Package(
         .testTarget(name: "IKELoadTests", dependencies: ["vipsec-ike-load", "IKEv2", "IKECrypto"]),
         .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2", "VipsecTestSupport"], exclude: ["StrongSwanCapture"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "InboundNodeTests", dependencies: ["InboundNode", "Inbound", "Cluster", "ClusterNode"]),
         .testTarget(name: "InboundTests", dependencies: ["Inbound", "Cluster", "VipsecTestSupport"]),
         .testTarget(name: "InboundCryptoTests", dependencies: ["InboundCrypto", "Inbound", "Cluster", "COpenSSL", "VipsecTestSupport"]),
         .testTarget(name: "ClusterNodeTests", dependencies: [

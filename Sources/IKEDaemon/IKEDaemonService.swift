@@ -19,6 +19,9 @@ public final class IKEDaemonService {
     private let logger: Logger
     private let control: IKEDaemonControl?
     private let onStopSignal: (@Sendable (Int) -> Void)?
+    /// More lines for the SIGUSR1 log (e.g. the inbound distributor's counters); nil: none.
+    /// (One signal source per signal: a second source elsewhere would not fire.)
+    public var extraStatusLines: (@Sendable () -> [String])?
 
     /// `control`, if given, accepts commands (e.g. from the cluster) while `run` runs.
     /// `onStopSignal(count)` runs on the signal queue at every SIGTERM/SIGINT (1 for the
@@ -130,8 +133,10 @@ public final class IKEDaemonService {
         signal(SIGUSR1, SIG_IGN)
         let status = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: signalQueue)
         let statusLogger = logger
+        let extra = extraStatusLines
         status.setEventHandler {
             workers.statusLine().whenSuccess { statusLogger.info("\($0)") }
+            extra?().forEach { statusLogger.info("\($0)") }
             workers.collect { [$0.expiry.statusLine] + $0.gateway.ikeSALines }
                 .whenSuccess { lines in lines.joined().forEach { statusLogger.info("\($0)") } }
         }

@@ -7,6 +7,7 @@ import Cluster
 import ClusterNode
 import Dispatch
 import IKEDaemon
+import InboundNode
 import Logging
 
 extension RoutingCommand {
@@ -59,10 +60,14 @@ extension RoutingCommand {
             stopped.wait()
             logger.info("cluster side stopped: targets told to delete their SAs, status socket removed")
         }
-        try IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control,
-                             onStopSignal: { count in
-                                 if count == 1 { service.abortPendingInstalls() } else { service.hurry() }
-                             }).run()
+        let inbound = try settings.inbound.map { try Self.startInbound($0, settings, service: service, logger: logger) }
+        defer { inbound?.stop() }
+        let daemon = IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control,
+                                      onStopSignal: { count in
+                                          if count == 1 { service.abortPendingInstalls() } else { service.hurry() }
+                                      })
+        daemon.extraStatusLines = inbound?.statusLines
+        try daemon.run()
     }
 
     static func makeClusterService(_ settings: ClusterSettings, logger: Logger) throws -> ClusterService {

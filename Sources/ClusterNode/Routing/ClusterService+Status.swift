@@ -27,7 +27,8 @@ extension ClusterService {
             failureTimeoutMilliseconds: membership.failureTimeout.milliseconds,
             installTimeoutMilliseconds: configuration.authority.installTimeout.milliseconds,
             reportingPercent: snapshot.reportingPercent, members: members, sas: snapshot.sas,
-            heldResponses: snapshot.heldResponses.count, drops: dropStatus, events: events)
+            heldResponses: snapshot.heldResponses.count, drops: dropStatus, events: events,
+            inbound: inboundStatusProvider?())
         return NodeStatus(role: "routing", node: configuration.nodeID.name, routing: routing)
     }
 }

@@ -101,6 +101,10 @@ public final class ClusterService: @unchecked Sendable {
     var hurriedOnce = false
     /// The stop's waits on the targets, each ended by `hurry()` (ClusterService+Lifecycle.swift).
     var hurryWaiters: [EventLoopPromise<Void>] = []
+    /// The inbound distributor's feed and status (ClusterService+Inbound.swift; nil: none).
+    var stateObserver: (@Sendable (ClusterStateSnapshot) -> Void)?
+    var lastState: ClusterStateSnapshot?
+    var inboundStatusProvider: (@Sendable () -> InboundStatus?)?
 
     /// A service for a fresh epoch (every routing-node start gets a new one).
     public init(configuration: Configuration, credentials: ClusterCredentials,
@@ -298,6 +302,7 @@ public final class ClusterService: @unchecked Sendable {
                 note("lifesize: rekey of \(saID) came \(timing); reporting percentage N = \(String(format: "%.3f", percent)) %")
             }
         }
+        publishState()
     }
 
     func note(_ event: String) {

@@ -48,6 +48,8 @@ public struct RoutingStatus: Codable, Equatable, Sendable {
     public var drops: DropStatus
     /// Recent membership events, newest last (joins, drops, refusals).
     public var events: [String]
+    /// The inbound distributor (nil: `inbound { }` not configured; absent from the JSON).
+    public var inbound: InboundStatus? = nil
 }
 
 /// One live target.
@@ -116,6 +118,7 @@ extension NodeStatus {
             }
             lines.append("held IKE responses: \(routing.heldResponses)")
             lines.append("dropped: \(routing.drops.summary)")
+            if let inbound = routing.inbound { lines += inbound.lines }
         }
         if let target {
             lines.append("target \(node), \(target.connected ? "connected to" : "NOT connected to") \(target.routing), epoch \(target.epoch), DVIPA \(target.dvipa ?? "-"), reconnects \(target.reconnects)")

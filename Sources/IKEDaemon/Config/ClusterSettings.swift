@@ -17,6 +17,7 @@
 //             block_size = 16             # shared: packets per sequence block
 //             replay_window = 4096        # shared: the peer's anti-replay window (packets)
 //             lifesize_report_percent = 5 # first report step, % of the byte limit
+//             inbound { ... }             # ESP distribution: InboundSettings.swift
 //         }
 //     }
 // Plain values only: the IKE daemon does not depend on the cluster modules; `vipsec routing`
@@ -44,6 +45,8 @@ public struct ClusterSettings: Sendable, Equatable {
     public var blockSize: UInt64
     public var replayWindow: UInt64
     public var lifesizeReportPercent: Double
+    /// `inbound { }`: classify ESP to the DVIPA and forward it to the targets (nil: off).
+    public var inbound: InboundSettings?
 
     init(reading reader: inout SectionReader) throws {
         guard let listenEntry = reader.entry("listen") else { throw reader.error(missing: "listen") }
@@ -79,6 +82,9 @@ public struct ClusterSettings: Sendable, Equatable {
             throw reader.error(entry, "shared mode needs 0 < block_size <= replay_window / 2 (\(blockSize), \(replayWindow))")
         }
         lifesizeReportPercent = Double(try reader.integer("lifesize_report_percent", default: 5, range: 1...20))
+        if var inboundReader = reader.subsection("inbound") {
+            inbound = try InboundSettings(reading: &inboundReader)
+        }
         try reader.rejectUnknown()
     }
 }

@@ -1,0 +1,132 @@
+// The routing node's inbound distributor (claims 2-6, 10, 21): ESP to the DVIPA is queued
+// by nft (no bypass: fail closed), one worker thread classifies each packet with
+// `InboundClassifier` and answers with a verdict (accept with the chosen target's mark, or
+// drop); the kernel forwards the still-encrypted packet by fwmark policy routing to the
+// target's cluster address (direct mode, claim 6). The cluster event loop only posts
+// snapshots into the mailbox; the worker applies them between batches.
+import Cluster
+import ClusterNode
+import Dispatch
+import Foundation
+import Glibc
+import Inbound
+import InboundCrypto
+import InboundRouting
+import Logging
+import NetfilterQueue
+
+public final class InboundDistributor: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var dvipa: String
+        public var queue: UInt16
+        public var maximumFlows: Int
+        /// How long the worker waits for packets before it looks at the mailbox again.
+        public var poll: Duration = .milliseconds(50)
+        public init(dvipa: String, queue: UInt16 = 0, maximumFlows: Int = 1_000_000) {
+            self.dvipa = dvipa
+            self.queue = queue
+            self.maximumFlows = maximumFlows
+        }
+    }
+
+    public let configuration: Configuration
+    public let mailbox = InboundMailbox()
+    let logger: Logger
+    let forwarding: InboundForwarding
+    let ruleset: InboundRuleset
+    let family: Int32
+    private let stopLock = NSLock()
+    private var stopRequested = false
+    private let finished = DispatchSemaphore(value: 0)
+    private var queue: NFQueue?
+    /// The worker's state (only the worker touches it while it runs; `stop` after it ended).
+    var planner = InboundPlanner()
+    var running = false
+
+    public init(configuration: Configuration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        ruleset = try InboundRuleset(dvipas: [configuration.dvipa], queues: configuration.queue...configuration.queue)
+        family = ruleset.dvipa6.isEmpty ? AF_INET : AF_INET6
+        forwarding = try InboundForwarding()
+    }
+
+    /// Binds the queue, turns forwarding on, moves the `local` rule, installs the nft
+    /// interception, then starts the worker. On failure everything done is undone.
+    public func start() throws {
+        var queueConfiguration = NFQueue.Configuration(queue: configuration.queue)
+        // The whole packet: transport mode needs the trailer's next-header octet.
+        queueConfiguration.copyRange = 0xFFFF
+        queueConfiguration.maxLength = 8192
+        let queue = try NFQueue(queueConfiguration)
+        do {
+            try forwarding.enableForwarding(family: family)
+            try forwarding.moveLocalRule(family: family)
+            try forwarding.installInterception(ruleset)
+        } catch {
+            queue.close()
+            try? forwarding.removeInterception()
+            try? forwarding.restoreLocalRule(family: family)
+            throw error
+        }
+        self.queue = queue
+        running = true
+        let thread = Thread { [self] in
+            work(queue)
+            finished.signal()
+        }
+        thread.name = "vipsec-inbound-q\(configuration.queue)"
+        thread.start()
+        logger.info("inbound: direct mode, ESP to \(configuration.dvipa) queued to NFQUEUE \(configuration.queue); local rule moved to pref \(InboundForwarding.localRulePriority)")
+    }
+
+    /// Stops the worker (its classifier and every key it held go with it), removes the nft
+    /// table, every target's rule and route, and puts the `local` rule back.
+    public func stop() {
+        guard running else { return }
+        running = false
+        stopLock.lock()
+        stopRequested = true
+        stopLock.unlock()
+        finished.wait()
+        queue?.close()
+        queue = nil
+        var failures: [String] = []
+        func attempt(_ what: String, _ body: () throws -> Void) {
+            do { try body() } catch { failures.append("\(what): \(error)") }
+        }
+        attempt("nft table") { try forwarding.removeInterception() }
+        for (_, target) in planner.targets {
+            attempt("route \(target.mark)") { try forwarding.removeTarget(forwardingTarget(mark: target.mark, gateway: target.gateway)) }
+        }
+        attempt("local rule") { try forwarding.restoreLocalRule(family: family) }
+        planner = InboundPlanner()
+        if failures.isEmpty {
+            logger.info("inbound: stopped; interception, target routes and keys removed, local rule restored")
+        } else {
+            logger.error("inbound: stopped with errors: \(failures.joined(separator: "; "))")
+        }
+    }
+
+    var shouldStop: Bool {
+        stopLock.lock()
+        defer { stopLock.unlock() }
+        return stopRequested
+    }
+
+    static func now() -> ClusterInstant { ClusterInstant(nanoseconds: DispatchTime.now().uptimeNanoseconds) }
+
+    func forwardingTarget(mark: UInt32, gateway: IPAddress) throws -> ForwardingTarget {
+        guard let address = RouteAddress(gateway.description) else { throw InboundWorkerError.badGateway(gateway.description) }
+        return ForwardingTarget(mark: mark, gateway: address)
+    }
+}
+
+enum InboundWorkerError: Error, CustomStringConvertible {
+    case badGateway(String)
+    var description: String {
+        switch self {
+        case .badGateway(let text): return "'\(text)' is not a usable gateway"
+        }
+    }
+}

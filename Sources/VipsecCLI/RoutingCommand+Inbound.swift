@@ -1,0 +1,45 @@
+// `vipsec routing` with `cluster { inbound { } }`: the inbound distributor (InboundNode)
+// starts after the cluster service, is fed by it (members and inbound SAs, through the
+// mailbox), shows in `vipsec status` and in the SIGUSR1 log (IKEDaemonService.extraStatusLines),
+// and stops before it.
+import ArgumentParser
+import ClusterNode
+import IKEDaemon
+import InboundNode
+import Logging
+
+extension RoutingCommand {
+    static func startInbound(_ inbound: InboundSettings, _ settings: ClusterSettings, service: ClusterService,
+                             logger: Logger) throws -> InboundHandle {
+        let distributor: InboundDistributor
+        do {
+            distributor = try InboundDistributor(
+                configuration: .init(dvipa: settings.dvipa, queue: inbound.queue, maximumFlows: inbound.maximumFlows),
+                logger: logger)
+            try distributor.start()
+        } catch {
+            throw ValidationError("inbound: \(error)")
+        }
+        let mailbox = distributor.mailbox
+        service.setInbound(observer: { mailbox.post($0) }, status: { mailbox.status })
+        return InboundHandle(distributor: distributor)
+    }
+}
+
+/// The running distributor; `statusLines` feeds the IKE daemon's SIGUSR1 log.
+final class InboundHandle: @unchecked Sendable {
+    let distributor: InboundDistributor
+
+    init(distributor: InboundDistributor) {
+        self.distributor = distributor
+    }
+
+    var statusLines: @Sendable () -> [String] {
+        let mailbox = distributor.mailbox
+        return { [mailbox.status?.counterLine ?? "inbound: starting"] }
+    }
+
+    func stop() {
+        distributor.stop()
+    }
+}

@@ -1,0 +1,140 @@
+import Cluster
+import ClusterNode
+import Inbound
+@testable import InboundNode
+import XCTest
+
+/// The distributor's pure parts: SA mapping, the planner (snapshot → steps), the mailbox, the status.
+final class InboundNodeTests: XCTestCase {
+    let dvipa = IPAddress.v4(192, 0, 2, 100)
+    let peer = IPAddress.v4(198, 51, 100, 1)
+
+    func node(_ name: String) -> NodeID { try! NodeID(name) }
+
+    func gcm(spi: UInt32 = 0xC000_0001, direction: SADirection = .inbound, id: UInt64 = 1, reqid: UInt32 = 7) -> SADescription {
+        SADescription(saID: ClusterSAID(id), epoch: ClusterEpoch(rawValue: 1), spi: spi, direction: direction,
+                      source: peer, destination: dvipa,
+                      algorithms: [SAAlgorithm(kind: .aead, name: "rfc4106(gcm(aes))", key: SecretBytes([UInt8](repeating: 1, count: 36)), bits: 128)],
+                      selectors: [SASelector(source: .v4(10, 1, 0, 0), sourcePrefixLength: 24, destination: dvipa, destinationPrefixLength: 32)],
+                      reqid: reqid)
+    }
+
+    // MARK: Mapping
+
+    func testGCMInboundMapsWithSelectorsAndLineage() throws {
+        let sa = try XCTUnwrap(InboundSAMapping.inboundSA(gcm(), holders: [node("t2"), node("t1")]))
+        XCTAssertEqual(sa.suite, .aesGCM16(keyLength: 32))
+        XCTAssertEqual(sa.spi, 0xC000_0001)
+        XCTAssertEqual(sa.destination, InboundAddress(dvipa))
+        XCTAssertEqual(sa.lineage, SALineageID(7))
+        XCTAssertEqual(sa.holders, [node("t1"), node("t2")])
+        XCTAssertEqual(sa.remoteSelectors, [InboundTrafficSelector(prefix: .v4(10, 1, 0, 0), length: 24)])
+        XCTAssertEqual(sa.localSelectors, [InboundTrafficSelector(prefix: InboundAddress(dvipa), length: 32)])
+        XCTAssertEqual(sa.encryptionKey.count, 36)
+        XCTAssertEqual(sa.mode, .tunnel)
+    }
+
+    func testSuites() {
+        let key16 = SecretBytes([UInt8](repeating: 2, count: 16))
+        XCTAssertEqual(InboundSAMapping.suite([SAAlgorithm(kind: .encryption, name: "cbc(aes)", key: key16, bits: 0),
+                                               SAAlgorithm(kind: .integrity, name: "hmac(sha256)", key: key16, bits: 128)]),
+                       .aesCBC(keyLength: 16, integrity: .hmacSHA256_128))
+        XCTAssertEqual(InboundSAMapping.suite([SAAlgorithm(kind: .aead, name: "rfc7539esp(chacha20,poly1305)",
+                                                           key: SecretBytes([UInt8](repeating: 3, count: 36)), bits: 128)]),
+                       .chacha20Poly1305)
+        XCTAssertNil(InboundSAMapping.suite([SAAlgorithm(kind: .aead, name: "rfc4106(gcm(aes))", key: key16, bits: 128)]))  // no salt room
+        XCTAssertNil(InboundSAMapping.suite([SAAlgorithm(kind: .encryption, name: "cbc(aes)", key: key16, bits: 0)]))  // no integrity
+        XCTAssertNil(InboundSAMapping.suite([SAAlgorithm(kind: .aead, name: "rfc4309(ccm(aes))",
+                                                         key: SecretBytes([UInt8](repeating: 3, count: 19)), bits: 128)]))
+    }
+
+    func testOutboundSAsAreNotTheClassifiers() {
+        XCTAssertNil(InboundSAMapping.inboundSA(gcm(direction: .outbound), holders: []))
+    }
+
+    // MARK: Planner
+
+    func snapshot(_ members: [String: IPAddress], _ sas: [(SADescription, [String])] = []) -> ClusterStateSnapshot {
+        var result = ClusterStateSnapshot()
+        for (name, address) in members { result.members[node(name)] = address }
+        for (sa, holders) in sas { result.inboundSAs[sa.saID] = .init(description: sa, holders: Set(holders.map(node))) }
+        return result
+    }
+
+    func testJoinsSAsHoldersAndLeaves() {
+        var planner = InboundPlanner()
+        let a = IPAddress.v4(10, 0, 0, 11), b = IPAddress.v4(10, 0, 0, 12)
+        let m0 = InboundPlanner.firstMark
+        XCTAssertEqual(planner.steps(to: snapshot(["t1": a])), [.addTarget(node("t1"), mark: m0, gateway: a)])
+        XCTAssertEqual(planner.steps(to: snapshot(["t1": a, "t2": b], [(gcm(), [])])),
+                       [.addTarget(node("t2"), mark: m0 + 1, gateway: b), .addSA(ClusterSAID(1))])
+        XCTAssertEqual(planner.sas[ClusterSAID(1)]?.holders, [])
+        XCTAssertEqual(planner.steps(to: snapshot(["t1": a, "t2": b], [(gcm(), ["t2", "t1"])])),
+                       [.setHolders(ClusterSAID(1), [node("t1"), node("t2")])])
+        XCTAssertEqual(planner.steps(to: snapshot(["t1": a, "t2": b], [(gcm(), ["t2", "t1"])])), [], "no change, no step")
+        // t1 leaves (its holder entry goes with it), the SA is deleted.
+        XCTAssertEqual(planner.steps(to: snapshot(["t2": b], [(gcm(), ["t2"])])),
+                       [.removeTarget(node("t1"), mark: m0, gateway: a), .setHolders(ClusterSAID(1), [node("t2")])])
+        XCTAssertEqual(planner.steps(to: snapshot(["t2": b])),
+                       [.removeSA(ClusterSAID(1), destination: InboundAddress(dvipa), spi: 0xC000_0001)])
+        // A newcomer reuses the freed mark.
+        XCTAssertEqual(planner.steps(to: snapshot(["t2": b, "t3": a])), [.addTarget(node("t3"), mark: m0, gateway: a)])
+    }
+
+    func testHoldersThatAreNotTargetsAreLeftOut() {
+        var planner = InboundPlanner()
+        let a = IPAddress.v4(10, 0, 0, 11)
+        _ = planner.steps(to: snapshot(["t1": a], [(gcm(), ["t1", "ghost"])]))
+        XCTAssertEqual(planner.sas[ClusterSAID(1)]?.holders, [node("t1")])
+    }
+
+    func testReaddressedTargetIsRemovedBeforeItIsAddedAgain() {
+        var planner = InboundPlanner()
+        let a = IPAddress.v4(10, 0, 0, 11), b = IPAddress.v4(10, 0, 0, 99)
+        _ = planner.steps(to: snapshot(["t1": a]))
+        XCTAssertEqual(planner.steps(to: snapshot(["t1": b])),
+                       [.removeTarget(node("t1"), mark: InboundPlanner.firstMark, gateway: a),
+                        .addTarget(node("t1"), mark: InboundPlanner.firstMark, gateway: b)])
+    }
+
+    // MARK: Mailbox
+
+    func testMailboxKeepsTheNewestSnapshotOnly() {
+        let mailbox = InboundMailbox()
+        XCTAssertNil(mailbox.take())
+        mailbox.post(snapshot(["t1": .v4(10, 0, 0, 1)]))
+        mailbox.post(snapshot(["t2": .v4(10, 0, 0, 2)]))
+        XCTAssertEqual(mailbox.take()?.members.keys.map(\.name), ["t2"])
+        XCTAssertNil(mailbox.take())
+        XCTAssertEqual(mailbox.postedCount, 2)
+        XCTAssertNil(mailbox.status)
+        mailbox.publish(InboundStatus(mode: "direct", queue: 0, forwarded: 3))
+        XCTAssertEqual(mailbox.status?.forwarded, 3)
+    }
+
+    func testMailboxFromManyThreads() {
+        let mailbox = InboundMailbox()
+        DispatchQueue.concurrentPerform(iterations: 1000) { i in
+            if i % 2 == 0 { mailbox.post(snapshot(["t\(i % 7)": .v4(10, 0, 0, 1)])) } else { _ = mailbox.take() }
+        }
+        XCTAssertEqual(mailbox.postedCount, 500)
+    }
+
+    // MARK: Status
+
+    func testStatusLinesAndCounterLine() {
+        let status = InboundStatus(mode: "direct", queue: 0, sas: 2, forwarded: 120, dropped: ["noSA": 3, "replay": 0],
+                                   flowsPerTarget: ["t1": 4, "t2": 5])
+        XCTAssertEqual(status.droppedTotal, 3)
+        XCTAssertEqual(status.lines.first, "inbound (direct, queue 0): 2 SAs, forwarded 120, dropped 3, flows 9")
+        XCTAssertTrue(status.lines.contains("  flows per target: t1=4 t2=5"))
+        XCTAssertTrue(status.lines.contains("  dropped: noSA=3"))
+        XCTAssertEqual(status.counterLine, "inbound: mode=direct queue=0 sas=2 forwarded=120 dropped=3 drop_noSA=3 flows=t1:4,t2:5")
+    }
+
+    func testStatusJSONRoundTrips() throws {
+        let status = InboundStatus(mode: "direct", queue: 1, forwarded: 1, dropped: ["tooShort": 2], flowsPerTarget: ["t3": 1])
+        let decoded = try JSONDecoder().decode(InboundStatus.self, from: JSONEncoder().encode(status))
+        XCTAssertEqual(decoded, status)
+    }
+}
