@@ -124,13 +124,14 @@ settled() { local seconds=$1; shift; wait_for "$seconds" "$@"; "$@"; }
 # `vipsec { cluster { } }` on the cluster LAN, one connection `lab` for the peer with
 # local_ts = DVIPA/32 (the targets send from the DVIPA) and remote_ts = the peer's subnet.
 # Extra lines (e.g. `life_bytes = 1m`) go into the child. CLUSTER_EXTRA: lines for cluster { }.
+# CLUSTER_SECTION=no leaves cluster { } out (a standalone gateway, as lifecycle runs it) and
+# LOCAL_TS replaces the child's local_ts.
 cluster_ike_config() {
   local file=$1; shift
-  local extra_child
-  extra_child=$(printf '                %s\n' "$@")
-  cat > "$file" <<CONF
-vipsec {
-    listen = $LAB_DVIPA
+  local extra_child="" cluster="" nl=$'\n'
+  (($#)) && extra_child=$(printf '\n                %s' "$@")
+  local local_ts=${LOCAL_TS:-$LAB_DVIPA/$(lab_host_prefix "$LAB_DVIPA")}
+  [[ ${CLUSTER_SECTION:-yes} == no ]] || cluster=$(cat <<SECTION
     cluster {
         listen = $LAB_ROUTER_CLU:$CLUSTER_PORT
         ca = $CLUSTER_PKI/ca.crt
@@ -143,6 +144,11 @@ vipsec {
         member_timeout = 15s
 ${CLUSTER_EXTRA:-}
     }
+SECTION
+)
+  cat > "$file" <<CONF
+vipsec {
+    listen = $LAB_DVIPA${cluster:+$nl$cluster}
 }
 connections {
     lab {
@@ -160,12 +166,11 @@ connections {
         }
         children {
             lab {
-                local_ts = $LAB_DVIPA/$(lab_host_prefix "$LAB_DVIPA")
+                local_ts = $local_ts
                 remote_ts = $LAB_PEER_SUBNET
                 esp_proposals = aes256gcm16
                 mode = tunnel
-                start_action = none
-$extra_child
+                start_action = none$extra_child
             }
         }
     }

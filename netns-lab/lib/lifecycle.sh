@@ -136,46 +136,7 @@ while True:
 
 # life_standalone_config FILE: `vipsec routing` without a cluster: one tunnel CHILD_SA
 # (router subnet <-> peer subnet) that the peer initiates.
-life_standalone_config() {
-  cat >"$1" <<CONF
-vipsec {
-    listen = $LAB_DVIPA
-}
-connections {
-    lab {
-        version = 2
-        local_addrs = $LAB_DVIPA
-        remote_addrs = $LAB_PEER_WAN
-        proposals = aes256gcm16-prfsha256-x25519
-        local {
-            auth = psk
-            id = $LAB_DVIPA
-        }
-        remote {
-            auth = psk
-            id = $LAB_PEER_WAN
-        }
-        children {
-            lab {
-                local_ts = $LAB_ROUTER_SUBNET
-                remote_ts = $LAB_PEER_SUBNET
-                esp_proposals = aes256gcm16
-                mode = tunnel
-                start_action = none
-            }
-        }
-    }
-}
-secrets {
-    ike-lab {
-        id-1 = $LAB_DVIPA
-        id-2 = $LAB_PEER_WAN
-        secret = "$LAB_PSK"
-    }
-}
-CONF
-  chmod 600 "$1"
-}
+life_standalone_config() { CLUSTER_SECTION=no LOCAL_TS=$LAB_ROUTER_SUBNET cluster_ike_config "$1"; }
 
 # life_routing_start BIN CONF LOG: `BIN routing` in [router] (pid in LIFE_RPID).
 life_routing_start() {
