@@ -125,7 +125,8 @@ settled() { local seconds=$1; shift; wait_for "$seconds" "$@"; "$@"; }
 # local_ts = DVIPA/32 (the targets send from the DVIPA) and remote_ts = the peer's subnet.
 # Extra lines (e.g. `life_bytes = 1m`) go into the child. CLUSTER_EXTRA: lines for cluster { }.
 # CLUSTER_SECTION=no leaves cluster { } out (a standalone gateway, as lifecycle runs it) and
-# LOCAL_TS replaces the child's local_ts.
+# LOCAL_TS replaces the child's local_ts; CLUSTER_MEMBER_TIMEOUT the failure timeout [15s],
+# CLUSTER_INSTALL_TIMEOUT the install timeout [20s].
 cluster_ike_config() {
   local file=$1; shift
   local extra_child="" cluster="" nl=$'\n'
@@ -139,9 +140,9 @@ cluster_ike_config() {
         key = $CLUSTER_PKI/router.key
         dvipa = $LAB_DVIPA
         status_socket = $LAB_RUN/router/status.sock
-        install_timeout = 20s
+        install_timeout = ${CLUSTER_INSTALL_TIMEOUT:-20s}
         heartbeat = 0.5s
-        member_timeout = 15s
+        member_timeout = ${CLUSTER_MEMBER_TIMEOUT:-15s}
 ${CLUSTER_EXTRA:-}
     }
 SECTION
