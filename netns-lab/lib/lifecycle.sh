@@ -11,7 +11,9 @@ LIFE_LIMIT_MS=$((LIFE_BOUND_MS + LIFE_SLACK_MS))
 # life_copy_builds: copies of both builds on tmpfs ($LAB_RUN), used by life_builds.
 life_copy_builds() {
   mkdir -p "$LAB_RUN/debug" "$LAB_RUN/release"
-  cp "$VIPSEC_BIN/vipsec" "$LAB_RUN/debug/vipsec"
+  if [[ -n "${VIPSEC_DEBUG_BIN:-}" && -x "${VIPSEC_DEBUG_BIN:-}/vipsec" ]]; then
+    cp "$VIPSEC_DEBUG_BIN/vipsec" "$LAB_RUN/debug/vipsec"
+  fi
   if [[ -n "${VIPSEC_RELEASE_BIN:-}" && -x "${VIPSEC_RELEASE_BIN:-}/vipsec" ]]; then
     cp "$VIPSEC_RELEASE_BIN/vipsec" "$LAB_RUN/release/vipsec"
   fi
@@ -19,21 +21,25 @@ life_copy_builds() {
 
 # life_builds: "debug=PATH" and/or "release=PATH", one per line: the build LIFE_BUILD names
 # (debug | release; `lifecycle` runs the debug build, `lifecycle-release` the release build,
-# side by side). A release build that is missing is a FAILED check (life_release_present),
+# side by side). A build that is missing is a FAILED check (life_build_present),
 # never a skip, and its cases are not run.
 life_builds() {
-  local debug=$VIPSEC_BIN/vipsec release=${VIPSEC_RELEASE_BIN:-}/vipsec
+  local debug=${VIPSEC_DEBUG_BIN:-}/vipsec release=${VIPSEC_RELEASE_BIN:-}/vipsec
   [[ -x $LAB_RUN/debug/vipsec ]] && debug=$LAB_RUN/debug/vipsec
   [[ -x $LAB_RUN/release/vipsec ]] && release=$LAB_RUN/release/vipsec
-  [[ ${LIFE_BUILD:-debug} == debug ]] && echo "debug=$debug"
+  if [[ ${LIFE_BUILD:-debug} == debug && -n "${VIPSEC_DEBUG_BIN:-}" && -x "${VIPSEC_DEBUG_BIN:-}/vipsec" ]]; then
+    echo "debug=$debug"
+  fi
   if [[ ${LIFE_BUILD:-debug} == release && -n "${VIPSEC_RELEASE_BIN:-}" && -x "${VIPSEC_RELEASE_BIN:-}/vipsec" ]]; then
     echo "release=$release"
   fi
 }
-life_release_present() {
-  echo "VIPSEC_RELEASE_BIN='${VIPSEC_RELEASE_BIN:-}'"
-  [[ -n "${VIPSEC_RELEASE_BIN:-}" && -x "$VIPSEC_RELEASE_BIN/vipsec" ]] \
-    || { echo "no release build: VIPSEC_RELEASE_BIN is empty or has no vipsec (swift build -c release --product vipsec)"; return 1; }
+life_build_present() {
+  local var=VIPSEC_DEBUG_BIN product="swift build --product vipsec"
+  [[ ${LIFE_BUILD:-debug} == release ]] && { var=VIPSEC_RELEASE_BIN product="swift build -c release --product vipsec"; }
+  echo "$var='${!var:-}'"
+  [[ -n "${!var:-}" && -x "${!var}/vipsec" ]] \
+    || { echo "no ${LIFE_BUILD:-debug} build: $var is empty or has no vipsec ($product)"; return 1; }
 }
 
 # life_exited PID: the process is gone or a zombie (exited, not yet reaped).
