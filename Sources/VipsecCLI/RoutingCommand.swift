@@ -57,12 +57,12 @@ struct RoutingCommand: ParsableCommand {
             return
         }
         if noKernelInstalls {
-            try IKEDaemonService(config: daemonConfig, installer: NullChildSAInstaller(), logger: logger).run()
+            try IKEDaemonService(config: daemonConfig, installer: ConfinedChildSAInstaller(NullChildSAInstaller()), logger: logger).run()
             return
         }
         // Generous: the first SA of an algorithm may load kernel crypto modules (slow under emulation).
         let kernel = try XFRMKernel(timeout: .seconds(30))
         let installer = KernelChildSAInstaller(kernel: kernel, logger: logger)
-        try IKEDaemonService(config: daemonConfig, installer: installer, logger: logger).run()
+        try IKEDaemonService(config: daemonConfig, installer: ConfinedChildSAInstaller(installer), logger: logger).run()
     }
 }

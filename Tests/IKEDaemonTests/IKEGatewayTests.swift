@@ -55,11 +55,11 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         var all: [GatewayAction] = []
         while let datagram = toGateway.first {
             toGateway.removeFirst()
-            let actions = gateway.receive(datagram, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0)
+            let actions = gateway.receiveInstalling(datagram, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0)
             all += actions
             for case .send(let bytes, _, let remote) in actions {
                 XCTAssertEqual(remote, Self.peerAddress)
-                toGateway += peer.receive(bytes, now: 0).compactMap { if case .send(let b) = $0 { return b }; return nil }
+                toGateway += peer.receiveInstalling(bytes, now: 0).compactMap { if case .send(let b) = $0 { return b }; return nil }
             }
         }
         return all
@@ -70,7 +70,7 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         var peer = try peer()
         let actions = converse(&peer, &gateway)
         XCTAssertEqual(peer.phase, .established)
-        let installs = actions.compactMap { if case .install(let c) = $0 { return c }; return nil }
+        let installs = actions.compactMap { if case .install(let c, _) = $0 { return c }; return nil }
         XCTAssertEqual(installs.count, 1)
         XCTAssertEqual(installs.first?.reqid, 1)
         XCTAssertEqual(installs.first?.localTrafficSelectors, [.ipv4([10, 2, 0, 0], [10, 2, 0, 255])])
@@ -92,12 +92,12 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(cookieThreshold: 0), file: "t"), provider: provider)
         var peer = try peer()
         guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
-        guard case .send(let reply, _, _)? = gateway.receive(first, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).first else {
+        guard case .send(let reply, _, _)? = gateway.receiveInstalling(first, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).first else {
             return XCTFail("no COOKIE")
         }
-        guard case .send(var retry)? = peer.receive(reply, now: 0).first else { return XCTFail("no retry") }
+        guard case .send(var retry)? = peer.receiveInstalling(reply, now: 0).first else { return XCTFail("no retry") }
         retry[40] ^= 0xFF   // inside the COOKIE notify's data (first payload after the header)
-        XCTAssertTrue(gateway.receive(retry, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)
+        XCTAssertTrue(gateway.receiveInstalling(retry, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)
         XCTAssertEqual(gateway.counters.badCookies, 1)
         XCTAssertTrue(gateway.sas.isEmpty)
     }
@@ -107,7 +107,7 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         for _ in 0..<3 {
             var peer = try peer()
             guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
-            _ = gateway.receive(first, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0)
+            _ = gateway.receiveInstalling(first, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0)
         }
         XCTAssertEqual(gateway.halfOpenCount, 1)
         XCTAssertEqual(gateway.counters.halfOpenLimitDrops, 2)
@@ -121,14 +121,14 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         for port in UInt16(40000)..<40004 {
             var peer = try peer()
             guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
-            _ = gateway.receive(first, local: Self.gatewayAddress, remote: IKEEndpoint(address: [192, 0, 2, 1], port: port), now: 0)
+            _ = gateway.receiveInstalling(first, local: Self.gatewayAddress, remote: IKEEndpoint(address: [192, 0, 2, 1], port: port), now: 0)
         }
         XCTAssertEqual(gateway.halfOpenCount, 2)
         XCTAssertEqual(gateway.counters.halfOpenPerPeerDrops, 2)
         XCTAssertTrue(gateway.statusLine.contains("half_open_per_peer_drops=2"), gateway.statusLine)
         var other = try peer()
         guard case .send(let first)? = other.start(now: 0).first else { return XCTFail() }
-        _ = gateway.receive(first, local: Self.gatewayAddress, remote: IKEEndpoint(address: [192, 0, 2, 7], port: 500), now: 0)
+        _ = gateway.receiveInstalling(first, local: Self.gatewayAddress, remote: IKEEndpoint(address: [192, 0, 2, 7], port: 500), now: 0)
         XCTAssertEqual(gateway.halfOpenCount, 3, "another address is not blocked")
         XCTAssertThrowsError(try DaemonConfig(parsing: Self.config(halfOpenPerPeer: 0), file: "t.conf")) { error in
             XCTAssertTrue("\(error)".contains("vipsec.half_open_per_peer"), "\(error)")
@@ -137,17 +137,17 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
 
     func testUnknownSPIsAndGarbageAreCounted() throws {
         var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
-        XCTAssertTrue(gateway.receive([0, 1, 2], local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)
+        XCTAssertTrue(gateway.receiveInstalling([0, 1, 2], local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)
         var header = [UInt8](repeating: 0, count: 28)
         header[7] = 1; header[15] = 2; header[17] = 0x20; header[18] = 35; header[19] = 0x08; header[27] = 28
-        XCTAssertTrue(gateway.receive(header, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)
+        XCTAssertTrue(gateway.receiveInstalling(header, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)
         XCTAssertEqual(gateway.counters.malformed, 1)
         XCTAssertEqual(gateway.counters.unknownSPI, 1)
         var otherPeer = IKEEndpoint(address: [198, 51, 100, 9], port: 500)
         otherPeer.port = 500
         var peer = try peer()
         guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
-        let actions = gateway.receive(first, local: Self.gatewayAddress, remote: otherPeer, now: 0)
+        let actions = gateway.receiveInstalling(first, local: Self.gatewayAddress, remote: otherPeer, now: 0)
         XCTAssertEqual(gateway.counters.noConnection, 1, "\(actions)")
         XCTAssertTrue(gateway.sas.isEmpty)
     }
@@ -169,15 +169,15 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         XCTAssertEqual(sent.count, 1)
         XCTAssertEqual(sent.first?[18], 36, "a CREATE_CHILD_SA request")
         // The peer answers; the gateway installs the new CHILD_SA and deletes the old one.
-        var toGateway = sent.flatMap { peer.receive($0, now: deadline) }.compactMap { if case .send(let b) = $0 { return b }; return nil }
+        var toGateway = sent.flatMap { peer.receiveInstalling($0, now: deadline) }.compactMap { if case .send(let b) = $0 { return b }; return nil }
         var installs = 0, deletes = 0
         while let datagram = toGateway.first {
             toGateway.removeFirst()
-            for action in gateway.receive(datagram, local: Self.gatewayAddress, remote: Self.peerAddress, now: deadline) {
+            for action in gateway.receiveInstalling(datagram, local: Self.gatewayAddress, remote: Self.peerAddress, now: deadline) {
                 switch action {
                 case .install: installs += 1
                 case .delete: deletes += 1
-                case .send(let bytes, _, _): toGateway += peer.receive(bytes, now: deadline).compactMap { if case .send(let b) = $0 { return b }; return nil }
+                case .send(let bytes, _, _): toGateway += peer.receiveInstalling(bytes, now: deadline).compactMap { if case .send(let b) = $0 { return b }; return nil }
                 default: break
                 }
             }
@@ -221,7 +221,7 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
         var peer = try peer()
         let actions = converse(&peer, &gateway)
-        guard let child = actions.compactMap({ if case .install(let c) = $0 { return c }; return nil }).first else {
+        guard let child = actions.compactMap({ if case .install(let c, _) = $0 { return c }; return nil }).first else {
             return XCTFail("no CHILD_SA negotiated")
         }
         XCTAssertEqual(peer.childSAs.count, 1, "the peer took the response as usual")
@@ -233,11 +233,11 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         var deletes: [ChildSAInstallation] = []
         var toGateway: [[UInt8]] = []
         for case .send(let bytes, _, _) in deleteActions {
-            toGateway += peer.receive(bytes, now: 1).compactMap { if case .send(let b) = $0 { return b }; return nil }
+            toGateway += peer.receiveInstalling(bytes, now: 1).compactMap { if case .send(let b) = $0 { return b }; return nil }
         }
         XCTAssertEqual(toGateway.count, 1, "the peer answers the INFORMATIONAL Delete")
         for bytes in toGateway {
-            for case .delete(let d) in gateway.receive(bytes, local: Self.gatewayAddress, remote: Self.peerAddress, now: 1) {
+            for case .delete(let d) in gateway.receiveInstalling(bytes, local: Self.gatewayAddress, remote: Self.peerAddress, now: 1) {
                 deletes.append(d)
             }
         }

@@ -10,13 +10,21 @@ enum GatewayAction {
     case send([UInt8], local: IKEEndpoint, remote: IKEEndpoint)
     /// Call `timerFired(sa:timer:now:)` at the timer's deadline.
     case schedule(sa: UInt64, RetransmissionTimer)
-    case install(ChildSAInstallation)
+    /// Start installing the CHILD_SA; report the outcome with `installCompleted(_:succeeded:now:)`
+    /// (the IKE_SA holds back the response that makes it usable until then).
+    case install(ChildSAInstallation, token: ChildSAInstallToken)
     case activateOutbound(ChildSAInstallation)
     case delete(ChildSAInstallation)
     /// Call `commandTimerFired(_:now:)` at `deadline`.
     case scheduleCommand(GatewayTimer, deadline: Double)
     /// A line for the log (never key material).
     case log(String)
+}
+
+/// Names one install the shell started: the IKE_SA that asked for it and the CHILD_SA.
+struct ChildSAInstallToken: Hashable, Sendable {
+    var ikeSA: UInt64
+    var child: ChildSAReference
 }
 
 /// Timers of the gateway's own policy (rekey by time, dead peer detection).
@@ -170,6 +178,16 @@ struct IKEGateway {
         return [0] + mac.unprotectedCopy().prefix(16)
     }
 
+    /// The shell's report on an install it started (`GatewayAction.install`): the IKE_SA sends
+    /// the response it held back, or the Delete that waited. A failed install is then
+    /// deleted with the peer (`childSAInstallFailed`). After an IKE_SA rekey the CHILD_SA
+    /// lives in the new IKE_SA, which never waited for it: nothing to do there.
+    mutating func installCompleted(_ token: ChildSAInstallToken, succeeded: Bool, now: Double) -> [GatewayAction] {
+        guard var sa = sas[token.ikeSA] else { return [] }
+        let actions = sa.installCompleted(token.child, succeeded: succeeded, now: now)
+        return store(sa, actions, now: now)
+    }
+
     mutating func timerFired(sa spi: UInt64, timer: RetransmissionTimer, now: Double) -> [GatewayAction] {
         guard var sa = sas[spi] else { return [] }
         let actions = sa.retransmissionTimerFired(timer, now: now)
@@ -265,7 +283,7 @@ struct IKEGateway {
             case .send(let bytes): result.append(.send(bytes, local: sa.local, remote: sa.remote))
             case .schedule(let timer): result.append(.schedule(sa: spi, timer))
             case .install(let child):
-                result.append(.install(child))
+                result.append(.install(child, token: ChildSAInstallToken(ikeSA: spi, child: child.reference)))
                 if child.lifetime.softSeconds > 0 {
                     // strongSwan-like jitter: up to 10 % earlier, so both ends rarely collide.
                     let soft = Double(child.lifetime.softSeconds)
