@@ -225,7 +225,7 @@ func run(targets: Int, kernel kind: KernelKind) async throws -> Row {
     var broadcast: [Double] = [], sequential: [Double] = [], routerCPU: [Double] = []
     for round in 0..<(rounds + 3) {
         // vipsec: one InstallSA to every target at once, done when all acknowledged.
-        let id = await service.makeSAID()
+        let id = try await service.makeSAID()
         let sa = description(id, spi: next(), owner: nil)
         let cpuBefore = cpuMilliseconds(routerClock)
         var start = DispatchTime.now()
@@ -239,7 +239,7 @@ func run(targets: Int, kernel kind: KernelKind) async throws -> Row {
         var ids: [ClusterSAID] = []
         start = DispatchTime.now()
         for i in 1...targets {
-            let one = await service.makeSAID()
+            let one = try await service.makeSAID()
             ids.append(one)
             try await service.install([description(one, spi: next(), owner: try NodeID("t\(i)"))])
         }

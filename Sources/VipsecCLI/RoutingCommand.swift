@@ -9,7 +9,7 @@ import XFRM
 struct RoutingCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "routing",
-        abstract: "Run the routing node: vipsec's IKEv2 daemon on UDP 500/4500 (standalone gateway for now).",
+        abstract: "Run the routing node: vipsec's IKEv2 daemon on UDP 500/4500 standalone, or in front of a cluster of target hosts (`vipsec { cluster { } }`).",
         discussion: """
             The config file uses swanctl.conf's syntax (connections, secrets) plus a `vipsec { }` \
             section. A file holding secrets must not be readable by group or others (chmod 600). \

@@ -88,6 +88,33 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         XCTAssertEqual(gateway.counters.badCookies, 0)
     }
 
+    /// OpenSSL, except that no PRF can be made (a broken crypto library).
+    struct NoPRFProvider: IKECryptoProvider {
+        struct Broken: Error {}
+        let real = OpenSSLCryptoProvider()
+        var supportedKeyExchangeMethods: [KeyExchangeMethod] { real.supportedKeyExchangeMethods }
+        var supportedPseudorandomFunctions: [PseudorandomFunctionID] { real.supportedPseudorandomFunctions }
+        var supportedEncryptionSuites: [EncryptionSuite] { real.supportedEncryptionSuites }
+        func makeKeyExchange(_ method: KeyExchangeMethod) throws -> any KeyExchange { try real.makeKeyExchange(method) }
+        func makePseudorandomFunction(_ id: PseudorandomFunctionID) throws -> any PseudorandomFunction { throw Broken() }
+        func makeEncryptedPayloadProtection(suite: EncryptionSuite, encryptionKey: SecretBytes, integrityKey: SecretBytes) throws
+            -> any EncryptedPayloadProtection {
+            try real.makeEncryptedPayloadProtection(suite: suite, encryptionKey: encryptionKey, integrityKey: integrityKey)
+        }
+        func randomBytes(count: Int) throws -> [UInt8] { try real.randomBytes(count: count) }
+    }
+
+    func testWithoutAPRFTheCookieCheckFailsClosed() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(cookieThreshold: 0), file: "t"), provider: NoPRFProvider())
+        var peer = try peer()
+        guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
+        XCTAssertTrue(gateway.receive(first, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty,
+                      "no COOKIE anyone could compute, and no state")
+        XCTAssertEqual(gateway.counters.cookieFailures, 1)
+        XCTAssertEqual(gateway.counters.cookiesSent, 0)
+        XCTAssertTrue(gateway.sas.isEmpty)
+    }
+
     func testAForgedCookieIsDroppedWithoutState() throws {
         var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(cookieThreshold: 0), file: "t"), provider: provider)
         var peer = try peer()

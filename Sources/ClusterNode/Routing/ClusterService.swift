@@ -164,9 +164,10 @@ public final class ClusterService: @unchecked Sendable {
 
     // MARK: The IKE daemon's side
 
-    /// A fresh SA id for this epoch.
-    public func makeSAID() async -> ClusterSAID {
-        (try? await loop.submit { [self] in authority.makeSAID() }.get()) ?? ClusterSAID(0)
+    /// A fresh SA id for this epoch (chosen by the SA authority). Throws when the service's
+    /// event loop is gone.
+    public func makeSAID() async throws -> ClusterSAID {
+        try await loop.submit { [self] in authority.makeSAID() }.get()
     }
 
     /// Distributes `sas` (e.g. a CHILD_SA's inbound and outbound SA) to every live target

@@ -57,6 +57,8 @@ struct GatewayCounters {
     var halfOpenPerPeerDrops = 0
     var cookiesSent = 0
     var badCookies = 0
+    /// IKE_SA_INIT requests dropped because no COOKIE could be computed (the PRF failed).
+    var cookieFailures = 0
     var noConnection = 0
     var halfOpenTimeouts = 0
     /// IKE_SA rekeys completed (either side initiating), and rekeys that failed.
@@ -156,7 +158,10 @@ struct IKEGateway {
     /// contents; without one it gets N(COOKIE) and no state is kept. Nil = go ahead.
     mutating func checkCookie(_ message: IKEMessage, remote: IKEEndpoint, local: IKEEndpoint) -> [GatewayAction]? {
         guard case .nonce(let nonce)? = message.payloads.first(where: { $0.type == .nonce }) else { return [] }
-        let expected = cookie(nonce: nonce.nonceData, remote: remote, spi: message.header.initiatorSPI)
+        guard let expected = cookie(nonce: nonce.nonceData, remote: remote, spi: message.header.initiatorSPI) else {
+            counters.cookieFailures += 1   // fail closed: no state, no answer
+            return []
+        }
         if let echoed = message.notify(.cookie) {
             if echoed.notificationData == expected { return nil }
             counters.badCookies += 1
@@ -170,11 +175,13 @@ struct IKEGateway {
         return [.send(Array(reply.bytes.readableBytesView), local: local, remote: remote)]
     }
 
-    /// Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>), with HMAC-SHA-256 keyed by the secret.
-    func cookie(nonce: [UInt8], remote: IKEEndpoint, spi: UInt64) -> [UInt8] {
+    /// Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>), with HMAC-SHA-256 keyed
+    /// by the secret. Nil when the PRF fails: the request is then dropped, never let through
+    /// on a cookie everyone could guess.
+    func cookie(nonce: [UInt8], remote: IKEEndpoint, spi: UInt64) -> [UInt8]? {
         let data = nonce + remote.address + (0..<8).map { UInt8(truncatingIfNeeded: spi >> (56 - 8 * $0)) }
         guard let prf = try? provider.makePseudorandomFunction(.hmacSHA2_256),
-              let mac = try? prf.compute(key: cookieSecret, data: data) else { return [0] }
+              let mac = try? prf.compute(key: cookieSecret, data: data) else { return nil }
         return [0] + mac.unprotectedCopy().prefix(16)
     }
 
