@@ -244,6 +244,31 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
     /// A CHILD_SA whose SAs the installer refused (the kernel, or a cluster without targets)
     /// after the IKE_AUTH response went out: the gateway deletes it with the peer
     /// (--> D(ESP), <-- D(ESP)), counts it, and keeps the IKE_SA.
+    func testAFailedInstallReleasesTheResponseAndTheShellDeletesTheCHILDSA() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
+        var peer = try peer()
+        guard case .send(let initRequest)? = peer.start(now: 0).first,
+              case .send(let initResponse, _, _)? = gateway.receive(initRequest, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0)
+                .first(where: { if case .send = $0 { return true }; return false }),
+              case .send(let authRequest)? = peer.receive(initResponse, now: 0).first else { return XCTFail("no IKE_SA_INIT") }
+        let started = gateway.receive(authRequest, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0)
+        guard case .install(let child, let token)? = started.first(where: { if case .install = $0 { return true }; return false }) else {
+            return XCTFail("no install started")
+        }
+        XCTAssertFalse(started.contains { if case .send = $0 { return true }; return false }, "the response waits for the install")
+        XCTAssertEqual(token.child, child.reference)
+        let released = gateway.installCompleted(token, succeeded: false, now: 1)
+        guard case .send(let response, _, _)? = released.first else { return XCTFail("no response after the failed install") }
+        XCTAssertEqual(released.count, 1)
+        _ = peer.receive(response, now: 1)
+        XCTAssertEqual(peer.phase, .established)
+        XCTAssertEqual(gateway.installCompleted(token, succeeded: true, now: 1).count, 0, "one report per install")
+        // The shell then deletes the CHILD_SA with the peer (DaemonCore.installFailed).
+        guard let decision = gateway.childSAInstallFailed(child) else { return XCTFail("no delete decided") }
+        let (deleteActions, _) = gateway.childSAExpired(decision, now: 2)
+        XCTAssertTrue(deleteActions.contains { if case .send = $0 { return true }; return false }, "an INFORMATIONAL Delete")
+    }
+
     func testACHILDSAThatCouldNotBeInstalledIsDeletedWithThePeer() throws {
         var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
         var peer = try peer()
