@@ -67,6 +67,14 @@ final class PendingInstallTests: XCTestCase {
         XCTAssertEqual(c.responder!.phase, .established)
     }
 
+    func testDeletingTheIKESAWhileAnInstallIsPendingSendsNoResponseAfterTheDelete() throws {
+        var (c, _, child) = try authPending()
+        let deletion = c.responder!.delete(now: 1)
+        XCTAssertEqual(sends(deletion).count, 1, "D(IKE)")
+        XCTAssertTrue(deletion.contains(.delete(child)), "the CHILD_SA goes with it")
+        XCTAssertEqual(c.responder!.installCompleted(child.reference, succeeded: true, now: 2), [], "no IKE_AUTH response after our Delete")
+    }
+
     func testCreateChildSAResponsesWaitForTheirInstalls() throws {
         for rekey in [false, true] {
             var c = try conversation()
