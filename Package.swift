@@ -75,7 +75,7 @@ let package = Package(
         // MARK: Cluster
         .target(name: "Cluster", dependencies: ["Secrets", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "ClusterNode", dependencies: [
-            "Cluster", "XFRM", "IKEDaemon", "IKEv2",
+            "Cluster", "XFRM", "IKEv2",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
