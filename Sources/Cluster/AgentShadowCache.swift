@@ -10,8 +10,9 @@ public struct AgentShadowCache: Sendable {
         /// shared outbound SA `block` is its first sequence block: the state is added with
         /// the output sequence at `first - 1` and the hard packet limit at the block size.
         case installInKernel(SADescription, block: ClusterMessage.SequenceBlockGrant?)
-        /// A shared outbound SA moves to its next block: one XFRM_MSG_NEWAE setting the output
-        /// sequence to `first - 1` and the packet count to 0.
+        /// A shared outbound SA moves to its next block: its kernel state is replaced by a
+        /// fresh one (output sequence `first - 1`, packet count 0, hard packet limit = block
+        /// size; XFRM has no NEWAE that resets the packet count), its policies stay.
         case switchSequenceBlock(SADescription, ClusterMessage.SequenceBlockGrant)
         /// Delete the SA and its policies from the kernel.
         case removeFromKernel(SADescription)

@@ -81,6 +81,8 @@ public struct SAAuthority: Sendable {
     var perTargetRequested: Set<PerTargetLine> = []
     var rekeyRequested: Set<ClusterSAID> = []
     var peerDeletionRequested: Set<ClusterSAID> = []
+    /// The highest SA id in use: `makeSAID()` hands out the next (SAAuthority+ChildSA.swift).
+    public internal(set) var lastSAID: UInt64 = 0
 
     /// An authority for the routing node's `epoch` (fresh on every start).
     public init(epoch: ClusterEpoch, configuration: Configuration = Configuration()) {
@@ -102,6 +104,7 @@ public struct SAAuthority: Sendable {
         var failure: String?
         for var sa in sas {
             sa.epoch = membership.epoch
+            lastSAID = max(lastSAID, sa.saID.rawValue)   // ids a caller chose (tools, tests) are never handed out again
             do {
                 try sa.validate()
             } catch {

@@ -73,9 +73,9 @@ func milliseconds(since start: DispatchTime) -> Double { Double(DispatchTime.now
 var arguments: [String: String] = [:]
 var iterator = CommandLine.arguments.dropFirst().makeIterator()
 while let name = iterator.next() {
-    let usage = "usage: --pki DIR [--targets 1,4,16,64] [--sas 40] [--kernel memory|xfrm|both] [--netns-prefix vbench-t]"
+    let usage = "usage: --pki DIR [--targets 1,4,16,64] [--sas 40] [--kernel memory|xfrm|both] [--netns-prefix vbench-t] [--ike-setups N]"
     guard name.hasPrefix("--"), let value = iterator.next() else { fail(usage) }
-    guard ["pki", "targets", "sas", "kernel", "netns-prefix"].contains(name.dropFirst(2)) else { fail("unknown option \(name); \(usage)") }
+    guard ["pki", "targets", "sas", "kernel", "netns-prefix", "ike-setups"].contains(name.dropFirst(2)) else { fail("unknown option \(name); \(usage)") }
     arguments[String(name.dropFirst(2))] = value
 }
 guard let pki = arguments["pki"] else { fail("--pki DIR is required (scripts/cluster-ca)") }
@@ -188,7 +188,25 @@ func cpuMilliseconds(_ clock: clockid_t) -> Double {
     return Double(time.tv_sec) * 1e3 + Double(time.tv_nsec) / 1e6
 }
 
-func run(targets: Int, kernel kind: KernelKind) async throws -> Row {
+/// A routing node on an event loop of its own (every cluster connection of it runs there, as
+/// in `vipsec routing`, so its CPU can be read off that thread's clock) and `targets` agents
+/// with the chosen kernel, all joined.
+struct RunningCluster {
+    var service: ClusterService
+    var agents: [ClusterAgent]
+    var routingGroup: MultiThreadedEventLoopGroup
+    var routerClock: clockid_t
+    /// Growth of the resident memory while the agents joined, per agent.
+    var rssPerAgent: Double
+
+    func stop() async throws {
+        for agent in agents { await agent.stop(removingSAs: false) }
+        await service.stop(removingSAs: false)
+        try await routingGroup.shutdownGracefully()
+    }
+}
+
+func startCluster(targets: Int, kernel kind: KernelKind) async throws -> RunningCluster {
     let authority = SAAuthority.Configuration(
         membership: MembershipConfiguration(heartbeatInterval: .seconds(1), failureTimeout: .seconds(30)),
         installTimeout: .seconds(20), outboundMode: .perTarget)
@@ -219,13 +237,19 @@ func run(targets: Int, kernel kind: KernelKind) async throws -> Row {
         guard DispatchTime.now().uptimeNanoseconds < deadline else { fail("only \(await service.liveMembers().count) of \(targets) agents joined") }
         try await Task.sleep(for: .milliseconds(20))
     }
-    let rss = Double(residentBytes() - before) / Double(targets)
+    return RunningCluster(service: service, agents: agents, routingGroup: routingGroup, routerClock: routerClock,
+                          rssPerAgent: Double(residentBytes() - before) / Double(targets))
+}
+
+func run(targets: Int, kernel kind: KernelKind) async throws -> Row {
+    let cluster = try await startCluster(targets: targets, kernel: kind)
+    let service = cluster.service, routerClock = cluster.routerClock, rss = cluster.rssPerAgent
     var spi: UInt32 = 0x1000
     func next() -> UInt32 { spi += 1; return spi }
     var broadcast: [Double] = [], sequential: [Double] = [], routerCPU: [Double] = []
     for round in 0..<(rounds + 3) {
         // vipsec: one InstallSA to every target at once, done when all acknowledged.
-        let id = await service.makeSAID()
+        let id = try await service.makeSAID()
         let sa = description(id, spi: next(), owner: nil)
         let cpuBefore = cpuMilliseconds(routerClock)
         var start = DispatchTime.now()
@@ -239,7 +263,7 @@ func run(targets: Int, kernel kind: KernelKind) async throws -> Row {
         var ids: [ClusterSAID] = []
         start = DispatchTime.now()
         for i in 1...targets {
-            let one = await service.makeSAID()
+            let one = try await service.makeSAID()
             ids.append(one)
             try await service.install([description(one, spi: next(), owner: try NodeID("t\(i)"))])
         }
@@ -255,10 +279,26 @@ func run(targets: Int, kernel kind: KernelKind) async throws -> Row {
         try await Task.sleep(for: .milliseconds(20 + 2 * targets))
     }
     if kind == .xfrm { try await expectStateCounts(0, targets: targets, what: "after the last delete") }
-    for agent in agents { await agent.stop(removingSAs: false) }
-    await service.stop(removingSAs: false)
-    try await routingGroup.shutdownGracefully()
+    try await cluster.stop()
     return Row(targets: targets, kernel: kind, broadcast: broadcast, sequential: sequential, routerCPU: routerCPU, rssPerAgent: rss)
+}
+
+if let setupsText = arguments["ike-setups"] {
+    guard let setups = Int(setupsText), setups >= 1 else { fail("--ike-setups \(setupsText): a count >= 1") }
+    guard let kind = kernels.first, kernels.count == 1 else { fail("--ike-setups: one --kernel (memory or xfrm)") }
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do {
+            try await printIKESetups(setups: setups, targetCounts: targetCounts, kernel: kind) { targets in
+                try await startCluster(targets: targets, kernel: kind)
+            }
+        } catch {
+            fail("\(error)")
+        }
+        done.signal()
+    }
+    done.wait()
+    exit(0)
 }
 
 let wire = wireBytes()

@@ -61,14 +61,14 @@ func runRouting(_ values: [String: String]) {
     }
 
     @Sendable func injectInbound() async {
-        let id = await service.makeSAID()
+        guard let id = try? await service.makeSAID() else { return print("install of an inbound SA failed: the cluster service is gone") }
         await install([sa(id, inbound: true, owner: nil)], what: "inbound \(id)")
     }
 
     service.setHooks(.init(negotiatePerTargetSA: { owner, _ in
         // Stands in for IKE's CREATE_CHILD_SA: the owner's own outbound SA.
         Task {
-            let id = await service.makeSAID()
+            guard let id = try? await service.makeSAID() else { return print("install of outbound for \(owner) failed: the cluster service is gone") }
             await install([sa(id, inbound: false, owner: owner)], what: "outbound \(id) for \(owner)")
         }
     }, deleteChildSA: { saID in

@@ -25,8 +25,8 @@ public final class IKEDaemonService {
 
     /// `control`, if given, accepts commands (e.g. from the cluster) while `run` runs.
     /// `onStopSignal(count)` runs on the signal queue at every SIGTERM/SIGINT (1 for the
-    /// first), before the workers are asked to stop: the cluster fails the installs a worker
-    /// may be blocked on, so that the worker can stop at once.
+    /// first), before the workers are asked to stop: the cluster fails the installs still
+    /// pending, so that their IKE_SAs can be deleted at once.
     public init(config: DaemonConfig, installer: ChildSAInstaller, logger: Logger, control: IKEDaemonControl? = nil,
                 onStopSignal: (@Sendable (Int) -> Void)? = nil) {
         self.config = config
@@ -46,12 +46,10 @@ public final class IKEDaemonService {
         defer { senders.values.forEach { $0.close() } }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: workerCount)
         defer { try? group.syncShutdownGracefully() }
-        // Several workers call the installer from their threads: one call at a time.
-        let sharedInstaller = workerCount > 1 ? SerializedChildSAInstaller(installer) : installer
         var workerConfig = config
         workerConfig.settings = IKEWorkerSet.workerSettings(config.settings, workers: workerCount)
         let cores = try group.makeIterator().map { loop in
-            try DaemonCore(config: workerConfig, installer: sharedInstaller, logger: logger, loop: loop)
+            try DaemonCore(config: workerConfig, installer: installer, logger: logger, loop: loop)
         }
         let workers = IKEWorkerSet(cores: cores)
         let loop = workers.first.loop
@@ -92,7 +90,7 @@ public final class IKEDaemonService {
         // Standalone: the kernel's soft/hard expires (rekey_bytes, life_bytes, ...) drive rekeys
         // and deletes, on the worker that holds the CHILD_SA.
         var expiryWatcher: ChildSAExpiryWatcher?
-        if installer is KernelChildSAInstaller {
+        if installer.installsIntoLocalKernel {
             do { expiryWatcher = try ChildSAExpiryWatcher(workers: workers) } catch {
                 logger.warning("no XFRM expire events (\(error)): CHILD_SAs rekey by time only")
             }
@@ -161,12 +159,10 @@ public final class IKEDaemonService {
                 first.logger.info("\(line)")
                 return workers.collect { $0.stop() }
             }.whenComplete { _ in
-                let installer = first.installer
-                let kernel = (installer as? KernelChildSAInstaller)
-                    ?? ((installer as? SerializedChildSAInstaller)?.wrapped as? KernelChildSAInstaller)
-                kernel?.removeAll()
-                let closes = channels.values.map { $0.close() }
-                EventLoopFuture.andAllComplete(closes, on: first.loop).whenComplete { _ in promise.succeed(()) }
+                first.installer.removeAll(on: first.loop).whenComplete { _ in
+                    let closes = channels.values.map { $0.close() }
+                    EventLoopFuture.andAllComplete(closes, on: first.loop).whenComplete { _ in promise.succeed(()) }
+                }
             }
         }
     }
@@ -203,6 +199,8 @@ final class DaemonCore: @unchecked Sendable {
     var channels: [ChannelKey: Channel] = [:]
     /// The sockets' sending descriptors (DatagramSender.swift), by bound address and port.
     var senders: [(key: SenderKey, sender: DatagramSender)] = []
+    /// Where `send` puts datagrams instead of the sockets (tests of the shell); nil: the sockets.
+    var transmit: ((_ bytes: [UInt8], _ local: IKEEndpoint, _ remote: IKEEndpoint) -> Void)?
     var shuttingDown = false
     /// Decisions on the kernel's expire events (ChildSAExpiryWatcher.swift).
     var expiry = ChildSAExpiryPolicy()
@@ -256,14 +254,7 @@ final class DaemonCore: @unchecked Sendable {
     }
 
     func perform(_ actions: [GatewayAction]) {
-        // Installs first: a response that makes a CHILD_SA usable goes out only once its SAs
-        // are in place (locally, or acknowledged by the cluster's targets).
-        // A CHILD_SA whose SAs could not be installed is deleted with the peer once the
-        // response has gone (IKEGateway.childSAInstallFailed).
-        let installsFirst = actions.filter { if case .install = $0 { return true } else { return false } }
-            + actions.filter { if case .install = $0 { return false } else { return true } }
-        var notInstalled: [ChildSAInstallation] = []
-        for action in installsFirst {
+        for action in actions {
             switch action {
             case .send(let bytes, let local, let remote):
                 send(bytes, local: local, remote: remote)
@@ -278,32 +269,39 @@ final class DaemonCore: @unchecked Sendable {
                     guard !shuttingDown else { return }
                     perform(gateway.commandTimerFired(timer, now: Self.now))
                 }
-            case .install(let child):
-                do { try installer.install(child) } catch {
-                    logger.error("installing \(child.reference) failed: \(error); deleting the CHILD_SA with the peer")
-                    notInstalled.append(child)
+            case .install(let child, let token):
+                // Started, not awaited: the IKE_SA holds the response until the outcome is in.
+                installer.install(child, on: loop).whenComplete { [self] result in
+                    if case .failure(let error) = result {
+                        logger.error("installing \(child.reference) failed: \(error); deleting the CHILD_SA with the peer")
+                    }
+                    perform(gateway.installCompleted(token, succeeded: (try? result.get()) != nil, now: Self.now))
+                    if case .failure = result { installFailed(child) }
                 }
             case .activateOutbound(let child):
-                do { try installer.activateOutbound(child) } catch {
+                installer.activateOutbound(child, on: loop).whenFailure { [self] error in
                     logger.error("activating the outbound SA of \(child.reference) failed: \(error); deleting the CHILD_SA with the peer")
-                    notInstalled.append(child)
+                    installFailed(child)
                 }
             case .delete(let child):
-                do { try installer.delete(child) } catch {
+                installer.delete(child, on: loop).whenFailure { [self] error in
                     logger.error("deleting \(child.reference) failed: \(error)")
                 }
             case .log(let line):
                 logger.info("\(line)")
             }
         }
-        for child in notInstalled {
-            if let delete = gateway.childSAInstallFailed(child) { retryChildSAExpiry(delete, tries: 50) }
-        }
+    }
+
+    /// A CHILD_SA whose SAs are not in place is deleted with the peer (IKEGateway+Expiry.swift).
+    func installFailed(_ child: ChildSAInstallation) {
+        if let delete = gateway.childSAInstallFailed(child) { retryChildSAExpiry(delete, tries: 50) }
     }
 
     func send(_ bytes: [UInt8], local: IKEEndpoint, remote: IKEEndpoint) {
         // From this worker's thread straight to the socket; the channel (worker 0's loop) only
         // when there is no such socket or the kernel did not take the datagram at once.
+        if let transmit { return transmit(bytes, local, remote) }
         let port = Int(local.port)
         if let sender = senders.first(where: { $0.key.port == port && $0.key.address == local.address })?.sender
             ?? senders.first(where: { $0.key.port == port })?.sender,

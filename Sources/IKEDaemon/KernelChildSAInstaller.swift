@@ -17,7 +17,7 @@ public struct KernelInstallError: Error, CustomStringConvertible {
 }
 
 /// Installs CHILD_SAs into the local kernel.
-public final class KernelChildSAInstaller: ChildSAInstaller {
+public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
     private let kernel: XFRMKernel
     private let logger: Logger
     /// Priority of the policies we add (strongSwan uses ~ 375423 for such policies; lower wins).
@@ -29,6 +29,9 @@ public final class KernelChildSAInstaller: ChildSAInstaller {
         self.kernel = kernel
         self.logger = logger
     }
+
+    /// The kernel's expire events of these SAs drive rekeys by bytes and packets.
+    public var installsIntoLocalKernel: Bool { true }
 
     public func install(_ child: ChildSAInstallation) throws {
         // One jittered soft byte/packet limit per CHILD_SA, for both of its SAs (rand_bytes).

@@ -9,7 +9,7 @@ import XFRM
 struct RoutingCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "routing",
-        abstract: "Run the routing node: vipsec's IKEv2 daemon on UDP 500/4500 (standalone gateway for now).",
+        abstract: "Run the routing node: vipsec's IKEv2 daemon on UDP 500/4500 standalone, or in front of a cluster of target hosts (`vipsec { cluster { } }`).",
         discussion: """
             The config file uses swanctl.conf's syntax (connections, secrets) plus a `vipsec { }` \
             section. A file holding secrets must not be readable by group or others (chmod 600). \
@@ -57,12 +57,12 @@ struct RoutingCommand: ParsableCommand {
             return
         }
         if noKernelInstalls {
-            try IKEDaemonService(config: daemonConfig, installer: NullChildSAInstaller(), logger: logger).run()
+            try IKEDaemonService(config: daemonConfig, installer: ConfinedChildSAInstaller(NullChildSAInstaller()), logger: logger).run()
             return
         }
         // Generous: the first SA of an algorithm may load kernel crypto modules (slow under emulation).
         let kernel = try XFRMKernel(timeout: .seconds(30))
         let installer = KernelChildSAInstaller(kernel: kernel, logger: logger)
-        try IKEDaemonService(config: daemonConfig, installer: installer, logger: logger).run()
+        try IKEDaemonService(config: daemonConfig, installer: ConfinedChildSAInstaller(installer), logger: logger).run()
     }
 }

@@ -1,11 +1,12 @@
 import Cluster
 import Foundation
 import IKEv2
+import NIOPosix
 import XCTest
 @testable import ClusterNode
 
 /// The IKE daemon's door (`ChildSAInstaller`) on the routing node: a negotiated CHILD_SA
-/// reaches the targets, and `install` returns only once they hold it.
+/// reaches the targets, and the install's future completes only once they hold it.
 final class ClusterChildSAInstallerTests: ClusterHarnessTestCase {
     func child(inboundSPI: UInt32, outboundSPI: UInt32) -> ChildSAInstallation {
         Self.child(inboundSPI: inboundSPI, outboundSPI: outboundSPI)
@@ -53,11 +54,12 @@ final class ClusterChildSAInstallerTests: ClusterHarnessTestCase {
         try await harness.startAgent("t2", kernel: second).welcomed.get()
         let installer = ClusterChildSAInstaller(service: harness.service)
         let installation = child(inboundSPI: 0xb001, outboundSPI: 0xb002)
-        try await Task.detached { try installer.install(installation) }.value
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        try await installer.install(installation, on: loop).get()
         XCTAssertTrue(first.spis.contains(0xb001) && second.spis.contains(0xb001), "the inbound SA is on both targets")
         XCTAssertEqual((first.spis.contains(0xb002) ? 1 : 0) + (second.spis.contains(0xb002) ? 1 : 0), 1,
                        "the negotiated outbound SA belongs to exactly one target")
-        try installer.delete(installation)
+        try await installer.delete(installation, on: loop).get()
         let gone = await eventually { !first.spis.contains(0xb001) && !second.spis.contains(0xb001) }
         XCTAssertTrue(gone)
     }
@@ -67,7 +69,7 @@ final class ClusterChildSAInstallerTests: ClusterHarnessTestCase {
         let installer = ClusterChildSAInstaller(service: harness.service)
         let installation = child(inboundSPI: 0xc001, outboundSPI: 0xc002)
         do {
-            try await Task.detached { try installer.install(installation) }.value
+            try await installer.install(installation, on: MultiThreadedEventLoopGroup.singleton.next()).get()
             XCTFail("no target can hold the CHILD_SA: the IKE daemon must not make it usable")
         } catch is ClusterChildSAError {
         }

@@ -1,12 +1,12 @@
 import Cluster
 import Foundation
 import IKEv2
+import NIOPosix
 import XCTest
 @testable import ClusterNode
 
-/// The routing node's cluster side at a stop signal: an IKE worker blocked in
-/// `ClusterChildSAInstaller.install` (a target that never acknowledges) is released at once,
-/// and the stop's waits on the targets are bounded.
+/// The routing node's cluster side at a stop signal: an install pending on a target that
+/// does not acknowledge fails at once, and the stop's waits on the targets are bounded.
 final class RoutingShutdownTests: ClusterHarnessTestCase {
     func testAStopSignalReleasesAnInstallWaitingOnASlowTarget() async throws {
         try await harness.startService(installTimeout: .seconds(20))
@@ -16,8 +16,9 @@ final class RoutingShutdownTests: ClusterHarnessTestCase {
         let installer = ClusterChildSAInstaller(service: harness.service)
         let installation = ClusterChildSAInstallerTests.child(inboundSPI: 0xc001, outboundSPI: 0xc002)
         let start = Date()
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
         let install = Task.detached { () -> Error? in
-            do { try installer.install(installation); return nil } catch { return error }
+            do { try await installer.install(installation, on: loop).get(); return nil } catch { return error }
         }
         try await Task.sleep(nanoseconds: 300_000_000)
         harness.service.abortPendingInstalls()
@@ -25,8 +26,8 @@ final class RoutingShutdownTests: ClusterHarnessTestCase {
         XCTAssertNotNil(error, "the install fails: the routing node is stopping")
         XCTAssertLessThan(Date().timeIntervalSince(start), 2, "released at once, not after the install timeout")
         // New installs are refused at once too.
-        let again = try await Task.detached { () -> Bool in
-            (try? installer.install(ClusterChildSAInstallerTests.child(inboundSPI: 0xc003, outboundSPI: 0xc004))) == nil
+        let again = await Task.detached { () -> Bool in
+            (try? await installer.install(ClusterChildSAInstallerTests.child(inboundSPI: 0xc003, outboundSPI: 0xc004), on: loop).get()) == nil
         }.value
         XCTAssertTrue(again)
     }

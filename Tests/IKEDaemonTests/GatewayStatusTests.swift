@@ -19,9 +19,9 @@ final class GatewayStatusTests: XCTestCase, GatewayPeerTesting {
         var sent = toGateway
         while let datagram = toGateway.first {
             toGateway.removeFirst()
-            for case .send(let bytes, _, _) in gateway.receive(datagram, local: IKEGatewayTests.gatewayAddress,
+            for case .send(let bytes, _, _) in gateway.receiveInstalling(datagram, local: IKEGatewayTests.gatewayAddress,
                                                                 remote: IKEGatewayTests.peerAddress, now: 0) {
-                let more = peer.receive(bytes, now: 0).compactMap { if case .send(let b) = $0 { return b }; return nil }
+                let more = peer.receiveInstalling(bytes, now: 0).compactMap { if case .send(let b) = $0 { return b }; return nil }
                 toGateway += more
                 sent += more
             }
@@ -63,18 +63,18 @@ final class GatewayStatusTests: XCTestCase, GatewayPeerTesting {
         XCTAssertEqual(field(gateway, "established_total"), 1)
         XCTAssertEqual(sent.count, 2, "IKE_SA_INIT and IKE_AUTH")
         // A replayed IKE_AUTH (message ID 1) gets the cached response again (RFC 7296 2.1).
-        let replies = gateway.receive(sent[1], local: IKEGatewayTests.gatewayAddress, remote: IKEGatewayTests.peerAddress, now: 1)
+        let replies = gateway.receiveInstalling(sent[1], local: IKEGatewayTests.gatewayAddress, remote: IKEGatewayTests.peerAddress, now: 1)
         XCTAssertEqual(replies.filter { if case .send = $0 { return true }; return false }.count, 1)
         XCTAssertEqual(field(gateway, "cached_responses_resent"), 1)
         // Truncated: our SPI, cut in the middle of the payloads: dropped by the SA.
-        XCTAssertTrue(gateway.receive(Array(sent[1].prefix(40)), local: IKEGatewayTests.gatewayAddress,
+        XCTAssertTrue(gateway.receiveInstalling(Array(sent[1].prefix(40)), local: IKEGatewayTests.gatewayAddress,
                                       remote: IKEGatewayTests.peerAddress, now: 1).isEmpty)
         XCTAssertEqual(field(gateway, "malformed"), 1)
         // A flipped byte in the encrypted part of a new request: integrity failure, no answer.
         var forged = sent[1]
         forged[23] = 2   // message ID 2: a new request, not a retransmission
         forged[forged.count - 1] ^= 0x55
-        XCTAssertTrue(gateway.receive(forged, local: IKEGatewayTests.gatewayAddress, remote: IKEGatewayTests.peerAddress, now: 1).isEmpty)
+        XCTAssertTrue(gateway.receiveInstalling(forged, local: IKEGatewayTests.gatewayAddress, remote: IKEGatewayTests.peerAddress, now: 1).isEmpty)
         XCTAssertEqual(field(gateway, "integrity_failures"), 1)
         XCTAssertEqual(field(gateway, "ike_sas"), 1)
     }
@@ -83,7 +83,7 @@ final class GatewayStatusTests: XCTestCase, GatewayPeerTesting {
         var gateway = try gateway()
         var abandoned = try peer()
         guard case .send(let first)? = abandoned.start(now: 0).first else { return XCTFail() }
-        let actions = gateway.receive(first, local: IKEGatewayTests.gatewayAddress, remote: IKEGatewayTests.peerAddress, now: 0)
+        let actions = gateway.receiveInstalling(first, local: IKEGatewayTests.gatewayAddress, remote: IKEGatewayTests.peerAddress, now: 0)
         let timeouts = actions.compactMap { action -> (GatewayTimer, Double)? in
             if case .scheduleCommand(let timer, let deadline) = action, case .halfOpenTimeout = timer { return (timer, deadline) }
             return nil

@@ -44,6 +44,9 @@ final class IKEConversationTests: XCTestCase {
         /// Datagrams on the wire, not yet delivered.
         var toResponder: [[UInt8]] = []
         var toInitiator: [[UInt8]] = []
+        /// Whether each side's installs are reported done as soon as they start (the shell
+        /// of a kernel that never fails); false: the test calls `installCompleted` itself.
+        var installsCompleteAtOnce = true
 
         init(initiator: IKESAConfiguration, responder: IKESAConfiguration, provider: any IKECryptoProvider) throws {
             self.initiator = try IKESA.initiator(configuration: initiator, provider: provider,
@@ -72,12 +75,15 @@ final class IKEConversationTests: XCTestCase {
                                                 local: IKEConversationTests.bob, remote: IKEConversationTests.alice,
                                                 initiatorSPI: spi)
             }
-            record(responder!.receive(bytes, now: now), fromInitiator: false)
+            record(installsCompleteAtOnce ? responder!.receiveInstalling(bytes, now: now) : responder!.receive(bytes, now: now),
+                   fromInitiator: false)
         }
 
         /// <-- one datagram to the initiator.
         mutating func deliverToInitiator() {
-            record(initiator.receive(toInitiator.removeFirst(), now: now), fromInitiator: true)
+            let bytes = toInitiator.removeFirst()
+            record(installsCompleteAtOnce ? initiator.receiveInstalling(bytes, now: now) : initiator.receive(bytes, now: now),
+                   fromInitiator: true)
         }
 
         /// Delivers everything until the wire is quiet.
@@ -330,16 +336,16 @@ final class IKEConversationRobustnessTests: XCTestCase {
         c.deliverToInitiator()
         var tampered = c.toResponder.removeFirst()
         tampered[tampered.count - 1] ^= 0x01                // flip a bit of the ICV
-        XCTAssertEqual(c.responder!.receive(tampered, now: 0), [])
+        XCTAssertEqual(c.responder!.receiveInstalling(tampered, now: 0), [])
         XCTAssertEqual(c.responder?.counters.integrityFailures, 1)
-        XCTAssertEqual(c.responder!.receive([1, 2, 3], now: 0), [])
-        XCTAssertEqual(c.responder!.receive(Array(tampered.prefix(40)), now: 0), [])
+        XCTAssertEqual(c.responder!.receiveInstalling([1, 2, 3], now: 0), [])
+        XCTAssertEqual(c.responder!.receiveInstalling(Array(tampered.prefix(40)), now: 0), [])
         XCTAssertEqual(c.responder?.counters.malformed, 2)
         XCTAssertEqual(c.responder?.phase, .authenticating, "still waiting for the real IKE_AUTH")
         for length in stride(from: 0, to: tampered.count, by: 7) {
             var truncated = tampered
             truncated.removeLast(length)
-            _ = c.responder!.receive(truncated, now: 0)      // never traps
+            _ = c.responder!.receiveInstalling(truncated, now: 0)      // never traps
         }
     }
 }

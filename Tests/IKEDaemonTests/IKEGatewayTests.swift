@@ -55,11 +55,11 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         var all: [GatewayAction] = []
         while let datagram = toGateway.first {
             toGateway.removeFirst()
-            let actions = gateway.receive(datagram, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0)
+            let actions = gateway.receiveInstalling(datagram, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0)
             all += actions
             for case .send(let bytes, _, let remote) in actions {
                 XCTAssertEqual(remote, Self.peerAddress)
-                toGateway += peer.receive(bytes, now: 0).compactMap { if case .send(let b) = $0 { return b }; return nil }
+                toGateway += peer.receiveInstalling(bytes, now: 0).compactMap { if case .send(let b) = $0 { return b }; return nil }
             }
         }
         return all
@@ -70,7 +70,7 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         var peer = try peer()
         let actions = converse(&peer, &gateway)
         XCTAssertEqual(peer.phase, .established)
-        let installs = actions.compactMap { if case .install(let c) = $0 { return c }; return nil }
+        let installs = actions.compactMap { if case .install(let c, _) = $0 { return c }; return nil }
         XCTAssertEqual(installs.count, 1)
         XCTAssertEqual(installs.first?.reqid, 1)
         XCTAssertEqual(installs.first?.localTrafficSelectors, [.ipv4([10, 2, 0, 0], [10, 2, 0, 255])])
@@ -88,16 +88,43 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         XCTAssertEqual(gateway.counters.badCookies, 0)
     }
 
+    /// OpenSSL, except that no PRF can be made (a broken crypto library).
+    struct NoPRFProvider: IKECryptoProvider {
+        struct Broken: Error {}
+        let real = OpenSSLCryptoProvider()
+        var supportedKeyExchangeMethods: [KeyExchangeMethod] { real.supportedKeyExchangeMethods }
+        var supportedPseudorandomFunctions: [PseudorandomFunctionID] { real.supportedPseudorandomFunctions }
+        var supportedEncryptionSuites: [EncryptionSuite] { real.supportedEncryptionSuites }
+        func makeKeyExchange(_ method: KeyExchangeMethod) throws -> any KeyExchange { try real.makeKeyExchange(method) }
+        func makePseudorandomFunction(_ id: PseudorandomFunctionID) throws -> any PseudorandomFunction { throw Broken() }
+        func makeEncryptedPayloadProtection(suite: EncryptionSuite, encryptionKey: SecretBytes, integrityKey: SecretBytes) throws
+            -> any EncryptedPayloadProtection {
+            try real.makeEncryptedPayloadProtection(suite: suite, encryptionKey: encryptionKey, integrityKey: integrityKey)
+        }
+        func randomBytes(count: Int) throws -> [UInt8] { try real.randomBytes(count: count) }
+    }
+
+    func testWithoutAPRFTheCookieCheckFailsClosed() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(cookieThreshold: 0), file: "t"), provider: NoPRFProvider())
+        var peer = try peer()
+        guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
+        XCTAssertTrue(gateway.receive(first, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty,
+                      "no COOKIE anyone could compute, and no state")
+        XCTAssertEqual(gateway.counters.cookieFailures, 1)
+        XCTAssertEqual(gateway.counters.cookiesSent, 0)
+        XCTAssertTrue(gateway.sas.isEmpty)
+    }
+
     func testAForgedCookieIsDroppedWithoutState() throws {
         var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(cookieThreshold: 0), file: "t"), provider: provider)
         var peer = try peer()
         guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
-        guard case .send(let reply, _, _)? = gateway.receive(first, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).first else {
+        guard case .send(let reply, _, _)? = gateway.receiveInstalling(first, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).first else {
             return XCTFail("no COOKIE")
         }
-        guard case .send(var retry)? = peer.receive(reply, now: 0).first else { return XCTFail("no retry") }
+        guard case .send(var retry)? = peer.receiveInstalling(reply, now: 0).first else { return XCTFail("no retry") }
         retry[40] ^= 0xFF   // inside the COOKIE notify's data (first payload after the header)
-        XCTAssertTrue(gateway.receive(retry, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)
+        XCTAssertTrue(gateway.receiveInstalling(retry, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)
         XCTAssertEqual(gateway.counters.badCookies, 1)
         XCTAssertTrue(gateway.sas.isEmpty)
     }
@@ -107,7 +134,7 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         for _ in 0..<3 {
             var peer = try peer()
             guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
-            _ = gateway.receive(first, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0)
+            _ = gateway.receiveInstalling(first, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0)
         }
         XCTAssertEqual(gateway.halfOpenCount, 1)
         XCTAssertEqual(gateway.counters.halfOpenLimitDrops, 2)
@@ -121,14 +148,14 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         for port in UInt16(40000)..<40004 {
             var peer = try peer()
             guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
-            _ = gateway.receive(first, local: Self.gatewayAddress, remote: IKEEndpoint(address: [192, 0, 2, 1], port: port), now: 0)
+            _ = gateway.receiveInstalling(first, local: Self.gatewayAddress, remote: IKEEndpoint(address: [192, 0, 2, 1], port: port), now: 0)
         }
         XCTAssertEqual(gateway.halfOpenCount, 2)
         XCTAssertEqual(gateway.counters.halfOpenPerPeerDrops, 2)
         XCTAssertTrue(gateway.statusLine.contains("half_open_per_peer_drops=2"), gateway.statusLine)
         var other = try peer()
         guard case .send(let first)? = other.start(now: 0).first else { return XCTFail() }
-        _ = gateway.receive(first, local: Self.gatewayAddress, remote: IKEEndpoint(address: [192, 0, 2, 7], port: 500), now: 0)
+        _ = gateway.receiveInstalling(first, local: Self.gatewayAddress, remote: IKEEndpoint(address: [192, 0, 2, 7], port: 500), now: 0)
         XCTAssertEqual(gateway.halfOpenCount, 3, "another address is not blocked")
         XCTAssertThrowsError(try DaemonConfig(parsing: Self.config(halfOpenPerPeer: 0), file: "t.conf")) { error in
             XCTAssertTrue("\(error)".contains("vipsec.half_open_per_peer"), "\(error)")
@@ -137,17 +164,17 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
 
     func testUnknownSPIsAndGarbageAreCounted() throws {
         var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
-        XCTAssertTrue(gateway.receive([0, 1, 2], local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)
+        XCTAssertTrue(gateway.receiveInstalling([0, 1, 2], local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)
         var header = [UInt8](repeating: 0, count: 28)
         header[7] = 1; header[15] = 2; header[17] = 0x20; header[18] = 35; header[19] = 0x08; header[27] = 28
-        XCTAssertTrue(gateway.receive(header, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)
+        XCTAssertTrue(gateway.receiveInstalling(header, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)
         XCTAssertEqual(gateway.counters.malformed, 1)
         XCTAssertEqual(gateway.counters.unknownSPI, 1)
         var otherPeer = IKEEndpoint(address: [198, 51, 100, 9], port: 500)
         otherPeer.port = 500
         var peer = try peer()
         guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
-        let actions = gateway.receive(first, local: Self.gatewayAddress, remote: otherPeer, now: 0)
+        let actions = gateway.receiveInstalling(first, local: Self.gatewayAddress, remote: otherPeer, now: 0)
         XCTAssertEqual(gateway.counters.noConnection, 1, "\(actions)")
         XCTAssertTrue(gateway.sas.isEmpty)
     }
@@ -169,15 +196,15 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         XCTAssertEqual(sent.count, 1)
         XCTAssertEqual(sent.first?[18], 36, "a CREATE_CHILD_SA request")
         // The peer answers; the gateway installs the new CHILD_SA and deletes the old one.
-        var toGateway = sent.flatMap { peer.receive($0, now: deadline) }.compactMap { if case .send(let b) = $0 { return b }; return nil }
+        var toGateway = sent.flatMap { peer.receiveInstalling($0, now: deadline) }.compactMap { if case .send(let b) = $0 { return b }; return nil }
         var installs = 0, deletes = 0
         while let datagram = toGateway.first {
             toGateway.removeFirst()
-            for action in gateway.receive(datagram, local: Self.gatewayAddress, remote: Self.peerAddress, now: deadline) {
+            for action in gateway.receiveInstalling(datagram, local: Self.gatewayAddress, remote: Self.peerAddress, now: deadline) {
                 switch action {
                 case .install: installs += 1
                 case .delete: deletes += 1
-                case .send(let bytes, _, _): toGateway += peer.receive(bytes, now: deadline).compactMap { if case .send(let b) = $0 { return b }; return nil }
+                case .send(let bytes, _, _): toGateway += peer.receiveInstalling(bytes, now: deadline).compactMap { if case .send(let b) = $0 { return b }; return nil }
                 default: break
                 }
             }
@@ -217,11 +244,36 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
     /// A CHILD_SA whose SAs the installer refused (the kernel, or a cluster without targets)
     /// after the IKE_AUTH response went out: the gateway deletes it with the peer
     /// (--> D(ESP), <-- D(ESP)), counts it, and keeps the IKE_SA.
+    func testAFailedInstallReleasesTheResponseAndTheShellDeletesTheCHILDSA() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
+        var peer = try peer()
+        guard case .send(let initRequest)? = peer.start(now: 0).first,
+              case .send(let initResponse, _, _)? = gateway.receive(initRequest, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0)
+                .first(where: { if case .send = $0 { return true }; return false }),
+              case .send(let authRequest)? = peer.receive(initResponse, now: 0).first else { return XCTFail("no IKE_SA_INIT") }
+        let started = gateway.receive(authRequest, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0)
+        guard case .install(let child, let token)? = started.first(where: { if case .install = $0 { return true }; return false }) else {
+            return XCTFail("no install started")
+        }
+        XCTAssertFalse(started.contains { if case .send = $0 { return true }; return false }, "the response waits for the install")
+        XCTAssertEqual(token.child, child.reference)
+        let released = gateway.installCompleted(token, succeeded: false, now: 1)
+        guard case .send(let response, _, _)? = released.first else { return XCTFail("no response after the failed install") }
+        XCTAssertEqual(released.count, 1)
+        _ = peer.receive(response, now: 1)
+        XCTAssertEqual(peer.phase, .established)
+        XCTAssertEqual(gateway.installCompleted(token, succeeded: true, now: 1).count, 0, "one report per install")
+        // The shell then deletes the CHILD_SA with the peer (DaemonCore.installFailed).
+        guard let decision = gateway.childSAInstallFailed(child) else { return XCTFail("no delete decided") }
+        let (deleteActions, _) = gateway.childSAExpired(decision, now: 2)
+        XCTAssertTrue(deleteActions.contains { if case .send = $0 { return true }; return false }, "an INFORMATIONAL Delete")
+    }
+
     func testACHILDSAThatCouldNotBeInstalledIsDeletedWithThePeer() throws {
         var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
         var peer = try peer()
         let actions = converse(&peer, &gateway)
-        guard let child = actions.compactMap({ if case .install(let c) = $0 { return c }; return nil }).first else {
+        guard let child = actions.compactMap({ if case .install(let c, _) = $0 { return c }; return nil }).first else {
             return XCTFail("no CHILD_SA negotiated")
         }
         XCTAssertEqual(peer.childSAs.count, 1, "the peer took the response as usual")
@@ -233,11 +285,11 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         var deletes: [ChildSAInstallation] = []
         var toGateway: [[UInt8]] = []
         for case .send(let bytes, _, _) in deleteActions {
-            toGateway += peer.receive(bytes, now: 1).compactMap { if case .send(let b) = $0 { return b }; return nil }
+            toGateway += peer.receiveInstalling(bytes, now: 1).compactMap { if case .send(let b) = $0 { return b }; return nil }
         }
         XCTAssertEqual(toGateway.count, 1, "the peer answers the INFORMATIONAL Delete")
         for bytes in toGateway {
-            for case .delete(let d) in gateway.receive(bytes, local: Self.gatewayAddress, remote: Self.peerAddress, now: 1) {
+            for case .delete(let d) in gateway.receiveInstalling(bytes, local: Self.gatewayAddress, remote: Self.peerAddress, now: 1) {
                 deletes.append(d)
             }
         }

@@ -27,7 +27,7 @@ struct RekeyEndpoint {
         let responderSPI = bytes.dropFirst(8).prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let fromInitiator = bytes.count > 19 && bytes[19] & 0x08 != 0
         guard var sa = sas[fromInitiator ? responderSPI : initiatorSPI] else { unknownSPI += 1; return }
-        let produced = sa.receive(bytes, now: now)
+        let produced = sa.receiveInstalling(bytes, now: now)
         file(sa, produced)
     }
 

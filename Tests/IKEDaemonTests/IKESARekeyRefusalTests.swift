@@ -140,7 +140,7 @@ final class IKESARekeyRefusalTests: XCTestCase, GatewayPeerTesting {
         var all: [GatewayAction] = []
         while !peer.outbox.isEmpty {
             let datagram = peer.outbox.removeFirst()
-            let actions = gateway.receive(datagram, local: IKEGatewayTests.gatewayAddress, remote: IKEGatewayTests.peerAddress, now: now)
+            let actions = gateway.receiveInstalling(datagram, local: IKEGatewayTests.gatewayAddress, remote: IKEGatewayTests.peerAddress, now: now)
             all += actions
             for case .send(let bytes, _, _) in actions { peer.receive(bytes, now: now) }
         }

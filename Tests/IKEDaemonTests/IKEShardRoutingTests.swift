@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 import IKEv2
 import IKECrypto
+import NIOCore
+import NIOPosix
 @testable import IKEDaemon
 
 /// Sharding IKE_SAs over workers (IKEShardRouting.swift, IKEWorkerSet.swift): every message
@@ -19,10 +21,10 @@ final class IKEShardRoutingTests: XCTestCase, GatewayPeerTesting {
         while let datagram = pending.first {
             pending.removeFirst()
             toGateway.append(datagram)
-            let actions = gateway.receive(datagram, local: IKEGatewayTests.gatewayAddress, remote: IKEGatewayTests.peerAddress, now: 0)
+            let actions = gateway.receiveInstalling(datagram, local: IKEGatewayTests.gatewayAddress, remote: IKEGatewayTests.peerAddress, now: 0)
             for case .send(let bytes, _, _) in actions {
                 fromGateway.append(bytes)
-                pending += peer.receive(bytes, now: 0).compactMap { if case .send(let b) = $0 { return b }; return nil }
+                pending += peer.receiveInstalling(bytes, now: 0).compactMap { if case .send(let b) = $0 { return b }; return nil }
             }
         }
         XCTAssertEqual(peer.phase, IKESA.Phase.established)
@@ -115,21 +117,45 @@ final class IKEShardRoutingTests: XCTestCase, GatewayPeerTesting {
         XCTAssertEqual(WorkerStatus.line([[("ike_sas", 1)], [("ike_sas", 2)]]), "counters: ike_sas=3 workers=2")
     }
 
-    func testTheSerializedInstallerLetsOneCallThroughAtATime() throws {
-        let counting = NullChildSAInstaller()   // not thread-safe itself: lost updates without the lock
-        let serialized = SerializedChildSAInstaller(counting)
+    func testTheConfinedInstallerRunsTheCallsInOrderOffTheCallersThreads() throws {
+        let counting = NullChildSAInstaller()   // not thread-safe itself: lost updates if two threads ran it
+        let confined = ConfinedChildSAInstaller(counting)
         let (_, _, peer, _) = try conversation()
         let child = try XCTUnwrap(peer.childSAs.first)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 4)
+        defer { try? group.syncShutdownGracefully() }
+        let loops = Array(group.makeIterator())
+        var futures: [EventLoopFuture<Void>] = []
+        let lock = NSLock()
         DispatchQueue.concurrentPerform(iterations: 4000) { i in
+            let loop = loops[i % loops.count]
+            let future: EventLoopFuture<Void>
             switch i % 3 {
-            case 0: try? serialized.install(child)
-            case 1: try? serialized.delete(child)
-            default: try? serialized.activateOutbound(child)
+            case 0: future = confined.install(child, on: loop)
+            case 1: future = confined.delete(child, on: loop)
+            default: future = confined.activateOutbound(child, on: loop)
             }
+            lock.withLock { futures.append(future) }
         }
+        try EventLoopFuture.andAllSucceed(futures, on: loops[0]).wait()
         XCTAssertEqual(counting.installs, 1334)
         XCTAssertEqual(counting.deletes, 1333)
         XCTAssertEqual(counting.activations, 1333)
-        XCTAssertTrue(serialized.withWrapped { $0 === counting })
+        XCTAssertFalse(confined.installsIntoLocalKernel)
+    }
+
+    func testTheConfinedInstallersFailureReachesTheCaller() throws {
+        final class Refusing: SynchronousChildSAInstaller {
+            struct Refused: Error {}
+            func install(_ childSA: ChildSAInstallation) throws { throw Refused() }
+            func delete(_ childSA: ChildSAInstallation) throws {}
+            func activateOutbound(_ childSA: ChildSAInstallation) throws {}
+        }
+        let confined = ConfinedChildSAInstaller(Refusing())
+        let (_, _, peer, _) = try conversation()
+        let child = try XCTUnwrap(peer.childSAs.first)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        XCTAssertThrowsError(try confined.install(child, on: loop).wait())
+        XCTAssertNoThrow(try confined.delete(child, on: loop).wait())
     }
 }

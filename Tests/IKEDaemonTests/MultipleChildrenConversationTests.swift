@@ -196,8 +196,8 @@ final class MultipleChildrenConversationTests: XCTestCase {
                                                    remote: us, initiatorSPI: bytes.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
                         responderCreated = true
                     }
-                    for case .send(let answer) in peer.receive(bytes, now: 0) {
-                        next += gateway.receive(answer, local: us, remote: them, now: 0)
+                    for case .send(let answer) in peer.receiveInstalling(bytes, now: 0) {
+                        next += gateway.receiveInstalling(answer, local: us, remote: them, now: 0)
                     }
                 case .scheduleCommand(let timer, _):
                     if case .createConfiguredChildSA = timer { commands.append(timer); next += gateway.commandTimerFired(timer, now: 0) }

@@ -52,7 +52,7 @@ final class NATConversationTests: XCTestCase {
                     bob = try IKESA.responder(configuration: bobConf, provider: provider, local: sent.to,
                                               remote: seenFrom, initiatorSPI: spi)
                 }
-                let actions = bob!.receive(sent.bytes, local: sent.to, remote: seenFrom, now: 0)
+                let actions = bob!.receiveInstalling(sent.bytes, local: sent.to, remote: seenFrom, now: 0)
                 bobInstall = bobInstall ?? install(actions)
                 toAlice += sends(actions, bob!)
             }
@@ -62,7 +62,7 @@ final class NATConversationTests: XCTestCase {
                 let reachesAlice = throughNAT ? (sent.to == Self.natted(500) || sent.to == Self.natted(4500)) : sent.to == alice.local
                 XCTAssertTrue(reachesAlice, "bob sent to \(sent.to), which the NAT does not map")
                 let to = throughNAT ? IKEEndpoint(address: Self.alicePrivate.address, port: sent.to.port == 40500 ? 500 : 4500) : sent.to
-                let actions = alice.receive(sent.bytes, local: to, remote: sent.from, now: 0)
+                let actions = alice.receiveInstalling(sent.bytes, local: to, remote: sent.from, now: 0)
                 aliceInstall = aliceInstall ?? install(actions)
                 toBob += sends(actions, alice)
             }
@@ -118,22 +118,22 @@ final class NATConversationTests: XCTestCase {
         let liveness = try XCTUnwrap(Self.sent(run.alice.checkLiveness(now: 1)))
         var forged = liveness
         forged[forged.count - 1] ^= 0x01
-        XCTAssertTrue(run.bob.receive(forged, local: run.bob.local, remote: stranger, now: 1).isEmpty)
+        XCTAssertTrue(run.bob.receiveInstalling(forged, local: run.bob.local, remote: stranger, now: 1).isEmpty)
         XCTAssertEqual(run.bob.counters.integrityFailures, 1)
         XCTAssertEqual(run.bob.remote, Self.natted(4500))
         // Garbage from the stranger: dropped as malformed, no move.
-        _ = run.bob.receive([UInt8](repeating: 0x41, count: 80), local: run.bob.local, remote: stranger, now: 1)
+        _ = run.bob.receiveInstalling([UInt8](repeating: 0x41, count: 80), local: run.bob.local, remote: stranger, now: 1)
         XCTAssertEqual(run.bob.remote, Self.natted(4500))
         // The authentic request from a new NAT port: answered there, the IKE_SA follows.
-        let answer = run.bob.receive(liveness, local: run.bob.local, remote: remapped, now: 1)
+        let answer = run.bob.receiveInstalling(liveness, local: run.bob.local, remote: remapped, now: 1)
         XCTAssertNotNil(Self.sent(answer))
         XCTAssertEqual(run.bob.remote, remapped)
         XCTAssertEqual(run.bob.counters.endpointUpdates, 2)
-        _ = run.alice.receive(try XCTUnwrap(Self.sent(answer)), now: 1)   // frees alice's window
+        _ = run.alice.receiveInstalling(try XCTUnwrap(Self.sent(answer)), now: 1)   // frees alice's window
         // A CHILD_SA rekey now encapsulates to the new port.
         let oldSPI = try XCTUnwrap(run.aliceInstall).inbound.spi
         let rekey = try XCTUnwrap(Self.sent(run.alice.rekeyChildSA(inboundSPI: oldSPI, now: 2)))
-        let created = run.bob.receive(rekey, local: run.bob.local, remote: remapped, now: 2)
+        let created = run.bob.receiveInstalling(rekey, local: run.bob.local, remote: remapped, now: 2)
             .compactMap { if case .install(let c) = $0 { return c } else { return nil } }
         XCTAssertEqual(created.first?.udpEncapsulation, UDPEncapsulation(sourcePort: 4500, destinationPort: 50000))
     }

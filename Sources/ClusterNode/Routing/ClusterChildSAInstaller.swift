@@ -1,46 +1,46 @@
 // The routing node's ChildSAInstaller: the IKE daemon's negotiated CHILD_SAs go to the
 // target hosts through the ClusterService instead of into this host's kernel.
 import Cluster
-import Dispatch
 import Foundation
 import IKEv2
+import NIOCore
 
 /// Why a CHILD_SA could not be handed to the cluster (no key material in it).
 public struct ClusterChildSAError: Error, CustomStringConvertible {
     public var description: String
 }
 
-/// Hands each negotiated CHILD_SA to the targets and returns once they acknowledged it
-/// (`ClusterService.install`), so the IKE daemon sends the response that makes the SA usable
-/// only when the targets hold it. Bounded: the service's install timeout drops laggards
-/// (the call succeeds when at least one target holds both SAs, and throws when none does);
-/// `waitLimit` is a last-resort bound on the wait itself.
+/// Hands each negotiated CHILD_SA to the targets (`ClusterService.installChildSA`: one call
+/// onto the cluster's loop, where the SA authority chooses the SA ids and the outbound
+/// owner); the future completes once they acknowledged it, so that the IKE daemon sends the
+/// response that makes the SA usable only when the targets hold it. Nothing waits: the
+/// IKE worker goes on with other IKE_SAs meanwhile. Bounded by the service's install
+/// timeout, which drops laggards: the install succeeds when at least one target holds
+/// both SAs, and fails when none does (or when the routing node stops).
 ///
 /// The inbound SA goes to every live target. The outbound SA, in per-target mode, belongs to
 /// one target that has no outbound SA of this CHILD_SA line yet (the SA authority then asks,
 /// through `ClusterService.Hooks.negotiatePerTargetSA`, for one more for each other target);
 /// in shared mode every target sends on it in sequence blocks.
-///
-/// `install` blocks its caller until the answer: call it off the cluster service's event
-/// loop (the service runs on a loop of its own, so an IKE loop may call it; it stalls that
-/// loop for at most the install timeout).
 public final class ClusterChildSAInstaller: ChildSAInstaller, @unchecked Sendable {
     private let service: ClusterService
-    private let waitLimit: Duration
+    /// Guards the tables below; never held across a call to the service.
     private let lock = NSLock()
     /// The cluster's SAs of each installed CHILD_SA: [inbound, outbound], and the outbound's owner.
     private var lines: [ChildSAReference: Line] = [:]
     /// Outbound halves held back until `activateOutbound` (the responder of a rekey).
     private var deferred: [ChildSAReference: (sa: SADescription, replacing: [ClusterSAID])] = [:]
+    /// Installs under way, and those deleted meanwhile (their SAs go once the targets hold them).
+    private var inFlight: Set<ChildSAReference> = []
+    private var deletedInFlight: Set<ChildSAReference> = []
 
     struct Line {
         var ids: [ClusterSAID]
         var owner: NodeID?
     }
 
-    public init(service: ClusterService, waitLimit: Duration? = nil) {
+    public init(service: ClusterService) {
         self.service = service
-        self.waitLimit = waitLimit ?? service.configuration.authority.installTimeout * 2 + .seconds(1)
     }
 
     /// The CHILD_SA a cluster SA belongs to (for the authority's rekey requests).
@@ -48,68 +48,65 @@ public final class ClusterChildSAInstaller: ChildSAInstaller, @unchecked Sendabl
         lock.withLock { lines.first { $0.value.ids.contains(saID) }?.key }
     }
 
-    public func install(_ child: ChildSAInstallation) throws {
-        let service = self.service
-        let old = child.rekeyOf.flatMap { reference in lock.withLock { lines[reference] } }
-        let (ids, owner, sas): ([ClusterSAID], NodeID?, [SADescription]) = try wait(child.reference) {
-            let ids = [await service.makeSAID(), await service.makeSAID()]
-            // A rekey keeps the rekeyed SA's sender; a new CHILD_SA goes to a target without one.
-            var owner = old?.owner
-            if owner == nil { owner = await service.outboundOwner(reqid: child.reqid) }
-            let sas = try ClusterChildSA.descriptions(of: child, ids: ids, outboundOwner: owner,
-                                                     outboundMode: service.configuration.authority.outboundMode)
-            return (ids, owner, sas)
+    public func install(_ child: ChildSAInstallation, on loop: EventLoop) -> EventLoopFuture<Void> {
+        let promise = loop.makePromise(of: Void.self)
+        promise.completeWithTask { try await self.install(child) }
+        return promise.futureResult
+    }
+
+    private func install(_ child: ChildSAInstallation) async throws {
+        let old = lock.withLock { () -> Line? in
+            inFlight.insert(child.reference)
+            return child.rekeyOf.flatMap { lines[$0] }
         }
         let replacing = old?.ids ?? []
-        let now = child.outboundDeferred ? [sas[0]] : sas
-        try wait(child.reference) { try await service.install(now, replacing: child.outboundDeferred ? Array(replacing.prefix(1)) : replacing) }
-        lock.withLock {
-            lines[child.reference] = Line(ids: ids, owner: owner)
-            if child.outboundDeferred { deferred[child.reference] = (sas[1], Array(replacing.dropFirst())) }
+        let installed: PlacedChildSA
+        do {
+            // A rekey keeps the rekeyed SA's sender; a new CHILD_SA goes to a target without one.
+            installed = try await service.installChildSA(
+                reqid: child.reqid, keepingOwner: old?.owner, deferringOutbound: child.outboundDeferred,
+                replacing: replacing) { ids, owner, mode in
+                try ClusterChildSA.descriptions(of: child, ids: ids, outboundOwner: owner, outboundMode: mode)
+            }
+        } catch {
+            lock.withLock {
+                inFlight.remove(child.reference)
+                deletedInFlight.remove(child.reference)
+            }
+            throw ClusterChildSAError(description: "\(child.reference): \(error)")
+        }
+        let deletedMeanwhile = lock.withLock { () -> Bool in
+            inFlight.remove(child.reference)
+            if deletedInFlight.remove(child.reference) != nil { return true }
+            lines[child.reference] = Line(ids: installed.ids, owner: installed.owner)
+            if let held = installed.heldOutbound { deferred[child.reference] = (held, Array(replacing.dropFirst())) }
+            return false
+        }
+        if deletedMeanwhile {
+            for id in installed.ids { await service.delete(id) }
         }
     }
 
-    public func activateOutbound(_ child: ChildSAInstallation) throws {
-        guard let held = lock.withLock({ deferred.removeValue(forKey: child.reference) }) else { return }
+    public func activateOutbound(_ child: ChildSAInstallation, on loop: EventLoop) -> EventLoopFuture<Void> {
+        guard let held = lock.withLock({ deferred.removeValue(forKey: child.reference) }) else {
+            return loop.makeSucceededVoidFuture()
+        }
         let service = self.service
-        try wait(child.reference) { try await service.install([held.sa], replacing: held.replacing) }
+        let promise = loop.makePromise(of: Void.self)
+        promise.completeWithTask { try await service.install([held.sa], replacing: held.replacing) }
+        return promise.futureResult
     }
 
-    public func delete(_ child: ChildSAInstallation) throws {
+    public func delete(_ child: ChildSAInstallation, on loop: EventLoop) -> EventLoopFuture<Void> {
         let ids = lock.withLock { () -> [ClusterSAID] in
             deferred[child.reference] = nil
+            if inFlight.contains(child.reference) { deletedInFlight.insert(child.reference) }
             return lines.removeValue(forKey: child.reference)?.ids ?? []
         }
         let service = self.service
-        Task { for id in ids { await service.delete(id) } }
-    }
-
-    /// Runs `body` on the cluster's side and waits for it (bounded by `waitLimit`).
-    private func wait<T>(_ reference: ChildSAReference, _ body: @escaping @Sendable () async throws -> T) throws -> T {
-        guard !service.loop.inEventLoop else {
-            throw ClusterChildSAError(description: "install called on the cluster service's own event loop (it would wait for itself)")
-        }
-        let outcome = LockedResult<T>()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do { outcome.set(.success(try await body())) } catch { outcome.set(.failure(error)) }
-            done.signal()
-        }
-        guard done.wait(timeout: .now() + .milliseconds(waitLimit.milliseconds)) == .success else {
-            throw ClusterChildSAError(description: "\(reference): the targets did not answer within \(waitLimit)")
-        }
-        switch outcome.value {
-        case .success(let value): return value
-        case .failure(let error): throw ClusterChildSAError(description: "\(reference): \(error)")
-        case nil: throw ClusterChildSAError(description: "\(reference): no outcome")
-        }
-    }
-
-    private final class LockedResult<T>: @unchecked Sendable {
-        private let lock = NSLock()
-        private var stored: Result<T, Error>?
-        func set(_ result: Result<T, Error>) { lock.withLock { stored = result } }
-        var value: Result<T, Error>? { lock.withLock { stored } }
+        let promise = loop.makePromise(of: Void.self)
+        promise.completeWithTask { for id in ids { await service.delete(id) } }
+        return promise.futureResult
     }
 }
 

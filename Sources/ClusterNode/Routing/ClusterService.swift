@@ -87,7 +87,6 @@ public final class ClusterService: @unchecked Sendable {
     var connections: [NodeID: Channel] = [:]
     var waiters: [IKEResponseToken: EventLoopPromise<Void>] = [:]
     var nextToken: UInt64 = 0
-    var nextSAID: UInt64 = 0
     var heartbeatCounter: UInt64 = 0
     var lastHeartbeat = ClusterInstant.zero
     var events: [String] = []
@@ -165,12 +164,10 @@ public final class ClusterService: @unchecked Sendable {
 
     // MARK: The IKE daemon's side
 
-    /// A fresh SA id for this epoch.
-    public func makeSAID() async -> ClusterSAID {
-        (try? await loop.submit { [self] in
-            nextSAID += 1
-            return ClusterSAID(nextSAID)
-        }.get()) ?? ClusterSAID(0)
+    /// A fresh SA id for this epoch (chosen by the SA authority). Throws when the service's
+    /// event loop is gone.
+    public func makeSAID() async throws -> ClusterSAID {
+        try await loop.submit { [self] in authority.makeSAID() }.get()
     }
 
     /// Distributes `sas` (e.g. a CHILD_SA's inbound and outbound SA) to every live target
@@ -179,15 +176,44 @@ public final class ClusterService: @unchecked Sendable {
     public func install(_ sas: [SADescription], replacing: [ClusterSAID] = []) async throws {
         let future: EventLoopFuture<Void> = loop.flatSubmit { [self] in
             guard !stopped, !installsRefused else { return loop.makeFailedFuture(ClusterInstallError.shutDown) }
-            nextToken += 1
-            let token = IKEResponseToken(nextToken)
-            let promise = loop.makePromise(of: Void.self)
-            waiters[token] = promise
-            for sa in sas where sa.saID.rawValue > nextSAID { nextSAID = sa.saID.rawValue }
-            execute(authority.childSANegotiated(sas, response: token, replacing: replacing, now: Self.now()))
-            return promise.futureResult
+            let token = nextResponseToken()
+            execute(authority.childSANegotiated(sas, response: token.token, replacing: replacing, now: Self.now()))
+            return token.answered
         }
         try await future.get()
+    }
+
+    /// On the loop: a token for the authority's answer on an install, and its future.
+    func nextResponseToken() -> (token: IKEResponseToken, answered: EventLoopFuture<Void>) {
+        nextToken += 1
+        let token = IKEResponseToken(nextToken)
+        let promise = loop.makePromise(of: Void.self)
+        waiters[token] = promise
+        return (token, promise.futureResult)
+    }
+
+    /// Installs a negotiated CHILD_SA of the line `reqid` with one call onto the service's
+    /// loop: the SA authority chooses its SA ids and outbound owner and distributes it
+    /// (`SAAuthority.childSANegotiated(reqid:...)`, where `describe` is explained); the call
+    /// returns by `install`'s timeout rule, with what the authority chose.
+    public func installChildSA(reqid: UInt32, keepingOwner: NodeID?, deferringOutbound: Bool, replacing: [ClusterSAID],
+                               describe: @escaping @Sendable ([ClusterSAID], NodeID?, OutboundMode) throws -> [SADescription])
+        async throws -> PlacedChildSA {
+        let future: EventLoopFuture<PlacedChildSA> = loop.flatSubmit { [self] in
+            guard !stopped, !installsRefused else { return loop.makeFailedFuture(ClusterInstallError.shutDown) }
+            let token = nextResponseToken()
+            do {
+                let (placed, actions) = try authority.childSANegotiated(
+                    reqid: reqid, keepingOwner: keepingOwner, deferringOutbound: deferringOutbound, describe: describe,
+                    response: token.token, replacing: replacing, now: Self.now())
+                execute(actions)
+                return token.answered.map { placed }
+            } catch {   // not described (e.g. no live target to own the outbound SA): nothing sent
+                waiters.removeValue(forKey: token.token)?.fail(error)
+                return loop.makeFailedFuture(error)
+            }
+        }
+        return try await future.get()
     }
 
     /// Removes the SA from every target (rekeyed away, expired, or deleted by the peer).
@@ -200,14 +226,7 @@ public final class ClusterService: @unchecked Sendable {
     /// The live target that should own a new outbound SA of the CHILD_SA line `reqid` in
     /// per-target mode: the first (by name) that owns none yet, else the first live one.
     public func outboundOwner(reqid: UInt32) async -> NodeID? {
-        try? await loop.submit { [self] () -> NodeID? in
-            let live = authority.membership.liveMembers
-            var owners: Set<NodeID> = []
-            for sa in authority.currentSAs where sa.reqid == reqid {
-                if case .perTarget(let owner) = sa.sequencing { owners.insert(owner) }
-            }
-            return live.first { !owners.contains($0) } ?? live.first
-        }.get()
+        try? await loop.submit { [self] in authority.outboundOwner(reqid: reqid) }.get()
     }
 
     /// The live members, by name.

@@ -20,6 +20,7 @@ struct IKESATotals: Equatable {
         self.sequencer.requestsDroppedNotRetransmission += sequencer.requestsDroppedNotRetransmission
         sa.ikeRekeyCollisionsWon += counters.ikeRekeyCollisionsWon
         sa.ikeRekeyCollisionsLost += counters.ikeRekeyCollisionsLost
+        sa.retransmitsAbsorbedWhileInstalling += counters.retransmitsAbsorbedWhileInstalling
     }
 }
 
@@ -60,6 +61,8 @@ extension IKEGateway {
             ("ike_rekey_collisions_lost", totals.sa.ikeRekeyCollisionsLost),
             ("rekeyed_sas_forgotten", counters.rekeyedSAsForgotten),
             ("child_sa_install_failures", counters.childSAInstallFailures),
+            ("retransmits_absorbed_while_installing", totals.sa.retransmitsAbsorbedWhileInstalling),
+            ("cookie_failures", counters.cookieFailures),
         ]
         for (type, count) in totals.sa.refusals.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             fields.append(("refused_\(type)", count))

@@ -10,13 +10,21 @@ enum GatewayAction {
     case send([UInt8], local: IKEEndpoint, remote: IKEEndpoint)
     /// Call `timerFired(sa:timer:now:)` at the timer's deadline.
     case schedule(sa: UInt64, RetransmissionTimer)
-    case install(ChildSAInstallation)
+    /// Start installing the CHILD_SA; report the outcome with `installCompleted(_:succeeded:now:)`
+    /// (the IKE_SA holds back the response that makes it usable until then).
+    case install(ChildSAInstallation, token: ChildSAInstallToken)
     case activateOutbound(ChildSAInstallation)
     case delete(ChildSAInstallation)
     /// Call `commandTimerFired(_:now:)` at `deadline`.
     case scheduleCommand(GatewayTimer, deadline: Double)
     /// A line for the log (never key material).
     case log(String)
+}
+
+/// Names one install the shell started: the IKE_SA that asked for it and the CHILD_SA.
+struct ChildSAInstallToken: Hashable, Sendable {
+    var ikeSA: UInt64
+    var child: ChildSAReference
 }
 
 /// Timers of the gateway's own policy (rekey by time, dead peer detection).
@@ -49,6 +57,8 @@ struct GatewayCounters {
     var halfOpenPerPeerDrops = 0
     var cookiesSent = 0
     var badCookies = 0
+    /// IKE_SA_INIT requests dropped because no COOKIE could be computed (the PRF failed).
+    var cookieFailures = 0
     var noConnection = 0
     var halfOpenTimeouts = 0
     /// IKE_SA rekeys completed (either side initiating), and rekeys that failed.
@@ -148,7 +158,10 @@ struct IKEGateway {
     /// contents; without one it gets N(COOKIE) and no state is kept. Nil = go ahead.
     mutating func checkCookie(_ message: IKEMessage, remote: IKEEndpoint, local: IKEEndpoint) -> [GatewayAction]? {
         guard case .nonce(let nonce)? = message.payloads.first(where: { $0.type == .nonce }) else { return [] }
-        let expected = cookie(nonce: nonce.nonceData, remote: remote, spi: message.header.initiatorSPI)
+        guard let expected = cookie(nonce: nonce.nonceData, remote: remote, spi: message.header.initiatorSPI) else {
+            counters.cookieFailures += 1   // fail closed: no state, no answer
+            return []
+        }
         if let echoed = message.notify(.cookie) {
             if echoed.notificationData == expected { return nil }
             counters.badCookies += 1
@@ -162,12 +175,24 @@ struct IKEGateway {
         return [.send(Array(reply.bytes.readableBytesView), local: local, remote: remote)]
     }
 
-    /// Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>), with HMAC-SHA-256 keyed by the secret.
-    func cookie(nonce: [UInt8], remote: IKEEndpoint, spi: UInt64) -> [UInt8] {
+    /// Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>), with HMAC-SHA-256 keyed
+    /// by the secret. Nil when the PRF fails: the request is then dropped, never let through
+    /// on a cookie everyone could guess.
+    func cookie(nonce: [UInt8], remote: IKEEndpoint, spi: UInt64) -> [UInt8]? {
         let data = nonce + remote.address + (0..<8).map { UInt8(truncatingIfNeeded: spi >> (56 - 8 * $0)) }
         guard let prf = try? provider.makePseudorandomFunction(.hmacSHA2_256),
-              let mac = try? prf.compute(key: cookieSecret, data: data) else { return [0] }
+              let mac = try? prf.compute(key: cookieSecret, data: data) else { return nil }
         return [0] + mac.unprotectedCopy().prefix(16)
+    }
+
+    /// The shell's report on an install it started (`GatewayAction.install`): the IKE_SA sends
+    /// the response it held back, or the Delete that waited. A failed install is then
+    /// deleted with the peer (`childSAInstallFailed`). After an IKE_SA rekey the CHILD_SA
+    /// lives in the new IKE_SA, which never waited for it: nothing to do there.
+    mutating func installCompleted(_ token: ChildSAInstallToken, succeeded: Bool, now: Double) -> [GatewayAction] {
+        guard var sa = sas[token.ikeSA] else { return [] }
+        let actions = sa.installCompleted(token.child, succeeded: succeeded, now: now)
+        return store(sa, actions, now: now)
     }
 
     mutating func timerFired(sa spi: UInt64, timer: RetransmissionTimer, now: Double) -> [GatewayAction] {
@@ -265,7 +290,7 @@ struct IKEGateway {
             case .send(let bytes): result.append(.send(bytes, local: sa.local, remote: sa.remote))
             case .schedule(let timer): result.append(.schedule(sa: spi, timer))
             case .install(let child):
-                result.append(.install(child))
+                result.append(.install(child, token: ChildSAInstallToken(ikeSA: spi, child: child.reference)))
                 if child.lifetime.softSeconds > 0 {
                     // strongSwan-like jitter: up to 10 % earlier, so both ends rarely collide.
                     let soft = Double(child.lifetime.softSeconds)

@@ -5,7 +5,7 @@
 import IKEv2
 
 /// Counts CHILD_SA installs, activations and deletes; touches no kernel.
-public final class NullChildSAInstaller: ChildSAInstaller, @unchecked Sendable {
+public final class NullChildSAInstaller: SynchronousChildSAInstaller, @unchecked Sendable {
     public private(set) var installs = 0
     public private(set) var activations = 0
     public private(set) var deletes = 0

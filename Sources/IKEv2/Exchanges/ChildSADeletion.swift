@@ -12,7 +12,7 @@ extension IKESA {
     /// IKE_SA is not established, another exchange is in flight (try again later) or no
     /// such CHILD_SA exists (see `hasChildSA(inboundSPI:)`).
     public mutating func deleteChildSA(inboundSPI: UInt32, now: Double) -> [IKEAction] {
-        guard phase == .established, taskManager.canSendRequest,
+        guard phase == .established, canSendRequest,
               let child = childSAs.first(where: { $0.inbound.spi == inboundSPI }) else { return [] }
         return deleteChildSARequest(child, now: now)
     }

@@ -62,7 +62,7 @@ extension IKESA {
     private mutating func requestChildSA(child: ChildSAConfiguration, old: ChildSAInstallation?, mode: ChildSAMode,
                                          localTS: [TrafficSelector], remoteTS: [TrafficSelector],
                                          rekey: Bool, now: Double) -> [IKEAction] {
-        guard phase == .established, taskManager.canSendRequest,
+        guard phase == .established, canSendRequest,
               let spi = try? randomChildSPI(), let nonce = try? provider.randomBytes(count: ourNonceLength) else { return [] }
         let proposals = child.espProposals.map { var p = $0; p.spi = spi.bigEndianBytes; return p }
         var keyExchange: (any KeyExchange)?
@@ -136,7 +136,10 @@ extension IKESA {
                 redundant = installation   // we lose: delete what we created; the peer deletes the old one
             }
         }
-        return [.install(installation)] + deleteChildSARequest(redundant, now: now)
+        // The Delete goes out once the new CHILD_SA is installed (`installCompleted`): the peer
+        // must not switch to it before our side holds it.
+        deleteAfterInstall[installation.reference] = redundant
+        return [.install(installation)]
     }
 
     /// Sends the Delete for `child` (its inbound SPI) and removes it once answered.

@@ -52,7 +52,7 @@ extension IKESA {
     /// Whether an IKE_SA rekey may start now: established, window free, no CHILD_SA rekey
     /// half done (a successor would inherit it mid-flight).
     public var canRekeyIKESA: Bool {
-        phase == .established && taskManager.canSendRequest && pendingIKERekey == nil && peerIKERekey == nil
+        phase == .established && canSendRequest && pendingIKERekey == nil && peerIKERekey == nil
             && pendingChildRekey == nil && pendingChildDeletion == nil && deferredOutbound.isEmpty && collidingPeerRekey == nil
     }
 

@@ -16,6 +16,10 @@ extension IKESA {
         guard phase == .established else { return close(phase == .rekeyed ? "rekeyed" : "deleted before establishment") }
         // Another request (e.g. an IKE_SA rekey) holds the window: no Delete can go out now.
         guard taskManager.canSendRequest else { return close("deleted (exchange in flight, no Delete sent)") }
+        // D(IKE) ends every CHILD_SA: no Delete of one waits any more, and no response that
+        // would make one usable goes out after it.
+        deleteAfterInstall = [:]
+        heldResponse = nil
         let actions = sendRequest(exchange: .informational, kind: .deleteIKESA, payloads: [.delete(.ikeSA)], now: now)
         // Our CHILD_SAs go at once: the peer stops using them on receipt.
         let deletions = childSAs.map { IKEAction.delete($0) }
@@ -26,7 +30,7 @@ extension IKESA {
     /// Sends an empty INFORMATIONAL to check that the peer is alive; an unanswered one
     /// closes the IKE_SA after the retransmissions.
     public mutating func checkLiveness(now: Double) -> [IKEAction] {
-        guard phase == .established, taskManager.canSendRequest else { return [] }
+        guard phase == .established, canSendRequest else { return [] }
         return sendRequest(exchange: .informational, kind: .liveness, payloads: [], now: now)
     }
 

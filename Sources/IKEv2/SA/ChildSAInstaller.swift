@@ -1,7 +1,9 @@
 // The one door through which negotiated CHILD_SAs leave the IKE core: "install these
 // inbound + outbound SAs with these policies; delete that one". The standalone gateway
-// implements it with the local kernel (IKEDaemon.KernelChildSAInstaller); the cluster will
-// implement it by handing the SAs to the target hosts. Nothing here is kernel-specific.
+// installs into the local kernel (IKEDaemon.KernelChildSAInstaller, run on a thread of its
+// own by IKEDaemon.ConfinedChildSAInstaller); the routing node hands the SAs to the target
+// hosts (ClusterNode.ClusterChildSAInstaller). Nothing here is kernel-specific.
+import NIOCore
 
 /// IPsec mode of a CHILD_SA.
 public enum ChildSAMode: String, Sendable, Equatable {
@@ -168,12 +170,44 @@ extension ChildSAInstallation {
     }
 }
 
-/// Where negotiated CHILD_SAs go: the local kernel, or the cluster's targets.
-public protocol ChildSAInstaller: AnyObject {
+/// Where negotiated CHILD_SAs go: the local kernel, or the cluster's targets. Every call
+/// returns at once, never waiting for the kernel or a target; its future completes on
+/// `loop` once the work is done or failed (the IKE shell then reports the outcome to the
+/// IKE_SA: `IKESA.installCompleted`). Safe to call from any thread.
+public protocol ChildSAInstaller: AnyObject, Sendable {
     /// Installs both SAs and the policies for the selectors (tunnel: out/in/fwd).
-    func install(_ childSA: ChildSAInstallation) throws
-    /// Removes both SAs and their policies. Deleting something already gone is not an error.
-    func delete(_ childSA: ChildSAInstallation) throws
+    func install(_ childSA: ChildSAInstallation, on loop: EventLoop) -> EventLoopFuture<Void>
+    /// Removes both SAs and their policies. Deleting something already gone (or whose
+    /// install is still under way: it goes once in place) is not an error.
+    func delete(_ childSA: ChildSAInstallation, on loop: EventLoop) -> EventLoopFuture<Void>
     /// Installs the outbound SA of a CHILD_SA installed with `outboundDeferred`.
+    func activateOutbound(_ childSA: ChildSAInstallation, on loop: EventLoop) -> EventLoopFuture<Void>
+    /// Whether the installed SAs live in this host's kernel, whose expire events then drive
+    /// rekeys by bytes and packets (IKEDaemon.ChildSAExpiryWatcher).
+    var installsIntoLocalKernel: Bool { get }
+    /// Removes whatever is still installed (at shutdown, after the deletes).
+    func removeAll(on loop: EventLoop) -> EventLoopFuture<Void>
+}
+
+extension ChildSAInstaller {
+    public var installsIntoLocalKernel: Bool { false }
+    public func removeAll(on loop: EventLoop) -> EventLoopFuture<Void> { loop.makeSucceededVoidFuture() }
+}
+
+/// An installer whose calls are done when they return (the local kernel over netlink, the
+/// null installer), for one caller at a time: IKEDaemon.ConfinedChildSAInstaller runs it
+/// on a thread of its own and makes a `ChildSAInstaller` of it.
+public protocol SynchronousChildSAInstaller: AnyObject {
+    func install(_ childSA: ChildSAInstallation) throws
+    func delete(_ childSA: ChildSAInstallation) throws
     func activateOutbound(_ childSA: ChildSAInstallation) throws
+    /// See `ChildSAInstaller.installsIntoLocalKernel`.
+    var installsIntoLocalKernel: Bool { get }
+    /// Removes whatever is still installed (at shutdown).
+    func removeAll()
+}
+
+extension SynchronousChildSAInstaller {
+    public var installsIntoLocalKernel: Bool { false }
+    public func removeAll() {}
 }

@@ -79,6 +79,12 @@ public struct IKESA {
     var successors: [IKESASuccessor] = []
     /// The digest of the request being answered (for the response cache).
     var respondingToDigest: [UInt8] = []
+    /// CHILD_SAs whose install the shell started and has not reported yet, the response
+    /// held back until they are in place, and the Deletes that wait for them
+    /// (IKESA+Install.swift).
+    public internal(set) var pendingInstalls: Set<ChildSAReference> = []
+    var heldResponse: HeldResponse?
+    var deleteAfterInstall: [ChildSAReference: ChildSAInstallation] = [:]
     /// How many rekeys led from the first IKE_SA to this one.
     public internal(set) var rekeyGeneration = 0
 
@@ -173,7 +179,7 @@ public struct IKESA {
             return []
         }
         if message.header.isResponse {
-            return receiveResponse(message, now: now)
+            return notePendingInstalls(receiveResponse(message, now: now))
         }
         return receiveRequest(message, now: now)
     }
@@ -228,10 +234,22 @@ public struct IKESA {
         case .drop:
             return []
         case .resendCachedResponse(let bytes):
+            if heldResponse?.messageID == id {   // answered, but not yet usable: absorbed
+                counters.retransmitsAbsorbedWhileInstalling += 1
+                return []
+            }
             return [.send(bytes)]
         case .process:
-            break
+            // The peer may not send the next request before it has our response (window 1).
+            if heldResponse != nil {
+                counters.unexpected += 1
+                return []
+            }
         }
+        return holdResponseForInstalls(processRequest(message, messageID: id, digest: digest, now: now), messageID: id)
+    }
+
+    mutating func processRequest(_ message: IKEMessage, messageID id: UInt32, digest: [UInt8], now: Double) -> [IKEAction] {
         respondingToDigest = digest
         defer { respondingToDigest = [] }
         switch message.header.exchangeType {
@@ -304,7 +322,7 @@ public struct IKESA {
 
     /// Seals and sends a request of `kind`, recording it with the task manager.
     mutating func sendRequest(exchange: ExchangeType, kind: IKEExchangeKind, payloads: [IKEPayload], now: Double) -> [IKEAction] {
-        guard taskManager.canSendRequest, let keys = keyContext else { return [] }
+        guard canSendRequest, let keys = keyContext else { return [] }
         let header = header(exchange: exchange, messageID: taskManager.nextRequestMessageID, response: false)
         guard let bytes = try? keys.seal(header: header, payloads: payloads),
               let timer = taskManager.requestSent(bytes, context: kind, now: now) else { return [] }
@@ -320,6 +338,10 @@ public struct IKESA {
         return [.send(bytes)]
     }
 
+    /// Whether a request of ours may go out now: the window is free (`TaskManager`), and no
+    /// Delete waits for a CHILD_SA's install to complete (IKESA+Install.swift).
+    var canSendRequest: Bool { taskManager.canSendRequest && deleteAfterInstall.isEmpty }
+
     /// Ends the IKE_SA: deletes its CHILD_SAs and tells the shell.
     mutating func close(_ reason: String) -> [IKEAction] {
         guard phase != .closed else { return [] }
@@ -330,6 +352,8 @@ public struct IKESA {
         keyContext = nil
         pendingIKERekey = nil
         peerIKERekey = nil
+        heldResponse = nil
+        deleteAfterInstall = [:]
         return actions + [.closed(reason)]
     }
 }

@@ -161,6 +161,9 @@ public struct IKESACounters: Sendable, Equatable {
     public var refusals: [NotifyMessageType: Int] = [:]
     /// Times the IKE_SA followed the peer to a new address/port (behind a NAT).
     public var endpointUpdates = 0
+    /// Retransmitted requests whose response was held back while its CHILD_SA was being
+    /// installed: dropped (the response goes out once the install completes).
+    public var retransmitsAbsorbedWhileInstalling = 0
     /// IKE_SA rekeys completed from this SA (either side initiating), and simultaneous
     /// rekeys (2.8.2) in which our new SA survived or was the redundant one.
     public var ikeRekeys = 0

@@ -175,6 +175,11 @@ public struct TaskManager<Context> {
         return .drop
     }
 
+    /// The response last recorded with `responseSent`, and the message ID it answers.
+    public var lastResponse: (messageID: UInt32, bytes: [UInt8])? {
+        cachedResponse.map { ($0.messageID, $0.bytes) }
+    }
+
     /// Records the response sent to the request `messageID` (which must be the expected
     /// one), caching its bytes for retransmitted requests and advancing the window.
     /// Returns false (nothing recorded) for any other message ID.

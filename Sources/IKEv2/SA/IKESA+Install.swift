@@ -1,0 +1,72 @@
+// Installs as actions and events. A negotiated CHILD_SA leaves the IKE_SA as
+// `IKEAction.install`; the shell installs it (the local kernel, or the cluster's targets)
+// without waiting for it, and reports the outcome with `installCompleted(_:succeeded:now:)`.
+// The CHILD_SA is identified by its `ChildSAReference` (reqid and both SPIs), which is
+// unique within the IKE_SA: that is the install's token.
+//
+// Until the outcome arrives:
+// - responder (IKE_AUTH, CREATE_CHILD_SA new or rekey): the response that makes the CHILD_SA
+//   usable is held back. It is in the response cache already (the request was processed
+//   once), but a retransmission of the request is absorbed instead of answered (RFC 7296
+//   2.1: no second install, and the peer gets the response once it means something); once
+//   sent, retransmissions are answered from the cache as usual.
+// - initiator of a CHILD_SA rekey: the Delete of the old (or redundant) CHILD_SA waits, and
+//   so do our other requests (`canSendRequest`), so that the Delete is the next one.
+// When the install failed, the response still goes out (the peer needs it to go on) and
+// the shell deletes the CHILD_SA with the peer, as after a hard expire.
+extension IKESA {
+    /// A response held back until the CHILD_SAs it makes usable are installed.
+    struct HeldResponse {
+        var messageID: UInt32
+        var bytes: [UInt8]
+        var waitingFor: Set<ChildSAReference>
+    }
+
+    /// Whether a response is held back for an install (a retransmitted request is absorbed).
+    public var holdsResponse: Bool { heldResponse != nil }
+
+    /// The shell installed (or failed to install) the CHILD_SA `child`. Returns what to do
+    /// now: the held response, the Delete that waited. Unknown or repeated reports: nothing.
+    public mutating func installCompleted(_ child: ChildSAReference, succeeded: Bool, now: Double) -> [IKEAction] {
+        guard pendingInstalls.remove(child) != nil else { return [] }
+        var actions: [IKEAction] = []
+        if var held = heldResponse, held.waitingFor.remove(child) != nil {
+            if held.waitingFor.isEmpty {
+                heldResponse = nil
+                actions.append(.send(held.bytes))
+            } else {
+                heldResponse = held
+            }
+        }
+        if let redundant = deleteAfterInstall.removeValue(forKey: child), phase == .established {
+            // Failed: the shell deletes the new CHILD_SA with the peer; the old one stays in use.
+            if succeeded { actions += deleteChildSARequest(redundant, now: now) }
+        }
+        return actions
+    }
+
+    /// After a request was processed: the installs it started become pending, and the
+    /// response to it (the one the task manager cached) is held back until they complete.
+    mutating func holdResponseForInstalls(_ actions: [IKEAction], messageID: UInt32) -> [IKEAction] {
+        let installs = Set(actions.compactMap { action -> ChildSAReference? in
+            if case .install(let child) = action { return child.reference }
+            return nil
+        })
+        guard !installs.isEmpty else { return actions }
+        pendingInstalls.formUnion(installs)
+        guard let response = taskManager.lastResponse, response.messageID == messageID else { return actions }
+        heldResponse = HeldResponse(messageID: messageID, bytes: response.bytes, waitingFor: installs)
+        var held = false
+        return actions.filter { action in
+            guard !held, case .send(let bytes) = action, bytes == response.bytes else { return true }
+            held = true
+            return false
+        }
+    }
+
+    /// After a response of ours was processed: its installs become pending.
+    mutating func notePendingInstalls(_ actions: [IKEAction]) -> [IKEAction] {
+        for case .install(let child) in actions { pendingInstalls.insert(child.reference) }
+        return actions
+    }
+}
