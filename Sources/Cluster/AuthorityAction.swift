@@ -51,6 +51,9 @@ public enum AuthorityAction: Equatable, Sendable, CustomStringConvertible {
     /// The replacement of this SA is on every target: its rekey came `timing` by the
     /// lifesize estimate, and N (the reporting percentage for new SAs) is now `percent`.
     case rekeyJudged(ClusterSAID, RekeyTiming, percent: Double)
+    /// A holder's kernel reported the replay state of the inbound SA `sa` (authenticated
+    /// evidence): hand it to the inbound distributor's window.
+    case authenticatedReplay(ClusterMessage.ReplayReport, sa: SADescription)
 
     public var description: String {
         switch self {
@@ -62,6 +65,7 @@ public enum AuthorityAction: Equatable, Sendable, CustomStringConvertible {
         case .deleteChildSA(let saID): return "delete \(saID) with the peer"
         case .rekey(let saID): return "rekey \(saID)"
         case .rekeyJudged(let saID, let timing, let percent): return "rekey of \(saID) came \(timing), N = \(percent) %"
+        case .authenticatedReplay(let report, _): return "authenticated \(report)"
         }
     }
 }

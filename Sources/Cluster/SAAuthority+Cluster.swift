@@ -60,6 +60,8 @@ extension SAAuthority {
             return lifesize.record(report, from: node, holders: holders) ? requestRekey(report.saID) : []
         case .sequenceBlockRequest(let request):
             return sequenceBlock(request, from: node, now: now)
+        case .replayReport(let report):
+            return replayReported(report, by: node)
         case .resyncRequest:
             detachFromDistributions(node)
             return resynchronise(node, now: now) + settle()
@@ -99,6 +101,22 @@ extension SAAuthority {
     }
 
     // MARK: Internals
+
+    /// A holder's kernel authenticated packets of an inbound SA up to `report.top`: the SA's
+    /// high-water mark moves (claim 22: it lives here, with the SA, for a backup routing
+    /// node to take over) and the evidence goes on to the inbound distributor's window.
+    private mutating func replayReported(_ report: ClusterMessage.ReplayReport, by node: NodeID) -> [AuthorityAction] {
+        guard let distribution = distributions[report.saID], distribution.sa.direction == .inbound,
+              distribution.installed.contains(node) || distribution.pending[node] != nil else {
+            counters.unknownSA += 1
+            return []
+        }
+        guard report.top > 0 else { return [] }
+        if report.top > distribution.inboundHighWater {
+            distributions[report.saID]?.inboundHighWater = report.top
+        }
+        return [.authenticatedReplay(report, sa: distribution.sa)]
+    }
 
     private mutating func answered(_ saID: ClusterSAID, by node: NodeID, refusal: NackReason?) -> [AuthorityAction] {
         // Mutated in place (no copy of the per-SA sets per answer).

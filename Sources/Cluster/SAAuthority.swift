@@ -59,6 +59,8 @@ public struct SAAuthority: Sendable {
         var installed: Set<NodeID> = []
         var refused: [NodeID: NackReason] = [:]
         var pending: [NodeID: ClusterInstant] = [:]
+        /// Inbound SAs: the highest sequence number a holder's kernel authenticated (claim 22).
+        var inboundHighWater: UInt64 = 0
     }
 
     struct Waiting: Sendable {
@@ -185,6 +187,14 @@ public struct SAAuthority: Sendable {
     /// The targets that acknowledged `saID`.
     public func holders(of saID: ClusterSAID) -> Set<NodeID> {
         distributions[saID]?.installed ?? []
+    }
+
+    /// An inbound SA's high-water mark: the highest sequence number any holder's kernel
+    /// authenticated (0: no evidence yet). It lives with the SA's state here, not in the
+    /// distributor, so that a backup routing node taking over the authority starts its
+    /// replay window from it (inbound claim 22).
+    public func inboundHighWater(of saID: ClusterSAID) -> UInt64 {
+        distributions[saID]?.inboundHighWater ?? 0
     }
 
     /// The targets that have not yet answered the install of `saID`.

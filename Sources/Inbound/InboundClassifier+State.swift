@@ -57,9 +57,12 @@ extension InboundClassifier {
     /// Authenticated replay evidence from one target's kernel for one SA (XFRM NEWAE:
     /// top = seq_hi << 32 | seq, bitmap bit i = top - i). Evidence from several targets is
     /// merged (ORed, aligned at each top).
-    public mutating func authenticated(destination: InboundAddress, spi: UInt32, top: UInt64, bitmap: [UInt64]) {
-        guard let index = saIndex[SAKey(destination: destination, spi: spi)] else { return }
+    /// Returns false when the SA is not (or no longer) here.
+    @discardableResult
+    public mutating func authenticated(destination: InboundAddress, spi: UInt32, top: UInt64, bitmap: [UInt64]) -> Bool {
+        guard let index = saIndex[SAKey(destination: destination, spi: spi)] else { return false }
         sas[index].replay.authenticated(top: top, bitmap: bitmap)
+        return true
     }
 
     /// An SA's window (claim 22: the high-water mark the SA authority keeps for a backup router).

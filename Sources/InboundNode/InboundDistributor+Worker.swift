@@ -13,6 +13,7 @@ extension InboundDistributor {
         var classifier = InboundClassifier(configuration: classifierConfiguration, peekers: OpenSSLPeekerFactory())
         var lastHousekeeping = Self.now()
         var lastError = ""
+        var evidenceApplied: UInt64 = 0
         while !shouldStop {
             do {
                 try queue.serve(maxPackets: 64, poll: configuration.poll, shouldStop: {
@@ -22,10 +23,17 @@ extension InboundDistributor {
                         apply(snapshot, to: &classifier, now: now)
                         changed = true
                     }
+                    // After the snapshot: evidence for an SA added in it applies at once.
+                    for replay in mailbox.takeEvidence()
+                    where classifier.authenticated(destination: InboundAddress(replay.destination), spi: replay.spi,
+                                                   top: replay.top, bitmap: replay.bitmap) {
+                        evidenceApplied += 1
+                    }
                     if changed || lastHousekeeping.nanoseconds + 1_000_000_000 <= now.nanoseconds {
                         lastHousekeeping = now
                         classifier.tick(now: now)
-                        mailbox.publish(Self.status(classifier, queue: queue, configuration: configuration))
+                        mailbox.publish(Self.status(classifier, queue: queue, configuration: configuration,
+                                                    planner: planner, evidence: evidenceApplied))
                     }
                     return shouldStop
                 }, decide: { packet in
@@ -46,7 +54,8 @@ extension InboundDistributor {
         }
         // Every SA leaves the classifier: its peeker (the key schedule) is released and wiped.
         for (id, sa) in planner.sas { _ = classifier.removeSA(destination: sa.destination, spi: sa.spi); planner.forget(id) }
-        mailbox.publish(Self.status(classifier, queue: queue, configuration: configuration))
+        mailbox.publish(Self.status(classifier, queue: queue, configuration: configuration,
+                                    planner: planner, evidence: evidenceApplied))
     }
 
     var classifierConfiguration: InboundConfiguration {
@@ -90,7 +99,8 @@ extension InboundDistributor {
         }
     }
 
-    static func status(_ classifier: InboundClassifier, queue: NFQueue, configuration: Configuration) -> InboundStatus {
+    static func status(_ classifier: InboundClassifier, queue: NFQueue, configuration: Configuration,
+                       planner: InboundPlanner, evidence: UInt64) -> InboundStatus {
         let counters = classifier.counters
         var dropped: [String: UInt64] = [:], local: [String: UInt64] = [:], placements: [String: UInt64] = [:]
         for reason in DropReason.allCases { dropped["\(reason)"] = counters[reason] }
@@ -104,8 +114,14 @@ extension InboundDistributor {
             "received": UInt64(q.received), "accepted": UInt64(q.accepted), "dropped": UInt64(q.dropped),
             "malformed": UInt64(q.malformed), "unreadable": UInt64(q.unreadable), "truncated": UInt64(q.truncated),
             "verdictErrors": UInt64(q.verdictErrors)]
+        var tops: [String: UInt64] = [:]
+        for (_, sa) in planner.sas {
+            if let window = classifier.replayWindow(destination: sa.destination, spi: sa.spi) {
+                tops[String(sa.spi, radix: 16)] = window.top
+            }
+        }
         return InboundStatus(mode: "direct", queue: Int(configuration.queue), sas: classifier.saCount,
                              forwarded: counters.forwarded, dropped: dropped, local: local, placements: placements,
-                             flowsPerTarget: flows, queueCounters: queueCounters)
+                             flowsPerTarget: flows, queueCounters: queueCounters, replayEvidence: evidence, windowTops: tops)
     }
 }

@@ -183,3 +183,43 @@ enum XFRMAsyncEventMessages {
         return message
     }
 }
+
+extension XFRMReplayState {
+    /// The inbound window as sequence numbers relative to the top: `top` = the highest
+    /// number received (after the ICV check), bit i of `bitmap` (word i / 64, bit i % 64) =
+    /// number top - i was received. The kernel keeps two layouts:
+    /// - `ringFormat` false (XFRMA_REPLAY_VAL, windows up to 32 without ESN): a 32-bit
+    ///   bitmap whose bit i already is top - i;
+    /// - `ringFormat` true (XFRMA_REPLAY_ESN_VAL, `xfrm_replay_advance_bmp` / `_esn`): a ring
+    ///   of `window` bits where number s sits at bit ((s mod 2^32) - 1) mod window.
+    /// Bits for numbers before 1 are never set.
+    public func authenticatedWindow(ringFormat: Bool) -> (top: UInt64, bitmap: [UInt64]) {
+        let top = sequence
+        guard top > 0 else { return (0, []) }
+        if !ringFormat {
+            let word = UInt64(bitmap.first ?? 0)
+            // Bits above the top's distance to 1 would name numbers before 1.
+            let valid: UInt64 = top >= 64 ? .max : (1 << top) &- 1
+            return (top, [word & valid])
+        }
+        let size = Int(window)
+        guard size > 0, bitmap.count * 32 >= size else { return (top, [1]) }
+        let span = Int(min(UInt64(size), top))
+        var result = [UInt64](repeating: 0, count: (span + 63) / 64)
+        for i in 0..<span {
+            let number = top - UInt64(i)
+            let index = Int((UInt32(truncatingIfNeeded: number) &- 1) % UInt32(size))
+            if bitmap[index >> 5] & (1 << UInt32(index & 31)) != 0 {
+                result[i >> 6] |= 1 << UInt64(i & 63)
+            }
+        }
+        return (top, result)
+    }
+}
+
+extension XFRMAsyncEvent {
+    /// The replay state as `authenticatedWindow(ringFormat:)` reads it, in the SA's own layout.
+    public var authenticatedWindow: (top: UInt64, bitmap: [UInt64]) {
+        replay.authenticatedWindow(ringFormat: usesESNFormat)
+    }
+}

@@ -35,3 +35,19 @@ final class XFRMAgentKernelTranslationTests: XCTestCase {
                        "transport mode never mixes families")
     }
 }
+
+final class XFRMAgentKernelEventThresholdTests: XCTestCase {
+    /// Inbound SAs report every advance of their window's top (and late packets on a timer):
+    /// the routing node's check-only window is moved by these alone. Outbound SAs never
+    /// report (the kernel's default would send one NEWAE per 2 packets sent).
+    func testInboundSAsReportEveryAdvanceOutboundNever() throws {
+        let inbound = testSA(1, spi: 0xc100_0001)
+        let outbound = testSA(2, spi: 0xc100_0002, direction: .outbound)
+        XCTAssertEqual(XFRMAgentKernel.eventThresholds(for: inbound), XFRMEventThresholds(replayPackets: 1, timer: 25))
+        XCTAssertEqual(try XFRMAgentKernel.state(for: inbound, outputSequence: nil).eventThresholds.replayPackets, 1)
+        XCTAssertEqual(XFRMAgentKernel.eventThresholds(for: outbound), XFRMEventThresholds(replayPackets: .max, timer: 0))
+        var noWindow = inbound
+        noWindow.replayWindow = 0
+        XCTAssertEqual(XFRMAgentKernel.eventThresholds(for: noWindow).replayPackets, .max)
+    }
+}

@@ -29,6 +29,8 @@ final class ClusterWireTests: XCTestCase {
             .resyncRequest(.init(heldEpoch: Fixture.epoch)),
             .fullState(.init(epoch: Fixture.epoch, saIDs: [ClusterSAID(1), ClusterSAID(2)])),
             .fullState(.init(epoch: Fixture.epoch, saIDs: [])),
+            .replayReport(.init(saID: ClusterSAID(9), top: 0x1_0000_0040, bitmap: [.max, 0x8000_0000_0000_0001])),
+            .replayReport(.init(saID: ClusterSAID(9), top: 0, bitmap: [])),
         ]
     }
 
@@ -136,6 +138,24 @@ final class ClusterWireTests: XCTestCase {
         XCTAssertThrowsError(try decoder.decode(&buffer)) { error in
             XCTAssertEqual(error as? ClusterWireError, .trailingBytes(type: .heartbeat, count: 1))
         }
+    }
+
+    func testReplayReportBoundsAndConsistency() throws {
+        // More than 1024 words (65,536 numbers) is refused before anything is allocated.
+        var body = ByteBuffer()
+        body.writeInteger(UInt64(1)); body.writeInteger(UInt64(5)); body.writeInteger(UInt16(1025))
+        XCTAssertThrowsError(try ClusterMessage(type: .replayReport, parsing: &body)) { error in
+            XCTAssertTrue("\(error)".contains("ReplayReport bitmap"), "\(error)")
+        }
+        // Bits set with no top name numbers before 1.
+        body = ByteBuffer()
+        body.writeInteger(UInt64(1)); body.writeInteger(UInt64(0)); body.writeInteger(UInt16(1)); body.writeInteger(UInt64(1))
+        XCTAssertThrowsError(try ClusterMessage(type: .replayReport, parsing: &body))
+        // A bitmap that says more than the wire carries is cut at the maximum when built.
+        let long = ClusterMessage.ReplayReport(saID: ClusterSAID(1), top: 1 << 20, bitmap: Array(repeating: 1, count: 2000))
+        XCTAssertEqual(long.bitmap.count, ClusterMessage.ReplayReport.maximumWords)
+        XCTAssertEqual("\(ClusterMessage.replayReport(.init(saID: ClusterSAID(3), top: 9, bitmap: [0b101])))",
+                       "ReplayReport(sa#3, top 9, 2 of 64 bits)")
     }
 
     func testSemanticChecksOnInstallSA() throws {

@@ -294,6 +294,51 @@ final class SAAuthorityTests: XCTestCase {
         XCTAssertEqual(actions.last, .send(.fullState(.init(epoch: Fixture.epoch, saIDs: [ClusterSAID(1)])), to: t1))
         XCTAssertEqual(authority.pendingTargets(of: ClusterSAID(1)), [t1])
     }
+    // MARK: Replay evidence (inbound claims 9, 22)
+
+    private func report(_ id: UInt64, top: UInt64, bitmap: [UInt64] = [1]) -> ClusterMessage {
+        .replayReport(.init(saID: ClusterSAID(id), top: top, bitmap: bitmap))
+    }
+
+    func testReplayReportFromAHolderMovesTheHighWaterMarkAndGoesToTheDistributor() {
+        var authority = authority([t1, t2])
+        _ = authority.childSANegotiated([Fixture.sa(1)], response: token, now: start)
+        _ = authority.received(ack(1), from: t1, now: start)
+        _ = authority.received(ack(1), from: t2, now: start)
+        XCTAssertEqual(authority.inboundHighWater(of: ClusterSAID(1)), 0)
+        let actions = authority.received(report(1, top: 500, bitmap: [0b11]), from: t1, now: start)
+        guard case .authenticatedReplay(let passed, let sa)? = actions.first, actions.count == 1 else {
+            return XCTFail("\(actions)")
+        }
+        XCTAssertEqual(passed, .init(saID: ClusterSAID(1), top: 500, bitmap: [0b11]))
+        XCTAssertEqual(sa.spi, Fixture.sa(1).spi)
+        XCTAssertEqual(authority.inboundHighWater(of: ClusterSAID(1)), 500)
+        // Another holder behind: its evidence still goes on (it fills bits), the mark stays.
+        XCTAssertEqual(authority.received(report(1, top: 300), from: t2, now: start).count, 1)
+        XCTAssertEqual(authority.inboundHighWater(of: ClusterSAID(1)), 500)
+        XCTAssertEqual(authority.counters.unknownSA, 0)
+    }
+
+    func testReplayReportFromANonHolderOrForAnOutboundSAIsCountedAndIgnored() {
+        var authority = authority([t1, t2])
+        _ = authority.childSANegotiated([Fixture.sa(1), Fixture.sa(2, direction: .outbound, sequencing: .perTarget(owner: t1))],
+                                        response: token, now: start)
+        _ = authority.received(ack(1), from: t1, now: start)
+        _ = authority.received(.nack(.init(saID: ClusterSAID(1), operation: .installSA, reason: .kernelRejected)),
+                               from: t2, now: start)
+        _ = authority.received(ack(2), from: t1, now: start)
+        // t2 refused SA 1: it holds nothing, its "evidence" would be anyone's word.
+        XCTAssertEqual(authority.received(report(1, top: 1 << 40), from: t2, now: start), [])
+        // Outbound SAs have no inbound window; unknown SA ids neither.
+        XCTAssertEqual(authority.received(report(2, top: 7), from: t1, now: start), [])
+        XCTAssertEqual(authority.received(report(99, top: 7), from: t1, now: start), [])
+        XCTAssertEqual(authority.counters.unknownSA, 3)
+        XCTAssertEqual(authority.inboundHighWater(of: ClusterSAID(1)), 0)
+        // From a connection that is no member at all: not even counted as about an SA.
+        XCTAssertEqual(authority.received(report(1, top: 9), from: Fixture.node("stranger"), now: start), [])
+        XCTAssertEqual(authority.counters.fromNonMembers, 1)
+        XCTAssertEqual(authority.inboundHighWater(of: ClusterSAID(1)), 0)
+    }
 }
 
 final class ClusterStatusTests: XCTestCase {

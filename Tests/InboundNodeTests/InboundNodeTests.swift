@@ -120,6 +120,24 @@ final class InboundNodeTests: XCTestCase {
         XCTAssertEqual(mailbox.postedCount, 500)
     }
 
+    func testMailboxEvidenceIsDrainedInOrderAndBounded() {
+        let mailbox = InboundMailbox()
+        XCTAssertEqual(mailbox.takeEvidence(), [])
+        func evidence(_ top: UInt64) -> AuthenticatedReplay {
+            AuthenticatedReplay(saID: ClusterSAID(1), destination: dvipa, spi: 0xC000_0001, top: top, bitmap: [1])
+        }
+        mailbox.post(evidence(5))
+        mailbox.post(evidence(9))
+        XCTAssertEqual(mailbox.takeEvidence().map(\.top), [5, 9])
+        XCTAssertEqual(mailbox.takeEvidence(), [])
+        // A worker that fell behind loses the oldest reports (counted), never blocks the loop.
+        for top in 1...UInt64(InboundMailbox.evidenceCapacity + 10) { mailbox.post(evidence(top)) }
+        let taken = mailbox.takeEvidence()
+        XCTAssertEqual(taken.count, InboundMailbox.evidenceCapacity)
+        XCTAssertEqual(taken.first?.top, 11)
+        XCTAssertEqual(mailbox.evidenceLost, 10)
+    }
+
     // MARK: Status
 
     func testStatusLinesAndCounterLine() {
@@ -129,7 +147,7 @@ final class InboundNodeTests: XCTestCase {
         XCTAssertEqual(status.lines.first, "inbound (direct, queue 0): 2 SAs, forwarded 120, dropped 3, flows 9")
         XCTAssertTrue(status.lines.contains("  flows per target: t1=4 t2=5"))
         XCTAssertTrue(status.lines.contains("  dropped: noSA=3"))
-        XCTAssertEqual(status.counterLine, "inbound: mode=direct queue=0 sas=2 forwarded=120 dropped=3 drop_noSA=3 flows=t1:4,t2:5")
+        XCTAssertEqual(status.counterLine, "inbound: mode=direct queue=0 sas=2 forwarded=120 dropped=3 drop_noSA=3 flows=t1:4,t2:5 replay_evidence=0")
     }
 
     func testStatusJSONRoundTrips() throws {

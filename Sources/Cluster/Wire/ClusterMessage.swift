@@ -16,6 +16,7 @@ public enum ClusterMessage: Equatable, Sendable, CustomStringConvertible {
     case sequenceBlockGrant(SequenceBlockGrant)
     case resyncRequest(ResyncRequest)
     case fullState(FullState)
+    case replayReport(ReplayReport)
 
     /// The frame's message type byte.
     public var type: ClusterMessageType {
@@ -32,6 +33,7 @@ public enum ClusterMessage: Equatable, Sendable, CustomStringConvertible {
         case .sequenceBlockGrant: return .sequenceBlockGrant
         case .resyncRequest: return .resyncRequest
         case .fullState: return .fullState
+        case .replayReport: return .replayReport
         }
     }
 
@@ -50,6 +52,7 @@ public enum ClusterMessage: Equatable, Sendable, CustomStringConvertible {
         case .sequenceBlockGrant: self = .sequenceBlockGrant(try SequenceBlockGrant(parsing: &body))
         case .resyncRequest: self = .resyncRequest(try ResyncRequest(parsing: &body))
         case .fullState: self = .fullState(try FullState(parsing: &body))
+        case .replayReport: self = .replayReport(try ReplayReport(parsing: &body))
         default: throw ClusterWireError.unknownMessageType(type)
         }
     }
@@ -69,6 +72,7 @@ public enum ClusterMessage: Equatable, Sendable, CustomStringConvertible {
         case .sequenceBlockGrant(let message): message.write(to: &buffer)
         case .resyncRequest(let message): message.write(to: &buffer)
         case .fullState(let message): message.write(to: &buffer)
+        case .replayReport(let message): message.write(to: &buffer)
         }
     }
 
@@ -86,6 +90,7 @@ public enum ClusterMessage: Equatable, Sendable, CustomStringConvertible {
         case .sequenceBlockGrant(let message): return "\(message)"
         case .resyncRequest(let message): return "\(message)"
         case .fullState(let message): return "\(message)"
+        case .replayReport(let message): return "\(message)"
         }
     }
 }

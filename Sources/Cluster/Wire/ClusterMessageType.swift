@@ -28,6 +28,8 @@ public struct ClusterMessageType: RawRepresentable, Hashable, Sendable, CustomSt
     public static let resyncRequest = ClusterMessageType(rawValue: 11)
     /// Routing node → agent: the complete list of SAs the agent should hold.
     public static let fullState = ClusterMessageType(rawValue: 12)
+    /// Agent → routing node: an inbound SA's replay state from its kernel (authenticated).
+    public static let replayReport = ClusterMessageType(rawValue: 13)
 
     public var description: String {
         switch self {
@@ -43,6 +45,7 @@ public struct ClusterMessageType: RawRepresentable, Hashable, Sendable, CustomSt
         case .sequenceBlockGrant: return "SequenceBlockGrant"
         case .resyncRequest: return "ResyncRequest"
         case .fullState: return "FullState"
+        case .replayReport: return "ReplayReport"
         default: return "type(\(rawValue))"
         }
     }

@@ -48,7 +48,7 @@ extension ClusterAgent {
             } else {
                 logger.warning("no sequence block for \(nack.saID): \(nack.reason)")
             }
-        case .hello, .ack, .nack, .lifesizeReport, .sequenceBlockRequest, .resyncRequest:
+        case .hello, .ack, .nack, .lifesizeReport, .sequenceBlockRequest, .resyncRequest, .replayReport:
             drops.count("unexpected")
         }
     }
@@ -187,6 +187,18 @@ extension ClusterAgent {
                 kernelFailed("remove expired \(gone.saID): \(error)")
             }
         }
+    }
+
+    /// XFRM_MSG_NEWAE for an inbound SA this agent holds: its kernel's replay state, which
+    /// the kernel moved only after the ICV check, goes to the routing node as authenticated
+    /// evidence for its check-only window (inbound claims 9, 22). Events for other SAs
+    /// (outbound ones, a shared SA's own NEWAE updates) are ignored.
+    func replayObserved(destination: IPAddress, spi: UInt32, top: UInt64, bitmap: [UInt64]) {
+        guard welcome != nil, top > 0,
+              let sa = cache.sas.values.first(where: { $0.spi == spi && $0.destination == destination && $0.direction == .inbound }),
+              inKernel.contains(sa.saID) else { return }
+        replayReports += 1
+        send(.replayReport(.init(saID: sa.saID, top: top, bitmap: bitmap)))
     }
 
     /// A shared SA's expire event. Every block reuses the SPI, so an event may be about the

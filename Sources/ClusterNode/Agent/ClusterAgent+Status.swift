@@ -50,29 +50,42 @@ extension ClusterAgent {
     }
 }
 
-/// Watches the kernel's XFRM expire events on a thread of its own (netlink reads block)
-/// and hands them to the agent's event loop.
+/// Watches the kernel's XFRM expire and async (NEWAE) events on a thread of its own
+/// (netlink reads block) and hands them to the agent's event loop. Subscribing to the
+/// async-event group is what makes the kernel send NEWAE at all (`xfrm_aevent_is_on`); the
+/// thresholds of each SA (`XFRMAgentKernel.eventThresholds`) say how often.
 public final class XFRMExpireWatcher: @unchecked Sendable {
     private let monitor: XFRMEventMonitor
     private let lock = NSLock()
     private var running = true
 
-    /// Subscribes to expire events; `handler(destination, spi, hard)` runs on the agent's loop.
+    /// Subscribes; the agent's `expired` and `replayObserved` run on its loop.
     init(agent: ClusterAgent) throws {
-        monitor = try XFRMEventMonitor(groups: [.expire])
+        monitor = try XFRMEventMonitor(groups: [.expire, .asyncEvents])
         let thread = Thread { [self] in
             while lock.withLock({ running }) {
                 guard let events = try? monitor.next(timeout: .milliseconds(500)) else { continue }
-                for case .expire(let info, let hard) in events {
-                    guard let destination = try? IPAddress(bytes: info.id.destination.bytes) else { continue }
-                    let spi = info.id.spi, bytes = info.current.bytes, packets = info.current.packets
-                    agent.loop.execute {
-                        agent.expired(destination: destination, spi: spi, hard: hard, bytes: bytes, packets: packets)
+                for event in events {
+                    switch event {
+                    case .expire(let info, let hard):
+                        guard let destination = try? IPAddress(bytes: info.id.destination.bytes) else { continue }
+                        let spi = info.id.spi, bytes = info.current.bytes, packets = info.current.packets
+                        agent.loop.execute {
+                            agent.expired(destination: destination, spi: spi, hard: hard, bytes: bytes, packets: packets)
+                        }
+                    case .asyncEvent(let event):
+                        guard let destination = try? IPAddress(bytes: event.id.destination.bytes) else { continue }
+                        let spi = event.id.spi, window = event.authenticatedWindow
+                        agent.loop.execute {
+                            agent.replayObserved(destination: destination, spi: spi, top: window.top, bitmap: window.bitmap)
+                        }
+                    default:
+                        continue
                     }
                 }
             }
         }
-        thread.name = "vipsec-xfrm-expire"
+        thread.name = "vipsec-xfrm-events"
         thread.start()
     }
 

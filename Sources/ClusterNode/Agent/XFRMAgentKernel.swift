@@ -171,6 +171,7 @@ public final class XFRMAgentKernel: AgentKernel {
                                    hardAddExpireSeconds: time(lifetimes.hardAddExpiresSeconds)),
             replay: XFRMReplayState(window: sa.replayWindow, extendedSequenceNumbers: sa.extendedSequenceNumbers,
                                     outputSequence: outputSequence ?? 0))
+        state.eventThresholds = eventThresholds(for: sa)
         if sa.mode == .transport, sa.selectors.count == 1, let selector = sa.selectors.first {
             state.selector = try self.selector(selector)
         }
@@ -191,6 +192,19 @@ public final class XFRMAgentKernel: AgentKernel {
             state.encap = XFRMEncap(sourcePort: encapsulation.sourcePort, destinationPort: encapsulation.destinationPort)
         }
         return state
+    }
+
+    /// When the kernel sends NEWAE for the SA (once anyone listens on the async-event group,
+    /// as the agent does). Inbound: at every advance of the window's top (1) and, for
+    /// packets arriving below the top, when the timer finds the state changed (25 jiffies:
+    /// 100 ms at HZ 250): the routing node's check-only window learns every authenticated
+    /// number, also with a kernel window as small as 32. Outbound: never (a difference no
+    /// output sequence reaches and no timer; the kernel's default would be every 2 packets).
+    static func eventThresholds(for sa: SADescription) -> XFRMEventThresholds {
+        if sa.direction == .inbound, sa.replayWindow > 0 {
+            return XFRMEventThresholds(replayPackets: 1, timer: 25)
+        }
+        return XFRMEventThresholds(replayPackets: UInt32.max, timer: 0)
     }
 
     static func selector(_ selector: SASelector) throws -> XFRMSelector {

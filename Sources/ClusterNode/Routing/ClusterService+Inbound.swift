@@ -27,14 +27,34 @@ public struct ClusterStateSnapshot: Equatable, Sendable {
     }
 }
 
+/// Authenticated replay evidence for one inbound SA: a holder's kernel replay state (top,
+/// bitmap bit i = top - i), as its agent reported it (`ClusterMessage.ReplayReport`).
+public struct AuthenticatedReplay: Equatable, Sendable {
+    public var saID: ClusterSAID
+    public var destination: IPAddress
+    public var spi: UInt32
+    public var top: UInt64
+    public var bitmap: [UInt64]
+    public init(saID: ClusterSAID, destination: IPAddress, spi: UInt32, top: UInt64, bitmap: [UInt64]) {
+        self.saID = saID
+        self.destination = destination
+        self.spi = spi
+        self.top = top
+        self.bitmap = bitmap
+    }
+}
+
 extension ClusterService {
     /// Sets the observer of membership and inbound SA changes (called on the event loop,
-    /// once now with the current state, then after each change) and the provider of the
-    /// distributor's status (called when `vipsec status` asks).
+    /// once now with the current state, then after each change), the observer of
+    /// authenticated replay evidence (called on the event loop per report; it must only
+    /// post it) and the provider of the distributor's status (called when `vipsec status` asks).
     public func setInbound(observer: @escaping @Sendable (ClusterStateSnapshot) -> Void,
+                           replay: (@Sendable (AuthenticatedReplay) -> Void)? = nil,
                            status: @escaping @Sendable () -> InboundStatus?) {
         loop.execute { [self] in
             stateObserver = observer
+            replayObserver = replay
             inboundStatusProvider = status
             lastState = nil
             publishState()

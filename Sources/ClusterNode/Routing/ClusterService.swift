@@ -104,6 +104,7 @@ public final class ClusterService: @unchecked Sendable {
     var stateObserver: (@Sendable (ClusterStateSnapshot) -> Void)?
     var lastState: ClusterStateSnapshot?
     var inboundStatusProvider: (@Sendable () -> InboundStatus?)?
+    var replayObserver: (@Sendable (AuthenticatedReplay) -> Void)?
 
     /// A service for a fresh epoch (every routing-node start gets a new one).
     public init(configuration: Configuration, credentials: ClusterCredentials,
@@ -319,6 +320,9 @@ public final class ClusterService: @unchecked Sendable {
                 // One line per completed rekey: how early it came by the lifesize estimate and
                 // what N, the reporting percentage, became (outbound claim 13, inbound 18).
                 note("lifesize: rekey of \(saID) came \(timing); reporting percentage N = \(String(format: "%.3f", percent)) %")
+            case .authenticatedReplay(let report, let sa):
+                replayObserver?(AuthenticatedReplay(saID: report.saID, destination: sa.destination, spi: sa.spi,
+                                                    top: report.top, bitmap: report.bitmap))
             }
         }
         publishState()

@@ -22,10 +22,15 @@ public struct InboundStatus: Codable, Equatable, Sendable {
     public var flowsPerTarget: [String: Int]
     /// The NFQUEUE socket's counters (received, accepted, dropped, malformed...).
     public var queueCounters: [String: UInt64]
+    /// Authenticated replay reports (targets' kernels, XFRM NEWAE) applied to the windows.
+    public var replayEvidence: UInt64
+    /// Each inbound SA's window top T (SPI in hex → the highest authenticated sequence
+    /// number; 0 = no evidence yet).
+    public var windowTops: [String: UInt64]
 
     public init(mode: String, queue: Int, sas: Int = 0, forwarded: UInt64 = 0, dropped: [String: UInt64] = [:],
                 local: [String: UInt64] = [:], placements: [String: UInt64] = [:], flowsPerTarget: [String: Int] = [:],
-                queueCounters: [String: UInt64] = [:]) {
+                queueCounters: [String: UInt64] = [:], replayEvidence: UInt64 = 0, windowTops: [String: UInt64] = [:]) {
         self.mode = mode
         self.queue = queue
         self.sas = sas
@@ -35,6 +40,8 @@ public struct InboundStatus: Codable, Equatable, Sendable {
         self.placements = placements
         self.flowsPerTarget = flowsPerTarget
         self.queueCounters = queueCounters
+        self.replayEvidence = replayEvidence
+        self.windowTops = windowTops
     }
 
     /// Total drops over every reason.
@@ -53,7 +60,8 @@ public struct InboundStatus: Codable, Equatable, Sendable {
          "  flows per target: \(Self.pairs(flowsPerTarget))",
          "  dropped: \(Self.pairs(dropped))",
          "  local: \(Self.pairs(local))  placements: \(Self.pairs(placements))",
-         "  queue: \(Self.pairs(queueCounters))"]
+         "  queue: \(Self.pairs(queueCounters))",
+         "  replay evidence: \(replayEvidence) reports; window tops: \(Self.pairs(windowTops))"]
     }
 
     /// One line for the SIGUSR1 log (`inbound: mode=direct … forwarded=… dropped=… drop_no-sa=… flows=t1:3,…`).
@@ -61,6 +69,6 @@ public struct InboundStatus: Codable, Equatable, Sendable {
         let flows = flowsPerTarget.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
         let drops = dropped.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { " drop_\($0.key)=\($0.value)" }.joined()
         return "inbound: mode=\(mode) queue=\(queue) sas=\(sas) forwarded=\(forwarded) dropped=\(droppedTotal)\(drops) "
-            + "flows=\(flows.isEmpty ? "-" : flows)"
+            + "flows=\(flows.isEmpty ? "-" : flows) replay_evidence=\(replayEvidence)"
     }
 }
