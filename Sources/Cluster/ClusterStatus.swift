@@ -58,6 +58,8 @@ public struct ClusterStatus: Codable, Equatable, Sendable {
         public var refused: [String: String]
         public var lifesize: LifesizeStatus?
         public var sequence: SequenceStatus?
+        /// Inbound SAs: the highest sequence number a holder's kernel authenticated (claim 22).
+        public var inboundHighWater: UInt64?
     }
 
     /// Messages the authority ignored.
@@ -83,6 +85,7 @@ extension ClusterStatus.SAStatus {
         case saID = "id"
         case spi, direction, source, destination, mode, reqid, generation, sequencing, holders, pending, refused, lifesize
         case sequence = "sequenceBlocks"
+        case inboundHighWater
     }
 }
 
@@ -124,7 +127,8 @@ extension SAAuthority {
                 reqid: sa.reqid, generation: sa.generation, sequencing: sa.sequencing.description,
                 holders: distribution.installed.map(\.name).sorted(), pending: distribution.pending.keys.map(\.name).sorted(),
                 refused: Dictionary(uniqueKeysWithValues: distribution.refused.map { ($0.key.name, $0.value.description) }),
-                lifesize: lifesize, sequence: sequence)
+                lifesize: lifesize, sequence: sequence,
+                inboundHighWater: sa.direction == .inbound ? distribution.inboundHighWater : nil)
         }
         return ClusterStatus(epoch: String(membership.epoch.rawValue, radix: 16), reportingPercent: lifesize.percent,
                              members: members, sas: sas, heldResponses: heldResponses.map(\.rawValue),

@@ -117,7 +117,8 @@ extension InboundDistributor {
         var tops: [String: UInt64] = [:]
         for (_, sa) in planner.sas {
             if let window = classifier.replayWindow(destination: sa.destination, spi: sa.spi) {
-                tops[String(sa.spi, radix: 16)] = window.top
+                let hex = String(sa.spi, radix: 16)
+                tops["0x" + String(repeating: "0", count: max(0, 8 - hex.count)) + hex] = window.top
             }
         }
         return InboundStatus(mode: "direct", queue: Int(configuration.queue), sas: classifier.saCount,

@@ -39,6 +39,7 @@ final class StatusGoldenTests: ClusterHarnessTestCase {
         _ = service.authority.received(.sequenceBlockRequest(.init(saID: ClusterSAID(2), currentBlockFirst: 0)), from: t2, now: now)
         _ = service.authority.received(.lifesizeReport(.init(saID: ClusterSAID(1), bytes: 1234, packets: 5)), from: t1, now: now)
         _ = service.authority.received(.lifesizeReport(.init(saID: ClusterSAID(99), bytes: 1, packets: 1)), from: t1, now: now)
+        _ = service.authority.received(.replayReport(.init(saID: ClusterSAID(1), top: 77, bitmap: [0b101])), from: t1, now: now)
         _ = service.authority.received(.welcome(.init(epoch: ClusterEpoch(rawValue: 0x5eed), heartbeatIntervalMilliseconds: 1,
                                                       failureTimeoutMilliseconds: 1)), from: t2, now: now)
         _ = service.authority.received(.heartbeat(.init(epoch: ClusterEpoch(rawValue: 0x5eed), counter: 1)),
@@ -184,6 +185,7 @@ final class StatusGoldenTests: ClusterHarnessTestCase {
                   "t1"
                 ],
                 "id" : 1,
+                "inboundHighWater" : 77,
                 "lifesize" : {
                   "byteLimit" : 1000000,
                   "rekeyRequested" : false,

@@ -263,7 +263,7 @@ lab_host_prefix() { [[ $1 == *:* ]] && echo 128 || echo 32; }
 # could hit another scenario's capture running beside this one.)
 lab_capture_start() {
   local ns=$1 file=$2; shift 2
-  ip netns exec "$ns" tcpdump -i wan0 -U -s 128 -w "$file" "$@" 2>"$file.log" &
+  ip netns exec "$ns" tcpdump -i wan0 -U -s "${LAB_CAPTURE_SNAPLEN:-128}" -w "$file" "$@" 2>"$file.log" &
   echo $! > "$file.pid"
   wait_for 20 grep -q "listening" "$file.log"
 }

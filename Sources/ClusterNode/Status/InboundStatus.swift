@@ -24,8 +24,8 @@ public struct InboundStatus: Codable, Equatable, Sendable {
     public var queueCounters: [String: UInt64]
     /// Authenticated replay reports (targets' kernels, XFRM NEWAE) applied to the windows.
     public var replayEvidence: UInt64
-    /// Each inbound SA's window top T (SPI in hex → the highest authenticated sequence
-    /// number; 0 = no evidence yet).
+    /// Each inbound SA's window top T (SPI as `ip xfrm state` prints it, "0x0000c0de" → the
+    /// highest authenticated sequence number; 0 = no evidence yet).
     public var windowTops: [String: UInt64]
 
     public init(mode: String, queue: Int, sas: Int = 0, forwarded: UInt64 = 0, dropped: [String: UInt64] = [:],
