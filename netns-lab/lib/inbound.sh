@@ -69,3 +69,45 @@ inbound_ping() {
   nsx peer ping -n -q -c "$2" -i 0.3 -W 2 -I "$1" "$LAB_DVIPA" 2>/dev/null |
     awk '/packets transmitted/ { for (i = 1; i <= NF; i++) if ($i ~ /^received/) print $(i - 1) }'
 }
+
+# --- The whole cluster with the inbound distributor (inbound-replay, inbound-failclosed) ---
+
+# inbound_cluster_up: after `lab_up 3` (with cluster.sh and strongswan.sh sourced): PKI,
+# `vipsec routing` with `inbound { mode = direct }` (config in $LAB_RUN/routing.conf), the
+# peer's strongSwan connection, agents t1-t3 (loose rp_filter: the forwarded ESP arrives on
+# clu0 from the peer's address) each with inbound-service.py, the IKE_SA with one per-target
+# CHILD_SA each, the classifier holding every inbound SA. Each step is a check.
+inbound_cluster_up() {
+  local i
+  cluster_pki router t1 t2 t3
+  CLUSTER_EXTRA=$'        inbound {\n            mode = direct\n            queue = 0\n        }' cluster_ike_config "$LAB_RUN/routing.conf"
+  check "vipsec routing starts (cluster channel, IKE sockets, inbound distributor)" cluster_ike_routing_start "$LAB_RUN/routing.conf"
+  check "charon starts in peer" ss_start peer
+  check "peer loads its connection to the DVIPA" cluster_peer_connection
+  for i in 1 2 3; do
+    cluster_agent_start "$i"
+    nsx "t$i" sysctl -qw net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.clu0.rp_filter=2
+    ip netns exec "t$i" python3 "$VIPSEC_ROOT/netns-lab/lib/inbound-service.py" "t$i" >>"$LAB_LOG/service-t$i.log" 2>&1 &
+    echo $! > "$LAB_RUN/t$i/service.pid"
+  done
+  _inbound_three_members() { [[ "$(cluster_members | tr '\n' ' ')" == "t1 t2 t3 " ]]; }
+  check "t1, t2, t3 join the routing node" wait_for 60 _inbound_three_members
+  _inbound_service_up() { nsx "t$1" ss -ltn | grep -q ':8080'; }
+  for i in 1 2 3; do check "t$i: the service listens" wait_for 20 _inbound_service_up "$i"; done
+  inbound_establish
+}
+
+# inbound_establish: the peer initiates to the DVIPA; every target gets its per-target
+# CHILD_SA and the classifier every inbound SA (checks).
+inbound_establish() {
+  check "peer initiates to the DVIPA" ss_initiate peer lab
+  _inbound_three_owners() { [[ "$(cluster_outbound_owners | tr '\n' ' ')" == "t1 t2 t3 " ]]; }
+  check "one per-target outbound SA for each of t1, t2, t3" wait_for 120 _inbound_three_owners
+  _inbound_classifier_sas() { cluster_router_status | jq -r '.routing.inbound.sas'; }
+  _inbound_sa_count() { cluster_inbound_spis | wc -l; }
+  check "the classifier holds every inbound SA the authority distributes" \
+    wait_for_eq 30 "$(_inbound_sa_count)" _inbound_classifier_sas
+}
+
+# inbound_stop_services: the targets' inbound-service.py.
+inbound_stop_services() { local i; for i in 1 2 3; do kill "$(cat "$LAB_RUN/t$i/service.pid")" 2>/dev/null; done; }
