@@ -48,6 +48,39 @@ final class ClusterChannelTests: ClusterHarnessTestCase {
         XCTAssertTrue(remaining.isEmpty)
     }
 
+    /// Inbound claims 9, 22 over the real channel: the agent passes its kernel's replay state
+    /// of an inbound SA it holds (NEWAE) on as a ReplayReport; the routing node records the
+    /// high-water mark and hands the evidence to the inbound distributor's observer. Events
+    /// about outbound or unknown SAs go nowhere.
+    func testReplayStateOfAHeldInboundSAReachesTheDistributor() async throws {
+        try await startService()
+        final class Received: @unchecked Sendable {
+            private let lock = NSLock()
+            private var items: [AuthenticatedReplay] = []
+            func append(_ item: AuthenticatedReplay) { lock.withLock { items.append(item) } }
+            var all: [AuthenticatedReplay] { lock.withLock { items } }
+        }
+        let received = Received()
+        service.setInbound(observer: { _ in }, replay: { received.append($0) }, status: { nil })
+        let agent = try await startAgent("t1", kernel: RecordingKernel())
+        try await agent.welcomed.get()
+        let inbound = testSA(1, spi: 0x3001), outbound = testSA(2, spi: 0x3002, direction: .outbound, owner: "t1")
+        try await service.install([inbound, outbound])
+        try await agent.loop.submit {
+            agent.replayObserved(destination: outbound.destination, spi: outbound.spi, top: 40, bitmap: [1])
+            agent.replayObserved(destination: inbound.destination, spi: 0x9999, top: 40, bitmap: [1])
+            agent.replayObserved(destination: inbound.destination, spi: inbound.spi, top: 300, bitmap: [0b1011])
+        }.get()
+        let arrived = await eventually { received.all.count == 1 }
+        XCTAssertTrue(arrived)
+        XCTAssertEqual(received.all,
+                       [AuthenticatedReplay(saID: ClusterSAID(1), destination: inbound.destination, spi: 0x3001,
+                                            top: 300, bitmap: [0b1011])])
+        let sas = try await routingStatus().sas
+        XCTAssertEqual(sas.first { $0.spi == "0x00003001" }?.inboundHighWater, 300)
+        XCTAssertNil(sas.first { $0.spi == "0x00003002" }?.inboundHighWater, "outbound SAs have no inbound mark")
+    }
+
     func testLateJoinerGetsEverySAAndPerTargetSAsStayWithTheirOwner() async throws {
         try await startService()
         let first = RecordingKernel()
