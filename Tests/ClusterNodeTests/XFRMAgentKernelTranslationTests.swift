@@ -51,3 +51,19 @@ final class XFRMAgentKernelEventThresholdTests: XCTestCase {
         XCTAssertEqual(XFRMAgentKernel.eventThresholds(for: noWindow).replayPackets, .max)
     }
 }
+
+final class ReversePathFilterTests: XCTestCase {
+    /// The kernel applies max(conf/all, conf/IFACE): strict (1) anywhere drops the forwarded
+    /// ESP (source: the peer, routed elsewhere); loose (2) and off (0) are left as they are.
+    func testOnlyStrictValuesAreLoosened() {
+        func writes(_ all: Int, _ value: Int) -> [String] {
+            ReversePathFilter.loosening(all: all, interface: "clu0", value: value).map { "\($0.which)=\($0.value)" }
+        }
+        XCTAssertEqual(writes(1, 1), ["clu0=2", "all=2"])
+        XCTAssertEqual(writes(0, 1), ["clu0=2"])
+        XCTAssertEqual(writes(1, 0), ["all=2"], "all=1 with clu0=0 is still strict on clu0")
+        XCTAssertEqual(writes(2, 0), [])
+        XCTAssertEqual(writes(0, 2), [])
+        XCTAssertEqual(writes(2, 2), [])
+    }
+}

@@ -164,6 +164,11 @@ public final class ClusterAgent: @unchecked Sendable {
             } catch {
                 throw AgentStartError(description: "--dvipa \(dvipa): \(error)")
             }
+            if dvipa.isIPv4 {
+                for change in try ReversePathFilter.loosen(forClusterAddress: configuration.clusterAddress) {
+                    logger.notice("rp_filter \(change): the routing node forwards the peer's ESP to the cluster interface")
+                }
+            }
         }
         if configuration.watchExpireEvents { watcher = try XFRMExpireWatcher(agent: self) }
         if let path = configuration.statusSocketPath {
