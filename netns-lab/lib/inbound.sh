@@ -74,8 +74,9 @@ inbound_ping() {
 
 # inbound_cluster_up: after `lab_up 3` (with cluster.sh and strongswan.sh sourced): PKI,
 # `vipsec routing` with `inbound { mode = direct }` (config in $LAB_RUN/routing.conf), the
-# peer's strongSwan connection, agents t1-t3 (loose rp_filter: the forwarded ESP arrives on
-# clu0 from the peer's address) each with inbound-service.py, the IKE_SA with one per-target
+# peer's strongSwan connection, agents t1-t3 each with inbound-service.py (rp_filter strict
+# before the agent starts: the agent must loosen it, the forwarded ESP arrives on clu0 from
+# the peer's address), the IKE_SA with one per-target
 # CHILD_SA each, the classifier holding every inbound SA. Each step is a check.
 inbound_cluster_up() {
   local i
@@ -85,13 +86,19 @@ inbound_cluster_up() {
   check "charon starts in peer" ss_start peer
   check "peer loads its connection to the DVIPA" cluster_peer_connection
   for i in 1 2 3; do
+    # Strict reverse-path filtering, as many distributions set it: the agent loosens it.
+    nsx "t$i" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.clu0.rp_filter=1
     cluster_agent_start "$i"
-    nsx "t$i" sysctl -qw net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.clu0.rp_filter=2
     ip netns exec "t$i" python3 "$VIPSEC_ROOT/netns-lab/lib/inbound-service.py" "t$i" >>"$LAB_LOG/service-t$i.log" 2>&1 &
     echo $! > "$LAB_RUN/t$i/service.pid"
   done
   _inbound_three_members() { [[ "$(cluster_members | tr '\n' ' ')" == "t1 t2 t3 " ]]; }
-  check "t1, t2, t3 join the routing node" wait_for 60 _inbound_three_members
+  check "t1, t2, t3 join the routing node" wait_for 120 _inbound_three_members
+  _inbound_loose() {
+    local out; out=$(nsx "t$1" sysctl net.ipv4.conf.all.rp_filter net.ipv4.conf.clu0.rp_filter); echo "$out"
+    [[ $(grep -c '= 2$' <<<"$out") == 2 ]]
+  }
+  for i in 1 2 3; do check "t$i: the agent made rp_filter loose (all and clu0: 1 -> 2)" _inbound_loose "$i"; done
   _inbound_service_up() { nsx "t$1" ss -ltn | grep -q ':8080'; }
   for i in 1 2 3; do check "t$i: the service listens" wait_for 20 _inbound_service_up "$i"; done
   inbound_establish
