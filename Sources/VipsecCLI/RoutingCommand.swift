@@ -56,13 +56,19 @@ struct RoutingCommand: ParsableCommand {
             try runClustered(daemonConfig, cluster, logger: logger)
             return
         }
-        if noKernelInstalls {
-            try IKEDaemonService(config: daemonConfig, installer: NullChildSAInstaller(), logger: logger).run()
-            return
-        }
-        // Generous: the first SA of an algorithm may load kernel crypto modules (slow under emulation).
-        let kernel = try XFRMKernel(timeout: .seconds(30))
-        let installer = KernelChildSAInstaller(kernel: kernel, logger: logger)
-        try IKEDaemonService(config: daemonConfig, installer: installer, logger: logger).run()
+        let control = IKEDaemonControl()
+        let operations = try RoutingOperations(daemonConfig, control: control,
+                                               enrich: noKernelInstalls ? nil : RoutingOperations.kernelCounters(logger: logger),
+                                               cluster: nil, logger: logger)
+        defer { operations.stop() }
+        let stopping: @Sendable (Int) -> Void = { count in if count == 1 { operations.stopping() } }
+        let daemon = noKernelInstalls
+            ? IKEDaemonService(config: daemonConfig, installer: NullChildSAInstaller(), logger: logger, control: control,
+                               onStopSignal: stopping)
+            // Generous: the first SA of an algorithm may load kernel crypto modules (slow under emulation).
+            : IKEDaemonService(config: daemonConfig, installer: KernelChildSAInstaller(kernel: try XFRMKernel(timeout: .seconds(30)), logger: logger),
+                               logger: logger, control: control, onStopSignal: stopping)
+        daemon.onRunning = { operations.ready() }
+        try daemon.run()
     }
 }
