@@ -92,7 +92,9 @@ struct TargetCommand: ParsableCommand {
                                  stopTimeout: .milliseconds(Int(stopSeconds * 1000)),
                                  dvipaRecordPath: stateDirectory + "/agent-\(node.name).dvipa"),
             credentials: credentials, kernel: kernel)
-        try runUntilSignal(start: { try await agent.start() }, stop: { await agent.stop(removingSAs: true) },
+        let systemd = TargetNotifications()
+        try runUntilSignal(start: { try await agent.start(); systemd.started(agent) },
+                           stop: { systemd.stopping(); await agent.stop(removingSAs: true) },
                            hurry: { agent.hurry() })
     }
 
