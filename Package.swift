@@ -16,7 +16,8 @@
 //   Inbound             pure inbound distributor: ESP parsing, replay window, Maglev, connection table
 //   InboundCrypto       the inbound peek decryption (and a reference ESP sealer) with OpenSSL
 //   InboundNode         the routing node's distributor: NFQUEUE worker, classifier feed, forwarding set-up
-//   Systemd             sd_notify (READY, STOPPING, WATCHDOG) over $NOTIFY_SOCKET, no libsystemd
+//   Systemd             sd_notify (READY, STOPPING, WATCHDOG) over $NOTIFY_SOCKET, no libsystemd;
+//                       Hardening: no core dumps (PR_SET_DUMPABLE 0, CHardening)
 //   OperatorMetrics     the routing node's Prometheus endpoint (swift-metrics, swift-prometheus, NIOHTTP1)
 //   VipsecCLI           the `vipsec` command (swift-argument-parser)
 import PackageDescription
@@ -100,7 +101,9 @@ let package = Package(
                           path: "Sources/InboundBench"),
 
         // MARK: Operations
-        .target(name: "Systemd"),
+        .target(name: "Systemd", dependencies: ["CHardening"]),
+        // prctl(PR_SET_DUMPABLE) (variadic in C, so not callable from Swift).
+        .target(name: "CHardening"),
         .target(name: "OperatorMetrics", dependencies: [
             "IKEDaemon",
             .product(name: "Metrics", package: "swift-metrics"),

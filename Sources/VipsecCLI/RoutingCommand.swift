@@ -2,8 +2,10 @@
 // standalone IKEv2 gateway installing CHILD_SAs into this host's kernel; with it, the
 // CHILD_SAs go to the cluster's targets (RoutingCommand+Cluster.swift).
 import ArgumentParser
+import Foundation
 import IKEDaemon
 import Logging
+import Systemd
 import XFRM
 
 struct RoutingCommand: ParsableCommand {
@@ -39,6 +41,8 @@ struct RoutingCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Before any key is read: no core dump, no ptrace/proc access by others (Systemd/Hardening.swift).
+        do { try Hardening.disableCoreDumps() } catch { FileHandle.standardError.write(Data("vipsec \(Self.configuration.commandName ?? ""): \(error)\n".utf8)) }
         LogClock.pinLocalTimeZone()
         let daemonConfig: DaemonConfig
         do {

@@ -4,6 +4,7 @@ import ClusterNode
 import Dispatch
 import Foundation
 import Logging
+import Systemd
 
 /// `vipsec target`: the agent on a target host.
 struct TargetCommand: ParsableCommand {
@@ -39,6 +40,8 @@ struct TargetCommand: ParsableCommand {
     @Option(name: .customLong("stop-timeout"), help: "Seconds a stop may wait for the routing node [2].") var stopTimeout: Double?
 
     func run() throws {
+        // Before any key is read: no core dump, no ptrace/proc access by others (Systemd/Hardening.swift).
+        do { try Hardening.disableCoreDumps() } catch { FileHandle.standardError.write(Data("vipsec \(Self.configuration.commandName ?? ""): \(error)\n".utf8)) }
         let file = try config.map(TargetConfigFile.read) ?? [:]
         func value(_ flag: String?, _ name: String) -> String? { flag ?? file[name] }
         func required(_ flag: String?, _ name: String) throws -> String {

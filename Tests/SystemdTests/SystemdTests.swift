@@ -173,3 +173,14 @@ final class LockedFlag: @unchecked Sendable {
         set { lock.withLock { stored = newValue } }
     }
 }
+
+final class HardeningTests: XCTestCase {
+    /// The real prctl: after disableCoreDumps() the kernel reports the process not dumpable.
+    /// (Restored afterwards: the test runner keeps its crash reports.)
+    func testAfterDisablingCoreDumpsTheKernelSaysNotDumpable() throws {
+        XCTAssertTrue(Hardening.isDumpable, "a test process starts dumpable")
+        try Hardening.disableCoreDumps()
+        defer { Hardening.restoreDumpableForTests() }
+        XCTAssertFalse(Hardening.isDumpable)
+    }
+}
