@@ -22,7 +22,7 @@ struct TargetCommand: ParsableCommand {
 
             A --config file holds `key = value` lines with the long option names \
             (node-id, routing, cert, key, ca, dvipa, cluster-address, grace, status-socket, \
-            state-dir, stop-timeout); options on the command line win. The file must not be writable by \
+            state-dir, stop-timeout, log-level); options on the command line win. The file must not be writable by \
             group or others.
             """)
 
@@ -38,6 +38,7 @@ struct TargetCommand: ParsableCommand {
     @Option(name: .customLong("status-socket"), help: "Unix socket for `vipsec status` [/run/vipsec/status.sock].") var statusSocket: String?
     @Option(name: .customLong("state-dir"), help: "Where the agent's journal of installed SAs lives [/run/vipsec].") var stateDir: String?
     @Option(name: .customLong("stop-timeout"), help: "Seconds a stop may wait for the routing node [2].") var stopTimeout: Double?
+    @Option(name: .customLong("log-level"), help: "Log level: trace, debug, info, notice, warning, error, critical [info].") var logLevel: String?
 
     func run() throws {
         // Before any key is read: no core dump, no ptrace/proc access by others (Systemd/Hardening.swift).
@@ -87,7 +88,15 @@ struct TargetCommand: ParsableCommand {
         try StartupChecks.socketFree(socketPath, option: "--status-socket")
 
         LogClock.pinLocalTimeZone()
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let levelText = value(logLevel, "log-level") ?? "info"
+        guard let level = Logger.Level(rawValue: levelText) else {
+            throw ValidationError("--log-level '\(levelText)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
         let kernel = try XFRMAgentKernel(journalPath: stateDirectory + "/agent-\(node.name).journal")
         let agent = try ClusterAgent(
             configuration: .init(nodeID: node, routingHost: host, routingPort: port, clusterAddress: clusterAddressValue,
@@ -128,7 +137,7 @@ enum TargetConfigFile {
                 throw ValidationError("\(path):\(number + 1): expected `key = value`")
             }
             let known = ["node-id", "routing", "cert", "key", "ca", "dvipa", "cluster-address", "grace", "status-socket", "state-dir",
-                         "stop-timeout"]
+                         "stop-timeout", "log-level"]
             guard known.contains(parts[0]) else {
                 throw ValidationError("\(path):\(number + 1): unknown key '\(parts[0])' (known: \(known.joined(separator: ", ")))")
             }
