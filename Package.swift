@@ -16,6 +16,9 @@
 //   Inbound             pure inbound distributor: ESP parsing, replay window, Maglev, connection table
 //   InboundCrypto       the inbound peek decryption (and a reference ESP sealer) with OpenSSL
 //   InboundNode         the routing node's distributor: NFQUEUE worker, classifier feed, forwarding set-up
+//   Systemd             sd_notify (READY, STOPPING, WATCHDOG) over $NOTIFY_SOCKET, no libsystemd;
+//                       Hardening: no core dumps (PR_SET_DUMPABLE 0, CHardening)
+//   OperatorMetrics     the routing node's Prometheus endpoint (swift-metrics, swift-prometheus, NIOHTTP1)
 //   VipsecCLI           the `vipsec` command (swift-argument-parser)
 import PackageDescription
 
@@ -37,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // MARK: System libraries
@@ -95,6 +100,19 @@ let package = Package(
         .executableTarget(name: "vipsec-inbound-bench", dependencies: ["Inbound", "InboundCrypto", "Cluster"],
                           path: "Sources/InboundBench"),
 
+        // MARK: Operations
+        .target(name: "Systemd", dependencies: ["CHardening"]),
+        // prctl(PR_SET_DUMPABLE) (variadic in C, so not callable from Swift).
+        .target(name: "CHardening"),
+        .target(name: "OperatorMetrics", dependencies: [
+            "IKEDaemon",
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+
         // MARK: Command
         .executableTarget(name: "vipsec-cluster-bench", dependencies: [
             "Cluster", "ClusterNode", "XFRM", "IKEv2", "IKECrypto", "IKEDaemon", .product(name: "NIOCore", package: "swift-nio"),
@@ -103,7 +121,7 @@ let package = Package(
         ], path: "Sources/ClusterBench"),
 
         .executableTarget(name: "VipsecCLI", dependencies: [
-            "IKEDaemon", "ClusterNode", "XFRM", "COpenSSL", "InboundNode",
+            "IKEDaemon", "ClusterNode", "XFRM", "COpenSSL", "InboundNode", "Systemd", "OperatorMetrics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -139,6 +157,11 @@ let package = Package(
         .testTarget(name: "XFRMTests", dependencies: ["XFRM", "Netlink", "CMNL", "VipsecTestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
         .testTarget(name: "VipsecCLITests", dependencies: []),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd"]),
+        .testTarget(name: "OperatorMetricsTests", dependencies: [
+            "OperatorMetrics", "IKEDaemon", .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto", "VipsecTestSupport",
                                                                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")],

@@ -7,8 +7,8 @@ import NIOCore
 
 /// Commands into a running IKE daemon.
 public final class IKEDaemonControl: @unchecked Sendable {
-    private let lock = NSLock()
-    private var workers: IKEWorkerSet?
+    let lock = NSLock()
+    var workers: IKEWorkerSet?
 
     public init() {}
 

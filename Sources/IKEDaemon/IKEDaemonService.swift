@@ -22,6 +22,8 @@ public final class IKEDaemonService {
     /// More lines for the SIGUSR1 log (e.g. the inbound distributor's counters); nil: none.
     /// (One signal source per signal: a second source elsewhere would not fire.)
     public var extraStatusLines: (@Sendable () -> [String])?
+    /// Called once the sockets are bound and the configured connections initiated (systemd's READY=1).
+    public var onRunning: (() -> Void)?
 
     /// `control`, if given, accepts commands (e.g. from the cluster) while `run` runs.
     /// `onStopSignal(count)` runs on the signal queue at every SIGTERM/SIGINT (1 for the
@@ -140,6 +142,7 @@ public final class IKEDaemonService {
         }
         status.resume()
         sources.append(status)
+        onRunning?()
         try stopped.futureResult.wait()
         // `sources` must live until here (an optimised build may release a local after its
         // last use: cancelled sources and SIG_IGN would leave the daemon deaf to SIGTERM).

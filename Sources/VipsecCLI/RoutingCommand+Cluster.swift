@@ -60,13 +60,17 @@ extension RoutingCommand {
             stopped.wait()
             logger.info("cluster side stopped: targets told to delete their SAs, status socket removed")
         }
+        let operations = try RoutingOperations(daemonConfig, control: control, enrich: RoutingOperations.clusterHolders(service),
+                                               cluster: RoutingOperations.clusterMembers(service), logger: logger)
+        defer { operations.stop() }
         let inbound = try settings.inbound.map { try Self.startInbound($0, settings, service: service, logger: logger) }
         defer { inbound?.stop() }
         let daemon = IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control,
                                       onStopSignal: { count in
-                                          if count == 1 { service.abortPendingInstalls() } else { service.hurry() }
+                                          if count == 1 { operations.stopping(); service.abortPendingInstalls() } else { service.hurry() }
                                       })
         daemon.extraStatusLines = inbound?.statusLines
+        daemon.onRunning = { operations.ready() }
         try daemon.run()
     }
 

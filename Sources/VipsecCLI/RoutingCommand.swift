@@ -2,8 +2,10 @@
 // standalone IKEv2 gateway installing CHILD_SAs into this host's kernel; with it, the
 // CHILD_SAs go to the cluster's targets (RoutingCommand+Cluster.swift).
 import ArgumentParser
+import Foundation
 import IKEDaemon
 import Logging
+import Systemd
 import XFRM
 
 struct RoutingCommand: ParsableCommand {
@@ -35,10 +37,15 @@ struct RoutingCommand: ParsableCommand {
     var stopTimeout: Double = 2
 
     func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level '\(logLevel)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         guard stopTimeout > 0, stopTimeout < 3600 else { throw ValidationError("--stop-timeout \(stopTimeout) is out of range") }
     }
 
     func run() throws {
+        // Before any key is read: no core dump, no ptrace/proc access by others (Systemd/Hardening.swift).
+        do { try Hardening.disableCoreDumps() } catch { FileHandle.standardError.write(Data("vipsec \(Self.configuration.commandName ?? ""): \(error)\n".utf8)) }
         LogClock.pinLocalTimeZone()
         let daemonConfig: DaemonConfig
         do {
@@ -56,13 +63,19 @@ struct RoutingCommand: ParsableCommand {
             try runClustered(daemonConfig, cluster, logger: logger)
             return
         }
-        if noKernelInstalls {
-            try IKEDaemonService(config: daemonConfig, installer: ConfinedChildSAInstaller(NullChildSAInstaller()), logger: logger).run()
-            return
-        }
-        // Generous: the first SA of an algorithm may load kernel crypto modules (slow under emulation).
-        let kernel = try XFRMKernel(timeout: .seconds(30))
-        let installer = KernelChildSAInstaller(kernel: kernel, logger: logger)
-        try IKEDaemonService(config: daemonConfig, installer: ConfinedChildSAInstaller(installer), logger: logger).run()
+        let control = IKEDaemonControl()
+        let operations = try RoutingOperations(daemonConfig, control: control,
+                                               enrich: noKernelInstalls ? nil : RoutingOperations.kernelCounters(logger: logger),
+                                               cluster: nil, logger: logger)
+        defer { operations.stop() }
+        let stopping: @Sendable (Int) -> Void = { count in if count == 1 { operations.stopping() } }
+        let installer = noKernelInstalls
+            ? ConfinedChildSAInstaller(NullChildSAInstaller())
+            // Generous: the first SA of an algorithm may load kernel crypto modules (slow under emulation).
+            : ConfinedChildSAInstaller(KernelChildSAInstaller(kernel: try XFRMKernel(timeout: .seconds(30)), logger: logger))
+        let daemon = IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control,
+                                      onStopSignal: stopping)
+        daemon.onRunning = { operations.ready() }
+        try daemon.run()
     }
 }

@@ -4,6 +4,7 @@ import ClusterNode
 import Dispatch
 import Foundation
 import Logging
+import Systemd
 
 /// `vipsec target`: the agent on a target host.
 struct TargetCommand: ParsableCommand {
@@ -21,7 +22,7 @@ struct TargetCommand: ParsableCommand {
 
             A --config file holds `key = value` lines with the long option names \
             (node-id, routing, cert, key, ca, dvipa, cluster-address, grace, status-socket, \
-            state-dir, stop-timeout); options on the command line win. The file must not be writable by \
+            state-dir, stop-timeout, log-level); options on the command line win. The file must not be writable by \
             group or others.
             """)
 
@@ -37,8 +38,11 @@ struct TargetCommand: ParsableCommand {
     @Option(name: .customLong("status-socket"), help: "Unix socket for `vipsec status` [/run/vipsec/status.sock].") var statusSocket: String?
     @Option(name: .customLong("state-dir"), help: "Where the agent's journal of installed SAs lives [/run/vipsec].") var stateDir: String?
     @Option(name: .customLong("stop-timeout"), help: "Seconds a stop may wait for the routing node [2].") var stopTimeout: Double?
+    @Option(name: .customLong("log-level"), help: "Log level: trace, debug, info, notice, warning, error, critical [info].") var logLevel: String?
 
     func run() throws {
+        // Before any key is read: no core dump, no ptrace/proc access by others (Systemd/Hardening.swift).
+        do { try Hardening.disableCoreDumps() } catch { FileHandle.standardError.write(Data("vipsec \(Self.configuration.commandName ?? ""): \(error)\n".utf8)) }
         let file = try config.map(TargetConfigFile.read) ?? [:]
         func value(_ flag: String?, _ name: String) -> String? { flag ?? file[name] }
         func required(_ flag: String?, _ name: String) throws -> String {
@@ -84,7 +88,15 @@ struct TargetCommand: ParsableCommand {
         try StartupChecks.socketFree(socketPath, option: "--status-socket")
 
         LogClock.pinLocalTimeZone()
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let levelText = value(logLevel, "log-level") ?? "info"
+        guard let level = Logger.Level(rawValue: levelText) else {
+            throw ValidationError("--log-level '\(levelText)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
         let kernel = try XFRMAgentKernel(journalPath: stateDirectory + "/agent-\(node.name).journal")
         let agent = try ClusterAgent(
             configuration: .init(nodeID: node, routingHost: host, routingPort: port, clusterAddress: clusterAddressValue,
@@ -92,7 +104,9 @@ struct TargetCommand: ParsableCommand {
                                  stopTimeout: .milliseconds(Int(stopSeconds * 1000)),
                                  dvipaRecordPath: stateDirectory + "/agent-\(node.name).dvipa"),
             credentials: credentials, kernel: kernel)
-        try runUntilSignal(start: { try await agent.start() }, stop: { await agent.stop(removingSAs: true) },
+        let systemd = TargetNotifications()
+        try runUntilSignal(start: { try await agent.start(); systemd.started(agent) },
+                           stop: { systemd.stopping(); await agent.stop(removingSAs: true) },
                            hurry: { agent.hurry() })
     }
 
@@ -123,7 +137,7 @@ enum TargetConfigFile {
                 throw ValidationError("\(path):\(number + 1): expected `key = value`")
             }
             let known = ["node-id", "routing", "cert", "key", "ca", "dvipa", "cluster-address", "grace", "status-socket", "state-dir",
-                         "stop-timeout"]
+                         "stop-timeout", "log-level"]
             guard known.contains(parts[0]) else {
                 throw ValidationError("\(path):\(number + 1): unknown key '\(parts[0])' (known: \(known.joined(separator: ", ")))")
             }

@@ -11,6 +11,7 @@ struct Vipsec: ParsableCommand {
             agent on every target host (`vipsec target`), which programs them into its kernel XFRM.
             """,
         version: VipsecVersion.string,
-        subcommands: [RoutingCommand.self, TargetCommand.self, StatusCommand.self]
+        subcommands: [RoutingCommand.self, TargetCommand.self, StatusCommand.self, ListSAsCommand.self, InitiateCommand.self,
+                      TerminateCommand.self, RekeyCommand.self]
     )
 }

@@ -68,6 +68,9 @@ public struct DaemonSettings: Sendable, Equatable {
     public var workers: Int = 1
     /// `cluster { }`: hand CHILD_SAs to the cluster's targets (nil: this host's kernel).
     public var cluster: ClusterSettings?
+    /// `control { }` and `metrics { }` (OperatorSettings.swift).
+    public var control = ControlSettings()
+    public var metrics: MetricsSettings?
 
     public init() {}
 }
@@ -103,6 +106,8 @@ public struct DaemonConfig: Sendable, Equatable {
             if var clusterReader = vipsecReader.subsection("cluster") {
                 settings.cluster = try ClusterSettings(reading: &clusterReader)
             }
+            if var reader = vipsecReader.subsection("control") { settings.control = try ControlSettings(reading: &reader) }
+            if var reader = vipsecReader.subsection("metrics") { settings.metrics = try MetricsSettings(reading: &reader) }
             try vipsecReader.rejectUnknown()
         }
         connections = []

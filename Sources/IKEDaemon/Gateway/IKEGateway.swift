@@ -83,6 +83,8 @@ struct IKEGateway {
     private(set) var closedSATotals = IKESATotals()
     /// IKE_SAs established since start.
     private(set) var establishedTotal = 0
+    /// When SAs were set up and their timers fire, for `vipsec list-sas` (IKEGateway+Operator.swift).
+    var times = SATimes()
     private let cookieSecret: [UInt8]
 
     struct HalfOpenKey: Hashable {
@@ -215,6 +217,7 @@ struct IKEGateway {
         case .liveness(let spi):
             guard var sa = sas[spi], sa.phase == .established, let delay = dpdDelay(sa) else { return [] }
             let actions = sa.checkLiveness(now: now)
+            if !actions.isEmpty { times.livenessChecks += 1 }
             return store(sa, actions, now: now) + [.scheduleCommand(timer, deadline: now + delay)]
         case .halfOpenTimeout(let spi):
             // Replayed or abandoned IKE_SA_INITs must not hold half-open slots forever.
@@ -325,6 +328,7 @@ struct IKEGateway {
         sas[spi] = closed ? nil : sa
         // An IKE_SA rekey: the new SAs go in under their own SPIs in this same step, so that
         // no datagram or timer finds the CHILD_SAs between two tables.
+        times.record(sa, actions, result, now: now)
         for successor in successors { result += store(successor.sa, successor.actions, now: now) }
         return result
     }

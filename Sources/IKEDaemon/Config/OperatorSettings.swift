@@ -1,0 +1,62 @@
+// The operator's ways into a running `vipsec routing` (README, "Operations"):
+//
+//     vipsec {
+//         control {
+//             socket = /run/vipsec/control.sock   # vipsec list-sas/initiate/terminate/rekey
+//             group = vipsec                      # may use it besides root [none: root only]
+//         }
+//         metrics {
+//             listen = 127.0.0.1:9710             # Prometheus text on GET /metrics [off]
+//         }
+//     }
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `vipsec { control { } }` (the control socket is always on; this moves or opens it).
+public struct ControlSettings: Sendable, Equatable {
+    public static let defaultSocket = "/run/vipsec/control.sock"
+    /// The unix socket's path.
+    public var socket: String = ControlSettings.defaultSocket
+    /// A group whose members may use the socket besides root (the file is 0660 root:group).
+    public var group: String?
+    /// Its id, looked up when the file is read (an unknown group is refused there).
+    public var groupID: UInt32?
+
+    public init() {}
+
+    init(reading reader: inout SectionReader) throws {
+        if let entry = reader.entry("socket") {
+            guard entry.value.hasPrefix("/"), entry.value.utf8.count < 108 else {
+                throw reader.error(entry, "'\(entry.value)' is not an absolute path of at most 107 bytes")
+            }
+            socket = entry.value
+        }
+        if let entry = reader.entry("group") {
+            guard let found = getgrnam(entry.value) else { throw reader.error(entry, "no group '\(entry.value)' on this host") }
+            group = entry.value
+            groupID = found.pointee.gr_gid
+        }
+        try reader.rejectUnknown()
+    }
+}
+
+/// `vipsec { metrics { listen = ADDRESS:PORT } }`: the Prometheus endpoint (off without it).
+public struct MetricsSettings: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    init(reading reader: inout SectionReader) throws {
+        guard let entry = reader.entry("listen") else { throw reader.error(missing: "listen") }
+        var text = entry.value
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            throw reader.error(entry, "'\(entry.value)' is not ADDRESS:PORT")
+        }
+        text = String(text[..<colon])
+        if text.hasPrefix("["), text.hasSuffix("]") { text = String(text.dropFirst().dropLast()) }
+        guard IPPrefix.parseAddress(text) != nil else { throw reader.error(entry, "'\(text)' is not an IP address") }
+        host = text
+        self.port = port
+        try reader.rejectUnknown()
+    }
+}

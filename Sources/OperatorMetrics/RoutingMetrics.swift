@@ -1,0 +1,94 @@
+// The routing node's metrics (README, "Operations: metrics"), kept with swift-metrics on a
+// swift-prometheus registry. At each scrape the daemon's counters (the same numbers as
+// SIGUSR1 and `vipsec list-sas`) are read and moved into the metrics: counters advance by
+// what happened since the last scrape, gauges take the current value.
+import CoreMetrics
+
+import IKEDaemon
+import Prometheus
+
+/// What a scrape reads besides the IKE daemon: the cluster's members by health (routing
+/// node in a cluster), nil standalone.
+public struct ClusterMetricsSnapshot: Equatable, Sendable {
+    /// "live" and "silent" members.
+    public var membersByHealth: [String: Int]
+    public init(membersByHealth: [String: Int]) { self.membersByHealth = membersByHealth }
+}
+
+/// The metrics objects and their last values. Used from one scrape at a time (the HTTP
+/// server serialises updates with a lock).
+public final class RoutingMetrics: @unchecked Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    private var counters: [String: (counter: CoreMetrics.Counter, last: Int)] = [:]
+    private var gauges: [String: CoreMetrics.Gauge] = [:]
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        factory = PrometheusMetricsFactory(registry: registry)
+    }
+
+    /// Status fields that count refusals of a peer's IKE_SA (our notify) and drops, with
+    /// the `reason` label they get on vipsec_ike_sa_setup_failures_total.
+    static let refusalFields: [String: String] = [
+        "no_connection": "no_connection", "half_open_limit_drops": "half_open_limit",
+        "half_open_per_peer_drops": "half_open_per_peer", "half_open_timeouts": "half_open_timeout",
+        "bad_cookies": "bad_cookie",
+    ]
+
+    /// Moves a snapshot into the metrics.
+    public func update(_ snapshot: GatewayMetricsSnapshot, cluster: ClusterMetricsSnapshot?) {
+        let f = snapshot.fields
+        gauge("vipsec_ike_sas", [], f["ike_sas"] ?? 0)
+        gauge("vipsec_ike_sas_half_open", [], f["half_open"] ?? 0)
+        gauge("vipsec_child_sas", [], f["child_sas"] ?? 0)
+        count("vipsec_ike_sa_established_total", [], f["established_total"] ?? 0)
+        // Setup failures: IKE_SAs that closed before IKE_AUTH completed (either side), the
+        // peers' requests we refused with a notify, and those dropped by the limits.
+        for (reason, value) in snapshot.setupFailures { count("vipsec_ike_sa_setup_failures_total", [("reason", reason)], value) }
+        for (name, value) in f where name.hasPrefix("refused_") {
+            count("vipsec_ike_sa_setup_failures_total", [("reason", String(name.dropFirst("refused_".count)))], value)
+        }
+        for (field, reason) in Self.refusalFields { count("vipsec_ike_sa_setup_failures_total", [("reason", reason)], f[field] ?? 0) }
+        count("vipsec_ike_sa_rekeys_total", [], f["ike_rekeys"] ?? 0)
+        count("vipsec_ike_sa_rekey_failures_total", [], f["ike_rekeys_failed"] ?? 0)
+        count("vipsec_child_sa_rekeys_total", [], snapshot.childRekeys)
+        count("vipsec_child_sa_install_failures_total", [], f["child_sa_install_failures"] ?? 0)
+        count("vipsec_dpd_checks_total", [], snapshot.livenessChecks)
+        count("vipsec_dpd_dead_peers_total", [], snapshot.deadPeers)
+        count("vipsec_ike_messages_dropped_total", [("reason", "malformed")], f["malformed"] ?? 0)
+        count("vipsec_ike_messages_dropped_total", [("reason", "unknown_spi")], f["unknown_spi"] ?? 0)
+        count("vipsec_ike_messages_dropped_total", [("reason", "integrity")], f["integrity_failures"] ?? 0)
+        count("vipsec_ike_retransmissions_total", [], f["retransmissions_sent"] ?? 0)
+        if let cluster {
+            for health in ["live", "silent"] {
+                gauge("vipsec_cluster_members", [("health", health)], cluster.membersByHealth[health] ?? 0)
+            }
+        }
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    public func exposition() -> [UInt8] {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+
+    private func key(_ name: String, _ labels: [(String, String)]) -> String {
+        name + labels.map { "|\($0.0)=\($0.1)" }.joined()
+    }
+
+    private func count(_ name: String, _ labels: [(String, String)], _ value: Int) {
+        let key = key(name, labels)
+        let entry = counters[key] ?? (CoreMetrics.Counter(label: name, dimensions: labels, factory: factory), 0)
+        if value > entry.last { entry.counter.increment(by: Int64(value - entry.last)) }
+        counters[key] = (entry.counter, max(entry.last, value))
+    }
+
+    private func gauge(_ name: String, _ labels: [(String, String)], _ value: Int) {
+        let key = key(name, labels)
+        let gauge = gauges[key] ?? CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory)
+        gauges[key] = gauge
+        gauge.record(value)
+    }
+}

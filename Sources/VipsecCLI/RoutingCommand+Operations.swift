@@ -1,0 +1,156 @@
+// What `vipsec routing` offers its operator besides IKE (README, "Operations"): the control
+// socket (vipsec list-sas/initiate/terminate/rekey), the optional metrics endpoint, and
+// systemd's notifications (READY=1 once the IKE sockets and the control socket are up,
+// and in a cluster the cluster channel; WATCHDOG=1 while the IKE workers answer; STOPPING=1).
+import Cluster
+import ClusterNode
+import Foundation
+import IKEDaemon
+import Logging
+import NIOCore
+import NIOPosix
+import OperatorMetrics
+import Systemd
+import XFRM
+
+/// The operator's side of a running routing node; `stop()` closes it all.
+final class RoutingOperations: @unchecked Sendable {
+    let control: IKEDaemonControl
+    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private var socket: OperatorSocketServer?
+    private var metricsServer: MetricsHTTPServer?
+    private var watchdog: SystemdWatchdog?
+    private let notifier = SystemdNotifier()
+    private let logger: Logger
+
+    /// Binds the control socket and the metrics endpoint (before the IKE daemon runs: a
+    /// request meanwhile is answered "not running (yet)").
+    init(_ config: DaemonConfig, control: IKEDaemonControl, enrich: SAListingEnricher?,
+         cluster: (@Sendable () -> EventLoopFuture<ClusterMetricsSnapshot>)?, logger: Logger) throws {
+        self.control = control
+        self.logger = logger
+        do {
+            socket = try OperatorSocketServer.start(settings: config.settings.control,
+                                                    service: OperatorService(control: control, enrich: enrich), group: group)
+            let group = config.settings.control.group.map { " (group \($0))" } ?? " (root only)"
+            logger.info("control socket \(config.settings.control.socket)\(group)")
+            if let settings = config.settings.metrics {
+                let metrics = RoutingMetrics()
+                let loop = self.group.next()
+                metricsServer = try MetricsHTTPServer.start(host: settings.host, port: settings.port, metrics: metrics, group: self.group) {
+                    guard let gateway = control.metricsSnapshot() else { return nil }
+                    guard let cluster else { return gateway.hop(to: loop).map { ($0, nil) } }
+                    return gateway.hop(to: loop).and(cluster().hop(to: loop)).map { ($0.0, $0.1) }
+                }
+                logger.info("metrics on http://\(settings.host):\(settings.port)/metrics")
+            }
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    /// The daemon is up: READY=1, and the watchdog if the unit has one.
+    func ready() {
+        notify("READY=1\nSTATUS=IKE, control socket\(metricsServer == nil ? "" : " and metrics") up")
+        let control = self.control
+        watchdog = SystemdWatchdog(notifier, alive: { control.workersRespond(within: .seconds(2)) },
+                                   onError: { [logger] in logger.warning("\($0)") })
+        if let usec = notifier.watchdogMicroseconds, watchdog != nil {
+            logger.info("systemd watchdog: WATCHDOG=1 every \(usec / 2000) ms")
+        }
+    }
+
+    /// A stop began.
+    func stopping() { notify("STOPPING=1") }
+
+    func stop() {
+        watchdog?.stop()
+        metricsServer?.close()
+        socket?.close()
+        socket = nil
+        metricsServer = nil
+        try? group.syncShutdownGracefully()
+    }
+
+    private func notify(_ state: String) {
+        do { try notifier.notify(state) } catch { logger.warning("systemd: \(error)") }
+    }
+
+    /// Standalone: each CHILD_SA's byte and packet counters from this host's kernel.
+    static func kernelCounters(logger: Logger) -> SAListingEnricher? {
+        guard let kernel = try? XFRMKernel(timeout: .seconds(2)) else {
+            logger.warning("no XFRM socket for list-sas counters")
+            return nil
+        }
+        let box = KernelBox(kernel)
+        return { entries, loop in
+            loop.submit {
+                box.lock.withLock {
+                    entries.map { ike in
+                        var ike = ike
+                        ike.childSAs = ike.childSAs.map { child in
+                            var child = child
+                            let inbound = Self.counters(box.kernel, destination: ike.localHost, spi: child.spiIn)
+                            let outbound = Self.counters(box.kernel, destination: ike.remoteHost, spi: child.spiOut)
+                            (child.bytesIn, child.packetsIn) = (inbound?.bytes, inbound?.packets)
+                            (child.bytesOut, child.packetsOut) = (outbound?.bytes, outbound?.packets)
+                            return child
+                        }
+                        return ike
+                    }
+                }
+            }
+        }
+    }
+
+    private static func counters(_ kernel: XFRMKernel, destination: String, spi: String) -> (bytes: UInt64, packets: UInt64)? {
+        guard let address = XFRMAddress(destination), let value = UInt32(spi.dropFirst(2), radix: 16),
+              let state = try? kernel.getState(XFRMStateID(destination: address, spi: value, proto: .esp)) else { return nil }
+        return (state.current.bytes, state.current.packets)
+    }
+
+    /// Cluster: the targets holding each SA and their lifesize reports (bytes, packets).
+    static func clusterHolders(_ service: ClusterService) -> SAListingEnricher {
+        { entries, loop in
+            service.status().hop(to: loop).map { status in
+                let sas = status.routing?.sas ?? []
+                func find(_ spi: String) -> ClusterStatus.SAStatus? {
+                    sas.first { UInt32($0.spi.dropFirst(2), radix: 16) == UInt32(spi.dropFirst(2), radix: 16) }
+                }
+                return entries.map { ike in
+                    var ike = ike
+                    ike.childSAs = ike.childSAs.map { child in
+                        var child = child
+                        let inbound = find(child.spiIn), outbound = find(child.spiOut)
+                        child.holdersIn = inbound?.holders.sorted() ?? []
+                        child.holdersOut = outbound?.holders.sorted() ?? []
+                        child.bytesIn = inbound?.lifesize?.reportedBytes
+                        child.packetsIn = inbound?.lifesize?.reportedPackets
+                        child.bytesOut = outbound?.lifesize?.reportedBytes
+                        child.packetsOut = outbound?.lifesize?.reportedPackets
+                        return child
+                    }
+                    return ike
+                }
+            }
+        }
+    }
+
+    /// Cluster: members by health, for the metrics.
+    static func clusterMembers(_ service: ClusterService) -> @Sendable () -> EventLoopFuture<ClusterMetricsSnapshot> {
+        {
+            service.status().map { status in
+                var counts: [String: Int] = [:]
+                for member in status.routing?.members ?? [] { counts[member.health, default: 0] += 1 }
+                return ClusterMetricsSnapshot(membersByHealth: counts)
+            }
+        }
+    }
+}
+
+private final class KernelBox: @unchecked Sendable {
+    let kernel: XFRMKernel
+    let lock = NSLock()
+    init(_ kernel: XFRMKernel) { self.kernel = kernel }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import IKEDaemon
+import NIOCore
+import NIOPosix
+import XCTest
+@testable import OperatorMetrics
+
+/// The routing node's metrics: the daemon's numbers moved into swift-metrics on a
+/// swift-prometheus registry, and the NIOHTTP1 endpoint that serves them.
+final class OperatorMetricsTests: XCTestCase {
+    func snapshot(established: Int = 3, ikeSAs: Int = 2, refusedNoProposal: Int = 1, timeouts: Int = 2) -> GatewayMetricsSnapshot {
+        var snapshot = GatewayMetricsSnapshot()
+        snapshot.fields = ["ike_sas": ikeSAs, "half_open": 0, "child_sas": 4, "established_total": established,
+                           "refused_NO_PROPOSAL_CHOSEN": refusedNoProposal, "ike_rekeys": 1, "malformed": 7]
+        snapshot.setupFailures = ["timeout": timeouts]
+        snapshot.childRekeys = 5
+        snapshot.livenessChecks = 6
+        snapshot.deadPeers = 1
+        return snapshot
+    }
+
+    /// value of `line` ("name{labels}") in the exposition, nil when absent.
+    func value(_ exposition: String, _ line: String) -> Double? {
+        exposition.split(separator: "\n").first { $0.hasPrefix(line + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+    }
+
+    func testTheNumbersBecomeCountersAndGauges() {
+        let metrics = RoutingMetrics()
+        metrics.update(snapshot(), cluster: ClusterMetricsSnapshot(membersByHealth: ["live": 3]))
+        let text = String(decoding: metrics.exposition(), as: UTF8.self)
+        XCTAssertEqual(value(text, "vipsec_ike_sas"), 2)
+        XCTAssertEqual(value(text, "vipsec_child_sas"), 4)
+        XCTAssertEqual(value(text, "vipsec_ike_sa_established_total"), 3)
+        XCTAssertEqual(value(text, #"vipsec_ike_sa_setup_failures_total{reason="NO_PROPOSAL_CHOSEN"}"#), 1)
+        XCTAssertEqual(value(text, #"vipsec_ike_sa_setup_failures_total{reason="timeout"}"#), 2)
+        XCTAssertEqual(value(text, "vipsec_ike_sa_rekeys_total"), 1)
+        XCTAssertEqual(value(text, "vipsec_child_sa_rekeys_total"), 5)
+        XCTAssertEqual(value(text, "vipsec_dpd_checks_total"), 6)
+        XCTAssertEqual(value(text, "vipsec_dpd_dead_peers_total"), 1)
+        XCTAssertEqual(value(text, #"vipsec_ike_messages_dropped_total{reason="malformed"}"#), 7)
+        XCTAssertEqual(value(text, #"vipsec_cluster_members{health="live"}"#), 3)
+        XCTAssertEqual(value(text, #"vipsec_cluster_members{health="silent"}"#), 0)
+        XCTAssertTrue(text.contains("# TYPE vipsec_ike_sa_established_total counter"), text)
+        XCTAssertTrue(text.contains("# TYPE vipsec_ike_sas gauge"), text)
+    }
+
+    func testCountersAdvanceByWhatHappenedAndNeverGoBack() {
+        let metrics = RoutingMetrics()
+        metrics.update(snapshot(established: 3, ikeSAs: 2), cluster: nil)
+        metrics.update(snapshot(established: 5, ikeSAs: 1), cluster: nil)
+        var text = String(decoding: metrics.exposition(), as: UTF8.self)
+        XCTAssertEqual(value(text, "vipsec_ike_sa_established_total"), 5, "3, then 2 more")
+        XCTAssertEqual(value(text, "vipsec_ike_sas"), 1, "a gauge takes the value")
+        metrics.update(snapshot(established: 4), cluster: nil)   // a source that went back (never should)
+        text = String(decoding: metrics.exposition(), as: UTF8.self)
+        XCTAssertEqual(value(text, "vipsec_ike_sa_established_total"), 5, "a counter does not go back")
+        XCTAssertNil(value(text, #"vipsec_cluster_members{health="live"}"#), "standalone: no cluster metrics")
+    }
+
+    // MARK: The endpoint
+
+    /// One HTTP/1.1 request on a fresh connection; returns (status code, body).
+    func get(_ port: Int, _ path: String, method: String = "GET") throws -> (Int, String) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(connected, 0)
+        let request = Array("\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
+        var data = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            data += chunk[0..<n]
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+        let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+        return (status, body)
+    }
+
+    func testTheEndpointServesMetricsAndRefusesTheRest() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let running = LockedRunning()
+        let snapshotNow = snapshot()
+        let server = try MetricsHTTPServer.start(host: "127.0.0.1", port: 0, metrics: RoutingMetrics(), group: group) {
+            guard running.value else { return nil }
+            return group.next().makeSucceededFuture((snapshotNow, nil))
+        }
+        defer { server.close() }
+        let port = try XCTUnwrap(server.localAddress.port)
+        XCTAssertEqual(try get(port, "/metrics").0, 503, "the daemon is not running yet")
+        running.value = true
+        let (status, body) = try get(port, "/metrics")
+        XCTAssertEqual(status, 200)
+        XCTAssertEqual(value(body, "vipsec_ike_sa_established_total"), 3, body)
+        XCTAssertEqual(try get(port, "/metrics?x=1").0, 200)
+        XCTAssertEqual(try get(port, "/").0, 404)
+        XCTAssertEqual(try get(port, "/metrics", method: "POST").0, 405)
+        let (headStatus, headBody) = try get(port, "/metrics", method: "HEAD")
+        XCTAssertEqual(headStatus, 200)
+        XCTAssertEqual(headBody, "")
+    }
+}
+
+final class LockedRunning: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored = false
+    var value: Bool {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import XCTest
+
+/// The operator commands as a user types them, without a daemon: errors name what is wrong,
+/// exit status non-zero.
+extension VipsecCLITests {
+    func testListSAsWithoutADaemonSaysSoAndFails() throws {
+        let socket = NSTemporaryDirectory() + "vipsec-no-daemon-\(getpid()).sock"
+        let result = try run(["list-sas", "--socket", socket])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.output.contains("cannot connect to the control socket \(socket)"), result.output)
+        XCTAssertTrue(result.output.contains("is vipsec routing running?"), result.output)
+    }
+
+    func testTerminateAndRekeyWantExactlyOneSelector() throws {
+        for command in ["terminate", "rekey"] {
+            let none = try run([command])
+            XCTAssertNotEqual(none.status, 0)
+            XCTAssertTrue(none.output.contains("exactly one of --ike, --ike-id, --child, --child-id"), none.output)
+            let two = try run([command, "--ike", "gw", "--child", "net"])
+            XCTAssertNotEqual(two.status, 0)
+            let badID = try run([command, "--child-id", "not-hex"])
+            XCTAssertNotEqual(badID.status, 0)
+            XCTAssertTrue(badID.output.contains("--child-id 'not-hex'"), badID.output)
+        }
+    }
+
+    func testInitiateWantsConnectionOrConnectionSlashChild() throws {
+        let result = try run(["initiate", "a/b/c"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.output.contains("'a/b/c' is not CONNECTION or CONNECTION/CHILD"), result.output)
+    }
+
+    func testHelpListsTheOperatorCommands() throws {
+        let result = try run(["--help"])
+        for command in ["list-sas", "initiate", "terminate", "rekey"] {
+            XCTAssertTrue(result.output.contains(command), command)
+        }
+    }
+}
