@@ -3,43 +3,31 @@
 # child (kept in $LAB_RUN): nothing here matches processes by name.
 
 # The promise: a stop takes at most 2 s. Under software emulation on a loaded 2-core host a
-# process's own work (netlink removals, its exit) is many times slower, hence the slack (7 s: the scenario runs beside two others on the same two emulated CPUs; the original bug never exited at all).
+# process's own work (netlink removals, its exit) is many times slower, hence the slack (7 s:
+# the scenario runs beside two others on the same two emulated CPUs; the original bug never
+# exited at all).
 LIFE_BOUND_MS=${LIFE_BOUND_MS:-2000}
 LIFE_SLACK_MS=${LIFE_SLACK_MS:-7000}
 LIFE_LIMIT_MS=$((LIFE_BOUND_MS + LIFE_SLACK_MS))
 
-# life_copy_builds: copies of both builds on tmpfs ($LAB_RUN), used by life_builds.
-life_copy_builds() {
-  mkdir -p "$LAB_RUN/debug" "$LAB_RUN/release"
-  if [[ -n "${VIPSEC_DEBUG_BIN:-}" && -x "${VIPSEC_DEBUG_BIN:-}/vipsec" ]]; then
-    cp "$VIPSEC_DEBUG_BIN/vipsec" "$LAB_RUN/debug/vipsec"
-  fi
-  if [[ -n "${VIPSEC_RELEASE_BIN:-}" && -x "${VIPSEC_RELEASE_BIN:-}/vipsec" ]]; then
-    cp "$VIPSEC_RELEASE_BIN/vipsec" "$LAB_RUN/release/vipsec"
-  fi
+# The build a lifecycle run stops, by LIFE_BUILD: debug ($VIPSEC_DEBUG_BIN) or release
+# ($VIPSEC_RELEASE_BIN); `lifecycle` and `lifecycle-release` run side by side.
+life_build_dir() { if [[ ${LIFE_BUILD:-debug} == release ]]; then echo "${VIPSEC_RELEASE_BIN:-}"; else echo "${VIPSEC_DEBUG_BIN:-}"; fi; }
+
+# life_build_present: that build is there. A missing build is a FAILED check, never a skip.
+life_build_present() {
+  local dir; dir=$(life_build_dir)
+  echo "${LIFE_BUILD:-debug} build: '$dir'"
+  [[ -n $dir && -x $dir/vipsec ]] \
+    || { echo "no ${LIFE_BUILD:-debug} build (VIPSEC_DEBUG_BIN / VIPSEC_RELEASE_BIN empty or without vipsec)"; return 1; }
 }
 
-# life_builds: "debug=PATH" and/or "release=PATH", one per line: the build LIFE_BUILD names
-# (debug | release; `lifecycle` runs the debug build, `lifecycle-release` the release build,
-# side by side). A build that is missing is a FAILED check (life_build_present),
-# never a skip, and its cases are not run.
+# life_builds: "NAME=PATH" for that build, copied to tmpfs ($LAB_RUN: every start would page
+# the binary in again over 9p otherwise); nothing when it is missing, so its cases do not run.
 life_builds() {
-  local debug=${VIPSEC_DEBUG_BIN:-}/vipsec release=${VIPSEC_RELEASE_BIN:-}/vipsec
-  [[ -x $LAB_RUN/debug/vipsec ]] && debug=$LAB_RUN/debug/vipsec
-  [[ -x $LAB_RUN/release/vipsec ]] && release=$LAB_RUN/release/vipsec
-  if [[ ${LIFE_BUILD:-debug} == debug && -n "${VIPSEC_DEBUG_BIN:-}" && -x "${VIPSEC_DEBUG_BIN:-}/vipsec" ]]; then
-    echo "debug=$debug"
-  fi
-  if [[ ${LIFE_BUILD:-debug} == release && -n "${VIPSEC_RELEASE_BIN:-}" && -x "${VIPSEC_RELEASE_BIN:-}/vipsec" ]]; then
-    echo "release=$release"
-  fi
-}
-life_build_present() {
-  local var=VIPSEC_DEBUG_BIN product="swift build --product vipsec"
-  [[ ${LIFE_BUILD:-debug} == release ]] && { var=VIPSEC_RELEASE_BIN product="swift build -c release --product vipsec"; }
-  echo "$var='${!var:-}'"
-  [[ -n "${!var:-}" && -x "${!var}/vipsec" ]] \
-    || { echo "no ${LIFE_BUILD:-debug} build: $var is empty or has no vipsec ($product)"; return 1; }
+  local name=${LIFE_BUILD:-debug} dir; dir=$(life_build_dir)
+  [[ -n $dir && -x $dir/vipsec ]] || return 0
+  mkdir -p "$LAB_RUN/$name" && cp "$dir/vipsec" "$LAB_RUN/$name/vipsec" && echo "$name=$LAB_RUN/$name/vipsec"
 }
 
 # life_exited PID: the process is gone or a zombie (exited, not yet reaped).
