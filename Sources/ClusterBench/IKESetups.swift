@@ -120,9 +120,8 @@ func printIKESetups(setups: Int, targetCounts: [Int], kernel: KernelKind,
           + " (kernel '\(kernel.rawValue)'), the IKE_AUTH response released once the targets acknowledged\n")
     print(zip(["targets", "setups/s", "vs standalone", "worker CPU ms/setup", "router CPU ms/setup", "failed"],
               [8, 10, 14, 20, 20, 7]).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: " "))
-    let warmup = try await measureSetups(count: min(setups, 50), concurrency: concurrency,
-                                         installer: ConfinedChildSAInstaller(NullChildSAInstaller()))
-    _ = warmup
+    _ = try await measureSetups(count: min(setups, 50), concurrency: concurrency,   // warm-up
+                                installer: ConfinedChildSAInstaller(NullChildSAInstaller()))
     let standalone = try await measureSetups(count: setups, concurrency: concurrency, installer: ConfinedChildSAInstaller(NullChildSAInstaller()))
     func row(_ targets: String, _ result: (rate: Double, workerCPU: Double, failed: Int), router: Double?) {
         print(String(repeating: " ", count: max(0, 8 - targets.count)) + targets

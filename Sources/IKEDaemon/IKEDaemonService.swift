@@ -275,11 +275,14 @@ final class DaemonCore: @unchecked Sendable {
             case .install(let child, let token):
                 // Started, not awaited: the IKE_SA holds the response until the outcome is in.
                 installer.install(child, on: loop).whenComplete { [self] result in
-                    if case .failure(let error) = result {
+                    switch result {
+                    case .success:
+                        perform(gateway.installCompleted(token, succeeded: true, now: Self.now))
+                    case .failure(let error):
                         logger.error("installing \(child.reference) failed: \(error); deleting the CHILD_SA with the peer")
+                        perform(gateway.installCompleted(token, succeeded: false, now: Self.now))
+                        installFailed(child)
                     }
-                    perform(gateway.installCompleted(token, succeeded: (try? result.get()) != nil, now: Self.now))
-                    if case .failure = result { installFailed(child) }
                 }
             case .activateOutbound(let child):
                 installer.activateOutbound(child, on: loop).whenFailure { [self] error in

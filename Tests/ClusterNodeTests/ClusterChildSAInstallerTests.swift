@@ -74,4 +74,19 @@ final class ClusterChildSAInstallerTests: ClusterHarnessTestCase {
         } catch is ClusterChildSAError {
         }
     }
+
+    func testADeleteRightAfterTheInstallStartedRemovesItsSAsOnceTheTargetsHoldThem() async throws {
+        try await harness.startService()
+        let kernel = RecordingKernel()
+        try await harness.startAgent("t1", kernel: kernel).welcomed.get()
+        let installer = ClusterChildSAInstaller(service: harness.service)
+        let installation = child(inboundSPI: 0xd001, outboundSPI: 0xd002)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        // The IKE_SA closes in the same breath: the delete is called before the install ran.
+        let installed = installer.install(installation, on: loop)
+        try await installer.delete(installation, on: loop).get()
+        try? await installed.get()
+        let gone = await eventually { !kernel.spis.contains(0xd001) && !kernel.spis.contains(0xd002) }
+        XCTAssertTrue(gone, "deleted while in flight: its SAs must not stay on the target (held: \(kernel.spis))")
+    }
 }

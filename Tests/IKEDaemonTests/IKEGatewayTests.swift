@@ -241,9 +241,8 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         XCTAssertTrue(gateway.sas.isEmpty)
     }
 
-    /// A CHILD_SA whose SAs the installer refused (the kernel, or a cluster without targets)
-    /// after the IKE_AUTH response went out: the gateway deletes it with the peer
-    /// (--> D(ESP), <-- D(ESP)), counts it, and keeps the IKE_SA.
+    /// The install failed: the held IKE_AUTH response still goes out, once; the shell then
+    /// deletes the CHILD_SA with the peer.
     func testAFailedInstallReleasesTheResponseAndTheShellDeletesTheCHILDSA() throws {
         var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
         var peer = try peer()
@@ -269,6 +268,9 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         XCTAssertTrue(deleteActions.contains { if case .send = $0 { return true }; return false }, "an INFORMATIONAL Delete")
     }
 
+    /// A CHILD_SA whose SAs the installer refused (the kernel, or a cluster without targets)
+    /// after the IKE_AUTH response went out: the gateway deletes it with the peer
+    /// (--> D(ESP), <-- D(ESP)), counts it, and keeps the IKE_SA.
     func testACHILDSAThatCouldNotBeInstalledIsDeletedWithThePeer() throws {
         var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
         var peer = try peer()

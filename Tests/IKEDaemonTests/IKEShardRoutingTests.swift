@@ -117,30 +117,49 @@ final class IKEShardRoutingTests: XCTestCase, GatewayPeerTesting {
         XCTAssertEqual(WorkerStatus.line([[("ike_sas", 1)], [("ike_sas", 2)]]), "counters: ike_sas=3 workers=2")
     }
 
-    func testTheConfinedInstallerRunsTheCallsInOrderOffTheCallersThreads() throws {
-        let counting = NullChildSAInstaller()   // not thread-safe itself: lost updates if two threads ran it
-        let confined = ConfinedChildSAInstaller(counting)
+    func testTheConfinedInstallerRunsTheCallsOneAtATimeInOrderOffTheCallersThread() throws {
+        /// Records each call, whether another call was running at the same time, and whether
+        /// it ran on the thread that submitted it.
+        final class Recording: SynchronousChildSAInstaller, @unchecked Sendable {
+            let lock = NSLock()
+            var calls: [String] = [], active = 0, overlaps = 0, onCaller = 0
+            var caller: Thread?
+            func record(_ call: String) {
+                lock.withLock {
+                    active += 1
+                    if active > 1 { overlaps += 1 }
+                    if Thread.current === caller { onCaller += 1 }
+                }
+                Thread.sleep(forTimeInterval: 0.0002)   // widen the window another call could overlap in
+                lock.withLock { active -= 1; calls.append(call) }
+            }
+            func install(_ childSA: ChildSAInstallation) throws { record("install") }
+            func delete(_ childSA: ChildSAInstallation) throws { record("delete") }
+            func activateOutbound(_ childSA: ChildSAInstallation) throws { record("activate") }
+        }
+        let recording = Recording()
+        recording.caller = Thread.current
+        let confined = ConfinedChildSAInstaller(recording)
         let (_, _, peer, _) = try conversation()
         let child = try XCTUnwrap(peer.childSAs.first)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 4)
         defer { try? group.syncShutdownGracefully() }
         let loops = Array(group.makeIterator())
-        var futures: [EventLoopFuture<Void>] = []
-        let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: 4000) { i in
+        var futures: [EventLoopFuture<Void>] = [], expected: [String] = []
+        for i in 0..<600 {   // submitted in order from this thread, completing on several loops
             let loop = loops[i % loops.count]
-            let future: EventLoopFuture<Void>
             switch i % 3 {
-            case 0: future = confined.install(child, on: loop)
-            case 1: future = confined.delete(child, on: loop)
-            default: future = confined.activateOutbound(child, on: loop)
+            case 0: futures.append(confined.install(child, on: loop)); expected.append("install")
+            case 1: futures.append(confined.delete(child, on: loop)); expected.append("delete")
+            default: futures.append(confined.activateOutbound(child, on: loop)); expected.append("activate")
             }
-            lock.withLock { futures.append(future) }
         }
         try EventLoopFuture.andAllSucceed(futures, on: loops[0]).wait()
-        XCTAssertEqual(counting.installs, 1334)
-        XCTAssertEqual(counting.deletes, 1333)
-        XCTAssertEqual(counting.activations, 1333)
+        recording.lock.withLock {
+            XCTAssertEqual(recording.calls, expected, "in the order submitted")
+            XCTAssertEqual(recording.overlaps, 0, "one call at a time")
+            XCTAssertEqual(recording.onCaller, 0, "never on the submitting thread")
+        }
         XCTAssertFalse(confined.installsIntoLocalKernel)
     }
 

@@ -49,16 +49,18 @@ public final class ClusterChildSAInstaller: ChildSAInstaller, @unchecked Sendabl
     }
 
     public func install(_ child: ChildSAInstallation, on loop: EventLoop) -> EventLoopFuture<Void> {
-        let promise = loop.makePromise(of: Void.self)
-        promise.completeWithTask { try await self.install(child) }
-        return promise.futureResult
-    }
-
-    private func install(_ child: ChildSAInstallation) async throws {
+        // In flight from the caller's moment on: a delete that comes before the task runs
+        // must find it (else the install would go ahead and its SAs stay on the targets).
         let old = lock.withLock { () -> Line? in
             inFlight.insert(child.reference)
             return child.rekeyOf.flatMap { lines[$0] }
         }
+        let promise = loop.makePromise(of: Void.self)
+        promise.completeWithTask { try await self.install(child, old: old) }
+        return promise.futureResult
+    }
+
+    private func install(_ child: ChildSAInstallation, old: Line?) async throws {
         let replacing = old?.ids ?? []
         let installed: PlacedChildSA
         do {

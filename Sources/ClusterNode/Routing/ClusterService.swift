@@ -224,12 +224,6 @@ public final class ClusterService: @unchecked Sendable {
         }.get()
     }
 
-    /// The live target that should own a new outbound SA of the CHILD_SA line `reqid` in
-    /// per-target mode: the first (by name) that owns none yet, else the first live one.
-    public func outboundOwner(reqid: UInt32) async -> NodeID? {
-        try? await loop.submit { [self] in authority.outboundOwner(reqid: reqid) }.get()
-    }
-
     /// The live members, by name.
     public func liveMembers() async -> [NodeID] {
         (try? await loop.submit { self.authority.membership.liveMembers }.get()) ?? []

@@ -148,7 +148,8 @@ extension IKESA {
         // 2.25.2: busy with something the new SA cannot inherit mid-flight, or closing.
         let ownRequest = taskManager.outstandingContext
         guard ownRequest == nil || ownRequest == .rekeyIKESA, peerIKERekey == nil, pendingChildDeletion == nil,
-              deferredOutbound.isEmpty, collidingPeerRekey == nil else {
+              deferredOutbound.isEmpty, collidingPeerRekey == nil,
+              deleteAfterInstall.isEmpty else {   // our Delete waits for an install: it must go out on this IKE_SA
             return refuse(.temporaryFailure, "busy (another exchange in progress)")
         }
         guard let sa = payloads.securityAssociation, let nonce = payloads.nonce, (16...256).contains(nonce.nonceData.count) else {

@@ -12,6 +12,9 @@
 //   sent, retransmissions are answered from the cache as usual.
 // - initiator of a CHILD_SA rekey: the Delete of the old (or redundant) CHILD_SA waits, and
 //   so do our other requests (`canSendRequest`), so that the Delete is the next one.
+// - any held response also holds our own requests (DPD, a rekey, an operator's command):
+//   the peer has not yet got what makes the IKE_SA or CHILD_SA usable.
+// Reports are idempotent through `heldResponse` and `deleteAfterInstall` themselves.
 // When the install failed, the response still goes out (the peer needs it to go on) and
 // the shell deletes the CHILD_SA with the peer, as after a hard expire.
 extension IKESA {
@@ -28,7 +31,6 @@ extension IKESA {
     /// The shell installed (or failed to install) the CHILD_SA `child`. Returns what to do
     /// now: the held response, the Delete that waited. Unknown or repeated reports: nothing.
     public mutating func installCompleted(_ child: ChildSAReference, succeeded: Bool, now: Double) -> [IKEAction] {
-        guard pendingInstalls.remove(child) != nil else { return [] }
         var actions: [IKEAction] = []
         if var held = heldResponse, held.waitingFor.remove(child) != nil {
             if held.waitingFor.isEmpty {
@@ -45,15 +47,14 @@ extension IKESA {
         return actions
     }
 
-    /// After a request was processed: the installs it started become pending, and the
-    /// response to it (the one the task manager cached) is held back until they complete.
+    /// After a request was processed: the response to it (the one the task manager cached)
+    /// is held back until the installs it started complete.
     mutating func holdResponseForInstalls(_ actions: [IKEAction], messageID: UInt32) -> [IKEAction] {
         let installs = Set(actions.compactMap { action -> ChildSAReference? in
             if case .install(let child) = action { return child.reference }
             return nil
         })
         guard !installs.isEmpty else { return actions }
-        pendingInstalls.formUnion(installs)
         guard let response = taskManager.lastResponse, response.messageID == messageID else { return actions }
         heldResponse = HeldResponse(messageID: messageID, bytes: response.bytes, waitingFor: installs)
         var held = false
@@ -62,11 +63,5 @@ extension IKESA {
             held = true
             return false
         }
-    }
-
-    /// After a response of ours was processed: its installs become pending.
-    mutating func notePendingInstalls(_ actions: [IKEAction]) -> [IKEAction] {
-        for case .install(let child) in actions { pendingInstalls.insert(child.reference) }
-        return actions
     }
 }

@@ -82,7 +82,6 @@ public struct IKESA {
     /// CHILD_SAs whose install the shell started and has not reported yet, the response
     /// held back until they are in place, and the Deletes that wait for them
     /// (IKESA+Install.swift).
-    public internal(set) var pendingInstalls: Set<ChildSAReference> = []
     var heldResponse: HeldResponse?
     var deleteAfterInstall: [ChildSAReference: ChildSAInstallation] = [:]
     /// How many rekeys led from the first IKE_SA to this one.
@@ -179,7 +178,7 @@ public struct IKESA {
             return []
         }
         if message.header.isResponse {
-            return notePendingInstalls(receiveResponse(message, now: now))
+            return receiveResponse(message, now: now)
         }
         return receiveRequest(message, now: now)
     }
@@ -235,6 +234,7 @@ public struct IKESA {
             return []
         case .resendCachedResponse(let bytes):
             if heldResponse?.messageID == id {   // answered, but not yet usable: absorbed
+                taskManager.cachedResponseWithheld()
                 counters.retransmitsAbsorbedWhileInstalling += 1
                 return []
             }
@@ -340,7 +340,7 @@ public struct IKESA {
 
     /// Whether a request of ours may go out now: the window is free (`TaskManager`), and no
     /// Delete waits for a CHILD_SA's install to complete (IKESA+Install.swift).
-    var canSendRequest: Bool { taskManager.canSendRequest && deleteAfterInstall.isEmpty }
+    var canSendRequest: Bool { taskManager.canSendRequest && deleteAfterInstall.isEmpty && heldResponse == nil }
 
     /// Ends the IKE_SA: deletes its CHILD_SAs and tells the shell.
     mutating func close(_ reason: String) -> [IKEAction] {

@@ -175,6 +175,10 @@ public struct TaskManager<Context> {
         return .drop
     }
 
+    /// The IKE_SA withheld the cached response `requestReceived` offered (it waits for an
+    /// install): not counted as resent.
+    public mutating func cachedResponseWithheld() { counters.cachedResponsesResent -= 1 }
+
     /// The response last recorded with `responseSent`, and the message ID it answers.
     public var lastResponse: (messageID: UInt32, bytes: [UInt8])? {
         cachedResponse.map { ($0.messageID, $0.bytes) }
