@@ -7,12 +7,15 @@ import NIOCore
 
 /// Commands into a running IKE daemon.
 public final class IKEDaemonControl: @unchecked Sendable {
-    let lock = NSLock()
-    var workers: IKEWorkerSet?
+    private let lock = NSLock()
+    private var workers: IKEWorkerSet?
 
     public init() {}
 
     func attach(_ workers: IKEWorkerSet?) { lock.withLock { self.workers = workers } }
+
+    /// The running daemon's workers; nil before it runs and after it stopped.
+    var running: IKEWorkerSet? { lock.withLock { workers } }
 
     /// CREATE_CHILD_SA for one more CHILD_SA with the selectors of CHILD_SA line `reqid`
     /// (per-target outbound SAs). Returns false when the daemon is not running.

@@ -5,11 +5,16 @@
 // changes only the calling thread, and the daemons run many threads once started.
 import CHardening
 
+/// Why the process could not be hardened.
+public struct HardeningError: Error, CustomStringConvertible {
+    public let description: String
+}
+
 public enum Hardening {
     /// Marks the process not dumpable. Throws with the reason when the kernel refuses.
     public static func disableCoreDumps() throws {
-        let result = vipsec_set_not_dumpable()
-        guard result == 0 else { throw SystemdNotifyError("prctl(PR_SET_DUMPABLE, 0) failed: errno \(-result)") }
+        let result = vipsec_set_dumpable(0)
+        guard result == 0 else { throw HardeningError(description: "prctl(PR_SET_DUMPABLE, 0) failed: errno \(-result)") }
     }
 
     /// Dumpable again (tests only: they run in the test runner's own process).

@@ -69,6 +69,8 @@ struct InitiateCommand: ParsableCommand {
     @Argument(help: "CONNECTION or CONNECTION/CHILD.") var target: String
     @Option(help: "Seconds to wait for the SAs (0: do not wait) [30].") var timeout: Double = 30
 
+    func validate() throws { try validateTimeout(timeout) }
+
     func run() throws {
         let request: OperatorRequest
         do { request = try OperatorRequest.initiate(target, timeout: timeout) } catch { throw ValidationError("\(error)") }
@@ -84,10 +86,24 @@ struct SASelectorOptions: ParsableArguments {
     @Option(name: .customLong("child-id"), help: "The CHILD_SA with this unique id (list-sas: #<8 hex digits>, its inbound SPI).") var childID: String?
     @Option(help: "Seconds to wait for the effect (0: do not wait) [30].") var timeout: Double = 30
 
+    func validate() throws { try validateTimeout(timeout) }
+
     func selector() throws -> SASelector {
         do { return try SASelector.from(ike: ike, ikeID: ikeID, child: child, childID: childID) } catch {
             throw ValidationError("\(error)")
         }
+    }
+
+    /// Sends `command` on the selected SAs and prints the outcome.
+    func send(_ command: OperatorRequest.Command, _ control: ControlSocketOptions) throws {
+        try finish(try control.send(OperatorRequest(command: command, selector: try selector(), timeout: timeout)), json: false)
+    }
+}
+
+/// `--timeout` is a number of seconds from 0 to `OperatorRequest.maximumTimeout`.
+func validateTimeout(_ timeout: Double) throws {
+    guard timeout.isFinite, (0...OperatorRequest.maximumTimeout).contains(timeout) else {
+        throw ValidationError("--timeout wants seconds from 0 to \(Int(OperatorRequest.maximumTimeout)), not \(timeout)")
     }
 }
 
@@ -99,10 +115,7 @@ struct TerminateCommand: ParsableCommand {
     @OptionGroup var control: ControlSocketOptions
     @OptionGroup var select: SASelectorOptions
 
-    func run() throws {
-        let request = OperatorRequest(command: .terminate, selector: try select.selector(), timeout: select.timeout)
-        try finish(try control.send(request), json: false)
-    }
+    func run() throws { try select.send(.terminate, control) }
 }
 
 struct RekeyCommand: ParsableCommand {
@@ -113,8 +126,5 @@ struct RekeyCommand: ParsableCommand {
     @OptionGroup var control: ControlSocketOptions
     @OptionGroup var select: SASelectorOptions
 
-    func run() throws {
-        let request = OperatorRequest(command: .rekey, selector: try select.selector(), timeout: select.timeout)
-        try finish(try control.send(request), json: false)
-    }
+    func run() throws { try select.send(.rekey, control) }
 }

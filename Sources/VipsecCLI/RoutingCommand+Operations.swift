@@ -29,11 +29,14 @@ final class RoutingOperations: @unchecked Sendable {
          cluster: (@Sendable () -> EventLoopFuture<ClusterMetricsSnapshot>)?, logger: Logger) throws {
         self.control = control
         self.logger = logger
+        // A live daemon's socket is refused, as the agent's status socket is; only a stale
+        // file (a killed run's) is replaced. Two daemons must never share one.
+        try StartupChecks.socketFree(config.settings.control.socket, option: "vipsec { control { socket } }")
         do {
             socket = try OperatorSocketServer.start(settings: config.settings.control,
                                                     service: OperatorService(control: control, enrich: enrich), group: group)
-            let group = config.settings.control.group.map { " (group \($0))" } ?? " (root only)"
-            logger.info("control socket \(config.settings.control.socket)\(group)")
+            let who = config.settings.control.group.map { " (group \($0))" } ?? " (root only)"
+            logger.info("control socket \(config.settings.control.socket)\(who)")
             if let settings = config.settings.metrics {
                 let metrics = RoutingMetrics()
                 let loop = self.group.next()

@@ -37,9 +37,7 @@ struct RoutingCommand: ParsableCommand {
     var stopTimeout: Double = 2
 
     func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level '\(logLevel)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        _ = try parseLogLevel(logLevel)
         guard stopTimeout > 0, stopTimeout < 3600 else { throw ValidationError("--stop-timeout \(stopTimeout) is out of range") }
     }
 

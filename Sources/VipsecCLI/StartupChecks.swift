@@ -1,5 +1,7 @@
 import COpenSSL
+import ArgumentParser
 import Foundation
+import Logging
 
 /// Start-up checks that fail fast, before anything is installed: each error is one line
 /// naming the option and the reason.
@@ -106,4 +108,12 @@ enum StartupChecks {
 struct StartupError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// `--log-level` (or the config's `log-level`): one of swift-log's levels.
+func parseLogLevel(_ text: String) throws -> Logger.Level {
+    guard let level = Logger.Level(rawValue: text) else {
+        throw ValidationError("--log-level '\(text)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    return level
 }

@@ -9,13 +9,14 @@ import Systemd
 
 final class TargetNotifications: @unchecked Sendable {
     private let notifier = SystemdNotifier()
-    private var watchdog: SystemdWatchdog?
+    /// Set on the agent's loop (the Welcome), read by the stop on the signal task.
+    private let watchdog = LockedBox<SystemdWatchdog?>(nil)
 
     /// After `agent.start()`: READY=1 when the routing node's Welcome arrives.
     func started(_ agent: ClusterAgent) {
         agent.welcomed.whenSuccess { [self] in
             send("READY=1\nSTATUS=cluster channel up")
-            watchdog = SystemdWatchdog(notifier, alive: {
+            watchdog.value = SystemdWatchdog(notifier, alive: {
                 let answered = DispatchSemaphore(value: 0)
                 agent.status().whenComplete { _ in answered.signal() }
                 return answered.wait(timeout: .now() + 2) == .success
@@ -24,7 +25,7 @@ final class TargetNotifications: @unchecked Sendable {
     }
 
     func stopping() {
-        watchdog?.stop()
+        watchdog.value?.stop()
         send("STOPPING=1")
     }
 

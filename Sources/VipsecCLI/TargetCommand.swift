@@ -89,9 +89,7 @@ struct TargetCommand: ParsableCommand {
 
         LogClock.pinLocalTimeZone()
         let levelText = value(logLevel, "log-level") ?? "info"
-        guard let level = Logger.Level(rawValue: levelText) else {
-            throw ValidationError("--log-level '\(levelText)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        let level = try parseLogLevel(levelText)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -224,6 +224,15 @@ final class OperatorTests: XCTestCase, GatewayPeerTesting {
         }
     }
 
+    func testARequestsTimeoutIsBoundedBeforeTheDaemonUsesIt() {
+        // From the socket: 1e300 or NaN must not trap Int(...) or a TimeAmount.
+        XCTAssertEqual(OperatorRequest(command: .terminate, timeout: 1e300).boundedTimeout, OperatorRequest.maximumTimeout)
+        XCTAssertEqual(OperatorRequest(command: .terminate, timeout: .nan).boundedTimeout, 0)
+        XCTAssertEqual(OperatorRequest(command: .terminate, timeout: -.infinity).boundedTimeout, 0)
+        XCTAssertEqual(OperatorRequest(command: .terminate, timeout: -5).boundedTimeout, 0)
+        XCTAssertEqual(OperatorRequest(command: .terminate, timeout: 12.5).boundedTimeout, 12.5)
+    }
+
     func testSelectedSAsAndWhenTheyAreGone() {
         var list = Self.fixture.ikeSAs
         XCTAssertEqual(SelectedSAs(.ikeName("gw"), in: list).ikeSAs, [0xa5c6_4ae0_ad18_9bf8])

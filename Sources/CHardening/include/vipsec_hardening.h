@@ -2,11 +2,8 @@
 #ifndef VIPSEC_HARDENING_H
 #define VIPSEC_HARDENING_H
 
-/// prctl(PR_SET_DUMPABLE, 0): no core dump of this process, and /proc/PID/mem, ptrace
-/// attach and /proc/PID/environ closed to everyone but root. Returns 0 or -errno.
-int vipsec_set_not_dumpable(void);
-
-/// prctl(PR_SET_DUMPABLE, value). Returns 0 or -errno.
+/// prctl(PR_SET_DUMPABLE, value). 0: no core dump of this process, and /proc/PID/mem,
+/// ptrace attach and /proc/PID/environ closed to everyone but root. Returns 0 or -errno.
 int vipsec_set_dumpable(int value);
 
 /// prctl(PR_GET_DUMPABLE): 1 when dumpable, 0 when not, -errno on error.

@@ -75,7 +75,7 @@ extension IKEGateway {
     var ikeSALines: [String] {
         sas.values.sorted { $0.localSPI < $1.localSPI }.map { sa in
             let children = sa.childSAs.map { "in 0x\(String($0.inbound.spi, radix: 16)) out 0x\(String($0.outbound.spi, radix: 16))" }
-            return "IKE_SA \(sa.configuration.name) \(hex(sa.initiatorSPI))_i \(hex(sa.responderSPI))_r \(sa.phase)"
+            return "IKE_SA \(sa.configuration.name) \(hex16(sa.initiatorSPI))_i \(hex16(sa.responderSPI))_r \(sa.phase)"
                 + " rekeys=\(sa.rekeyGeneration) child_sas=\(sa.childSAs.count)"
                 + (children.isEmpty ? "" : " (" + children.joined(separator: ", ") + ")")
         }

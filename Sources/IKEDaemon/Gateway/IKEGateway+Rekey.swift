@@ -35,7 +35,7 @@ extension IKEGateway {
         if actions.isEmpty {   // another exchange in flight, or a CHILD_SA rekey half done: try again shortly
             return [.scheduleCommand(.rekeyIKESA(sa: spi), deadline: now + 0.2)]
         }
-        return [.log("rekeying IKE_SA \(sa.configuration.name) (SPIs \(hex(sa.initiatorSPI))_i \(hex(sa.responderSPI))_r)")]
+        return [.log("rekeying IKE_SA \(sa.configuration.name) (SPIs \(hex16(sa.initiatorSPI))_i \(hex16(sa.responderSPI))_r)")]
             + store(sa, actions, now: now)
     }
 
@@ -56,9 +56,9 @@ extension IKEGateway {
     /// `sa` took over from the IKE_SA `previous`: count, log, start its own timers.
     mutating func ikeSARekeyed(_ sa: IKESA, previous: UInt64, now: Double) -> [GatewayAction] {
         counters.ikeRekeys += 1
-        let old = sas[previous].map { "\(hex($0.initiatorSPI))_i \(hex($0.responderSPI))_r" } ?? hex(previous)
+        let old = sas[previous].map { "\(hex16($0.initiatorSPI))_i \(hex16($0.responderSPI))_r" } ?? hex16(previous)
         var actions: [GatewayAction] = [.log(
-            "IKE_SA \(sa.configuration.name) rekeyed: SPIs \(old) -> \(hex(sa.initiatorSPI))_i \(hex(sa.responderSPI))_r"
+            "IKE_SA \(sa.configuration.name) rekeyed: SPIs \(old) -> \(hex16(sa.initiatorSPI))_i \(hex16(sa.responderSPI))_r"
                 + ", \(sa.childSAs.count) CHILD_SA(s) moved")]
         if let delay = dpdDelay(sa) { actions.append(.scheduleCommand(.liveness(sa: sa.localSPI), deadline: now + delay)) }
         return actions + scheduleIKERekey(sa, now: now)

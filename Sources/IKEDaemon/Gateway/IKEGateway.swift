@@ -307,7 +307,7 @@ struct IKEGateway {
                 if let delay = dpdDelay(sa) { result.append(.scheduleCommand(.liveness(sa: spi), deadline: now + delay)) }
                 result += scheduleIKERekey(sa, now: now)
                 result += startOtherChildren(sa, now: now)
-                result.append(.log("IKE_SA \(sa.configuration.name) established with \(sa.remote) (SPIs \(hex(sa.initiatorSPI))_i \(hex(sa.responderSPI))_r)\(natNote(sa))"))
+                result.append(.log("IKE_SA \(sa.configuration.name) established with \(sa.remote) (SPIs \(hex16(sa.initiatorSPI))_i \(hex16(sa.responderSPI))_r)\(natNote(sa))"))
             case .childSAFailed(let reason): result.append(.log("IKE_SA \(sa.configuration.name): \(reason)"))
             case .rekeyed(let previous):
                 result += ikeSARekeyed(sa, previous: previous, now: now)
@@ -331,11 +331,6 @@ struct IKEGateway {
         times.record(sa, actions, result, now: now)
         for successor in successors { result += store(successor.sa, successor.actions, now: now) }
         return result
-    }
-
-    func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 }
 

@@ -17,40 +17,36 @@ public struct GatewayMetricsSnapshot: Equatable, Sendable {
 
     public init() {}
 
-    mutating func add(_ gateway: IKEGateway) {
-        for (name, value) in gateway.statusFields { fields[name, default: 0] += value }
-        for (reason, count) in gateway.times.setupFailures { setupFailures[reason, default: 0] += count }
-        deadPeers += gateway.times.deadPeers
-        childRekeys += gateway.times.childRekeys
-        livenessChecks += gateway.times.livenessChecks
+    init(_ gateway: IKEGateway) {
+        fields = Dictionary(gateway.statusFields, uniquingKeysWith: +)
+        setupFailures = gateway.times.setupFailures
+        deadPeers = gateway.times.deadPeers
+        childRekeys = gateway.times.childRekeys
+        livenessChecks = gateway.times.livenessChecks
+    }
+
+    /// Sums another worker's numbers into these.
+    mutating func merge(_ other: Self) {
+        fields.merge(other.fields, uniquingKeysWith: +)
+        setupFailures.merge(other.setupFailures, uniquingKeysWith: +)
+        deadPeers += other.deadPeers
+        childRekeys += other.childRekeys
+        livenessChecks += other.livenessChecks
     }
 }
 
 extension IKEDaemonControl {
     /// The daemon's numbers now; nil when it is not running.
     public func metricsSnapshot() -> EventLoopFuture<GatewayMetricsSnapshot>? {
-        guard let workers = lock.withLock({ self.workers }) else { return nil }
-        return workers.collect { core -> GatewayMetricsSnapshot in
-            var snapshot = GatewayMetricsSnapshot()
-            snapshot.add(core.gateway)
-            return snapshot
-        }.map { parts in
-            var total = GatewayMetricsSnapshot()
-            for part in parts {
-                for (name, value) in part.fields { total.fields[name, default: 0] += value }
-                for (reason, count) in part.setupFailures { total.setupFailures[reason, default: 0] += count }
-                total.deadPeers += part.deadPeers
-                total.childRekeys += part.childRekeys
-                total.livenessChecks += part.livenessChecks
-            }
-            return total
-        }
+        guard let workers = running else { return nil }
+        return workers.collect { GatewayMetricsSnapshot($0.gateway) }
+            .map { $0.reduce(into: GatewayMetricsSnapshot()) { $0.merge($1) } }
     }
 
     /// True when every IKE worker ran a task within `timeout` (the systemd watchdog's test).
     /// Call it from a thread that is not an event loop.
     public func workersRespond(within timeout: TimeAmount) -> Bool {
-        guard let workers = lock.withLock({ self.workers }) else { return true }   // starting or stopping
+        guard let workers = running else { return true }   // starting or stopping
         let done = workers.collect { _ in true }
         let deadline = DispatchTime.now() + .nanoseconds(Int(timeout.nanoseconds))
         let semaphore = DispatchSemaphore(value: 0)

@@ -58,7 +58,7 @@ enum IKESetupFailure {
     static func reason(_ text: String) -> String {
         let lower = text.lowercased()
         if lower.contains("did not answer") { return "timeout" }
-        if lower.contains("authentication") || lower.contains("auth") { return "authentication" }
+        if lower.contains("auth") { return "authentication" }
         if lower.contains("proposal") { return "no_proposal" }
         if lower.contains("deleted") || lower.contains("rekeyed") { return "deleted" }
         return "other"

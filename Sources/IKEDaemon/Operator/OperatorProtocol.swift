@@ -19,8 +19,13 @@ public struct OperatorRequest: Codable, Equatable, Sendable {
     public var child: String?
     /// terminate and rekey: what they act on.
     public var selector: SASelector?
-    /// Seconds to wait for the effect (0: answer at once).
+    /// Seconds to wait for the effect (0: answer at once; at most `maximumTimeout`).
     public var timeout: Double
+    public static let maximumTimeout = 3600.0
+
+    /// `timeout` as the daemon uses it: a request's number comes from a socket, and one that
+    /// is negative, not finite or enormous must not trap a conversion.
+    public var boundedTimeout: Double { timeout.isFinite ? min(max(timeout, 0), Self.maximumTimeout) : 0 }
 
     public init(command: Command, connection: String? = nil, child: String? = nil, selector: SASelector? = nil,
                 timeout: Double = 30) {
@@ -86,14 +91,10 @@ public enum SASelector: Codable, Equatable, Sendable, CustomStringConvertible {
 
 /// The SAs a selector names in a listing: IKE_SAs by unique id, CHILD_SAs by inbound SPI
 /// (with their IKE_SA's id). Only ESTABLISHED IKE_SAs are acted on.
-public struct SelectedSAs: Equatable, Sendable {
+public struct SelectedSAs: Sendable {
     public var ikeSAs: [UInt64] = []
     public var childSAs: [(ikeSA: UInt64, inboundSPI: UInt32)] = []
     public var isEmpty: Bool { ikeSAs.isEmpty && childSAs.isEmpty }
-
-    public static func == (a: SelectedSAs, b: SelectedSAs) -> Bool {
-        a.ikeSAs == b.ikeSAs && a.childSAs.map { "\($0.ikeSA)/\($0.inboundSPI)" } == b.childSAs.map { "\($0.ikeSA)/\($0.inboundSPI)" }
-    }
 
     public init(_ selector: SASelector, in list: [IKESAEntry]) {
         for ike in list where ike.state == "ESTABLISHED" {
@@ -172,6 +173,7 @@ enum OperatorOutcome {
     }
 }
 
+/// An IKE SPI or unique id as 16 hex digits (the logs', the status's and the CLI's form).
 func hex16(_ value: UInt64) -> String {
     let digits = String(value, radix: 16)
     return String(repeating: "0", count: max(0, 16 - digits.count)) + digits

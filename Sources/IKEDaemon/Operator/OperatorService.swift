@@ -22,7 +22,9 @@ public final class OperatorService: @unchecked Sendable {
 
     /// The answer to `request`; completes on `loop`.
     public func handle(_ request: OperatorRequest, on loop: EventLoop) -> EventLoopFuture<OperatorResponse> {
-        guard let workers = control.lock.withLock({ control.workers }) else {
+        var request = request
+        request.timeout = request.boundedTimeout
+        guard let workers = control.running else {
             return loop.makeSucceededFuture(.failure("the IKE daemon is not running (yet)"))
         }
         switch request.command {
@@ -104,14 +106,11 @@ public final class OperatorService: @unchecked Sendable {
                         core.perform(command == .terminate ? core.gateway.operatorTerminate(ikeSA: spi, now: now)
                                                            : core.gateway.operatorRekey(ikeSA: spi, now: now))
                     }
-                    for child in selected.childSAs where core.gateway.sas[child.ikeSA] != nil {
-                        if command == .terminate {
-                            core.retryChildSAExpiry(.delete(ikeSA: child.ikeSA, inboundSPI: child.inboundSPI), tries: 50)
-                        } else {
-                            core.perform(core.gateway.rekeyChildSA(inboundSPI: child.inboundSPI, now: now))
-                        }
-                    }
                 }
+            }
+            for child in selected.childSAs {   // routed to the worker holding it, as the cluster's commands are
+                _ = command == .terminate ? self.control.deleteChildSA(inboundSPI: child.inboundSPI)
+                                          : self.control.rekeyChildSA(inboundSPI: child.inboundSPI)
             }
             let count = selected.ikeSAs.count + selected.childSAs.count
             let verb = command == .terminate ? "terminated" : "rekeyed"
@@ -130,18 +129,27 @@ public final class OperatorService: @unchecked Sendable {
               reached: @escaping ([IKESAEntry]) -> Bool) -> EventLoopFuture<OperatorResponse> {
         let deadline = NIODeadline.now() + .milliseconds(Int64(max(0, timeout) * 1000))
         let promise = loop.makePromise(of: OperatorResponse.self)
+        // The polls read names, ids and states only; the kernel's or the targets' counters
+        // (the enricher: netlink or the cluster's status) are added to the answer alone.
+        func answer(_ list: [IKESAEntry], ok: Bool, message: String) {
+            enriched(list, on: loop).whenComplete { result in
+                let sas = SAList(ikeSAs: (try? result.get()) ?? list)
+                promise.succeed(ok ? OperatorResponse(ok: true, messages: [message], sas: sas)
+                                   : OperatorResponse(ok: false, error: message, sas: sas))
+            }
+        }
         func poll() {
-            listing(workers, on: loop).flatMap { self.enriched($0, on: loop) }.whenComplete { result in
+            listing(workers, on: loop).whenComplete { result in
                 switch result {
                 case .failure(let error):
                     promise.succeed(.failure("listing failed: \(error)"))
                 case .success(let list):
                     if timeout <= 0 {
-                        promise.succeed(OperatorResponse(ok: true, messages: ["requested"], sas: SAList(ikeSAs: list)))
+                        answer(list, ok: true, message: "requested")
                     } else if reached(list) {
-                        promise.succeed(OperatorResponse(ok: true, messages: [done], sas: SAList(ikeSAs: list)))
+                        answer(list, ok: true, message: done)
                     } else if NIODeadline.now() >= deadline {
-                        promise.succeed(OperatorResponse(ok: false, error: late, sas: SAList(ikeSAs: list)))
+                        answer(list, ok: false, message: late)
                     } else {
                         loop.scheduleTask(in: Self.pollInterval) { poll() }
                     }
