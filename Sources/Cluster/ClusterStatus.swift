@@ -139,7 +139,9 @@ extension SAAuthority {
 
 extension SADescription {
     /// The SPI as `ip xfrm state` prints it: "0x0000c0de".
-    public var spiText: String {
+    public var spiText: String { Self.spiText(spi) }
+
+    public static func spiText(_ spi: UInt32) -> String {
         let hex = String(spi, radix: 16)
         return "0x" + String(repeating: "0", count: max(0, 8 - hex.count)) + hex
     }

@@ -33,7 +33,7 @@ extension InboundDistributor {
                         lastHousekeeping = now
                         classifier.tick(now: now)
                         mailbox.publish(Self.status(classifier, queue: queue, configuration: configuration,
-                                                    planner: planner, evidence: evidenceApplied))
+                                                    planner: planner, evidence: evidenceApplied, evidenceLost: mailbox.evidenceLost))
                     }
                     return shouldStop
                 }, decide: { packet in
@@ -55,7 +55,7 @@ extension InboundDistributor {
         // Every SA leaves the classifier: its peeker (the key schedule) is released and wiped.
         for (id, sa) in planner.sas { _ = classifier.removeSA(destination: sa.destination, spi: sa.spi); planner.forget(id) }
         mailbox.publish(Self.status(classifier, queue: queue, configuration: configuration,
-                                    planner: planner, evidence: evidenceApplied))
+                                    planner: planner, evidence: evidenceApplied, evidenceLost: mailbox.evidenceLost))
     }
 
     var classifierConfiguration: InboundConfiguration {
@@ -100,7 +100,7 @@ extension InboundDistributor {
     }
 
     static func status(_ classifier: InboundClassifier, queue: NFQueue, configuration: Configuration,
-                       planner: InboundPlanner, evidence: UInt64) -> InboundStatus {
+                       planner: InboundPlanner, evidence: UInt64, evidenceLost: UInt64) -> InboundStatus {
         let counters = classifier.counters
         var dropped: [String: UInt64] = [:], local: [String: UInt64] = [:], placements: [String: UInt64] = [:]
         for reason in DropReason.allCases { dropped["\(reason)"] = counters[reason] }
@@ -117,12 +117,12 @@ extension InboundDistributor {
         var tops: [String: UInt64] = [:]
         for (_, sa) in planner.sas {
             if let window = classifier.replayWindow(destination: sa.destination, spi: sa.spi) {
-                let hex = String(sa.spi, radix: 16)
-                tops["0x" + String(repeating: "0", count: max(0, 8 - hex.count)) + hex] = window.top
+                tops[SADescription.spiText(sa.spi)] = window.top
             }
         }
         return InboundStatus(mode: "direct", queue: Int(configuration.queue), sas: classifier.saCount,
                              forwarded: counters.forwarded, dropped: dropped, local: local, placements: placements,
-                             flowsPerTarget: flows, queueCounters: queueCounters, replayEvidence: evidence, windowTops: tops)
+                             flowsPerTarget: flows, queueCounters: queueCounters, replayEvidence: evidence,
+                             replayEvidenceLost: evidenceLost, windowTops: tops)
     }
 }

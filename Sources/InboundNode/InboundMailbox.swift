@@ -24,8 +24,10 @@ public final class InboundMailbox: @unchecked Sendable {
     public func post(_ replay: AuthenticatedReplay) {
         lock.lock()
         if evidence.count >= Self.evidenceCapacity {
-            evidence.removeFirst(evidence.count - Self.evidenceCapacity + 1)
-            evidenceOverflow += 1
+            // The older half goes at once: one shift per half capacity, not one per report.
+            let lost = evidence.count / 2
+            evidence.removeFirst(lost)
+            evidenceOverflow += UInt64(lost)
         }
         evidence.append(replay)
         lock.unlock()

@@ -102,14 +102,17 @@ public final class NFQueue {
     }
 
     /// The worker loop: receives batches, asks `decide` for each packet's verdict, sends the
-    /// verdicts of a batch in one sendmsg, until `shouldStop` says so (checked between
-    /// batches, at least every `poll`). This is where the routing node plugs in its classifier.
+    /// verdicts of a batch in one sendmsg, until `shouldStop` says so (checked after each
+    /// receive, at least every `poll`). `shouldStop` is also where the routing node applies
+    /// what was posted to the worker: it runs between the receive and the decisions, so a
+    /// new SA posted while the receive waited is known before that batch is decided.
     public func serve(maxPackets: Int = 64, poll: Duration = .milliseconds(200),
                       shouldStop: () -> Bool, decide: (NFQueuePacket) -> NFQueueVerdict) throws {
-        while !shouldStop() {
-            for packet in try receive(maxPackets: maxPackets, timeout: poll) {
-                try verdict(id: packet.id, decide(packet))
-            }
+        var stop = shouldStop()
+        while !stop {
+            let batch = try receive(maxPackets: maxPackets, timeout: poll)
+            stop = shouldStop()
+            for packet in batch { try verdict(id: packet.id, decide(packet)) }
             try flush()
         }
     }

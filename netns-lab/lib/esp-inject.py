@@ -13,7 +13,8 @@
 #       every IPv4 ESP packet to DST in PCAP (tcpdump -w, Ethernet) whose sequence number
 #       is at most MAX_SEQ (the forged ones are left out).
 # forge and garbage also end early on SIGTERM (the scenario stops them when its traffic is
-# done). Prints one JSON object: what was sent, per kind.
+# done), and send at most INJECT_PPS packets per second when that is set (0: as fast as
+# the socket goes). Prints one JSON object: what was sent, per kind.
 import json, os, random, signal, socket, struct, sys, time
 
 stopping = False
@@ -27,6 +28,15 @@ def esp_socket():
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
     return s
 
+PPS = float(os.environ.get("INJECT_PPS", "0") or 0)
+next_send = time.monotonic()
+def pace():
+    global next_send
+    if PPS > 0:
+        next_send = max(next_send + 1.0 / PPS, time.monotonic() - 1.0)   # no catch-up burst after a stall
+        delay = next_send - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
 def send(s, payload, dst):
     try:
         s.sendto(payload, (dst, 0))
@@ -41,6 +51,7 @@ def forge(dst, spis, seconds, first):
     end = start + seconds
     while time.monotonic() < end and not stopping:
         for spi in spis:
+            pace()
             body = os.urandom(8 + 64 + 16)   # IV, "ciphertext", ICV
             if send(s, struct.pack("!II", spi, seq & 0xFFFFFFFF) + body, dst):
                 sent += 1
@@ -66,6 +77,7 @@ def garbage(dst, spi, seconds):
             name, payload = "unknown-spi", struct.pack("!II", other, i) + os.urandom(random.randint(56, 192))
         else:
             name, payload = "known-spi-random", struct.pack("!II", spi, 0x40000000 + i) + os.urandom(2 * random.randint(30, 90) + 1)
+        pace()
         if send(s, payload, dst):
             counts[name] += 1
     counts["total"] = sum(counts.values())

@@ -94,11 +94,14 @@ inbound_cluster_up() {
   done
   _inbound_three_members() { [[ "$(cluster_members | tr '\n' ' ')" == "t1 t2 t3 " ]]; }
   check "t1, t2, t3 join the routing node" wait_for 120 _inbound_three_members
+  # Loose on clu0 only: all goes to 0 and wan0 keeps its strictness on its own value.
   _inbound_loose() {
-    local out; out=$(nsx "t$1" sysctl net.ipv4.conf.all.rp_filter net.ipv4.conf.clu0.rp_filter); echo "$out"
-    [[ $(grep -c '= 2$' <<<"$out") == 2 ]]
+    local out; out=$(nsx "t$1" sysctl net.ipv4.conf.all.rp_filter net.ipv4.conf.clu0.rp_filter net.ipv4.conf.wan0.rp_filter)
+    echo "$out"
+    grep -qx 'net.ipv4.conf.all.rp_filter = 0' <<<"$out" && grep -qx 'net.ipv4.conf.clu0.rp_filter = 2' <<<"$out" \
+      && grep -qx 'net.ipv4.conf.wan0.rp_filter = 1' <<<"$out"
   }
-  for i in 1 2 3; do check "t$i: the agent made rp_filter loose (all and clu0: 1 -> 2)" _inbound_loose "$i"; done
+  for i in 1 2 3; do check "t$i: the agent made rp_filter loose on clu0 only (all 1 -> 0, clu0 1 -> 2, wan0 stays strict: 1)" _inbound_loose "$i"; done
   _inbound_service_up() { nsx "t$1" ss -ltn | grep -q ':8080'; }
   for i in 1 2 3; do check "t$i: the service listens" wait_for 20 _inbound_service_up "$i"; done
   inbound_establish

@@ -197,7 +197,6 @@ extension ClusterAgent {
         guard welcome != nil, top > 0,
               let sa = cache.sas.values.first(where: { $0.spi == spi && $0.destination == destination && $0.direction == .inbound }),
               inKernel.contains(sa.saID) else { return }
-        replayReports += 1
         send(.replayReport(.init(saID: sa.saID, top: top, bitmap: bitmap)))
     }
 

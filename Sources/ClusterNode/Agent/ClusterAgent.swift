@@ -115,8 +115,6 @@ public final class ClusterAgent: @unchecked Sendable {
     var ticker: RepeatedTask?
     var statusServer: StatusSocketServer?
     var watcher: XFRMExpireWatcher?
-    /// Replay reports sent (inbound SAs' NEWAE events passed on).
-    var replayReports: UInt64 = 0
     var connectedOnce: EventLoopPromise<Void>
     /// A counter read is on the kernel thread (the next tick does not queue another).
     var countersInFlight = false

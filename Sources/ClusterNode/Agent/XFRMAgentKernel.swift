@@ -195,14 +195,18 @@ public final class XFRMAgentKernel: AgentKernel {
     }
 
     /// When the kernel sends NEWAE for the SA (once anyone listens on the async-event group,
-    /// as the agent does). Inbound: at every advance of the window's top (1) and, for
-    /// packets arriving below the top, when the timer finds the state changed (25 jiffies:
-    /// 100 ms at HZ 250): the routing node's check-only window learns every authenticated
-    /// number, also with a kernel window as small as 32. Outbound: never (a difference no
-    /// output sequence reaches and no timer; the kernel's default would be every 2 packets).
+    /// as the agent does). Inbound: each time the window's top advanced by half the window
+    /// (every report carries the whole window, so two in a window cover every in-order
+    /// number) and, for the tail and packets arriving below the top, when the timer finds the
+    /// state changed (25 jiffies: 100 ms at HZ 250). One report per packet cost a netlink
+    /// message, a cluster record and a routing-node step per ESP packet; this way the routing
+    /// node's check-only window lags a sender by at most half a window or 100 ms, and a replay
+    /// inside that lag still dies at the target's ICV-checked window. Outbound: never (a
+    /// difference no output sequence reaches and no timer; the kernel's default would be
+    /// every 2 packets).
     static func eventThresholds(for sa: SADescription) -> XFRMEventThresholds {
         if sa.direction == .inbound, sa.replayWindow > 0 {
-            return XFRMEventThresholds(replayPackets: 1, timer: 25)
+            return XFRMEventThresholds(replayPackets: max(1, sa.replayWindow / 2), timer: 25)
         }
         return XFRMEventThresholds(replayPackets: UInt32.max, timer: 0)
     }

@@ -253,7 +253,10 @@ public final class ClusterService: @unchecked Sendable {
                 drops.count("stale-connection")
                 return
             }
-            execute(authority.received(message, from: node, now: Self.now()))
+            let actions = authority.received(message, from: node, now: Self.now())
+            // A replay report (one per advance of a target's window) moves only the inbound
+            // high-water mark, which the published state does not carry: no snapshot for it.
+            if case .replayReport = message { execute(actions, publishing: false) } else { execute(actions) }
         }
     }
 
@@ -285,7 +288,7 @@ public final class ClusterService: @unchecked Sendable {
         }
     }
 
-    func execute(_ actions: [AuthorityAction]) {
+    func execute(_ actions: [AuthorityAction], publishing: Bool = true) {
         for action in actions {
             switch action {
             case .send(let message, let node):
@@ -319,7 +322,7 @@ public final class ClusterService: @unchecked Sendable {
                                                     top: report.top, bitmap: report.bitmap))
             }
         }
-        publishState()
+        if publishing { publishState() }
     }
 
     func note(_ event: String) {

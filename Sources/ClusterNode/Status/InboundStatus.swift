@@ -24,13 +24,16 @@ public struct InboundStatus: Codable, Equatable, Sendable {
     public var queueCounters: [String: UInt64]
     /// Authenticated replay reports (targets' kernels, XFRM NEWAE) applied to the windows.
     public var replayEvidence: UInt64
+    /// Reports lost because the distributor's worker fell behind (nothing is dropped silently).
+    public var replayEvidenceLost: UInt64
     /// Each inbound SA's window top T (SPI as `ip xfrm state` prints it, "0x0000c0de" → the
     /// highest authenticated sequence number; 0 = no evidence yet).
     public var windowTops: [String: UInt64]
 
     public init(mode: String, queue: Int, sas: Int = 0, forwarded: UInt64 = 0, dropped: [String: UInt64] = [:],
                 local: [String: UInt64] = [:], placements: [String: UInt64] = [:], flowsPerTarget: [String: Int] = [:],
-                queueCounters: [String: UInt64] = [:], replayEvidence: UInt64 = 0, windowTops: [String: UInt64] = [:]) {
+                queueCounters: [String: UInt64] = [:], replayEvidence: UInt64 = 0, replayEvidenceLost: UInt64 = 0,
+                windowTops: [String: UInt64] = [:]) {
         self.mode = mode
         self.queue = queue
         self.sas = sas
@@ -41,6 +44,7 @@ public struct InboundStatus: Codable, Equatable, Sendable {
         self.flowsPerTarget = flowsPerTarget
         self.queueCounters = queueCounters
         self.replayEvidence = replayEvidence
+        self.replayEvidenceLost = replayEvidenceLost
         self.windowTops = windowTops
     }
 
@@ -61,7 +65,7 @@ public struct InboundStatus: Codable, Equatable, Sendable {
          "  dropped: \(Self.pairs(dropped))",
          "  local: \(Self.pairs(local))  placements: \(Self.pairs(placements))",
          "  queue: \(Self.pairs(queueCounters))",
-         "  replay evidence: \(replayEvidence) reports; window tops: \(Self.pairs(windowTops))"]
+         "  replay evidence: \(replayEvidence) reports, \(replayEvidenceLost) lost; window tops: \(Self.pairs(windowTops))"]
     }
 
     /// One line for the SIGUSR1 log (`inbound: mode=direct … forwarded=… dropped=… drop_no-sa=… flows=t1:3,…`).
@@ -69,6 +73,6 @@ public struct InboundStatus: Codable, Equatable, Sendable {
         let flows = flowsPerTarget.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
         let drops = dropped.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { " drop_\($0.key)=\($0.value)" }.joined()
         return "inbound: mode=\(mode) queue=\(queue) sas=\(sas) forwarded=\(forwarded) dropped=\(droppedTotal)\(drops) "
-            + "flows=\(flows.isEmpty ? "-" : flows) replay_evidence=\(replayEvidence)"
+            + "flows=\(flows.isEmpty ? "-" : flows) replay_evidence=\(replayEvidence) replay_evidence_lost=\(replayEvidenceLost)"
     }
 }
