@@ -173,7 +173,7 @@ let package = Package(
         .testTarget(name: "InboundTests", dependencies: ["Inbound", "Cluster", "VipsecTestSupport"]),
         .testTarget(name: "InboundCryptoTests", dependencies: ["InboundCrypto", "Inbound", "Cluster", "COpenSSL", "VipsecTestSupport"]),
         .testTarget(name: "ClusterNodeTests", dependencies: [
-            "Cluster", "ClusterNode", "IKEv2", "XFRM", "IKEDaemon", "IKECrypto",
+            "Cluster", "ClusterNode", "IKEv2", "XFRM", "IKEDaemon", "IKECrypto", "VipsecTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

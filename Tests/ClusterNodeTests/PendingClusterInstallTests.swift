@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import XCTest
+import VipsecTestSupport
 @testable import ClusterNode
 @testable import IKEDaemon
 
@@ -39,37 +40,7 @@ final class PendingClusterInstallTests: ClusterHarnessTestCase {
     }
 
     func startWorkers(count: Int) throws {
-        let config = try DaemonConfig(parsing: """
-            vipsec {
-                listen = 192.0.2.100
-            }
-            connections {
-                lab {
-                    local_addrs = 192.0.2.100
-                    remote_addrs = %any
-                    proposals = aes256gcm16-prfsha256-x25519
-                    local {
-                        id = 192.0.2.100
-                    }
-                    remote {
-                        id = 192.0.2.1
-                    }
-                    children {
-                        lab {
-                            local_ts = 10.2.0.0/24
-                            remote_ts = 10.1.0.0/24
-                            esp_proposals = aes256gcm16
-                        }
-                    }
-                }
-            }
-            secrets {
-                ike-lab {
-                    id-1 = 192.0.2.100
-                    secret = "lab secret"
-                }
-            }
-            """, file: "t.conf")
+        let config = try DaemonConfig(parsing: LabGatewayConfig.text(remoteAddrs: "%any"), file: "t.conf")
         let installer = ClusterChildSAInstaller(service: harness.service)
         workerGroup = MultiThreadedEventLoopGroup(numberOfThreads: count)
         let cores = try workerGroup.makeIterator().map { loop in

@@ -1,6 +1,7 @@
 import XCTest
 import IKEv2
 import IKECrypto
+import VipsecTestSupport
 @testable import IKEDaemon
 
 /// The gateway's table: responder IKE_SAs made from the config file, COOKIEs under load
@@ -12,41 +13,10 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
 
     static func config(cookieThreshold: Int = 10, halfOpenLimit: Int = 1000, dpdDelay: String = "0",
                        halfOpenPerPeer: Int = 5, remoteAddrs: String = "192.0.2.1") -> String {
-        """
-        vipsec {
-            listen = 192.0.2.100
-            cookie_threshold = \(cookieThreshold)
-            half_open_limit = \(halfOpenLimit)
-            half_open_per_peer = \(halfOpenPerPeer)
-        }
-        connections {
-            lab {
-                local_addrs = 192.0.2.100
-                remote_addrs = \(remoteAddrs)
-                proposals = aes256gcm16-prfsha256-x25519
-                dpd_delay = \(dpdDelay)
-                local {
-                    id = 192.0.2.100
-                }
-                remote {
-                    id = 192.0.2.1
-                }
-                children {
-                    lab {
-                        local_ts = 10.2.0.0/24
-                        remote_ts = 10.1.0.0/24
-                        esp_proposals = aes256gcm16
-                    }
-                }
-            }
-        }
-        secrets {
-            ike-lab {
-                id-1 = 192.0.2.100
-                secret = "lab secret"
-            }
-        }
-        """
+        LabGatewayConfig.text(remoteAddrs: remoteAddrs,
+                              settings: ["cookie_threshold = \(cookieThreshold)", "half_open_limit = \(halfOpenLimit)",
+                                         "half_open_per_peer = \(halfOpenPerPeer)"],
+                              connection: ["dpd_delay = \(dpdDelay)"])
     }
 
     /// Runs peer <-> gateway until quiet; returns the gateway's actions.
