@@ -19,6 +19,7 @@
 //   Systemd             sd_notify (READY, STOPPING, WATCHDOG) over $NOTIFY_SOCKET, no libsystemd;
 //                       Hardening: no core dumps (PR_SET_DUMPABLE 0, CHardening)
 //   OperatorMetrics     the routing node's Prometheus endpoint (swift-metrics, swift-prometheus, NIOHTTP1)
+//   UnixStream          the client end of a unix stream socket (status, control sockets)
 //   VipsecCLI           the `vipsec` command (swift-argument-parser)
 import PackageDescription
 
@@ -71,7 +72,7 @@ let package = Package(
         .target(name: "IKEv2", dependencies: ["Secrets", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "IKECrypto", dependencies: ["IKEv2", "COpenSSL"]),
         .target(name: "IKEDaemon", dependencies: [
-            "IKEv2", "IKECrypto", "XFRM",
+            "IKEv2", "IKECrypto", "XFRM", "UnixStream",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -80,7 +81,7 @@ let package = Package(
         // MARK: Cluster
         .target(name: "Cluster", dependencies: ["Secrets", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "ClusterNode", dependencies: [
-            "Cluster", "XFRM", "IKEv2",
+            "Cluster", "XFRM", "IKEv2", "UnixStream",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -102,6 +103,8 @@ let package = Package(
 
         // MARK: Operations
         .target(name: "Systemd", dependencies: ["CHardening"]),
+        // The client end of a unix stream socket (status, control, a socket in use).
+        .target(name: "UnixStream"),
         // prctl(PR_SET_DUMPABLE) (variadic in C, so not callable from Swift).
         .target(name: "CHardening"),
         .target(name: "OperatorMetrics", dependencies: [
@@ -121,7 +124,7 @@ let package = Package(
         ], path: "Sources/ClusterBench"),
 
         .executableTarget(name: "VipsecCLI", dependencies: [
-            "IKEDaemon", "ClusterNode", "XFRM", "COpenSSL", "InboundNode", "Systemd", "OperatorMetrics",
+            "IKEDaemon", "ClusterNode", "XFRM", "COpenSSL", "InboundNode", "Systemd", "OperatorMetrics", "UnixStream",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -2,6 +2,7 @@ import COpenSSL
 import ArgumentParser
 import Foundation
 import Logging
+import UnixStream
 
 /// Start-up checks that fail fast, before anything is installed: each error is one line
 /// naming the option and the reason.
@@ -61,21 +62,9 @@ enum StartupChecks {
     static func socketFree(_ path: String, option: String) throws {
         var info = stat()
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK else { return }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        if connected == 0 { throw StartupError("\(option) '\(path)' is in use by another running process") }
+        guard let fd = try? UnixStream.connect(path) else { return }   // nobody answers: stale
+        close(fd)
+        throw StartupError("\(option) '\(path)' is in use by another running process")
     }
 
     private static func readBIO<T>(_ path: String, _ body: (OpaquePointer) -> T) -> T? {

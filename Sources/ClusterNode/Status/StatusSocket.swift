@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import UnixStream
 
 /// Serves a node's status on a unix socket: every connection gets the current
 /// `NodeStatus` as one JSON document, then the socket closes. `vipsec status` reads it
@@ -72,36 +73,14 @@ public enum StatusClient {
 
     /// Connects to `path`, reads the JSON document and decodes it.
     public static func read(path: String) throws -> (status: NodeStatus, json: Data) {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        let fd: Int32
+        do { fd = try UnixStream.connect(path) } catch {
+            throw Failure(description: "cannot connect to the status socket \(path): \(error) (is vipsec running there?)")
+        }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard bytes.count < capacity else { throw Failure(description: "status socket path \(path) is too long") }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard connected == 0 else {
-            throw Failure(description: "cannot connect to the status socket \(path): \(String(cString: strerror(errno))) (is vipsec running there?)")
-        }
-        var data = Data()
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw Failure(description: "reading \(path): \(String(cString: strerror(errno)))")
-            }
-            if count == 0 { break }
-            data.append(contentsOf: chunk[0..<count])
+        let data: Data
+        do { data = try UnixStream.readToEnd(fd) } catch {
+            throw Failure(description: "reading \(path): \(error)")
         }
         do {
             return (try JSONDecoder().decode(NodeStatus.self, from: data), data)

@@ -5,6 +5,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import UnixStream
 
 /// The daemon's end.
 public final class OperatorSocketServer: @unchecked Sendable {
@@ -117,31 +118,18 @@ public enum OperatorClient {
     /// Sends `request` to the daemon at `path` and returns its answer. Throws with the reason
     /// (no daemon there, permission refused, a broken answer).
     public static func send(_ request: OperatorRequest, path: String) throws -> OperatorResponse {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw OperatorError("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw OperatorError("control socket path \(path) is too long") }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else {
-            let reason = String(cString: strerror(errno))
-            switch errno {
+        let fd: Int32
+        do { fd = try UnixStream.connect(path) } catch let failure as UnixStream.Failure {
+            switch failure.code {
             case EACCES, EPERM:
                 throw OperatorError("permission denied on the control socket \(path): it is for root and the group of `vipsec { control { group } }`")
             case ENOENT, ECONNREFUSED:
-                throw OperatorError("cannot connect to the control socket \(path): \(reason) (is vipsec routing running? see --socket)")
+                throw OperatorError("cannot connect to the control socket \(path): \(failure) (is vipsec routing running? see --socket)")
             default:
-                throw OperatorError("cannot connect to the control socket \(path): \(reason)")
+                throw OperatorError("cannot connect to the control socket \(path): \(failure)")
             }
         }
+        defer { close(fd) }
         // The daemon may wait `timeout` for the effect: allow that and a margin.
         var wait = timeval(tv_sec: Int(max(0, request.timeout)) + 15, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
@@ -149,16 +137,9 @@ public enum OperatorClient {
         message.append(UInt8(ascii: "\n"))
         let sent = message.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard sent == message.count else { throw OperatorError("writing to \(path): \(String(cString: strerror(errno)))") }
-        var data = Data()
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw OperatorError("reading the answer from \(path): \(String(cString: strerror(errno)))")
-            }
-            if count == 0 { break }
-            data.append(contentsOf: chunk[0..<count])
+        let data: Data
+        do { data = try UnixStream.readToEnd(fd) } catch {
+            throw OperatorError("reading the answer from \(path): \(error)")
         }
         do {
             return try JSONDecoder().decode(OperatorResponse.self, from: data)
