@@ -1,3 +1,4 @@
+import VipsecTestSupport
 import XCTest
 @testable import XFRM
 
@@ -41,20 +42,8 @@ final class XFRMReplayWindowTests: XCTestCase {
         }
     }
 
-    /// SplitMix64: a seeded generator, so a failure replays the same numbers.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-    }
-
     func testRingLayoutReadsAsNumbersBelowTheTop() {
-        var generator = SeededGenerator(state: 0x7669_7073_6563)
+        var generator = SeededGenerator(seed: 0x7669_7073_6563)
         for window: UInt32 in [64, 128, 4096] {
             var kernel = KernelRing(window: window)
             var received: Set<UInt64> = []
