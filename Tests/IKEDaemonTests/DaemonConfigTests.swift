@@ -148,6 +148,19 @@ final class DaemonConfigTests: XCTestCase {
         assertError("x = \"open\n", line: 1, key: "x", contains: "unterminated")
     }
 
+    func testFragmentationSettings() throws {
+        let config = try DaemonConfig(parsing: Self.sample, file: "s.conf")
+        XCTAssertEqual(config.connections[0].fragmentation, .yes, "strongSwan's default")
+        XCTAssertEqual(config.settings.fragmentSize, 1280)
+        let set = try DaemonConfig(parsing: "vipsec {\n fragment_size = 1400\n}\nconnections {\n gw {\n  fragmentation = accept\n"
+                                   + "  local {\n  }\n  remote {\n  }\n }\n}\n", file: "f.conf")
+        XCTAssertEqual(set.connections[0].fragmentation, .accept)
+        XCTAssertEqual(set.settings.fragmentSize, 1400)
+        assertError("connections {\n gw {\n  fragmentation = maybe\n  local {\n  }\n  remote {\n  }\n }\n}\n",
+                    line: 3, key: "connections.gw.fragmentation", contains: "not one of")
+        assertError("vipsec {\n fragment_size = 100\n}\n", line: 2, key: "vipsec.fragment_size", contains: "576")
+    }
+
     func testMalformedSecretIsRejectedWithoutEchoingIt() {
         let text = "secrets {\n ike-a {\n  secret = 0xabcdefzz\n }\n}\n"
         XCTAssertThrowsError(try DaemonConfig(parsing: text, file: "bad.conf")) { error in

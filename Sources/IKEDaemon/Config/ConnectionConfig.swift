@@ -34,6 +34,19 @@ public enum IPsecMode: String, Sendable, Equatable {
     case transport
 }
 
+/// IKE fragmentation (RFC 7383) of a connection (`fragmentation`, strongSwan's values).
+public enum FragmentationMode: String, Sendable, Equatable {
+    /// Announce, accept, and fragment our large messages (the default).
+    case yes
+    /// Announce and accept, never fragment ours.
+    case accept
+    /// strongSwan fragments even the first IKE_AUTH without asking (IKEv1's need): in IKEv2
+    /// fragments are only sent once negotiated, so this behaves as `yes`.
+    case force
+    /// Neither announce nor accept.
+    case no
+}
+
 /// What to do with a CHILD_SA when the config is loaded (`start_action`).
 public enum StartAction: String, Sendable, Equatable {
     /// Wait for the peer.
@@ -83,6 +96,8 @@ public struct ConnectionConfig: Sendable, Equatable {
     public var overTime: Double
     /// Seconds of silence before a liveness check (`dpd_delay`, 0 = off).
     public var dpdDelay: Double
+    /// IKE fragmentation (`fragmentation`, default yes).
+    public var fragmentation: FragmentationMode
     public var local: AuthConfig
     public var remote: AuthConfig
     public var children: [ChildConfig]
@@ -113,6 +128,8 @@ extension ConnectionConfig {
         rekeyTime = try reader.duration("rekey_time", default: 4 * 3600)
         overTime = try reader.optionalDuration("over_time") ?? rekeyTime * 0.1
         dpdDelay = try reader.duration("dpd_delay", default: 0)
+        fragmentation = try reader.choice("fragmentation", default: FragmentationMode.yes,
+                                          ["yes": .yes, "accept": .accept, "force": .force, "no": .no])
 
         guard var localReader = reader.subsection("local") else { throw reader.error(missing: "local") }
         local = try Self.readAuth(&localReader)

@@ -66,6 +66,9 @@ public struct DaemonSettings: Sendable, Equatable {
     /// IKE workers (event loops the IKE_SAs are sharded over); 0 = one per CPU. Default 1:
     /// on 2-CPU machines two workers were not reliably faster (README, Architecture).
     public var workers: Int = 1
+    /// The largest IP datagram an IKE fragment (RFC 7383) may make, headers included
+    /// (strongSwan's `charon.fragment_size`, 1280).
+    public var fragmentSize: Int = 1280
     /// `cluster { }`: hand CHILD_SAs to the cluster's targets (nil: this host's kernel).
     public var cluster: ClusterSettings?
     /// `control { }` and `metrics { }` (OperatorSettings.swift).
@@ -103,6 +106,8 @@ public struct DaemonConfig: Sendable, Equatable {
             settings.retransmitBase = try vipsecReader.duration("retransmit_base", default: 1.8)
             settings.retransmitTries = try vipsecReader.integer("retransmit_tries", default: 5, range: 0...20)
             settings.workers = try vipsecReader.integer("workers", default: 1, range: 0...256)
+            // 576: the IPv4 minimum; below it the fragments' framing would leave little room.
+            settings.fragmentSize = try vipsecReader.integer("fragment_size", default: 1280, range: 576...65535)
             if var clusterReader = vipsecReader.subsection("cluster") {
                 settings.cluster = try ClusterSettings(reading: &clusterReader)
             }

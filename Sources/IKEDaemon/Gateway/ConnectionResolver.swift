@@ -85,6 +85,9 @@ struct ConnectionResolver {
                                                remoteIdentity: remoteIdentity, presharedKey: SecretBytes(secret.secret),
                                                children: children)
         configuration.maximumChildSAs = config.settings.childSAsPerIKESA
+        configuration.fragmentation = FragmentationPolicy(supported: connection.fragmentation != .no,
+                                                          sendsFragments: connection.fragmentation != .no && connection.fragmentation != .accept,
+                                                          maximumDatagramSize: config.settings.fragmentSize)
         return configuration
     }
 

@@ -21,6 +21,10 @@ struct IKESATotals: Equatable {
         sa.ikeRekeyCollisionsWon += counters.ikeRekeyCollisionsWon
         sa.ikeRekeyCollisionsLost += counters.ikeRekeyCollisionsLost
         sa.retransmitsAbsorbedWhileInstalling += counters.retransmitsAbsorbedWhileInstalling
+        sa.fragmentsReceived += counters.fragmentsReceived
+        sa.fragmentedMessagesReassembled += counters.fragmentedMessagesReassembled
+        sa.fragmentedMessagesSent += counters.fragmentedMessagesSent
+        for (reason, count) in counters.fragmentsDropped { sa.fragmentsDropped[reason, default: 0] += count }
     }
 }
 
@@ -63,7 +67,13 @@ extension IKEGateway {
             ("child_sa_install_failures", counters.childSAInstallFailures),
             ("retransmits_absorbed_while_installing", totals.sa.retransmitsAbsorbedWhileInstalling),
             ("cookie_failures", counters.cookieFailures),
+            ("fragments_received", totals.sa.fragmentsReceived),
+            ("fragmented_messages_reassembled", totals.sa.fragmentedMessagesReassembled),
+            ("fragmented_messages_sent", totals.sa.fragmentedMessagesSent),
         ]
+        for reason in FragmentDropReason.allCases {
+            fields.append(("fragments_dropped_\(reason.rawValue)", totals.sa.fragmentsDropped[reason, default: 0]))
+        }
         for (type, count) in totals.sa.refusals.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             fields.append(("refused_\(type)", count))
         }

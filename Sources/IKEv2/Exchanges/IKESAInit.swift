@@ -20,7 +20,7 @@ extension IKESA {
         guard isOriginalInitiator, phase == .negotiatingInit, taskManager.canSendRequest else { return [] }
         guard let group = configuration.ikeProposals.compactMap(\.keyExchangeMethod).first,
               let bytes = try? buildInitRequest(group: group),
-              let timer = taskManager.requestSent(bytes, context: .ikeSAInit, now: now) else {
+              let timer = taskManager.requestSent([bytes], context: .ikeSAInit, now: now) else {
             return close("cannot build IKE_SA_INIT (no usable proposal)")
         }
         return [.send(bytes), .schedule(timer)]
@@ -42,6 +42,9 @@ extension IKESA {
         if let nat = try? NATDetection.notifies(provider: provider, initiatorSPI: initiatorSPI, responderSPI: 0,
                                                 local: local, remote: remote) {
             payloads += nat.map(IKEPayload.notify)
+        }
+        if configuration.fragmentation.supported {   // RFC 7383 2.3
+            payloads.append(.notify(NotifyPayload(messageType: .ikev2FragmentationSupported)))
         }
         let message = IKEMessage(header: header(exchange: .ikeSAInit, messageID: 0, response: false), payloads: payloads)
         let bytes = Array(message.bytes.readableBytesView)
@@ -99,13 +102,14 @@ extension IKESA {
             return close("IKE_SA_INIT key derivation failed: \(error)")
         }
         detectNAT(message.notifies, responderSPI: message.header.responderSPI)
+        fragmentationNegotiated = configuration.fragmentation.supported && message.notify(.ikev2FragmentationSupported) != nil
         phase = .authenticating
         return startAuth(now: now)
     }
 
     mutating func retryInit(group: KeyExchangeMethod, now: Double) -> [IKEAction] {
         guard let bytes = try? buildInitRequest(group: group),
-              let timer = taskManager.requestReplaced(bytes, context: .ikeSAInit, now: now) else {
+              let timer = taskManager.requestReplaced([bytes], context: .ikeSAInit, now: now) else {
             return close("cannot rebuild IKE_SA_INIT")
         }
         return [.send(bytes), .schedule(timer)]
@@ -157,11 +161,16 @@ extension IKESA {
                                                     responderSPI: responderSPI, local: local, remote: remote) {
                 payloads += nat.map(IKEPayload.notify)
             }
+            // RFC 7383 2.3: answer the announcement only when we support it too.
+            if configuration.fragmentation.supported, message.notify(.ikev2FragmentationSupported) != nil {
+                fragmentationNegotiated = true
+                payloads.append(.notify(NotifyPayload(messageType: .ikev2FragmentationSupported)))
+            }
             let response = IKEMessage(header: header(exchange: .ikeSAInit, messageID: 0, response: true), payloads: payloads)
             let bytes = Array(response.bytes.readableBytesView)
             responderInitMessage = bytes
             try deriveIKESAKeys(chosen: chosen, peerPublicValue: ke.keyExchangeData)
-            taskManager.responseSent(bytes, messageID: 0, requestDigest: respondingToDigest)
+            taskManager.responseSent([bytes], messageID: 0, requestDigest: respondingToDigest)
             phase = .authenticating
             return [.send(bytes)]
         } catch {

@@ -231,6 +231,7 @@ extension IKESA {
                        local: local, remote: remote, initiatorSPI: material.initiatorSPI,
                        responderSPI: material.responderSPI, retransmission: taskManager.policy)
         sa.natDetection = natDetection
+        sa.fragmentationNegotiated = fragmentationNegotiated
         sa.keyContext = material.keys
         sa.phase = .established
         return sa

@@ -21,7 +21,7 @@ extension IKESA {
     /// A response held back until the CHILD_SAs it makes usable are installed.
     struct HeldResponse {
         var messageID: UInt32
-        var bytes: [UInt8]
+        var datagrams: IKEDatagrams
         var waitingFor: Set<ChildSAReference>
     }
 
@@ -35,7 +35,7 @@ extension IKESA {
         if var held = heldResponse, held.waitingFor.remove(child) != nil {
             if held.waitingFor.isEmpty {
                 heldResponse = nil
-                actions.append(.send(held.bytes))
+                actions += held.datagrams.map(IKEAction.send)
             } else {
                 heldResponse = held
             }
@@ -56,11 +56,11 @@ extension IKESA {
         })
         guard !installs.isEmpty else { return actions }
         guard let response = taskManager.lastResponse, response.messageID == messageID else { return actions }
-        heldResponse = HeldResponse(messageID: messageID, bytes: response.bytes, waitingFor: installs)
-        var held = false
+        heldResponse = HeldResponse(messageID: messageID, datagrams: response.datagrams, waitingFor: installs)
+        var unsent = response.datagrams
         return actions.filter { action in
-            guard !held, case .send(let bytes) = action, bytes == response.bytes else { return true }
-            held = true
+            guard case .send(let bytes) = action, let index = unsent.firstIndex(of: bytes) else { return true }
+            unsent.remove(at: index)
             return false
         }
     }

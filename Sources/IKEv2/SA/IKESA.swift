@@ -41,6 +41,12 @@ public struct IKESA {
     public internal(set) var remote: IKEEndpoint
     /// What NAT detection found in IKE_SA_INIT (nil: the peer sent no NAT_DETECTION notifies).
     public internal(set) var natDetection: NATDetectionResult?
+    /// Both ends announced IKEV2_FRAGMENTATION_SUPPORTED in IKE_SA_INIT (RFC 7383 2.3).
+    public internal(set) var fragmentationNegotiated = false
+    /// The fragments of the peer's request and of the response to ours being gathered
+    /// (IKESA+Fragmentation.swift).
+    var requestFragments = FragmentReassembly()
+    var responseFragments = FragmentReassembly()
     /// The endpoints of the datagram being processed (set by `receive(_:local:remote:now:)`).
     var receivedEndpoints: (local: IKEEndpoint, remote: IKEEndpoint)?
     public internal(set) var initiatorSPI: UInt64
@@ -177,13 +183,17 @@ public struct IKESA {
             counters.unexpected += 1
             return []
         }
+        if let fragment = message.encryptedFragmentPayload {
+            return receiveFragment(message, fragment, now: now)
+        }
         if message.header.isResponse {
             return receiveResponse(message, now: now)
         }
         return receiveRequest(message, now: now)
     }
 
-    mutating func receiveResponse(_ message: IKEMessage, now: Double) -> [IKEAction] {
+    /// `opened`: the inner payloads when they were reassembled from fragments already.
+    mutating func receiveResponse(_ message: IKEMessage, opened: [IKEPayload]? = nil, now: Double) -> [IKEAction] {
         guard message.header.messageID == taskManager.outstandingMessageID else {
             _ = taskManager.responseReceived(messageID: message.header.messageID)
             return []
@@ -196,9 +206,13 @@ public struct IKESA {
                 counters.unexpected += 1
                 return []
             }
-            do { inner = try keys.open(message) } catch {
-                counters.integrityFailures += 1
-                return []
+            if let opened {
+                inner = opened
+            } else {
+                do { inner = try keys.open(message) } catch {
+                    counters.integrityFailures += 1
+                    return []
+                }
             }
             followPeerEndpoint()
         }
@@ -226,7 +240,7 @@ public struct IKESA {
         }
     }
 
-    mutating func receiveRequest(_ message: IKEMessage, now: Double) -> [IKEAction] {
+    mutating func receiveRequest(_ message: IKEMessage, opened: [IKEPayload]? = nil, now: Double) -> [IKEAction] {
         let id = message.header.messageID
         let digest = requestDigest(message)
         switch taskManager.requestReceived(messageID: id, requestDigest: digest) {
@@ -238,7 +252,7 @@ public struct IKESA {
                 counters.retransmitsAbsorbedWhileInstalling += 1
                 return []
             }
-            return [.send(bytes)]
+            return bytes.map(IKEAction.send)
         case .process:
             // The peer may not send the next request before it has our response (window 1).
             if heldResponse != nil {
@@ -246,10 +260,11 @@ public struct IKESA {
                 return []
             }
         }
-        return holdResponseForInstalls(processRequest(message, messageID: id, digest: digest, now: now), messageID: id)
+        return holdResponseForInstalls(processRequest(message, opened: opened, messageID: id, digest: digest, now: now), messageID: id)
     }
 
-    mutating func processRequest(_ message: IKEMessage, messageID id: UInt32, digest: [UInt8], now: Double) -> [IKEAction] {
+    mutating func processRequest(_ message: IKEMessage, opened: [IKEPayload]? = nil, messageID id: UInt32, digest: [UInt8],
+                                 now: Double) -> [IKEAction] {
         respondingToDigest = digest
         defer { respondingToDigest = [] }
         switch message.header.exchangeType {
@@ -266,9 +281,13 @@ public struct IKESA {
             return []
         }
         let inner: [IKEPayload]
-        do { inner = try keys.open(message) } catch {
-            counters.integrityFailures += 1
-            return []
+        if let opened {
+            inner = opened
+        } else {
+            do { inner = try keys.open(message) } catch {
+                counters.integrityFailures += 1
+                return []
+            }
         }
         followPeerEndpoint()
         switch message.header.exchangeType {
@@ -296,7 +315,7 @@ public struct IKESA {
     public mutating func retransmissionTimerFired(_ timer: RetransmissionTimer, now: Double) -> [IKEAction] {
         switch taskManager.retransmissionTimerFired(messageID: timer.messageID, now: now) {
         case .none: return []
-        case .retransmit(let bytes, let next): return [.send(bytes), .schedule(next)]
+        case .retransmit(let datagrams, let next): return datagrams.map(IKEAction.send) + [.schedule(next)]
         case .giveUp: return close("peer did not answer (retransmissions exhausted)")
         }
     }
@@ -324,18 +343,28 @@ public struct IKESA {
     mutating func sendRequest(exchange: ExchangeType, kind: IKEExchangeKind, payloads: [IKEPayload], now: Double) -> [IKEAction] {
         guard canSendRequest, let keys = keyContext else { return [] }
         let header = header(exchange: exchange, messageID: taskManager.nextRequestMessageID, response: false)
-        guard let bytes = try? keys.seal(header: header, payloads: payloads),
-              let timer = taskManager.requestSent(bytes, context: kind, now: now) else { return [] }
-        return [.send(bytes), .schedule(timer)]
+        guard let datagrams = seal(header: header, payloads: payloads, keys: keys),
+              let timer = taskManager.requestSent(datagrams, context: kind, now: now) else { return [] }
+        return datagrams.map(IKEAction.send) + [.schedule(timer)]
     }
 
     /// Seals and sends the response to the request `messageID`, caching it.
     mutating func respond(exchange: ExchangeType, messageID: UInt32, payloads: [IKEPayload]) -> [IKEAction] {
         guard let keys = keyContext,
-              let bytes = try? keys.seal(header: header(exchange: exchange, messageID: messageID, response: true), payloads: payloads)
+              let datagrams = seal(header: header(exchange: exchange, messageID: messageID, response: true),
+                                   payloads: payloads, keys: keys)
         else { return [] }
-        taskManager.responseSent(bytes, messageID: messageID, requestDigest: respondingToDigest)
-        return [.send(bytes)]
+        taskManager.responseSent(datagrams, messageID: messageID, requestDigest: respondingToDigest)
+        return datagrams.map(IKEAction.send)
+    }
+
+    /// A protected message as datagrams: one, or RFC 7383 fragments when it is too large
+    /// for the path and both ends support them (see `fragmentLimit`).
+    mutating func seal(header: IKEHeader, payloads: [IKEPayload], keys: IKESAKeyContext) -> IKEDatagrams? {
+        guard let datagrams = try? keys.sealDatagrams(header: header, payloads: payloads, maximumMessageSize: fragmentLimit)
+        else { return nil }
+        if datagrams.count > 1 { counters.fragmentedMessagesSent += 1 }
+        return datagrams
     }
 
     /// Whether a request of ours may go out now: the window is free (`TaskManager`), and no
@@ -354,6 +383,8 @@ public struct IKESA {
         peerIKERekey = nil
         heldResponse = nil
         deleteAfterInstall = [:]
+        requestFragments.reset()
+        responseFragments.reset()
         return actions + [.closed(reason)]
     }
 }

@@ -66,6 +66,8 @@ public struct IKESAConfiguration: Sendable {
     /// CHILD_SAs this IKE_SA may hold; a CREATE_CHILD_SA request for a new one beyond is
     /// answered NO_ADDITIONAL_SAS (rekeys always pass: they replace one).
     public var maximumChildSAs = 1000
+    /// IKE fragmentation (RFC 7383): offered, and used for our large messages.
+    public var fragmentation = FragmentationPolicy.default
 
     /// The first child, and its reqid.
     public var child: ChildSAConfiguration { children[0] }
@@ -169,5 +171,11 @@ public struct IKESACounters: Sendable, Equatable {
     public var ikeRekeys = 0
     public var ikeRekeyCollisionsWon = 0
     public var ikeRekeyCollisionsLost = 0
+    /// RFC 7383: authentic SKF fragments received, messages put back together from them,
+    /// fragments dropped by a bound (by reason), and messages we sent as fragments.
+    public var fragmentsReceived = 0
+    public var fragmentedMessagesReassembled = 0
+    public var fragmentsDropped: [FragmentDropReason: Int] = [:]
+    public var fragmentedMessagesSent = 0
     public init() {}
 }

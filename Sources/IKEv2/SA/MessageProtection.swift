@@ -32,6 +32,11 @@ public struct IKESAKeyContext {
         let first = IKEMessage.writeInnerPayloads(payloads, to: &plain)
         var plaintext = plain.readBytes(length: plain.readableBytes) ?? []
         defer { wipe(&plaintext) }
+        return try seal(header: header, firstInnerPayload: first, plaintext: plaintext)
+    }
+
+    /// The datagram for `header` with an SK payload holding `plaintext` (an inner payload chain).
+    func seal(header: IKEHeader, firstInnerPayload first: PayloadType, plaintext: [UInt8]) throws -> [UInt8] {
         let sealedLength = outbound.sealedLength(plaintextLength: plaintext.count)
         let prefix = IKEMessage.encryptedMessagePrefix(header: header, firstInnerPayload: first, encryptedBodyLength: sealedLength)
         let associatedData = Array(prefix.readableBytesView)

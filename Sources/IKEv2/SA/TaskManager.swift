@@ -25,12 +25,16 @@ public struct RetransmissionTimer: Sendable, Equatable {
     }
 }
 
+/// One IKE message as it goes on the wire: a single datagram, or its RFC 7383 fragments
+/// (each a datagram of its own, sent and retransmitted together).
+public typealias IKEDatagrams = [[UInt8]]
+
 /// What to do with a request that arrived from the peer.
 public enum IncomingRequestVerdict: Equatable, Sendable {
     /// A new request, in order: process it, then report the response with `responseSent`.
     case process
-    /// A retransmission of the request just answered: send these cached bytes again, unchanged.
-    case resendCachedResponse([UInt8])
+    /// A retransmission of the request just answered: send these cached datagrams again, unchanged.
+    case resendCachedResponse(IKEDatagrams)
     /// Out of window (old or from the future): drop silently (counted).
     case drop
 }
@@ -39,8 +43,8 @@ public enum IncomingRequestVerdict: Equatable, Sendable {
 public enum RetransmissionAction: Equatable, Sendable {
     /// The request was answered or replaced meanwhile: nothing to do.
     case none
-    /// Send these bytes again and schedule `next`.
-    case retransmit([UInt8], next: RetransmissionTimer)
+    /// Send these datagrams again and schedule `next`.
+    case retransmit(IKEDatagrams, next: RetransmissionTimer)
     /// Every try timed out: the IKE_SA is dead (RFC 7296 2.4).
     case giveUp
 }
@@ -74,7 +78,7 @@ public struct TaskManager<Context> {
 
     private struct Outstanding {
         var messageID: UInt32
-        var bytes: [UInt8]
+        var datagrams: IKEDatagrams
         var context: Context
         var retransmissions: Int
         var deadline: Double
@@ -82,7 +86,7 @@ public struct TaskManager<Context> {
     private var outstanding: Outstanding?
     /// The last response, with the message ID and digest of the request it answered. The
     /// cache is per IKE_SA (one task manager each), so the key is (IKE_SA, message ID, digest).
-    private var cachedResponse: (messageID: UInt32, requestDigest: [UInt8], bytes: [UInt8])?
+    private var cachedResponse: (messageID: UInt32, requestDigest: [UInt8], datagrams: IKEDatagrams)?
 
     public init(policy: RetransmissionPolicy = .strongSwanDefault) {
         self.policy = policy
@@ -99,12 +103,12 @@ public struct TaskManager<Context> {
     /// The message ID of our request in flight, if any.
     public var outstandingMessageID: UInt32? { outstanding?.messageID }
 
-    /// Records that `bytes` (a request carrying `nextRequestMessageID`) is being sent now.
+    /// Records that `datagrams` (a request carrying `nextRequestMessageID`) is being sent now.
     /// Returns the timer to schedule, or nil when the window is full (nothing recorded).
-    public mutating func requestSent(_ bytes: [UInt8], context: Context, now: Double) -> RetransmissionTimer? {
+    public mutating func requestSent(_ datagrams: IKEDatagrams, context: Context, now: Double) -> RetransmissionTimer? {
         guard canSendRequest else { return nil }
         let deadline = now + policy.delay(afterRetransmissions: 0)
-        outstanding = Outstanding(messageID: nextRequestMessageID, bytes: bytes, context: context,
+        outstanding = Outstanding(messageID: nextRequestMessageID, datagrams: datagrams, context: context,
                                   retransmissions: 0, deadline: deadline)
         return RetransmissionTimer(messageID: nextRequestMessageID, deadline: deadline)
     }
@@ -112,9 +116,9 @@ public struct TaskManager<Context> {
     /// Replaces the request in flight with a new one under the same message ID, as the
     /// initiator does when IKE_SA_INIT is answered with COOKIE or INVALID_KE_PAYLOAD
     /// (RFC 7296 2.6, 1.2). The backoff starts over. Returns nil if nothing is in flight.
-    public mutating func requestReplaced(_ bytes: [UInt8], context: Context, now: Double) -> RetransmissionTimer? {
+    public mutating func requestReplaced(_ datagrams: IKEDatagrams, context: Context, now: Double) -> RetransmissionTimer? {
         guard var current = outstanding else { return nil }
-        current.bytes = bytes
+        current.datagrams = datagrams
         current.context = context
         current.retransmissions = 0
         current.deadline = now + policy.delay(afterRetransmissions: 0)
@@ -147,7 +151,7 @@ public struct TaskManager<Context> {
         current.deadline = now + policy.delay(afterRetransmissions: current.retransmissions)
         outstanding = current
         counters.retransmissionsSent += 1
-        return .retransmit(current.bytes, next: RetransmissionTimer(messageID: messageID, deadline: current.deadline))
+        return .retransmit(current.datagrams, next: RetransmissionTimer(messageID: messageID, deadline: current.deadline))
     }
 
     /// Abandons the request in flight (the IKE_SA is being torn down), returning its context.
@@ -169,10 +173,20 @@ public struct TaskManager<Context> {
                 return .drop
             }
             counters.cachedResponsesResent += 1
-            return .resendCachedResponse(cached.bytes)
+            return .resendCachedResponse(cached.datagrams)
         }
         counters.requestsDroppedOutOfWindow += 1
         return .drop
+    }
+
+    /// A fragment of the request just answered arrived (RFC 7383 2.6.1): the first one
+    /// (Fragment Number 1) of a retransmission gets the cached response again; any other
+    /// fragment of it, nothing. The caller has verified the fragment's ICV: a fragmented
+    /// request may be retransmitted fragmented differently, so its bytes prove nothing.
+    public mutating func requestFragmentReceived(messageID: UInt32, fragmentNumber: UInt16) -> IKEDatagrams? {
+        guard let cached = cachedResponse, cached.messageID == messageID, fragmentNumber == 1 else { return nil }
+        counters.cachedResponsesResent += 1
+        return cached.datagrams
     }
 
     /// The IKE_SA withheld the cached response `requestReceived` offered (it waits for an
@@ -180,17 +194,17 @@ public struct TaskManager<Context> {
     public mutating func cachedResponseWithheld() { counters.cachedResponsesResent -= 1 }
 
     /// The response last recorded with `responseSent`, and the message ID it answers.
-    public var lastResponse: (messageID: UInt32, bytes: [UInt8])? {
-        cachedResponse.map { ($0.messageID, $0.bytes) }
+    public var lastResponse: (messageID: UInt32, datagrams: IKEDatagrams)? {
+        cachedResponse.map { ($0.messageID, $0.datagrams) }
     }
 
     /// Records the response sent to the request `messageID` (which must be the expected
-    /// one), caching its bytes for retransmitted requests and advancing the window.
+    /// one), caching its datagrams for retransmitted requests and advancing the window.
     /// Returns false (nothing recorded) for any other message ID.
     @discardableResult
-    public mutating func responseSent(_ bytes: [UInt8], messageID: UInt32, requestDigest: [UInt8] = []) -> Bool {
+    public mutating func responseSent(_ datagrams: IKEDatagrams, messageID: UInt32, requestDigest: [UInt8] = []) -> Bool {
         guard messageID == expectedRequestMessageID else { return false }
-        cachedResponse = (messageID, requestDigest, bytes)
+        cachedResponse = (messageID, requestDigest, datagrams)
         expectedRequestMessageID = messageID &+ 1
         return true
     }
