@@ -10,6 +10,12 @@
                                               4500), then like send: `replies N`
   ike_packets.py mutate HEX truncate N | rspi | msgid N | ispi N   prints the changed datagram
                                               (ispi: initiator SPI 0x71000000000000NN, a new initiator)
+  ike_packets.py fragments DST PORT ISPI RSPI COUNT SEED   COUNT forged SKF fragments (RFC 7383) of the
+                                              IKE_SA ISPI/RSPI (hex, as the initiator's requests):
+                                              INFORMATIONAL, message IDs 0..3, Total Fragments 2..64,
+                                              random bodies (no valid ICV), 500 a second (a
+                                              receive buffer must not be what drops them); then
+                                              like send: `replies N`
 
 Only the Python standard library; the pcap reader knows Ethernet and Linux cooked captures.
 """
@@ -17,6 +23,7 @@ import random
 import socket
 import struct
 import sys
+import time
 
 
 def pcap_udp_payloads(path):
@@ -60,7 +67,7 @@ def extract(path, exchange):
     return 1
 
 
-def send(dst, port, datagrams, sport=0, wait=1.5, src="0.0.0.0", expect=None):
+def send(dst, port, datagrams, sport=0, wait=1.5, src="0.0.0.0", expect=None, pps=None):
     """Sends, then counts replies until none came for `wait` seconds; with `expect`, until
     that many came (then 1 s more for any extra), so a slow responder under load still
     counts and a fast one costs no waiting."""
@@ -68,6 +75,8 @@ def send(dst, port, datagrams, sport=0, wait=1.5, src="0.0.0.0", expect=None):
     s.bind((src, sport))
     for d in datagrams:
         s.sendto((b"\0\0\0\0" if port == 4500 else b"") + d, (dst, port))
+        if pps:
+            time.sleep(1 / pps)
     s.settimeout(wait)
     replies = 0
     try:
@@ -98,6 +107,18 @@ def mutate(message, how, arg):
     return bytes(m)
 
 
+def forged_fragments(ispi, rspi, count, seed):
+    """SKF payloads (type 53) in INFORMATIONAL requests from the original initiator."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        total = rng.randrange(2, 65)
+        number = rng.randrange(1, total + 1)
+        body = bytes(rng.randrange(256) for _ in range(rng.randrange(40, 900)))   # datagrams below 1000
+        skf = struct.pack("!BBHHH", 41 if number == 1 else 0, 0, 8 + len(body), number, total) + body
+        header = struct.pack("!QQBBBBII", ispi, rspi, 53, 0x20, 37, 0x08, rng.randrange(4), 28 + len(skf))
+        yield header + skf
+
+
 def main(argv):
     if len(argv) >= 3 and argv[0] == "extract":
         return extract(argv[1], int(argv[2]))
@@ -121,6 +142,9 @@ def main(argv):
         rng = random.Random(int(argv[4]))
         datagrams = [bytes(rng.randrange(256) for _ in range(rng.randrange(28, 300))) for _ in range(int(argv[3]))]
         return send(argv[1], int(argv[2]), datagrams)
+    if len(argv) == 7 and argv[0] == "fragments":
+        datagrams = list(forged_fragments(int(argv[3], 16), int(argv[4], 16), int(argv[5]), int(argv[6])))
+        return send(argv[1], int(argv[2]), datagrams, pps=500)
     if len(argv) >= 3 and argv[0] == "mutate":
         print(mutate(bytes.fromhex(argv[1]), argv[2], int(argv[3]) if len(argv) > 3 else 0).hex())
         return 0

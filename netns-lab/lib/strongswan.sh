@@ -41,6 +41,7 @@ charon {
   threads = 16
   install_routes = no
   retransmit_tries = 3
+  ${SS_CHARON_EXTRA:-}
   load = random nonce openssl aes sha1 sha2 hmac gmp curve25519 kdf kernel-netlink socket-default vici updown pem pkcs1 pkcs8 x509 pubkey constraints revocation
   plugins {
     vici { socket = unix://$dir/vici }
