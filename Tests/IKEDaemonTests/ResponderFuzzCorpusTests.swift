@@ -29,8 +29,8 @@ final class ResponderFuzzCorpusTests: XCTestCase {
     }
 
     /// Seeds from the strongSwan captures: IKE_SA_INIT as captured, then IKE_AUTH as captured
-    /// (mode 0), its decrypted chain sealed by the harness (mode 1), and the same with AUTH
-    /// recomputed (mode 3).
+    /// (mode 0), its decrypted chain sealed by the harness (mode 1), the same with AUTH
+    /// recomputed (mode 3), and that as three SKF fragments (mode 15).
     static func seeds() throws -> [(name: String, bytes: [UInt8])] {
         var result: [(String, [UInt8])] = []
         for run in ["x25519gcm", "cbcecp", "multi"] {
@@ -43,6 +43,8 @@ final class ResponderFuzzCorpusTests: XCTestCase {
             result.append(("\(run)-raw-authDropped.bin", ResponderFuzzInput.make(initRequest: initRequest, mode: 0, rest: auth)))
             result.append(("\(run)-sealed-authRefused.bin", ResponderFuzzInput.make(initRequest: initRequest, mode: 1, rest: chain)))
             result.append(("\(run)-fixedauth-established1.bin", ResponderFuzzInput.make(initRequest: initRequest, mode: 3, rest: chain)))
+            // The same as three RFC 7383 fragments (mode bits 0, 1, 2; 2 + 1 fragments).
+            result.append(("\(run)-fragmented-established1.bin", ResponderFuzzInput.make(initRequest: initRequest, mode: 3 | 4 | 1 << 3, rest: chain)))
         }
         return result
     }
@@ -58,7 +60,7 @@ final class ResponderFuzzCorpusTests: XCTestCase {
 
     func testEveryCorpusFileRunsThroughTheResponder() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.corpus.path).filter { $0.hasSuffix(".bin") }.sorted()
-        XCTAssertGreaterThanOrEqual(names.count, 9)
+        XCTAssertGreaterThanOrEqual(names.count, 12)
         for name in names {
             let bytes = [UInt8](try Data(contentsOf: Self.corpus.appendingPathComponent(name)))
             let outcome = try run(bytes)

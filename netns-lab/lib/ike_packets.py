@@ -13,7 +13,7 @@
   ike_packets.py fragments DST PORT ISPI RSPI COUNT SEED   COUNT forged SKF fragments (RFC 7383) of the
                                               IKE_SA ISPI/RSPI (hex, as the initiator's requests):
                                               INFORMATIONAL, message IDs 0..3, Total Fragments 2..64,
-                                              random bodies (no valid ICV), 500 a second (a
+                                              random bodies (no valid ICV), 250 a second (a
                                               receive buffer must not be what drops them); then
                                               like send: `replies N`
 
@@ -144,7 +144,7 @@ def main(argv):
         return send(argv[1], int(argv[2]), datagrams)
     if len(argv) == 7 and argv[0] == "fragments":
         datagrams = list(forged_fragments(int(argv[3], 16), int(argv[4], 16), int(argv[5]), int(argv[6])))
-        return send(argv[1], int(argv[2]), datagrams, pps=500)
+        return send(argv[1], int(argv[2]), datagrams, pps=250)
     if len(argv) >= 3 and argv[0] == "mutate":
         print(mutate(bytes.fromhex(argv[1]), argv[2], int(argv[3]) if len(argv) > 3 else 0).hex())
         return 0

@@ -15,6 +15,9 @@
 // mode bit 1 (with bit 0): if the chain parses, its AUTH payload's data is replaced by the
 //   value the initiator would compute for its IDi with the configured PSK, so that AUTH
 //   verifies and the CHILD_SA negotiation runs.
+// mode bit 2 (with bit 0): the sealed request goes as RFC 7383 SKF fragments, 2 + (mode >> 3)
+//   of them (2...33), delivered in order, so reassembly runs (IKE_SA_INIT must have
+//   announced IKEV2_FRAGMENTATION_SUPPORTED, as strongSwan's does).
 import NIOCore
 
 /// How far one fuzz input got into the responder (each step can fail on hostile input).
@@ -40,6 +43,7 @@ public enum ResponderFuzzInput {
     /// Mode bits.
     public static let sealInner: UInt8 = 1
     public static let fixAuthentication: UInt8 = 2
+    public static let fragment: UInt8 = 4
 
     /// The IKE_SA_INIT request, the mode and the rest; nil when too short.
     public static func split(_ bytes: [UInt8]) -> (initRequest: [UInt8], mode: UInt8, rest: [UInt8])? {
@@ -73,8 +77,8 @@ extension IKESA {
         let initActions = sa.receive(initRequest, local: fuzzLocal, remote: fuzzRemote, now: 0)
         guard initActions.contains(where: { if case .send = $0 { return true }; return false }) else { return .initDropped }
         guard sa.phase == .authenticating, sa.keyContext != nil else { return .initRefused }
-        let authRequest = mode & ResponderFuzzInput.sealInner == 0 ? rest : sa.fuzzSealedAuthRequest(rest, mode: mode)
-        let authActions = sa.receive(authRequest, local: fuzzLocal, remote: fuzzRemote, now: 1)
+        let authRequest = mode & ResponderFuzzInput.sealInner == 0 ? [rest] : sa.fuzzSealedAuthRequest(rest, mode: mode)
+        let authActions = authRequest.flatMap { sa.receive($0, local: fuzzLocal, remote: fuzzRemote, now: 1) }
         switch sa.phase {
         case .established:
             return .established(childSAs: sa.childSAs.count)
@@ -85,9 +89,10 @@ extension IKESA {
         }
     }
 
-    /// `[first inner payload type][chain]` sealed as the initiator's IKE_AUTH request.
-    func fuzzSealedAuthRequest(_ rest: [UInt8], mode: UInt8) -> [UInt8] {
-        guard let keys = keyContext, let firstType = rest.first else { return rest }
+    /// `[first inner payload type][chain]` sealed as the initiator's IKE_AUTH request: one
+    /// datagram, or its fragments.
+    func fuzzSealedAuthRequest(_ rest: [UInt8], mode: UInt8) -> IKEDatagrams {
+        guard let keys = keyContext, let firstType = rest.first else { return [rest] }
         var first = PayloadType(rawValue: firstType)
         var plaintext = Array(rest.dropFirst())
         if mode & ResponderFuzzInput.fixAuthentication != 0 {
@@ -107,11 +112,20 @@ extension IKESA {
         let header = IKEHeader(initiatorSPI: initiatorSPI, responderSPI: responderSPI, exchangeType: .ikeAuth,
                                flags: [.initiator], messageID: 1)
         // The responder opens with `inbound` (SK_ei/SK_ai): seal with the same keys.
+        if mode & ResponderFuzzInput.fragment != 0 {
+            let total = min(2 + Int(mode >> 3), max(1, plaintext.count))
+            let chunk = (plaintext.count + total - 1) / max(total, 1)
+            return (0..<total).compactMap { index in
+                let piece = Array(plaintext[min(plaintext.count, index * chunk)..<min(plaintext.count, (index + 1) * chunk)])
+                return try? IKESAKeyContext.sealFragment(keys.inbound, header: header, firstInnerPayload: index == 0 ? first : .noNextPayload,
+                                                         number: UInt16(index + 1), total: UInt16(total), plaintext: piece)
+            }
+        }
         let sealedLength = keys.inbound.sealedLength(plaintextLength: plaintext.count)
         let prefix = IKEMessage.encryptedMessagePrefix(header: header, firstInnerPayload: first, encryptedBodyLength: sealedLength)
         let associatedData = Array(prefix.readableBytesView)
-        guard let sealed = try? keys.inbound.seal(plaintext: plaintext, associatedData: associatedData) else { return rest }
-        return associatedData + sealed
+        guard let sealed = try? keys.inbound.seal(plaintext: plaintext, associatedData: associatedData) else { return [rest] }
+        return [associatedData + sealed]
     }
 }
 

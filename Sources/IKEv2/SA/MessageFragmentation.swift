@@ -62,8 +62,8 @@ extension IKESAKeyContext {
         guard total <= Int(UInt16.max) else { throw IKECryptoError.invalidLength(what: "IKE fragments", requested: total) }
         return try (0..<total).map { index in
             let piece = Array(plaintext[(index * chunk)..<min(plaintext.count, (index + 1) * chunk)])
-            return try sealFragment(header: header, firstInnerPayload: index == 0 ? first : .noNextPayload,
-                                    number: UInt16(index + 1), total: UInt16(total), plaintext: piece)
+            return try Self.sealFragment(outbound, header: header, firstInnerPayload: index == 0 ? first : .noNextPayload,
+                                         number: UInt16(index + 1), total: UInt16(total), plaintext: piece)
         }
     }
 
@@ -77,9 +77,10 @@ extension IKESAKeyContext {
         return chunk
     }
 
-    func sealFragment(header: IKEHeader, firstInnerPayload: PayloadType, number: UInt16, total: UInt16,
-                      plaintext: [UInt8]) throws -> [UInt8] {
-        let sealedLength = outbound.sealedLength(plaintextLength: plaintext.count)
+    /// Fragment `number` of `total` carrying `plaintext`, sealed with `protection`.
+    static func sealFragment(_ protection: any EncryptedPayloadProtection, header: IKEHeader, firstInnerPayload: PayloadType,
+                             number: UInt16, total: UInt16, plaintext: [UInt8]) throws -> [UInt8] {
+        let sealedLength = protection.sealedLength(plaintextLength: plaintext.count)
         var prefix = ByteBuffer()
         var header = header
         header.nextPayload = .encryptedFragment
@@ -90,7 +91,7 @@ extension IKESAKeyContext {
         prefix.writeInteger(total)
         prefix.setInteger(UInt32(prefix.writerIndex + sealedLength), at: 24)
         let associatedData = Array(prefix.readableBytesView)
-        return associatedData + (try outbound.seal(plaintext: plaintext, associatedData: associatedData))
+        return associatedData + (try protection.seal(plaintext: plaintext, associatedData: associatedData))
     }
 
     /// One received fragment, its ICV verified: its fields and its piece of the plaintext.
