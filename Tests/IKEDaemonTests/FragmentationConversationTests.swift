@@ -106,9 +106,10 @@ final class FragmentationConversationTests: XCTestCase {
         }
         c.now = timer.deadline
         c.record(c.initiator.retransmissionTimerFired(timer, now: c.now), fromInitiator: true)
-        XCTAssertEqual(c.toResponder, request, "all fragments again, unchanged")
+        XCTAssertTrue(c.toResponder == request, "all \(request.count) fragments again, unchanged")
         while !c.toResponder.isEmpty { try c.deliverToResponder() }
-        XCTAssertEqual(c.toInitiator, response, "the cached response once (for fragment 1), not once per fragment")
+        XCTAssertEqual(c.toInitiator.count, response.count, "the cached response once (for fragment 1), not once per fragment")
+        XCTAssertTrue(c.toInitiator == response, "the cached response, unchanged")
         XCTAssertEqual(c.responder?.sequencerCounters.cachedResponsesResent, 1)
         XCTAssertEqual(IKEConversationTests.installs(c.responderActions).count, 1, "processed once")
         try c.run()
