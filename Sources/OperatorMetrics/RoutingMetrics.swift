@@ -60,6 +60,14 @@ public final class RoutingMetrics: @unchecked Sendable {
         count("vipsec_ike_messages_dropped_total", [("reason", "unknown_spi")], f["unknown_spi"] ?? 0)
         count("vipsec_ike_messages_dropped_total", [("reason", "integrity")], f["integrity_failures"] ?? 0)
         count("vipsec_ike_retransmissions_total", [], f["retransmissions_sent"] ?? 0)
+        // RFC 7383: authentic fragments taken, whole messages made of them or sent as them,
+        // fragments dropped by a reassembly bound.
+        count("vipsec_ike_fragments_received_total", [], f["fragments_received"] ?? 0)
+        count("vipsec_ike_fragmented_messages_total", [("direction", "in")], f["fragmented_messages_reassembled"] ?? 0)
+        count("vipsec_ike_fragmented_messages_total", [("direction", "out")], f["fragmented_messages_sent"] ?? 0)
+        for (name, value) in f where name.hasPrefix("fragments_dropped_") {
+            count("vipsec_ike_fragments_dropped_total", [("reason", String(name.dropFirst("fragments_dropped_".count)))], value)
+        }
         if let cluster {
             for health in ["live", "silent"] {
                 gauge("vipsec_cluster_members", [("health", health)], cluster.membersByHealth[health] ?? 0)

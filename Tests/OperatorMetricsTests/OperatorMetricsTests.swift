@@ -11,7 +11,9 @@ final class OperatorMetricsTests: XCTestCase {
     func snapshot(established: Int = 3, ikeSAs: Int = 2, refusedNoProposal: Int = 1, timeouts: Int = 2) -> GatewayMetricsSnapshot {
         var snapshot = GatewayMetricsSnapshot()
         snapshot.fields = ["ike_sas": ikeSAs, "half_open": 0, "child_sas": 4, "established_total": established,
-                           "refused_NO_PROPOSAL_CHOSEN": refusedNoProposal, "ike_rekeys": 1, "malformed": 7]
+                           "refused_NO_PROPOSAL_CHOSEN": refusedNoProposal, "ike_rekeys": 1, "malformed": 7,
+                           "fragments_received": 9, "fragmented_messages_reassembled": 3, "fragmented_messages_sent": 2,
+                           "fragments_dropped_too_long": 4]
         snapshot.setupFailures = ["timeout": timeouts]
         snapshot.childRekeys = 5
         snapshot.livenessChecks = 6
@@ -38,6 +40,10 @@ final class OperatorMetricsTests: XCTestCase {
         XCTAssertEqual(value(text, "vipsec_dpd_checks_total"), 6)
         XCTAssertEqual(value(text, "vipsec_dpd_dead_peers_total"), 1)
         XCTAssertEqual(value(text, #"vipsec_ike_messages_dropped_total{reason="malformed"}"#), 7)
+        XCTAssertEqual(value(text, "vipsec_ike_fragments_received_total"), 9)
+        XCTAssertEqual(value(text, #"vipsec_ike_fragmented_messages_total{direction="in"}"#), 3)
+        XCTAssertEqual(value(text, #"vipsec_ike_fragmented_messages_total{direction="out"}"#), 2)
+        XCTAssertEqual(value(text, #"vipsec_ike_fragments_dropped_total{reason="too_long"}"#), 4)
         XCTAssertEqual(value(text, #"vipsec_cluster_members{health="live"}"#), 3)
         XCTAssertEqual(value(text, #"vipsec_cluster_members{health="silent"}"#), 0)
         XCTAssertTrue(text.contains("# TYPE vipsec_ike_sa_established_total counter"), text)
