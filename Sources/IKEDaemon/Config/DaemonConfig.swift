@@ -74,6 +74,8 @@ public struct DaemonSettings: Sendable, Equatable {
     /// `control { }` and `metrics { }` (OperatorSettings.swift).
     public var control = ControlSettings()
     public var metrics: MetricsSettings?
+    /// `redirect { }` (RedirectSettings.swift): send new peers to another gateway.
+    public var redirect: RedirectSettings?
 
     public init() {}
 }
@@ -113,6 +115,7 @@ public struct DaemonConfig: Sendable, Equatable {
             }
             if var reader = vipsecReader.subsection("control") { settings.control = try ControlSettings(reading: &reader) }
             if var reader = vipsecReader.subsection("metrics") { settings.metrics = try MetricsSettings(reading: &reader) }
+            if var reader = vipsecReader.subsection("redirect") { settings.redirect = try RedirectSettings(reading: &reader) }
             try vipsecReader.rejectUnknown()
         }
         connections = []

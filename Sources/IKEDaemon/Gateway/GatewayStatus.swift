@@ -67,6 +67,7 @@ extension IKEGateway {
             ("child_sa_install_failures", counters.childSAInstallFailures),
             ("retransmits_absorbed_while_installing", totals.sa.retransmitsAbsorbedWhileInstalling),
             ("cookie_failures", counters.cookieFailures),
+            ("redirects_sent", counters.redirectsSent),
             ("fragments_received", totals.sa.fragmentsReceived),
             ("fragmented_messages_reassembled", totals.sa.fragmentedMessagesReassembled),
             ("fragmented_messages_sent", totals.sa.fragmentedMessagesSent),

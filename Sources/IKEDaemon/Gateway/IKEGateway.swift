@@ -68,6 +68,8 @@ struct GatewayCounters {
     var rekeyedSAsForgotten = 0
     /// CHILD_SAs whose installation failed (deleted with the peer).
     var childSAInstallFailures = 0
+    /// IKE_SA_INIT requests answered with N(REDIRECT) (IKEGateway+Redirect.swift).
+    var redirectsSent = 0
 }
 
 struct IKEGateway {
@@ -85,6 +87,8 @@ struct IKEGateway {
     private(set) var establishedTotal = 0
     /// When SAs were set up and their timers fire, for `vipsec list-sas` (IKEGateway+Operator.swift).
     var times = SATimes()
+    /// Where new peers are sent, if anywhere (RFC 5685; from `vipsec { redirect { } }`).
+    var redirect: RedirectSettings?
     private let cookieSecret: [UInt8]
 
     struct HalfOpenKey: Hashable {
@@ -94,6 +98,7 @@ struct IKEGateway {
 
     init(config: DaemonConfig, provider: any IKECryptoProvider) throws {
         settings = config.settings
+        redirect = config.settings.redirect
         resolver = ConnectionResolver(config: config)
         self.provider = provider
         retransmission = RetransmissionPolicy(timeout: config.settings.retransmitTimeout,
@@ -142,6 +147,7 @@ struct IKEGateway {
             counters.noConnection += 1
             return [.log("IKE_SA_INIT from \(remote): no connection matches")]
         }
+        if let answer = redirectInit(message, local: local, remote: remote) { return answer }
         do {
             let configuration = try resolver.resolve(index: index, local: local.address, remote: remote.address)
             var sa = try IKESA.responder(configuration: configuration, provider: provider, local: local, remote: remote,

@@ -92,6 +92,10 @@ public struct NotifyMessageType: RawRepresentable, Hashable, Sendable, CustomStr
     public static let anotherAuthFollows = NotifyMessageType(rawValue: 16405)
     /// REDIRECT_SUPPORTED: Redirects are supported (RFC 5685).
     public static let redirectSupported = NotifyMessageType(rawValue: 16406)
+    /// REDIRECT: go to this other gateway (RFC 5685).
+    public static let redirect = NotifyMessageType(rawValue: 16407)
+    /// REDIRECTED_FROM: the gateway that redirected the initiator here (RFC 5685).
+    public static let redirectedFrom = NotifyMessageType(rawValue: 16408)
     /// EAP_ONLY_AUTHENTICATION: EAP-only authentication is supported (RFC 5998).
     public static let eapOnlyAuthentication = NotifyMessageType(rawValue: 16417)
     /// CHILDLESS_IKEV2_SUPPORTED: An IKE SA without a CHILD_SA is supported (RFC 6023).
@@ -145,6 +149,8 @@ public struct NotifyMessageType: RawRepresentable, Hashable, Sendable, CustomStr
         16404: "MULTIPLE_AUTH_SUPPORTED",
         16405: "ANOTHER_AUTH_FOLLOWS",
         16406: "REDIRECT_SUPPORTED",
+        16407: "REDIRECT",
+        16408: "REDIRECTED_FROM",
         16417: "EAP_ONLY_AUTHENTICATION",
         16418: "CHILDLESS_IKEV2_SUPPORTED",
         16430: "IKEV2_FRAGMENTATION_SUPPORTED",

@@ -13,11 +13,12 @@ public struct IKEEndpoint: Hashable, Sendable, CustomStringConvertible {
         self.address = address
         self.port = port
     }
-    public var description: String {
-        let text = address.count == 4 ? address.map(String.init).joined(separator: ".")
+    /// The address alone: dotted quad, or the eight groups of IPv6.
+    public var host: String {
+        address.count == 4 ? address.map(String.init).joined(separator: ".")
             : stride(from: 0, to: address.count, by: 2).map { String(UInt16(address[$0]) << 8 | UInt16(address[$0 + 1]), radix: 16) }.joined(separator: ":")
-        return address.count == 4 ? "\(text):\(port)" : "[\(text)]:\(port)"
     }
+    public var description: String { address.count == 4 ? "\(host):\(port)" : "[\(host)]:\(port)" }
 }
 
 /// The configured child (CHILD_SA template) of a connection.
