@@ -1,4 +1,4 @@
-// `vipsec list-sas`, `initiate`, `terminate`, `rekey`: the operator's commands, sent to the
+// `vipsec list-sas`, `initiate`, `terminate`, `rekey`, `redirect`: the operator's commands, sent to the
 // running `vipsec routing` over its control socket (IKEDaemon/Operator). Each prints what
 // the daemon answered; a refused or failed command exits with status 1 and says why.
 import ArgumentParser
@@ -116,6 +116,36 @@ struct TerminateCommand: ParsableCommand {
     @OptionGroup var select: SASelectorOptions
 
     func run() throws { try select.send(.terminate, control) }
+}
+
+struct RedirectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "redirect",
+        abstract: "Send new peers to another gateway (RFC 5685), to drain this one; --off serves them again.",
+        discussion: """
+            Peers whose IKE_SA_INIT announces REDIRECT_SUPPORTED are answered with N(REDIRECT) \
+            and no state is kept; others are served. IKE_SAs already up stay. Replaces the \
+            config file's vipsec { redirect { } } until the daemon restarts.
+            """)
+    @OptionGroup var control: ControlSocketOptions
+    @Option(help: "The gateway peers go to: an IP address or a host name.") var to: String?
+    @Option(name: .customLong("above-ike-sas"), help: "Only while this many IKE_SAs are held [0: always].") var aboveIKESAs = 0
+    @Flag(help: "Stop redirecting.") var off = false
+
+    func validate() throws {
+        guard (to != nil) != off else { throw ValidationError("give --to GATEWAY or --off") }
+        guard aboveIKESAs >= 0 else { throw ValidationError("--above-ike-sas wants a count, not \(aboveIKESAs)") }
+        if let to, RedirectSettings.gateway(to) == nil {
+            throw ValidationError("--to: '\(to)' is neither an IP address nor a host name")
+        }
+    }
+
+    func run() throws {
+        var request = OperatorRequest(command: .redirect, timeout: 0)
+        request.gateway = to
+        request.aboveIKESAs = aboveIKESAs
+        try finish(try control.send(request), json: false)
+    }
 }
 
 struct RekeyCommand: ParsableCommand {

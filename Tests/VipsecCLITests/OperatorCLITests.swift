@@ -31,9 +31,22 @@ extension VipsecCLITests {
         XCTAssertTrue(result.output.contains("'a/b/c' is not CONNECTION or CONNECTION/CHILD"), result.output)
     }
 
+    func testRedirectWantsAGatewayOrOff() throws {
+        let bad = try run(["redirect", "--to", "not a host!"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.output.contains("--to: 'not a host!' is neither an IP address nor a host name"), bad.output)
+        for arguments in [["redirect"], ["redirect", "--to", "192.0.2.101", "--off"]] {
+            let result = try run(arguments)
+            XCTAssertNotEqual(result.status, 0, "\(arguments)")
+            XCTAssertTrue(result.output.contains("give --to GATEWAY or --off"), result.output)
+        }
+        let negative = try run(["redirect", "--to", "gw2.example.net", "--above-ike-sas", "-3"])
+        XCTAssertNotEqual(negative.status, 0)
+    }
+
     func testHelpListsTheOperatorCommands() throws {
         let result = try run(["--help"])
-        for command in ["list-sas", "initiate", "terminate", "rekey"] {
+        for command in ["list-sas", "initiate", "terminate", "rekey", "redirect"] {
             XCTAssertTrue(result.output.contains(command), command)
         }
     }

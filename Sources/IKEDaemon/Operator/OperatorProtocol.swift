@@ -1,4 +1,4 @@
-// The control socket's protocol (`vipsec list-sas`, `initiate`, `terminate`, `rekey`):
+// The control socket's protocol (`vipsec list-sas`, `initiate`, `terminate`, `rekey`, `redirect`):
 // the client writes one JSON request and a newline, the daemon answers with one JSON
 // response and closes. Pure: the requests, the responses, which SAs a selector names, and
 // when a command's effect is visible in a listing (the CLI waits for it, as swanctl does).
@@ -11,6 +11,7 @@ public struct OperatorRequest: Codable, Equatable, Sendable {
         case initiate
         case terminate
         case rekey
+        case redirect
     }
 
     public var command: Command
@@ -19,6 +20,9 @@ public struct OperatorRequest: Codable, Equatable, Sendable {
     public var child: String?
     /// terminate and rekey: what they act on.
     public var selector: SASelector?
+    /// redirect: where new peers go (nil: redirect off) and from how many IKE_SAs on.
+    public var gateway: String?
+    public var aboveIKESAs: Int?
     /// Seconds to wait for the effect (0: answer at once; at most `maximumTimeout`).
     public var timeout: Double
     public static let maximumTimeout = 3600.0

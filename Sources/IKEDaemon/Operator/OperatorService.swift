@@ -36,7 +36,30 @@ public final class OperatorService: @unchecked Sendable {
         case .terminate, .rekey:
             guard let selector = request.selector else { return loop.makeSucceededFuture(.failure("no SA named")) }
             return act(request.command, selector, timeout: request.timeout, workers, on: loop)
+        case .redirect:
+            return redirect(request, workers, on: loop)
         }
+    }
+
+    /// `vipsec redirect`: new peers go to another gateway from now on (RFC 5685; replaces
+    /// `vipsec { redirect { } }` until the daemon restarts), or are served again (`--off`).
+    func redirect(_ request: OperatorRequest, _ workers: IKEWorkerSet, on loop: EventLoop) -> EventLoopFuture<OperatorResponse> {
+        var rule: RedirectSettings?
+        if let text = request.gateway {
+            guard let gateway = RedirectSettings.gateway(text) else {
+                return loop.makeSucceededFuture(.failure("'\(text)' is neither an IP address nor a host name"))
+            }
+            let above = request.aboveIKESAs ?? 0
+            guard above >= 0 else {
+                return loop.makeSucceededFuture(.failure("above_ike_sas must not be negative"))
+            }
+            rule = RedirectSettings(gateway: gateway, aboveIKESAs: above)
+        }
+        let message = rule.map { "new IKE_SAs are redirected to \($0.gateway)"
+            + ($0.aboveIKESAs > 0 ? " while \($0.aboveIKESAs) or more are held" : "") } ?? "redirect off: new IKE_SAs are served here"
+        let chosen = rule
+        return workers.collect { core in core.gateway.redirect = chosen }
+            .map { _ in OperatorResponse(ok: true, messages: [message]) }.hop(to: loop)
     }
 
     func listing(_ workers: IKEWorkerSet, on loop: EventLoop) -> EventLoopFuture<[IKESAEntry]> {
