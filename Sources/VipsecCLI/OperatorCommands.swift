@@ -131,9 +131,11 @@ struct RedirectCommand: ParsableCommand {
     @Option(help: "The gateway peers go to: an IP address or a host name.") var to: String?
     @Option(name: .customLong("above-ike-sas"), help: "Only while this many IKE_SAs are held [0: always].") var aboveIKESAs = 0
     @Flag(help: "Stop redirecting.") var off = false
+    @Flag(help: "Also ask the peers of IKE_SAs already up to move (INFORMATIONAL N(REDIRECT)).") var established = false
 
     func validate() throws {
         guard (to != nil) != off else { throw ValidationError("give --to GATEWAY or --off") }
+        guard !(off && established) else { throw ValidationError("--established goes with --to, not --off") }
         guard aboveIKESAs >= 0 else { throw ValidationError("--above-ike-sas wants a count, not \(aboveIKESAs)") }
         if let to, RedirectSettings.gateway(to) == nil {
             throw ValidationError("--to: '\(to)' is neither an IP address nor a host name")
@@ -144,6 +146,7 @@ struct RedirectCommand: ParsableCommand {
         var request = OperatorRequest(command: .redirect, timeout: 0)
         request.gateway = to
         request.aboveIKESAs = aboveIKESAs
+        request.established = established
         try finish(try control.send(request), json: false)
     }
 }

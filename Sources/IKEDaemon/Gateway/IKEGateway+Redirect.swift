@@ -30,3 +30,22 @@ extension IKEGateway {
                 .send(Array(reply.bytes.readableBytesView), local: local, remote: remote)]
     }
 }
+
+extension IKEGateway {
+    /// Sends every established IKE_SA whose peer announced REDIRECT_SUPPORTED to `gateway`
+    /// (an INFORMATIONAL N(REDIRECT), Exchanges/Redirect.swift); the peers set up again
+    /// there and delete their IKE_SA here. Returns how many were asked, and the actions.
+    mutating func redirectEstablished(to gateway: RedirectNotification.Gateway, now: Double) -> (count: Int, actions: [GatewayAction]) {
+        var count = 0
+        var actions: [GatewayAction] = []
+        for spi in sas.keys.sorted() {
+            guard var sa = sas[spi], sa.phase == .established, sa.peerSupportsRedirect else { continue }
+            let sent = sa.redirect(to: gateway, now: now)
+            guard !sent.isEmpty else { continue }
+            count += 1
+            counters.redirectsSent += 1
+            actions += [.log("IKE_SA \(sa.configuration.name) #\(hex16(spi)) redirected to \(gateway)")] + store(sa, sent, now: now)
+        }
+        return (count, actions)
+    }
+}

@@ -23,6 +23,8 @@ public struct OperatorRequest: Codable, Equatable, Sendable {
     /// redirect: where new peers go (nil: redirect off) and from how many IKE_SAs on.
     public var gateway: String?
     public var aboveIKESAs: Int?
+    /// redirect: the IKE_SAs already up go too (RFC 5685 5).
+    public var established: Bool?
     /// Seconds to wait for the effect (0: answer at once; at most `maximumTimeout`).
     public var timeout: Double
     public static let maximumTimeout = 3600.0

@@ -57,9 +57,19 @@ public final class OperatorService: @unchecked Sendable {
         }
         let message = rule.map { "new IKE_SAs are redirected to \($0.gateway)"
             + ($0.aboveIKESAs > 0 ? " while \($0.aboveIKESAs) or more are held" : "") } ?? "redirect off: new IKE_SAs are served here"
-        let chosen = rule
-        return workers.collect { core in core.gateway.redirect = chosen }
-            .map { _ in OperatorResponse(ok: true, messages: [message]) }.hop(to: loop)
+        let chosen = rule, moveEstablished = request.established == true
+        return workers.collect { core -> Int in
+            core.gateway.redirect = chosen
+            guard moveEstablished, let gateway = chosen?.gateway else { return 0 }
+            let (count, actions) = core.gateway.redirectEstablished(to: gateway, now: DaemonCore.now)
+            core.perform(actions)
+            return count
+        }
+        .map { counts in
+            let moved = moveEstablished ? ["\(counts.reduce(0, +)) established IKE_SA(s) asked to move (peers that announced REDIRECT_SUPPORTED)"] : []
+            return OperatorResponse(ok: true, messages: [message] + moved)
+        }
+        .hop(to: loop)
     }
 
     func listing(_ workers: IKEWorkerSet, on loop: EventLoop) -> EventLoopFuture<[IKESAEntry]> {

@@ -161,6 +161,7 @@ extension IKESA {
                                                     responderSPI: responderSPI, local: local, remote: remote) {
                 payloads += nat.map(IKEPayload.notify)
             }
+            peerSupportsRedirect = message.notify(.redirectSupported) != nil   // RFC 5685 5
             // RFC 7383 2.3: answer the announcement only when we support it too.
             if configuration.fragmentation.supported, message.notify(.ikev2FragmentationSupported) != nil {
                 fragmentationNegotiated = true

@@ -232,6 +232,7 @@ extension IKESA {
                        responderSPI: material.responderSPI, retransmission: taskManager.policy)
         sa.natDetection = natDetection
         sa.fragmentationNegotiated = fragmentationNegotiated
+        sa.peerSupportsRedirect = peerSupportsRedirect
         sa.keyContext = material.keys
         sa.phase = .established
         return sa

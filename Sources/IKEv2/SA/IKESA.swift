@@ -43,6 +43,8 @@ public struct IKESA {
     public internal(set) var natDetection: NATDetectionResult?
     /// Both ends announced IKEV2_FRAGMENTATION_SUPPORTED in IKE_SA_INIT (RFC 7383 2.3).
     public internal(set) var fragmentationNegotiated = false
+    /// The peer announced REDIRECT_SUPPORTED in its IKE_SA_INIT (RFC 5685; Redirect.swift).
+    public internal(set) var peerSupportsRedirect = false
     /// The fragments of the peer's request and of the response to ours being gathered
     /// (IKESA+Fragmentation.swift).
     var requestFragments = FragmentReassembly()
