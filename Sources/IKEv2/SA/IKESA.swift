@@ -204,19 +204,8 @@ public struct IKESA {
         guard let kind = taskManager.outstandingContext else { return [] }
         var inner: [IKEPayload] = message.payloads
         if kind != .ikeSAInit {
-            guard message.header.responderSPI == responderSPI, let keys = keyContext else {
-                counters.unexpected += 1
-                return []
-            }
-            if let opened {
-                inner = opened
-            } else {
-                do { inner = try keys.open(message) } catch {
-                    counters.integrityFailures += 1
-                    return []
-                }
-            }
-            followPeerEndpoint()
+            guard let authenticated = authenticatedInner(message, opened: opened) else { return [] }
+            inner = authenticated
         }
         switch kind {
         case .ikeSAInit:
@@ -278,20 +267,7 @@ public struct IKESA {
         default:
             break
         }
-        guard message.header.responderSPI == responderSPI, let keys = keyContext else {
-            counters.unexpected += 1
-            return []
-        }
-        let inner: [IKEPayload]
-        if let opened {
-            inner = opened
-        } else {
-            do { inner = try keys.open(message) } catch {
-                counters.integrityFailures += 1
-                return []
-            }
-        }
-        followPeerEndpoint()
+        guard let inner = authenticatedInner(message, opened: opened) else { return [] }
         switch message.header.exchangeType {
         case .ikeAuth where !isOriginalInitiator && phase == .authenticating:
             return processAuthRequest(inner, messageID: id)
@@ -311,6 +287,28 @@ public struct IKESA {
             counters.unexpected += 1
             return []
         }
+    }
+
+    /// The inner payloads of a protected message: `opened` when they were reassembled from
+    /// fragments (each fragment authenticated already), else decrypted here. Nil (counted)
+    /// when the responder SPI, the keys or the ICV do not fit; on success the IKE_SA follows
+    /// the peer's endpoint.
+    mutating func authenticatedInner(_ message: IKEMessage, opened: [IKEPayload]?) -> [IKEPayload]? {
+        guard message.header.responderSPI == responderSPI, let keys = keyContext else {
+            counters.unexpected += 1
+            return nil
+        }
+        let inner: [IKEPayload]
+        if let opened {
+            inner = opened
+        } else {
+            do { inner = try keys.open(message) } catch {
+                counters.integrityFailures += 1
+                return nil
+            }
+        }
+        followPeerEndpoint()
+        return inner
     }
 
     /// A retransmission timer the shell scheduled has fired.
