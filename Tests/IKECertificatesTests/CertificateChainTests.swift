@@ -106,3 +106,26 @@ final class CertificateChainTests: XCTestCase {
         XCTAssertFalse(verifier.canSign)
     }
 }
+
+/// Revocation by a CRL (made here with OpenSSL's X509_CRL, as a CA would).
+final class CertificateRevocationTests: XCTestCase {
+    func testACertificateListedInItsIssuersCRLIsRefused() throws {
+        let root = try makeCA("root", key: try TestKeyType.p256.make())
+        let key = try TestKeyType.p256.make()
+        let revoked = try makeLeaf("peer", key: key, issuer: root, names: [.dnsName("peer.vipsec.test")])
+        let fine = try makeLeaf("peer", key: key, issuer: root, names: [.dnsName("peer.vipsec.test")])
+        let crl = try makeCRL(issuer: root, revoking: [revoked])
+        let list = RevocationList()
+        try list.add(fileBytes: crl)
+        XCTAssertEqual(list.count, 1)
+        let trust = CertificateTrust(anchors: [root.certificate], revocation: list)
+        XCTAssertEqual(trust.validate(leaf: revoked, intermediates: []), .revoked)
+        XCTAssertNil(trust.validate(leaf: fine, intermediates: []))
+        // A CRL signed by another key is not believed.
+        let impostor = try makeCA("root", key: try TestKeyType.p256.make())
+        let forged = RevocationList()
+        try forged.add(fileBytes: try makeCRL(issuer: impostor, revoking: [fine]))
+        XCTAssertNil(CertificateTrust(anchors: [root.certificate], revocation: forged).validate(leaf: fine, intermediates: []))
+        XCTAssertThrowsError(try RevocationList().add(fileBytes: Array("no CRL".utf8)))
+    }
+}
