@@ -44,8 +44,13 @@ struct CredentialLoader {
 
     init(file: String, keyFiles: [PrivateKeyFile]) {
         self.file = file
-        let directory = (file as NSString).deletingLastPathComponent
-        self.directory = directory.isEmpty ? "." : directory
+        // The config file's directory (no Foundation path API: it traps on some inputs).
+        if let slash = file.lastIndex(of: "/") {
+            let directory = String(file[..<slash])
+            self.directory = directory.isEmpty ? "/" : directory
+        } else {
+            self.directory = "."
+        }
         self.keyFiles = keyFiles
     }
 

@@ -25,9 +25,14 @@ public struct AuthConfig: Sendable, Equatable {
     public var crls: [String] = []
     /// `auth = rsa/pss`: RSA signatures with RSASSA-PSS.
     public var rsaPSS = false
-    /// The line of each key, for errors found when the files are loaded.
+    /// The line of each key, for errors found when the files are loaded (not compared).
     var lines: [String: Int] = [:]
     var path = ""
+
+    public static func == (a: AuthConfig, b: AuthConfig) -> Bool {
+        a.method == b.method && a.identity == b.identity && a.certificates == b.certificates
+            && a.caCertificates == b.caCertificates && a.crls == b.crls && a.rsaPSS == b.rsaPSS
+    }
 }
 
 /// A configured traffic selector (`local_ts` / `remote_ts` items).

@@ -155,9 +155,8 @@ public struct DaemonConfig: Sendable, Equatable {
             throw ConfigError(file: file, line: 0, key: "connections.\(duplicate)", message: "connection defined twice")
         }
         // Certificates and keys are read now, so that `--check` reports a missing or loose file.
-        let loader = CredentialLoader(file: file, keyFiles: privateKeyFiles)
         for index in connections.indices where connections[index].local.method == .pubkey || connections[index].remote.method == .pubkey {
-            connections[index].credentials = try loader.load(connections[index])
+            connections[index].credentials = try CredentialLoader(file: file, keyFiles: privateKeyFiles).load(connections[index])
         }
     }
 
