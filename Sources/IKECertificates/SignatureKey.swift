@@ -81,7 +81,7 @@ public final class SignatureKey: @unchecked Sendable, CustomStringConvertible {
     /// A private key from a file's bytes: PEM (any of the private key labels) or DER.
     public static func privateKey(fileBytes bytes: [UInt8]) throws -> SignatureKey {
         ERR_clear_error()
-        let pem = bytes.starts(with: Array("-----BEGIN".utf8)) || bytes.firstRange(of: Array("-----BEGIN".utf8)) != nil
+        let pem = bytes.firstRange(of: Array("-----BEGIN".utf8)) != nil
         var key: OpaquePointer?
         if pem {
             key = bytes.withUnsafeBytes { raw -> OpaquePointer? in
