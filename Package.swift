@@ -10,6 +10,7 @@
 //   InboundRouting      routing node inbound set-up: nft interception, fwmark policy routing
 //   IKEv2               pure IKEv2 (RFC 7296): wire codec, payloads, exchanges, SA state; no I/O
 //   IKECrypto           IKEv2's crypto protocols implemented with OpenSSL
+//   IKECertificates     certificate authentication: RFC 7427 signatures (OpenSSL), X.509 chains (swift-certificates)
 //   IKEDaemon           the NIO shell around IKEv2: UDP 500/4500, timers, kernel installer
 //   Cluster             pure cluster logic: SA authority, sequence blocks, lifesize, membership, wire
 //   ClusterNode         the NIO/TLS shells: routing node service and target agent
@@ -43,6 +44,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // X.509 chains for certificate authentication (brings swift-crypto and swift-asn1).
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        // Only the tests use swift-crypto directly (keys for certificates made in the test).
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // MARK: System libraries
@@ -71,8 +77,14 @@ let package = Package(
         // MARK: IKEv2
         .target(name: "IKEv2", dependencies: ["Secrets", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "IKECrypto", dependencies: ["IKEv2", "COpenSSL"]),
+        // Certificate authentication: RFC 7427 signatures with OpenSSL, chains with swift-certificates.
+        .target(name: "IKECertificates", dependencies: [
+            "IKEv2", "COpenSSL",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ]),
         .target(name: "IKEDaemon", dependencies: [
-            "IKEv2", "IKECrypto", "XFRM", "UnixStream",
+            "IKEv2", "IKECrypto", "IKECertificates", "XFRM", "UnixStream",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -170,6 +182,13 @@ let package = Package(
         .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")],
                     exclude: ["Fixtures", "Corpus"]),
         .testTarget(name: "IKELoadTests", dependencies: ["vipsec-ike-load", "IKEv2", "IKECrypto"]),
+        .testTarget(name: "IKECertificatesTests", dependencies: [
+            "IKECertificates", "IKEv2", "IKEDaemon", "IKECrypto", "COpenSSL",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
         .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2", "VipsecTestSupport"], exclude: ["StrongSwanCapture"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "InboundNodeTests", dependencies: ["InboundNode", "Inbound", "Cluster", "ClusterNode"]),

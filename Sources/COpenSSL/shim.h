@@ -14,4 +14,8 @@
 #include <openssl/ec.h>
 #include <openssl/dh.h>
 #include <openssl/ssl.h>
+#include <openssl/rsa.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #endif

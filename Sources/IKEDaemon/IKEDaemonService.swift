@@ -14,6 +14,9 @@ import NIOPosix
 
 /// `vipsec routing`'s IKE daemon.
 public final class IKEDaemonService {
+    /// The largest IKE datagram read whole (a certificate chain in IKE_AUTH without RFC 7383
+    /// fragmentation: two RSA-4096 certificates and a signature are about 4 KiB).
+    static let largestDatagram = 16_384
     private let config: DaemonConfig
     private let installer: ChildSAInstaller
     private let logger: Logger
@@ -66,6 +69,9 @@ public final class IKEDaemonService {
                 let channel: Channel
                 do {
                     channel = try DatagramBootstrap(group: loop)
+                        // NIO reads datagrams into 2048-octet buffers by default, which cut an
+                        // IKE_AUTH carrying RSA certificates short (RFC 7296 2: SHOULD accept 3000).
+                        .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.largestDatagram))
                         .channelInitializer { channel in
                             channel.pipeline.addHandler(IKEDatagramHandler(workers: workers, localAddress: address, localPort: port))
                         }

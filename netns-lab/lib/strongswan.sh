@@ -12,6 +12,8 @@
 #   local_addrs remote_addrs        outer addresses
 #   local_id remote_id              identities [the addresses]
 #   auth = psk | pubkey             [psk]; pubkey uses a lab CA made with `pki`
+#   certs                           pubkey: our certificate file in NS's x509/ (its key in private/,
+#                                   the CAs in x509ca/, CRLs in x509crl/), instead of the lab CA's
 #   psk                             [a fixed lab secret]
 #   proposals esp_proposals         strongSwan proposal strings [aes256gcm16-prfsha256-x25519, aes256gcm16]
 #   local_ts remote_ts              traffic selectors
@@ -35,7 +37,7 @@ _ss_dir() { echo "$LAB_RUN/ss-$1"; }
 _ss_write_strongswan_conf() {
   local ns=$1 dir
   dir=$(_ss_dir "$ns")
-  mkdir -p "$dir/swanctl" "$dir/x509" "$dir/x509ca" "$dir/private"
+  mkdir -p "$dir/swanctl" "$dir/x509" "$dir/x509ca" "$dir/x509crl" "$dir/private"
   cat > "$dir/strongswan.conf" <<CONF
 charon {
   threads = 16
@@ -127,8 +129,8 @@ ss_conn() {
   [[ -f "$dir/strongswan.conf" ]] || _ss_write_strongswan_conf "$ns"
   local local_auth="auth = psk" remote_auth="auth = psk"
   if [[ ${o[auth]} == pubkey ]]; then
-    _ss_lab_cert "$ns" "$local_id"
-    local_auth=$'auth = pubkey\n        certs = '"$ns.der"
+    [[ -n ${o[certs]:-} ]] || { _ss_lab_cert "$ns" "$local_id"; o[certs]=$ns.der; }
+    local_auth=$'auth = pubkey\n        certs = '"${o[certs]}"
     remote_auth="auth = pubkey"
   else
     cat >> "$dir/swanctl.conf.secrets" <<SEC

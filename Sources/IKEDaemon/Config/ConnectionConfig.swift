@@ -1,16 +1,38 @@
 // The `connections { <name> { ... } }` part of the config: swanctl.conf's keys and defaults.
+import IKECertificates
 
 /// How a peer authenticates (the `auth` key of `local`/`remote`).
 public enum AuthMethod: String, Sendable, Equatable {
     /// Pre-shared key (RFC 7296 2.15, "Shared Key Message Integrity Code").
     case psk
+    /// A signature with the key of an X.509 certificate (RFC 7427; `auth = pubkey`, or
+    /// `rsa/pss` to sign with RSASSA-PSS).
+    case pubkey
 }
 
 /// One side's authentication round (`local { auth = psk; id = ... }`).
 public struct AuthConfig: Sendable, Equatable {
     public var method: AuthMethod
-    /// The IKE identity (`id`); nil means "the IP address" (local) or "any" (remote).
+    /// The IKE identity (`id`): an IP address, `@fqdn` or `fqdn`, `user@fqdn`, or a DN
+    /// (`C=CH, O=Example, CN=gw`); nil means "the IP address" / the certificate's subject
+    /// (local) or "any" (remote).
     public var identity: String?
+    /// `local`: our certificate, then intermediates sent with it (`certs`; relative paths in
+    /// `x509/` beside the config file, as swanctl's).
+    public var certificates: [String] = []
+    /// `remote`: trust anchors (`cacerts`, relative: `x509ca/`) and CRLs (`crls`, relative: `x509crl/`).
+    public var caCertificates: [String] = []
+    public var crls: [String] = []
+    /// `auth = rsa/pss`: RSA signatures with RSASSA-PSS.
+    public var rsaPSS = false
+    /// The line of each key, for errors found when the files are loaded (not compared).
+    var lines: [String: Int] = [:]
+    var path = ""
+
+    public static func == (a: AuthConfig, b: AuthConfig) -> Bool {
+        a.method == b.method && a.identity == b.identity && a.certificates == b.certificates
+            && a.caCertificates == b.caCertificates && a.crls == b.crls && a.rsaPSS == b.rsaPSS
+    }
 }
 
 /// A configured traffic selector (`local_ts` / `remote_ts` items).
@@ -101,6 +123,12 @@ public struct ConnectionConfig: Sendable, Equatable {
     public var local: AuthConfig
     public var remote: AuthConfig
     public var children: [ChildConfig]
+    /// `send_certreq` (default yes) and `send_cert` (`ifasked`, the default, or `always`).
+    public var sendCertificateRequest = true
+    public var sendCertificateAlways = false
+    /// The loaded certificates and key of a connection with `auth = pubkey` on either side
+    /// (set when the file is loaded: CertificateCredentials.swift).
+    public var credentials: ConnectionCredentials?
 }
 
 extension ConnectionConfig {
@@ -123,6 +151,8 @@ extension ConnectionConfig {
                 throw reader.error(entry, "'\(bad)' is not an IP address")
             }
         }
+        sendCertificateRequest = try reader.bool("send_certreq", default: true)
+        sendCertificateAlways = try reader.choice("send_cert", default: false, ["ifasked": false, "always": true])
         proposals = reader.list("proposals")
         if proposals.isEmpty || proposals == ["default"] { proposals = Self.defaultProposals }
         rekeyTime = try reader.duration("rekey_time", default: 4 * 3600)
@@ -132,9 +162,9 @@ extension ConnectionConfig {
                                           ["yes": .yes, "accept": .accept, "force": .force, "no": .no])
 
         guard var localReader = reader.subsection("local") else { throw reader.error(missing: "local") }
-        local = try Self.readAuth(&localReader)
+        local = try Self.readAuth(&localReader, local: true)
         guard var remoteReader = reader.subsection("remote") else { throw reader.error(missing: "remote") }
-        remote = try Self.readAuth(&remoteReader)
+        remote = try Self.readAuth(&remoteReader, local: false)
 
         children = []
         if var childrenReader = reader.subsection("children") {
@@ -146,11 +176,36 @@ extension ConnectionConfig {
         try reader.rejectUnknown()
     }
 
-    private static func readAuth(_ reader: inout SectionReader) throws -> AuthConfig {
-        let method = try reader.choice("auth", default: AuthMethod.psk, ["psk": .psk])
+    private static func readAuth(_ reader: inout SectionReader, local: Bool) throws -> AuthConfig {
+        let method = try reader.choice("auth", default: "psk", ["psk": "psk", "pubkey": "pubkey", "rsa/pss": "rsa/pss"])
         let identity = reader.string("id")
+        var auth = AuthConfig(method: method == "psk" ? .psk : .pubkey, identity: identity)
+        auth.rsaPSS = method == "rsa/pss"
+        auth.path = reader.path
+        if let identity, let entry = reader.section.entry("id"), DistinguishedNameText.looksLikeDN(identity) {
+            do { _ = try DistinguishedNameText.der(identity) } catch { throw reader.error(entry, "not a Distinguished Name: \(error)") }
+        }
+        // `certs` is ours to send (local), `cacerts`/`crls` judge the peer's (remote).
+        for (key, isLocalKey) in [("certs", true), ("cacerts", false), ("crls", false)] {
+            guard let entry = reader.entry(key) else { continue }
+            guard isLocalKey == local else { throw reader.error(entry, "belongs in the \(isLocalKey ? "local" : "remote") section") }
+            guard auth.method == .pubkey else { throw reader.error(entry, "needs auth = pubkey") }
+            let files = ConfigValue.list(entry.value)
+            guard !files.isEmpty else { throw reader.error(entry, "names no file") }
+            auth.lines[key] = entry.line
+            switch key {
+            case "certs": auth.certificates = files
+            case "cacerts": auth.caCertificates = files
+            default: auth.crls = files
+            }
+        }
+        auth.lines["auth"] = reader.section.entry("auth")?.line ?? reader.section.line
+        if auth.method == .pubkey {
+            if local && auth.certificates.isEmpty { throw reader.error(missing: "certs") }
+            if !local && auth.caCertificates.isEmpty { throw reader.error(missing: "cacerts") }
+        }
         try reader.rejectUnknown()
-        return AuthConfig(method: method, identity: identity)
+        return auth
     }
 }
 

@@ -85,6 +85,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var settings: DaemonSettings
     public var connections: [ConnectionConfig]
     public var secrets: [SharedSecret]
+    /// `secrets { private-<name> { file = ... } }`: private key files for certificates.
+    public var privateKeyFiles: [PrivateKeyFile] = []
 
     /// Parses `text`; `file` names the source in errors.
     public init(parsing text: String, file: String) throws {
@@ -129,9 +131,18 @@ public struct DaemonConfig: Sendable, Equatable {
         if var secretsReader = reader.subsection("secrets") {
             for var secretReader in secretsReader.allSubsections() {
                 let name = secretReader.section.name
+                if ["private", "rsa", "ecdsa", "pkcs8", "eddsa"].contains(where: { name.hasPrefix($0) }) {
+                    let path = try secretReader.requiredString("file")
+                    if let entry = secretReader.entry("secret") {
+                        throw secretReader.error(entry, "encrypted private keys are not supported; store the key unencrypted with mode 0600")
+                    }
+                    try secretReader.rejectUnknown()
+                    privateKeyFiles.append(PrivateKeyFile(name: name, file: path, line: secretReader.section.entry("file")?.line ?? 0))
+                    continue
+                }
                 guard name.hasPrefix("ike") else {
                     throw ConfigError(file: file, line: secretReader.section.line, key: secretReader.path,
-                                      message: "only ike-<name> secrets are supported")
+                                      message: "only ike-<name> and private-<name> secrets are supported")
                 }
                 var identities: [String] = []
                 for entry in secretReader.section.entries where entry.key.hasPrefix("id") {
@@ -150,6 +161,10 @@ public struct DaemonConfig: Sendable, Equatable {
         try reader.rejectUnknown()
         if let duplicate = Self.firstDuplicate(connections.map(\.name)) {
             throw ConfigError(file: file, line: 0, key: "connections.\(duplicate)", message: "connection defined twice")
+        }
+        // Certificates and keys are read now, so that `--check` reports a missing or loose file.
+        for index in connections.indices where connections[index].local.method == .pubkey || connections[index].remote.method == .pubkey {
+            connections[index].credentials = try CredentialLoader(file: file, keyFiles: privateKeyFiles).load(connections[index])
         }
     }
 

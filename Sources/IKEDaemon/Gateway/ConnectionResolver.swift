@@ -1,6 +1,7 @@
 // From the config file's `connections` to what one IKE_SA needs (IKEv2.IKESAConfiguration):
 // proposals parsed, identities as ID payloads, the PSK looked up, `dynamic` selectors
 // replaced by the tunnel addresses.
+import IKECertificates
 import IKEv2
 
 /// A connection resolved for one pair of addresses.
@@ -75,19 +76,35 @@ struct ConnectionResolver {
             try Self.childConfiguration(child, espProposals: prepared[index].espProposals[number].get(),
                                         reqid: reqid(connection: index, child: number), local: local, remote: remote)
         }
-        let localIdentity = Self.identification(connection.local.identity, address: local)
+        var localIdentity = Self.identification(connection.local.identity, address: local)
+        // strongSwan's default identity with a certificate: its subject.
+        if connection.local.identity == nil, connection.local.method == .pubkey, let subject = connection.credentials?.subjectDER {
+            localIdentity = IdentificationPayload(idType: .derASN1DN, identificationData: subject)
+        }
         let remoteIdentity = connection.remote.identity.map { Self.identification($0, address: remote) }
-        guard let secret = config.sharedSecret(local: connection.local.identity ?? IPPrefix.format(local),
-                                               remote: connection.remote.identity ?? IPPrefix.format(remote)) else {
-            throw fail("no secret in `secrets` matches its identities")
+        var presharedKey = SecretBytes([UInt8]())
+        if connection.local.method == .psk || connection.remote.method == .psk {
+            guard let secret = config.sharedSecret(local: connection.local.identity ?? IPPrefix.format(local),
+                                                   remote: connection.remote.identity ?? IPPrefix.format(remote)) else {
+                throw fail("no secret in `secrets` matches its identities")
+            }
+            presharedKey = SecretBytes(secret.secret)
         }
         var configuration = IKESAConfiguration(name: connection.name, ikeProposals: ikeProposals, localIdentity: localIdentity,
-                                               remoteIdentity: remoteIdentity, presharedKey: SecretBytes(secret.secret),
+                                               remoteIdentity: remoteIdentity, presharedKey: presharedKey,
                                                children: children)
         configuration.maximumChildSAs = config.settings.childSAsPerIKESA
         configuration.fragmentation = FragmentationPolicy(supported: connection.fragmentation != .no,
                                                           sendsFragments: connection.fragmentation != .no && connection.fragmentation != .accept,
                                                           maximumDatagramSize: config.settings.fragmentSize)
+        configuration.localAuthentication = connection.local.method == .pubkey ? .publicKey : .psk
+        configuration.remoteAuthentication = connection.remote.method == .pubkey ? .publicKey : .psk
+        if configuration.usesPublicKeys {
+            guard let credentials = connection.credentials else { throw fail("certificates not loaded") }
+            configuration.publicKeyAuthenticator = credentials.authenticator
+            configuration.sendCertificateRequest = connection.sendCertificateRequest
+            configuration.sendCertificateAlways = connection.sendCertificateAlways
+        }
         return configuration
     }
 
@@ -113,13 +130,17 @@ struct ConnectionResolver {
         return configuration
     }
 
-    /// strongSwan's identity syntax: an IP address, `@fqdn` / `fqdn`, `user@fqdn` (RFC 822).
+    /// strongSwan's identity syntax: an IP address, `@fqdn` / `fqdn`, `user@fqdn` (RFC 822),
+    /// a Distinguished Name (`C=CH, O=Example, CN=gw`, checked when the config was read).
     static func identification(_ text: String?, address: [UInt8]) -> IdentificationPayload {
         guard let text else {
             return IdentificationPayload(idType: address.count == 4 ? .ipv4Address : .ipv6Address, identificationData: address)
         }
         if let bytes = IPPrefix.parseAddress(text) {
             return IdentificationPayload(idType: bytes.count == 4 ? .ipv4Address : .ipv6Address, identificationData: bytes)
+        }
+        if DistinguishedNameText.looksLikeDN(text), let der = try? DistinguishedNameText.der(text) {
+            return IdentificationPayload(idType: .derASN1DN, identificationData: der)
         }
         if text.hasPrefix("@") {
             return IdentificationPayload(idType: .fqdn, identificationData: Array(text.dropFirst().utf8))

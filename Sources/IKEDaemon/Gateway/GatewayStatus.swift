@@ -13,6 +13,7 @@ struct IKESATotals: Equatable {
         sa.integrityFailures += counters.integrityFailures
         sa.unexpected += counters.unexpected
         for (type, count) in counters.refusals { sa.refusals[type, default: 0] += count }
+        for (reason, count) in counters.authenticationFailures { sa.authenticationFailures[reason, default: 0] += count }
         self.sequencer.retransmissionsSent += sequencer.retransmissionsSent
         self.sequencer.cachedResponsesResent += sequencer.cachedResponsesResent
         self.sequencer.requestsDroppedOutOfWindow += sequencer.requestsDroppedOutOfWindow
@@ -77,6 +78,10 @@ extension IKEGateway {
         }
         for (type, count) in totals.sa.refusals.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             fields.append(("refused_\(type)", count))
+        }
+        // Peer authentications refused, by reason (certificate expired, untrusted, revoked, ...).
+        for reason in PeerAuthenticationFailure.allCases {
+            if let count = totals.sa.authenticationFailures[reason] { fields.append(("auth_failed_\(reason.rawValue)", count)) }
         }
         return fields
     }

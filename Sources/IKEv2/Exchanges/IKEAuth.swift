@@ -1,10 +1,13 @@
-// IKE_AUTH (RFC 7296 1.2) with pre-shared keys (2.15), creating the first CHILD_SA.
+// IKE_AUTH (RFC 7296 1.2) with pre-shared keys or signatures (2.15, RFC 7427), creating
+// the first CHILD_SA.
 //
 //     Initiator                         Responder
-//     HDR, SK {IDi, [IDr,] AUTH, [N(USE_TRANSPORT_MODE),] SAi2, TSi, TSr}  -->
-//                  <--  HDR, SK {IDr, AUTH, [N(USE_TRANSPORT_MODE),] SAr2, TSi, TSr}
+//     HDR, SK {IDi, [CERT,] [CERTREQ,] [IDr,] AUTH, [N(USE_TRANSPORT_MODE),] SAi2, TSi, TSr}  -->
+//                  <--  HDR, SK {IDr, [CERT,] AUTH, [N(USE_TRANSPORT_MODE),] SAr2, TSi, TSr}
 //
-// A wrong AUTH is answered with AUTHENTICATION_FAILED and ends the IKE_SA. A CHILD_SA that
+// A wrong AUTH is answered with AUTHENTICATION_FAILED and ends the IKE_SA; an initiator
+// that refuses the responder says so in an INFORMATIONAL (2.21.2). Each refusal is counted
+// by reason (`IKESACounters.authenticationFailures`). A CHILD_SA that
 // cannot be made (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE) is reported in the response, and the
 // IKE_SA is still established (RFC 7296 1.2, last paragraph).
 
@@ -17,13 +20,18 @@ extension IKESA {
         offeredChildSPI = childSPI
         offeredChildProposals = child.espProposals.map { var p = $0; p.spi = childSPI.bigEndianBytes; return p }
         let identity = configuration.localIdentity
-        guard let auth = try? authenticationData(keys: keys, ownInitMessage: initiatorInitMessage, peerNonce: nonceResponder,
-                                                 skP: keys.keys.skPi, identity: identity) else {
+        guard let own = try? ownAuthentication(keys: keys, ownInitMessage: initiatorInitMessage, peerNonce: nonceResponder,
+                                               skP: keys.keys.skPi, identity: identity) else {
             return close("cannot compute AUTH")
         }
-        var payloads: [IKEPayload] = [.identificationInitiator(identity)]
+        // RFC 7296 1.2: IDi, [CERT,] [CERTREQ,] [IDr,] AUTH, ...
+        var payloads: [IKEPayload] = [.identificationInitiator(identity)] + own.certificates
+        if configuration.remoteAuthentication == .publicKey, configuration.sendCertificateRequest,
+           let request = configuration.publicKeyAuthenticator?.certificateRequest {
+            payloads.append(.certificateRequest(request))
+        }
         if let remote = configuration.remoteIdentity { payloads.append(.identificationResponder(remote)) }
-        payloads.append(.authentication(AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, authenticationData: auth)))
+        payloads.append(.authentication(own.auth))
         if child.mode == .transport { payloads.append(.notify(NotifyPayload(messageType: .useTransportMode))) }
         payloads += [
             .securityAssociation(SecurityAssociationPayload(proposals: offeredChildProposals)),
@@ -42,25 +50,22 @@ extension IKESA {
             counters.unexpected += 1
             return []
         }
-        let verified = auth.method == .sharedKeyMessageIntegrityCode
-            && identityAcceptable(peerIdentity)
-            && (try? verifyAuthentication(keys: keys, peerInitMessage: initiatorInitMessage, ownNonce: nonceResponder,
-                                          skP: keys.keys.skPi, identity: peerIdentity, received: auth.authenticationData)) == true
-        guard verified else {
+        if payloads.contains(where: { $0.type == .certificateRequest }) { peerRequestedCertificates = true }
+        if let failure = verifyPeer(auth, payloads: payloads, keys: keys, peerInitMessage: initiatorInitMessage,
+                                    ownNonce: nonceResponder, skP: keys.keys.skPi, identity: peerIdentity) {
             counters.refusals[.authenticationFailed, default: 0] += 1
+            counters.authenticationFailures[failure, default: 0] += 1
             let actions = respond(exchange: .ikeAuth, messageID: messageID,
                                   payloads: [.notify(NotifyPayload(messageType: .authenticationFailed))])
-            return actions + close("peer authentication failed")
+            return actions + close("peer authentication failed: \(failure.rawValue)")
         }
         let identity = configuration.localIdentity
-        guard let ownAuth = try? authenticationData(keys: keys, ownInitMessage: responderInitMessage, peerNonce: nonceInitiator,
-                                                    skP: keys.keys.skPr, identity: identity) else {
+        guard let own = try? ownAuthentication(keys: keys, ownInitMessage: responderInitMessage, peerNonce: nonceInitiator,
+                                               skP: keys.keys.skPr, identity: identity) else {
             return close("cannot compute AUTH")
         }
-        var response: [IKEPayload] = [
-            .identificationResponder(identity),
-            .authentication(AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, authenticationData: ownAuth)),
-        ]
+        // RFC 7296 1.2: IDr, [CERT,] AUTH, ...
+        var response: [IKEPayload] = [.identificationResponder(identity)] + own.certificates + [.authentication(own.auth)]
         var actions: [IKEAction] = []
         switch negotiateChildAsResponder(payloads, keys: keys) {
         case .success(let (installation, answer)):
@@ -121,12 +126,13 @@ extension IKESA {
             return close("peer refused our authentication (AUTHENTICATION_FAILED)")
         }
         guard case .identificationResponder(let peerIdentity)? = payloads.first(where: { $0.type == .identificationResponder }),
-              case .authentication(let auth)? = payloads.first(where: { $0.type == .authentication }),
-              auth.method == .sharedKeyMessageIntegrityCode, identityAcceptable(peerIdentity),
-              (try? verifyAuthentication(keys: keys, peerInitMessage: responderInitMessage, ownNonce: nonceInitiator,
-                                         skP: keys.keys.skPr, identity: peerIdentity, received: auth.authenticationData)) == true
-        else {
-            return close("responder authentication failed")
+              case .authentication(let auth)? = payloads.first(where: { $0.type == .authentication }) else {
+            return close("responder authentication failed: no IDr or AUTH")
+        }
+        if let failure = verifyPeer(auth, payloads: payloads, keys: keys, peerInitMessage: responderInitMessage,
+                                    ownNonce: nonceInitiator, skP: keys.keys.skPr, identity: peerIdentity) {
+            counters.authenticationFailures[failure, default: 0] += 1
+            return refuseResponder(failure, now: now)
         }
         phase = .established
         if let error = notifies.first(where: { $0.messageType.rawValue < 16384 }) {
@@ -160,19 +166,60 @@ extension IKESA {
         return expected.idType == identity.idType && expected.identificationData == identity.identificationData
     }
 
-    func authenticationData(keys: IKESAKeyContext, ownInitMessage: [UInt8], peerNonce: [UInt8], skP: SecretBytes,
-                            identity: IdentificationPayload) throws -> [UInt8] {
+    /// Our CERT payloads (when we sign and the peer asked, or always is configured) and AUTH.
+    func ownAuthentication(keys: IKESAKeyContext, ownInitMessage: [UInt8], peerNonce: [UInt8], skP: SecretBytes,
+                           identity: IdentificationPayload) throws -> (certificates: [IKEPayload], auth: AuthenticationPayload) {
         let octets = try PSKAuthentication.signedOctets(prf: keys.prf, message: ownInitMessage, peerNonce: peerNonce,
                                                         skP: skP, identificationPayloadBody: identity.bodyBytes)
-        return try PSKAuthentication.authenticationData(prf: keys.prf, sharedSecret: configuration.presharedKey, signedOctets: octets)
+        switch configuration.localAuthentication {
+        case .psk:
+            let data = try PSKAuthentication.authenticationData(prf: keys.prf, sharedSecret: configuration.presharedKey,
+                                                                signedOctets: octets)
+            return ([], AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, authenticationData: data))
+        case .publicKey:
+            guard let authenticator = configuration.publicKeyAuthenticator, authenticator.canSign else {
+                throw IKECryptoError.backend(operation: "AUTH", detail: "no private key")
+            }
+            let auth = try authenticator.sign(octets, peerHashAlgorithms: peerSignatureHashAlgorithms)
+            let send = peerRequestedCertificates || configuration.sendCertificateAlways
+            return (send ? authenticator.certificatePayloads.map(IKEPayload.certificate) : [], auth)
+        }
     }
 
-    func verifyAuthentication(keys: IKESAKeyContext, peerInitMessage: [UInt8], ownNonce: [UInt8], skP: SecretBytes,
-                              identity: IdentificationPayload, received: [UInt8]) throws -> Bool {
-        let octets = try PSKAuthentication.signedOctets(prf: keys.prf, message: peerInitMessage, peerNonce: ownNonce,
-                                                        skP: skP, identificationPayloadBody: identity.bodyBytes)
-        return try PSKAuthentication.verify(prf: keys.prf, sharedSecret: configuration.presharedKey,
-                                            signedOctets: octets, received: received)
+    /// Checks the peer's AUTH (RFC 7296 2.15) the way `remote { auth }` says; nil when it holds.
+    func verifyPeer(_ auth: AuthenticationPayload, payloads: [IKEPayload], keys: IKESAKeyContext, peerInitMessage: [UInt8],
+                    ownNonce: [UInt8], skP: SecretBytes, identity: IdentificationPayload) -> PeerAuthenticationFailure? {
+        guard let octets = try? PSKAuthentication.signedOctets(prf: keys.prf, message: peerInitMessage, peerNonce: ownNonce,
+                                                               skP: skP, identificationPayloadBody: identity.bodyBytes) else {
+            return .badSignature
+        }
+        switch configuration.remoteAuthentication {
+        case .psk:
+            guard auth.method == .sharedKeyMessageIntegrityCode else { return .unsupportedMethod }
+            guard identityAcceptable(identity) else { return .identityMismatch }
+            let verified = (try? PSKAuthentication.verify(prf: keys.prf, sharedSecret: configuration.presharedKey,
+                                                          signedOctets: octets, received: auth.authenticationData)) == true
+            return verified ? nil : .pskMismatch
+        case .publicKey:
+            guard auth.method.isSignature else { return .unsupportedMethod }
+            guard let authenticator = configuration.publicKeyAuthenticator else { return .untrusted }
+            let certificates = payloads.compactMap { payload -> CertificatePayload? in
+                if case .certificate(let certificate) = payload { return certificate }
+                return nil
+            }
+            return authenticator.verify(auth, signedOctets: octets, identity: identity,
+                                        expectedIdentity: configuration.remoteIdentity, certificates: certificates)
+        }
+    }
+
+    /// The initiator could not authenticate the responder: tell it in an INFORMATIONAL with
+    /// AUTHENTICATION_FAILED (RFC 7296 2.21.2 allows this one new exchange) and end the IKE_SA.
+    mutating func refuseResponder(_ failure: PeerAuthenticationFailure, now: Double) -> [IKEAction] {
+        counters.refusals[.authenticationFailed, default: 0] += 1
+        let notice = sendRequest(exchange: .informational, kind: .liveness,
+                                 payloads: [.notify(NotifyPayload(messageType: .authenticationFailed))], now: now)
+        return notice.filter { if case .send = $0 { return true }; return false }
+            + close("responder authentication failed: \(failure.rawValue)")
     }
 
     func randomChildSPI() throws -> UInt32 {

@@ -38,6 +38,7 @@ extension IKESA {
             .keyExchange(KeyExchangePayload(group: group, keyExchangeData: exchange.publicValue)),
             .nonce(NoncePayload(nonceData: nonceInitiator)),
         ]
+        if configuration.usesPublicKeys { payloads.append(signatureHashAlgorithmsNotify) }
         // 2.23: SPIr is zero in the request. A provider without SHA-1 sends no NAT notifies.
         if let nat = try? NATDetection.notifies(provider: provider, initiatorSPI: initiatorSPI, responderSPI: 0,
                                                 local: local, remote: remote) {
@@ -93,6 +94,7 @@ extension IKESA {
             return []
         }
         _ = taskManager.responseReceived(messageID: 0)
+        notePeerAuthenticationHints(message.payloads)
         responderSPI = message.header.responderSPI
         nonceResponder = nonce.nonceData
         responderInitMessage = Array(received.readableBytesView)
@@ -154,6 +156,13 @@ extension IKESA {
                 .keyExchange(KeyExchangePayload(group: group, keyExchangeData: exchange.publicValue)),
                 .nonce(NoncePayload(nonceData: nonceResponder)),
             ]
+            // RFC 7296 1.2: HDR, SAr1, KEr, Nr, [CERTREQ]; RFC 7427 4: hashes only if asked.
+            notePeerAuthenticationHints(message.payloads)
+            if configuration.remoteAuthentication == .publicKey, configuration.sendCertificateRequest,
+               let request = configuration.publicKeyAuthenticator?.certificateRequest {
+                payloads.append(.certificateRequest(request))
+            }
+            if configuration.usesPublicKeys, peerSignatureHashAlgorithms != nil { payloads.append(signatureHashAlgorithmsNotify) }
             // 2.23: answer NAT detection only when the initiator asked for it.
             detectNAT(message.notifies, responderSPI: 0)
             if natDetection != nil,
@@ -178,6 +187,20 @@ extension IKESA {
             // A bad public value (wrong length, off the curve) ends the attempt.
             return refuseInit(NotifyPayload(messageType: .invalidSyntax), reason: "IKE_SA_INIT failed: \(error)")
         }
+    }
+
+    /// SIGNATURE_HASH_ALGORITHMS with what we accept (RFC 7427 4).
+    var signatureHashAlgorithmsNotify: IKEPayload {
+        .notify(NotifyPayload(messageType: .signatureHashAlgorithms,
+                              notificationData: SignatureHashAlgorithm.notificationData(SignatureHashAlgorithm.supported)))
+    }
+
+    /// Remembers the peer's SIGNATURE_HASH_ALGORITHMS and whether it asked for certificates (CERTREQ).
+    mutating func notePeerAuthenticationHints(_ payloads: [IKEPayload]) {
+        if let hashes = payloads.notify(.signatureHashAlgorithms) {
+            peerSignatureHashAlgorithms = SignatureHashAlgorithm.parse(hashes.notificationData)
+        }
+        if payloads.contains(where: { $0.type == .certificateRequest }) { peerRequestedCertificates = true }
     }
 
     /// NAT detection on the peer's IKE_SA_INIT (2.23). The initiator then floats to UDP

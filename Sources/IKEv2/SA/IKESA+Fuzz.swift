@@ -100,10 +100,9 @@ extension IKESA {
             if var payloads = try? IKEMessage.parseInnerPayloads(firstPayload: first, from: &buffer),
                case .identificationInitiator(let identity)? = payloads.first(where: { $0.type == .identificationInitiator }),
                let index = payloads.firstIndex(where: { $0.type == .authentication }),
-               let data = try? authenticationData(keys: keys, ownInitMessage: initiatorInitMessage, peerNonce: nonceResponder,
-                                                  skP: keys.keys.skPi, identity: identity) {
-                payloads[index] = .authentication(AuthenticationPayload(method: .sharedKeyMessageIntegrityCode,
-                                                                        authenticationData: data))
+               let own = try? ownAuthentication(keys: keys, ownInitMessage: initiatorInitMessage, peerNonce: nonceResponder,
+                                                skP: keys.keys.skPi, identity: identity) {
+                payloads[index] = .authentication(own.auth)
                 var chain = ByteBuffer()
                 first = IKEMessage.writeInnerPayloads(payloads, to: &chain)
                 plaintext = Array(chain.readableBytesView)

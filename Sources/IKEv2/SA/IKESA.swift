@@ -67,6 +67,10 @@ public struct IKESA {
     var cookie: [UInt8]?
     var initiatorInitMessage: [UInt8] = []
     var responderInitMessage: [UInt8] = []
+    /// The peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427 4; nil: it sent none), and whether
+    /// it sent a CERTREQ (then we send our certificates).
+    var peerSignatureHashAlgorithms: [SignatureHashAlgorithm]?
+    var peerRequestedCertificates = false
     /// After IKE_SA_INIT: the keys and SK protections.
     var keyContext: IKESAKeyContext?
     /// Initiator: the child to create with IKE_AUTH, and the SPI and proposals offered.

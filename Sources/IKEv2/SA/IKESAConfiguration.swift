@@ -58,8 +58,20 @@ public struct IKESAConfiguration: Sendable {
     public var localIdentity: IdentificationPayload
     /// The identity the peer must present; nil accepts any.
     public var remoteIdentity: IdentificationPayload?
-    /// The pre-shared key.
+    /// The pre-shared key (empty when neither side uses one).
     public var presharedKey: SecretBytes
+    /// How we authenticate (`local { auth }`) and how the peer must (`remote { auth }`).
+    public var localAuthentication: IKEAuthenticationKind = .psk
+    public var remoteAuthentication: IKEAuthenticationKind = .psk
+    /// Signatures and certificates, required when either side uses `publicKey`.
+    public var publicKeyAuthenticator: (any PublicKeyAuthenticator)?
+    /// Send CERTREQ when the peer must present a certificate (strongSwan's `send_certreq`).
+    public var sendCertificateRequest = true
+    /// Send our certificates always, not only when the peer sent a CERTREQ (`send_cert = always`).
+    public var sendCertificateAlways = false
+
+    /// Whether either side authenticates with signatures (SIGNATURE_HASH_ALGORITHMS is then announced).
+    public var usesPublicKeys: Bool { localAuthentication == .publicKey || remoteAuthentication == .publicKey }
     /// The connection's children (CHILD_SA templates), in configuration order, never empty.
     /// An initiator creates the first (or the one it is told) with IKE_AUTH; a responder
     /// picks, for each request, the first whose selectors the request's can be narrowed to.
@@ -178,5 +190,8 @@ public struct IKESACounters: Sendable, Equatable {
     public var fragmentedMessagesReassembled = 0
     public var fragmentsDropped: [FragmentDropReason: Int] = [:]
     public var fragmentedMessagesSent = 0
+    /// Peer authentications refused (each also counted as an AUTHENTICATION_FAILED refusal
+    /// when we were the responder), by reason.
+    public var authenticationFailures: [PeerAuthenticationFailure: Int] = [:]
     public init() {}
 }
