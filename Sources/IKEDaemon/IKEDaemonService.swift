@@ -293,6 +293,10 @@ final class DaemonCore: @unchecked Sendable {
                 installer.delete(child, on: loop).whenFailure { [self] error in
                     logger.error("deleting \(child.reference) failed: \(error)")
                 }
+            case .deleteOutbound(let child):
+                installer.deleteOutbound(child, on: loop).whenFailure { [self] error in
+                    logger.error("deleting the outbound SA of \(child.reference) failed: \(error)")
+                }
             case .log(let line):
                 logger.info("\(line)")
             }

@@ -85,6 +85,7 @@ struct ConnectionResolver {
                                                remoteIdentity: remoteIdentity, presharedKey: SecretBytes(secret.secret),
                                                children: children)
         configuration.maximumChildSAs = config.settings.childSAsPerIKESA
+        configuration.deleteRekeyedDelay = config.settings.deleteRekeyedDelay
         return configuration
     }
 

@@ -15,6 +15,9 @@ enum GatewayAction {
     case install(ChildSAInstallation, token: ChildSAInstallToken)
     case activateOutbound(ChildSAInstallation)
     case delete(ChildSAInstallation)
+    /// Delete only the outbound SA of a rekeyed CHILD_SA; its inbound SA goes with a later
+    /// `.delete` (the timer `removeRekeyedChildSA`, after `delete_rekeyed_delay`).
+    case deleteOutbound(ChildSAInstallation)
     /// Call `commandTimerFired(_:now:)` at `deadline`.
     case scheduleCommand(GatewayTimer, deadline: Double)
     /// A line for the log (never key material).
@@ -46,6 +49,8 @@ enum GatewayTimer {
     case expireIKESA(sa: UInt64)
     /// Forget this IKE_SA if it still waits for the Delete that ends it after a rekey.
     case forgetRekeyedIKESA(sa: UInt64)
+    /// Remove the kept inbound SA of this rekeyed CHILD_SA (`delete_rekeyed_delay` is over).
+    case removeRekeyedChildSA(sa: UInt64, inboundSPI: UInt32)
 }
 
 /// Counters of the gateway (for status and tests).
@@ -237,6 +242,8 @@ struct IKEGateway {
             return expireIKESA(sa: spi, now: now)
         case .forgetRekeyedIKESA(let spi):
             return forgetRekeyedIKESA(sa: spi)
+        case .removeRekeyedChildSA(let spi, let inboundSPI):
+            return removeRekeyedChildSA(sa: spi, inboundSPI: inboundSPI, now: now)
         }
     }
 
@@ -302,6 +309,9 @@ struct IKEGateway {
                 }
             case .activateOutbound(let child): result.append(.activateOutbound(child))
             case .delete(let child): result.append(.delete(child))
+            case .deleteOutbound(let child, let until):
+                result.append(.deleteOutbound(child))
+                result.append(.scheduleCommand(.removeRekeyedChildSA(sa: spi, inboundSPI: child.inbound.spi), deadline: until))
             case .established:
                 establishedTotal += 1
                 if let delay = dpdDelay(sa) { result.append(.scheduleCommand(.liveness(sa: spi), deadline: now + delay)) }

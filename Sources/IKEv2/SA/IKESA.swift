@@ -49,6 +49,8 @@ public struct IKESA {
     public internal(set) var counters = IKESACounters()
     /// The CHILD_SAs installed by this IKE_SA.
     public internal(set) var childSAs: [ChildSAInstallation] = []
+    /// CHILD_SAs replaced by a rekey whose inbound SA is kept a while (IKESA+RekeyedChildSAs.swift).
+    public internal(set) var rekeyedChildSAs: [RekeyedChildSA] = []
     var taskManager: TaskManager<IKEExchangeKind>
 
     // IKE_SA_INIT material, kept until IKE_AUTH is done.
@@ -219,7 +221,7 @@ public struct IKESA {
             return processCreateChildSAResponse(inner, now: now)
         case .deleteChildSA:
             _ = taskManager.responseReceived(messageID: message.header.messageID)
-            return childSADeletionAnswered()
+            return childSADeletionAnswered(now: now)
         case .liveness:
             _ = taskManager.responseReceived(messageID: message.header.messageID)
             return []
@@ -346,7 +348,7 @@ public struct IKESA {
     mutating func close(_ reason: String) -> [IKEAction] {
         guard phase != .closed else { return [] }
         phase = .closed
-        let actions = childSAs.map { IKEAction.delete($0) }
+        let actions = childSAs.map { IKEAction.delete($0) } + removeAllRekeyedChildSAs()
         childSAs = []
         keyExchange = nil
         keyContext = nil

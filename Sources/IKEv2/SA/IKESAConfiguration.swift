@@ -66,6 +66,10 @@ public struct IKESAConfiguration: Sendable {
     /// CHILD_SAs this IKE_SA may hold; a CREATE_CHILD_SA request for a new one beyond is
     /// answered NO_ADDITIONAL_SAS (rekeys always pass: they replace one).
     public var maximumChildSAs = 1000
+    /// Seconds the inbound SA of a CHILD_SA replaced by a rekey stays installed after the
+    /// CHILD_SA was deleted with the peer (strongSwan's `delete_rekeyed_delay`): packets the
+    /// peer still sends on it are decrypted, not dropped. 0: both SAs go at once.
+    public var deleteRekeyedDelay: Double = 0
 
     /// The first child, and its reqid.
     public var child: ChildSAConfiguration { children[0] }
@@ -129,8 +133,12 @@ public enum IKEAction: Sendable, Equatable {
     case install(ChildSAInstallation)
     /// Install the deferred outbound SA of a CHILD_SA (see `outboundDeferred`).
     case activateOutbound(ChildSAInstallation)
-    /// Delete an installed CHILD_SA.
+    /// Delete an installed CHILD_SA (both SAs; one already gone is no error).
     case delete(ChildSAInstallation)
+    /// Delete the outbound SA of a CHILD_SA replaced by a rekey; its inbound SA stays until
+    /// `inboundUntil`, when the shell calls `removeRekeyedChildSA(inboundSPI:)`
+    /// (IKESA+RekeyedChildSAs.swift).
+    case deleteOutbound(ChildSAInstallation, inboundUntil: Double)
     /// The CHILD_SA could not be made (the IKE_SA may still be up). The reason is for the log.
     case childSAFailed(String)
     /// The IKE_SA is established (both AUTHs verified).
