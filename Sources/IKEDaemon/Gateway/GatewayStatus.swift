@@ -61,6 +61,7 @@ extension IKEGateway {
             ("ike_rekey_collisions_lost", totals.sa.ikeRekeyCollisionsLost),
             ("rekeyed_sas_forgotten", counters.rekeyedSAsForgotten),
             ("child_sa_install_failures", counters.childSAInstallFailures),
+            ("initial_contact_deletes", counters.initialContactDeletes),
             ("retransmits_absorbed_while_installing", totals.sa.retransmitsAbsorbedWhileInstalling),
             ("cookie_failures", counters.cookieFailures),
         ]

@@ -20,6 +20,9 @@ enum GatewayAction {
     case deleteOutbound(ChildSAInstallation)
     /// Call `commandTimerFired(_:now:)` at `deadline`.
     case scheduleCommand(GatewayTimer, deadline: Double)
+    /// The peer of one of this gateway's IKE_SAs sent INITIAL_CONTACT: the other workers
+    /// end their IKE_SAs of the same identities too (`initialContactReceived`).
+    case initialContact(InitialContact)
     /// A line for the log (never key material).
     case log(String)
 }
@@ -73,6 +76,8 @@ struct GatewayCounters {
     var rekeyedSAsForgotten = 0
     /// CHILD_SAs whose installation failed (deleted with the peer).
     var childSAInstallFailures = 0
+    /// IKE_SAs ended because their peer sent INITIAL_CONTACT on a new IKE_SA (it restarted).
+    var initialContactDeletes = 0
 }
 
 struct IKEGateway {
@@ -90,6 +95,9 @@ struct IKEGateway {
     private(set) var establishedTotal = 0
     /// When SAs were set up and their timers fire, for `vipsec list-sas` (IKEGateway+Operator.swift).
     var times = SATimes()
+    /// Whether this gateway holds every IKE_SA of the daemon (one worker). Only then can it
+    /// tell that none with a peer's identities exists, and send INITIAL_CONTACT.
+    var soleWorker = true
     private let cookieSecret: [UInt8]
 
     struct HalfOpenKey: Hashable {
@@ -263,6 +271,7 @@ struct IKEGateway {
             let first = resolver.config.connections[index].children.first { $0.startAction == .start }
             var sa = try IKESA.initiator(configuration: configuration, provider: provider, local: local, remote: remote,
                                          child: first?.name, retransmission: retransmission)
+            sa.sendsInitialContact = sendsInitialContact(configuration)
             let actions = sa.start(now: now)
             return [.log("initiating connection \(configuration.name) to \(remote)")] + store(sa, actions, now: now)
         } catch {
@@ -318,6 +327,10 @@ struct IKEGateway {
                 result += scheduleIKERekey(sa, now: now)
                 result += startOtherChildren(sa, now: now)
                 result.append(.log("IKE_SA \(sa.configuration.name) established with \(sa.remote) (SPIs \(hex16(sa.initiatorSPI))_i \(hex16(sa.responderSPI))_r)\(natNote(sa))"))
+            case .initialContact:
+                let contact = InitialContact(sa)
+                result += initialContactReceived(contact, now: now)
+                result.append(.initialContact(contact))
             case .childSAFailed(let reason): result.append(.log("IKE_SA \(sa.configuration.name): \(reason)"))
             case .rekeyed(let previous):
                 result += ikeSARekeyed(sa, previous: previous, now: now)

@@ -86,6 +86,11 @@ public struct IKESA {
     /// (IKESA+Install.swift).
     var heldResponse: HeldResponse?
     var deleteAfterInstall: [ChildSAReference: ChildSAInstallation] = [:]
+    /// The peer's identity as authenticated in IKE_AUTH (nil before).
+    public internal(set) var peerIdentity: IdentificationPayload?
+    /// Initiator: IKE_AUTH asserts N(INITIAL_CONTACT) (RFC 7296 2.4). The shell sets it when
+    /// it holds no IKE_SA with the same identities (IKEAuth.swift).
+    public var sendsInitialContact = false
     /// How many rekeys led from the first IKE_SA to this one.
     public internal(set) var rekeyGeneration = 0
 
@@ -343,6 +348,12 @@ public struct IKESA {
     /// Whether a request of ours may go out now: the window is free (`TaskManager`), and no
     /// Delete waits for a CHILD_SA's install to complete (IKESA+Install.swift).
     var canSendRequest: Bool { taskManager.canSendRequest && deleteAfterInstall.isEmpty && heldResponse == nil }
+
+    /// Ends the IKE_SA without a Delete: its peer no longer knows it (it restarted and
+    /// asserted INITIAL_CONTACT on a new IKE_SA). Its CHILD_SAs are deleted here.
+    public mutating func forget(_ reason: String) -> [IKEAction] {
+        close(reason)
+    }
 
     /// Ends the IKE_SA: deletes its CHILD_SAs and tells the shell.
     mutating func close(_ reason: String) -> [IKEAction] {

@@ -143,6 +143,10 @@ public enum IKEAction: Sendable, Equatable {
     case childSAFailed(String)
     /// The IKE_SA is established (both AUTHs verified).
     case established
+    /// The peer sent N(INITIAL_CONTACT) in IKE_AUTH (RFC 7296 2.4): this is its only IKE_SA
+    /// with us, so any other between the same identities (`peerIdentity` and our local one)
+    /// is a leftover of a peer that restarted; the shell ends those at once (IKEAuth.swift).
+    case initialContact
     /// This IKE_SA replaces the one with local SPI `previousLocalSPI` (an IKE_SA rekey) and
     /// holds its CHILD_SAs now. Emitted by the new SA (see `IKESA.takeSuccessors()`).
     case rekeyed(previousLocalSPI: UInt64)
