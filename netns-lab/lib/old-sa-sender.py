@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""A peer that moves to the new SA late: after each CHILD_SA rekey, keep sending on the old
+outbound SA for HOLD seconds after strongSwan removed it (run in the peer's namespace).
+
+    old-sa-sender.py SRC DST LOCAL_TS REMOTE_TS HOLD STOP_FILE
+
+Polls `ip -s xfrm state list src SRC dst DST` (the peer's outbound ESP SAs) and remembers
+each SA's algorithm, key and output sequence number. When one disappears (strongSwan deleted
+it: the rekey is over on its side), it is added back under a reqid of its own (4242) with
+its sequence number moved ahead (the receiver's replay window accepts that), and a policy
+LOCAL_TS -> REMOTE_TS of higher priority than strongSwan's sends the traffic into it. After
+HOLD seconds the policy and the SA go and traffic flows on the new SA, as strongSwan meant.
+Prints one line per hold with the packets sent on the old SA meanwhile (the kernel's count).
+Runs until STOP_FILE exists. Deterministic: every rekey gets its window, whatever the timing.
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+
+src, dst, local_ts, remote_ts, hold, stop = sys.argv[1:7]
+hold = float(hold)
+PIN_REQID = "4242"
+
+
+def ip(*args, check=True):
+    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True).stdout
+
+
+def states():
+    """{spi: {reqid, aead, key, icv, oseq, packets}} of the outbound SAs from src to dst."""
+    out = ip("-s", "xfrm", "state", "list", "src", src, "dst", dst, check=False)
+    found = {}
+    for block in re.split(r"(?m)^src ", out):
+        spi = re.search(r"spi (0x[0-9a-f]+)", block)
+        aead = re.search(r"aead (\S+) (0x[0-9a-f]+) \(\d+ bits\) (\d+)", block)
+        if not spi or not aead:
+            continue
+        reqid = re.search(r"reqid (\d+)", block)
+        oseq = re.search(r"oseq (0x[0-9a-f]+)", block)
+        packets = re.search(r"lifetime current:\s*\n\s*\d+\(bytes\), (\d+)\(packets\)", block)
+        found[spi.group(1)] = {
+            "reqid": reqid.group(1) if reqid else "0",
+            "aead": aead.group(1), "key": aead.group(2), "icv": aead.group(3),
+            "oseq": int(oseq.group(1), 16) if oseq else 0,
+            "packets": int(packets.group(1)) if packets else 0,
+        }
+    return found
+
+
+def hold_old(spi, sa):
+    ip("xfrm", "state", "add", "src", src, "dst", dst, "proto", "esp", "spi", spi, "reqid", PIN_REQID,
+       "mode", "tunnel", "aead", sa["aead"], sa["key"], sa["icv"], "replay-oseq", str(sa["oseq"] + 5000))
+    ip("xfrm", "policy", "add", "src", local_ts, "dst", remote_ts, "dir", "out", "priority", "10",
+       "tmpl", "src", src, "dst", dst, "proto", "esp", "reqid", PIN_REQID, "mode", "tunnel")
+    started = time.monotonic()
+    time.sleep(hold)
+    sent = states().get(spi, {}).get("packets", 0)
+    ip("xfrm", "policy", "delete", "src", local_ts, "dst", remote_ts, "dir", "out", check=False)
+    ip("xfrm", "state", "delete", "src", src, "dst", dst, "proto", "esp", "spi", spi, check=False)
+    print(f"held {spi} {time.monotonic() - started:.1f}s after strongSwan removed it: {sent} packets sent on it",
+          flush=True)
+
+
+seen, done = {}, set()
+while not os.path.exists(stop):
+    now = states()
+    for spi, sa in now.items():
+        if sa["reqid"] != PIN_REQID:
+            seen[spi] = sa
+    for spi in [s for s in seen if s not in now and s not in done]:
+        done.add(spi)
+        try:
+            hold_old(spi, seen.pop(spi))
+        except subprocess.CalledProcessError as error:
+            print(f"could not hold {spi}: {error.stderr.strip()}", flush=True)
+    time.sleep(0.05)
