@@ -2,13 +2,14 @@
 """A peer that moves to the new SA late: after each CHILD_SA rekey, keep sending on the old
 outbound SA for HOLD seconds after strongSwan removed it (run in the peer's namespace).
 
-    old-sa-sender.py SRC DST LOCAL_TS REMOTE_TS HOLD STOP_FILE
+    old-sa-sender.py SRC DST SENDER REMOTE_TS HOLD STOP_FILE
 
 Polls `ip -s xfrm state list src SRC dst DST` (the peer's outbound ESP SAs) and remembers
 each SA's algorithm, key and output sequence number. When one disappears (strongSwan deleted
 it: the rekey is over on its side), it is added back under a reqid of its own (4242) with
 its sequence number moved ahead (the receiver's replay window accepts that), and a policy
-LOCAL_TS -> REMOTE_TS of higher priority than strongSwan's sends the traffic into it. After
+SENDER/32 -> REMOTE_TS (narrower than strongSwan's, which the kernel refuses to duplicate; of
+higher priority) sends the test traffic from SENDER into it. After
 HOLD seconds the policy and the SA go and traffic flows on the new SA, as strongSwan meant.
 Prints one line per hold with the packets sent on the old SA meanwhile (the kernel's count).
 Runs until STOP_FILE exists. Deterministic: every rekey gets its window, whatever the timing.
@@ -19,7 +20,8 @@ import subprocess
 import sys
 import time
 
-src, dst, local_ts, remote_ts, hold, stop = sys.argv[1:7]
+src, dst, sender, remote_ts, hold, stop = sys.argv[1:7]
+local_ts = sender + "/32"
 hold = float(hold)
 PIN_REQID = "4242"
 
@@ -50,17 +52,19 @@ def states():
 
 
 def hold_old(spi, sa):
-    ip("xfrm", "state", "add", "src", src, "dst", dst, "proto", "esp", "spi", spi, "reqid", PIN_REQID,
-       "mode", "tunnel", "aead", sa["aead"], sa["key"], sa["icv"], "replay-oseq", str(sa["oseq"] + 5000))
-    ip("xfrm", "policy", "add", "src", local_ts, "dst", remote_ts, "dir", "out", "priority", "10",
-       "tmpl", "src", src, "dst", dst, "proto", "esp", "reqid", PIN_REQID, "mode", "tunnel")
-    started = time.monotonic()
-    time.sleep(hold)
-    sent = states().get(spi, {}).get("packets", 0)
-    ip("xfrm", "policy", "delete", "src", local_ts, "dst", remote_ts, "dir", "out", check=False)
-    ip("xfrm", "state", "delete", "src", src, "dst", dst, "proto", "esp", "spi", spi, check=False)
-    print(f"held {spi} {time.monotonic() - started:.1f}s after strongSwan removed it: {sent} packets sent on it",
-          flush=True)
+    try:
+        ip("xfrm", "state", "add", "src", src, "dst", dst, "proto", "esp", "spi", spi, "reqid", PIN_REQID,
+           "mode", "tunnel", "aead", sa["aead"], sa["key"], sa["icv"], "replay-oseq", str(sa["oseq"] + 5000))
+        ip("xfrm", "policy", "add", "src", local_ts, "dst", remote_ts, "dir", "out", "priority", "10",
+           "tmpl", "src", src, "dst", dst, "proto", "esp", "reqid", PIN_REQID, "mode", "tunnel")
+        started = time.monotonic()
+        time.sleep(hold)
+        sent = states().get(spi, {}).get("packets", 0)
+        print(f"held {spi} {time.monotonic() - started:.1f}s after strongSwan removed it: {sent} packets sent on it",
+              flush=True)
+    finally:
+        ip("xfrm", "policy", "delete", "src", local_ts, "dst", remote_ts, "dir", "out", check=False)
+        ip("xfrm", "state", "delete", "src", src, "dst", dst, "proto", "esp", "spi", spi, check=False)
 
 
 seen, done = {}, set()
