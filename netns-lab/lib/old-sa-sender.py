@@ -51,7 +51,7 @@ def states():
     return found
 
 
-def hold_old(spi, sa):
+def hold_old(spi, sa, gone):
     try:
         ip("xfrm", "state", "add", "src", src, "dst", dst, "proto", "esp", "spi", spi, "reqid", PIN_REQID,
            "mode", "tunnel", "aead", sa["aead"], sa["key"], sa["icv"], "replay-oseq", str(sa["oseq"] + 5000))
@@ -59,24 +59,32 @@ def hold_old(spi, sa):
            "tmpl", "src", src, "dst", dst, "proto", "esp", "reqid", PIN_REQID, "mode", "tunnel")
         started = time.monotonic()
         time.sleep(hold)
-        sent = states().get(spi, {}).get("packets", 0)
-        print(f"held {spi} {time.monotonic() - started:.1f}s after strongSwan removed it: {sent} packets sent on it",
-              flush=True)
     finally:
         ip("xfrm", "policy", "delete", "src", local_ts, "dst", remote_ts, "dir", "out", check=False)
+        ended = time.monotonic()
+        sent = states().get(spi, {}).get("packets", 0)   # the re-added state's own count
         ip("xfrm", "state", "delete", "src", src, "dst", dst, "proto", "esp", "spi", spi, check=False)
+    print(f"{time.strftime('%H:%M:%S')} held {spi} from {started - gone:.1f}s to {ended - gone:.1f}s after strongSwan"
+          f" removed it (seen): {sent} packets sent on it", flush=True)
 
 
+# Only an SA that carried traffic is held (with several CHILD_SAs the peer sends on one; the
+# others' rekeys would only delay the hold that matters), at most one at a time.
 seen, done = {}, set()
 while not os.path.exists(stop):
     now = states()
+    gone = time.monotonic()
     for spi, sa in now.items():
         if sa["reqid"] != PIN_REQID:
             seen[spi] = sa
     for spi in [s for s in seen if s not in now and s not in done]:
         done.add(spi)
+        sa = seen.pop(spi)
+        if sa["packets"] == 0:
+            print(f"{time.strftime('%H:%M:%S')} skipped {spi}: it carried nothing", flush=True)
+            continue
         try:
-            hold_old(spi, seen.pop(spi))
+            hold_old(spi, sa, gone)
         except subprocess.CalledProcessError as error:
             print(f"could not hold {spi}: {error.stderr.strip()}", flush=True)
     time.sleep(0.05)
