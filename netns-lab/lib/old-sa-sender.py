@@ -10,7 +10,9 @@ it: the rekey is over on its side), it is added back under a reqid of its own (4
 its sequence number moved ahead (the receiver's replay window accepts that), and a policy
 SENDER/32 -> REMOTE_TS (narrower than strongSwan's, which the kernel refuses to duplicate; of
 higher priority) sends the test traffic from SENDER into it. After
-HOLD seconds the policy and the SA go and traffic flows on the new SA, as strongSwan meant.
+HOLD the policy and the SA go and traffic flows on the new SA, as strongSwan meant.
+The hold ends HOLD seconds after the poll that last saw the SA, so never later than HOLD
+after strongSwan removed it (a hold that cannot start in time is skipped and said so).
 Prints one line per hold with the packets sent on the old SA meanwhile (the kernel's count).
 Runs until STOP_FILE exists. Deterministic: every rekey gets its window, whatever the timing.
 """
@@ -51,32 +53,38 @@ def states():
     return found
 
 
-def hold_old(spi, sa, gone):
+def hold_old(spi, sa, until):
+    """Sends on the old SA until `until` (HOLD after strongSwan's removal at the latest)."""
+    if time.monotonic() > until - 0.3:
+        print(f"{time.strftime('%H:%M:%S')} too late to hold {spi} (busy with another)", flush=True)
+        return
     try:
         ip("xfrm", "state", "add", "src", src, "dst", dst, "proto", "esp", "spi", spi, "reqid", PIN_REQID,
            "mode", "tunnel", "aead", sa["aead"], sa["key"], sa["icv"], "replay-oseq", str(sa["oseq"] + 5000))
         ip("xfrm", "policy", "add", "src", local_ts, "dst", remote_ts, "dir", "out", "priority", "10",
            "tmpl", "src", src, "dst", dst, "proto", "esp", "reqid", PIN_REQID, "mode", "tunnel")
         started = time.monotonic()
-        time.sleep(hold)
+        time.sleep(max(0, until - started))
     finally:
         ip("xfrm", "policy", "delete", "src", local_ts, "dst", remote_ts, "dir", "out", check=False)
         ended = time.monotonic()
         sent = states().get(spi, {}).get("packets", 0)   # the re-added state's own count
         ip("xfrm", "state", "delete", "src", src, "dst", dst, "proto", "esp", "spi", spi, check=False)
-    print(f"{time.strftime('%H:%M:%S')} held {spi} from {started - gone:.1f}s to {ended - gone:.1f}s after strongSwan"
-          f" removed it (seen): {sent} packets sent on it", flush=True)
+    last_seen = until - hold
+    print(f"{time.strftime('%H:%M:%S')} held {spi} from {started - last_seen:.1f}s to {ended - last_seen:.1f}s after it"
+          f" was last seen in strongSwan's kernel: {sent} packets sent on it", flush=True)
 
 
 # Only an SA that carried traffic is held (with several CHILD_SAs the peer sends on one; the
 # others' rekeys would only delay the hold that matters), at most one at a time.
-seen, done = {}, set()
+seen, last_seen, done = {}, {}, set()
 while not os.path.exists(stop):
+    polled = time.monotonic()
     now = states()
-    gone = time.monotonic()
     for spi, sa in now.items():
         if sa["reqid"] != PIN_REQID:
             seen[spi] = sa
+            last_seen[spi] = polled
     for spi in [s for s in seen if s not in now and s not in done]:
         done.add(spi)
         sa = seen.pop(spi)
@@ -84,7 +92,7 @@ while not os.path.exists(stop):
             print(f"{time.strftime('%H:%M:%S')} skipped {spi}: it carried nothing", flush=True)
             continue
         try:
-            hold_old(spi, sa, gone)
+            hold_old(spi, sa, last_seen.pop(spi) + hold)
         except subprocess.CalledProcessError as error:
             print(f"could not hold {spi}: {error.stderr.strip()}", flush=True)
     time.sleep(0.05)
