@@ -79,8 +79,8 @@ def hold_old(spi, sa, until):
 # others' rekeys would only delay the hold that matters), at most one at a time.
 seen, last_seen, done = {}, {}, set()
 while not os.path.exists(stop):
-    polled = time.monotonic()
     now = states()
+    polled = time.monotonic()   # (starting `ip` is what takes long; its dump comes at the end)
     for spi, sa in now.items():
         if sa["reqid"] != PIN_REQID:
             seen[spi] = sa
