@@ -57,6 +57,7 @@ public final class IKEDaemonService {
             try DaemonCore(config: workerConfig, installer: installer, logger: logger, loop: loop)
         }
         let workers = IKEWorkerSet(cores: cores)
+        for core in cores { core.gateway.soleWorker = cores.count == 1 }
         let loop = workers.first.loop
         control?.attach(workers)
         defer { control?.attach(nil) }
@@ -298,6 +299,18 @@ final class DaemonCore: @unchecked Sendable {
             case .delete(let child):
                 installer.delete(child, on: loop).whenFailure { [self] error in
                     logger.error("deleting \(child.reference) failed: \(error)")
+                }
+            case .deleteOutbound(let child):
+                installer.deleteOutbound(child, on: loop).whenFailure { [self] error in
+                    logger.error("deleting the outbound SA of \(child.reference) failed: \(error)")
+                }
+            case .initialContact(let contact):
+                // This worker ended its own; the others hold IKE_SAs of other SPIs.
+                for core in workers?.cores ?? [] where core !== self {
+                    core.loop.execute { [core] in
+                        guard !core.shuttingDown else { return }
+                        core.perform(core.gateway.initialContactReceived(contact, now: Self.now))
+                    }
                 }
             case .log(let line):
                 logger.info("\(line)")

@@ -77,6 +77,16 @@ public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
         logger.info("activated outbound SA 0x\(String(child.outbound.spi, radix: 16)) of reqid \(child.reqid)")
     }
 
+    /// `ip xfrm state delete src US dst PEER proto esp spi OUT` of a rekeyed CHILD_SA: its
+    /// inbound SA and the policies stay (it is still `installed`, so `removeAll` takes it).
+    public func deleteOutbound(_ child: ChildSAInstallation) throws {
+        let sa = child.outbound
+        // Gone already (e.g. its hard lifetime): no error, as for `delete`.
+        try? kernel.deleteState(XFRMStateID(source: try address(sa.source), destination: try address(sa.destination),
+                                            spi: sa.spi, proto: .esp))
+        logger.info("deleted outbound SA 0x\(String(sa.spi, radix: 16)) of \(child.reference); its inbound SA stays a while")
+    }
+
     public func delete(_ child: ChildSAInstallation) throws {
         installed[child.reference] = nil
         let mode: XFRMMode = child.mode == .tunnel ? .tunnel : .transport

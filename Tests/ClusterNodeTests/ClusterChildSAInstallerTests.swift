@@ -89,4 +89,30 @@ final class ClusterChildSAInstallerTests: ClusterHarnessTestCase {
         let gone = await eventually { !kernel.spis.contains(0xd001) && !kernel.spis.contains(0xd002) }
         XCTAssertTrue(gone, "deleted while in flight: its SAs must not stay on the target (held: \(kernel.spis))")
     }
+
+    /// A rekeyed CHILD_SA (delete_rekeyed_delay): its outbound SA leaves the targets at once,
+    /// its inbound SA stays on every target until the delete.
+    func testDeleteOutboundLeavesTheInboundSAOnEveryTargetUntilTheDelete() async throws {
+        try await harness.startService()
+        let first = RecordingKernel(), second = RecordingKernel()
+        try await harness.startAgent("t1", kernel: first).welcomed.get()
+        try await harness.startAgent("t2", kernel: second).welcomed.get()
+        let installer = ClusterChildSAInstaller(service: harness.service)
+        let installation = child(inboundSPI: 0xe001, outboundSPI: 0xe002)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        try await installer.install(installation, on: loop).get()
+        XCTAssertTrue(first.spis.contains(0xe002) || second.spis.contains(0xe002))
+        try await installer.deleteOutbound(installation, on: loop).get()
+        let outboundGone = await eventually { !first.spis.contains(0xe002) && !second.spis.contains(0xe002) }
+        XCTAssertTrue(outboundGone, "the outbound SA goes at once (held: \(first.spis), \(second.spis))")
+        XCTAssertTrue(first.spis.contains(0xe001) && second.spis.contains(0xe001), "the inbound SA stays on both targets")
+        let service = harness.service!
+        let inboundListed = try await service.loop.submit { service.authority.currentSAs.contains { $0.spi == 0xe001 } }.get()
+        XCTAssertTrue(inboundListed, "the routing node still distributes it (status, stop, new members)")
+        try await installer.deleteOutbound(installation, on: loop).get()   // twice: nothing more goes
+        XCTAssertTrue(first.spis.contains(0xe001) && second.spis.contains(0xe001))
+        try await installer.delete(installation, on: loop).get()
+        let inboundGone = await eventually { !first.spis.contains(0xe001) && !second.spis.contains(0xe001) }
+        XCTAssertTrue(inboundGone, "the delete takes the inbound SA")
+    }
 }

@@ -165,22 +165,25 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         let sent = rekey.compactMap { if case .send(let bytes, _, _) = $0 { return bytes }; return nil }
         XCTAssertEqual(sent.count, 1)
         XCTAssertEqual(sent.first?[18], 36, "a CREATE_CHILD_SA request")
-        // The peer answers; the gateway installs the new CHILD_SA and deletes the old one.
+        // The peer answers; the gateway installs the new CHILD_SA and deletes the old one's
+        // outbound SA (its inbound SA follows after delete_rekeyed_delay, GatewayRekeyDelayTests).
         var toGateway = sent.flatMap { peer.receiveInstalling($0, now: deadline) }.compactMap { if case .send(let b) = $0 { return b }; return nil }
-        var installs = 0, deletes = 0
+        var installs = 0, deletes = 0, outboundDeletes = 0
         while let datagram = toGateway.first {
             toGateway.removeFirst()
             for action in gateway.receiveInstalling(datagram, local: Self.gatewayAddress, remote: Self.peerAddress, now: deadline) {
                 switch action {
                 case .install: installs += 1
                 case .delete: deletes += 1
+                case .deleteOutbound: outboundDeletes += 1
                 case .send(let bytes, _, _): toGateway += peer.receiveInstalling(bytes, now: deadline).compactMap { if case .send(let b) = $0 { return b }; return nil }
                 default: break
                 }
             }
         }
         XCTAssertEqual(installs, 1)
-        XCTAssertEqual(deletes, 1)
+        XCTAssertEqual(deletes, 0)
+        XCTAssertEqual(outboundDeletes, 1)
         XCTAssertEqual(gateway.sas[spi]?.childSAs.count, 1)
         XCTAssertNotEqual(gateway.sas[spi]?.childSAs.first?.inbound.spi, inbound)
     }

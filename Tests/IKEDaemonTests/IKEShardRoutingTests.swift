@@ -135,6 +135,7 @@ final class IKEShardRoutingTests: XCTestCase, GatewayPeerTesting {
             }
             func install(_ childSA: ChildSAInstallation) throws { record("install") }
             func delete(_ childSA: ChildSAInstallation) throws { record("delete") }
+            func deleteOutbound(_ childSA: ChildSAInstallation) throws { record("deleteOutbound") }
             func activateOutbound(_ childSA: ChildSAInstallation) throws { record("activate") }
         }
         let recording = Recording()
@@ -148,9 +149,10 @@ final class IKEShardRoutingTests: XCTestCase, GatewayPeerTesting {
         var futures: [EventLoopFuture<Void>] = [], expected: [String] = []
         for i in 0..<600 {   // submitted in order from this thread, completing on several loops
             let loop = loops[i % loops.count]
-            switch i % 3 {
+            switch i % 4 {
             case 0: futures.append(confined.install(child, on: loop)); expected.append("install")
             case 1: futures.append(confined.delete(child, on: loop)); expected.append("delete")
+            case 2: futures.append(confined.deleteOutbound(child, on: loop)); expected.append("deleteOutbound")
             default: futures.append(confined.activateOutbound(child, on: loop)); expected.append("activate")
             }
         }
@@ -168,6 +170,7 @@ final class IKEShardRoutingTests: XCTestCase, GatewayPeerTesting {
             struct Refused: Error {}
             func install(_ childSA: ChildSAInstallation) throws { throw Refused() }
             func delete(_ childSA: ChildSAInstallation) throws {}
+            func deleteOutbound(_ childSA: ChildSAInstallation) throws {}
             func activateOutbound(_ childSA: ChildSAInstallation) throws {}
         }
         let confined = ConfinedChildSAInstaller(Refusing())

@@ -99,6 +99,24 @@ public final class ClusterChildSAInstaller: ChildSAInstaller, @unchecked Sendabl
         return promise.futureResult
     }
 
+    /// The outbound SA of a rekeyed CHILD_SA leaves every target now (`ids[1...]`); its
+    /// inbound SA (`ids[0]`) stays in the line until `delete`, so the targets go on
+    /// decrypting what the peer still sends on it (and `stop` removes it with the rest).
+    public func deleteOutbound(_ child: ChildSAInstallation, on loop: EventLoop) -> EventLoopFuture<Void> {
+        let ids = lock.withLock { () -> [ClusterSAID] in
+            deferred[child.reference] = nil
+            guard var line = lines[child.reference], line.ids.count > 1 else { return [] }
+            let outbound = Array(line.ids.dropFirst())
+            line.ids = [line.ids[0]]
+            lines[child.reference] = line
+            return outbound
+        }
+        let service = self.service
+        let promise = loop.makePromise(of: Void.self)
+        promise.completeWithTask { for id in ids { await service.delete(id) } }
+        return promise.futureResult
+    }
+
     public func delete(_ child: ChildSAInstallation, on loop: EventLoop) -> EventLoopFuture<Void> {
         let ids = lock.withLock { () -> [ClusterSAID] in
             deferred[child.reference] = nil

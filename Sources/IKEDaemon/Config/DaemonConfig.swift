@@ -6,6 +6,7 @@
 //         half_open_limit = 1000    # half-open IKE_SAs kept at most
 //         cookie_threshold = 10     # half-open IKE_SAs above which COOKIEs are demanded
 //         half_open_timeout = 30s   # a responder IKE_SA without IKE_AUTH is forgotten after
+//         delete_rekeyed_delay = 5s # a rekeyed CHILD_SA's inbound SA stays this long after its Delete
 //     }
 #if canImport(Glibc)
 import Glibc
@@ -63,6 +64,10 @@ public struct DaemonSettings: Sendable, Equatable {
     public var retransmitBase: Double = 1.8
     /// Retransmissions before giving up (strongSwan: 5).
     public var retransmitTries: Int = 5
+    /// Seconds the inbound SA of a CHILD_SA replaced by a rekey stays after the CHILD_SA's
+    /// Delete (strongSwan's `charon.delete_rekeyed_delay`, also 5 s there), so that packets
+    /// the peer sent on it before moving to the new SA are not lost; 0: removed at once.
+    public var deleteRekeyedDelay: Double = 5
     /// IKE workers (event loops the IKE_SAs are sharded over); 0 = one per CPU. Default 1:
     /// on 2-CPU machines two workers were not reliably faster (README, Architecture).
     public var workers: Int = 1
@@ -112,6 +117,7 @@ public struct DaemonConfig: Sendable, Equatable {
             settings.workers = try vipsecReader.integer("workers", default: 1, range: 0...256)
             // 576: the IPv4 minimum; below it the fragments' framing would leave little room.
             settings.fragmentSize = try vipsecReader.integer("fragment_size", default: 1280, range: 576...65535)
+            settings.deleteRekeyedDelay = try vipsecReader.duration("delete_rekeyed_delay", default: 5, range: 0...Self.maximumDeleteRekeyedDelay)
             if var clusterReader = vipsecReader.subsection("cluster") {
                 settings.cluster = try ClusterSettings(reading: &clusterReader)
             }
@@ -167,6 +173,10 @@ public struct DaemonConfig: Sendable, Equatable {
             connections[index].credentials = try CredentialLoader(file: file, keyFiles: privateKeyFiles).load(connections[index])
         }
     }
+
+    /// The longest `delete_rekeyed_delay`: an old inbound SA (and its keys) must not stay
+    /// in the kernel for long.
+    public static let maximumDeleteRekeyedDelay = 3600.0
 
     /// Reads and parses `path`, refusing a file that holds secrets and is readable or
     /// writable by group or others.

@@ -61,6 +61,19 @@ struct SectionReader {
         return seconds
     }
 
+    /// A duration that must lie in `range` (seconds).
+    mutating func duration(_ key: String, default value: Double, range: ClosedRange<Double>) throws -> Double {
+        let seconds = try duration(key, default: value)
+        if !range.contains(seconds), let entry = section.entry(key) {
+            throw error(entry, "'\(entry.value)' is out of range: \(Self.seconds(range.lowerBound)) to \(Self.seconds(range.upperBound))")
+        }
+        return seconds
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value))s" : "\(value)s"
+    }
+
     mutating func optionalDuration(_ key: String) throws -> Double? {
         guard section.entry(key) != nil else { usedKeys.insert(key); return nil }
         return try duration(key, default: 0)

@@ -105,6 +105,7 @@ struct ConnectionResolver {
             configuration.sendCertificateRequest = connection.sendCertificateRequest
             configuration.sendCertificateAlways = connection.sendCertificateAlways
         }
+        configuration.deleteRekeyedDelay = config.settings.deleteRekeyedDelay
         return configuration
     }
 

@@ -66,6 +66,7 @@ extension IKEGateway {
             ("ike_rekey_collisions_lost", totals.sa.ikeRekeyCollisionsLost),
             ("rekeyed_sas_forgotten", counters.rekeyedSAsForgotten),
             ("child_sa_install_failures", counters.childSAInstallFailures),
+            ("initial_contact_deletes", counters.initialContactDeletes),
             ("retransmits_absorbed_while_installing", totals.sa.retransmitsAbsorbedWhileInstalling),
             ("cookie_failures", counters.cookieFailures),
             ("redirects_sent", counters.redirectsSent),
@@ -86,7 +87,8 @@ extension IKEGateway {
         return fields
     }
 
-    /// One line per IKE_SA, by SPI: `IKE_SA lab 0123..._i 4567..._r established rekeys=2 child_sas=1 (in 0xc1.. out 0xc2..)`.
+    /// One line per IKE_SA, by SPI: `IKE_SA lab 0123..._i 4567..._r established rekeys=2 child_sas=1 (in 0xc1.. out 0xc2..)`,
+    /// then ` rekeyed (in 0xc3..)` while a rekeyed CHILD_SA's inbound SA is kept.
     /// The SPIs are the current ones: after a rekey the new IKE_SA's.
     var ikeSALines: [String] {
         sas.values.sorted { $0.localSPI < $1.localSPI }.map { sa in
@@ -94,7 +96,14 @@ extension IKEGateway {
             return "IKE_SA \(sa.configuration.name) \(hex16(sa.initiatorSPI))_i \(hex16(sa.responderSPI))_r \(sa.phase)"
                 + " rekeys=\(sa.rekeyGeneration) child_sas=\(sa.childSAs.count)"
                 + (children.isEmpty ? "" : " (" + children.joined(separator: ", ") + ")")
+                + rekeyed(sa)
         }
+    }
+
+    /// ` rekeyed (in 0xc3..)`: the kept inbound SAs of rekeyed CHILD_SAs (delete_rekeyed_delay).
+    func rekeyed(_ sa: IKESA) -> String {
+        guard !sa.rekeyedChildSAs.isEmpty else { return "" }
+        return " rekeyed (" + sa.rekeyedChildSAs.map { "in 0x\(String($0.child.inbound.spi, radix: 16))" }.joined(separator: ", ") + ")"
     }
 
     /// One line: `counters: ike_sas=1 half_open=0 ... refused_NO_PROPOSAL_CHOSEN=1`.

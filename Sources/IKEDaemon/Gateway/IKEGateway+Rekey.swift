@@ -2,6 +2,7 @@
 // rekey our IKE_SA at the connection's `rekey_time` minus up to 10 % jitter (as CHILD_SAs,
 // so that both ends rarely start together), retry while busy or refused, delete it when not
 // rekeyed by `rekey_time + over_time`, and forget old IKE_SAs whose Delete never came.
+// Also the end of a rekeyed CHILD_SA's kept inbound SA (`delete_rekeyed_delay`).
 import IKEv2
 
 /// Seconds an old IKE_SA may wait for the Delete that ends it after a rekey.
@@ -71,5 +72,15 @@ extension IKEGateway {
             actions.append(.scheduleCommand(.rekeyIKESA(sa: sa.localSPI), deadline: now + rekeyRetryDelay(sa)))
         }
         return actions
+    }
+
+    /// `delete_rekeyed_delay` after a rekeyed CHILD_SA's Delete: its inbound SA goes. After an
+    /// IKE_SA rekey it lives in the new IKE_SA; when its IKE_SA is gone, so is it.
+    mutating func removeRekeyedChildSA(sa spi: UInt64, inboundSPI: UInt32, now: Double) -> [GatewayAction] {
+        let holder = sas[spi]?.keepsRekeyedChildSA(inboundSPI: inboundSPI) == true
+            ? spi : sas.first { $0.value.keepsRekeyedChildSA(inboundSPI: inboundSPI) }?.key
+        guard let holder, var sa = sas[holder] else { return [] }
+        let actions = sa.removeRekeyedChildSA(inboundSPI: inboundSPI)
+        return store(sa, actions, now: now)
     }
 }

@@ -15,8 +15,14 @@ enum GatewayAction {
     case install(ChildSAInstallation, token: ChildSAInstallToken)
     case activateOutbound(ChildSAInstallation)
     case delete(ChildSAInstallation)
+    /// Delete only the outbound SA of a rekeyed CHILD_SA; its inbound SA goes with a later
+    /// `.delete` (the timer `removeRekeyedChildSA`, after `delete_rekeyed_delay`).
+    case deleteOutbound(ChildSAInstallation)
     /// Call `commandTimerFired(_:now:)` at `deadline`.
     case scheduleCommand(GatewayTimer, deadline: Double)
+    /// The peer of one of this gateway's IKE_SAs sent INITIAL_CONTACT: the other workers
+    /// end their IKE_SAs of the same identities too (`initialContactReceived`).
+    case initialContact(InitialContact)
     /// A line for the log (never key material).
     case log(String)
 }
@@ -46,6 +52,8 @@ enum GatewayTimer {
     case expireIKESA(sa: UInt64)
     /// Forget this IKE_SA if it still waits for the Delete that ends it after a rekey.
     case forgetRekeyedIKESA(sa: UInt64)
+    /// Remove the kept inbound SA of this rekeyed CHILD_SA (`delete_rekeyed_delay` is over).
+    case removeRekeyedChildSA(sa: UInt64, inboundSPI: UInt32)
 }
 
 /// Counters of the gateway (for status and tests).
@@ -70,6 +78,8 @@ struct GatewayCounters {
     var childSAInstallFailures = 0
     /// IKE_SA_INIT requests answered with N(REDIRECT) (IKEGateway+Redirect.swift).
     var redirectsSent = 0
+    /// IKE_SAs ended because their peer sent INITIAL_CONTACT on a new IKE_SA (it restarted).
+    var initialContactDeletes = 0
 }
 
 struct IKEGateway {
@@ -89,6 +99,9 @@ struct IKEGateway {
     var times = SATimes()
     /// Where new peers are sent, if anywhere (RFC 5685; from `vipsec { redirect { } }`).
     var redirect: RedirectSettings?
+    /// Whether this gateway holds every IKE_SA of the daemon (one worker). Only then can it
+    /// tell that none with a peer's identities exists, and send INITIAL_CONTACT.
+    var soleWorker = true
     private let cookieSecret: [UInt8]
 
     struct HalfOpenKey: Hashable {
@@ -243,6 +256,8 @@ struct IKEGateway {
             return expireIKESA(sa: spi, now: now)
         case .forgetRekeyedIKESA(let spi):
             return forgetRekeyedIKESA(sa: spi)
+        case .removeRekeyedChildSA(let spi, let inboundSPI):
+            return removeRekeyedChildSA(sa: spi, inboundSPI: inboundSPI, now: now)
         }
     }
 
@@ -262,6 +277,7 @@ struct IKEGateway {
             let first = resolver.config.connections[index].children.first { $0.startAction == .start }
             var sa = try IKESA.initiator(configuration: configuration, provider: provider, local: local, remote: remote,
                                          child: first?.name, retransmission: retransmission)
+            sa.sendsInitialContact = sendsInitialContact(configuration)
             let actions = sa.start(now: now)
             return [.log("initiating connection \(configuration.name) to \(remote)")] + store(sa, actions, now: now)
         } catch {
@@ -308,12 +324,19 @@ struct IKEGateway {
                 }
             case .activateOutbound(let child): result.append(.activateOutbound(child))
             case .delete(let child): result.append(.delete(child))
+            case .deleteOutbound(let child, let until):
+                result.append(.deleteOutbound(child))
+                result.append(.scheduleCommand(.removeRekeyedChildSA(sa: spi, inboundSPI: child.inbound.spi), deadline: until))
             case .established:
                 establishedTotal += 1
                 if let delay = dpdDelay(sa) { result.append(.scheduleCommand(.liveness(sa: spi), deadline: now + delay)) }
                 result += scheduleIKERekey(sa, now: now)
                 result += startOtherChildren(sa, now: now)
                 result.append(.log("IKE_SA \(sa.configuration.name) established with \(sa.remote) (SPIs \(hex16(sa.initiatorSPI))_i \(hex16(sa.responderSPI))_r)\(natNote(sa))"))
+            case .initialContact:
+                let contact = InitialContact(sa)
+                result += initialContactReceived(contact, now: now)
+                result.append(.initialContact(contact))
             case .childSAFailed(let reason): result.append(.log("IKE_SA \(sa.configuration.name): \(reason)"))
             case .rekeyed(let previous):
                 result += ikeSARekeyed(sa, previous: previous, now: now)

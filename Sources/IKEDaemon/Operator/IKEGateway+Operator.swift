@@ -43,6 +43,8 @@ struct SATimes {
             case .delete(let child):
                 installed[child.inbound.spi] = nil
                 childRekeyAt[child.inbound.spi] = nil
+            case .deleteOutbound(let child):
+                childRekeyAt[child.inbound.spi] = nil
             case .scheduleCommand(.rekeyChildSA(_, let inboundSPI), let deadline): childRekeyAt[inboundSPI] = deadline
             case .scheduleCommand(.rekeyIKESA(let ike), let deadline): ikeRekeyAt[ike] = deadline
             case .scheduleCommand(.expireIKESA(let ike), let deadline): ikeExpireAt[ike] = deadline
@@ -72,21 +74,26 @@ extension IKEGateway {
         func seconds(until time: Double?) -> Int? { time.map { max(0, Int(($0 - now).rounded(.up))) } }
         return sas.values.sorted { ($0.configuration.name, $0.localSPI) < ($1.configuration.name, $1.localSPI) }.map { sa in
             let spi = sa.localSPI
-            let children = sa.childSAs.map { child -> ChildSAEntry in
-                let installedAt = times.installed[child.inbound.spi]
-                let hard = child.lifetime.hardSeconds
-                return ChildSAEntry(
-                    name: child.name, uniqueID: hex8(child.inbound.spi),
-                    state: child.outboundDeferred ? "INSTALLED_INBOUND" : "INSTALLED",
+            func entry(_ child: ChildSAInstallation, state: String, rekeyAt: Double?, expiresAt: Double?) -> ChildSAEntry {
+                ChildSAEntry(
+                    name: child.name, uniqueID: hex8(child.inbound.spi), state: state,
                     mode: child.mode.rawValue.uppercased(), reqid: child.reqid,
                     spiIn: "0x" + hex8(child.inbound.spi), spiOut: "0x" + hex8(child.outbound.spi),
                     proposal: Self.proposal(child), encapsulated: child.udpEncapsulation != nil,
                     localTS: child.localTrafficSelectors.map(Self.selectorText),
                     remoteTS: child.remoteTrafficSelectors.map(Self.selectorText),
-                    installedSeconds: seconds(since: installedAt),
-                    rekeyInSeconds: seconds(until: times.childRekeyAt[child.inbound.spi]),
-                    expiresInSeconds: hard > 0 ? seconds(until: installedAt.map { $0 + Double(hard) }) : nil)
+                    installedSeconds: seconds(since: times.installed[child.inbound.spi]),
+                    rekeyInSeconds: seconds(until: rekeyAt), expiresInSeconds: seconds(until: expiresAt))
             }
+            let children = sa.childSAs.map { child -> ChildSAEntry in
+                let installedAt = times.installed[child.inbound.spi]
+                let hard = child.lifetime.hardSeconds
+                return entry(child, state: child.outboundDeferred ? "INSTALLED_INBOUND" : "INSTALLED",
+                             rekeyAt: times.childRekeyAt[child.inbound.spi],
+                             expiresAt: hard > 0 ? installedAt.map { $0 + Double(hard) } : nil)
+            }
+            // Replaced by a rekey: only the inbound SA is left, until delete_rekeyed_delay is over.
+            + sa.rekeyedChildSAs.map { entry($0.child, state: "REKEYED", rekeyAt: nil, expiresAt: $0.removeAt) }
             let established = sa.phase == .established
             return IKESAEntry(
                 name: sa.configuration.name, uniqueID: hex16(spi), state: Self.state(sa.phase),

@@ -107,7 +107,9 @@ public struct ChildSAEntry: Codable, Equatable, Sendable {
     public var name: String
     /// The inbound SPI, 8 hex digits: `vipsec terminate --child-id` takes it.
     public var uniqueID: String
-    /// INSTALLED, or INSTALLED_INBOUND while the outbound SA waits (a rekey in progress).
+    /// INSTALLED, INSTALLED_INBOUND while the outbound SA waits (a rekey in progress), or
+    /// REKEYED: replaced by a rekey and deleted with the peer, only its inbound SA is left
+    /// until `delete_rekeyed_delay` is over (`expires_in_seconds` counts down to then).
     public var state: String
     /// TUNNEL or TRANSPORT.
     public var mode: String
@@ -131,7 +133,8 @@ public struct ChildSAEntry: Codable, Equatable, Sendable {
     /// Seconds until this end rekeys it (`rekey_time` less jitter; a lifesize rekey may come
     /// earlier); nil when not scheduled.
     public var rekeyInSeconds: Int?
-    /// Seconds until its hard lifetime (`life_time`); nil when none.
+    /// Seconds until its hard lifetime (`life_time`), or for a REKEYED one until its
+    /// inbound SA is removed; nil when none.
     public var expiresInSeconds: Int?
     /// In a cluster: the targets holding the inbound and the outbound SA; nil standalone.
     public var holdersIn: [String]?

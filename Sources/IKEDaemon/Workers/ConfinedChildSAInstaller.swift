@@ -27,6 +27,10 @@ public final class ConfinedChildSAInstaller: ChildSAInstaller, @unchecked Sendab
         run(on: loop) { try $0.delete(childSA) }
     }
 
+    public func deleteOutbound(_ childSA: ChildSAInstallation, on loop: EventLoop) -> EventLoopFuture<Void> {
+        run(on: loop) { try $0.deleteOutbound(childSA) }
+    }
+
     public func activateOutbound(_ childSA: ChildSAInstallation, on loop: EventLoop) -> EventLoopFuture<Void> {
         run(on: loop) { try $0.activateOutbound(childSA) }
     }

@@ -9,10 +9,12 @@ public final class NullChildSAInstaller: SynchronousChildSAInstaller, @unchecked
     public private(set) var installs = 0
     public private(set) var activations = 0
     public private(set) var deletes = 0
+    public private(set) var outboundDeletes = 0
 
     public init() {}
 
     public func install(_ childSA: ChildSAInstallation) throws { installs += 1 }
     public func delete(_ childSA: ChildSAInstallation) throws { deletes += 1 }
+    public func deleteOutbound(_ childSA: ChildSAInstallation) throws { outboundDeletes += 1 }
     public func activateOutbound(_ childSA: ChildSAInstallation) throws { activations += 1 }
 }

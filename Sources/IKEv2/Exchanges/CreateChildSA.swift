@@ -154,12 +154,13 @@ extension IKESA {
         a.lexicographicallyPrecedes(b)
     }
 
-    /// The Delete of a rekeyed CHILD_SA was answered: remove it.
-    mutating func childSADeletionAnswered() -> [IKEAction] {
+    /// The Delete of a CHILD_SA was answered: remove it (a rekeyed one's inbound SA after
+    /// `deleteRekeyedDelay`, IKESA+RekeyedChildSAs.swift).
+    mutating func childSADeletionAnswered(now: Double) -> [IKEAction] {
         guard let old = pendingChildDeletion else { return [] }
         pendingChildDeletion = nil
         childSAs.removeAll { $0.reference == old.reference }
-        return [.delete(old)]
+        return retire(old, now: now)
     }
 
     // MARK: Responder: process_r + build_r

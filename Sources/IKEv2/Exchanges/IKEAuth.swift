@@ -10,6 +10,13 @@
 // by reason (`IKESACounters.authenticationFailures`). A CHILD_SA that
 // cannot be made (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE) is reported in the response, and the
 // IKE_SA is still established (RFC 7296 1.2, last paragraph).
+//
+// INITIAL_CONTACT (2.4): "asserts that this IKE SA is the only IKE SA currently active
+// between the authenticated identities." The initiator adds N(INITIAL_CONTACT) to its request
+// when `sendsInitialContact` (the shell's decision: it holds no IKE_SA with those
+// identities), as strongSwan does; the responder never sends it. Received in an
+// authenticated IKE_AUTH message (either direction), it yields `.initialContact` once the
+// IKE_SA is established: the shell ends the older IKE_SAs of the same identities.
 
 extension IKESA {
     // MARK: Initiator: build_i
@@ -32,6 +39,7 @@ extension IKESA {
         }
         if let remote = configuration.remoteIdentity { payloads.append(.identificationResponder(remote)) }
         payloads.append(.authentication(own.auth))
+        if sendsInitialContact { payloads.append(.notify(NotifyPayload(messageType: .initialContact))) }
         if child.mode == .transport { payloads.append(.notify(NotifyPayload(messageType: .useTransportMode))) }
         payloads += [
             .securityAssociation(SecurityAssociationPayload(proposals: offeredChildProposals)),
@@ -79,7 +87,14 @@ extension IKESA {
             actions.append(.childSAFailed("CHILD_SA refused: \(error)"))
         }
         phase = .established
+        self.peerIdentity = peerIdentity
         return respond(exchange: .ikeAuth, messageID: messageID, payloads: response) + actions + [.established]
+            + initialContact(payloads)
+    }
+
+    /// `.initialContact` when the (authenticated) IKE_AUTH message carried N(INITIAL_CONTACT).
+    func initialContact(_ payloads: [IKEPayload]) -> [IKEAction] {
+        payloads.notifies.contains { $0.messageType == .initialContact } ? [.initialContact] : []
     }
 
     /// The responder's CHILD_SA: proposal, selectors, mode, SPI and keys.
@@ -135,8 +150,10 @@ extension IKESA {
             return refuseResponder(failure, now: now)
         }
         phase = .established
+        self.peerIdentity = peerIdentity
+        let established: [IKEAction] = [.established] + initialContact(payloads)
         if let error = notifies.first(where: { $0.messageType.rawValue < 16384 }) {
-            return [.established, .childSAFailed("CHILD_SA refused: \(error.messageType)")]
+            return established + [.childSAFailed("CHILD_SA refused: \(error.messageType)")]
         }
         guard case .securityAssociation(let sa)? = payloads.first(where: { $0.type == .securityAssociation }),
               sa.proposals.count == 1, let peerSPI = sa.proposals[0].spi32,
@@ -147,16 +164,16 @@ extension IKESA {
               TrafficSelectorNarrowing.narrow(proposed: tsr.trafficSelectors, configured: authChild.remoteTrafficSelectors) == tsr.trafficSelectors
         else {
             counters.unexpected += 1
-            return [.established]
+            return established
         }
         let transport = authChild.mode == .transport && notifies.contains { $0.messageType == .useTransportMode }
         guard let installation = try? childSAInstallation(
             chosen: sa.proposals[0], keys: keys, ourSPI: offeredChildSPI, peerSPI: peerSPI,
             initiatorTS: tsi.trafficSelectors, responderTS: tsr.trafficSelectors, mode: transport ? .transport : .tunnel,
             child: authChild)
-        else { return [.established] }
+        else { return established }
         childSAs.append(installation)
-        return [.established, .install(installation)]
+        return established + [.install(installation)]
     }
 
     // MARK: Shared

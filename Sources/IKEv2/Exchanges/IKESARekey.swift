@@ -199,13 +199,16 @@ extension IKESA {
         return promote(peer) + waitForPeerDelete()
     }
 
-    /// Makes `material` the live IKE_SA: it inherits every CHILD_SA; this one keeps none.
+    /// Makes `material` the live IKE_SA: it inherits every CHILD_SA (and the rekeyed ones'
+    /// kept inbound SAs); this one keeps none.
     mutating func promote(_ material: RekeyedIKESAMaterial) -> [IKEAction] {
         var successor = makeSuccessor(material)
         successor.childSAs = childSAs
+        successor.rekeyedChildSAs = rekeyedChildSAs
         successor.deferredOutbound = deferredOutbound
         successor.rekeyGeneration = rekeyGeneration + 1
         childSAs = []
+        rekeyedChildSAs = []
         deferredOutbound = [:]
         counters.ikeRekeys += 1
         successors.append(IKESASuccessor(sa: successor, actions: [.rekeyed(previousLocalSPI: localSPI)]))

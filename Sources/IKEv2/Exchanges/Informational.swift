@@ -22,7 +22,7 @@ extension IKESA {
         heldResponse = nil
         let actions = sendRequest(exchange: .informational, kind: .deleteIKESA, payloads: [.delete(.ikeSA)], now: now)
         // Our CHILD_SAs go at once: the peer stops using them on receipt.
-        let deletions = childSAs.map { IKEAction.delete($0) }
+        let deletions = childSAs.map { IKEAction.delete($0) } + removeAllRekeyedChildSAs()
         childSAs = []
         return deletions + actions
     }
@@ -71,7 +71,8 @@ extension IKESA {
         if !removed.isEmpty {
             response.append(.delete(DeletePayload(protocolID: .esp, spis32: removed.map(\.inbound.spi))))
         }
+        // A rekeyed CHILD_SA's inbound SA stays a while (IKESA+RekeyedChildSAs.swift).
         return respond(exchange: .informational, messageID: messageID, payloads: response)
-            + activations + removed.map { .delete($0) }
+            + activations + removed.flatMap { retire($0, now: now) }
     }
 }

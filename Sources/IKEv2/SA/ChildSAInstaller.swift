@@ -180,6 +180,9 @@ public protocol ChildSAInstaller: AnyObject, Sendable {
     /// Removes both SAs and their policies. Deleting something already gone (or whose
     /// install is still under way: it goes once in place) is not an error.
     func delete(_ childSA: ChildSAInstallation, on loop: EventLoop) -> EventLoopFuture<Void>
+    /// Removes only the outbound SA of a CHILD_SA replaced by a rekey; its inbound SA and the
+    /// policies stay, until `delete` (after `delete_rekeyed_delay`) or `removeAll`.
+    func deleteOutbound(_ childSA: ChildSAInstallation, on loop: EventLoop) -> EventLoopFuture<Void>
     /// Installs the outbound SA of a CHILD_SA installed with `outboundDeferred`.
     func activateOutbound(_ childSA: ChildSAInstallation, on loop: EventLoop) -> EventLoopFuture<Void>
     /// Whether the installed SAs live in this host's kernel, whose expire events then drive
@@ -200,6 +203,8 @@ extension ChildSAInstaller {
 public protocol SynchronousChildSAInstaller: AnyObject {
     func install(_ childSA: ChildSAInstallation) throws
     func delete(_ childSA: ChildSAInstallation) throws
+    /// See `ChildSAInstaller.deleteOutbound`.
+    func deleteOutbound(_ childSA: ChildSAInstallation) throws
     func activateOutbound(_ childSA: ChildSAInstallation) throws
     /// See `ChildSAInstaller.installsIntoLocalKernel`.
     var installsIntoLocalKernel: Bool { get }

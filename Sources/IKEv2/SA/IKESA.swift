@@ -57,6 +57,8 @@ public struct IKESA {
     public internal(set) var counters = IKESACounters()
     /// The CHILD_SAs installed by this IKE_SA.
     public internal(set) var childSAs: [ChildSAInstallation] = []
+    /// CHILD_SAs replaced by a rekey whose inbound SA is kept a while (IKESA+RekeyedChildSAs.swift).
+    public internal(set) var rekeyedChildSAs: [RekeyedChildSA] = []
     var taskManager: TaskManager<IKEExchangeKind>
 
     // IKE_SA_INIT material, kept until IKE_AUTH is done.
@@ -96,6 +98,11 @@ public struct IKESA {
     /// (IKESA+Install.swift).
     var heldResponse: HeldResponse?
     var deleteAfterInstall: [ChildSAReference: ChildSAInstallation] = [:]
+    /// The peer's identity as authenticated in IKE_AUTH (nil before).
+    public internal(set) var peerIdentity: IdentificationPayload?
+    /// Initiator: IKE_AUTH asserts N(INITIAL_CONTACT) (RFC 7296 2.4). The shell sets it when
+    /// it holds no IKE_SA with the same identities (IKEAuth.swift).
+    public var sendsInitialContact = false
     /// How many rekeys led from the first IKE_SA to this one.
     public internal(set) var rekeyGeneration = 0
 
@@ -228,7 +235,7 @@ public struct IKESA {
             return processCreateChildSAResponse(inner, now: now)
         case .deleteChildSA:
             _ = taskManager.responseReceived(messageID: message.header.messageID)
-            return childSADeletionAnswered()
+            return childSADeletionAnswered(now: now)
         case .liveness:
             _ = taskManager.responseReceived(messageID: message.header.messageID)
             return []
@@ -375,11 +382,17 @@ public struct IKESA {
     /// Delete waits for a CHILD_SA's install to complete (IKESA+Install.swift).
     var canSendRequest: Bool { taskManager.canSendRequest && deleteAfterInstall.isEmpty && heldResponse == nil }
 
+    /// Ends the IKE_SA without a Delete: its peer no longer knows it (it restarted and
+    /// asserted INITIAL_CONTACT on a new IKE_SA). Its CHILD_SAs are deleted here.
+    public mutating func forget(_ reason: String) -> [IKEAction] {
+        close(reason)
+    }
+
     /// Ends the IKE_SA: deletes its CHILD_SAs and tells the shell.
     mutating func close(_ reason: String) -> [IKEAction] {
         guard phase != .closed else { return [] }
         phase = .closed
-        let actions = childSAs.map { IKEAction.delete($0) }
+        let actions = childSAs.map { IKEAction.delete($0) } + removeAllRekeyedChildSAs()
         childSAs = []
         keyExchange = nil
         keyContext = nil

@@ -81,6 +81,10 @@ public struct IKESAConfiguration: Sendable {
     public var maximumChildSAs = 1000
     /// IKE fragmentation (RFC 7383): offered, and used for our large messages.
     public var fragmentation = FragmentationPolicy.default
+    /// Seconds the inbound SA of a CHILD_SA replaced by a rekey stays installed after the
+    /// CHILD_SA was deleted with the peer (strongSwan's `delete_rekeyed_delay`): packets the
+    /// peer still sends on it are decrypted, not dropped. 0: both SAs go at once.
+    public var deleteRekeyedDelay: Double = 0
 
     /// The first child, and its reqid.
     public var child: ChildSAConfiguration { children[0] }
@@ -144,12 +148,20 @@ public enum IKEAction: Sendable, Equatable {
     case install(ChildSAInstallation)
     /// Install the deferred outbound SA of a CHILD_SA (see `outboundDeferred`).
     case activateOutbound(ChildSAInstallation)
-    /// Delete an installed CHILD_SA.
+    /// Delete an installed CHILD_SA (both SAs; one already gone is no error).
     case delete(ChildSAInstallation)
+    /// Delete the outbound SA of a CHILD_SA replaced by a rekey; its inbound SA stays until
+    /// `inboundUntil`, when the shell calls `removeRekeyedChildSA(inboundSPI:)`
+    /// (IKESA+RekeyedChildSAs.swift).
+    case deleteOutbound(ChildSAInstallation, inboundUntil: Double)
     /// The CHILD_SA could not be made (the IKE_SA may still be up). The reason is for the log.
     case childSAFailed(String)
     /// The IKE_SA is established (both AUTHs verified).
     case established
+    /// The peer sent N(INITIAL_CONTACT) in IKE_AUTH (RFC 7296 2.4): this is its only IKE_SA
+    /// with us, so any other between the same identities (`peerIdentity` and our local one)
+    /// is a leftover of a peer that restarted; the shell ends those at once (IKEAuth.swift).
+    case initialContact
     /// This IKE_SA replaces the one with local SPI `previousLocalSPI` (an IKE_SA rekey) and
     /// holds its CHILD_SAs now. Emitted by the new SA (see `IKESA.takeSuccessors()`).
     case rekeyed(previousLocalSPI: UInt64)
