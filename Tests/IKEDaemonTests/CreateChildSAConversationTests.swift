@@ -22,11 +22,7 @@ final class CreateChildSAConversationTests: XCTestCase {
     func assertRekey(esp: String, byResponder: Bool, file: StaticString = #filePath, line: UInt = #line) throws {
         var c = try established(esp: esp)
         let oldAlice = c.initiator.childSAs[0], oldBob = c.responder!.childSAs[0]
-        if byResponder {
-            c.record(c.responder!.rekeyChildSA(inboundSPI: oldBob.inbound.spi, now: 10), fromInitiator: false)
-        } else {
-            c.record(c.initiator.rekeyChildSA(inboundSPI: oldAlice.inbound.spi, now: 10), fromInitiator: true)
-        }
+        c.rekeyFirstChildSA(byResponder: byResponder, now: 10)
         try c.run()
         let newAlice = C.installs(c.initiatorActions), newBob = C.installs(c.responderActions)
         XCTAssertEqual(newAlice.count, 1, file: file, line: line)

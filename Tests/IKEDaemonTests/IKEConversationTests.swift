@@ -86,6 +86,15 @@ final class IKEConversationTests: XCTestCase {
                    fromInitiator: true)
         }
 
+        /// Starts a rekey of the first CHILD_SA from the responder's side or the initiator's.
+        mutating func rekeyFirstChildSA(byResponder: Bool, now: Double) {
+            if byResponder {
+                record(responder!.rekeyChildSA(inboundSPI: responder!.childSAs[0].inbound.spi, now: now), fromInitiator: false)
+            } else {
+                record(initiator.rekeyChildSA(inboundSPI: initiator.childSAs[0].inbound.spi, now: now), fromInitiator: true)
+            }
+        }
+
         /// Delivers everything until the wire is quiet.
         mutating func run() throws {
             while !toResponder.isEmpty || !toInitiator.isEmpty {

@@ -37,11 +37,7 @@ final class RekeyedChildSAConversationTests: XCTestCase {
         var c = try established(delay: 5)
         c.now = 10
         let oldAlice = c.initiator.childSAs[0], oldBob = c.responder!.childSAs[0]
-        if byResponder {
-            c.record(c.responder!.rekeyChildSA(inboundSPI: oldBob.inbound.spi, now: 10), fromInitiator: false)
-        } else {
-            c.record(c.initiator.rekeyChildSA(inboundSPI: oldAlice.inbound.spi, now: 10), fromInitiator: true)
-        }
+        c.rekeyFirstChildSA(byResponder: byResponder, now: 10)
         try c.run()
         for (actions, old, side) in [(c.initiatorActions, oldAlice, "alice"), (c.responderActions, oldBob, "bob")] {
             XCTAssertEqual(Self.deletes(actions), [], "\(side): nothing deleted whole", file: file, line: line)

@@ -17,13 +17,9 @@ struct InitialContact: Sendable, Equatable {
     var ikeSA: UInt64
     var peerIdentity: IdentificationPayload
     var localIdentity: IdentificationPayload
+}
 
-    init(ikeSA: UInt64, peerIdentity: IdentificationPayload, localIdentity: IdentificationPayload) {
-        self.ikeSA = ikeSA
-        self.peerIdentity = peerIdentity
-        self.localIdentity = localIdentity
-    }
-
+extension InitialContact {
     /// The established IKE_SA `sa` got INITIAL_CONTACT (its peer identity is authenticated).
     init(_ sa: IKESA) {
         self.init(ikeSA: sa.localSPI, peerIdentity: sa.peerIdentity ?? IdentificationPayload(idType: .keyID, identificationData: []),
