@@ -11,11 +11,8 @@ final class CreateChildSAConversationTests: XCTestCase {
     func established(esp: String) throws -> C.Conversation {
         var c = try C.Conversation(initiator: C.configuration("alice", esp: esp),
                                    responder: C.configuration("bob", esp: esp), provider: provider)
-        c.start()
-        try c.run()
+        try c.establish()
         XCTAssertEqual(c.initiator.phase, .established)
-        c.initiatorActions = []
-        c.responderActions = []
         return c
     }
 

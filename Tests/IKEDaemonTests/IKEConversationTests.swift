@@ -86,6 +86,15 @@ final class IKEConversationTests: XCTestCase {
                    fromInitiator: true)
         }
 
+        /// IKE_SA_INIT and IKE_AUTH to the end, then forgets their actions (the test looks at
+        /// what comes after); the caller checks that both sides are established.
+        mutating func establish() throws {
+            start()
+            try run()
+            initiatorActions = []
+            responderActions = []
+        }
+
         /// Starts a rekey of the first CHILD_SA from the responder's side or the initiator's.
         mutating func rekeyFirstChildSA(byResponder: Bool, now: Double) {
             if byResponder {

@@ -9,8 +9,7 @@ final class RedirectConversationTests: XCTestCase {
     func established() throws -> IKEConversationTests.Conversation {
         var c = try IKEConversationTests.Conversation(initiator: IKEConversationTests.configuration("alice"),
                                                       responder: IKEConversationTests.configuration("bob"), provider: provider)
-        c.start()
-        try c.run()
+        try c.establish()
         XCTAssertEqual(c.responder?.phase, .established)
         return c
     }
@@ -18,7 +17,6 @@ final class RedirectConversationTests: XCTestCase {
     func testAPeerThatAnnouncedSupportGetsAnInformationalRedirect() throws {
         var c = try established()
         c.responder?.peerSupportsRedirect = true          // as strongSwan's IKE_SA_INIT announces
-        c.responderActions = []
         c.record(c.responder!.redirect(to: .ipv4([192, 0, 2, 101]), now: 1), fromInitiator: false)
         XCTAssertEqual(c.toInitiator.count, 1)
         XCTAssertEqual(c.toInitiator.first?[18], 37, "INFORMATIONAL")

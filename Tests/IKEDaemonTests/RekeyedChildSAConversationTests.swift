@@ -15,11 +15,8 @@ final class RekeyedChildSAConversationTests: XCTestCase {
         alice.deleteRekeyedDelay = delay
         bob.deleteRekeyedDelay = delay
         var c = try C.Conversation(initiator: alice, responder: bob, provider: provider)
-        c.start()
-        try c.run()
+        try c.establish()
         XCTAssertEqual(c.initiator.phase, .established)
-        c.initiatorActions = []
-        c.responderActions = []
         return c
     }
 

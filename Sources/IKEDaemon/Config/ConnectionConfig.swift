@@ -67,6 +67,9 @@ public enum FragmentationMode: String, Sendable, Equatable {
     case force
     /// Neither announce nor accept.
     case no
+
+    /// Whether our own large messages go out as fragments (once negotiated).
+    public var sendsFragments: Bool { self == .yes || self == .force }
 }
 
 /// What to do with a CHILD_SA when the config is loaded (`start_action`).

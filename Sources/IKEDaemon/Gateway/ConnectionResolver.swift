@@ -95,7 +95,7 @@ struct ConnectionResolver {
                                                children: children)
         configuration.maximumChildSAs = config.settings.childSAsPerIKESA
         configuration.fragmentation = FragmentationPolicy(supported: connection.fragmentation != .no,
-                                                          sendsFragments: connection.fragmentation != .no && connection.fragmentation != .accept,
+                                                          sendsFragments: connection.fragmentation.sendsFragments,
                                                           maximumDatagramSize: config.settings.fragmentSize)
         configuration.localAuthentication = connection.local.method == .pubkey ? .publicKey : .psk
         configuration.remoteAuthentication = connection.remote.method == .pubkey ? .publicKey : .psk
