@@ -141,8 +141,9 @@ extension SAAuthority {
             return [.send(.nack(.init(saID: saID, operation: .sequenceBlockRequest, reason: .unknownSA)), to: node)]
         }
         let incarnation = membership.members[node]?.incarnation ?? 0
-        let decision = allocator.request(from: node, incarnation: incarnation,
-                                         currentBlockFirst: request.currentBlockFirst, now: now)
+        let senders = distribution.installed.union(distribution.pending.keys)
+        let decision = allocator.request(from: node, incarnation: incarnation, currentBlockFirst: request.currentBlockFirst,
+                                         senders: senders, now: now)
         allocators[saID] = allocator
         var actions: [AuthorityAction] = []
         switch decision {

@@ -19,6 +19,12 @@
 ///   `peerReplayWindow`; otherwise the request is `deferred` (the agent retries). An agent
 ///   retires its old blocks by naming the block it uses now; `maximumIdle` lets the blocks
 ///   of an agent that has not asked for that long stop holding the window back.
+/// - **First blocks first.** An agent that holds a block gets another (its block in hand)
+///   only if the window keeps room for a first block of every other sender of the SA that
+///   holds none. Otherwise, with the default window of two blocks, one agent's current block
+///   and block in hand fill the window for good (it retires one and takes the freed room in
+///   the same request), and a sender that asked later never gets its first block, never puts
+///   the SA into its kernel and misses the install timeout (issue 16, lab ike-rekey-lossless).
 /// - **Exhaustion.** The space ends at 2^32 − 1 (or 2^64 − 1 with ESN). `rekeyAdvised`
 ///   turns true `rekeyMargin` numbers before that; past the end every request is `exhausted`.
 public struct SequenceBlockAllocator: Sendable {
@@ -117,9 +123,10 @@ public struct SequenceBlockAllocator: Sendable {
     ///
     /// `incarnation` is the agent process's incarnation (from its Hello): a request from a
     /// new incarnation abandons everything the previous one held, so a restarted agent gets
-    /// a fresh block even if nobody called `abandon(_:)`.
+    /// a fresh block even if nobody called `abandon(_:)`. `senders`: the targets meant to send
+    /// on the SA (those installing or holding it), for the room kept for their first blocks.
     public mutating func request(from node: NodeID, incarnation: UInt64, currentBlockFirst: UInt64,
-                                 now: ClusterInstant) -> Decision {
+                                 senders: Set<NodeID> = [], now: ClusterInstant) -> Decision {
         var holding = holdings[node] ?? Holding(incarnation: incarnation, lastRequest: now)
         if holding.incarnation != incarnation {
             holding = Holding(incarnation: incarnation, lastRequest: now)
@@ -136,7 +143,10 @@ public struct SequenceBlockAllocator: Sendable {
         guard configuration.limit - highWaterMark >= blockSize else { return .exhausted }
         let first = highWaterMark + 1
         let last = highWaterMark + blockSize
-        if let lowest = lowestCountedFirst(now: now), last - lowest >= configuration.peerReplayWindow {
+        let span = last - (lowestCountedFirst(now: now) ?? first)
+        let waiting = holding.blocks.isEmpty ? 0 : UInt64(withoutBlock(senders, besides: node))
+        let (reserved, overflow) = blockSize.multipliedReportingOverflow(by: waiting)
+        if span >= configuration.peerReplayWindow || overflow || reserved >= configuration.peerReplayWindow - span {
             return .deferred
         }
         // first >= 1 and first <= last by construction; the guard keeps this trap-free.
@@ -155,6 +165,11 @@ public struct SequenceBlockAllocator: Sendable {
     /// The grant message for a decision's block.
     public func grant(for saID: ClusterSAID, block: SequenceBlock) -> ClusterMessage.SequenceBlockGrant {
         ClusterMessage.SequenceBlockGrant(saID: saID, block: block, softPacketLimit: configuration.softPacketLimit)
+    }
+
+    /// How many of `senders` other than `node` hold no block.
+    private func withoutBlock(_ senders: Set<NodeID>, besides node: NodeID) -> Int {
+        senders.filter { $0 != node && (holdings[$0]?.blocks.isEmpty ?? true) }.count
     }
 
     /// The lowest first number among blocks that still count against the window.
