@@ -17,7 +17,8 @@
 ///   peer's window (Linux: at most 4096 with ESN replay state) or the peer drops the lower
 ///   ones. A new block is granted only if it and every block still held lie within
 ///   `peerReplayWindow`; otherwise the request is `deferred` (the agent retries). An agent
-///   retires its old blocks by naming the block it uses now; `maximumIdle` lets the blocks
+///   retires its old blocks by naming the block it uses now, or the number after a block its
+///   kernel used up and expired (hard limit); `maximumIdle` lets the blocks
 ///   of an agent that has not asked for that long stop holding the window back.
 /// - **First blocks first.** An agent that holds a block gets another (its block in hand)
 ///   only if the window keeps room for a first block of every other sender of the SA that
@@ -119,7 +120,8 @@ public struct SequenceBlockAllocator: Sendable {
     }
 
     /// An agent asks for its next block, naming the first number of the block its kernel uses
-    /// now (0 = none). Blocks of that agent below the named one are retired.
+    /// now (0 = none yet), or the number after the block its kernel used up. Blocks of that
+    /// agent that end below the named number are retired.
     ///
     /// `incarnation` is the agent process's incarnation (from its Hello): a request from a
     /// new incarnation abandons everything the previous one held, so a restarted agent gets
@@ -132,9 +134,7 @@ public struct SequenceBlockAllocator: Sendable {
             holding = Holding(incarnation: incarnation, lastRequest: now)
         }
         holding.lastRequest = max(holding.lastRequest, now)
-        if currentBlockFirst != 0, holding.blocks.contains(where: { $0.first == currentBlockFirst }) {
-            holding.blocks.removeAll { $0.first < currentBlockFirst }
-        }
+        holding.blocks.removeAll { $0.last < currentBlockFirst }
         holdings[node] = holding
         if let pending = holding.blocks.first(where: { $0.first > currentBlockFirst }) {
             return .resent(pending)

@@ -1,12 +1,9 @@
 import XCTest
 @testable import Cluster
 
-/// A shared outbound SA with the defaults (16-packet blocks, the peer's window of 32) on two
-/// targets, in the order of issue 16's lab trial (ike-rekey-lossless, sa#6): t2 handles the
-/// InstallSA first, gets its first block and its block in hand before t1's first request
-/// arrives. A target acknowledges a shared SA only once its first block is in the kernel, so
-/// t1 must get a block before the install timeout.
-final class SharedSAFirstBlockTests: XCTestCase {
+/// A shared outbound SA with the defaults (16-packet blocks, the peer's window of 32: two
+/// blocks) on two targets, as in issue 16's lab trial (ike-rekey-lossless).
+final class SharedSAWindowOfTwoBlocksTests: XCTestCase {
     private let t1 = Fixture.node("t1"), t2 = Fixture.node("t2")
     private let saID = ClusterSAID(6)
     private let blockSize: UInt64 = 16
@@ -106,15 +103,9 @@ final class SharedSAFirstBlockTests: XCTestCase {
         return lab
     }
 
-    func testATargetWhoseFirstRequestComesLastStillInstallsTheSharedSA() {
-        var lab = lab(installTimeout: .seconds(20))
-        let token = IKEResponseToken(1)
-        lab.route(lab.authority.childSANegotiated([Fixture.sa(saID.rawValue, direction: .outbound, sequencing: .shared(blockSize: blockSize))],
-                                                  response: token, now: lab.clock))
-        lab.handle(1)   // t2 first: its first block, then its request for a block in hand
-        lab.handle(0)   // then t1's first request
-        // 25 s in 50 ms steps: t2 sends 5 packets a second, t1 too once it may; both retry a
-        // window-full Nack at the next step; the routing node's timer runs.
+    /// 25 s in 50 ms steps: each target sends 5 packets a second once it has a block, retries
+    /// a window-full Nack at the next step; the routing node's timer runs.
+    private func run(_ lab: inout Lab) {
         for step in 1...500 {
             lab.clock = lab.clock + .milliseconds(50)
             for index in lab.targets.indices where lab.targets[index].retryDue {
@@ -126,10 +117,41 @@ final class SharedSAFirstBlockTests: XCTestCase {
             lab.route(lab.authority.tick(now: lab.clock))
             for index in lab.targets.indices { lab.handle(index) }
         }
+    }
+
+    /// The order of the lab's sa#6: t2 handles the InstallSA first and gets its first block
+    /// and its block in hand before t1's first request arrives. A target acknowledges a shared
+    /// SA only once its first block is in the kernel, so t1 must get one before the install
+    /// timeout.
+    func testATargetWhoseFirstRequestComesLastStillInstallsTheSharedSA() {
+        var lab = lab(installTimeout: .seconds(20))
+        let token = IKEResponseToken(1)
+        lab.route(lab.authority.childSANegotiated([Fixture.sa(saID.rawValue, direction: .outbound, sequencing: .shared(blockSize: blockSize))],
+                                                  response: token, now: lab.clock))
+        lab.handle(1)   // t2 first: its first block, then its request for a block in hand
+        lab.handle(0)   // then t1's first request
+        run(&lab)
         XCTAssertEqual(lab.drops, [], "no target misses the install timeout")
         XCTAssertEqual(lab.authority.holders(of: saID), [t1, t2])
         XCTAssertEqual(lab.authority.heldResponses, [], "the response went out")
         XCTAssertTrue(lab.sent.values.contains(t1), "t1 sent on its own block")
         XCTAssertTrue(lab.sent.values.contains(t2))
+    }
+
+    /// The lab's other shared SAs (sa#2, sa#4, sa#10...): each target got one block and never
+    /// another, since a block its kernel used up still held half the window. Both must keep
+    /// sending: 25 s at 5 packets a second is about 8 blocks each.
+    func testTwoTargetsKeepSendingWhenEachHoldsHalfTheWindow() {
+        var lab = lab(installTimeout: .seconds(20))
+        lab.route(lab.authority.childSANegotiated([Fixture.sa(saID.rawValue, direction: .outbound, sequencing: .shared(blockSize: blockSize))],
+                                                  response: nil, now: lab.clock))
+        lab.handle(0)
+        lab.handle(1)
+        run(&lab)
+        XCTAssertEqual(lab.drops, [])
+        for target in [t1, t2] {
+            let sent = lab.sent.values.filter { $0 == target }.count
+            XCTAssertGreaterThan(sent, 4 * Int(blockSize), "\(target) sent \(sent)")
+        }
     }
 }
