@@ -141,9 +141,8 @@ extension SAAuthority {
             return [.send(.nack(.init(saID: saID, operation: .sequenceBlockRequest, reason: .unknownSA)), to: node)]
         }
         let incarnation = membership.members[node]?.incarnation ?? 0
-        let senders = distribution.installed.union(distribution.pending.keys)
         let decision = allocator.request(from: node, incarnation: incarnation, currentBlockFirst: request.currentBlockFirst,
-                                         senders: senders, now: now)
+                                         installing: Set(distribution.pending.keys), now: now)
         allocators[saID] = allocator
         var actions: [AuthorityAction] = []
         switch decision {

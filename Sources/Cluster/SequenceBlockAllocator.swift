@@ -21,8 +21,8 @@
 ///   kernel used up and expired (hard limit); `maximumIdle` lets the blocks
 ///   of an agent that has not asked for that long stop holding the window back.
 /// - **First blocks first.** An agent that holds a block gets another (its block in hand)
-///   only if the window keeps room for a first block of every other sender of the SA that
-///   holds none. Otherwise, with the default window of two blocks, one agent's current block
+///   only if the window keeps room for a first block of every target still installing the
+///   SA that holds none (a target acknowledges a shared SA only once it has a block). Otherwise, with the default window of two blocks, one agent's current block
 ///   and block in hand fill the window for good (it retires one and takes the freed room in
 ///   the same request), and a sender that asked later never gets its first block, never puts
 ///   the SA into its kernel and misses the install timeout (issue 16, lab ike-rekey-lossless).
@@ -125,10 +125,10 @@ public struct SequenceBlockAllocator: Sendable {
     ///
     /// `incarnation` is the agent process's incarnation (from its Hello): a request from a
     /// new incarnation abandons everything the previous one held, so a restarted agent gets
-    /// a fresh block even if nobody called `abandon(_:)`. `senders`: the targets meant to send
-    /// on the SA (those installing or holding it), for the room kept for their first blocks.
+    /// a fresh block even if nobody called `abandon(_:)`. `installing`: the targets that have
+    /// not acknowledged the SA yet, for the room kept for their first blocks.
     public mutating func request(from node: NodeID, incarnation: UInt64, currentBlockFirst: UInt64,
-                                 senders: Set<NodeID> = [], now: ClusterInstant) -> Decision {
+                                 installing: Set<NodeID> = [], now: ClusterInstant) -> Decision {
         var holding = holdings[node] ?? Holding(incarnation: incarnation, lastRequest: now)
         if holding.incarnation != incarnation {
             holding = Holding(incarnation: incarnation, lastRequest: now)
@@ -144,7 +144,7 @@ public struct SequenceBlockAllocator: Sendable {
         let first = highWaterMark + 1
         let last = highWaterMark + blockSize
         let span = last - (lowestCountedFirst(now: now) ?? first)
-        let waiting = holding.blocks.isEmpty ? 0 : UInt64(withoutBlock(senders, besides: node))
+        let waiting = holding.blocks.isEmpty ? 0 : UInt64(withoutBlock(installing, besides: node))
         let (reserved, overflow) = blockSize.multipliedReportingOverflow(by: waiting)
         if span >= configuration.peerReplayWindow || overflow || reserved >= configuration.peerReplayWindow - span {
             return .deferred
@@ -167,9 +167,9 @@ public struct SequenceBlockAllocator: Sendable {
         ClusterMessage.SequenceBlockGrant(saID: saID, block: block, softPacketLimit: configuration.softPacketLimit)
     }
 
-    /// How many of `senders` other than `node` hold no block.
-    private func withoutBlock(_ senders: Set<NodeID>, besides node: NodeID) -> Int {
-        senders.filter { $0 != node && (holdings[$0]?.blocks.isEmpty ?? true) }.count
+    /// How many of `nodes` other than `node` hold no block.
+    private func withoutBlock(_ nodes: Set<NodeID>, besides node: NodeID) -> Int {
+        nodes.filter { $0 != node && (holdings[$0]?.blocks.isEmpty ?? true) }.count
     }
 
     /// The lowest first number among blocks that still count against the window.

@@ -73,22 +73,22 @@ final class SequenceBlockAllocatorTests: XCTestCase {
 
     func testABlockInHandWaitsWhileAnotherSenderHasNoFirstBlock() throws {
         var allocator = try allocator(block: 100, window: 200)
-        let senders: Set = [t1, t2]
-        XCTAssertEqual(allocator.request(from: t2, incarnation: 1, currentBlockFirst: 0, senders: senders, now: now), .granted(block(1, 100)))
+        let installing: Set = [t1, t2]
+        XCTAssertEqual(allocator.request(from: t2, incarnation: 1, currentBlockFirst: 0, installing: installing, now: now), .granted(block(1, 100)))
         // t2's block in hand would fill the window while t1 has none yet.
-        XCTAssertEqual(allocator.request(from: t2, incarnation: 1, currentBlockFirst: 1, senders: senders, now: now), .deferred)
-        XCTAssertEqual(allocator.request(from: t1, incarnation: 1, currentBlockFirst: 0, senders: senders, now: now), .granted(block(101, 200)))
-        // Without t1 among the senders (it left, or never was one) t2 gets its block in hand.
+        XCTAssertEqual(allocator.request(from: t2, incarnation: 1, currentBlockFirst: 1, installing: installing, now: now), .deferred)
+        XCTAssertEqual(allocator.request(from: t1, incarnation: 1, currentBlockFirst: 0, installing: installing, now: now), .granted(block(101, 200)))
+        // With t1 no longer installing (it acknowledged, left, or never was a target) t2 gets its block in hand.
         var alone = try self.allocator(block: 100, window: 200)
-        _ = alone.request(from: t2, incarnation: 1, currentBlockFirst: 0, senders: [t2], now: now)
-        XCTAssertEqual(alone.request(from: t2, incarnation: 1, currentBlockFirst: 1, senders: [t2], now: now), .granted(block(101, 200)))
+        _ = alone.request(from: t2, incarnation: 1, currentBlockFirst: 0, installing: [t2], now: now)
+        XCTAssertEqual(alone.request(from: t2, incarnation: 1, currentBlockFirst: 1, installing: [t2], now: now), .granted(block(101, 200)))
         // In a wider window the block in hand fits beside the room kept for t1.
         var wide = try self.allocator(block: 100, window: 300)
-        _ = wide.request(from: t2, incarnation: 1, currentBlockFirst: 0, senders: senders, now: now)
-        XCTAssertEqual(wide.request(from: t2, incarnation: 1, currentBlockFirst: 1, senders: senders, now: now),
+        _ = wide.request(from: t2, incarnation: 1, currentBlockFirst: 0, installing: installing, now: now)
+        XCTAssertEqual(wide.request(from: t2, incarnation: 1, currentBlockFirst: 1, installing: installing, now: now),
                        .granted(block(101, 200)))
-        XCTAssertEqual(wide.request(from: t2, incarnation: 1, currentBlockFirst: 1, senders: senders, now: now), .resent(block(101, 200)))
-        XCTAssertEqual(wide.request(from: t1, incarnation: 1, currentBlockFirst: 0, senders: senders, now: now), .granted(block(201, 300)))
+        XCTAssertEqual(wide.request(from: t2, incarnation: 1, currentBlockFirst: 1, installing: installing, now: now), .resent(block(101, 200)))
+        XCTAssertEqual(wide.request(from: t1, incarnation: 1, currentBlockFirst: 0, installing: installing, now: now), .granted(block(201, 300)))
     }
 
     func testABlockTheKernelUsedUpIsRetiredByNamingTheNumberAfterIt() throws {
