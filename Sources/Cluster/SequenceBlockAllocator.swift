@@ -91,6 +91,8 @@ public struct SequenceBlockAllocator: Sendable {
         var incarnation: UInt64
         var blocks: [SequenceBlock] = []   // ascending
         var lastRequest: ClusterInstant
+        /// Requests `deferred` since the last block granted.
+        var refusals = 0
     }
 
     public let configuration: Configuration
@@ -147,13 +149,20 @@ public struct SequenceBlockAllocator: Sendable {
         let waiting = holding.blocks.isEmpty ? 0 : UInt64(withoutBlock(installing, besides: node))
         let (reserved, overflow) = blockSize.multipliedReportingOverflow(by: waiting)
         if span >= configuration.peerReplayWindow || overflow || reserved >= configuration.peerReplayWindow - span {
+            holdings[node]?.refusals += 1
             return .deferred
         }
         // first >= 1 and first <= last by construction; the guard keeps this trap-free.
         guard let block = try? SequenceBlock(first: first, last: last) else { return .exhausted }
         highWaterMark = last
         holdings[node]?.blocks.append(block)
+        holdings[node]?.refusals = 0
         return .granted(block)
+    }
+
+    /// How many of `node`'s requests were `deferred` since it was last granted a block.
+    public func refusals(of node: NodeID) -> Int {
+        holdings[node]?.refusals ?? 0
     }
 
     /// The agent died or restarted: its blocks no longer hold the window back, and are never
