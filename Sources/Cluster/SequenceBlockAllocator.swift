@@ -18,14 +18,15 @@
 ///   ones. A new block is granted only if it and every block still held lie within
 ///   `peerReplayWindow`; otherwise the request is `deferred` (the agent retries). An agent
 ///   retires its old blocks by naming the block it uses now, or the number after a block its
-///   kernel used up and expired (hard limit); `maximumIdle` lets the blocks
-///   of an agent that has not asked for that long stop holding the window back.
+///   kernel used up and expired (hard limit); `maximumIdle` lets the blocks of an agent that
+///   has not asked for that long stop holding the window back.
 /// - **First blocks first.** An agent that holds a block gets another (its block in hand)
 ///   only if the window keeps room for a first block of every target still installing the
-///   SA that holds none (a target acknowledges a shared SA only once it has a block). Otherwise, with the default window of two blocks, one agent's current block
-///   and block in hand fill the window for good (it retires one and takes the freed room in
-///   the same request), and a sender that asked later never gets its first block, never puts
-///   the SA into its kernel and misses the install timeout (issue 16, lab ike-rekey-lossless).
+///   SA that holds none (a target acknowledges a shared SA only once it has a block).
+///   Otherwise, with the default window of two blocks, one agent's current block and block
+///   in hand fill the window for good (it retires one and takes the freed room in the same
+///   request), and a target that asked later never gets its first block, never puts the SA
+///   into its kernel and misses the install timeout (issue 16, lab ike-rekey-lossless).
 /// - **Exhaustion.** The space ends at 2^32 − 1 (or 2^64 − 1 with ESN). `rekeyAdvised`
 ///   turns true `rekeyMargin` numbers before that; past the end every request is `exhausted`.
 public struct SequenceBlockAllocator: Sendable {
