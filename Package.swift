@@ -71,11 +71,12 @@ let package = Package(
         // The routing node's inbound set-up: nft interception, policy routing by mark.
         .target(name: "InboundRouting", dependencies: ["Netlink", "CMNL"]),
 
-        // MARK: Key material (no dependencies), shared by IKEv2 and Cluster
+        // MARK: Key material and plain SA values (no dependencies), shared by IKEv2 and Cluster
         .target(name: "Secrets"),
+        .target(name: "IPsecValues"),
 
         // MARK: IKEv2
-        .target(name: "IKEv2", dependencies: ["Secrets", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "IKEv2", dependencies: ["Secrets", "IPsecValues", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "IKECrypto", dependencies: ["IKEv2", "COpenSSL"]),
         // Certificate authentication: RFC 7427 signatures with OpenSSL, chains with swift-certificates.
         .target(name: "IKECertificates", dependencies: [
@@ -91,7 +92,7 @@ let package = Package(
         ]),
 
         // MARK: Cluster
-        .target(name: "Cluster", dependencies: ["Secrets", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "Cluster", dependencies: ["Secrets", "IPsecValues", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "ClusterNode", dependencies: [
             "Cluster", "XFRM", "IKEv2", "UnixStream",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -15,7 +15,10 @@
 ///    What was left of the previous block is never used. Without a block in hand the switch
 ///    happens as soon as the grant arrives.
 /// 5. Hard packet expiry (the kernel already refused to go past the block and expired the
-///    state) → `addState` with the block in hand, or ask and add when it comes.
+///    state) → `addState` with the block in hand, or ask and add when it comes. Such a request
+///    names the number after the used-up block: the routing node retires it (the kernel sends
+///    nothing of it again), so it no longer holds the peer's window back. With a window of
+///    two blocks and two agents, each holding a used-up block otherwise stopped both for good.
 public struct AgentSequencer: Sendable {
     /// What the shell must do.
     public enum Effect: Equatable, Sendable {
@@ -106,13 +109,21 @@ public struct AgentSequencer: Sendable {
             entry.inKernel = true
             return [.addState(saID, next), nextRequest(saID, next.block)]
         }
-        return [.request(.init(saID: saID, currentBlockFirst: entry.current?.first ?? 0))]
+        return [.request(.init(saID: saID, currentBlockFirst: named(entry)))]
     }
 
     /// The routing node said `window-full`: the shell calls this again after a short delay.
     public func retry(_ saID: ClusterSAID) -> [Effect] {
         guard let entry = entries[saID], entry.next == nil else { return [] }
-        return [.request(.init(saID: saID, currentBlockFirst: entry.current?.first ?? 0))]
+        return [.request(.init(saID: saID, currentBlockFirst: named(entry)))]
+    }
+
+    /// What a request names: the first number of the block in the kernel; once the kernel
+    /// expired that block, the number after it; 0 before the first block.
+    private func named(_ entry: Entry) -> UInt64 {
+        guard let current = entry.current else { return 0 }
+        guard !entry.inKernel else { return current.first }
+        return current.last < .max ? current.last + 1 : current.last
     }
 
     /// The SA was deleted (or the agent lost the cluster).

@@ -13,11 +13,18 @@ public enum DropReason: Equatable, Sendable, CustomStringConvertible {
     case silent
     /// Did not acknowledge an install within the install timeout.
     case installTimeout(ClusterSAID)
+    /// Did not acknowledge the install of a shared SA within the install timeout, still
+    /// waiting for its first sequence block (a target adds the SA with its first block):
+    /// `refusals` of its requests were refused for want of room in the peer's window.
+    case noFirstSequenceBlock(ClusterSAID, refusals: Int)
 
     public var description: String {
         switch self {
         case .silent: return "silent past the failure timeout"
         case .installTimeout(let saID): return "no answer to the install of \(saID) within the install timeout"
+        case .noFirstSequenceBlock(let saID, let refusals):
+            return "no answer to the install of \(saID) within the install timeout: it had no sequence block yet "
+                + "(\(refusals) requests refused window-full)"
         }
     }
 }

@@ -94,13 +94,20 @@ extension SAAuthority {
         for node in laggards.keys.sorted() {
             guard let saID = laggards[node] else { continue }
             membership.remove(node)
-            actions.append(.dropMember(node, reason: .installTimeout(saID)))
+            actions.append(.dropMember(node, reason: installTimeoutReason(node, saID)))
             actions += detach(node, leaving: true)
         }
         return actions + settle()
     }
 
     // MARK: Internals
+
+    /// Why `node` missed the install timeout of `saID`: for a shared SA it may still have
+    /// been waiting for its first sequence block.
+    private func installTimeoutReason(_ node: NodeID, _ saID: ClusterSAID) -> DropReason {
+        guard let allocator = allocators[saID], allocator.outstanding[node] == nil else { return .installTimeout(saID) }
+        return .noFirstSequenceBlock(saID, refusals: allocator.refusals(of: node))
+    }
 
     /// A holder's kernel authenticated packets of an inbound SA up to `report.top`: the SA's
     /// high-water mark moves (claim 22: it lives here, with the SA, for a backup routing
@@ -141,8 +148,8 @@ extension SAAuthority {
             return [.send(.nack(.init(saID: saID, operation: .sequenceBlockRequest, reason: .unknownSA)), to: node)]
         }
         let incarnation = membership.members[node]?.incarnation ?? 0
-        let decision = allocator.request(from: node, incarnation: incarnation,
-                                         currentBlockFirst: request.currentBlockFirst, now: now)
+        let decision = allocator.request(from: node, incarnation: incarnation, currentBlockFirst: request.currentBlockFirst,
+                                         installing: Set(distribution.pending.keys), now: now)
         allocators[saID] = allocator
         var actions: [AuthorityAction] = []
         switch decision {

@@ -17,8 +17,16 @@
 ///   peer's window (Linux: at most 4096 with ESN replay state) or the peer drops the lower
 ///   ones. A new block is granted only if it and every block still held lie within
 ///   `peerReplayWindow`; otherwise the request is `deferred` (the agent retries). An agent
-///   retires its old blocks by naming the block it uses now; `maximumIdle` lets the blocks
-///   of an agent that has not asked for that long stop holding the window back.
+///   retires its old blocks by naming the block it uses now, or the number after a block its
+///   kernel used up and expired (hard limit); `maximumIdle` lets the blocks of an agent that
+///   has not asked for that long stop holding the window back.
+/// - **First blocks first.** An agent that holds a block gets another (its block in hand)
+///   only if the window keeps room for a first block of every target still installing the
+///   SA that holds none (a target acknowledges a shared SA only once it has a block).
+///   Otherwise, with the default window of two blocks, one agent's current block and block
+///   in hand fill the window for good (it retires one and takes the freed room in the same
+///   request), and a target that asked later never gets its first block, never puts the SA
+///   into its kernel and misses the install timeout (issue 16, lab ike-rekey-lossless).
 /// - **Exhaustion.** The space ends at 2^32 − 1 (or 2^64 − 1 with ESN). `rekeyAdvised`
 ///   turns true `rekeyMargin` numbers before that; past the end every request is `exhausted`.
 public struct SequenceBlockAllocator: Sendable {
@@ -84,6 +92,8 @@ public struct SequenceBlockAllocator: Sendable {
         var incarnation: UInt64
         var blocks: [SequenceBlock] = []   // ascending
         var lastRequest: ClusterInstant
+        /// Requests `deferred` since the last block granted.
+        var refusals = 0
     }
 
     public let configuration: Configuration
@@ -113,21 +123,21 @@ public struct SequenceBlockAllocator: Sendable {
     }
 
     /// An agent asks for its next block, naming the first number of the block its kernel uses
-    /// now (0 = none). Blocks of that agent below the named one are retired.
+    /// now (0 = none yet), or the number after the block its kernel used up. Blocks of that
+    /// agent that end below the named number are retired.
     ///
     /// `incarnation` is the agent process's incarnation (from its Hello): a request from a
     /// new incarnation abandons everything the previous one held, so a restarted agent gets
-    /// a fresh block even if nobody called `abandon(_:)`.
+    /// a fresh block even if nobody called `abandon(_:)`. `installing`: the targets that have
+    /// not acknowledged the SA yet, for the room kept for their first blocks.
     public mutating func request(from node: NodeID, incarnation: UInt64, currentBlockFirst: UInt64,
-                                 now: ClusterInstant) -> Decision {
+                                 installing: Set<NodeID> = [], now: ClusterInstant) -> Decision {
         var holding = holdings[node] ?? Holding(incarnation: incarnation, lastRequest: now)
         if holding.incarnation != incarnation {
             holding = Holding(incarnation: incarnation, lastRequest: now)
         }
         holding.lastRequest = max(holding.lastRequest, now)
-        if currentBlockFirst != 0, holding.blocks.contains(where: { $0.first == currentBlockFirst }) {
-            holding.blocks.removeAll { $0.first < currentBlockFirst }
-        }
+        holding.blocks.removeAll { $0.last < currentBlockFirst }
         holdings[node] = holding
         if let pending = holding.blocks.first(where: { $0.first > currentBlockFirst }) {
             return .resent(pending)
@@ -136,14 +146,24 @@ public struct SequenceBlockAllocator: Sendable {
         guard configuration.limit - highWaterMark >= blockSize else { return .exhausted }
         let first = highWaterMark + 1
         let last = highWaterMark + blockSize
-        if let lowest = lowestCountedFirst(now: now), last - lowest >= configuration.peerReplayWindow {
+        let span = last - (lowestCountedFirst(now: now) ?? first)
+        let waiting = holding.blocks.isEmpty ? 0 : UInt64(withoutBlock(installing, besides: node))
+        let (reserved, overflow) = blockSize.multipliedReportingOverflow(by: waiting)
+        if span >= configuration.peerReplayWindow || overflow || reserved >= configuration.peerReplayWindow - span {
+            holdings[node]?.refusals += 1
             return .deferred
         }
         // first >= 1 and first <= last by construction; the guard keeps this trap-free.
         guard let block = try? SequenceBlock(first: first, last: last) else { return .exhausted }
         highWaterMark = last
         holdings[node]?.blocks.append(block)
+        holdings[node]?.refusals = 0
         return .granted(block)
+    }
+
+    /// How many of `node`'s requests were `deferred` since it was last granted a block.
+    public func refusals(of node: NodeID) -> Int {
+        holdings[node]?.refusals ?? 0
     }
 
     /// The agent died or restarted: its blocks no longer hold the window back, and are never
@@ -155,6 +175,11 @@ public struct SequenceBlockAllocator: Sendable {
     /// The grant message for a decision's block.
     public func grant(for saID: ClusterSAID, block: SequenceBlock) -> ClusterMessage.SequenceBlockGrant {
         ClusterMessage.SequenceBlockGrant(saID: saID, block: block, softPacketLimit: configuration.softPacketLimit)
+    }
+
+    /// How many of `nodes` other than `node` hold no block.
+    private func withoutBlock(_ nodes: Set<NodeID>, besides node: NodeID) -> Int {
+        nodes.filter { $0 != node && (holdings[$0]?.blocks.isEmpty ?? true) }.count
     }
 
     /// The lowest first number among blocks that still count against the window.

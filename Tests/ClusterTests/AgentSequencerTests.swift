@@ -27,10 +27,11 @@ final class AgentSequencerTests: XCTestCase {
         XCTAssertEqual(sequencer.softLimitReached(sa), [.switchBlock(sa, grant(301, 400)), request(301)])
         XCTAssertEqual(sequencer.currentBlock(of: sa)?.first, 301)
         XCTAssertNil(sequencer.nextBlock(of: sa))
-        // Hard expiry with no block in hand: ask; the grant re-adds the state.
-        XCTAssertEqual(sequencer.hardLimitReached(sa), [request(301)])
+        // Hard expiry with no block in hand: ask, naming the number after the used-up block
+        // (the routing node retires it); the grant re-adds the state.
+        XCTAssertEqual(sequencer.hardLimitReached(sa), [request(401)])
         XCTAssertNil(sequencer.currentBlock(of: sa))
-        XCTAssertEqual(sequencer.retry(sa), [request(301)])
+        XCTAssertEqual(sequencer.retry(sa), [request(401)])
         XCTAssertEqual(sequencer.received(grant(501, 600)), [.addState(sa, grant(501, 600)), request(501)], "re-added, not NEWAE")
         // Soft expiry before the next grant came: ask again, switch as soon as it comes.
         XCTAssertEqual(sequencer.softLimitReached(sa), [request(501)])

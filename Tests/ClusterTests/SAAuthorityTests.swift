@@ -250,6 +250,34 @@ final class SAAuthorityTests: XCTestCase {
                        [.send(.nack(.init(saID: ClusterSAID(9), operation: .sequenceBlockRequest, reason: .unknownSA)), to: t1)])
     }
 
+    func testATargetDroppedWaitingForItsFirstSequenceBlockIsToldApart() {
+        // A window of two blocks, both held by t1 and t2 (idle: they never use them up):
+        // t3 joins later and can get no first block, so it cannot add the SA.
+        var authority = authority([t1, t2], mode: .shared(blockSize: 16, peerReplayWindow: 32))
+        let saID = ClusterSAID(2)
+        _ = authority.childSANegotiated([Fixture.sa(2, direction: .outbound, sequencing: .shared(blockSize: 16))],
+                                        response: nil, now: start)
+        let first = ClusterMessage.sequenceBlockRequest(.init(saID: saID, currentBlockFirst: 0))
+        for node in [t1, t2] {
+            _ = authority.received(first, from: node, now: start)
+            _ = authority.received(ack(2), from: node, now: start)
+        }
+        _ = authority.receivedHello(hello(t3), now: start)
+        let windowFull = AuthorityAction.send(.nack(.init(saID: saID, operation: .sequenceBlockRequest, reason: .windowFull)), to: t3)
+        for step in 1...3 {
+            XCTAssertEqual(authority.received(first, from: t3, now: start + .milliseconds(50 * step)), [windowFull])
+        }
+        let dropped = authority.tick(now: start + .seconds(2)).first { if case .dropMember = $0 { return true } else { return false } }
+        XCTAssertEqual(dropped, .dropMember(t3, reason: .noFirstSequenceBlock(saID, refusals: 3)))
+        XCTAssertEqual(dropped?.description.contains("no sequence block yet (3 requests refused window-full)"), true, "\(String(describing: dropped))")
+        // A target that had its block and still did not answer is an ordinary install timeout.
+        var other = self.authority([t1, t2], mode: .shared(blockSize: 16, peerReplayWindow: 32))
+        _ = other.childSANegotiated([Fixture.sa(2, direction: .outbound, sequencing: .shared(blockSize: 16))], response: nil, now: start)
+        _ = other.received(first, from: t1, now: start)
+        _ = other.received(ack(2), from: t2, now: start)
+        XCTAssertEqual(other.tick(now: start + .seconds(2)).first, .dropMember(t1, reason: .installTimeout(saID)))
+    }
+
     func testLifesizeReportsTriggerOneRekeyAndTheRekeyAdaptsN() {
         var authority = authority([t1, t2])
         _ = authority.childSANegotiated([Fixture.sa(1)], response: nil, now: start)

@@ -71,6 +71,43 @@ final class SequenceBlockAllocatorTests: XCTestCase {
         XCTAssertEqual(allocator.request(from: t3, incarnation: 1, currentBlockFirst: 201, now: now), .deferred)
     }
 
+    func testABlockInHandWaitsWhileAnotherSenderHasNoFirstBlock() throws {
+        var allocator = try allocator(block: 100, window: 200)
+        let installing: Set = [t1, t2]
+        XCTAssertEqual(allocator.request(from: t2, incarnation: 1, currentBlockFirst: 0, installing: installing, now: now), .granted(block(1, 100)))
+        // t2's block in hand would fill the window while t1 has none yet.
+        XCTAssertEqual(allocator.request(from: t2, incarnation: 1, currentBlockFirst: 1, installing: installing, now: now), .deferred)
+        XCTAssertEqual(allocator.request(from: t1, incarnation: 1, currentBlockFirst: 0, installing: installing, now: now), .granted(block(101, 200)))
+        // With t1 no longer installing (it acknowledged, left, or never was a target) t2 gets its block in hand.
+        var alone = try self.allocator(block: 100, window: 200)
+        _ = alone.request(from: t2, incarnation: 1, currentBlockFirst: 0, installing: [t2], now: now)
+        XCTAssertEqual(alone.request(from: t2, incarnation: 1, currentBlockFirst: 1, installing: [t2], now: now), .granted(block(101, 200)))
+        // In a wider window the block in hand fits beside the room kept for t1.
+        var wide = try self.allocator(block: 100, window: 300)
+        _ = wide.request(from: t2, incarnation: 1, currentBlockFirst: 0, installing: installing, now: now)
+        XCTAssertEqual(wide.request(from: t2, incarnation: 1, currentBlockFirst: 1, installing: installing, now: now),
+                       .granted(block(101, 200)))
+        XCTAssertEqual(wide.request(from: t2, incarnation: 1, currentBlockFirst: 1, installing: installing, now: now), .resent(block(101, 200)))
+        XCTAssertEqual(wide.request(from: t1, incarnation: 1, currentBlockFirst: 0, installing: installing, now: now), .granted(block(201, 300)))
+    }
+
+    func testABlockTheKernelUsedUpIsRetiredByNamingTheNumberAfterIt() throws {
+        var allocator = try allocator(block: 100, window: 200)
+        XCTAssertEqual(allocator.request(from: t1, incarnation: 1, currentBlockFirst: 0, now: now), .granted(block(1, 100)))
+        XCTAssertEqual(allocator.request(from: t2, incarnation: 1, currentBlockFirst: 0, now: now), .granted(block(101, 200)))
+        // Both at their soft limit: no room for a block in hand.
+        XCTAssertEqual(allocator.request(from: t1, incarnation: 1, currentBlockFirst: 1, now: now), .deferred)
+        XCTAssertEqual(allocator.request(from: t2, incarnation: 1, currentBlockFirst: 101, now: now), .deferred)
+        // t1's kernel expired 1...100 (hard limit): it names 101, the block retires, t1 gets the room.
+        XCTAssertEqual(allocator.request(from: t1, incarnation: 1, currentBlockFirst: 101, now: now), .granted(block(201, 300)))
+        XCTAssertEqual(allocator.outstanding[t1], [block(201, 300)])
+        XCTAssertEqual(allocator.request(from: t2, incarnation: 1, currentBlockFirst: 201, now: now), .granted(block(301, 400)))
+        XCTAssertEqual(allocator.outstanding[t2], [block(301, 400)])
+        // Naming a number below what an agent holds retires nothing and resends nothing used.
+        XCTAssertEqual(allocator.request(from: t2, incarnation: 1, currentBlockFirst: 101, now: now), .resent(block(301, 400)))
+        XCTAssertEqual(allocator.highWaterMark, 400)
+    }
+
     func testIdleAgentStopsHoldingTheWindowBack() throws {
         var allocator = try allocator(block: 100, window: 200, idle: .seconds(5))
         XCTAssertEqual(allocator.request(from: t1, incarnation: 1, currentBlockFirst: 0, now: now), .granted(block(1, 100)))

@@ -131,16 +131,6 @@ public struct SASelector: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// ESP in UDP (RFC 3948) ports, when NAT traversal is on.
-public struct UDPEncapsulation: Hashable, Sendable {
-    public var sourcePort: UInt16
-    public var destinationPort: UInt16
-    public init(sourcePort: UInt16, destinationPort: UInt16) {
-        self.sourcePort = sourcePort
-        self.destinationPort = destinationPort
-    }
-}
-
 /// How an outbound SA's sequence numbers are kept apart across targets.
 public enum SequencingMode: Hashable, Sendable, CustomStringConvertible {
     /// Inbound SAs: the peer numbers, the targets only check.

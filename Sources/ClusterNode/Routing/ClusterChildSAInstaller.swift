@@ -164,8 +164,7 @@ public enum ClusterChildSA {
         }
         func description(_ sa: ChildSAParameters, id: ClusterSAID, inbound: Bool) throws -> SADescription {
             let encapsulation = child.udpEncapsulation.map {
-                inbound ? Cluster.UDPEncapsulation(sourcePort: $0.destinationPort, destinationPort: $0.sourcePort)
-                        : Cluster.UDPEncapsulation(sourcePort: $0.sourcePort, destinationPort: $0.destinationPort)
+                inbound ? UDPEncapsulation(sourcePort: $0.destinationPort, destinationPort: $0.sourcePort) : $0
             }
             return SADescription(
                 saID: id, epoch: ClusterEpoch(rawValue: 1), spi: sa.spi, direction: inbound ? .inbound : .outbound,

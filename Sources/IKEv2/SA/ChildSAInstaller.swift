@@ -53,16 +53,6 @@ public struct ChildSALifetime: Sendable, Equatable {
     }
 }
 
-/// UDP encapsulation of ESP (RFC 3948), when a NAT was detected.
-public struct UDPEncapsulation: Sendable, Equatable {
-    public var sourcePort: UInt16
-    public var destinationPort: UInt16
-    public init(sourcePort: UInt16, destinationPort: UInt16) {
-        self.sourcePort = sourcePort
-        self.destinationPort = destinationPort
-    }
-}
-
 /// One unidirectional ESP SA. Keys are `SecretBytes`: never printed (see `description`).
 public struct ChildSAParameters: Sendable, Equatable, CustomStringConvertible {
     /// The SPI the receiver of this SA's packets chose.
