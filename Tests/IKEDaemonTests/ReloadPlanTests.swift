@@ -109,8 +109,9 @@ final class ReloadPlanTests: XCTestCase, GatewayPeerTesting {
 
     // MARK: A gateway carrying it out
 
-    func establishedGateway() throws -> (IKEGateway, IKESA) {
-        var gateway = try IKEGateway(config: DaemonConfig(parsing: IKEGatewayTests.config(), file: "t"), provider: provider)
+    func establishedGateway(dpdDelay: String = "0") throws -> (IKEGateway, IKESA) {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: IKEGatewayTests.config(dpdDelay: dpdDelay), file: "t"),
+                                     provider: provider)
         var peer = try peer()
         var toGateway = peer.start(now: 100).compactMap { if case .send(let b) = $0 { return b }; return nil }
         while let datagram = toGateway.first {
@@ -124,22 +125,54 @@ final class ReloadPlanTests: XCTestCase, GatewayPeerTesting {
         return (gateway, peer)
     }
 
+    func sent(_ actions: [GatewayAction]) -> [[UInt8]] {
+        actions.compactMap { if case .send(let bytes, _, _) = $0 { return bytes }; return nil }
+    }
+
     func testAReloadDeletesTheNamedConnectionsIKESAsWithThePeerAndNothingElse() throws {
         var (gateway, peer) = try establishedGateway()
-        let config = try DaemonConfig(parsing: IKEGatewayTests.config(), file: "t")
-        let untouched = gateway.reload(config, reqids: ReqidTable(numbering: config), deleting: ["other"], now: 200)
+        let untouched = gateway.deleteIKESAs(of: ["other"], now: 200)
         XCTAssertTrue(untouched.actions.isEmpty, "an unchanged connection: no message, no kernel change")
         XCTAssertTrue(untouched.going.isEmpty)
         XCTAssertEqual(gateway.sas.values.first?.phase, .established)
 
-        let (actions, going) = gateway.reload(config, reqids: ReqidTable(numbering: config), deleting: ["lab"], now: 200)
+        let (actions, going, busy) = gateway.deleteIKESAs(of: ["lab"], now: 200)
         XCTAssertEqual(going, Array(gateway.sas.keys))
+        XCTAssertEqual(busy, [])
         XCTAssertTrue(actions.contains { if case .delete = $0 { return true }; return false }, "its CHILD_SA leaves the kernel")
-        guard case .send(let bytes, _, _)? = actions.first(where: { if case .send = $0 { return true }; return false }) else {
-            return XCTFail("no INFORMATIONAL Delete: \(actions)")
-        }
-        _ = peer.receive(bytes, now: 200)
+        let delete = try XCTUnwrap(sent(actions).first, "no INFORMATIONAL Delete: \(actions)")
+        _ = peer.receive(delete, now: 200)
         XCTAssertNotEqual(peer.phase, .established, "the peer took the Delete")
+    }
+
+    func testABusyIKESAGetsItsDeleteOnceItsExchangeIsAnswered() throws {
+        var (gateway, peer) = try establishedGateway(dpdDelay: "30s")
+        let spi = try XCTUnwrap(gateway.sas.keys.first)
+        let check = try XCTUnwrap(sent(gateway.commandTimerFired(.liveness(sa: spi), now: 150)).first, "a liveness check in flight")
+        let first = gateway.deleteIKESAs(of: ["lab"], now: 160)
+        XCTAssertEqual(first.going, [spi])
+        XCTAssertEqual(first.busy, [spi])
+        XCTAssertTrue(sent(first.actions).isEmpty, "no Delete while the check waits for its answer")
+        XCTAssertEqual(gateway.deleteBusy([spi], force: false, now: 161).busy, [spi])
+        for answer in peer.receive(check, now: 162).compactMap({ if case .send(let b) = $0 { return b }; return nil }) {
+            _ = gateway.receive(answer, local: IKEGatewayTests.gatewayAddress, remote: IKEGatewayTests.peerAddress, now: 162)
+        }
+        let later = gateway.deleteBusy([spi], force: false, now: 163)
+        XCTAssertEqual(later.busy, [])
+        let delete = try XCTUnwrap(sent(later.actions).first, "the Delete goes once idle: \(later.actions)")
+        _ = peer.receive(delete, now: 163)
+        XCTAssertNotEqual(peer.phase, .established, "the peer took the Delete")
+    }
+
+    func testABusyIKESAStillBusyAtTheDeadlineIsClosed() throws {
+        var (gateway, _) = try establishedGateway(dpdDelay: "30s")
+        let spi = try XCTUnwrap(gateway.sas.keys.first)
+        _ = gateway.commandTimerFired(.liveness(sa: spi), now: 150)
+        XCTAssertEqual(gateway.deleteIKESAs(of: ["lab"], now: 160).busy, [spi])
+        let forced = gateway.deleteBusy([spi], force: true, now: 170)
+        XCTAssertEqual(forced.busy, [])
+        XCTAssertTrue(forced.actions.contains { if case .delete = $0 { return true }; return false }, "its CHILD_SA leaves the kernel")
+        XCTAssertNil(gateway.sas[spi])
     }
 
     // MARK: ConfigReload on workers, with a file

@@ -2,8 +2,9 @@
 // daemon (the rule: ReloadPlan.swift, README "Operations"). A file that does not load, or
 // that changes `vipsec { }`, is refused before anything is touched. Otherwise every worker
 // takes the new connections and deletes the IKE_SAs of removed and changed ones with their
-// peers; once those are gone (or the timeout passed), the added and changed connections
-// with a start_action = start child are initiated. The outcome is logged and answered.
+// peers (one busy with another exchange once that is answered, within half the timeout);
+// once those are gone (or the timeout passed), the added and changed connections with a
+// start_action = start child are initiated. The outcome is logged and answered.
 import NIOCore
 
 enum ConfigReload {
@@ -35,17 +36,21 @@ enum ConfigReload {
             workers.reqids = plan.reqids
             logger.info("reload of \(path): \(plan.summary.joined(separator: "; "))")
             let deleting = plan.deleted
-            return workers.collect { core -> [UInt64] in
+            let start = NIODeadline.now()
+            return workers.collect { core -> (going: [UInt64], busy: [UInt64]) in
                 core.config.connections = new.connections
                 core.config.secrets = new.secrets
                 core.config.privateKeyFiles = new.privateKeyFiles
-                let (actions, going) = core.gateway.reload(core.config, reqids: plan.reqids, deleting: deleting, now: DaemonCore.now)
+                core.gateway.reload(core.config, reqids: plan.reqids)
+                let (actions, going, busy) = core.gateway.deleteIKESAs(of: deleting, now: DaemonCore.now)
                 core.perform(actions)
-                return going
+                return (going, busy)
             }
             .flatMap { lists in
-                gone(Set(lists.joined()), workers, within: timeout, on: first.loop)
-                    .map { left in (count: lists.joined().count, left: left) }
+                // Busy IKE_SAs get their Delete once idle (at most half the time: then without one).
+                deleteBusy(lists.flatMap(\.busy), workers, until: start + seconds(timeout / 2), on: first.loop)
+                    .flatMap { gone(Set(lists.flatMap(\.going)), workers, until: start + seconds(timeout), on: first.loop) }
+                    .map { left in (count: lists.flatMap(\.going).count, left: left) }
             }
             .flatMap { deleted in
                 first.loop.submit { () -> OperatorResponse in
@@ -66,11 +71,33 @@ enum ConfigReload {
         .hop(to: loop)
     }
 
-    /// Polls until no worker holds an IKE_SA of `spis`; the number still held at `timeout`.
-    static func gone(_ spis: Set<UInt64>, _ workers: IKEWorkerSet, within timeout: Double,
+    static func seconds(_ value: Double) -> TimeAmount { .milliseconds(Int64(max(0, value) * 1000)) }
+
+    /// Retries the Delete of the busy IKE_SAs `spis` until none is busy; at `deadline` the
+    /// rest are closed without one.
+    static func deleteBusy(_ spis: [UInt64], _ workers: IKEWorkerSet, until deadline: NIODeadline,
+                           on loop: EventLoop) -> EventLoopFuture<Void> {
+        guard !spis.isEmpty else { return loop.makeSucceededFuture(()) }
+        let force = NIODeadline.now() >= deadline
+        return workers.collect { core -> [UInt64] in
+            let (actions, busy) = core.gateway.deleteBusy(spis, force: force, now: DaemonCore.now)
+            core.perform(actions)
+            return busy
+        }
+        .hop(to: loop)
+        .flatMap { lists in
+            // Only the ones still busy go round again (a sent Delete is not sent twice).
+            let left = lists.flatMap { $0 }
+            if left.isEmpty || force { return loop.makeSucceededFuture(()) }
+            return loop.scheduleTask(in: OperatorService.pollInterval) {}.futureResult
+                .flatMap { deleteBusy(left, workers, until: deadline, on: loop) }
+        }
+    }
+
+    /// Polls until no worker holds an IKE_SA of `spis`; the number still held at `deadline`.
+    static func gone(_ spis: Set<UInt64>, _ workers: IKEWorkerSet, until deadline: NIODeadline,
                      on loop: EventLoop) -> EventLoopFuture<Int> {
         guard !spis.isEmpty else { return loop.makeSucceededFuture(0) }
-        let deadline = NIODeadline.now() + .milliseconds(Int64(max(0, timeout) * 1000))
         let promise = loop.makePromise(of: Int.self)
         func poll() {
             workers.collect { core in core.gateway.sas.keys.filter { spis.contains($0) }.count }
