@@ -27,6 +27,8 @@ public final class IKEDaemonService {
     public var extraStatusLines: (@Sendable () -> [String])?
     /// Called once the sockets are bound and the configured connections initiated (systemd's READY=1).
     public var onRunning: (() -> Void)?
+    /// The file `config` was read from: `vipsec reload` and SIGHUP read it again (nil: no reload).
+    public var configPath: String?
 
     /// `control`, if given, accepts commands (e.g. from the cluster) while `run` runs.
     /// `onStopSignal(count)` runs on the signal queue at every SIGTERM/SIGINT (1 for the
@@ -56,7 +58,7 @@ public final class IKEDaemonService {
         let cores = try group.makeIterator().map { loop in
             try DaemonCore(config: workerConfig, installer: installer, logger: logger, loop: loop)
         }
-        let workers = IKEWorkerSet(cores: cores)
+        let workers = IKEWorkerSet(cores: cores, configPath: configPath)
         for core in cores { core.gateway.soleWorker = cores.count == 1 }
         let loop = workers.first.loop
         control?.attach(workers)
@@ -149,6 +151,15 @@ public final class IKEDaemonService {
         }
         status.resume()
         sources.append(status)
+        // SIGHUP: reload the configuration file, as `vipsec reload` (ConfigReload.swift logs the outcome).
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signalQueue)
+        hangup.setEventHandler {
+            signalLogger.info("signal \(SIGHUP): reloading the configuration")
+            _ = ConfigReload.run(workers, timeout: Self.reloadTimeout, on: loop)
+        }
+        hangup.resume()
+        sources.append(hangup)
         onRunning?()
         try stopped.futureResult.wait()
         // `sources` must live until here (an optimised build may release a local after its
@@ -156,6 +167,9 @@ public final class IKEDaemonService {
         withExtendedLifetime(sources) { sources.forEach { $0.cancel() } }
         logger.info("stopped")
     }
+
+    /// Seconds a SIGHUP reload waits for the deleted IKE_SAs before initiating (`vipsec reload --timeout`'s default).
+    static let reloadTimeout = 30.0
 
     /// Each worker deletes its IKE_SAs (Deletes best-effort); then the installed CHILD_SAs
     /// go and the sockets close.
@@ -201,7 +215,9 @@ let nonESPMarker: [UInt8] = [0, 0, 0, 0]
 
 /// The loop-confined heart of the daemon.
 final class DaemonCore: @unchecked Sendable {
-    let config: DaemonConfig
+    /// The running configuration (replaced by a reload, on this core's loop; its `vipsec { }`
+    /// settings never change while the daemon runs).
+    var config: DaemonConfig
     let installer: ChildSAInstaller
     let logger: Logger
     let loop: EventLoop
@@ -249,9 +265,11 @@ final class DaemonCore: @unchecked Sendable {
         perform(gateway.receive(bytes, local: local, remote: peer, now: Self.now))
     }
 
-    func initiateConfigured() {
+    /// Initiates the connections with a start_action = start child (only those named in
+    /// `only`, when given: a reload's added and changed ones).
+    func initiateConfigured(only: Set<String>? = nil) {
         for (index, connection) in config.connections.enumerated()
-        where connection.children.contains(where: { $0.startAction == .start }) {
+        where connection.children.contains(where: { $0.startAction == .start }) && only.map({ $0.contains(connection.name) }) != false {
             guard let remoteText = connection.remoteAddresses.first, let remote = IPPrefix.parseAddress(remoteText),
                   let localText = connection.localAddresses.first ?? config.settings.listenAddresses.first,
                   let local = IPPrefix.parseAddress(localText) else {

@@ -1,4 +1,4 @@
-// `vipsec list-sas`, `initiate`, `terminate`, `rekey`, `redirect`: the operator's commands, sent to the
+// `vipsec list-sas`, `initiate`, `terminate`, `rekey`, `redirect`, `reload`: the operator's commands, sent to the
 // running `vipsec routing` over its control socket (IKEDaemon/Operator). Each prints what
 // the daemon answered; a refused or failed command exits with status 1 and says why.
 import ArgumentParser
@@ -160,4 +160,26 @@ struct RekeyCommand: ParsableCommand {
     @OptionGroup var select: SASelectorOptions
 
     func run() throws { try select.send(.rekey, control) }
+}
+
+struct ReloadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reload",
+        abstract: "Read the configuration file again and apply it to the running vipsec routing (as SIGHUP).",
+        discussion: """
+            Connections are matched by name. Added: loaded (initiated with a start_action = start \
+            child). Removed: their IKE_SAs and CHILD_SAs deleted with the peer. Changed (any key, \
+            child, certificate or matching secret): deleted with the peer and set up again as new. \
+            Unchanged: their SAs and traffic are not touched. A file that does not load, or that \
+            changes vipsec { }, is refused (file, line and key; exit status 1) and the running \
+            configuration stays. Prints what was added, removed, changed and unchanged.
+            """)
+    @OptionGroup var control: ControlSocketOptions
+    @Option(help: "Seconds to wait for the deleted IKE_SAs before initiating [30].") var timeout: Double = 30
+
+    func validate() throws { try validateTimeout(timeout) }
+
+    func run() throws {
+        try finish(try control.send(OperatorRequest(command: .reload, timeout: timeout)), json: false)
+    }
 }

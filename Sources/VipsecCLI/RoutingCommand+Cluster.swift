@@ -70,6 +70,7 @@ extension RoutingCommand {
                                           if count == 1 { operations.stopping(); service.abortPendingInstalls() } else { service.hurry() }
                                       })
         daemon.extraStatusLines = inbound?.statusLines
+        daemon.configPath = config
         daemon.onRunning = { operations.ready() }
         try daemon.run()
     }

@@ -73,6 +73,7 @@ struct RoutingCommand: ParsableCommand {
             : ConfinedChildSAInstaller(KernelChildSAInstaller(kernel: try XFRMKernel(timeout: .seconds(30)), logger: logger))
         let daemon = IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control,
                                       onStopSignal: stopping)
+        daemon.configPath = config
         daemon.onRunning = { operations.ready() }
         try daemon.run()
     }

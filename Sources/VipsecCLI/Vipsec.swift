@@ -12,6 +12,6 @@ struct Vipsec: ParsableCommand {
             """,
         version: VipsecVersion.string,
         subcommands: [RoutingCommand.self, TargetCommand.self, StatusCommand.self, ListSAsCommand.self, InitiateCommand.self,
-                      TerminateCommand.self, RekeyCommand.self, RedirectCommand.self]
+                      TerminateCommand.self, RekeyCommand.self, RedirectCommand.self, ReloadCommand.self]
     )
 }

@@ -148,6 +148,14 @@ final class DaemonConfigTests: XCTestCase {
         assertError("x = \"open\n", line: 1, key: "x", contains: "unterminated")
     }
 
+    /// strongSwan's `start_action = trap` is not implemented: refused, never loaded and ignored.
+    func testStartActionTrapIsRefused() {
+        assertError("connections {\n gw {\n  local {\n  }\n  remote {\n  }\n  children {\n   c {\n    start_action = trap\n   }\n  }\n }\n}\n",
+                    line: 9, key: "connections.gw.children.c.start_action", contains: "'trap' is not supported")
+        assertError("connections {\n gw {\n  local {\n  }\n  remote {\n  }\n  children {\n   c {\n    start_action = route\n   }\n  }\n }\n}\n",
+                    line: 9, key: "connections.gw.children.c.start_action", contains: "not one of none, start")
+    }
+
     func testFragmentationSettings() throws {
         let config = try DaemonConfig(parsing: Self.sample, file: "s.conf")
         XCTAssertEqual(config.connections[0].fragmentation, .yes, "strongSwan's default")

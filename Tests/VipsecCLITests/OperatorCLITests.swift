@@ -46,8 +46,28 @@ extension VipsecCLITests {
 
     func testHelpListsTheOperatorCommands() throws {
         let result = try run(["--help"])
-        for command in ["list-sas", "initiate", "terminate", "rekey", "redirect"] {
+        for command in ["list-sas", "initiate", "terminate", "rekey", "redirect", "reload"] {
             XCTAssertTrue(result.output.contains(command), command)
         }
+    }
+
+    func testReloadWithoutADaemonSaysSoAndFails() throws {
+        let socket = NSTemporaryDirectory() + "vipsec-no-daemon-reload-\(getpid()).sock"
+        let result = try run(["reload", "--socket", socket])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.output.contains("cannot connect to the control socket \(socket)"), result.output)
+        let late = try run(["reload", "--timeout=-1"])
+        XCTAssertNotEqual(late.status, 0)
+        XCTAssertTrue(late.output.contains("--timeout wants seconds"), late.output)
+    }
+
+    func testCheckRefusesStartActionTrap() throws {
+        let path = NSTemporaryDirectory() + "vipsec-trap-\(getpid()).conf"
+        try "connections {\n gw {\n  local {\n  }\n  remote {\n  }\n  children {\n   c {\n    start_action = trap\n   }\n  }\n }\n}\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        defer { unlink(path) }
+        let result = try run(["routing", "--config", path, "--check"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.output.contains("\(path):9: connections.gw.children.c.start_action: 'trap' is not supported"), result.output)
     }
 }

@@ -20,10 +20,14 @@ public final class ConnectionCredentials: Sendable, Equatable, CustomStringConve
     public let authenticator: CertificateAuthenticator
     /// Our certificate's subject (DER), the default `local { id }`.
     public let subjectDER: [UInt8]?
+    /// The certificates (ours and the anchors, DER) and CRL files read: what a reload
+    /// compares to tell whether the connection changed. No key material.
+    public let publicMaterial: [[UInt8]]
 
-    init(authenticator: CertificateAuthenticator, subjectDER: [UInt8]?) {
+    init(authenticator: CertificateAuthenticator, subjectDER: [UInt8]?, publicMaterial: [[UInt8]] = []) {
         self.authenticator = authenticator
         self.subjectDER = subjectDER
+        self.publicMaterial = publicMaterial
     }
 
     public static func == (a: ConnectionCredentials, b: ConnectionCredentials) -> Bool { a === b }
@@ -135,12 +139,15 @@ struct CredentialLoader {
             key = try privateKey(for: DERBytes.of(leaf), local)
         }
         var trust: CertificateTrust?
+        var material = chain.map { DERBytes.of($0) }
         if remote.method == .pubkey {
             let anchors = try loadCertificates(remote, "cacerts", remote.caCertificates, folder: "x509ca")
+            material += anchors.map { DERBytes.of($0) }
             let revocation = RevocationList()
             for name in remote.crls {
                 let path = resolve(name, in: "x509crl")
                 guard let bytes = Self.read(path) else { throw error(remote, "crls", "cannot read \(path)") }
+                material.append(bytes)
                 do { try revocation.add(fileBytes: bytes) } catch { throw self.error(remote, "crls", "\(path): \(error)") }
             }
             trust = CertificateTrust(anchors: anchors, revocation: revocation)
@@ -148,7 +155,7 @@ struct CredentialLoader {
         do {
             let authenticator = try CertificateAuthenticator(chain: chain, privateKey: key, trust: trust, rsaPSS: local.rsaPSS)
             return ConnectionCredentials(authenticator: authenticator,
-                                         subjectDER: chain.first.map { DERBytes.of($0.subject) })
+                                         subjectDER: chain.first.map { DERBytes.of($0.subject) }, publicMaterial: material)
         } catch {
             throw self.error(local, "certs", "\(error)")
         }

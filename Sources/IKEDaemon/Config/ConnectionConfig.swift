@@ -72,14 +72,14 @@ public enum FragmentationMode: String, Sendable, Equatable {
     public var sendsFragments: Bool { self == .yes || self == .force }
 }
 
-/// What to do with a CHILD_SA when the config is loaded (`start_action`).
+/// What to do with a CHILD_SA when the config is loaded (`start_action`). strongSwan's
+/// `trap` (policies without SAs, an XFRM acquire starts IKE) is not implemented: a file
+/// asking for it is refused (`ChildConfig.init(reading:)`), never loaded and ignored.
 public enum StartAction: String, Sendable, Equatable {
     /// Wait for the peer.
     case none
     /// Initiate the IKE_SA and this CHILD_SA at once.
     case start
-    /// Install a trap policy and initiate on the first packet.
-    case trap
 }
 
 /// One `children { <name> { ... } }` entry.
@@ -224,8 +224,11 @@ extension ChildConfig {
         lifeTime = try reader.optionalDuration("life_time") ?? rekeyTime * 1.1
         bytes = try reader.volumeLimits("bytes")
         packets = try reader.volumeLimits("packets")
-        startAction = try reader.choice("start_action", default: StartAction.none,
-                                        ["none": .none, "start": .start, "trap": .trap])
+        if let entry = reader.section.entry("start_action"), entry.value == "trap" {
+            throw reader.error(entry, "'trap' is not supported: vipsec installs no trap policies, so no packet would "
+                               + "ever start this child; use start (initiate at load) or none (wait for the peer)")
+        }
+        startAction = try reader.choice("start_action", default: StartAction.none, ["none": .none, "start": .start])
         if rekeyTime > 0, lifeTime > 0, lifeTime < rekeyTime, let entry = reader.section.entry("life_time") {
             throw reader.error(entry, "life_time must not be shorter than rekey_time")
         }

@@ -17,6 +17,8 @@ struct ConnectionResolutionError: Error, CustomStringConvertible {
 
 struct ConnectionResolver {
     let config: DaemonConfig
+    /// Each child's reqid (kept for unchanged connections across reloads: ReloadPlan.swift).
+    let reqids: ReqidTable
     /// Per connection, what does not depend on the peer: parsed once here, not for every
     /// IKE_SA_INIT (parsing the proposal strings was a tenth of a responder's CPU per setup).
     private let prepared: [PreparedConnection]
@@ -32,8 +34,9 @@ struct ConnectionResolver {
         var espProposals: [Result<[Proposal], Error>]
     }
 
-    init(config: DaemonConfig) {
+    init(config: DaemonConfig, reqids: ReqidTable? = nil) {
         self.config = config
+        self.reqids = reqids ?? ReqidTable(numbering: config)
         prepared = config.connections.map { connection in
             func addresses(_ configured: [String]) -> [[UInt8]]? {
                 if configured.isEmpty || configured.contains("%any") { return nil }
@@ -109,11 +112,13 @@ struct ConnectionResolver {
         return configuration
     }
 
-    /// The reqid of child `child` of connection `connection`: numbered from 1 through all
-    /// children of all connections in file order (a file with one child per connection
-    /// gives connection N reqid N), so no two children share SAs' and policies' reqid.
+    /// The reqid of child `child` of connection `connection`: at start numbered from 1 through
+    /// all children of all connections in file order (a file with one child per connection
+    /// gives connection N reqid N), so no two children share SAs' and policies' reqid; a
+    /// reload keeps the unchanged connections' (ReqidTable).
     func reqid(connection: Int, child: Int) -> UInt32 {
-        UInt32(config.connections.prefix(connection).reduce(0) { $0 + $1.children.count } + child + 1)
+        let connection = config.connections[connection]
+        return reqids.reqid(connection: connection.name, child: connection.children[child].name) ?? 0
     }
 
     static func childConfiguration(_ child: ChildConfig, espProposals: [Proposal], reqid: UInt32,

@@ -84,7 +84,7 @@ struct GatewayCounters {
 
 struct IKEGateway {
     let settings: DaemonSettings
-    let resolver: ConnectionResolver
+    var resolver: ConnectionResolver
     let provider: any IKECryptoProvider
     var retransmission: RetransmissionPolicy
     private(set) var sas: [UInt64: IKESA] = [:]

@@ -1,4 +1,4 @@
-// The control socket's protocol (`vipsec list-sas`, `initiate`, `terminate`, `rekey`, `redirect`):
+// The control socket's protocol (`vipsec list-sas`, `initiate`, `terminate`, `rekey`, `redirect`, `reload`):
 // the client writes one JSON request and a newline, the daemon answers with one JSON
 // response and closes. Pure: the requests, the responses, which SAs a selector names, and
 // when a command's effect is visible in a listing (the CLI waits for it, as swanctl does).
@@ -12,6 +12,8 @@ public struct OperatorRequest: Codable, Equatable, Sendable {
         case terminate
         case rekey
         case redirect
+        /// Read the configuration file again and apply it (ConfigReload.swift).
+        case reload
     }
 
     public var command: Command

@@ -38,6 +38,8 @@ public final class OperatorService: @unchecked Sendable {
             return act(request.command, selector, timeout: request.timeout, workers, on: loop)
         case .redirect:
             return redirect(request, workers, on: loop)
+        case .reload:
+            return ConfigReload.run(workers, timeout: request.timeout, on: loop)
         }
     }
 
@@ -86,7 +88,14 @@ public final class OperatorService: @unchecked Sendable {
     // MARK: initiate
 
     func initiate(_ request: OperatorRequest, _ workers: IKEWorkerSet, on loop: EventLoop) -> EventLoopFuture<OperatorResponse> {
-        let config = workers.first.config
+        // The running configuration belongs to worker 0's loop (a reload replaces it there).
+        workers.first.loop.submit { workers.first.config }.hop(to: loop).flatMap { config in
+            self.initiate(request, config, workers, on: loop)
+        }
+    }
+
+    func initiate(_ request: OperatorRequest, _ config: DaemonConfig, _ workers: IKEWorkerSet,
+                  on loop: EventLoop) -> EventLoopFuture<OperatorResponse> {
         let name = request.connection ?? ""
         guard let index = config.connections.firstIndex(where: { $0.name == name }) else {
             let known = config.connections.map(\.name).joined(separator: ", ")
@@ -109,6 +118,8 @@ public final class OperatorService: @unchecked Sendable {
             .flatMap { holds in
                 let core = workers.cores[holds.firstIndex(of: true) ?? 0]
                 return core.loop.submit {
+                    // By name: a reload in between may have moved the connection in the list.
+                    guard let index = core.config.connections.firstIndex(where: { $0.name == name }) else { return }
                     core.perform(core.gateway.operatorInitiate(index: index, child: child, local: IKEEndpoint(address: local, port: port),
                                                               remote: IKEEndpoint(address: remote, port: port), now: DaemonCore.now))
                 }

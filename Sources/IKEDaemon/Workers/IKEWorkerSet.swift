@@ -12,9 +12,17 @@ final class IKEWorkerSet: @unchecked Sendable {
     let routing: IKEShardRouting
     /// Shutdown has begun (touched on worker 0's loop only).
     var stopping = false
+    /// The file a reload reads (nil: the daemon was given its configuration, not a file).
+    let configPath: String?
+    /// The reqids of the running configuration, and whether a reload is under way (both
+    /// touched on worker 0's loop only: Operator/ConfigReload.swift).
+    var reqids: ReqidTable
+    var reloading = false
 
-    init(cores: [DaemonCore]) {
+    init(cores: [DaemonCore], configPath: String? = nil) {
         self.cores = cores
+        self.configPath = configPath
+        reqids = ReqidTable(numbering: cores[0].config)
         routing = IKEShardRouting(workerCount: cores.count)
         for (index, core) in cores.enumerated() {
             core.worker = index

@@ -10,6 +10,10 @@
 extension IKESA {
     // MARK: Initiator: build_i
 
+    /// Whether `delete(now:)` would send D(IKE) now: false while a request of ours waits
+    /// for its answer (then `delete` closes the IKE_SA without telling the peer).
+    public var canSendDelete: Bool { phase == .established && taskManager.canSendRequest }
+
     /// Deletes the IKE_SA (and with it every CHILD_SA): sends D(IKE); the SA closes when
     /// answered or when the retransmissions run out.
     public mutating func delete(now: Double) -> [IKEAction] {
