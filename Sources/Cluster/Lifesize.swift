@@ -1,10 +1,19 @@
 /// How the routing node paces lifesize reports and rekeys (outbound claims 8–13, inbound
 /// claims 13–18).
 ///
-/// Each target reports an SA's counters every time its own byte count grows by a step of
-/// N % of the SA's byte limit L. The routing node estimates the cluster total as the sum of
+/// Each target reports an SA's counters every time its own byte count grows by a step: N %
+/// of the SA's byte limit L, divided among the targets the SA is installed on (an inbound or
+/// shared SA on h targets: N/h % each; a per-target SA: N %). So the bytes not yet reported
+/// stay under N % of L however many targets share the SA: with a whole step each, an inbound
+/// SA on 3 targets at N = 19 % ran 1.21 MB through a 1 MB limit before its rekey (lab
+/// cluster-lifesize, part B). The routing node estimates the cluster total as the sum of
 /// the latest reports plus half a step for every holder (what each has, on average, not yet
-/// reported) and asks for a rekey once the estimate reaches L × (1 − margin × (1 + q)).
+/// reported), and bounds it by the reports plus a whole step for every holder (the most it
+/// can be). It asks for a rekey once that bound reaches L × (1 − margin × (1 + q)): the SA
+/// has then carried less than that, whatever the targets sent since their last reports.
+/// (Asking on the estimate was not enough: targets that share an SA evenly report together,
+/// the estimate moves in jumps of N % of L, and one jump went from below the threshold to
+/// past L.)
 /// q is the queue ahead of the SA on its CHILD_SA line (`track(_:byteLimit:line:)`, the
 /// reqid: per-target SAs of one line share one IKE_SA, whose window of one exchange makes
 /// their rekeys run one after the other): the line's other SAs whose rekey is requested and
@@ -87,12 +96,13 @@ public struct LifesizeAccounting: Sendable {
         percent = min(max(policy.initialPercent, policy.minimumPercent), policy.maximumPercent)
     }
 
-    /// Starts counting an SA whose cluster-wide byte limit is `byteLimit`; returns the report
-    /// step to put into its description (0, no reports, for an unlimited SA). `line` groups
-    /// the SAs whose rekeys queue on one IKE_SA (the CHILD_SA line's reqid).
-    public mutating func track(_ saID: ClusterSAID, byteLimit: UInt64, line: UInt32 = 0) -> UInt64 {
+    /// Starts counting an SA whose cluster-wide byte limit is `byteLimit`, installed on
+    /// `holders` targets; returns the report step to put into its description (0, no
+    /// reports, for an unlimited SA). `line` groups the SAs whose rekeys queue on one IKE_SA
+    /// (the CHILD_SA line's reqid).
+    public mutating func track(_ saID: ClusterSAID, byteLimit: UInt64, line: UInt32 = 0, holders: Int = 1) -> UInt64 {
         guard byteLimit != SALifetimes.unlimited, byteLimit > 0 else { return 0 }
-        let step = max(1, UInt64(Double(byteLimit) * percent / 100))
+        let step = max(1, UInt64(Double(byteLimit) * percent / 100 / Double(max(1, holders))))
         entries[saID] = Entry(byteLimit: byteLimit, step: step, line: line)
         return step
     }
@@ -110,7 +120,7 @@ public struct LifesizeAccounting: Sendable {
         entry.holders = max(holders, entry.reports.count)
         let margin = margin(for: report.saID, entry)
         let threshold = Double(entry.byteLimit) * (1 - margin)
-        let rekey = !entry.rekeyRequested && (Self.estimate(entry) >= threshold || entry.hardLimitReached)
+        let rekey = !entry.rekeyRequested && (Self.bound(entry) >= threshold || entry.hardLimitReached)
         if rekey {
             entry.rekeyRequested = true
             entry.margin = margin
@@ -188,9 +198,18 @@ public struct LifesizeAccounting: Sendable {
                       reporters: entry.reports.count, rekeyRequested: entry.rekeyRequested)
     }
 
+    /// The SA's bytes as far as the reports tell: each holder has half a step unreported.
     private static func estimate(_ entry: Entry) -> Double {
-        let reported = entry.reports.values.reduce(0.0) { $0 + Double($1.bytes) }
-        return reported + Double(entry.holders) * Double(entry.step) / 2
+        reported(entry) + Double(entry.holders) * Double(entry.step) / 2
+    }
+
+    /// The most the SA can have carried: each holder has less than a step unreported.
+    private static func bound(_ entry: Entry) -> Double {
+        reported(entry) + Double(entry.holders) * Double(entry.step)
+    }
+
+    private static func reported(_ entry: Entry) -> Double {
+        entry.reports.values.reduce(0.0) { $0 + Double($1.bytes) }
     }
 }
 

@@ -113,7 +113,9 @@ public struct SAAuthority: Sendable {
                 failure = "\(error)"
                 continue
             }
-            sa.lifesizeReportStep = lifesize.track(sa.saID, byteLimit: sa.lifetimes.hardByteLimit, line: sa.reqid)
+            let holders = membership.liveMembers.filter { sa.isMeant(for: $0) }.count
+            sa.lifesizeReportStep = lifesize.track(sa.saID, byteLimit: sa.lifetimes.hardByteLimit, line: sa.reqid,
+                                                   holders: holders)
             if case .shared(let blockSize) = sa.sequencing {
                 do {
                     let allocator = try SequenceBlockAllocator(configuration: allocatorConfiguration(for: sa, blockSize: blockSize))

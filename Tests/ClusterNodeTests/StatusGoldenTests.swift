@@ -189,7 +189,7 @@ final class StatusGoldenTests: ClusterHarnessTestCase {
                 "lifesize" : {
                   "byteLimit" : 1000000,
                   "rekeyRequested" : false,
-                  "reportStep" : 50000,
+                  "reportStep" : 16666,
                   "reportedBytes" : 1234,
                   "reportedPackets" : 5,
                   "reporters" : 1
@@ -217,7 +217,7 @@ final class StatusGoldenTests: ClusterHarnessTestCase {
                 "lifesize" : {
                   "byteLimit" : 1000000,
                   "rekeyRequested" : false,
-                  "reportStep" : 50000,
+                  "reportStep" : 16666,
                   "reportedBytes" : 0,
                   "reportedPackets" : 0,
                   "reporters" : 0
@@ -259,10 +259,10 @@ final class StatusGoldenTests: ClusterHarnessTestCase {
         SAs (2), lifesize reporting every 5.0 % of the byte limit:
           sa#1 spi 0x00005001 in 192.0.2.1 -> 192.0.2.100 tunnel reqid 1 none
               holders: t1  pending: t3  refused: t2(kernel-rejected)
-              lifesize: 1234 of 1000000 bytes, 5 packets, 1 reporters, step 50000
+              lifesize: 1234 of 1000000 bytes, 5 packets, 1 reporters, step 16666
           sa#2 spi 0x0000c0de out 192.0.2.100 -> 192.0.2.1 tunnel reqid 1 shared(block 64)
               holders: -  pending: t1,t2,t3  refused: -
-              lifesize: 0 of 1000000 bytes, 0 packets, 0 reporters, step 50000
+              lifesize: 0 of 1000000 bytes, 0 packets, 0 reporters, step 16666
               sequence blocks of 64, high-water mark 64: t2: 1...64
         held IKE responses: 1
         dropped: 6 (frames: before-hello=2 tls-handshake=1; closed for framing: 1; from non-members: 1; unexpected: 1; unknown SA: 1)

@@ -11,7 +11,8 @@ final class LifesizeQueueTests: XCTestCase {
     }
 
     func testSAsAsFarAlongOrAlreadyQueuedWidenTheMargin() {
-        // percent 1: step 10 000, estimate = reported + 5 000 (one holder).
+        // percent 1: step 10 000; the rekey is asked once reported + 10 000 (one holder's whole
+        // step) reaches the threshold.
         var accounting = LifesizeAccounting(policy: LifesizePolicy(initialPercent: 1, safetyMargin: 0.1))
         for saID in [a, b, c] { _ = accounting.track(saID, byteLimit: 1_000_000, line: 7) }
         _ = accounting.track(other, byteLimit: 1_000_000, line: 8)
@@ -22,10 +23,10 @@ final class LifesizeQueueTests: XCTestCase {
         XCTAssertEqual(accounting.queueDepth(of: b), 1)
         XCTAssertTrue(accounting.record(report(c, 750_000), from: t1, holders: 1), "a and b ahead: threshold 700 000")
         // a: c is queued (b is behind a now): one ahead, threshold 800 000.
-        XCTAssertFalse(accounting.record(report(a, 790_000), from: t1, holders: 1))
+        XCTAssertFalse(accounting.record(report(a, 785_000), from: t1, holders: 1))
         XCTAssertEqual(accounting.queueDepth(of: a), 1)
         XCTAssertTrue(accounting.record(report(a, 800_000), from: t1, holders: 1))
-        // b: a and c queued: threshold 700 000, its 755 000 estimate is past it.
+        // b: a and c queued: threshold 700 000, its bound of 770 000 is past it.
         XCTAssertTrue(accounting.record(report(b, 760_000), from: t1, holders: 1))
         XCTAssertTrue(accounting.record(report(other, 900_000), from: t1, holders: 1))
     }

@@ -33,19 +33,63 @@ final class LifesizeTests: XCTestCase {
         XCTAssertFalse(accounting.record(.init(saID: ClusterSAID(2), bytes: .max, packets: 1), from: t1, holders: 1))
     }
 
+    func testTheStepIsSharedByTheTargetsTheSAIsInstalledOn() {
+        var accounting = LifesizeAccounting(policy: LifesizePolicy(initialPercent: 6))
+        XCTAssertEqual(accounting.track(sa, byteLimit: 1_200_000, holders: 3), 24_000)
+        XCTAssertEqual(accounting.track(ClusterSAID(2), byteLimit: 1_200_000, holders: 1), 72_000)
+        XCTAssertEqual(accounting.track(ClusterSAID(3), byteLimit: 1_200_000, holders: 0), 72_000)
+    }
+
+    /// At the largest N, an SA whose bytes spread over three targets (the inbound SA) is asked
+    /// to rekey before the SA has carried L × (1 − margin), and not much before: from
+    /// L × (1 − margin − N %) on. The lab's bridge spreads packets round robin, so the targets
+    /// cross their steps together; asked on the estimate (half a step unreported each) with a
+    /// whole step each, one such round took an SA from below the threshold to 1.21 L
+    /// (cluster-lifesize, part B).
+    func testAnSASharedByThreeTargetsRekeysBeforeTheLimitAtTheLargestPercent() {
+        let limit: UInt64 = 1_000_000, packet: UInt64 = 1084
+        func askedAt(pick: (Int) -> Int, size: () -> UInt64) -> UInt64? {
+            var accounting = LifesizeAccounting(policy: LifesizePolicy(initialPercent: 20, safetyMargin: 0.1))
+            let step = accounting.track(sa, byteLimit: limit, holders: 3)
+            let nodes = [t1, t2, t3]
+            var reporters = nodes.map { _ in LifesizeReporter(saID: sa, step: step) }
+            var counters = [UInt64](repeating: 0, count: 3)
+            for n in 0..<10_000 {
+                let index = pick(n)
+                counters[index] += size()
+                if let report = reporters[index].observe(bytes: counters[index], packets: 1),
+                   accounting.record(report, from: nodes[index], holders: 3) {
+                    return counters.reduce(0, +)
+                }
+            }
+            return nil
+        }
+        var asks = [askedAt(pick: { $0 % 3 }, size: { packet })]
+        for seed in UInt64(1)...100 {
+            var generator = SeededGenerator(seed: seed)
+            asks.append(askedAt(pick: { _ in Int.random(in: 0..<3, using: &generator) },
+                                size: { UInt64.random(in: 1...1500, using: &generator) }))
+        }
+        for (run, ask) in asks.enumerated() {
+            guard let ask else { XCTFail("run \(run): never asked for the rekey"); continue }
+            XCTAssertLessThanOrEqual(ask, limit * 9 / 10 + 1500, "run \(run): asked at \(ask), past L × (1 − margin)")
+            XCTAssertGreaterThan(ask, limit * 7 / 10 - 3000, "run \(run): asked at \(ask), before L × (1 − margin − N %)")
+        }
+    }
+
     func testRoutingNodeSumsLatestReportsPerTargetAndRekeysOnce() {
         var accounting = LifesizeAccounting(policy: LifesizePolicy(initialPercent: 5, safetyMargin: 0.1))
         _ = accounting.track(sa, byteLimit: 1_000_000)  // step 50 000, threshold 900 000
-        // Three holders: estimate = reported + 3 * 25 000.
+        // Three holders: the rekey is asked once reported + 3 * 50 000 reaches 900 000.
         XCTAssertFalse(accounting.record(.init(saID: sa, bytes: 300_000, packets: 300), from: t1, holders: 3))
         XCTAssertFalse(accounting.record(.init(saID: sa, bytes: 250_000, packets: 250), from: t2, holders: 3))
         // A stale, smaller report from t1 does not lower its count.
         XCTAssertFalse(accounting.record(.init(saID: sa, bytes: 100_000, packets: 100), from: t1, holders: 3))
         XCTAssertEqual(accounting.totals(of: sa)?.reportedBytes, 550_000)
-        // 550 000 + 200 000 = 750 000, + 75 000 = 825 000 < 900 000.
-        XCTAssertFalse(accounting.record(.init(saID: sa, bytes: 200_000, packets: 200), from: t3, holders: 3))
-        // t3 at 300 000: 850 000 + 75 000 = 925 000 >= 900 000: rekey, once.
-        XCTAssertTrue(accounting.record(.init(saID: sa, bytes: 300_000, packets: 300), from: t3, holders: 3))
+        // 550 000 + 150 000 = 700 000, + 150 000 = 850 000 < 900 000.
+        XCTAssertFalse(accounting.record(.init(saID: sa, bytes: 150_000, packets: 150), from: t3, holders: 3))
+        // t3 at 250 000: 800 000 + 150 000 = 950 000 >= 900 000: rekey, once.
+        XCTAssertTrue(accounting.record(.init(saID: sa, bytes: 250_000, packets: 250), from: t3, holders: 3))
         XCTAssertFalse(accounting.record(.init(saID: sa, bytes: 350_000, packets: 350), from: t3, holders: 3))
         XCTAssertEqual(accounting.totals(of: sa)?.reportedPackets, 900)
         XCTAssertEqual(accounting.totals(of: sa)?.rekeyRequested, true)

@@ -37,7 +37,7 @@ final class SAAuthorityTests: XCTestCase {
         let sent = installs(actions)
         XCTAssertEqual(Set(sent.keys), [t1, t2, t3])
         XCTAssertEqual(sent[t1]?.first?.epoch, Fixture.epoch)
-        XCTAssertEqual(sent[t1]?.first?.lifesizeReportStep, 50_000, "5 % of the 1 MB hard byte limit")
+        XCTAssertEqual(sent[t1]?.first?.lifesizeReportStep, 16_666, "5 % of the 1 MB hard byte limit, shared by its 3 targets")
         XCTAssertFalse(actions.contains(.releaseIKEResponse(token)))
         XCTAssertEqual(authority.received(ack(1), from: t1, now: start), [])
         XCTAssertEqual(authority.received(ack(1), from: t2, now: start), [])
@@ -285,10 +285,10 @@ final class SAAuthorityTests: XCTestCase {
         _ = authority.received(ack(1), from: t2, now: start)
         let report = { (bytes: UInt64) in ClusterMessage.lifesizeReport(.init(saID: ClusterSAID(1), bytes: bytes, packets: bytes / 1000)) }
         XCTAssertEqual(authority.received(report(400_000), from: t1, now: start), [])
-        // 400 000 + 450 000 + 2 * 25 000 = 900 000: rekey.
+        // Two targets, a step of 25 000 each: 400 000 + 450 000 + 2 * 25 000 = 900 000: rekey.
         XCTAssertEqual(authority.received(report(450_000), from: t2, now: start), [.rekey(ClusterSAID(1))])
-        XCTAssertEqual(authority.received(report(550_000), from: t2, now: start), [])
-        // The replacement is installed while the estimate (950 000 + 50 000) is at the limit: late.
+        XCTAssertEqual(authority.received(report(575_000), from: t2, now: start), [])
+        // The replacement is installed while the estimate (975 000 + 2 * 12 500) is at the limit: late.
         let before = authority.lifesize.percent
         _ = authority.childSANegotiated([Fixture.sa(5)], response: token, replacing: [ClusterSAID(1)], now: start)
         _ = authority.received(ack(5), from: t1, now: start)
