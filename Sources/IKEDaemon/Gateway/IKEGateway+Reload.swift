@@ -26,7 +26,7 @@ extension IKEGateway {
                 busy.append(spi)
                 continue
             }
-            actions += deleteForReload(spi, now: now)
+            actions += deleteIKESA(spi, by: "reload", now: now)
         }
         return (actions, going, busy)
     }
@@ -44,15 +44,8 @@ extension IKEGateway {
                 busy.append(spi)
                 continue
             }
-            actions += deleteForReload(spi, now: now)
+            actions += deleteIKESA(spi, by: "reload", now: now)
         }
         return (actions, busy)
-    }
-
-    private mutating func deleteForReload(_ spi: UInt64, now: Double) -> [GatewayAction] {
-        guard var sa = sas[spi] else { return [] }
-        let deletion = sa.delete(now: now)
-        return [.log("reload: deleting IKE_SA \(sa.configuration.name) #\(hex16(spi)) with \(sa.remote)")]
-            + store(sa, deletion, now: now)
     }
 }

@@ -186,9 +186,17 @@ extension IKEGateway {
 
     /// Deletes the IKE_SA with local SPI `spi` (and its CHILD_SAs) with the peer.
     mutating func operatorTerminate(ikeSA spi: UInt64, now: Double) -> [GatewayAction] {
-        guard var sa = sas[spi], sa.phase == .established else { return [] }
+        guard sas[spi]?.phase == .established else { return [] }
+        return deleteIKESA(spi, by: "operator", now: now)
+    }
+
+    /// Deletes the IKE_SA with local SPI `spi` (with the peer when established), logged as
+    /// done `by` the operator or a reload.
+    mutating func deleteIKESA(_ spi: UInt64, by who: String, now: Double) -> [GatewayAction] {
+        guard var sa = sas[spi] else { return [] }
         let actions = sa.delete(now: now)
-        return [.log("operator: deleting IKE_SA \(sa.configuration.name) #\(hex16(spi))")] + store(sa, actions, now: now)
+        return [.log("\(who): deleting IKE_SA \(sa.configuration.name) #\(hex16(spi)) with \(sa.remote)")]
+            + store(sa, actions, now: now)
     }
 
     /// Rekeys the IKE_SA with local SPI `spi` now (retried while busy).
