@@ -56,7 +56,9 @@ cluster_agent_start() {
 cluster_agent_pid() { cat "$LAB_RUN/t$1/pid"; }
 
 # cluster_status NS SOCKET: `vipsec status --json` of the node whose socket is SOCKET.
-cluster_status() { nsx "$1" "$CLUSTER_BIN/vipsec" status --json --socket "$2"; }
+# A unix socket's path reaches it from any network namespace, so no `ip netns exec` (NS stays
+# in the signature for the reader): one program start per poll, not two.
+cluster_status() { "$CLUSTER_BIN/vipsec" status --json --socket "$2"; }
 cluster_router_status() { cluster_status router "$LAB_RUN/router/status.sock"; }
 cluster_target_status() { cluster_status "t$1" "$LAB_RUN/t$1/status.sock"; }
 
@@ -211,7 +213,7 @@ cluster_outbound_owners() {
 # cluster_send N COUNT SIZE [PAUSE_EVERY]: tN sends COUNT UDP datagrams of SIZE bytes from
 # the DVIPA to the peer's protected address (port 9, discard), paced so no queue overflows.
 cluster_send() {
-  nsx "t$1" python3 - "$LAB_DVIPA" "$LAB_PEER_LAN_ADDR" "$2" "$3" "${4:-20}" <<'PY'
+  nsx "t$1" python3 -S - "$LAB_DVIPA" "$LAB_PEER_LAN_ADDR" "$2" "$3" "${4:-20}" <<'PY'
 import socket, sys, time
 src, dst, count, size, every = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_DGRAM)
@@ -255,7 +257,7 @@ cluster_esp_count() { nsx "$1" nft list counter "$2" "${3}" "${4}" | awk '/packe
 # cluster_send_paced N COUNT SIZE RATE: like cluster_send, at RATE datagrams per second;
 # prints how many were sent (send errors, e.g. while no SA is in the kernel, are counted on stderr).
 cluster_send_paced() {
-  nsx "t$1" python3 - "$LAB_DVIPA" "$LAB_PEER_LAN_ADDR" "$2" "$3" "$4" <<'PY'
+  nsx "t$1" python3 -S - "$LAB_DVIPA" "$LAB_PEER_LAN_ADDR" "$2" "$3" "$4" <<'PY'
 import socket, sys, time
 src, dst, count, size, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_DGRAM)

@@ -44,26 +44,41 @@ expect_eq() {
   [[ "$value" == "$want" ]]
 }
 
-# wait_for SECONDS command [args...]: polls every 0.5 s until the command succeeds.
-# wait_for_eq SECONDS WANT CMD...: runs CMD again every 0.5 s until it prints WANT (at most
-# SECONDS); prints what it printed last. (`wait_for N test "$(cmd)" = X` would run cmd once.)
+# The pause between two polls: 0.5 s, or as long as the poll itself took when that was
+# longer. A poll of `vipsec status | jq` costs a second of CPU under emulation; polled
+# back to back it would take a whole vCPU from the very daemons it waits for. Call with the
+# poll's start time ($EPOCHREALTIME).
+# Pure bash (no awk, no sleep: each would be one more program start per poll).
+_poll_pause() {
+  local start=${1/[.,]/} now=${EPOCHREALTIME/[.,]/} took
+  took=$(( 10#$now - 10#$start ))
+  (( took < 500000 )) && took=500000
+  read -rt "$(( took / 1000000 )).$(printf '%06d' $(( took % 1000000 )))" -u "$_LAB_PAUSE_FD" _ || true
+}
+# A pipe nobody writes to: `read -t` on it is a sleep without a program start.
+[[ -n ${_LAB_PAUSE_FD:-} ]] || exec {_LAB_PAUSE_FD}<> <(:)
+
+# wait_for SECONDS command [args...]: polls (every 0.5 s at most) until the command succeeds.
+# wait_for_eq SECONDS WANT CMD...: runs CMD again until it prints WANT (at most SECONDS);
+# prints what it printed last. (`wait_for N test "$(cmd)" = X` would run cmd once.)
 wait_for_eq() {
   local seconds=$1 want=$2; shift 2
-  local deadline=$((SECONDS + seconds)) got
+  local deadline=$((SECONDS + seconds)) got start
   while :; do
+    start=$EPOCHREALTIME
     got=$("$@" 2>/dev/null)
     if [[ $got == "$want" ]]; then echo "$got (want $want)"; return 0; fi
     if (( SECONDS >= deadline )); then echo "$got (want $want)"; return 1; fi
-    sleep 0.5
+    _poll_pause "$start"
   done
 }
 
 wait_for() {
   local seconds=$1; shift
-  local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
+  local deadline=$((SECONDS + seconds)) start
+  while start=$EPOCHREALTIME; ! "$@" >/dev/null 2>&1; do
     (( SECONDS >= deadline )) && return 1
-    sleep 0.5
+    _poll_pause "$start"
   done
 }
 
@@ -72,13 +87,14 @@ wait_for() {
 # fails when it is still moving after SECONDS.
 lab_settle() {
   local seconds=$1; shift
-  local deadline=$((SECONDS + seconds)) last="" now same=0
+  local deadline=$((SECONDS + seconds)) last="" now same=0 start
   while :; do
+    start=$EPOCHREALTIME
     now=$("$@" 2>/dev/null)
     if [[ $now == "$last" ]]; then same=$((same + 1)); else same=0; last=$now; fi
     (( same >= 3 )) && { echo "$now"; return 0; }
     (( SECONDS >= deadline )) && { echo "$now (still changing after ${seconds}s)"; return 1; }
-    sleep 0.5
+    _poll_pause "$start"
   done
 }
 

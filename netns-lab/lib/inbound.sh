@@ -89,7 +89,7 @@ inbound_cluster_up() {
     # Strict reverse-path filtering, as many distributions set it: the agent loosens it.
     nsx "t$i" sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.clu0.rp_filter=1
     cluster_agent_start "$i"
-    ip netns exec "t$i" python3 "$VIPSEC_ROOT/netns-lab/lib/inbound-service.py" "t$i" >>"$LAB_LOG/service-t$i.log" 2>&1 &
+    ip netns exec "t$i" python3 -S "$VIPSEC_ROOT/netns-lab/lib/inbound-service.py" "t$i" >>"$LAB_LOG/service-t$i.log" 2>&1 &
     echo $! > "$LAB_RUN/t$i/service.pid"
   done
   _inbound_three_members() { [[ "$(cluster_members | tr '\n' ' ')" == "t1 t2 t3 " ]]; }

@@ -115,7 +115,7 @@ life_t1_socket_to() { nsx t1 ss -Htn state "$2" dst "$1" | grep -q .; }
 # life_silent_listener PORT: a TCP listener on the router's cluster address that accepts and
 # never says a word (no TLS), in [router]; pid in LIFE_LISTENER.
 life_silent_listener() {
-  ip netns exec router python3 -c '
+  ip netns exec router python3 -S -c '
 import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(16)
