@@ -57,7 +57,7 @@ struct LoadInitiator {
             case .send(let bytes): sends.append(bytes)
             case .schedule(let next): timer = next
             case .install: childInstalled = true
-            case .delete, .deleteOutbound, .activateOutbound, .initialContact, .rekeyed, .ikeSARekeyFailed, .childSARekeyDeferred: break   // rekeys: not part of a setup
+            case .delete, .deleteOutbound, .activateOutbound, .initialContact, .rekeyed, .ikeSARekeyFailed, .childSARekeyDeferred, .redirect: break   // rekeys: not part of a setup
             case .childSAFailed(let reason): if outcome == .inProgress { outcome = .childFailed(reason) }
             case .established: established = true
             case .closed(let reason): if outcome == .inProgress { outcome = .failed(reason) }

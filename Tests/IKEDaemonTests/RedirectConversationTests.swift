@@ -29,7 +29,7 @@ final class RedirectConversationTests: XCTestCase {
 
     func testWithoutSupportNothingIsSent() throws {
         var c = try established()
-        XCTAssertFalse(c.responder!.peerSupportsRedirect, "our initiator does not announce it (it does not follow redirects yet)")
+        XCTAssertFalse(c.responder!.peerSupportsRedirect, "this initiator is configured without followRedirects (the IKE core's default; the daemon turns it on)")
         XCTAssertEqual(c.responder!.redirect(to: .fqdn("gw2.example"), now: 1), [])
     }
 }

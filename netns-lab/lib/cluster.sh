@@ -128,10 +128,17 @@ settled() { local seconds=$1; shift; wait_for "$seconds" "$@"; "$@"; }
 # Extra lines (e.g. `life_bytes = 1m`) go into the child. CLUSTER_EXTRA: lines for cluster { }.
 # CLUSTER_SECTION=no leaves cluster { } out (a standalone gateway, as lifecycle runs it) and
 # LOCAL_TS replaces the child's local_ts; CLUSTER_MEMBER_TIMEOUT the failure timeout [15s],
-# CLUSTER_INSTALL_TIMEOUT the install timeout [20s].
+# CLUSTER_INSTALL_TIMEOUT the install timeout [20s]. IKE_AUTH=pubkey: both sides authenticate
+# with certificates (ours: x509/routing.der + x509/int.der with its key in private/, the
+# peer's to x509ca/root.der, all next to FILE), no PSK.
 cluster_ike_config() {
   local file=$1; shift
   local extra_child="" cluster="" nl=$'\n'
+  local local_auth="auth = psk" remote_auth="auth = psk"
+  if [[ ${IKE_AUTH:-psk} == pubkey ]]; then
+    local_auth="auth = pubkey${nl}            certs = routing.der, int.der"
+    remote_auth="auth = pubkey${nl}            cacerts = root.der"
+  fi
   (($#)) && extra_child=$(printf '\n                %s' "$@")
   local local_ts=${LOCAL_TS:-$LAB_DVIPA/$(lab_host_prefix "$LAB_DVIPA")}
   [[ ${CLUSTER_SECTION:-yes} == no ]] || cluster=$(cat <<SECTION
@@ -160,11 +167,11 @@ connections {
         remote_addrs = $LAB_PEER_WAN
         proposals = aes256gcm16-prfsha256-x25519
         local {
-            auth = psk
+            $local_auth
             id = $LAB_DVIPA
         }
         remote {
-            auth = psk
+            $remote_auth
             id = $LAB_PEER_WAN
         }
         children {

@@ -67,6 +67,15 @@ CONF
   : > "$dir/swanctl.conf.secrets"
 }
 
+# ss_flush_log NS: charon writes each log line at once (checks that read charon.log right
+# after an exchange; call before ss_start).
+ss_flush_log() {
+  local dir
+  dir=$(_ss_dir "$1")
+  [[ -f "$dir/strongswan.conf" ]] || _ss_write_strongswan_conf "$1"
+  sed -i "s|^\( *\)path = $dir/charon.log|&\n\1flush_line = yes|" "$dir/strongswan.conf"
+}
+
 ss_start() {
   local ns=$1 dir
   dir=$(_ss_dir "$ns")

@@ -7,6 +7,7 @@
 //         cookie_threshold = 10     # half-open IKE_SAs above which COOKIEs are demanded
 //         half_open_timeout = 30s   # a responder IKE_SA without IKE_AUTH is forgotten after
 //         delete_rekeyed_delay = 5s # a rekeyed CHILD_SA's inbound SA stays this long after its Delete
+//         follow_redirects = yes    # as initiator, announce and follow RFC 5685 redirects
 //     }
 #if canImport(Glibc)
 import Glibc
@@ -81,6 +82,9 @@ public struct DaemonSettings: Sendable, Equatable {
     public var metrics: MetricsSettings?
     /// `redirect { }` (RedirectSettings.swift): send new peers to another gateway.
     public var redirect: RedirectSettings?
+    /// As initiator, announce REDIRECT_SUPPORTED and follow a gateway's N(REDIRECT) (RFC 5685;
+    /// strongSwan's `charon.follow_redirects`, also on by default; IKEGateway+FollowRedirect.swift).
+    public var followRedirects = true
 
     public init() {}
 }
@@ -124,6 +128,7 @@ public struct DaemonConfig: Sendable, Equatable {
             if var reader = vipsecReader.subsection("control") { settings.control = try ControlSettings(reading: &reader) }
             if var reader = vipsecReader.subsection("metrics") { settings.metrics = try MetricsSettings(reading: &reader) }
             if var reader = vipsecReader.subsection("redirect") { settings.redirect = try RedirectSettings(reading: &reader) }
+            settings.followRedirects = try vipsecReader.bool("follow_redirects", default: true)
             try vipsecReader.rejectUnknown()
         }
         connections = []

@@ -109,6 +109,7 @@ struct ConnectionResolver {
             configuration.sendCertificateAlways = connection.sendCertificateAlways
         }
         configuration.deleteRekeyedDelay = config.settings.deleteRekeyedDelay
+        configuration.followRedirects = config.settings.followRedirects
         return configuration
     }
 

@@ -25,6 +25,7 @@ struct IKESATotals: Equatable {
         sa.fragmentsReceived += counters.fragmentsReceived
         sa.fragmentedMessagesReassembled += counters.fragmentedMessagesReassembled
         sa.fragmentedMessagesSent += counters.fragmentedMessagesSent
+        sa.redirectsIgnored += counters.redirectsIgnored
         for (reason, count) in counters.fragmentsDropped { sa.fragmentsDropped[reason, default: 0] += count }
     }
 }
@@ -70,6 +71,10 @@ extension IKEGateway {
             ("retransmits_absorbed_while_installing", totals.sa.retransmitsAbsorbedWhileInstalling),
             ("cookie_failures", counters.cookieFailures),
             ("redirects_sent", counters.redirectsSent),
+            ("redirects_followed", counters.redirectsFollowed),
+            ("redirects_ignored", totals.sa.redirectsIgnored),
+            ("redirects_refused", counters.redirectsRefused),
+            ("redirect_loops", counters.redirectLoops),
             ("fragments_received", totals.sa.fragmentsReceived),
             ("fragmented_messages_reassembled", totals.sa.fragmentedMessagesReassembled),
             ("fragmented_messages_sent", totals.sa.fragmentedMessagesSent),

@@ -80,6 +80,13 @@ struct GatewayCounters {
     var redirectsSent = 0
     /// IKE_SAs ended because their peer sent INITIAL_CONTACT on a new IKE_SA (it restarted).
     var initialContactDeletes = 0
+    /// As a client (IKEGateway+FollowRedirect.swift): redirects followed; redirects not
+    /// followed because the gateway was a host name (not resolved: IP only), of the other
+    /// address family, or the connection is gone; redirects refused as a loop (too many
+    /// within `RedirectHistory.window`).
+    var redirectsFollowed = 0
+    var redirectsRefused = 0
+    var redirectLoops = 0
 }
 
 struct IKEGateway {
@@ -102,6 +109,8 @@ struct IKEGateway {
     /// Whether this gateway holds every IKE_SA of the daemon (one worker). Only then can it
     /// tell that none with a peer's identities exists, and send INITIAL_CONTACT.
     var soleWorker = true
+    /// The redirects each connection followed lately, to stop loops (IKEGateway+FollowRedirect.swift).
+    var redirectHistory: [String: RedirectHistory] = [:]
     private let cookieSecret: [UInt8]
 
     struct HalfOpenKey: Hashable {
@@ -270,7 +279,9 @@ struct IKEGateway {
     // MARK: Commands
 
     /// Initiates connection number `index` from `local` to `remote`.
-    mutating func initiate(index: Int, local: IKEEndpoint, remote: IKEEndpoint, now: Double) -> [GatewayAction] {
+    /// `redirectedFrom`: the gateway that sent us to `remote` (RFC 5685 REDIRECTED_FROM).
+    mutating func initiate(index: Int, local: IKEEndpoint, remote: IKEEndpoint,
+                           redirectedFrom: RedirectNotification.Gateway? = nil, now: Double) -> [GatewayAction] {
         do {
             let configuration = try resolver.resolve(index: index, local: local.address, remote: remote.address)
             // IKE_AUTH makes the first child to start; the others follow once established.
@@ -278,6 +289,7 @@ struct IKEGateway {
             var sa = try IKESA.initiator(configuration: configuration, provider: provider, local: local, remote: remote,
                                          child: first?.name, retransmission: retransmission)
             sa.sendsInitialContact = sendsInitialContact(configuration)
+            sa.redirectedFrom = redirectedFrom
             let actions = sa.start(now: now)
             return [.log("initiating connection \(configuration.name) to \(remote)")] + store(sa, actions, now: now)
         } catch {
@@ -310,6 +322,7 @@ struct IKEGateway {
             result.append(.scheduleCommand(.forgetRekeyedIKESA(sa: spi), deadline: now + rekeyedSALinger))
         }
         var closed = false
+        var redirects: [RedirectNotification.Gateway] = []
         for action in actions {
             switch action {
             case .send(let bytes): result.append(.send(bytes, local: sa.local, remote: sa.remote))
@@ -345,6 +358,8 @@ struct IKEGateway {
             case .childSARekeyDeferred(let inboundSPI):
                 result.append(.scheduleCommand(.rekeyChildSA(sa: spi, inboundSPI: inboundSPI),
                                                deadline: now + Double.random(in: 1...2)))
+            case .redirect(let gateway):
+                redirects.append(gateway)
             case .closed(let reason):
                 closed = true
                 result.append(.log("IKE_SA \(sa.configuration.name) with \(sa.remote) closed: \(reason)"))
@@ -359,6 +374,7 @@ struct IKEGateway {
         // no datagram or timer finds the CHILD_SAs between two tables.
         times.record(sa, actions, result, now: now)
         for successor in successors { result += store(successor.sa, successor.actions, now: now) }
+        for gateway in redirects { result += followRedirect(of: sa, to: gateway, now: now) }
         return result
     }
 }

@@ -47,6 +47,7 @@ extension IKESA {
         if configuration.fragmentation.supported {   // RFC 7383 2.3
             payloads.append(.notify(NotifyPayload(messageType: .ikev2FragmentationSupported)))
         }
+        payloads += redirectAnnouncement()   // RFC 5685 (RedirectFollowing.swift)
         let message = IKEMessage(header: header(exchange: .ikeSAInit, messageID: 0, response: false), payloads: payloads)
         let bytes = Array(message.bytes.readableBytesView)
         initiatorInitMessage = bytes
@@ -77,6 +78,9 @@ extension IKESA {
             }
             cookie = cookieNotify.notificationData
             return retryInit(group: group, now: now)
+        }
+        if let redirect = message.notify(.redirect) {   // RFC 5685 4.2 (RedirectFollowing.swift)
+            return processInitRedirect(redirect)
         }
         if let error = message.notifies.first(where: { $0.messageType.rawValue < 16384 }) {
             _ = taskManager.abandonOutstanding()

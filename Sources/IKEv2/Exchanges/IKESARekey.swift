@@ -236,6 +236,7 @@ extension IKESA {
         sa.natDetection = natDetection
         sa.fragmentationNegotiated = fragmentationNegotiated
         sa.peerSupportsRedirect = peerSupportsRedirect
+        sa.announcedRedirectSupport = announcedRedirectSupport
         sa.keyContext = material.keys
         sa.phase = .established
         return sa

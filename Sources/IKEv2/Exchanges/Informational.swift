@@ -51,6 +51,9 @@ extension IKESA {
             let response = respond(exchange: .informational, messageID: messageID, payloads: [])
             return adopted + response + close(phase == .rekeyed ? "rekeyed, deleted by peer" : "deleted by peer")
         }
+        if let redirect = payloads.notify(.redirect) {   // RFC 5685 5 (RedirectFollowing.swift)
+            return processEstablishedRedirect(redirect, messageID: messageID)
+        }
         if phase == .rekeyed {   // the CHILD_SAs moved to the new IKE_SA: nothing to delete here
             return respond(exchange: .informational, messageID: messageID, payloads: [])
         }

@@ -45,6 +45,12 @@ public struct IKESA {
     public internal(set) var fragmentationNegotiated = false
     /// The peer announced REDIRECT_SUPPORTED in its IKE_SA_INIT (RFC 5685; Redirect.swift).
     public internal(set) var peerSupportsRedirect = false
+    /// We announced REDIRECT_SUPPORTED (or REDIRECTED_FROM) in our IKE_SA_INIT, so we follow
+    /// the gateway's N(REDIRECT) (RedirectFollowing.swift).
+    public internal(set) var announcedRedirectSupport = false
+    /// Initiator: the gateway that sent us here (RFC 5685 N(REDIRECTED_FROM)); set by the
+    /// shell before `start(now:)`.
+    public var redirectedFrom: RedirectNotification.Gateway?
     /// The fragments of the peer's request and of the response to ours being gathered
     /// (IKESA+Fragmentation.swift).
     var requestFragments = FragmentReassembly()

@@ -85,6 +85,10 @@ public struct IKESAConfiguration: Sendable {
     /// CHILD_SA was deleted with the peer (strongSwan's `delete_rekeyed_delay`): packets the
     /// peer still sends on it are decrypted, not dropped. 0: both SAs go at once.
     public var deleteRekeyedDelay: Double = 0
+    /// RFC 5685 as a client: announce N(REDIRECT_SUPPORTED) in our IKE_SA_INIT and report the
+    /// gateway's N(REDIRECT) to the shell (`IKEAction.redirect`; RedirectFollowing.swift).
+    /// strongSwan's `charon.follow_redirects`; off here, the daemon's default is on.
+    public var followRedirects = false
 
     /// The first child, and its reqid.
     public var child: ChildSAConfiguration { children[0] }
@@ -171,6 +175,10 @@ public enum IKEAction: Sendable, Equatable {
     /// Our rekey of the CHILD_SA with this inbound SPI was refused with TEMPORARY_FAILURE
     /// (e.g. the peer is rekeying the IKE_SA): try again later.
     case childSARekeyDeferred(inboundSPI: UInt32)
+    /// The gateway sent us elsewhere (RFC 5685; RedirectFollowing.swift): set up again with
+    /// `gateway`. In IKE_SA_INIT this IKE_SA closes too; an established one stays until the
+    /// shell deletes it (it may refuse to follow, e.g. on a redirect loop).
+    case redirect(to: RedirectNotification.Gateway)
     /// The IKE_SA is gone; the shell forgets it. The reason is for the log.
     case closed(String)
 }
@@ -205,5 +213,8 @@ public struct IKESACounters: Sendable, Equatable {
     /// Peer authentications refused (each also counted as an AUTHENTICATION_FAILED refusal
     /// when we were the responder), by reason.
     public var authenticationFailures: [PeerAuthenticationFailure: Int] = [:]
+    /// N(REDIRECT)s not followed by the IKE core: a nonce that is not our Ni, data that does
+    /// not parse, a redirect we did not announce support for (RFC 5685; RedirectFollowing.swift).
+    public var redirectsIgnored = 0
     public init() {}
 }
