@@ -7,6 +7,8 @@
 //         cookie_threshold = 10     # half-open IKE_SAs above which COOKIEs are demanded
 //         half_open_timeout = 30s   # a responder IKE_SA without IKE_AUTH is forgotten after
 //         delete_rekeyed_delay = 5s # a rekeyed CHILD_SA's inbound SA stays this long after its Delete
+//         user = vipsec             # run as this user once the sockets are bound [root]
+//         group = vipsec            # and this group [the user's]
 //     }
 #if canImport(Glibc)
 import Glibc
@@ -81,6 +83,8 @@ public struct DaemonSettings: Sendable, Equatable {
     public var metrics: MetricsSettings?
     /// `redirect { }` (RedirectSettings.swift): send new peers to another gateway.
     public var redirect: RedirectSettings?
+    /// `user` and `group` (OperatorSettings.swift): the ids to run as once the sockets are bound.
+    public var runAs = RunAs()
 
     public init() {}
 }
@@ -118,6 +122,7 @@ public struct DaemonConfig: Sendable, Equatable {
             // 576: the IPv4 minimum; below it the fragments' framing would leave little room.
             settings.fragmentSize = try vipsecReader.integer("fragment_size", default: 1280, range: 576...65535)
             settings.deleteRekeyedDelay = try vipsecReader.duration("delete_rekeyed_delay", default: 5, range: 0...Self.maximumDeleteRekeyedDelay)
+            settings.runAs = try RunAs(reading: &vipsecReader)
             if var clusterReader = vipsecReader.subsection("cluster") {
                 settings.cluster = try ClusterSettings(reading: &clusterReader)
             }
