@@ -18,7 +18,8 @@
 //   InboundCrypto       the inbound peek decryption (and a reference ESP sealer) with OpenSSL
 //   InboundNode         the routing node's distributor: NFQUEUE worker, classifier feed, forwarding set-up
 //   Systemd             sd_notify (READY, STOPPING, WATCHDOG) over $NOTIFY_SOCKET, no libsystemd;
-//                       Hardening: no core dumps (PR_SET_DUMPABLE 0, CHardening)
+//                       Hardening: no core dumps (PR_SET_DUMPABLE 0), CAP_NET_ADMIN alone in every
+//                       thread and an optional user/group once bound (CHardening)
 //   OperatorMetrics     the routing node's Prometheus endpoint (swift-metrics, swift-prometheus, NIOHTTP1)
 //   UnixStream          the client end of a unix stream socket (status, control sockets)
 //   VipsecCLI           the `vipsec` command (swift-argument-parser)
@@ -118,7 +119,7 @@ let package = Package(
         .target(name: "Systemd", dependencies: ["CHardening"]),
         // The client end of a unix stream socket (status, control, a socket in use).
         .target(name: "UnixStream"),
-        // prctl(PR_SET_DUMPABLE) (variadic in C, so not callable from Swift).
+        // prctl(2), capset(2), the per-thread id syscalls, and the per-thread drop (a signal to each thread).
         .target(name: "CHardening"),
         .target(name: "OperatorMetrics", dependencies: [
             "IKEDaemon",

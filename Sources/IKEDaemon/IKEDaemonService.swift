@@ -29,6 +29,9 @@ public final class IKEDaemonService {
     public var onRunning: (() -> Void)?
     /// The file `config` was read from: `vipsec reload` and SIGHUP read it again (nil: no reload).
     public var configPath: String?
+    /// The process's SIGHUP (installed by the command before anything else, so that an early
+    /// one is ignored); `run` sets its reload handler once running. Nil: `run` makes one.
+    public var hangups: HangupSignal?
 
     /// `control`, if given, accepts commands (e.g. from the cluster) while `run` runs.
     /// `onStopSignal(count)` runs on the signal queue at every SIGTERM/SIGINT (1 for the
@@ -151,16 +154,15 @@ public final class IKEDaemonService {
         }
         status.resume()
         sources.append(status)
-        // SIGHUP: reload the configuration file, as `vipsec reload` (ConfigReload.swift logs the outcome).
-        signal(SIGHUP, SIG_IGN)
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: signalQueue)
-        hangup.setEventHandler {
+        onRunning?()
+        // SIGHUP: reload the configuration file, as `vipsec reload` (ConfigReload.swift logs the
+        // outcome); until now (and again once stopping) it was ignored (HangupSignal.swift).
+        let hangups = self.hangups ?? HangupSignal(ignoredWhile: "while starting", logger: logger)
+        hangups.handle {
             signalLogger.info("signal \(SIGHUP): reloading the configuration")
             _ = ConfigReload.run(workers, timeout: Self.reloadTimeout, on: loop)
         }
-        hangup.resume()
-        sources.append(hangup)
-        onRunning?()
+        defer { hangups.ignore() }
         try stopped.futureResult.wait()
         // `sources` must live until here (an optimised build may release a local after its
         // last use: cancelled sources and SIG_IGN would leave the daemon deaf to SIGTERM).

@@ -12,7 +12,29 @@ import Prometheus
 public struct ClusterMetricsSnapshot: Equatable, Sendable {
     /// "live" and "silent" members.
     public var membersByHealth: [String: Int]
-    public init(membersByHealth: [String: Int]) { self.membersByHealth = membersByHealth }
+    /// Installs finished since the last scrape: CHILD_SA negotiated to targets' acknowledgement.
+    public var installLatencies: [Duration]
+    /// The targets' lifesize reports summed over the SAs the routing node holds.
+    public var reportedBytes: UInt64
+    public var reportedPackets: UInt64
+    /// The inbound distributor's counters (nil: no `inbound { }`).
+    public var inbound: InboundMetrics?
+
+    public struct InboundMetrics: Equatable, Sendable {
+        public var forwarded: UInt64
+        /// Per reason (`no-sa`, `replay`, `too-short`...), zeros included.
+        public var dropped: [String: UInt64]
+        public init(forwarded: UInt64, dropped: [String: UInt64]) { (self.forwarded, self.dropped) = (forwarded, dropped) }
+    }
+
+    public init(membersByHealth: [String: Int], installLatencies: [Duration] = [], reportedBytes: UInt64 = 0,
+                reportedPackets: UInt64 = 0, inbound: InboundMetrics? = nil) {
+        self.membersByHealth = membersByHealth
+        self.installLatencies = installLatencies
+        self.reportedBytes = reportedBytes
+        self.reportedPackets = reportedPackets
+        self.inbound = inbound
+    }
 }
 
 /// The metrics objects and their last values. Used from one scrape at a time (the HTTP
@@ -23,9 +45,20 @@ public final class RoutingMetrics: @unchecked Sendable {
     private var counters: [String: (counter: CoreMetrics.Counter, last: Int)] = [:]
     private var gauges: [String: CoreMetrics.Gauge] = [:]
 
+    private var installLatency: CoreMetrics.Timer?
+
+    /// The install latency histogram's buckets: 5 ms to 20 s (the install timeout's range).
+    public static let installLatencyBuckets: [Duration] = [
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(20),
+    ]
+    static let installLatencyName = "vipsec_cluster_sa_install_seconds"
+
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        factory = PrometheusMetricsFactory(registry: registry)
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets[Self.installLatencyName] = Self.installLatencyBuckets
+        self.factory = factory
     }
 
     /// Status fields that count refusals of a peer's IKE_SA (our notify) and drops, with
@@ -72,6 +105,17 @@ public final class RoutingMetrics: @unchecked Sendable {
             for health in ["live", "silent"] {
                 gauge("vipsec_cluster_members", [("health", health)], cluster.membersByHealth[health] ?? 0)
             }
+            let timer = installLatency ?? CoreMetrics.Timer(label: Self.installLatencyName, factory: factory)
+            installLatency = timer
+            for latency in cluster.installLatencies { timer.recordNanoseconds(Self.nanoseconds(latency)) }
+            gauge("vipsec_cluster_lifesize_reported_bytes", [], Int(clamping: cluster.reportedBytes))
+            gauge("vipsec_cluster_lifesize_reported_packets", [], Int(clamping: cluster.reportedPackets))
+            if let inbound = cluster.inbound {
+                count("vipsec_inbound_forwarded_total", [], Int(clamping: inbound.forwarded))
+                for (reason, value) in inbound.dropped {
+                    count("vipsec_inbound_dropped_total", [("reason", reason)], Int(clamping: value))
+                }
+            }
         }
     }
 
@@ -80,6 +124,11 @@ public final class RoutingMetrics: @unchecked Sendable {
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 
     private func key(_ name: String, _ labels: [(String, String)]) -> String {

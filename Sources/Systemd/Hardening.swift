@@ -1,9 +1,23 @@
-// The daemons' process hardening: the process holds IKE and ESP keys, so it must not be
-// dumped (a core file, gcore, ptrace or /proc/PID/mem by a non-root user would expose
-// them). PR_SET_DUMPABLE 0 covers the whole process (the memory map is shared by all
-// threads). Capabilities are left to the unit's CapabilityBoundingSet (systemd/): capset(2)
-// changes only the calling thread, and the daemons run many threads once started.
+// The daemons' process hardening.
+//
+// Core dumps: the process holds IKE and ESP keys, so it must not be dumped (a core file,
+// or ptrace and /proc/PID/mem by a user other than root). PR_SET_DUMPABLE 0 covers the
+// whole process (the memory map is shared by all threads).
+//
+// Privileges: once `vipsec routing` and `vipsec target` have bound their sockets they keep
+// CAP_NET_ADMIN alone (XFRM and rtnetlink, NFQUEUE, nft, the net sysctls) in the effective,
+// permitted and inheritable sets and in the bounding set, and optionally switch to a
+// configured user and group (with PR_SET_KEEPCAPS, and CAP_NET_ADMIN ambient so that the
+// nft the inbound distributor runs keeps it). CAP_NET_BIND_SERVICE is not kept: every
+// socket is bound before the drop and a reload cannot bind new ones (a change of
+// `vipsec { }` needs a restart). Linux keeps capabilities and ids per thread, and the
+// daemons run many threads by then: CHardening applies the change in each thread
+// (hardening.c), and `verifyAllThreads` reads every thread's /proc status back.
 import CHardening
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Why the process could not be hardened.
 public struct HardeningError: Error, CustomStringConvertible {
@@ -22,4 +36,128 @@ public enum Hardening {
 
     /// False once `disableCoreDumps()` ran.
     public static var isDumpable: Bool { vipsec_get_dumpable() == 1 }
+
+    /// CAP_NET_ADMIN (linux/capability.h).
+    public static let netAdmin: Int = 12
+    /// What the daemons keep: CAP_NET_ADMIN.
+    public static let daemonCapabilities: [Int] = [netAdmin]
+
+    /// The capability set with bits `capabilities` (as /proc/PID/status shows it, 0x1000 for CAP_NET_ADMIN).
+    public static func mask(_ capabilities: [Int]) -> UInt64 {
+        capabilities.reduce(0) { $0 | (1 << UInt64($1)) }
+    }
+
+    /// Drops every capability but `capabilities` in every thread (effective, permitted,
+    /// inheritable, bounding; ambient too unless switching to a user other than root),
+    /// switches to `gid` and `uid` when given, keeps the process not dumpable, then checks
+    /// each thread's /proc status. Returns the threads changed.
+    @discardableResult
+    public static func dropPrivileges(keeping capabilities: [Int] = daemonCapabilities, uid: UInt32? = nil,
+                                      gid: UInt32? = nil) throws -> Int {
+        if let now = readSmallFile("/proc/self/status").flatMap(ThreadCredentials.init(status:)) {
+            try checkPossible(from: now, keeping: mask(capabilities), switchingIDs: uid != nil || gid != nil)
+        }
+        var wanted = vipsec_privileges(keep: mask(capabilities), last_cap: lastCapability(), set_gid: gid == nil ? 0 : 1,
+                                       gid: gid ?? 0, set_uid: uid == nil ? 0 : 1, uid: uid ?? 0)
+        var threads: Int32 = 0
+        let result = vipsec_drop_privileges(&wanted, 5000, &threads)
+        guard result == 0 else {
+            let reason = result == -ETIMEDOUT ? "a thread did not answer within 5 s" : String(cString: strerror(-result))
+            throw HardeningError(description: "dropping privileges failed: \(reason)")
+        }
+        try verifyAllThreads(ThreadCredentials.expected(capabilities: capabilities, uid: uid, gid: gid))
+        return Int(threads)
+    }
+
+    /// CAP_SETPCAP: narrowing the bounding set; CAP_SETUID/CAP_SETGID: the user and group.
+    static let setpcap = 8, setuid = 7, setgid = 6
+
+    /// Refuses, naming the capability, a drop the process lacks the means for (a systemd unit
+    /// whose CapabilityBoundingSet left out what the daemon needs to narrow it further).
+    static func checkPossible(from now: ThreadCredentials, keeping keep: UInt64, switchingIDs: Bool) throws {
+        func has(_ capability: Int) -> Bool { now.effective & (1 << UInt64(capability)) != 0 }
+        if now.bounding & ~keep != 0, !has(setpcap) {
+            throw HardeningError(description: "the bounding set holds more than CAP_NET_ADMIN (0x\(String(now.bounding, radix: 16))) "
+                + "but CAP_SETPCAP, needed to drop the rest, is missing (systemd: add it to CapabilityBoundingSet)")
+        }
+        if switchingIDs, !has(setuid) || !has(setgid) {
+            throw HardeningError(description: "user/group set but CAP_SETUID or CAP_SETGID is missing "
+                + "(systemd: add both to CapabilityBoundingSet)")
+        }
+    }
+
+    /// Every thread of this process has `expected` (read from /proc/self/task/TID/status).
+    public static func verifyAllThreads(_ expected: ThreadCredentials) throws {
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else {
+            throw HardeningError(description: "cannot list /proc/self/task")
+        }
+        for name in tasks {
+            // A thread that ended meanwhile has no status left: nothing to check.
+            guard let text = readSmallFile("/proc/self/task/\(name)/status"), let found = ThreadCredentials(status: text) else { continue }
+            guard expected.matches(found) else {
+                throw HardeningError(description: "thread \(name) has \(found), wanted \(expected)")
+            }
+        }
+    }
+
+    static func lastCapability() -> Int32 {
+        readSmallFile("/proc/sys/kernel/cap_last_cap").flatMap { Int32($0.filter(\.isNumber)) } ?? 40
+    }
+
+    /// A /proc file (Foundation reads to the end; /proc reports a size of 0).
+    static func readSmallFile(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+}
+
+/// A thread's capabilities and ids as /proc/PID/status shows them.
+public struct ThreadCredentials: Equatable, CustomStringConvertible {
+    public var effective: UInt64, permitted: UInt64, inheritable: UInt64, bounding: UInt64, ambient: UInt64
+    /// Real, effective, saved, filesystem.
+    public var uids: [UInt32], gids: [UInt32]
+
+    /// What `dropPrivileges` leaves: `capabilities` everywhere (ambient only for a user
+    /// other than root), and the ids asked for (nil: not checked).
+    static func expected(capabilities: [Int], uid: UInt32?, gid: UInt32?) -> ThreadCredentials {
+        let mask = Hardening.mask(capabilities)
+        return ThreadCredentials(effective: mask, permitted: mask, inheritable: mask, bounding: mask,
+                                 ambient: uid.map { $0 == 0 ? 0 : mask } ?? 0,
+                                 uids: uid.map { Array(repeating: $0, count: 4) } ?? [],
+                                 gids: gid.map { Array(repeating: $0, count: 4) } ?? [])
+    }
+
+    public init(effective: UInt64, permitted: UInt64, inheritable: UInt64, bounding: UInt64, ambient: UInt64,
+                uids: [UInt32], gids: [UInt32]) {
+        (self.effective, self.permitted, self.inheritable, self.bounding, self.ambient) = (effective, permitted, inheritable, bounding, ambient)
+        (self.uids, self.gids) = (uids, gids)
+    }
+
+    /// Parses /proc/PID/status (`CapEff:\t0000000000001000`, `Uid:\t0\t0\t0\t0`); nil when a line is missing.
+    public init?(status text: String) {
+        var fields: [String: [Substring]] = [:]
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[String(line[..<colon])] = line[line.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" })
+        }
+        func capabilities(_ key: String) -> UInt64? { fields[key]?.first.flatMap { UInt64($0, radix: 16) } }
+        func ids(_ key: String) -> [UInt32]? {
+            let values = fields[key]?.compactMap { UInt32($0) } ?? []
+            return values.count == 4 ? values : nil
+        }
+        guard let effective = capabilities("CapEff"), let permitted = capabilities("CapPrm"), let inheritable = capabilities("CapInh"),
+              let bounding = capabilities("CapBnd"), let uids = ids("Uid"), let gids = ids("Gid") else { return nil }
+        self.init(effective: effective, permitted: permitted, inheritable: inheritable, bounding: bounding,
+                  ambient: capabilities("CapAmb") ?? 0, uids: uids, gids: gids)
+    }
+
+    /// Equal, except that empty `uids`/`gids` here match any.
+    func matches(_ other: ThreadCredentials) -> Bool {
+        effective == other.effective && permitted == other.permitted && inheritable == other.inheritable
+            && bounding == other.bounding && ambient == other.ambient
+            && (uids.isEmpty || uids == other.uids) && (gids.isEmpty || gids == other.gids)
+    }
+
+    public var description: String {
+        func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+        return "CapEff \(hex(effective)) CapPrm \(hex(permitted)) CapInh \(hex(inheritable)) CapBnd \(hex(bounding)) "
+            + "CapAmb \(hex(ambient))\(uids.isEmpty ? "" : " Uid \(uids[0])")\(gids.isEmpty ? "" : " Gid \(gids[0])")"
+    }
 }

@@ -11,7 +11,7 @@ import InboundNode
 import Logging
 
 extension RoutingCommand {
-    func runClustered(_ daemonConfig: DaemonConfig, _ settings: ClusterSettings, logger: Logger) throws {
+    func runClustered(_ daemonConfig: DaemonConfig, _ settings: ClusterSettings, hangups: HangupSignal, logger: Logger) throws {
         let service = try Self.makeClusterService(settings, logger: logger)
         let control = IKEDaemonControl()
         let installer = ClusterChildSAInstaller(service: service)
@@ -61,7 +61,7 @@ extension RoutingCommand {
             logger.info("cluster side stopped: targets told to delete their SAs, status socket removed")
         }
         let operations = try RoutingOperations(daemonConfig, control: control, enrich: RoutingOperations.clusterHolders(service),
-                                               cluster: RoutingOperations.clusterMembers(service), logger: logger)
+                                               cluster: RoutingOperations.clusterMetrics(service, installer: installer), logger: logger)
         defer { operations.stop() }
         let inbound = try settings.inbound.map { try Self.startInbound($0, settings, service: service, logger: logger) }
         defer { inbound?.stop() }
@@ -71,8 +71,11 @@ extension RoutingCommand {
                                       })
         daemon.extraStatusLines = inbound?.statusLines
         daemon.configPath = config
-        daemon.onRunning = { operations.ready() }
+        daemon.hangups = hangups
+        let hardened = HardenedStart(daemonConfig.settings.runAs, logger: logger)
+        daemon.onRunning = { if hardened.run() { operations.ready() } }
         try daemon.run()
+        try hardened.check()
     }
 
     static func makeClusterService(_ settings: ClusterSettings, logger: Logger) throws -> ClusterService {

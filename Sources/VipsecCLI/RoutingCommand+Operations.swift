@@ -140,13 +140,20 @@ final class RoutingOperations: @unchecked Sendable {
         }
     }
 
-    /// Cluster: members by health, for the metrics.
-    static func clusterMembers(_ service: ClusterService) -> @Sendable () -> EventLoopFuture<ClusterMetricsSnapshot> {
+    /// Cluster: members by health, install latencies, the targets' lifesize reports summed,
+    /// the inbound distributor's counters, for the metrics.
+    static func clusterMetrics(_ service: ClusterService, installer: ClusterChildSAInstaller)
+        -> @Sendable () -> EventLoopFuture<ClusterMetricsSnapshot> {
         {
             service.status().map { status in
                 var counts: [String: Int] = [:]
                 for member in status.routing?.members ?? [] { counts[member.health, default: 0] += 1 }
-                return ClusterMetricsSnapshot(membersByHealth: counts)
+                let lifesizes = (status.routing?.sas ?? []).compactMap(\.lifesize)
+                return ClusterMetricsSnapshot(
+                    membersByHealth: counts, installLatencies: installer.takeInstallLatencies(),
+                    reportedBytes: lifesizes.reduce(0) { $0 &+ $1.reportedBytes },
+                    reportedPackets: lifesizes.reduce(0) { $0 &+ $1.reportedPackets },
+                    inbound: status.routing?.inbound.map { .init(forwarded: $0.forwarded, dropped: $0.dropped) })
             }
         }
     }

@@ -42,6 +42,8 @@ struct RoutingCommand: ParsableCommand {
     }
 
     func run() throws {
+        // First: a SIGHUP while starting would otherwise end the process (reload is ready with the daemon).
+        let hangups = HangupSignal(ignoredWhile: "while starting (reload works once the daemon is up)", logger: Logger(label: "vipsec.routing"))
         // Before any key is read: no core dump, no ptrace/proc access by others (Systemd/Hardening.swift).
         do { try Hardening.disableCoreDumps() } catch { FileHandle.standardError.write(Data("vipsec \(Self.configuration.commandName ?? ""): \(error)\n".utf8)) }
         LogClock.pinLocalTimeZone()
@@ -58,7 +60,7 @@ struct RoutingCommand: ParsableCommand {
         var logger = Logger(label: "vipsec.routing")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         if let cluster = daemonConfig.settings.cluster {
-            try runClustered(daemonConfig, cluster, logger: logger)
+            try runClustered(daemonConfig, cluster, hangups: hangups, logger: logger)
             return
         }
         let control = IKEDaemonControl()
@@ -74,7 +76,41 @@ struct RoutingCommand: ParsableCommand {
         let daemon = IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control,
                                       onStopSignal: stopping)
         daemon.configPath = config
-        daemon.onRunning = { operations.ready() }
+        daemon.hangups = hangups
+        let hardened = HardenedStart(daemonConfig.settings.runAs, logger: logger)
+        daemon.onRunning = { if hardened.run() { operations.ready() } }
         try daemon.run()
+        try hardened.check()
+    }
+}
+
+/// `vipsec routing`'s start once the IKE sockets are bound (IKEDaemonService.onRunning):
+/// privileges are dropped, and if that fails the daemon
+/// stops (SIGTERM to itself, the usual clean stop) and exits with the reason.
+final class HardenedStart: @unchecked Sendable {
+    private let runAs: RunAs
+    private let logger: Logger
+    private var failure: Error?
+
+    init(_ runAs: RunAs, logger: Logger) {
+        (self.runAs, self.logger) = (runAs, logger)
+    }
+
+    /// True when the daemon may announce itself ready.
+    func run() -> Bool {
+        do {
+            try DaemonHardening.dropPrivileges(runAs, logger: logger)
+            return true
+        } catch {
+            logger.critical("\(error): stopping")
+            failure = error
+            kill(getpid(), SIGTERM)
+            return false
+        }
+    }
+
+    /// After the daemon stopped: the failure, if any.
+    func check() throws {
+        if let failure { throw StartupError("\(failure)") }
     }
 }

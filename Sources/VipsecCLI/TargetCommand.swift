@@ -3,6 +3,7 @@ import Cluster
 import ClusterNode
 import Dispatch
 import Foundation
+import IKEDaemon
 import Logging
 import Systemd
 
@@ -22,7 +23,7 @@ struct TargetCommand: ParsableCommand {
 
             A --config file holds `key = value` lines with the long option names \
             (node-id, routing, cert, key, ca, dvipa, cluster-address, grace, status-socket, \
-            state-dir, stop-timeout, log-level); options on the command line win. The file must not be writable by \
+            state-dir, stop-timeout, log-level, user, group); options on the command line win. The file must not be writable by \
             group or others.
             """)
 
@@ -39,15 +40,29 @@ struct TargetCommand: ParsableCommand {
     @Option(name: .customLong("state-dir"), help: "Where the agent's journal of installed SAs lives [/run/vipsec].") var stateDir: String?
     @Option(name: .customLong("stop-timeout"), help: "Seconds a stop may wait for the routing node [2].") var stopTimeout: Double?
     @Option(name: .customLong("log-level"), help: "Log level: trace, debug, info, notice, warning, error, critical [info].") var logLevel: String?
+    @Option(help: "Run as this user once started (status socket bound, DVIPA on lo), keeping CAP_NET_ADMIN [root].") var user: String?
+    @Option(help: "Run as this group once started [the user's].") var group: String?
 
     func run() throws {
+        // First: the agent has nothing to reload, and SIGHUP's default action would end it.
+        let hangups = HangupSignal(ignoredWhile: "(the agent has nothing to reload)", logger: Logger(label: "vipsec.target"))
+        defer { withExtendedLifetime(hangups) {} }
         // Before any key is read: no core dump, no ptrace/proc access by others (Systemd/Hardening.swift).
         do { try Hardening.disableCoreDumps() } catch { FileHandle.standardError.write(Data("vipsec \(Self.configuration.commandName ?? ""): \(error)\n".utf8)) }
-        let file = try config.map(TargetConfigFile.read) ?? [:]
+        let (file, lines) = try config.map(TargetConfigFile.readWithLines) ?? ([:], [:])
         func value(_ flag: String?, _ name: String) -> String? { flag ?? file[name] }
         func required(_ flag: String?, _ name: String) throws -> String {
             guard let text = value(flag, name) else { throw ValidationError("missing --\(name) (or `\(name) =` in the config file)") }
             return text
+        }
+        // Looked up first: an unknown user or group is refused before anything else is tried.
+        let runAs: RunAs
+        do {
+            runAs = try RunAs(user: value(user, "user"), group: value(group, "group"))
+        } catch let error as RunAsError {
+            let fromFlag = error.key == "user" ? user != nil : group != nil
+            throw ValidationError(fromFlag || config == nil
+                ? "--\(error.key): \(error.message)" : "\(config ?? ""):\(lines[error.key] ?? 0): \(error.key): \(error.message)")
         }
         let node = try NodeID(try required(nodeID, "node-id"))
         let routingText = try required(routing, "routing")
@@ -103,7 +118,19 @@ struct TargetCommand: ParsableCommand {
                                  dvipaRecordPath: stateDirectory + "/agent-\(node.name).dvipa"),
             credentials: credentials, kernel: kernel)
         let systemd = TargetNotifications()
-        try runUntilSignal(start: { try await agent.start(); systemd.started(agent) },
+        let logger = Logger(label: "vipsec.target")
+        try runUntilSignal(start: {
+                               try await agent.start()
+                               // Sockets bound, DVIPA on lo, journal open: CAP_NET_ADMIN is all it needs now.
+                               do {
+                                   try DaemonHardening.dropPrivileges(runAs, logger: logger)
+                               } catch {
+                                   logger.critical("\(error): stopping")
+                                   await agent.stop(removingSAs: true)
+                                   throw StartupError("\(error)")
+                               }
+                               systemd.started(agent)
+                           },
                            stop: { systemd.stopping(); await agent.stop(removingSAs: true) },
                            hurry: { agent.hurry() })
     }
@@ -119,14 +146,15 @@ struct TargetCommand: ParsableCommand {
 
 /// `key = value` lines; `#` starts a comment. Refused when group or others may write it.
 enum TargetConfigFile {
-    static func read(_ path: String) throws -> [String: String] {
+    /// The values and the line each key is on.
+    static func readWithLines(_ path: String) throws -> (values: [String: String], lines: [String: Int]) {
         var info = stat()
         guard stat(path, &info) == 0 else { throw ValidationError("cannot read \(path): \(String(cString: strerror(errno)))") }
         guard info.st_mode & 0o022 == 0 else {
             throw ValidationError("refusing \(path): mode \(String(info.st_mode & 0o777, radix: 8)) lets group or others write it")
         }
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        var values: [String: String] = [:]
+        var values: [String: String] = [:], lines: [String: Int] = [:]
         for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
             guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
@@ -135,12 +163,13 @@ enum TargetConfigFile {
                 throw ValidationError("\(path):\(number + 1): expected `key = value`")
             }
             let known = ["node-id", "routing", "cert", "key", "ca", "dvipa", "cluster-address", "grace", "status-socket", "state-dir",
-                         "stop-timeout", "log-level"]
+                         "stop-timeout", "log-level", "user", "group"]
             guard known.contains(parts[0]) else {
                 throw ValidationError("\(path):\(number + 1): unknown key '\(parts[0])' (known: \(known.joined(separator: ", ")))")
             }
             values[parts[0]] = parts[1]
+            lines[parts[0]] = number + 1
         }
-        return values
+        return (values, lines)
     }
 }

@@ -389,4 +389,35 @@ final class OperatorTests: XCTestCase, GatewayPeerTesting {
             XCTAssertThrowsError(try config(section), section) { XCTAssertTrue("\($0)".contains(key), "\(key): \($0)") }
         }
     }
+
+    /// `vipsec { user; group }`: looked up at load (an unknown name refused with file, line
+    /// and key); a user alone brings its primary group.
+    func testUserAndGroupAreLookedUpAtLoadAndNamedWhenUnknown() throws {
+        let base = IKEGatewayTests.config()
+        func config(_ lines: String) throws -> DaemonConfig {
+            try DaemonConfig(parsing: base.replacingOccurrences(of: "vipsec {\n", with: "vipsec {\n" + lines + "\n"), file: "t.conf")
+        }
+        XCTAssertEqual(try config("").settings.runAs, RunAs())
+        let nobody = try XCTUnwrap(getpwnam("nobody")).pointee
+        let user = try config("user = nobody").settings.runAs
+        XCTAssertEqual(user.user, "nobody")
+        XCTAssertEqual(user.uid, nobody.pw_uid)
+        XCTAssertEqual(user.gid, nobody.pw_gid, "without group: the user's primary group")
+        let both = try config("user = nobody\ngroup = root").settings.runAs
+        XCTAssertEqual(both.uid, nobody.pw_uid)
+        XCTAssertEqual(both.gid, 0)
+        let groupOnly = try config("group = root").settings.runAs
+        XCTAssertNil(groupOnly.uid)
+        XCTAssertEqual(groupOnly.gid, 0)
+        for (line, key, message) in [("user = no-such-user-here", "vipsec.user", "no user 'no-such-user-here' on this host"),
+                                     ("group = no-such-group-here", "vipsec.group", "no group 'no-such-group-here' on this host")] {
+            XCTAssertThrowsError(try config(line), line) { error in
+                // The key is on the line after `vipsec {`.
+                let lineNumber = base.components(separatedBy: "\n").firstIndex { $0.hasPrefix("vipsec {") }.map { $0 + 2 } ?? 0
+                XCTAssertTrue("\(error)".contains("t.conf:\(lineNumber)"), "\(error)")
+                XCTAssertTrue("\(error)".contains(key), "\(error)")
+                XCTAssertTrue("\(error)".contains(message), "\(error)")
+            }
+        }
+    }
 }

@@ -78,6 +78,11 @@ final class ReloadPlanTests: XCTestCase, GatewayPeerTesting {
         settings = running.settings
         settings.listenAddresses = ["192.0.2.7"]
         XCTAssertEqual(ReloadPlan.settingsNeedingRestart(running.settings, settings), ["vipsec.listen"])
+        settings = running.settings
+        settings.runAs = try RunAs(user: nil, group: "root")
+        XCTAssertEqual(ReloadPlan.settingsNeedingRestart(running.settings, settings), ["vipsec.group"])
+        settings.runAs = try RunAs(user: "nobody", group: nil)
+        XCTAssertEqual(ReloadPlan.settingsNeedingRestart(running.settings, settings), ["vipsec.user", "vipsec.group"])
         XCTAssertEqual(ReloadPlan.settingsNeedingRestart(running.settings, running.settings), [])
     }
 

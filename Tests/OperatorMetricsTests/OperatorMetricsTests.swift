@@ -50,6 +50,32 @@ final class OperatorMetricsTests: XCTestCase {
         XCTAssertTrue(text.contains("# TYPE vipsec_ike_sas gauge"), text)
     }
 
+    /// Cluster: install latencies into a histogram with the configured buckets (each
+    /// scrape adds the installs finished since the last), the lifesize totals as gauges, the
+    /// inbound distributor's counters with a reason label.
+    func testClusterInstallLatencyLifesizeAndInboundCounters() {
+        let metrics = RoutingMetrics()
+        let inbound = ClusterMetricsSnapshot.InboundMetrics(forwarded: 12, dropped: ["no-sa": 2, "replay": 0])
+        metrics.update(snapshot(), cluster: ClusterMetricsSnapshot(
+            membersByHealth: ["live": 1], installLatencies: [.milliseconds(3), .milliseconds(40), .milliseconds(700)],
+            reportedBytes: 4096, reportedPackets: 30, inbound: inbound))
+        metrics.update(snapshot(), cluster: ClusterMetricsSnapshot(membersByHealth: ["live": 1], installLatencies: [.seconds(3)],
+                                                                  reportedBytes: 8192, reportedPackets: 60, inbound: inbound))
+        let text = String(decoding: metrics.exposition(), as: UTF8.self)
+        XCTAssertTrue(text.contains("# TYPE vipsec_cluster_sa_install_seconds histogram"), text)
+        XCTAssertEqual(value(text, "vipsec_cluster_sa_install_seconds_count"), 4)
+        XCTAssertEqual(value(text, #"vipsec_cluster_sa_install_seconds_bucket{le="0.005"}"#), 1)
+        XCTAssertEqual(value(text, #"vipsec_cluster_sa_install_seconds_bucket{le="0.05"}"#), 2)
+        XCTAssertEqual(value(text, #"vipsec_cluster_sa_install_seconds_bucket{le="1.0"}"#), 3)
+        XCTAssertEqual(value(text, #"vipsec_cluster_sa_install_seconds_bucket{le="+Inf"}"#), 4)
+        XCTAssertEqual(try XCTUnwrap(value(text, "vipsec_cluster_sa_install_seconds_sum")), 3.743, accuracy: 0.0001)
+        XCTAssertEqual(value(text, "vipsec_cluster_lifesize_reported_bytes"), 8192)
+        XCTAssertEqual(value(text, "vipsec_cluster_lifesize_reported_packets"), 60)
+        XCTAssertEqual(value(text, "vipsec_inbound_forwarded_total"), 12)
+        XCTAssertEqual(value(text, #"vipsec_inbound_dropped_total{reason="no-sa"}"#), 2)
+        XCTAssertEqual(value(text, #"vipsec_inbound_dropped_total{reason="replay"}"#), 0)
+    }
+
     func testCountersAdvanceByWhatHappenedAndNeverGoBack() {
         let metrics = RoutingMetrics()
         metrics.update(snapshot(established: 3, ikeSAs: 2), cluster: nil)

@@ -142,7 +142,8 @@ final class SystemdTests: XCTestCase {
     func testTheRoutingUnitVerifies() throws {
         XCTAssertEqual(try verify("vipsec-routing.service"), "")
         let text = try String(contentsOf: Self.repository.appendingPathComponent("systemd/vipsec-routing.service"), encoding: .utf8)
-        for line in ["Type=notify", "WatchdogSec=", "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE", "NoNewPrivileges=yes",
+        for line in ["Type=notify", "WatchdogSec=", "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_SETPCAP CAP_SETUID CAP_SETGID\n",
+                     "NoNewPrivileges=yes",
                      "ProtectSystem=strict", "ReadWritePaths=/run/vipsec", "LimitCORE=0"] {
             XCTAssertTrue(text.contains("\n" + line), line)
         }
@@ -182,5 +183,74 @@ final class HardeningTests: XCTestCase {
         try Hardening.disableCoreDumps()
         defer { Hardening.restoreDumpableForTests() }
         XCTAssertFalse(Hardening.isDumpable)
+    }
+
+    /// The capability sets as /proc shows them: bit N for capability N.
+    func testTheMaskOfCAP_NET_ADMINIs0x1000() {
+        XCTAssertEqual(Hardening.mask(Hardening.daemonCapabilities), 0x1000)
+        XCTAssertEqual(Hardening.mask([10, 12]), 0x1400, "CAP_NET_BIND_SERVICE and CAP_NET_ADMIN")
+        XCTAssertEqual(Hardening.mask([]), 0)
+        XCTAssertEqual(Hardening.mask([40]), 1 << 40)
+    }
+
+    func testProcStatusIsParsedAndComparedWithWhatTheDropLeaves() throws {
+        let status = """
+            Name:\tvipsec
+            Uid:\t65534\t65534\t65534\t65534
+            Gid:\t65534\t65534\t65534\t65534
+            CapInh:\t0000000000001000
+            CapPrm:\t0000000000001000
+            CapEff:\t0000000000001000
+            CapBnd:\t0000000000001000
+            CapAmb:\t0000000000001000
+            NoNewPrivs:\t0
+            """
+        let found = try XCTUnwrap(ThreadCredentials(status: status))
+        XCTAssertEqual(found.effective, 0x1000)
+        XCTAssertEqual(found.uids, [65534, 65534, 65534, 65534])
+        XCTAssertTrue(ThreadCredentials.expected(capabilities: [12], uid: 65534, gid: 65534).matches(found))
+        XCTAssertTrue(ThreadCredentials.expected(capabilities: [12], uid: 65534, gid: nil).matches(found), "gid not asked: any")
+        XCTAssertFalse(ThreadCredentials.expected(capabilities: [12], uid: 0, gid: nil).matches(found), "another uid")
+        XCTAssertFalse(ThreadCredentials.expected(capabilities: [12], uid: nil, gid: nil).matches(found),
+                       "uid 0 keeps no ambient capabilities")
+        let root = status.replacingOccurrences(of: "65534", with: "0").replacingOccurrences(of: "CapAmb:\t0000000000001000", with: "CapAmb:\t0000000000000000")
+        XCTAssertTrue(ThreadCredentials.expected(capabilities: [12], uid: nil, gid: nil).matches(try XCTUnwrap(ThreadCredentials(status: root))))
+        let full = root.replacingOccurrences(of: "CapBnd:\t0000000000001000", with: "CapBnd:\t000001ffffffffff")
+        XCTAssertFalse(ThreadCredentials.expected(capabilities: [12], uid: nil, gid: nil).matches(try XCTUnwrap(ThreadCredentials(status: full))),
+                       "a bounding set with more fails")
+        XCTAssertNil(ThreadCredentials(status: "Name:\tx\nCapEff:\t0\n"), "lines missing")
+    }
+
+    /// This process's own threads, read as `verifyAllThreads` reads them: the test runner is
+    /// not dropped, so a check for CAP_NET_ADMIN alone fails naming a thread.
+    func testVerifyingAllThreadsReadsEveryThreadOfThisProcess() throws {
+        let own = try XCTUnwrap(Hardening.readSmallFile("/proc/self/status").flatMap(ThreadCredentials.init(status:)))
+        XCTAssertNoThrow(try Hardening.verifyAllThreads(own))
+        if own.bounding != 0x1000 {
+            XCTAssertThrowsError(try Hardening.verifyAllThreads(ThreadCredentials.expected(capabilities: [12], uid: nil, gid: nil))) {
+                XCTAssertTrue("\($0)".contains("thread "), "\($0)")
+            }
+        }
+    }
+
+    /// Under a unit whose bounding set lacks CAP_SETPCAP (or CAP_SETUID/CAP_SETGID with a
+    /// user), the drop is refused with the capability named, before anything changed.
+    func testADropTheProcessCannotDoIsRefusedNamingTheMissingCapability() {
+        func credentials(effective: UInt64, bounding: UInt64) -> ThreadCredentials {
+            ThreadCredentials(effective: effective, permitted: effective, inheritable: 0, bounding: bounding, ambient: 0, uids: [], gids: [])
+        }
+        let unit = Hardening.mask([12, 10]), keep = Hardening.mask([12])
+        XCTAssertThrowsError(try Hardening.checkPossible(from: credentials(effective: unit, bounding: unit), keeping: keep, switchingIDs: false)) {
+            XCTAssertTrue("\($0)".contains("CAP_SETPCAP"), "\($0)")
+        }
+        let withSetpcap = unit | Hardening.mask([8])
+        XCTAssertNoThrow(try Hardening.checkPossible(from: credentials(effective: withSetpcap, bounding: withSetpcap), keeping: keep, switchingIDs: false))
+        XCTAssertNoThrow(try Hardening.checkPossible(from: credentials(effective: keep, bounding: keep), keeping: keep, switchingIDs: false),
+                         "already narrowed (a unit with CAP_NET_ADMIN alone): nothing to drop")
+        XCTAssertThrowsError(try Hardening.checkPossible(from: credentials(effective: withSetpcap, bounding: withSetpcap), keeping: keep, switchingIDs: true)) {
+            XCTAssertTrue("\($0)".contains("CAP_SETUID"), "\($0)")
+        }
+        let all = withSetpcap | Hardening.mask([6, 7])
+        XCTAssertNoThrow(try Hardening.checkPossible(from: credentials(effective: all, bounding: all), keeping: keep, switchingIDs: true))
     }
 }

@@ -39,8 +39,20 @@ public final class ClusterChildSAInstaller: ChildSAInstaller, @unchecked Sendabl
         var owner: NodeID?
     }
 
+    /// Each install's time from the call (the CHILD_SA negotiated) to the targets'
+    /// acknowledgement, for the metrics' histogram (taken by `takeInstallLatencies`).
+    private var latencies: [Duration] = []
+
     public init(service: ClusterService) {
         self.service = service
+    }
+
+    /// The install latencies recorded since the last call (at most the last 10000).
+    public func takeInstallLatencies() -> [Duration] {
+        lock.withLock {
+            defer { latencies = [] }
+            return latencies
+        }
     }
 
     /// The CHILD_SA a cluster SA belongs to (for the authority's rekey requests).
@@ -56,7 +68,15 @@ public final class ClusterChildSAInstaller: ChildSAInstaller, @unchecked Sendabl
             return child.rekeyOf.flatMap { lines[$0] }
         }
         let promise = loop.makePromise(of: Void.self)
-        promise.completeWithTask { try await self.install(child, old: old) }
+        let started = ContinuousClock.now
+        promise.completeWithTask {
+            try await self.install(child, old: old)
+            let took = ContinuousClock.now - started
+            self.lock.withLock {
+                if self.latencies.count >= 10000 { self.latencies.removeFirst() }
+                self.latencies.append(took)
+            }
+        }
         return promise.futureResult
     }
 

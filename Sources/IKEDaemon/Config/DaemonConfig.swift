@@ -8,6 +8,8 @@
 //         half_open_timeout = 30s   # a responder IKE_SA without IKE_AUTH is forgotten after
 //         delete_rekeyed_delay = 5s # a rekeyed CHILD_SA's inbound SA stays this long after its Delete
 //         follow_redirects = yes    # as initiator, announce and follow RFC 5685 redirects
+//         user = vipsec             # run as this user once the sockets are bound [root]
+//         group = vipsec            # and this group [the user's]
 //     }
 #if canImport(Glibc)
 import Glibc
@@ -85,6 +87,8 @@ public struct DaemonSettings: Sendable, Equatable {
     /// As initiator, announce REDIRECT_SUPPORTED and follow a gateway's N(REDIRECT) (RFC 5685;
     /// strongSwan's `charon.follow_redirects`, also on by default; IKEGateway+FollowRedirect.swift).
     public var followRedirects = true
+    /// `user` and `group` (OperatorSettings.swift): the ids to run as once the sockets are bound.
+    public var runAs = RunAs()
 
     public init() {}
 }
@@ -122,6 +126,7 @@ public struct DaemonConfig: Sendable, Equatable {
             // 576: the IPv4 minimum; below it the fragments' framing would leave little room.
             settings.fragmentSize = try vipsecReader.integer("fragment_size", default: 1280, range: 576...65535)
             settings.deleteRekeyedDelay = try vipsecReader.duration("delete_rekeyed_delay", default: 5, range: 0...Self.maximumDeleteRekeyedDelay)
+            settings.runAs = try RunAs(reading: &vipsecReader)
             if var clusterReader = vipsecReader.subsection("cluster") {
                 settings.cluster = try ClusterSettings(reading: &clusterReader)
             }

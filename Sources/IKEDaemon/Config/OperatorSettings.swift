@@ -60,3 +60,48 @@ public struct MetricsSettings: Sendable, Equatable {
         try reader.rejectUnknown()
     }
 }
+
+/// `vipsec { user = NAME; group = NAME }` (and `vipsec target`'s `user =`/`group =`): the
+/// ids the daemon switches to once its sockets are bound, keeping CAP_NET_ADMIN
+/// (Systemd/Hardening.swift). Neither: it stays uid 0, with CAP_NET_ADMIN alone.
+public struct RunAs: Sendable, Equatable {
+    public var user: String?
+    public var uid: UInt32?
+    public var group: String?
+    /// `group`'s id, else `user`'s primary group.
+    public var gid: UInt32?
+
+    public init() {}
+
+    /// Looks the names up on this host; the error says which one is unknown.
+    public init(user: String?, group: String?) throws {
+        if let user {
+            guard let entry = getpwnam(user) else { throw RunAsError(key: "user", message: "no user '\(user)' on this host") }
+            self.user = user
+            uid = entry.pointee.pw_uid
+            gid = entry.pointee.pw_gid
+        }
+        if let group {
+            guard let entry = getgrnam(group) else { throw RunAsError(key: "group", message: "no group '\(group)' on this host") }
+            self.group = group
+            gid = entry.pointee.gr_gid
+        }
+    }
+
+    init(reading reader: inout SectionReader) throws {
+        let userEntry = reader.entry("user"), groupEntry = reader.entry("group")
+        do {
+            try self.init(user: userEntry?.value, group: groupEntry?.value)
+        } catch let error as RunAsError {
+            guard let entry = error.key == "user" ? userEntry : groupEntry else { throw error }
+            throw reader.error(entry, error.message)
+        }
+    }
+}
+
+/// A `user` or `group` that does not exist.
+public struct RunAsError: Error, Equatable, CustomStringConvertible {
+    public var key: String
+    public var message: String
+    public var description: String { "\(key): \(message)" }
+}

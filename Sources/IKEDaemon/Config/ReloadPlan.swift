@@ -92,6 +92,7 @@ public struct ReloadPlan: Equatable, Sendable {
             ("delete_rekeyed_delay", differs(\.deleteRekeyedDelay)), ("workers", differs(\.workers)),
             ("fragment_size", differs(\.fragmentSize)), ("cluster", differs(\.cluster)), ("control", differs(\.control)),
             ("metrics", differs(\.metrics)), ("redirect", differs(\.redirect)),
+            ("user", differs(\.runAs.user) || differs(\.runAs.uid)), ("group", differs(\.runAs.group) || differs(\.runAs.gid)),
         ]
         let named = keys.filter(\.1).map { "vipsec.\($0.0)" }
         // A setting added to DaemonSettings but not to this list still refuses the reload.
