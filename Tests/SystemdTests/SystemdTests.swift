@@ -142,7 +142,7 @@ final class SystemdTests: XCTestCase {
     func testTheRoutingUnitVerifies() throws {
         XCTAssertEqual(try verify("vipsec-routing.service"), "")
         let text = try String(contentsOf: Self.repository.appendingPathComponent("systemd/vipsec-routing.service"), encoding: .utf8)
-        for line in ["Type=notify", "WatchdogSec=", "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_SETPCAP CAP_SETUID CAP_SETGID\n",
+        for line in ["Type=notify", "WatchdogSec=", "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_SETPCAP CAP_SETUID CAP_SETGID CAP_CHOWN\n",
                      "NoNewPrivileges=yes",
                      "ProtectSystem=strict", "ReadWritePaths=/run/vipsec", "LimitCORE=0"] {
             XCTAssertTrue(text.contains("\n" + line), line)

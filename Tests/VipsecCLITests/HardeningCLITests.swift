@@ -72,6 +72,64 @@ extension VipsecCLITests {
         XCTAssertEqual(process.terminationStatus, 0, logText())
     }
 
+    /// The routing unit's CapabilityBoundingSet is enough to start: `vipsec routing` run with
+    /// exactly that bounding set (setpriv, as systemd would) and `control { group = adm }`
+    /// hands the socket to the group and drops to CAP_NET_ADMIN; the same set without
+    /// CAP_CHOWN cannot (root is not in adm), so this test would have caught the unit without it.
+    func testTheRoutingUnitsBoundingSetLetsTheDaemonGiveTheControlSocketItsGroup() throws {
+        guard getuid() == 0, let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              status.contains("CapEff:\t000001ff") || status.contains("CapEff:\t0000003f") else {
+            throw XCTSkip("needs root with every capability")
+        }
+        let unit = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("systemd/vipsec-routing.service")
+        let line = try String(contentsOf: unit, encoding: .utf8).split(separator: "\n")
+            .first { $0.hasPrefix("CapabilityBoundingSet=") }
+        let capabilities = try XCTUnwrap(line).dropFirst("CapabilityBoundingSet=".count).split(separator: " ")
+            .map { $0.lowercased().replacingOccurrences(of: "cap_", with: "") }
+        XCTAssertTrue(capabilities.contains("chown"), "\(capabilities)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vipsec-unit-caps-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = 30000 + Int(getpid() % 10000)
+        let config = directory.appendingPathComponent("r.conf")
+        try """
+            vipsec {
+                listen = 127.0.0.1
+                port = \(port)
+                port_nat_t = \(port + 1)
+                control {
+                    socket = \(directory.path)/control.sock
+                    group = adm
+                }
+            }
+            """.write(to: config, atomically: true, encoding: .utf8)
+        XCTAssertEqual(chmod(config.path, 0o600), 0)
+        func start(bounding: [String]) throws -> (started: Bool, output: String) {
+            let log = directory.appendingPathComponent("log-\(bounding.count)")
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--bounding-set", "-all," + bounding.map { "+" + $0 }.joined(separator: ","),
+                                 Self.binary.path, "routing", "--config", config.path, "--no-kernel-installs"]
+            let output = try FileHandle(forWritingTo: log)
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
+            func logText() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+            let deadline = Date().addingTimeInterval(30)
+            while process.isRunning, !logText().contains("privileges dropped"), Date() < deadline { usleep(2000) }
+            return (process.isRunning && logText().contains("privileges dropped"), logText())
+        }
+        let withUnitSet = try start(bounding: capabilities)
+        XCTAssertTrue(withUnitSet.started, withUnitSet.output)
+        XCTAssertTrue(withUnitSet.output.contains("(group adm)"), withUnitSet.output)
+        let withoutChown = try start(bounding: capabilities.filter { $0 != "chown" })
+        XCTAssertFalse(withoutChown.started, withoutChown.output)
+        XCTAssertTrue(withoutChown.output.contains("cannot set its owner and mode: Operation not permitted"), withoutChown.output)
+    }
+
     /// An unknown user or group is refused at load, naming the file, line and key (the
     /// agent's `key = value` file), or the option.
     func testTheAgentRefusesAnUnknownUserNamingFileLineAndKey() throws {
