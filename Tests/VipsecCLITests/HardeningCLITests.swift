@@ -15,19 +15,8 @@ extension VipsecCLITests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         XCTAssertEqual(chown(directory.path, nobody.pw_uid, nobody.pw_gid), 0)
-        let port = 20000 + Int(getpid() % 10000)
-        let config = directory.appendingPathComponent("r.conf")
-        try """
-            vipsec {
-                listen = 127.0.0.1
-                port = \(port)
-                port_nat_t = \(port + 1)
-                user = nobody
-                control {
-                    socket = \(directory.path)/control.sock
-                }
-            }
-            """.write(to: config, atomically: true, encoding: .utf8)
+        let config = try Self.loopbackRoutingConfig(in: directory, port: 20000 + Int(getpid() % 10000),
+                                                    daemon: "user = nobody", control: "")
         XCTAssertEqual(chmod(config.path, 0o600), 0)
         XCTAssertEqual(chown(config.path, nobody.pw_uid, nobody.pw_gid), 0)
         let log = directory.appendingPathComponent("log")
@@ -91,19 +80,8 @@ extension VipsecCLITests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vipsec-unit-caps-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let port = 30000 + Int(getpid() % 10000)
-        let config = directory.appendingPathComponent("r.conf")
-        try """
-            vipsec {
-                listen = 127.0.0.1
-                port = \(port)
-                port_nat_t = \(port + 1)
-                control {
-                    socket = \(directory.path)/control.sock
-                    group = adm
-                }
-            }
-            """.write(to: config, atomically: true, encoding: .utf8)
+        let config = try Self.loopbackRoutingConfig(in: directory, port: 30000 + Int(getpid() % 10000),
+                                                    daemon: "", control: "group = adm")
         XCTAssertEqual(chmod(config.path, 0o600), 0)
         func start(bounding: [String]) throws -> (started: Bool, output: String) {
             let log = directory.appendingPathComponent("log-\(bounding.count)")
@@ -143,5 +121,24 @@ extension VipsecCLITests {
         let fromFlag = try run(["target", "--config", file.path, "--user", "root", "--group", "no-such-group-here"])
         XCTAssertNotEqual(fromFlag.status, 0)
         XCTAssertTrue(fromFlag.output.contains("--group: no group 'no-such-group-here' on this host"), fromFlag.output)
+    }
+
+    /// `vipsec routing`'s file for these tests: loopback, high ports, the control socket in
+    /// `directory`, plus a line for `vipsec { }` and one for `control { }`.
+    static func loopbackRoutingConfig(in directory: URL, port: Int, daemon: String, control: String) throws -> URL {
+        let config = directory.appendingPathComponent("r.conf")
+        try """
+            vipsec {
+                listen = 127.0.0.1
+                port = \(port)
+                port_nat_t = \(port + 1)
+                \(daemon)
+                control {
+                    socket = \(directory.path)/control.sock
+                    \(control)
+                }
+            }
+            """.write(to: config, atomically: true, encoding: .utf8)
+        return config
     }
 }
