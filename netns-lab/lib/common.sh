@@ -53,7 +53,8 @@ _poll_pause() {
   local start=${1/[.,]/} now=${EPOCHREALTIME/[.,]/} took
   took=$(( 10#$now - 10#$start ))
   (( took < 500000 )) && took=500000
-  read -rt "$(( took / 1000000 )).$(printf '%06d' $(( took % 1000000 )))" -u "$_LAB_PAUSE_FD" _ || true
+  local fraction; printf -v fraction '%06d' $(( took % 1000000 ))
+  read -rt "$(( took / 1000000 )).$fraction" -u "$_LAB_PAUSE_FD" _ || true
 }
 # A pipe nobody writes to: `read -t` on it is a sleep without a program start.
 [[ -n ${_LAB_PAUSE_FD:-} ]] || exec {_LAB_PAUSE_FD}<> <(:)
