@@ -53,8 +53,22 @@ struct ChildSAIndex {
 
     /// The IKE_SA `ikeSA` went from `old` to `new` (nil: not in the table).
     mutating func update(ikeSA: UInt64, from old: IKESA?, to new: IKESA?) {
-        update(ikeSA: ikeSA, children: (old?.childSAs ?? [], new?.childSAs ?? []),
-               kept: ((old?.rekeyedChildSAs ?? []).map(\.child.inbound.spi), (new?.rekeyedChildSAs ?? []).map(\.child.inbound.spi)))
+        let before = old?.childSAs ?? [], after = new?.childSAs ?? []
+        let keptBefore = old?.rekeyedChildSAs ?? [], keptAfter = new?.rekeyedChildSAs ?? []
+        // Most messages change no CHILD_SA: compare in place, without building anything.
+        if before.count == after.count, keptBefore.count == keptAfter.count,
+           zip(before, after).allSatisfy({ Self.sameSAs($0, $1) }),
+           zip(keptBefore, keptAfter).allSatisfy({ $0.child.inbound.spi == $1.child.inbound.spi }) {
+            probes += before.count + after.count + keptBefore.count + keptAfter.count
+            return
+        }
+        update(ikeSA: ikeSA, children: (before, after),
+               kept: (keptBefore.map(\.child.inbound.spi), keptAfter.map(\.child.inbound.spi)))
+    }
+
+    private static func sameSAs(_ a: ChildSAInstallation, _ b: ChildSAInstallation) -> Bool {
+        a.inbound.spi == b.inbound.spi && a.outbound.spi == b.outbound.spi
+            && a.inbound.destination == b.inbound.destination && a.outbound.destination == b.outbound.destination
     }
 
     /// The IKE_SA `ikeSA`'s CHILD_SAs went from `children.old` to `children.new`, and the
