@@ -44,12 +44,13 @@ final class ChildSAExpiryWatcher: @unchecked Sendable {
 
 extension DaemonCore {
     func holdsChildSA(of event: ChildSAExpireEvent) -> Bool {
-        gateway.installedChildSAs.contains { ChildSAExpiryPolicy.owns($0.child, event) }
+        gateway.childSA(namedBy: event) != nil
     }
 
     /// One expire event: decide, log, act (a busy IKE_SA gets the Delete a little later).
     func childSAExpired(_ event: ChildSAExpireEvent) {
-        let decision = expiry.decide(event, children: gateway.installedChildSAs)
+        let owner = gateway.childSA(namedBy: event)
+        let decision = expiry.decide(event, owner: owner, present: { gateway.childIndex.contains(inboundSPI: $0) })
         let sa = "SA 0x\(String(event.spi, radix: 16)) (\(event.hard ? "hard" : "soft"), \(event.bytes) bytes, \(event.packets) packets)"
         switch decision {
         case .notOurs:

@@ -317,6 +317,7 @@ final class DaemonCore: @unchecked Sendable {
                     installFailed(child)
                 }
             case .delete(let child):
+                expiry.forget(inboundSPI: child.inbound.spi)
                 installer.delete(child, on: loop).whenFailure { [self] error in
                     logger.error("deleting \(child.reference) failed: \(error)")
                 }

@@ -82,6 +82,8 @@ final class GatewayRekeyDelayTests: XCTestCase, GatewayPeerTesting {
         }
         XCTAssertEqual(timers.count, 1)
         XCTAssertEqual(timers.first?.1, 13, "now + delete_rekeyed_delay")
+        XCTAssertEqual(gateway.childIndex.keeper(ofRekeyed: old.inbound.spi), spi, "the kept inbound SA is indexed")
+        XCTAssertNil(gateway.ikeSA(holdingChild: old.inbound.spi), "no longer a live CHILD_SA")
         // vipsec list-sas shows it as REKEYED, counting down to its removal.
         let listed = try XCTUnwrap(gateway.operatorListing(now: 11).first?.childSAs)
         XCTAssertEqual(listed.map(\.state), ["INSTALLED", "REKEYED"])
@@ -98,6 +100,7 @@ final class GatewayRekeyDelayTests: XCTestCase, GatewayPeerTesting {
         XCTAssertEqual(gateway.operatorListing(now: 13).first?.childSAs.map(\.state), ["INSTALLED"])
         XCTAssertTrue(gateway.commandTimerFired(timer, now: 14).isEmpty)
         XCTAssertEqual(gateway.sas[spi]?.rekeyedChildSAs, [])
+        XCTAssertNil(gateway.childIndex.keeper(ofRekeyed: old.inbound.spi))
     }
 
     func testADelayOfZeroDeletesBothSAsWithTheDelete() throws {

@@ -132,6 +132,35 @@ final class IKEGatewayTests: XCTestCase, GatewayPeerTesting {
         }
     }
 
+    /// A half-open IKE_SA that never authenticates is forgotten at `half_open_timeout`, and
+    /// with it its slot of the table and of its peer address.
+    func testAHalfOpenTimeoutFreesTheSlotOfItsPeer() throws {
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(halfOpenPerPeer: 1), file: "t"), provider: provider)
+        var peer = try peer()
+        guard case .send(let first)? = peer.start(now: 0).first else { return XCTFail() }
+        let actions = gateway.receiveInstalling(first, local: Self.gatewayAddress, remote: Self.peerAddress, now: 0)
+        XCTAssertEqual(gateway.halfOpenCount, 1)
+        XCTAssertEqual(gateway.halfOpen.peerCount(Self.peerAddress.address), 1)
+        // Its retransmission finds the same IKE_SA (no second slot).
+        _ = gateway.receiveInstalling(first, local: Self.gatewayAddress, remote: Self.peerAddress, now: 1)
+        XCTAssertEqual(gateway.sas.count, 1)
+        XCTAssertEqual(gateway.counters.halfOpenPerPeerDrops, 0)
+        guard let timeout = actions.lazy.compactMap({ action -> GatewayTimer? in
+            if case .scheduleCommand(let timer, _) = action, case .halfOpenTimeout = timer { return timer }; return nil
+        }).first else { return XCTFail("no half-open timeout") }
+        _ = gateway.commandTimerFired(timeout, now: 30)
+        XCTAssertEqual(gateway.counters.halfOpenTimeouts, 1)
+        XCTAssertEqual(gateway.sas.count, 0)
+        XCTAssertEqual(gateway.halfOpenCount, 0)
+        XCTAssertEqual(gateway.halfOpen.peerCount(Self.peerAddress.address), 0)
+        // The same peer gets in again (its per-peer slot is free), as a new IKE_SA.
+        var again = try self.peer()
+        guard case .send(let second)? = again.start(now: 31).first else { return XCTFail() }
+        _ = gateway.receiveInstalling(second, local: Self.gatewayAddress, remote: Self.peerAddress, now: 31)
+        XCTAssertEqual(gateway.sas.count, 1)
+        XCTAssertEqual(gateway.counters.halfOpenPerPeerDrops, 0)
+    }
+
     func testUnknownSPIsAndGarbageAreCounted() throws {
         var gateway = try IKEGateway(config: DaemonConfig(parsing: Self.config(), file: "t"), provider: provider)
         XCTAssertTrue(gateway.receiveInstalling([0, 1, 2], local: Self.gatewayAddress, remote: Self.peerAddress, now: 0).isEmpty)

@@ -163,6 +163,14 @@ final class IKESARekeyRefusalTests: XCTestCase, GatewayPeerTesting {
             return XCTFail("no IKE_SA rekey timer: \(timers)")
         }
         XCTAssertTrue((54...60).contains(deadline), "rekey_time 60 s minus up to 10 % jitter: \(deadline)")
+        // The CHILD_SA index (ChildSAIndex.swift) names the IKE_SA holding the CHILD_SA, by
+        // its inbound SPI and by the kernel's name of either SA.
+        let child = try XCTUnwrap(old.childSAs.first)
+        func expire(_ sa: ChildSAParameters) -> ChildSAExpireEvent {
+            ChildSAExpireEvent(destination: sa.destination, spi: sa.spi, hard: false, bytes: 0, packets: 0)
+        }
+        XCTAssertEqual(gateway.ikeSA(holdingChild: child.inbound.spi), old.localSPI)
+        XCTAssertEqual(gateway.childSA(namedBy: expire(child.outbound))?.ikeSA, old.localSPI)
         XCTAssertTrue(timers.contains { if case .expireIKESA = $0.0 { return $0.1 == 66 }; return false }, "rekey_time + over_time")
         let oldLine = gateway.ikeSALines.first ?? ""
         // The timer fires: CREATE_CHILD_SA --> ; the peer answers; the gateway deletes the old SA.
@@ -179,6 +187,11 @@ final class IKESARekeyRefusalTests: XCTestCase, GatewayPeerTesting {
         XCTAssertTrue(rekeyActions.contains { if case .scheduleCommand(.rekeyIKESA(let spi), _) = $0 { return spi == new.localSPI }; return false })
         XCTAssertEqual(gateway.counters.ikeRekeys, 1)
         XCTAssertTrue(gateway.statusLine.contains("ike_rekeys=1"), gateway.statusLine)
+        // The index moved the CHILD_SA to the new IKE_SA with the table.
+        XCTAssertEqual(gateway.ikeSA(holdingChild: child.inbound.spi), new.localSPI)
+        XCTAssertEqual(gateway.childSA(namedBy: expire(child.inbound))?.ikeSA, new.localSPI)
+        XCTAssertEqual(gateway.childSA(namedBy: expire(child.outbound))?.child.reference, child.reference)
+        XCTAssertEqual(gateway.childIndex.count, 1)
         // Status shows the new SPIs, not the old ones.
         let line = gateway.ikeSALines.first ?? ""
         XCTAssertEqual(gateway.ikeSALines.count, 1)
@@ -190,5 +203,12 @@ final class IKESARekeyRefusalTests: XCTestCase, GatewayPeerTesting {
         XCTAssertEqual(childRekey.filter { if case .send = $0 { return true }; return false }.count, 1, "\(childRekey)")
         // The old SA's expiry timer does nothing; the new one's would delete it.
         XCTAssertTrue(gateway.commandTimerFired(.expireIKESA(sa: old.localSPI), now: 66).isEmpty)
+        // Closed (the operator's delete, answered): nothing of it is left in the index.
+        for case .send(let bytes, _, _) in gateway.operatorTerminate(ikeSA: new.localSPI, now: 3600) { peer.receive(bytes, now: 3600) }
+        _ = converse(&peer, &gateway, now: 3600)
+        XCTAssertEqual(gateway.sas.count, 0)
+        XCTAssertEqual(gateway.childIndex.count, 0)
+        XCTAssertNil(gateway.childSA(namedBy: expire(child.outbound)))
+        XCTAssertTrue(gateway.identities.ikeSAs(IKESAIdentityIndex.identities(of: new)!).isEmpty)
     }
 }

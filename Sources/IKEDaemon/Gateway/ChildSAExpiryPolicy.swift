@@ -55,19 +55,24 @@ struct ChildSAExpiryCounters: Sendable, Equatable {
 /// Decides, event by event, and remembers which CHILD_SAs it already acted on.
 struct ChildSAExpiryPolicy {
     private(set) var counters = ChildSAExpiryCounters()
-    /// Inbound SPIs of CHILD_SAs whose rekey / delete we started.
+    /// Inbound SPIs of CHILD_SAs whose rekey / delete we started. A CHILD_SA leaves them
+    /// when its inbound SA is deleted (`forget`), and any left over (a CHILD_SA that went
+    /// another way) when the sets have doubled since the last sweep: O(1) per event, amortized.
     private var rekeying: Set<UInt32> = []
     private var deleting: Set<UInt32> = []
+    private var sweepAbove = 64
 
-    /// The decision for `event` given the installed CHILD_SAs (with their IKE_SA's local SPI).
-    mutating func decide(_ event: ChildSAExpireEvent,
-                         children: [(ikeSA: UInt64, child: ChildSAInstallation)]) -> ChildSAExpireDecision {
+    /// CHILD_SAs remembered as being rekeyed or deleted.
+    var tracked: Int { rekeying.count + deleting.count }
+
+    /// The decision for `event` given the CHILD_SA it names (`owner`: its IKE_SA's local SPI
+    /// and the CHILD_SA; nil = none of ours; IKEGateway.childSA(namedBy:) finds it in O(1)),
+    /// and `present`, which tells whether a CHILD_SA (inbound SPI) is still there.
+    mutating func decide(_ event: ChildSAExpireEvent, owner: (ikeSA: UInt64, child: ChildSAInstallation)?,
+                         present: (UInt32) -> Bool) -> ChildSAExpireDecision {
         if event.hard { counters.hardExpires += 1 } else { counters.softExpires += 1 }
-        // Forget CHILD_SAs that are gone, so that the sets stay as small as the SA table.
-        let present = Set(children.map(\.child.inbound.spi))
-        rekeying.formIntersection(present)
-        deleting.formIntersection(present)
-        guard let (ikeSA, child) = children.first(where: { Self.owns($0.child, event) }) else {
+        sweep(present)
+        guard let (ikeSA, child) = owner else {
             counters.notOurs += 1
             return .notOurs
         }
@@ -85,6 +90,28 @@ struct ChildSAExpiryPolicy {
         case .time: counters.rekeysByTime += 1
         }
         return .rekey(ikeSA: ikeSA, inboundSPI: spi, cause: cause)
+    }
+
+    /// The same, given every installed CHILD_SA (with their IKE_SA's local SPI): a scan, for
+    /// tests and small tables.
+    mutating func decide(_ event: ChildSAExpireEvent,
+                         children: [(ikeSA: UInt64, child: ChildSAInstallation)]) -> ChildSAExpireDecision {
+        let present = Set(children.map(\.child.inbound.spi))
+        return decide(event, owner: children.first { Self.owns($0.child, event) }, present: present.contains)
+    }
+
+    /// The CHILD_SA with this inbound SPI is gone (its inbound SA was deleted).
+    mutating func forget(inboundSPI: UInt32) {
+        rekeying.remove(inboundSPI)
+        deleting.remove(inboundSPI)
+    }
+
+    /// Drops the CHILD_SAs no longer `present`, once the sets have doubled since the last time.
+    private mutating func sweep(_ present: (UInt32) -> Bool) {
+        guard tracked > sweepAbove else { return }
+        rekeying = rekeying.filter(present)
+        deleting = deleting.filter(present)
+        sweepAbove = max(64, 2 * tracked)
     }
 
     /// Whether `event` names one of `child`'s two SAs.

@@ -22,6 +22,8 @@ struct ConnectionResolver {
     /// Per connection, what does not depend on the peer: parsed once here, not for every
     /// IKE_SA_INIT (parsing the proposal strings was a tenth of a responder's CPU per setup).
     private let prepared: [PreparedConnection]
+    /// Connection index by name: the per-IKE_SA timers (DPD, rekey) look theirs up by name.
+    private let byName: [String: Int]
 
     /// The parts of a connection that are the same for every IKE_SA made from it.
     private struct PreparedConnection {
@@ -37,6 +39,7 @@ struct ConnectionResolver {
     init(config: DaemonConfig, reqids: ReqidTable? = nil) {
         self.config = config
         self.reqids = reqids ?? ReqidTable(numbering: config)
+        byName = Dictionary(config.connections.enumerated().map { ($0.element.name, $0.offset) }) { first, _ in first }
         prepared = config.connections.map { connection in
             func addresses(_ configured: [String]) -> [[UInt8]]? {
                 if configured.isEmpty || configured.contains("%any") { return nil }
@@ -50,6 +53,11 @@ struct ConnectionResolver {
                     Result { try ProposalSyntax.parse(child.espProposals.joined(separator: ","), protocolID: .esp) }
                 })
         }
+    }
+
+    /// The connection named `name` (the first, as `first(where:)` would), in O(1).
+    func connection(named name: String) -> ConnectionConfig? {
+        byName[name].map { config.connections[$0] }
     }
 
     /// The first connection whose addresses allow `local` ↔ `remote`.

@@ -4,9 +4,11 @@
 import IKEv2
 
 extension IKEGateway {
-    /// The IKE_SA (local SPI) holding the CHILD_SA with this inbound SPI.
-    func ikeSA(holdingChild inboundSPI: UInt32) -> UInt64? {
-        sas.first { $0.value.phase == .established && $0.value.childSAs.contains { $0.inbound.spi == inboundSPI } }?.key
+    /// The established IKE_SA (local SPI) holding the CHILD_SA with this inbound SPI
+    /// (ChildSAIndex: O(1)).
+    mutating func ikeSA(holdingChild inboundSPI: UInt32) -> UInt64? {
+        guard let spi = childIndex.holder(ofChild: inboundSPI), sas[spi]?.phase == .established else { return nil }
+        return spi
     }
 
     /// An established CHILD_SA of reqid `reqid` (its IKE_SA's local SPI and its inbound SPI).
@@ -47,7 +49,7 @@ extension IKEGateway {
     /// the connection with `start_action = start`, one after the other (window of one).
     func startOtherChildren(_ sa: IKESA, now: Double) -> [GatewayAction] {
         guard sa.isOriginalInitiator,
-              let connection = resolver.config.connections.first(where: { $0.name == sa.configuration.name }) else { return [] }
+              let connection = resolver.connection(named: sa.configuration.name) else { return [] }
         // IKE_AUTH made the first one to start (IKEGateway.initiate), or the first of all.
         let starting = connection.children.filter { $0.startAction == .start }
         let fromAuth = starting.first?.name ?? connection.children.first?.name

@@ -35,18 +35,17 @@ extension InitialContact {
 
 extension IKEGateway {
     /// Whether our IKE_AUTH for a new IKE_SA of `configuration` asserts INITIAL_CONTACT.
-    func sendsInitialContact(_ configuration: IKESAConfiguration) -> Bool {
+    mutating func sendsInitialContact(_ configuration: IKESAConfiguration) -> Bool {
         guard soleWorker, let remote = configuration.remoteIdentity else { return false }
-        return !sas.values.contains { sa in
-            sa.phase != .closed && sa.configuration.localIdentity == configuration.localIdentity
-                && (sa.peerIdentity ?? sa.configuration.remoteIdentity) == remote
-        }
+        let key = IKESAIdentityIndex.Identities(local: configuration.localIdentity, peer: remote)
+        return !identities.ikeSAs(key).contains { sas[$0].map { $0.phase != .closed } ?? false }
     }
 
     /// Ends this gateway's IKE_SAs that `contact` supersedes (no Delete: the peer lost them).
     mutating func initialContactReceived(_ contact: InitialContact, now: Double) -> [GatewayAction] {
         var result: [GatewayAction] = []
-        for spi in sas.keys.sorted() {
+        let key = IKESAIdentityIndex.Identities(local: contact.localIdentity, peer: contact.peerIdentity)
+        for spi in identities.ikeSAs(key) {
             guard var sa = sas[spi], contact.supersedes(sa) else { continue }
             counters.initialContactDeletes += 1
             let actions = sa.forget("peer \(contact.peerIdentity) restarted (INITIAL_CONTACT on IKE_SA \(hex16(contact.ikeSA)))")

@@ -11,7 +11,7 @@ let rekeyedSALinger = 30.0
 extension IKEGateway {
     /// The connection's IKE_SA `rekey_time` and `over_time` (nil: rekeying disabled).
     func ikeLifetimes(_ sa: IKESA) -> (rekey: Double, over: Double)? {
-        guard let connection = resolver.config.connections.first(where: { $0.name == sa.configuration.name }),
+        guard let connection = resolver.connection(named: sa.configuration.name),
               connection.rekeyTime > 0 else { return nil }
         return (connection.rekeyTime, connection.overTime)
     }
@@ -77,9 +77,8 @@ extension IKEGateway {
     /// `delete_rekeyed_delay` after a rekeyed CHILD_SA's Delete: its inbound SA goes. After an
     /// IKE_SA rekey it lives in the new IKE_SA; when its IKE_SA is gone, so is it.
     mutating func removeRekeyedChildSA(sa spi: UInt64, inboundSPI: UInt32, now: Double) -> [GatewayAction] {
-        let holder = sas[spi]?.keepsRekeyedChildSA(inboundSPI: inboundSPI) == true
-            ? spi : sas.first { $0.value.keepsRekeyedChildSA(inboundSPI: inboundSPI) }?.key
-        guard let holder, var sa = sas[holder] else { return [] }
+        guard let holder = childIndex.keeper(ofRekeyed: inboundSPI), var sa = sas[holder],
+              sa.keepsRekeyedChildSA(inboundSPI: inboundSPI) else { return [] }
         let actions = sa.removeRekeyedChildSA(inboundSPI: inboundSPI)
         return store(sa, actions, now: now)
     }

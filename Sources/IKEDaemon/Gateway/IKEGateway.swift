@@ -95,8 +95,14 @@ struct IKEGateway {
     let provider: any IKECryptoProvider
     var retransmission: RetransmissionPolicy
     private(set) var sas: [UInt64: IKESA] = [:]
-    /// Responder IKE_SAs by (peer, initiator SPI), for retransmitted IKE_SA_INIT requests.
-    private var halfOpen: [HalfOpenKey: UInt64] = [:]
+    /// Responder IKE_SAs by (peer, initiator SPI), for retransmitted IKE_SA_INIT requests,
+    /// by our SPI and counted by peer address (HalfOpenTable.swift).
+    var halfOpen = HalfOpenTable()
+    /// Which IKE_SA holds each CHILD_SA, by SPI (ChildSAIndex.swift). These three tables
+    /// change only in `store` (and the half-open timeout); elsewhere they are only read.
+    var childIndex = ChildSAIndex()
+    /// IKE_SAs by their identities, for INITIAL_CONTACT (IKESAIdentityIndex.swift).
+    var identities = IKESAIdentityIndex()
     var counters = GatewayCounters()
     /// Counters of IKE_SAs already closed (GatewayStatus.swift adds the live ones).
     private(set) var closedSATotals = IKESATotals()
@@ -112,11 +118,6 @@ struct IKEGateway {
     /// The redirects each connection followed lately, to stop loops (IKEGateway+FollowRedirect.swift).
     var redirectHistory: [String: RedirectHistory] = [:]
     private let cookieSecret: [UInt8]
-
-    struct HalfOpenKey: Hashable {
-        var remote: IKEEndpoint
-        var initiatorSPI: UInt64
-    }
 
     init(config: DaemonConfig, provider: any IKECryptoProvider) throws {
         settings = config.settings
@@ -148,8 +149,8 @@ struct IKEGateway {
             counters.unknownSPI += 1
             return []
         }
-        let key = HalfOpenKey(remote: remote, initiatorSPI: header.initiatorSPI)
-        if let spi = halfOpen[key], var sa = sas[spi] {
+        let key = HalfOpenTable.Key(remote: remote, initiatorSPI: header.initiatorSPI)
+        if let spi = halfOpen.spi(for: key), var sa = sas[spi] {
             let actions = sa.receive(bytes, local: local, remote: remote, now: now)   // a retransmitted IKE_SA_INIT
             return store(sa, actions, now: now)
         }
@@ -157,7 +158,7 @@ struct IKEGateway {
             counters.halfOpenLimitDrops += 1
             return []
         }
-        guard halfOpen.keys.lazy.filter({ $0.remote.address == remote.address }).count < settings.halfOpenPerPeer else {
+        guard halfOpen.peerCount(remote.address) < settings.halfOpenPerPeer else {
             counters.halfOpenPerPeerDrops += 1
             return []
         }
@@ -174,7 +175,7 @@ struct IKEGateway {
             let configuration = try resolver.resolve(index: index, local: local.address, remote: remote.address)
             var sa = try IKESA.responder(configuration: configuration, provider: provider, local: local, remote: remote,
                                          initiatorSPI: header.initiatorSPI, retransmission: retransmission)
-            halfOpen[key] = sa.localSPI
+            halfOpen.insert(key, spi: sa.localSPI)
             let actions = sa.receive(bytes, local: local, remote: remote, now: now)
             return [.log("IKE_SA_INIT from \(remote) for connection \(connection.name)"),
                     .scheduleCommand(.halfOpenTimeout(sa: sa.localSPI), deadline: now + settings.halfOpenTimeout)]
@@ -235,8 +236,8 @@ struct IKEGateway {
         switch timer {
         case .rekeyChildSA(let oldSPI, let inboundSPI):
             // After an IKE_SA rekey the CHILD_SA lives in the new IKE_SA: find it by its SPI.
-            guard let spi = sas[oldSPI]?.childSAs.contains(where: { $0.inbound.spi == inboundSPI }) == true
-                    ? oldSPI : ikeSA(holdingChild: inboundSPI), var sa = sas[spi] else { return [] }
+            guard let spi = childIndex.holder(ofChild: inboundSPI), var sa = sas[spi],
+                  spi == oldSPI || sa.phase == .established else { return [] }
             let actions = sa.rekeyChildSA(inboundSPI: inboundSPI, now: now)
             if actions.isEmpty {   // another exchange in flight (e.g. a sibling's rekey): try again shortly
                 return [.scheduleCommand(.rekeyChildSA(sa: spi, inboundSPI: inboundSPI), deadline: now + 0.2)]
@@ -251,9 +252,11 @@ struct IKEGateway {
             // Replayed or abandoned IKE_SA_INITs must not hold half-open slots forever.
             guard let sa = sas[spi], sa.phase == .negotiatingInit || sa.phase == .authenticating else { return [] }
             counters.halfOpenTimeouts += 1
-            halfOpen = halfOpen.filter { $0.value != spi }
+            halfOpen.remove(spi: spi)
             closedSATotals.add(sa.counters, sa.sequencerCounters)
             sas[spi] = nil
+            childIndex.update(ikeSA: spi, from: sa, to: nil)
+            identities.update(ikeSA: spi, to: nil)
             return [.log("IKE_SA_INIT from \(sa.remote): no IKE_AUTH within \(settings.halfOpenTimeout) s, forgotten")]
         case .createChildSA(let spi, let inboundSPI):
             return createAdditionalChildSA(timer, sa: spi, like: inboundSPI, now: now)
@@ -271,7 +274,7 @@ struct IKEGateway {
     }
 
     func dpdDelay(_ sa: IKESA) -> Double? {
-        guard let connection = resolver.config.connections.first(where: { $0.name == sa.configuration.name }),
+        guard let connection = resolver.connection(named: sa.configuration.name),
               connection.dpdDelay > 0 else { return nil }
         return connection.dpdDelay
     }
@@ -366,10 +369,13 @@ struct IKEGateway {
             }
         }
         if sa.phase != .negotiatingInit && sa.phase != .authenticating || closed {
-            halfOpen = halfOpen.filter { $0.value != spi }
+            halfOpen.remove(spi: spi)
         }
         if closed { closedSATotals.add(sa.counters, sa.sequencerCounters) }
-        sas[spi] = closed ? nil : sa
+        let stored: IKESA? = closed ? nil : sa
+        childIndex.update(ikeSA: spi, from: sas[spi], to: stored)
+        identities.update(ikeSA: spi, to: stored)
+        sas[spi] = stored
         // An IKE_SA rekey: the new SAs go in under their own SPIs in this same step, so that
         // no datagram or timer finds the CHILD_SAs between two tables.
         times.record(sa, actions, result, now: now)
