@@ -9,17 +9,28 @@
 // `setup floor: total_us=... ...` that scripts/bench-ike puts beside the responder's CPU per setup.
 // All rates are per CPU-second of the measuring thread.
 //
-//   vipsec-crypto-bench [iterations]      (default 2000; MODP uses a tenth of that)
+//   vipsec-crypto-bench [iterations]        (default 2000; MODP uses a tenth of that)
+//   vipsec-crypto-bench floor [iterations]  the setup floor line alone
 
 import Foundation
 import IKECrypto
 import IKEv2
 
-let iterations = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 2000
+let floorOnly = CommandLine.arguments.dropFirst().first == "floor"
+let iterations = CommandLine.arguments.dropFirst(floorOnly ? 2 : 1).first.flatMap { Int($0) } ?? 2000
 let rows: [(KeyExchangeMethod, Int)] = [
     (.curve25519, iterations), (.ecp256, iterations), (.ecp384, max(iterations / 4, 1)), (.modp2048, max(iterations / 10, 1)),
 ]
+func printFloor() throws {
+    let floor = try SetupFloorBenchmark.measure(iterations: iterations)
+    print(String(format: "setup floor: total_us=%.1f x25519_us=%.1f random_us=%.1f ike_keys_us=%.1f nat_d_us=%.1f ike_auth_us=%.1f child_keys_us=%.1f",
+                 floor.total, floor.keyExchange, floor.randomness, floor.ikeSAKeys, floor.natDetection, floor.authExchange, floor.childSAKeys))
+}
 do {
+    if floorOnly {
+        try printFloor()
+        exit(0)
+    }
     var reference = 0.0
     print("method       iterations      op/s  op vs X25519   secret/s  op/secret")
     for (method, count) in rows {
@@ -36,9 +47,7 @@ do {
     let ceiling = try KeyExchangeBenchmark.measureX25519PrimitiveCeiling(iterations: iterations * 4)
     print("X25519 primitive ceiling (EVP_PKEY_derive, prepared context): \(Int(ceiling)) /s;"
           + " our X25519 op = \(String(format: "%.2f", reference / max(ceiling, 1e-9)))x of it")
-    let floor = try SetupFloorBenchmark.measure(iterations: iterations)
-    print(String(format: "setup floor: total_us=%.1f x25519_us=%.1f random_us=%.1f ike_keys_us=%.1f nat_d_us=%.1f ike_auth_us=%.1f child_keys_us=%.1f",
-                 floor.total, floor.keyExchange, floor.randomness, floor.ikeSAKeys, floor.natDetection, floor.authExchange, floor.childSAKeys))
+    try printFloor()
 } catch {
     print("vipsec-crypto-bench: \(error)")
     exit(1)
