@@ -45,9 +45,11 @@ public final class X25519KeyExchange: KeyExchange {
             let peer = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: peerPublicValue)
             shared = try key.sharedSecretFromKeyAgreement(with: peer)
         } catch {
-            // BoringSSL's X25519 fails only for an all-zero output.
-            throw IKECryptoError.degenerateSharedSecret(method)
+            // Only a wrong-length public key throws here (checked above already).
+            throw IKECryptoError.invalidPublicValue(method, reason: "\(error)")
         }
+        // swift-crypto does not reject an all-zero result (it ignores X25519()'s return code):
+        // the check below is the one RFC 8031 2.3 asks for.
         let secret = shared.withUnsafeBytes { SecretBytes(copying: $0) }
         guard secret.count == 32, !constantTimeEquals(secret, SecretBytes(zeroes: 32)) else {
             throw IKECryptoError.degenerateSharedSecret(method)
