@@ -78,7 +78,7 @@ let package = Package(
 
         // MARK: IKEv2
         .target(name: "IKEv2", dependencies: ["Secrets", "IPsecValues", .product(name: "NIOCore", package: "swift-nio")]),
-        .target(name: "IKECrypto", dependencies: ["IKEv2", "COpenSSL"]),
+        .target(name: "IKECrypto", dependencies: ["IKEv2", "COpenSSL", .product(name: "Crypto", package: "swift-crypto")]),
         // Certificate authentication: RFC 7427 signatures with OpenSSL, chains with swift-certificates.
         .target(name: "IKECertificates", dependencies: [
             "IKEv2", "COpenSSL",

@@ -4,20 +4,19 @@
 import COpenSSL
 import IKEv2
 
-/// Measures key exchange operations per second on this machine.
+/// Measures key exchange operations per CPU-second (this thread's) on this machine.
 public enum KeyExchangeBenchmark {
     /// One key exchange operation = a fresh key pair + the shared secret with a fixed peer
     /// value, as a responder does per IKE_SA_INIT. Returns operations per second.
     public static func measure(_ method: KeyExchangeMethod, iterations: Int,
                                provider: some IKECryptoProvider = OpenSSLCryptoProvider()) throws -> Double {
         let peer = try provider.makeKeyExchange(method).publicValue
-        let clock = ContinuousClock()
-        let start = clock.now
+        let start = threadCPUSeconds()
         for _ in 0..<max(iterations, 1) {
             let exchange = try provider.makeKeyExchange(method)
             _ = try exchange.sharedSecret(peerPublicValue: peer)
         }
-        return rate(iterations: max(iterations, 1), since: start, clock: clock)
+        return rate(iterations: max(iterations, 1), since: start)
     }
 
     /// Shared-secret computations per second with one fixed key pair and peer value (the
@@ -26,12 +25,11 @@ public enum KeyExchangeBenchmark {
                                                provider: some IKECryptoProvider = OpenSSLCryptoProvider()) throws -> Double {
         let peer = try provider.makeKeyExchange(method).publicValue
         let exchange = try provider.makeKeyExchange(method)
-        let clock = ContinuousClock()
-        let start = clock.now
+        let start = threadCPUSeconds()
         for _ in 0..<max(iterations, 1) {
             _ = try exchange.sharedSecret(peerPublicValue: peer)
         }
-        return rate(iterations: max(iterations, 1), since: start, clock: clock)
+        return rate(iterations: max(iterations, 1), since: start)
     }
 
     /// The bare OpenSSL X25519 primitive: EVP_PKEY_derive in a loop on one prepared context
@@ -45,19 +43,34 @@ public enum KeyExchangeBenchmark {
         try check(EVP_PKEY_derive_set_peer_ex(context, peer.pointer, 0), "EVP_PKEY_derive_set_peer")
         var secret = [UInt8](repeating: 0, count: 32)
         defer { wipe(&secret) }
-        let clock = ContinuousClock()
-        let start = clock.now
+        let start = threadCPUSeconds()
         for _ in 0..<max(iterations, 1) {
             var length = 32
             try check(EVP_PKEY_derive(context, &secret, &length), "EVP_PKEY_derive")
         }
-        return rate(iterations: max(iterations, 1), since: start, clock: clock)
+        return rate(iterations: max(iterations, 1), since: start)
     }
 
-    private static func rate(iterations: Int, since start: ContinuousClock.Instant, clock: ContinuousClock) -> Double {
-        let elapsed = clock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return Double(iterations) / max(seconds, 1e-9)
+    /// `body` run `iterations` times; runs per second.
+    public static func measureOperation(iterations: Int, _ body: () throws -> Void) rethrows -> Double {
+        let start = threadCPUSeconds()
+        for _ in 0..<max(iterations, 1) { try body() }
+        return rate(iterations: max(iterations, 1), since: start)
+    }
+
+    /// OpenSSL 3's X25519 key pair + shared secret (the implementation vipsec used before
+    /// swift-crypto's): a same-run comparison.
+    public static func measureOpenSSLX25519(iterations: Int) throws -> Double {
+        let peer = try OpenSSLX25519KeyExchange().publicValue
+        return try measureOperation(iterations: iterations) {
+            _ = try OpenSSLX25519KeyExchange().sharedSecret(peerPublicValue: peer)
+        }
+    }
+
+    /// Runs per CPU-second of this thread (CPU time, not wall time: other load on the host
+    /// inflates wall time far more).
+    private static func rate(iterations: Int, since start: Double) -> Double {
+        Double(iterations) / max(threadCPUSeconds() - start, 1e-9)
     }
 
     /// X25519 operations (key pair + shared secret) per second.

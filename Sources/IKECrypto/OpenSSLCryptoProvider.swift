@@ -28,7 +28,7 @@ public struct OpenSSLCryptoProvider: IKECryptoProvider {
 
     public func makeKeyExchange(_ method: KeyExchangeMethod) throws -> any KeyExchange {
         switch method {
-        case .curve25519: return try OpenSSLX25519KeyExchange()
+        case .curve25519: return X25519KeyExchange()
         case .ecp256, .ecp384: return try OpenSSLECPKeyExchange(method)
         case .modp2048: return try OpenSSLMODPKeyExchange(method)
         default: throw IKECryptoError.unsupportedKeyExchangeMethod(method)

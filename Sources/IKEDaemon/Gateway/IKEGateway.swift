@@ -176,7 +176,7 @@ struct IKEGateway {
             var sa = try IKESA.responder(configuration: configuration, provider: provider, local: local, remote: remote,
                                          initiatorSPI: header.initiatorSPI, retransmission: retransmission)
             halfOpen.insert(key, spi: sa.localSPI)
-            let actions = sa.receive(bytes, local: local, remote: remote, now: now)
+            let actions = sa.receive(parsed: message, local: local, remote: remote, now: now)
             return [.log("IKE_SA_INIT from \(remote) for connection \(connection.name)"),
                     .scheduleCommand(.halfOpenTimeout(sa: sa.localSPI), deadline: now + settings.halfOpenTimeout)]
                 + store(sa, actions, now: now)

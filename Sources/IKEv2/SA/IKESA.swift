@@ -197,6 +197,19 @@ public struct IKESA {
             counters.malformed += 1
             return []
         }
+        return receive(parsed: message, now: now)
+    }
+
+    /// `receive(_:local:remote:now:)` for a datagram the caller parsed already (the gateway
+    /// parses every IKE_SA_INIT before it makes an IKE_SA: not parsed a second time).
+    public mutating func receive(parsed message: IKEMessage, local: IKEEndpoint, remote: IKEEndpoint, now: Double) -> [IKEAction] {
+        guard phase != .closed else { return [] }
+        receivedEndpoints = (local, remote)
+        defer { receivedEndpoints = nil }
+        return receive(parsed: message, now: now)
+    }
+
+    private mutating func receive(parsed message: IKEMessage, now: Double) -> [IKEAction] {
         guard message.header.initiatorSPI == initiatorSPI,
               message.header.isFromInitiator != isOriginalInitiator else {
             counters.unexpected += 1
