@@ -67,21 +67,26 @@ struct IKELoadCommand: ParsableCommand {
         var runner = LoadRunner(plan: plan, provider: OpenSSLCryptoProvider(), source: sourceAddress, target: targetAddress,
                                 targetPort: port, deadline: deadline)
         runner.hold = hold
-        let result = try runner.run { tally, held, holding in
+        let result = try runner.run(progress: { tally, held, holding in
             print("progress completed=\(tally.completed) failed=\(tally.failed + tally.childFailed) in_flight=\(tally.started - tally.finished)"
                 + (holding ? " held=\(held.count) informational=\(held.counts.informational) create_child_sa=\(held.counts.createChildSA)" : ""))
             fflush(stdout)
-        }
+        }, setupsDone: { result in
+            // Printed as soon as the setups are over: a bench measures the hold while it runs.
+            let tally = result.tally
+            for (reason, n) in tally.reasons.sorted(by: { $0.value > $1.value }).prefix(5) { print("failure \(n)x: \(reason)") }
+            let rate = Double(tally.completed) / max(result.seconds, 1e-9)
+            let ms = { (p: Double) in tally.latency(percentile: p).map { String(Int(($0 * 1000).rounded())) } ?? "-" }
+            let blockSize = block ?? max(1, min(1000, count / 10))
+            let blockRates = tally.blockRates(block: blockSize).map { String(format: "%.1f", $0) }.joined(separator: ",")
+            print("result proposal=\(proposal) count=\(count) concurrency=\(concurrency) completed=\(tally.completed) "
+                + "failed=\(tally.failed) child_failed=\(tally.childFailed) retransmissions=\(tally.retransmissions) "
+                + "seconds=\(String(format: "%.2f", result.seconds)) rate=\(String(format: "%.1f", rate)) p50_ms=\(ms(50)) p99_ms=\(ms(99)) "
+                + "block=\(blockSize) block_rates=\(blockRates.isEmpty ? "-" : blockRates)")
+            if hold > 0 { print("holding \(Int(hold)) s") }
+            fflush(stdout)
+        })
         let tally = result.tally
-        for (reason, n) in tally.reasons.sorted(by: { $0.value > $1.value }).prefix(5) { print("failure \(n)x: \(reason)") }
-        let rate = Double(tally.completed) / max(result.seconds, 1e-9)
-        let ms = { (p: Double) in tally.latency(percentile: p).map { String(Int(($0 * 1000).rounded())) } ?? "-" }
-        let blockSize = block ?? max(1, min(1000, count / 10))
-        let blockRates = tally.blockRates(block: blockSize).map { String(format: "%.1f", $0) }.joined(separator: ",")
-        print("result proposal=\(proposal) count=\(count) concurrency=\(concurrency) completed=\(tally.completed) "
-            + "failed=\(tally.failed) child_failed=\(tally.childFailed) retransmissions=\(tally.retransmissions) "
-            + "seconds=\(String(format: "%.2f", result.seconds)) rate=\(String(format: "%.1f", rate)) p50_ms=\(ms(50)) p99_ms=\(ms(99)) "
-            + "block=\(blockSize) block_rates=\(blockRates.isEmpty ? "-" : blockRates)")
         if hold > 0 {
             let held = result.held
             var line = "hold seconds=\(Int(hold)) start_s=\(String(format: "%.1f", result.holdStart)) held_start=\(result.heldAtStart) "

@@ -41,8 +41,9 @@ struct LoadRunner {
         var startedAt = 0.0
     }
 
-    /// Runs the load; `progress` is called every 5 s.
-    func run(progress: (LoadTally, HeldIKESAs, _ holding: Bool) -> Void) throws -> Result {
+    /// Runs the load; `progress` is called every 5 s, `setupsDone` once the setups are over
+    /// (before the hold, which then begins).
+    func run(progress: (LoadTally, HeldIKESAs, _ holding: Bool) -> Void, setupsDone: (Result) -> Void) throws -> Result {
         var tally = LoadTally()
         var held = HeldIKESAs()
         let proposals = try plan.proposals()
@@ -62,6 +63,8 @@ struct LoadRunner {
             let now = monotonicNow()
             if holdUntil == nil, tally.finished >= plan.count || now - start > deadline {
                 result.seconds = now - start
+                result.tally = tally
+                setupsDone(result)
                 guard hold > 0 else { break }
                 holdUntil = now + hold
                 result.heldAtStart = held.established
