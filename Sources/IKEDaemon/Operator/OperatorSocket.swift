@@ -111,7 +111,7 @@ private final class OperatorRequestHandler: ChannelInboundHandler, @unchecked Se
 
 /// Writes an `OperatorResponseStream`: each piece is encoded once the previous one has been
 /// flushed, on the channel's loop (other work on the loop runs in between).
-private final class PieceWriter: @unchecked Sendable {
+final class PieceWriter: @unchecked Sendable {
     private var stream: OperatorResponseStream
     private let channel: Channel
 
