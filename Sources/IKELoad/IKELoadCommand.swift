@@ -9,8 +9,14 @@
 // Each initiator in flight has its own UDP port (a finished one's port goes to the next),
 // its own identity (FQDN load-<n>.vipsec.lab) and asks for its own /32 (from
 // --initiator-base) as TSi, so every CHILD_SA gets distinct policies.
-// The last line is machine-readable:
+// With --hold S every established IKE_SA is kept S seconds after the last setup and answers
+// the responder (liveness checks, rekeys, Deletes; HeldIKESAs.swift), as real peers do.
+// Machine-readable lines:
 //   result proposal=... count=... completed=... failed=... child_failed=... seconds=... rate=... p50_ms=... p99_ms=...
+//          block=B block_rates=r1,r2,...  (setups/s of each B consecutive completions)
+//   hold seconds=... held_start=... held_end=... informational=... create_child_sa=... ike_sa_rekeys=... closed=...
+//        setup_first=... (the setups' spread in time, s since start) rekey_first=... (the CREATE_CHILD_SA
+//        requests' spread) ..._peak_per_s=...
 import ArgumentParser
 import Foundation
 import IKECrypto
@@ -39,7 +45,10 @@ struct IKELoadCommand: ParsableCommand {
     @Option(help: "First retransmission timeout, seconds.") var retransmitTimeout: Double = 2
     @Option(help: "Retransmissions before a setup fails.") var retransmitTries: Int = 3
     @Option(help: "Stop after this many seconds even if unfinished.") var deadline: Double = 600
-    @Option(help: "After the run, sleep this many seconds (the responder keeps the SAs; measure it).") var hold: Double = 0
+    @Option(help: "Keep the established IKE_SAs this many seconds after the last setup, answering the responder's liveness checks, rekeys and Deletes.")
+    var hold: Double = 0
+    @Option(help: "Setups per block for the rate of each block of completions (default: count/10, at most 1000).")
+    var block: Int?
 
     mutating func run() throws {
         guard let targetAddress = IPv4Text.parse(target) else { throw ValidationError("--target: '\(target)' is not an IPv4 address") }
@@ -48,29 +57,46 @@ struct IKELoadCommand: ParsableCommand {
         guard let identity = IPv4Text.parse(responderId ?? target) else { throw ValidationError("--responder-id: not an IPv4 address") }
         guard let subnet = IPv4Text.parsePrefix(responderSubnet) else { throw ValidationError("--responder-subnet: not a.b.c.d/n") }
         guard count > 0, concurrency > 0 else { throw ValidationError("--count and --concurrency must be positive") }
+        guard hold >= 0 else { throw ValidationError("--hold: seconds must not be negative") }
+        guard (block ?? 1) > 0 else { throw ValidationError("--block must be positive") }
         guard let psk = readFirstLine(pskFile), !psk.isEmpty else { throw ValidationError("--psk-file: cannot read a PSK from \(pskFile)") }
         let plan = LoadPlan(count: count, concurrency: concurrency, ikeProposal: proposal, espProposal: espProposal, psk: psk,
                             responderIdentity: identity, responderSubnet: subnet, initiatorSubnetBase: base,
                             retransmission: RetransmissionPolicy(timeout: retransmitTimeout, base: 1.5, tries: retransmitTries))
         _ = try plan.configuration(0)   // proposals parse, or a clear error now
-        let runner = LoadRunner(plan: plan, provider: OpenSSLCryptoProvider(), source: sourceAddress, target: targetAddress,
+        var runner = LoadRunner(plan: plan, provider: OpenSSLCryptoProvider(), source: sourceAddress, target: targetAddress,
                                 targetPort: port, deadline: deadline)
-        let (tally, seconds) = try runner.run { tally in
-            print("progress completed=\(tally.completed) failed=\(tally.failed + tally.childFailed) in_flight=\(tally.started - tally.finished)")
+        runner.hold = hold
+        let result = try runner.run(progress: { tally, held, holding in
+            print("progress completed=\(tally.completed) failed=\(tally.failed + tally.childFailed) in_flight=\(tally.started - tally.finished)"
+                + (holding ? " held=\(held.count) informational=\(held.counts.informational) create_child_sa=\(held.counts.createChildSA)" : ""))
             fflush(stdout)
-        }
-        for (reason, n) in tally.reasons.sorted(by: { $0.value > $1.value }).prefix(5) { print("failure \(n)x: \(reason)") }
-        let rate = Double(tally.completed) / max(seconds, 1e-9)
-        let ms = { (p: Double) in tally.latency(percentile: p).map { String(Int(($0 * 1000).rounded())) } ?? "-" }
-        print("result proposal=\(proposal) count=\(count) concurrency=\(concurrency) completed=\(tally.completed) "
-            + "failed=\(tally.failed) child_failed=\(tally.childFailed) retransmissions=\(tally.retransmissions) "
-            + "seconds=\(String(format: "%.2f", seconds)) rate=\(String(format: "%.1f", rate)) p50_ms=\(ms(50)) p99_ms=\(ms(99))")
-        fflush(stdout)
+        }, setupsDone: { result in
+            // Printed as soon as the setups are over: a bench measures the hold while it runs.
+            let tally = result.tally
+            for (reason, n) in tally.reasons.sorted(by: { $0.value > $1.value }).prefix(5) { print("failure \(n)x: \(reason)") }
+            let rate = Double(tally.completed) / max(result.seconds, 1e-9)
+            let ms = { (p: Double) in tally.latency(percentile: p).map { String(Int(($0 * 1000).rounded())) } ?? "-" }
+            let blockSize = block ?? max(1, min(1000, count / 10))
+            let blockRates = tally.blockRates(block: blockSize).map { String(format: "%.1f", $0) }.joined(separator: ",")
+            print("result proposal=\(proposal) count=\(count) concurrency=\(concurrency) completed=\(tally.completed) "
+                + "failed=\(tally.failed) child_failed=\(tally.childFailed) retransmissions=\(tally.retransmissions) "
+                + "seconds=\(String(format: "%.2f", result.seconds)) rate=\(String(format: "%.1f", rate)) p50_ms=\(ms(50)) p99_ms=\(ms(99)) "
+                + "block=\(blockSize) block_rates=\(blockRates.isEmpty ? "-" : blockRates)")
+            if hold > 0 { print("holding \(Int(hold)) s") }
+            fflush(stdout)
+        })
+        let tally = result.tally
         if hold > 0 {
-            print("holding \(hold) s")
-            fflush(stdout)
-            usleep(UInt32(min(hold, 4000) * 1e6))
+            let held = result.held
+            var line = "hold seconds=\(Int(hold)) start_s=\(String(format: "%.1f", result.holdStart)) held_start=\(result.heldAtStart) "
+                + "held_end=\(held.established) informational=\(held.counts.informational) create_child_sa=\(held.counts.createChildSA) "
+                + "ike_sa_rekeys=\(held.counts.ikeSARekeys) closed=\(held.counts.closed) unknown_spi=\(held.counts.unknownSPI)"
+            if let setups = TimeSpread(tally.completionTimes) { line += " " + setups.fields("setup") }
+            if let rekeys = TimeSpread(held.rekeyTimes.map { $0 - result.startedAt }) { line += " " + rekeys.fields("rekey") }
+            print(line)
         }
+        fflush(stdout)
         if tally.completed == 0 { throw ExitCode(1) }
     }
 

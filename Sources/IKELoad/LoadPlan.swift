@@ -73,8 +73,25 @@ struct LoadTally: Sendable, Equatable {
     var latencies: [Double] = []
     /// Why setups failed, by reason (for the log).
     var reasons: [String: Int] = [:]
+    /// Seconds since the run's start at which each completed setup finished, in order.
+    var completionTimes: [Double] = []
 
     var finished: Int { completed + failed + childFailed }
+
+    /// Setups per second of each run of `block` consecutive completions (the first block
+    /// counted from the run's start): does the rate hold up as the responder fills?
+    func blockRates(block: Int) -> [Double] {
+        guard block > 0 else { return [] }
+        var rates: [Double] = []
+        var previous = 0.0
+        var end = block - 1
+        while end < completionTimes.count {
+            rates.append(Double(block) / max(completionTimes[end] - previous, 1e-9))
+            previous = completionTimes[end]
+            end += block
+        }
+        return rates
+    }
 
     /// The `p`-th percentile (0...100) of the latencies, nil without any.
     func latency(percentile p: Double) -> Double? {

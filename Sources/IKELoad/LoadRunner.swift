@@ -1,5 +1,8 @@
 // The load's event loop: keeps `concurrency` initiators in flight until `count` setups have
-// finished, over one UDP socket each (reused by the next setup once one ends), with poll(2).
+// finished, over a pool of at most `concurrency` UDP sockets (a finished setup's socket goes
+// to the next one), with poll(2). With `hold` > 0 every established IKE_SA is kept
+// (HeldIKESAs) and answers the responder on its socket until the hold is over: datagrams
+// are matched to IKE_SAs by SPI, so a port serves the setup in flight and the held ones.
 // Single-threaded: the initiator's own CPU cost stays small and predictable next to the
 // responder's.
 #if canImport(Glibc)
@@ -20,59 +23,108 @@ struct LoadRunner {
     let source: [UInt8]
     let target: [UInt8]
     let targetPort: UInt16
-    /// Give up on the whole run after this many seconds.
+    /// Give up on the setups after this many seconds.
     let deadline: Double
+    /// Keep the established IKE_SAs this many seconds after the last setup (0: forget them).
+    var hold: Double = 0
 
-    /// Runs the load; returns the tally and the seconds it took.
-    func run(progress: (LoadTally) -> Void) throws -> (LoadTally, Double) {
+    /// What a run did: the setups' tally, their seconds, and what the held IKE_SAs answered.
+    struct Result {
+        var tally: LoadTally
+        var seconds: Double
+        var held: HeldIKESAs
+        /// Held IKE_SAs established when the hold began.
+        var heldAtStart = 0
+        /// Seconds since the run's start when the last setup finished (the hold's start).
+        var holdStart = 0.0
+        /// The run's start (`monotonicNow()`): the clock of `held.rekeyTimes`.
+        var startedAt = 0.0
+    }
+
+    /// Runs the load; `progress` is called every 5 s, `setupsDone` once the setups are over
+    /// (before the hold, which then begins).
+    func run(progress: (LoadTally, HeldIKESAs, _ holding: Bool) -> Void, setupsDone: (Result) -> Void) throws -> Result {
         var tally = LoadTally()
-        var slots: [(socket: UDPSocket, initiator: LoadInitiator)] = []
+        var held = HeldIKESAs()
         let proposals = try plan.proposals()
         var receiveBuffer = [UInt8](repeating: 0, count: 65536)   // one for all reads
+        var sockets: [UDPSocket] = []
+        var socketByPort: [UInt16: Int] = [:]
+        // The setup in flight on each socket (nil: the socket is free).
+        var inFlight: [LoadInitiator?] = []
         var fds: [pollfd] = []
-        // Sockets of finished setups, for the next ones: at most `concurrency` ports, each
-        // used by one setup at a time (opening and closing a socket per setup cost the load
-        // generator, which shares the vCPUs with the responder, several system calls each).
-        var spareSockets: [UDPSocket] = []
         let start = monotonicNow()
         var nextReport = start + 5
-        while tally.finished < plan.count {
+        var holdUntil: Double?
+        var result = Result(tally: tally, seconds: 0, held: held, startedAt: start)
+        defer { for socket in sockets { socket.close() } }
+
+        while true {
             let now = monotonicNow()
-            if now - start > deadline { break }
-            while slots.count < plan.concurrency, tally.started < plan.count {
+            if holdUntil == nil, tally.finished >= plan.count || now - start > deadline {
+                result.seconds = now - start
+                result.tally = tally
+                setupsDone(result)
+                guard hold > 0 else { break }
+                holdUntil = now + hold
+                result.heldAtStart = held.established
+                result.holdStart = now - start
+            }
+            if let end = holdUntil, now >= end { break }
+            while holdUntil == nil, tally.started < plan.count, tally.started - tally.finished < plan.concurrency {
                 let index = tally.started
                 tally.started += 1
-                let socket = try spareSockets.popLast() ?? UDPSocket(bindTo: source)
+                let slot: Int
+                if let free = inFlight.firstIndex(where: { $0 == nil }) {
+                    slot = free
+                } else {
+                    let socket = try UDPSocket(bindTo: source)
+                    slot = sockets.count
+                    sockets.append(socket)
+                    socketByPort[socket.port] = slot
+                    inFlight.append(nil)
+                }
                 var initiator = try LoadInitiator(
                     index: index, configuration: plan.configuration(index, proposals: proposals), provider: provider,
-                    local: IKEEndpoint(address: source, port: socket.port), remote: IKEEndpoint(address: target, port: targetPort),
+                    local: IKEEndpoint(address: source, port: sockets[slot].port), remote: IKEEndpoint(address: target, port: targetPort),
                     retransmission: plan.retransmission, now: now)
-                for datagram in initiator.start(now: now) { socket.send(datagram, to: target, port: targetPort) }
-                slots.append((socket, initiator))
+                for datagram in initiator.start(now: now) { sockets[slot].send(datagram, to: target, port: targetPort) }
+                inFlight[slot] = initiator
             }
             // Sleep until a datagram arrives or the next retransmission is due (at most 100 ms).
-            let nextTimer = slots.compactMap { $0.initiator.timer?.deadline }.min() ?? now + 0.1
+            let deadlines = inFlight.compactMap { $0?.timer?.deadline } + [held.nextDeadline, now + 0.1].compactMap { $0 }
             fds.removeAll(keepingCapacity: true)
-            for slot in slots { fds.append(pollfd(fd: slot.socket.descriptor, events: Int16(POLLIN), revents: 0)) }
-            let waitMs = Int32(max(0, min(0.1, nextTimer - now)) * 1000)
+            for socket in sockets { fds.append(pollfd(fd: socket.descriptor, events: Int16(POLLIN), revents: 0)) }
+            let waitMs = Int32(max(0, min(0.1, deadlines.min()! - now)) * 1000)
             _ = poll(&fds, nfds_t(fds.count), waitMs)
             let after = monotonicNow()
-            for i in slots.indices {
+            for i in sockets.indices {
                 var sends: [[UInt8]] = []
                 if fds[i].revents & Int16(POLLIN) != 0 {
-                    for datagram in slots[i].socket.receiveAll(using: &receiveBuffer) {
-                        sends += slots[i].initiator.receive(datagram, now: after)
+                    for datagram in sockets[i].receiveAll(using: &receiveBuffer) {
+                        if var initiator = inFlight[i], HeldIKESAs.localSPI(of: datagram) == initiator.sa.localSPI {
+                            sends += initiator.receive(datagram, now: after)
+                            inFlight[i] = initiator
+                        } else if hold > 0 {
+                            for (bytes, port) in held.receive(datagram, now: after) {
+                                sockets[socketByPort[port] ?? i].send(bytes, to: target, port: targetPort)
+                            }
+                        }
                     }
                 }
-                sends += slots[i].initiator.timerDue(now: after)
-                for datagram in sends { slots[i].socket.send(datagram, to: target, port: targetPort) }
-            }
-            slots.removeAll { slot in
-                switch slot.initiator.outcome {
-                case .inProgress: return false
+                if var initiator = inFlight[i] {
+                    sends += initiator.timerDue(now: after)
+                    inFlight[i] = initiator
+                }
+                for datagram in sends { sockets[i].send(datagram, to: target, port: targetPort) }
+                guard let initiator = inFlight[i], initiator.outcome != .inProgress else { continue }
+                switch initiator.outcome {
+                case .inProgress: break
                 case .completed:
                     tally.completed += 1
-                    tally.latencies.append(after - slot.initiator.startedAt)
+                    tally.latencies.append(after - initiator.startedAt)
+                    tally.completionTimes.append(after - start)
+                    if hold > 0 { held.add(initiator.sa, port: sockets[i].port) }
                 case .failed(let reason):
                     tally.failed += 1
                     tally.reasons[reason, default: 0] += 1
@@ -80,17 +132,20 @@ struct LoadRunner {
                     tally.childFailed += 1
                     tally.reasons[reason, default: 0] += 1
                 }
-                tally.retransmissions += slot.initiator.retransmissions
-                spareSockets.append(slot.socket)
-                return true
+                tally.retransmissions += initiator.retransmissions
+                inFlight[i] = nil
+            }
+            for (bytes, port) in held.timersDue(now: after) {
+                if let i = socketByPort[port] { sockets[i].send(bytes, to: target, port: targetPort) }
             }
             if after >= nextReport {
-                progress(tally)
+                progress(tally, held, holdUntil != nil)
                 nextReport = after + 5
             }
         }
-        for slot in slots { slot.socket.close() }
-        for socket in spareSockets { socket.close() }
-        return (tally, monotonicNow() - start)
+        result.tally = tally
+        result.held = held
+        if result.seconds == 0 { result.seconds = monotonicNow() - start }
+        return result
     }
 }

@@ -36,8 +36,15 @@ public enum UnixStream {
         return fd
     }
 
-    /// Everything the other end sends until it closes.
-    public static func readToEnd(_ fd: Int32) throws -> Data {
+    /// Everything the other end sends until it closes. With `timeout` (seconds), a wait of
+    /// longer than that for the next bytes throws `Failure` with code EAGAIN.
+    public static func readToEnd(_ fd: Int32, timeout: Double? = nil) throws -> Data {
+        if let timeout {
+            var limit = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
+            guard setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
+                throw Failure(code: errno)
+            }
+        }
         var data = Data()
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {

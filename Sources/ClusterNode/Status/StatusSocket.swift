@@ -71,15 +71,24 @@ public enum StatusClient {
         public var description: String
     }
 
+    /// How long `read` waits for the node's answer: a status socket answers at once, so
+    /// silence means the wrong socket (the control socket waits for a request first) or a
+    /// stuck node, and the operator is told instead of left waiting.
+    public static let answerTimeout = 30.0
+
     /// Connects to `path`, reads the JSON document and decodes it.
-    public static func read(path: String) throws -> (status: NodeStatus, json: Data) {
+    public static func read(path: String, timeout: Double = answerTimeout) throws -> (status: NodeStatus, json: Data) {
         let fd: Int32
         do { fd = try UnixStream.connect(path) } catch {
             throw Failure(description: "cannot connect to the status socket \(path): \(error) (is vipsec running there?)")
         }
         defer { close(fd) }
         let data: Data
-        do { data = try UnixStream.readToEnd(fd) } catch {
+        do { data = try UnixStream.readToEnd(fd, timeout: timeout) } catch let failure as UnixStream.Failure
+                    where failure.code == EAGAIN || failure.code == EWOULDBLOCK {
+            throw Failure(description: "no status from \(path) within \(Int(timeout)) s: is it a status socket "
+                          + "(`status { socket }`, not the control socket of list-sas), and is the node responsive?")
+        } catch {
             throw Failure(description: "reading \(path): \(error)")
         }
         do {

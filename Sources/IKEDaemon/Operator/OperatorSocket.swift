@@ -103,17 +103,37 @@ private final class OperatorRequestHandler: ChannelInboundHandler, @unchecked Se
         Self.write(response, to: context.channel)
     }
 
+    /// Writes the answer piece by piece (OperatorResponseStream.swift), then closes.
     private static func write(_ response: OperatorResponse, to channel: Channel) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        var buffer = channel.allocator.buffer(capacity: 4096)
-        buffer.writeBytes((try? encoder.encode(response)) ?? Data("{\"ok\":false,\"messages\":[]}".utf8))
-        buffer.writeString("\n")
-        channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
+        PieceWriter(OperatorResponseStream(response), channel).writeNext()
     }
 }
 
-/// The CLI's end (`vipsec list-sas`, ...).
+/// Writes an `OperatorResponseStream`: each piece is encoded once the previous one has been
+/// flushed, on the channel's loop (other work on the loop runs in between).
+final class PieceWriter: @unchecked Sendable {
+    private var stream: OperatorResponseStream
+    private let channel: Channel
+
+    init(_ stream: OperatorResponseStream, _ channel: Channel) {
+        self.stream = stream
+        self.channel = channel
+    }
+
+    func writeNext() {
+        guard let piece = stream.nextPiece() else {
+            channel.close(promise: nil)
+            return
+        }
+        var buffer = channel.allocator.buffer(capacity: piece.count)
+        buffer.writeBytes(piece)
+        channel.writeAndFlush(buffer).whenComplete { result in
+            guard case .success = result else { return self.channel.close(promise: nil) }
+            self.writeNext()
+        }
+    }
+}
+
 public enum OperatorClient {
     /// Sends `request` to the daemon at `path` and returns its answer. Throws with the reason
     /// (no daemon there, permission refused, a broken answer).
