@@ -24,6 +24,8 @@ public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
     public var policyPriority: UInt32 = 2000
     /// What is installed now, so that shutdown can remove everything.
     public private(set) var installed: [ChildSAReference: ChildSAInstallation] = [:]
+    /// Which installed CHILD_SAs use each policy (PolicyUsers.swift).
+    private(set) var policyUsers = PolicyUsers()
 
     public init(kernel: XFRMKernel, logger: Logger) {
         self.kernel = kernel
@@ -56,7 +58,11 @@ public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
             for state in states { try? kernel.deleteState(state.id) }
             throw error
         }
-        installed[child.reference] = child
+        policyUsers.add(policies.map(\.id))
+        if let previous = installed.updateValue(child, forKey: child.reference) {   // installed again: its old policies
+            let unused = policyUsers.release((try? self.policies(previous, mode: mode))?.map(\.id) ?? [])
+            for policy in unused { try? kernel.deletePolicy(policy) }
+        }
         logger.info("installed \(child)")
     }
 
@@ -88,16 +94,17 @@ public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
     }
 
     public func delete(_ child: ChildSAInstallation) throws {
-        installed[child.reference] = nil
+        let wasInstalled = installed.removeValue(forKey: child.reference) != nil
         let mode: XFRMMode = child.mode == .tunnel ? .tunnel : .transport
         for sa in [child.inbound, child.outbound] {
             guard let destination = XFRMAddress(family: family(sa.destination), bytes: sa.destination) else { continue }
             try? kernel.deleteState(XFRMStateID(source: XFRMAddress(family: family(sa.source), bytes: sa.source),
                                                 destination: destination, spi: sa.spi, proto: .esp))
         }
-        // Policies are shared by reqid and selectors; remove them unless another SA of the same reqid remains.
-        if !installed.values.contains(where: { $0.reqid == child.reqid }) {
-            for policy in (try? policies(child, mode: mode)) ?? [] { try? kernel.deletePolicy(policy.id) }
+        // A policy goes when no installed CHILD_SA uses it any more: a rekeyed CHILD_SA's
+        // successor keeps the same policies, another peer's CHILD_SA of the same reqid does not.
+        if wasInstalled {
+            for policy in policyUsers.release((try? policies(child, mode: mode))?.map(\.id) ?? []) { try? kernel.deletePolicy(policy) }
         }
         logger.info("deleted CHILD_SA \(child.reference)")
     }
