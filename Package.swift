@@ -48,7 +48,7 @@ let package = Package(
         // X.509 chains for certificate authentication (brings swift-crypto and swift-asn1).
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
-        // Only the tests use swift-crypto directly (keys for certificates made in the test).
+        // swift-crypto directly: X25519 in IKECrypto (X25519KeyExchange.swift), and the tests (certificate keys).
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
