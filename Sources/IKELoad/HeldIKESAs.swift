@@ -16,7 +16,7 @@ struct HeldIKESAs {
         var createChildSA = 0
         /// IKE_SAs that replaced a rekeyed one.
         var ikeSARekeys = 0
-        /// IKE_SAs closed (deleted by the responder, or failed).
+        /// IKE_SAs closed: deleted by the responder (a rekeyed one's old IKE_SA included) or failed.
         var closed = 0
         /// Datagrams for no held IKE_SA (dropped).
         var unknownSPI = 0
