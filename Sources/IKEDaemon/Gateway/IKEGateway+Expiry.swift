@@ -3,11 +3,6 @@
 import IKEv2
 
 extension IKEGateway {
-    /// Every CHILD_SA of every IKE_SA, with the IKE_SA's local SPI (O(N): for tests).
-    var installedChildSAs: [(ikeSA: UInt64, child: ChildSAInstallation)] {
-        sas.flatMap { spi, sa in sa.childSAs.map { (ikeSA: spi, child: $0) } }
-    }
-
     /// The CHILD_SA one of whose two SAs `event` names, with its IKE_SA's local SPI
     /// (ChildSAIndex: O(1)); nil when none of ours.
     mutating func childSA(namedBy event: ChildSAExpireEvent) -> (ikeSA: UInt64, child: ChildSAInstallation)? {
