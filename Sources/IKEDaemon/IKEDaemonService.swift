@@ -58,8 +58,9 @@ public final class IKEDaemonService {
         defer { try? group.syncShutdownGracefully() }
         var workerConfig = config
         workerConfig.settings = IKEWorkerSet.workerSettings(config.settings, workers: workerCount)
+        let reqids = ReqidAllocator()
         let cores = try group.makeIterator().map { loop in
-            try DaemonCore(config: workerConfig, installer: installer, logger: logger, loop: loop)
+            try DaemonCore(config: workerConfig, installer: installer, logger: logger, loop: loop, reqids: reqids)
         }
         let workers = IKEWorkerSet(cores: cores, configPath: configPath)
         for core in cores { core.gateway.soleWorker = cores.count == 1 }
@@ -236,12 +237,14 @@ final class DaemonCore: @unchecked Sendable {
     var worker = 0
     weak var workers: IKEWorkerSet?
 
-    init(config: DaemonConfig, installer: ChildSAInstaller, logger: Logger, loop: EventLoop) throws {
+    /// `reqids`: the daemon's (every worker's core gets the same one).
+    init(config: DaemonConfig, installer: ChildSAInstaller, logger: Logger, loop: EventLoop,
+         reqids: ReqidAllocator = ReqidAllocator()) throws {
         self.config = config
         self.installer = installer
         self.logger = logger
         self.loop = loop
-        gateway = try IKEGateway(config: config, provider: OpenSSLCryptoProvider())
+        gateway = try IKEGateway(config: config, provider: OpenSSLCryptoProvider(), reqids: reqids)
     }
 
     static var now: Double { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }

@@ -102,7 +102,7 @@ public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
                                                 destination: destination, spi: sa.spi, proto: .esp))
         }
         // A policy goes when no installed CHILD_SA uses it any more: a rekeyed CHILD_SA's
-        // successor keeps the same policies, another peer's CHILD_SA of the same reqid does not.
+        // successor keeps the same policies, a CHILD_SA for other selectors never used them.
         if wasInstalled {
             for policy in policyUsers.release((try? policies(child, mode: mode))?.map(\.id) ?? []) { try? kernel.deletePolicy(policy) }
         }

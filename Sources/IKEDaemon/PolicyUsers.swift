@@ -1,9 +1,8 @@
 // Which installed CHILD_SAs use each XFRM policy. A policy is named by its selector and
-// direction (not by reqid): the CHILD_SAs of one `connections { } children { }` share a
-// reqid, so a responder for `remote_addrs = %any` gives every peer's CHILD_SA the same reqid
-// with its own traffic selectors, while a rekeyed CHILD_SA and its successor share the very
-// same policies. A policy leaves the kernel when its last CHILD_SA does, whatever the other
-// CHILD_SAs of the reqid do. O(policies of one CHILD_SA) per install and delete. Pure.
+// direction (not by reqid): a rekeyed CHILD_SA and its successor share the very same
+// policies, and so do two IKE_SAs' CHILD_SAs for the same selectors (a peer's duplicate,
+// which also shares the reqid: IKEv2/SA/ReqidAllocator.swift). A policy leaves the kernel
+// when its last CHILD_SA does. O(policies of one CHILD_SA) per install and delete. Pure.
 import XFRM
 
 struct PolicyUsers {

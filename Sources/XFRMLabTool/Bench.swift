@@ -24,9 +24,10 @@ enum Bench {
         return text
     }
 
-    static func state(_ spi: UInt32, _ source: XFRMAddress, _ destination: XFRMAddress) -> XFRMAddState {
+    /// An SA with reqid `reqid` (default: its SPI, a reqid each).
+    static func state(_ spi: UInt32, _ source: XFRMAddress, _ destination: XFRMAddress, reqid: UInt32? = nil) -> XFRMAddState {
         let key = XFRMKey(keyBytes(spi))
-        return XFRMAddState(id: XFRMStateID(source: source, destination: destination, spi: spi), reqid: spi,
+        return XFRMAddState(id: XFRMStateID(source: source, destination: destination, spi: spi), reqid: reqid ?? spi,
                             mode: .transport, aead: .aesGCM(key: key), replay: XFRMReplayState(window: 32))
     }
 
@@ -101,6 +102,33 @@ enum Bench {
         printTable(rows)
         unlink(addFile)
         unlink(deleteFile)
+        try sharedReqid(kernel, states: states, source: source, destination: destination)
+    }
+
+    /// The kernel hashes SAs by (destination, source, reqid), and every add walks its chain:
+    /// N SAs between one pair of addresses under one reqid (what one reqid per configured
+    /// child gave a responder's peers behind one address) against a reqid each (one per
+    /// CHILD_SA's selectors, ReqidAllocator.swift). Both through our layer, pipelined.
+    static func sharedReqid(_ kernel: XFRMKernel, states: [XFRMAddState], source: XFRMAddress, destination: XFRMAddress) throws {
+        let shared = states.map { state($0.id.spi, source, destination, reqid: 1) }
+        var failures = 0
+        let eachAdd = try time { failures = try kernel.addStates(states).compactMap { $0 }.count }
+        guard failures == 0 else { throw LabError("install with a reqid each: \(failures) failures") }
+        let eachDelete = try time { failures = try kernel.deleteStates(states.map(\.id)).compactMap { $0 }.count }
+        let sharedAdd = try time { failures = try kernel.addStates(shared).compactMap { $0 }.count }
+        guard failures == 0 else { throw LabError("install under one reqid: \(failures) failures") }
+        let sharedDelete = try time { failures = try kernel.deleteStates(shared.map(\.id)).compactMap { $0 }.count }
+        try kernel.flushStates()
+        func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+        print("")
+        print(pad("\(states.count) SAs, one address pair", 40) + " | " + pad("1 reqid ms", 10) + " | " + pad("each ms", 10)
+              + " | shared/each")
+        print(String(repeating: "-", count: 78))
+        for (name, one, each) in [("install", sharedAdd, eachAdd), ("delete", sharedDelete, eachDelete)] {
+            print(pad(name, 40) + " | " + pad(format(milliseconds(one), digits: 1), 10) + " | "
+                  + pad(format(milliseconds(each), digits: 1), 10) + " | " + format(milliseconds(one) / milliseconds(each), digits: 2) + "x")
+        }
+        print("(both through vipsec's netlink layer; > 1 means the shared reqid costs more)")
     }
 
     static func milliseconds(_ duration: Duration) -> Double {

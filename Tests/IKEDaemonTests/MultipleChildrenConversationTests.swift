@@ -5,7 +5,8 @@ import IKECrypto
 
 /// A connection with several children (strongSwan's `children { a { } b { } }`): IKE_AUTH
 /// makes the first, CREATE_CHILD_SA the others; the responder picks, per request, the child
-/// whose selectors fit (RFC 7296 2.9); each child keeps its own reqid, also across rekeys.
+/// whose selectors fit (RFC 7296 2.9); each child keeps its own reqid, also across rekeys
+/// (here the configured ones: these IKE_SAs have no ReqidAllocator).
 final class MultipleChildrenConversationTests: XCTestCase {
     typealias C = IKEConversationTests
     let provider = OpenSSLCryptoProvider()
@@ -167,13 +168,16 @@ final class MultipleChildrenConversationTests: XCTestCase {
         }
     }
 
-    func testReqidsAreNumberedThroughEveryChildOfEveryConnection() throws {
+    /// Reqids come from the negotiated selectors (ReqidPerChildSATests), through one
+    /// allocator shared by every connection's IKE_SAs, not from the file's order.
+    func testEveryConnectionsIKESAsShareTheResolversReqidAllocator() throws {
         let config = try DaemonConfig(parsing: Self.configFile, file: "t")
-        let resolver = ConnectionResolver(config: config)
+        let reqids = ReqidAllocator()
+        let resolver = ConnectionResolver(config: config, reqids: reqids)
         let site = try resolver.resolve(index: 0, local: [192, 0, 2, 100], remote: [192, 0, 2, 1])
+        let other = try resolver.resolve(index: 1, local: [192, 0, 2, 100], remote: [192, 0, 2, 1])
         XCTAssertEqual(site.children.map(\.name), ["a", "b", "c"])
-        XCTAssertEqual(site.children.map(\.reqid), [1, 2, 3])
-        XCTAssertEqual(resolver.reqid(connection: 1, child: 0), 4)
+        XCTAssertTrue(site.reqids === reqids && other.reqids === reqids)
     }
 
     /// start_action = start on a and b: IKE_AUTH makes a, then the gateway sends

@@ -8,7 +8,7 @@ import IKECrypto
 @testable import IKEDaemon
 
 /// Live reload: the plan (which connections are added, removed, changed, unchanged; which
-/// settings refuse it; the reqids), a gateway carrying it out, and `ConfigReload` on real
+/// settings refuse it), a gateway carrying it out, and `ConfigReload` on real
 /// workers with a file on disk (a broken file changes nothing).
 final class ReloadPlanTests: XCTestCase, GatewayPeerTesting {
     let provider = OpenSSLCryptoProvider()
@@ -38,7 +38,7 @@ final class ReloadPlanTests: XCTestCase, GatewayPeerTesting {
                                       .replacingOccurrences(of: "10.4.0.0/24", with: "10.2.0.0/24")
                                       .replacingOccurrences(of: "remote_addrs = 192.0.2.3", with: "remote_addrs = 192.0.2.9")
                                       .replacingOccurrences(of: "id = 192.0.2.3", with: "id = 192.0.2.9"))
-        let plan = try ReloadPlan(running: running, new: new, reqids: ReqidTable(numbering: running))
+        let plan = try ReloadPlan(running: running, new: new)
         XCTAssertEqual(plan.added, ["new"])
         XCTAssertEqual(plan.removed, ["gone"])
         XCTAssertEqual(plan.changed, ["c"])
@@ -46,29 +46,29 @@ final class ReloadPlanTests: XCTestCase, GatewayPeerTesting {
         XCTAssertEqual(plan.deleted, ["gone", "c"])
         XCTAssertEqual(plan.setUp, ["new", "c"])
         XCTAssertEqual(plan.summary, ["added: new", "removed: gone", "changed: c", "unchanged: a, b"])
-        let same = try ReloadPlan(running: running, new: running, reqids: ReqidTable(numbering: running))
+        let same = try ReloadPlan(running: running, new: running)
         XCTAssertEqual(same.summary, ["added: none", "removed: none", "changed: none", "unchanged: a, b, c, gone"])
     }
 
     func testAChildOrAMatchingSecretChangesTheConnection() throws {
         let running = try Self.config(Self.text([("a", []), ("b", [])]))
         let child = try Self.config(Self.text([("a", []), ("b", [])], children: ["b": ["net", "more"]]))
-        XCTAssertEqual(try ReloadPlan(running: running, new: child, reqids: ReqidTable(numbering: running)).changed, ["b"])
+        XCTAssertEqual(try ReloadPlan(running: running, new: child).changed, ["b"])
         // The one secret matches both (its id is our own): both change, and no output holds it.
         let secret = try Self.config(Self.text([("a", []), ("b", [])], secret: "another secret"))
-        let plan = try ReloadPlan(running: running, new: secret, reqids: ReqidTable(numbering: running))
+        let plan = try ReloadPlan(running: running, new: secret)
         XCTAssertEqual(plan.changed, ["a", "b"])
         XCTAssertFalse("\(plan)".contains("another secret"))
         // A secret for another peer's identity leaves them alone.
         let unrelated = try Self.config(Self.text([("a", []), ("b", [])]).replacingOccurrences(
             of: "secrets {\n", with: "secrets {\n ike-other {\n  id-1 = 198.51.100.7\n  secret = x\n }\n"))
-        XCTAssertEqual(try ReloadPlan(running: running, new: unrelated, reqids: ReqidTable(numbering: running)).unchanged, ["a", "b"])
+        XCTAssertEqual(try ReloadPlan(running: running, new: unrelated).unchanged, ["a", "b"])
     }
 
     func testVipsecSettingsRefuseTheReloadNamingTheKeys() throws {
         let running = try Self.config(Self.text([("a", [])]))
         let new = try Self.config(Self.text([("a", []), ("b", [])], settings: ["workers = 2", "half_open_limit = 7"]))
-        XCTAssertThrowsError(try ReloadPlan(running: running, new: new, reqids: ReqidTable(numbering: running))) { error in
+        XCTAssertThrowsError(try ReloadPlan(running: running, new: new)) { error in
             XCTAssertEqual((error as? ReloadRefusal)?.keys, ["vipsec.half_open_limit", "vipsec.workers"])
             XCTAssertTrue("\(error)".contains("needs a restart"), "\(error)")
         }
@@ -84,32 +84,6 @@ final class ReloadPlanTests: XCTestCase, GatewayPeerTesting {
         settings.runAs = try RunAs(user: "nobody", group: nil)
         XCTAssertEqual(ReloadPlan.settingsNeedingRestart(running.settings, settings), ["vipsec.user", "vipsec.group"])
         XCTAssertEqual(ReloadPlan.settingsNeedingRestart(running.settings, running.settings), [])
-    }
-
-    func testUnchangedConnectionsKeepTheirReqidsAndOthersGetNumbersNeverUsed() throws {
-        let running = try Self.config(Self.text([("a", []), ("b", []), ("c", [])]))
-        let start = ReqidTable(numbering: running)
-        XCTAssertEqual(["a", "b", "c"].map { start.reqid(connection: $0, child: "net") }, [1, 2, 3], "the start's numbering")
-        // a removed (its reqid 1 is not reused), c changed, d added.
-        // This helper numbers addresses by position: b and c move, so both change.
-        let new = try Self.config(Self.text([("b", []), ("c", []), ("d", [])]))
-        let plan = try ReloadPlan(running: running, new: new, reqids: start)
-        XCTAssertEqual(plan.changed, ["b", "c"])
-        XCTAssertEqual(plan.removed, ["a"])
-        let plainNew = try Self.config(Self.text([("a", []), ("b", []), ("c", []), ("d", [])]))
-        let kept = try ReloadPlan(running: running, new: plainNew, reqids: start)
-        XCTAssertEqual(kept.unchanged, ["a", "b", "c"])
-        XCTAssertEqual(["a", "b", "c", "d"].map { kept.reqids.reqid(connection: $0, child: "net") }, [1, 2, 3, 4])
-        let afterRemoval = try ReloadPlan(running: plainNew, new: try Self.config(Self.text([("a", []), ("b", []), ("c", [])])),
-                                          reqids: kept.reqids)
-        XCTAssertEqual(afterRemoval.removed, ["d"])
-        let readded = try ReloadPlan(running: try Self.config(Self.text([("a", []), ("b", []), ("c", [])])), new: plainNew,
-                                     reqids: afterRemoval.reqids)
-        XCTAssertEqual(readded.reqids.reqid(connection: "d", child: "net"), 5, "d's old reqid 4 is not handed out again")
-        XCTAssertEqual(plan.reqids.reqid(connection: "b", child: "net"), 4, "a changed connection gets a new reqid")
-        // The gateway resolves the kept reqids, whatever the position in the file.
-        let resolver = ConnectionResolver(config: plainNew, reqids: kept.reqids)
-        XCTAssertEqual(resolver.reqid(connection: 3, child: 0), 4)
     }
 
     // MARK: A gateway carrying it out

@@ -16,11 +16,9 @@ public struct ReloadPlan: Equatable, Sendable {
     public var removed: [String] = []
     public var changed: [String] = []
     public var unchanged: [String] = []
-    /// The reqids of the new configuration's children (unchanged connections keep theirs).
-    public var reqids: ReqidTable
 
     /// Refuses (`ReloadRefusal`) when `vipsec { }` differs.
-    public init(running: DaemonConfig, new: DaemonConfig, reqids: ReqidTable) throws {
+    public init(running: DaemonConfig, new: DaemonConfig) throws {
         let restartKeys = Self.settingsNeedingRestart(running.settings, new.settings)
         guard restartKeys.isEmpty else { throw ReloadRefusal(keys: restartKeys) }
         let old = Dictionary(running.connections.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -34,7 +32,6 @@ public struct ReloadPlan: Equatable, Sendable {
             }
         }
         removed = running.connections.map(\.name).filter { !newNames.contains($0) }
-        self.reqids = reqids.reloaded(new, keeping: Set(unchanged))
     }
 
     /// Connections whose IKE_SAs go (deleted with the peer).
@@ -105,51 +102,5 @@ public struct ReloadRefusal: Error, Equatable, CustomStringConvertible {
     public var keys: [String]
     public var description: String {
         "\(keys.joined(separator: ", ")): changed, needs a restart (nothing reloaded; the running configuration stays)"
-    }
-}
-
-/// Each child's reqid (the kernel's link between SAs and policies), by connection and child
-/// name. At start they are numbered through the file (connection N's only child is reqid N);
-/// a reload keeps those of unchanged connections and gives every other child a number never
-/// used before, so no new SA or policy shares a reqid with one still in the kernel.
-public struct ReqidTable: Equatable, Sendable {
-    struct Key: Hashable, Sendable {
-        var connection: String
-        var child: String
-    }
-    private var reqids: [Key: UInt32] = [:]
-    /// The highest reqid handed out since the start.
-    private(set) var highest: UInt32 = 0
-
-    /// The start's numbering: 1, 2, ... through all children of all connections in file order.
-    public init(numbering config: DaemonConfig) {
-        for connection in config.connections {
-            for child in connection.children { assignNew(connection.name, child.name) }
-        }
-    }
-
-    public func reqid(connection: String, child: String) -> UInt32? { reqids[Key(connection: connection, child: child)] }
-
-    /// The table for `config`: the children of `unchanged` connections keep their reqids.
-    func reloaded(_ config: DaemonConfig, keeping unchanged: Set<String>) -> ReqidTable {
-        var table = self
-        table.reqids = [:]
-        for connection in config.connections {
-            for child in connection.children {
-                let key = Key(connection: connection.name, child: child.name)
-                if unchanged.contains(connection.name), let kept = reqids[key] {
-                    table.reqids[key] = kept
-                } else {
-                    table.assignNew(connection.name, child.name)
-                }
-            }
-        }
-        return table
-    }
-
-    private mutating func assignNew(_ connection: String, _ child: String) {
-        // 0 means "any" to the kernel: after 2^32 - 1 children (never, in practice) wrap to 1.
-        highest = highest == UInt32.max ? 1 : highest + 1
-        reqids[Key(connection: connection, child: child)] = highest
     }
 }

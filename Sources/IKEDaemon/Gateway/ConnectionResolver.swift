@@ -17,8 +17,8 @@ struct ConnectionResolutionError: Error, CustomStringConvertible {
 
 struct ConnectionResolver {
     let config: DaemonConfig
-    /// Each child's reqid (kept for unchanged connections across reloads: ReloadPlan.swift).
-    let reqids: ReqidTable
+    /// Where every CHILD_SA's reqid comes from (one per selector pair, daemon-wide).
+    let reqids: ReqidAllocator
     /// Per connection, what does not depend on the peer: parsed once here, not for every
     /// IKE_SA_INIT (parsing the proposal strings was a tenth of a responder's CPU per setup).
     private let prepared: [PreparedConnection]
@@ -36,9 +36,9 @@ struct ConnectionResolver {
         var espProposals: [Result<[Proposal], Error>]
     }
 
-    init(config: DaemonConfig, reqids: ReqidTable? = nil) {
+    init(config: DaemonConfig, reqids: ReqidAllocator = ReqidAllocator()) {
         self.config = config
-        self.reqids = reqids ?? ReqidTable(numbering: config)
+        self.reqids = reqids
         byName = Dictionary(config.connections.enumerated().map { ($0.element.name, $0.offset) }) { first, _ in first }
         prepared = config.connections.map { connection in
             func addresses(_ configured: [String]) -> [[UInt8]]? {
@@ -85,7 +85,7 @@ struct ConnectionResolver {
         guard !connection.children.isEmpty else { throw fail("has no children") }
         let children = try connection.children.enumerated().map { number, child in
             try Self.childConfiguration(child, espProposals: prepared[index].espProposals[number].get(),
-                                        reqid: reqid(connection: index, child: number), local: local, remote: remote)
+                                        local: local, remote: remote)
         }
         var localIdentity = Self.identification(connection.local.identity, address: local)
         // strongSwan's default identity with a certificate: its subject.
@@ -116,21 +116,13 @@ struct ConnectionResolver {
             configuration.sendCertificateRequest = connection.sendCertificateRequest
             configuration.sendCertificateAlways = connection.sendCertificateAlways
         }
+        configuration.reqids = reqids
         configuration.deleteRekeyedDelay = config.settings.deleteRekeyedDelay
         configuration.followRedirects = config.settings.followRedirects
         return configuration
     }
 
-    /// The reqid of child `child` of connection `connection`: at start numbered from 1 through
-    /// all children of all connections in file order (a file with one child per connection
-    /// gives connection N reqid N), so no two children share SAs' and policies' reqid; a
-    /// reload keeps the unchanged connections' (ReqidTable).
-    func reqid(connection: Int, child: Int) -> UInt32 {
-        let connection = config.connections[connection]
-        return reqids.reqid(connection: connection.name, child: connection.children[child].name) ?? 0
-    }
-
-    static func childConfiguration(_ child: ChildConfig, espProposals: [Proposal], reqid: UInt32,
+    static func childConfiguration(_ child: ChildConfig, espProposals: [Proposal],
                                    local: [UInt8], remote: [UInt8]) -> ChildSAConfiguration {
         let lifetime = ChildSALifetime(softSeconds: UInt64(child.rekeyTime), hardSeconds: UInt64(child.lifeTime),
                                        softBytes: child.bytes.rekey, hardBytes: child.bytes.life,
@@ -141,7 +133,6 @@ struct ConnectionResolver {
             localTrafficSelectors: child.localTrafficSelectors.map { selector($0, dynamic: local) },
             remoteTrafficSelectors: child.remoteTrafficSelectors.map { selector($0, dynamic: remote) },
             mode: child.mode == .tunnel ? .tunnel : .transport, lifetime: lifetime)
-        configuration.reqid = reqid
         return configuration
     }
 

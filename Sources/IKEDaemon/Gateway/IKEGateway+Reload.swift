@@ -1,14 +1,15 @@
 // A live reload on one worker's gateway (Operator/ConfigReload.swift runs it on every
 // worker): new IKE_SAs are made from the new configuration, and the IKE_SAs of removed and
 // changed connections are deleted with the peer (ReloadPlan.swift). The others are not
-// touched: they keep the configuration they were made with, reqids included.
+// touched: they keep the configuration they were made with. Reqids follow the CHILD_SAs'
+// selectors, not the file (ReqidAllocator.swift): a reload neither keeps nor renumbers them.
 import IKEv2
 
 extension IKEGateway {
     /// New IKE_SAs (either side initiating) are made from `config` from now on; `config`'s
     /// `vipsec { }` settings are this gateway's own (a reload never changes them).
-    mutating func reload(_ config: DaemonConfig, reqids: ReqidTable) {
-        resolver = ConnectionResolver(config: config, reqids: reqids)
+    mutating func reload(_ config: DaemonConfig) {
+        resolver = ConnectionResolver(config: config, reqids: resolver.reqids)
     }
 
     /// Deletes every IKE_SA of the connections in `names`: an established one with an

@@ -119,10 +119,11 @@ struct IKEGateway {
     var redirectHistory: [String: RedirectHistory] = [:]
     private let cookieSecret: [UInt8]
 
-    init(config: DaemonConfig, provider: any IKECryptoProvider) throws {
+    /// `reqids`: the daemon's, shared by all its workers' gateways.
+    init(config: DaemonConfig, provider: any IKECryptoProvider, reqids: ReqidAllocator = ReqidAllocator()) throws {
         settings = config.settings
         redirect = config.settings.redirect
-        resolver = ConnectionResolver(config: config)
+        resolver = ConnectionResolver(config: config, reqids: reqids)
         self.provider = provider
         retransmission = RetransmissionPolicy(timeout: config.settings.retransmitTimeout,
                                               base: config.settings.retransmitBase, tries: config.settings.retransmitTries)
@@ -339,7 +340,9 @@ struct IKEGateway {
                     result.append(.scheduleCommand(.rekeyChildSA(sa: spi, inboundSPI: child.inbound.spi), deadline: now + soft - jitter))
                 }
             case .activateOutbound(let child): result.append(.activateOutbound(child))
-            case .delete(let child): result.append(.delete(child))
+            case .delete(let child):
+                sa.configuration.reqids?.release(child.reqid, user: child.inbound.spi)
+                result.append(.delete(child))
             case .deleteOutbound(let child, let until):
                 result.append(.deleteOutbound(child))
                 result.append(.scheduleCommand(.removeRekeyedChildSA(sa: spi, inboundSPI: child.inbound.spi), deadline: until))

@@ -29,11 +29,10 @@ enum ConfigReload {
             guard !workers.stopping else { return first.loop.makeSucceededFuture(refuse("the daemon is stopping")) }
             guard !workers.reloading else { return first.loop.makeSucceededFuture(refuse("a reload is under way")) }
             let plan: ReloadPlan
-            do { plan = try ReloadPlan(running: first.config, new: new, reqids: workers.reqids) } catch {
+            do { plan = try ReloadPlan(running: first.config, new: new) } catch {
                 return first.loop.makeSucceededFuture(refuse("\(path): \(error)"))
             }
             workers.reloading = true
-            workers.reqids = plan.reqids
             logger.info("reload of \(path): \(plan.summary.joined(separator: "; "))")
             let deleting = plan.deleted
             let start = NIODeadline.now()
@@ -41,7 +40,7 @@ enum ConfigReload {
                 core.config.connections = new.connections
                 core.config.secrets = new.secrets
                 core.config.privateKeyFiles = new.privateKeyFiles
-                core.gateway.reload(core.config, reqids: plan.reqids)
+                core.gateway.reload(core.config)
                 let (actions, going, busy) = core.gateway.deleteIKESAs(of: deleting, now: DaemonCore.now)
                 core.perform(actions)
                 return (going, busy)

@@ -14,15 +14,12 @@ final class IKEWorkerSet: @unchecked Sendable {
     var stopping = false
     /// The file a reload reads (nil: the daemon was given its configuration, not a file).
     let configPath: String?
-    /// The reqids of the running configuration, and whether a reload is under way (both
-    /// touched on worker 0's loop only: Operator/ConfigReload.swift).
-    var reqids: ReqidTable
+    /// Whether a reload is under way (touched on worker 0's loop only: Operator/ConfigReload.swift).
     var reloading = false
 
     init(cores: [DaemonCore], configPath: String? = nil) {
         self.cores = cores
         self.configPath = configPath
-        reqids = ReqidTable(numbering: cores[0].config)
         routing = IKEShardRouting(workerCount: cores.count)
         for (index, core) in cores.enumerated() {
             core.worker = index

@@ -116,7 +116,7 @@ extension IKESA {
         guard var installation = try? childSAInstallation(
             chosen: sa.proposals[0], keys: keys, ourSPI: pending.spi, peerSPI: peerSPI, initiatorTS: tsi, responderTS: tsr,
             mode: pending.mode, child: pending.child, weInitiated: true, nonces: (pending.nonce, nonce.nonceData),
-            sharedSecret: shared)
+            sharedSecret: shared, rekeying: pending.isRekey ? pending.old?.reference : nil)
         else { return [.childSAFailed("CHILD_SA key derivation failed")] }
         guard pending.isRekey, let old = pending.old else {
             childSAs.append(installation)
@@ -232,7 +232,7 @@ extension IKESA {
         guard var installation = try? childSAInstallation(
             chosen: answer, keys: keys, ourSPI: ourSPI, peerSPI: peerSPI, initiatorTS: narrowed.initiator,
             responderTS: narrowed.responder, mode: transport ? .transport : .tunnel, child: child, weInitiated: false,
-            nonces: (nonce.nonceData, ourNonce), sharedSecret: shared) else {
+            nonces: (nonce.nonceData, ourNonce), sharedSecret: shared, rekeying: rekeyed?.reference) else {
             return refuse(.noProposalChosen, "CREATE_CHILD_SA key derivation failed")
         }
         response.append(.securityAssociation(SecurityAssociationPayload(proposals: [answer])))

@@ -252,7 +252,7 @@ extension IKESA {
     func childSAInstallation(chosen: Proposal, keys: IKESAKeyContext, ourSPI: UInt32, peerSPI: UInt32,
                              initiatorTS: [TrafficSelector], responderTS: [TrafficSelector], mode: ChildSAMode,
                              child: ChildSAConfiguration, weInitiated: Bool? = nil, nonces: (initiator: [UInt8], responder: [UInt8])? = nil,
-                             sharedSecret: SecretBytes? = nil) throws -> ChildSAInstallation {
+                             sharedSecret: SecretBytes? = nil, rekeying old: ChildSAReference? = nil) throws -> ChildSAInstallation {
         let weInitiated = weInitiated ?? isOriginalInitiator
         let nonces = nonces ?? (nonceInitiator, nonceResponder)
         guard let encryption = chosen.encryptionAlgorithm else { throw NegotiationError.noProposalChosen }
@@ -271,12 +271,15 @@ extension IKESA {
                               encryptionKeyLengthBits: suite.keyLengthBits, integrity: suite.integrity,
                               encryptionKey: k.0, integrityKey: k.1)
         }
+        let localTS = weInitiated ? initiatorTS : responderTS, remoteTS = weInitiated ? responderTS : initiatorTS
+        // Acquired last: nothing below can fail, and every caller installs what it gets.
+        let reqid = configuration.reqids?.acquire(local: localTS, remote: remoteTS, user: ourSPI, sharing: old?.reqid)
+            ?? old?.reqid ?? child.reqid
         return ChildSAInstallation(
-            name: child.name, reqid: child.reqid, mode: mode,
+            name: child.name, reqid: reqid, mode: mode,
             inbound: sa(ourSPI, from: remote.address, to: local.address, inboundKeys),
             outbound: sa(peerSPI, from: local.address, to: remote.address, outboundKeys),
-            localTrafficSelectors: weInitiated ? initiatorTS : responderTS,
-            remoteTrafficSelectors: weInitiated ? responderTS : initiatorTS,
+            localTrafficSelectors: localTS, remoteTrafficSelectors: remoteTS,
             extendedSequenceNumbers: chosen.extendedSequenceNumbers == .yes,
             replayWindow: child.replayWindow, lifetime: child.lifetime,
             // RFC 3948: ESP in UDP between the IKE_SA's ports when a NAT was detected.

@@ -24,7 +24,8 @@ public struct IKEEndpoint: Hashable, Sendable, CustomStringConvertible {
 /// The configured child (CHILD_SA template) of a connection.
 public struct ChildSAConfiguration: Sendable {
     public var name: String
-    /// The reqid its CHILD_SAs get (the kernel links SAs and policies by it); set by
+    /// The reqid its CHILD_SAs get (the kernel links SAs and policies by it) when the IKE_SA
+    /// has no `IKESAConfiguration.reqids` (tests, the load generator); set by
     /// `IKESAConfiguration` when not given.
     public var reqid: UInt32 = 0
     /// ESP proposals (SPI left empty; filled per negotiation).
@@ -89,6 +90,10 @@ public struct IKESAConfiguration: Sendable {
     /// gateway's N(REDIRECT) to the shell (`IKEAction.redirect`; RedirectFollowing.swift).
     /// strongSwan's `charon.follow_redirects`; off here, the daemon's default is on.
     public var followRedirects = false
+    /// Where each CHILD_SA's reqid comes from: one per pair of negotiated selector lists,
+    /// shared by every IKE_SA of the daemon (ReqidAllocator.swift). nil: each child's
+    /// configured `reqid`.
+    public var reqids: ReqidAllocator?
 
     /// The first child, and its reqid.
     public var child: ChildSAConfiguration { children[0] }
