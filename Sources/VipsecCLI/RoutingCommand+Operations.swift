@@ -80,7 +80,9 @@ final class RoutingOperations: @unchecked Sendable {
         do { try notifier.notify(state) } catch { logger.warning("systemd: \(error)") }
     }
 
-    /// Standalone: each CHILD_SA's byte and packet counters from this host's kernel.
+    /// Standalone: each CHILD_SA's byte and packet counters from this host's kernel, read
+    /// with one dump of its SAs per listing (two requests per CHILD_SA made a listing of N
+    /// CHILD_SAs 2N netlink round trips).
     static func kernelCounters(logger: Logger) -> SAListingEnricher? {
         guard let kernel = try? XFRMKernel(timeout: .seconds(2)) else {
             logger.warning("no XFRM socket for list-sas counters")
@@ -90,12 +92,13 @@ final class RoutingOperations: @unchecked Sendable {
         return { entries, loop in
             loop.submit {
                 box.lock.withLock {
-                    entries.map { ike in
+                    let table = entries.contains { !$0.childSAs.isEmpty } ? Self.stateCounters(box.kernel) : [:]
+                    return entries.map { ike in
                         var ike = ike
                         ike.childSAs = ike.childSAs.map { child in
                             var child = child
-                            let inbound = Self.counters(box.kernel, destination: ike.localHost, spi: child.spiIn)
-                            let outbound = Self.counters(box.kernel, destination: ike.remoteHost, spi: child.spiOut)
+                            let inbound = Self.counters(table, destination: ike.localHost, spi: child.spiIn)
+                            let outbound = Self.counters(table, destination: ike.remoteHost, spi: child.spiOut)
                             (child.bytesIn, child.packetsIn) = (inbound?.bytes, inbound?.packets)
                             (child.bytesOut, child.packetsOut) = (outbound?.bytes, outbound?.packets)
                             return child
@@ -107,10 +110,26 @@ final class RoutingOperations: @unchecked Sendable {
         }
     }
 
-    private static func counters(_ kernel: XFRMKernel, destination: String, spi: String) -> (bytes: UInt64, packets: UInt64)? {
-        guard let address = XFRMAddress(destination), let value = UInt32(spi.dropFirst(2), radix: 16),
-              let state = try? kernel.getState(XFRMStateID(destination: address, spi: value, proto: .esp)) else { return nil }
-        return (state.current.bytes, state.current.packets)
+    /// The ESP SA with this destination and SPI ("0x..."), as the kernel names it.
+    private struct StateKey: Hashable {
+        var destination: XFRMAddress
+        var spi: UInt32
+    }
+
+    /// Bytes and packets of every ESP SA in this host's kernel (an unreadable dump: none).
+    private static func stateCounters(_ kernel: XFRMKernel) -> [StateKey: (bytes: UInt64, packets: UInt64)] {
+        var table: [StateKey: (bytes: UInt64, packets: UInt64)] = [:]
+        try? kernel.forEachState { state in
+            guard state.id.proto == .esp else { return }
+            table[StateKey(destination: state.id.destination, spi: state.id.spi)] = (state.current.bytes, state.current.packets)
+        }
+        return table
+    }
+
+    private static func counters(_ table: [StateKey: (bytes: UInt64, packets: UInt64)], destination: String,
+                                 spi: String) -> (bytes: UInt64, packets: UInt64)? {
+        guard let address = XFRMAddress(destination), let value = UInt32(spi.dropFirst(2), radix: 16) else { return nil }
+        return table[StateKey(destination: address, spi: value)]
     }
 
     /// Cluster: the targets holding each SA and their lifesize reports (bytes, packets).
