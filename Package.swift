@@ -181,7 +181,7 @@ let package = Package(
         ]),
         .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto", "VipsecTestSupport",
                                                                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
-        .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+        .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", "Secrets", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")],
                     exclude: ["Fixtures", "Corpus"]),
         .testTarget(name: "IKELoadTests", dependencies: ["vipsec-ike-load", "IKEv2", "IKECrypto"]),
         .testTarget(name: "IKECertificatesTests", dependencies: [

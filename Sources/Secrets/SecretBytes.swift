@@ -28,7 +28,7 @@ extension UnsafeRawBufferPointer: ContiguousOctets {
 /// Secret key material.
 ///
 /// - The storage is zeroed (with `explicit_bzero`, which the optimiser may not remove)
-///   when the last copy goes away.
+///   when the last copy goes away, and lies in pages core dumps leave out (SecretArena).
 /// - `description` and `debugDescription` are `<redacted N bytes>`: only the length, never
 ///   the contents, so a secret that lands in a log line or an error leaks nothing.
 /// - `==` compares in constant time (the lengths are not secret).
@@ -117,20 +117,22 @@ public struct SecretBytes: ContiguousOctets, Equatable, Sendable,
     public var description: String { "<redacted \(count) bytes>" }
     public var debugDescription: String { description }
 
-    /// Heap storage zeroed on deinit; immutable after initialisation, hence Sendable.
+    /// Storage in the secret arena (left out of core dumps: SecretArena.swift), zeroed on
+    /// deinit; immutable after initialisation, hence Sendable.
     private final class Storage: @unchecked Sendable {
         let pointer: UnsafeMutableRawPointer
         let count: Int
+        private let origin: SecretArena.Origin
 
         init(count: Int) {
             self.count = count
-            pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
+            (pointer, origin) = SecretArena.allocate(count)
             pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
         }
 
         deinit {
             secureZero(pointer, count)
-            pointer.deallocate()
+            SecretArena.deallocate(pointer, origin)
         }
     }
 }
