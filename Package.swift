@@ -37,6 +37,8 @@ let package = Package(
         .library(name: "IKEv2", targets: ["IKEv2"]),
         // OpenSSL's IKE crypto, for the FuzzIKEResponder target.
         .library(name: "IKECrypto", targets: ["IKECrypto"]),
+        // Certificate authentication, for the FuzzIKEResponderPubkey target.
+        .library(name: "IKECertificates", targets: ["IKECertificates"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
