@@ -180,6 +180,27 @@ final class ResponderPubkeyFuzzTests: XCTestCase {
         }
     }
 
+    /// Replays a corpus and prints how far its inputs got and the authentication failures
+    /// they met, by reason: the committed seeds, or with VIPSEC_FUZZ_TALLY=DIR (e.g.
+    /// .build-fuzz/corpus-FuzzIKEResponderPubkey) a fuzzer's own corpus. Either reaches an
+    /// established IKE_SA; the seeds also every certificate refusal reason.
+    func testTallyOfAFuzzerCorpus() throws {
+        let directory = ProcessInfo.processInfo.environment["VIPSEC_FUZZ_TALLY"] ?? Self.corpus.path
+        var outcomes: [String: Int] = [:], failures: [String: Int] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
+            let run = try self.run([UInt8](try Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent(name))))
+            outcomes[run.outcome.corpusName, default: 0] += 1
+            for (reason, count) in run.counters.authenticationFailures { failures[reason.rawValue, default: 0] += count }
+        }
+        func line(_ tally: [String: Int]) -> String { tally.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") }
+        print("pubkey fuzz corpus tally: \(line(outcomes)); authentication failures: \(line(failures))")
+        XCTAssertTrue(outcomes.keys.contains { $0.hasPrefix("established") }, "no input of \(directory) reaches an established IKE_SA")
+        guard directory == Self.corpus.path else { return }
+        for reason in ["no_certificate", "untrusted", "expired", "identity_mismatch", "bad_signature", "unsupported_method"] {
+            XCTAssertNotNil(failures[reason], "no input of \(directory) is refused as \(reason)")
+        }
+    }
+
     /// 300 seeded mutations of the seeds (bit flips, and CERT/CERTREQ bytes overwritten): none
     /// may trap; they spread over the outcomes, and every refusal is counted by a reason.
     func testSeededMutationsAreDroppedOrRefusedAndCounted() throws {
