@@ -89,18 +89,15 @@ extension ClusterAgent {
     public func metricsSnapshot() -> EventLoopFuture<AgentMetricsSnapshot> {
         status().flatMap { [self] status in
             loop.submit { [self] in
-                var held: [String: Int] = [:], bytes: [String: UInt64] = [:], packets: [String: UInt64] = [:]
-                for direction in AgentMetricsSnapshot.directions { (held[direction], bytes[direction], packets[direction]) = (0, 0, 0) }
+                func zeros<T: Numeric>() -> [String: T] { Dictionary(uniqueKeysWithValues: AgentMetricsSnapshot.directions.map { ($0, 0) }) }
+                var held: [String: Int] = zeros(), bytes: [String: UInt64] = zeros(), packets: [String: UInt64] = zeros()
                 for sa in status.target?.sas ?? [] where sa.inKernel {
                     held[sa.direction, default: 0] += 1
                     bytes[sa.direction, default: 0] += sa.bytes
                     packets[sa.direction, default: 0] += sa.packets
                 }
-                var removals = metricCounters.removals, installs = metricCounters.installs
-                for direction in AgentMetricsSnapshot.directions {
-                    removals[direction, default: 0] += 0
-                    installs[direction, default: 0] += 0
-                }
+                let removals = metricCounters.removals.merging(zeros()) { counted, _ in counted }
+                let installs = metricCounters.installs.merging(zeros()) { counted, _ in counted }
                 let latencies = metricCounters.installLatencies
                 metricCounters.installLatencies = []
                 return AgentMetricsSnapshot(
