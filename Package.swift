@@ -20,7 +20,7 @@
 //   Systemd             sd_notify (READY, STOPPING, WATCHDOG) over $NOTIFY_SOCKET, no libsystemd;
 //                       Hardening: no core dumps (PR_SET_DUMPABLE 0), CAP_NET_ADMIN alone in every
 //                       thread and an optional user/group once bound (CHardening)
-//   OperatorMetrics     the routing node's Prometheus endpoint (swift-metrics, swift-prometheus, NIOHTTP1)
+//   OperatorMetrics     the routing node's and the agent's Prometheus endpoints (swift-metrics, swift-prometheus, NIOHTTP1)
 //   UnixStream          the client end of a unix stream socket (status, control sockets)
 //   VipsecCLI           the `vipsec` command (swift-argument-parser)
 import PackageDescription
@@ -37,6 +37,8 @@ let package = Package(
         .library(name: "IKEv2", targets: ["IKEv2"]),
         // OpenSSL's IKE crypto, for the FuzzIKEResponder target.
         .library(name: "IKECrypto", targets: ["IKECrypto"]),
+        // Certificate authentication, for the FuzzIKEResponderPubkey target.
+        .library(name: "IKECertificates", targets: ["IKECertificates"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
@@ -122,7 +124,7 @@ let package = Package(
         // prctl(2), capset(2), the per-thread id syscalls, and the per-thread drop (a signal to each thread).
         .target(name: "CHardening"),
         .target(name: "OperatorMetrics", dependencies: [
-            "IKEDaemon",
+            "IKEDaemon", "ClusterNode",
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -176,7 +178,7 @@ let package = Package(
         .testTarget(name: "VipsecCLITests", dependencies: []),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"]),
         .testTarget(name: "OperatorMetricsTests", dependencies: [
-            "OperatorMetrics", "IKEDaemon", .product(name: "NIOCore", package: "swift-nio"),
+            "OperatorMetrics", "IKEDaemon", "ClusterNode", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto", "VipsecTestSupport",

@@ -17,6 +17,11 @@ let package = Package(
             name: "FuzzIKEResponder",
             dependencies: ["CFuzzer", .product(name: "IKEv2", package: "vipsec"), .product(name: "IKECrypto", package: "vipsec")]
         ),
+        .executableTarget(
+            name: "FuzzIKEResponderPubkey",
+            dependencies: ["CFuzzer", .product(name: "IKEv2", package: "vipsec"), .product(name: "IKECrypto", package: "vipsec"),
+                           .product(name: "IKECertificates", package: "vipsec")]
+        ),
     ],
     swiftLanguageModes: [.v5]
 )

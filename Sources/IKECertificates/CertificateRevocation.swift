@@ -60,7 +60,7 @@ public final class RevocationList: @unchecked Sendable {
 
     /// SHA-1 of a certificate's DER SubjectPublicKeyInfo: the CA's entry in a CERTREQ
     /// (RFC 7296 3.7).
-    static func subjectPublicKeyInfoSHA1(_ der: [UInt8]) throws -> [UInt8] {
+    public static func subjectPublicKeyInfoSHA1(_ der: [UInt8]) throws -> [UInt8] {
         guard let certificate = x509(der) else { throw CertificateError.openSSL("d2i_X509") }
         defer { X509_free(certificate) }
         var out: UnsafeMutablePointer<UInt8>?

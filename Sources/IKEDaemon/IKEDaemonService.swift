@@ -236,6 +236,8 @@ final class DaemonCore: @unchecked Sendable {
     /// This core's index among the daemon's workers, and the workers (IKEWorkerSet.swift).
     var worker = 0
     weak var workers: IKEWorkerSet?
+    /// The IKE_SA count last published to the workers (publishIKESAs).
+    var publishedIKESAs = 0
 
     /// `reqids`: the daemon's (every worker's core gets the same one).
     init(config: DaemonConfig, installer: ChildSAInstaller, logger: Logger, loop: EventLoop,
@@ -267,7 +269,18 @@ final class DaemonCore: @unchecked Sendable {
         }
         let local = IKEEndpoint(address: localBytes, port: UInt16(localPort))
         let peer = IKEEndpoint(address: remoteBytes, port: UInt16(remotePort))
+        // "Redirect above N IKE_SAs" counts those of every worker (an IKE_SA_INIT may come).
+        if let workers, workers.cores.count > 1, (gateway.redirect?.aboveIKESAs ?? 0) > 0 {
+            gateway.ikeSAsOnOtherWorkers = workers.ikeSAs(except: worker)
+        }
         perform(gateway.receive(bytes, local: local, remote: peer, now: Self.now))
+    }
+
+    /// Tells the other workers how many IKE_SAs this one holds, when that changed.
+    func publishIKESAs() {
+        guard let workers, workers.cores.count > 1, gateway.sas.count != publishedIKESAs else { return }
+        publishedIKESAs = gateway.sas.count
+        workers.publish(worker: worker, ikeSAs: publishedIKESAs)
     }
 
     /// Initiates the connections with a start_action = start child (only those named in
@@ -287,6 +300,7 @@ final class DaemonCore: @unchecked Sendable {
     }
 
     func perform(_ actions: [GatewayAction]) {
+        defer { publishIKESAs() }
         for action in actions {
             switch action {
             case .send(let bytes, let local, let remote):

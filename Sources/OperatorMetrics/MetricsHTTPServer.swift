@@ -1,5 +1,8 @@
-// `vipsec { metrics { listen = ADDRESS:PORT } }`: GET /metrics over HTTP/1.1 (SwiftNIO's
-// NIOHTTP1), the Prometheus text format. Anything else: 404 (path) or 405 (method).
+// `vipsec { metrics { listen = ADDRESS:PORT } }` (routing node) and `vipsec target
+// --metrics ADDRESS:PORT` (agent): GET /metrics over HTTP/1.1 (SwiftNIO's NIOHTTP1), the
+// Prometheus text format the swift-prometheus registry emits. Anything else: 404 (path) or
+// 405 (method).
+import ClusterNode
 import Foundation
 import IKEDaemon
 import NIOCore
@@ -15,14 +18,44 @@ public final class MetricsHTTPServer: @unchecked Sendable {
     /// The bound address (port 0 in the settings: the one the kernel chose).
     public let localAddress: SocketAddress
 
+    /// Makes one scrape's body (nil: the daemon is not running yet).
+    public typealias Render = @Sendable () -> EventLoopFuture<[UInt8]>?
+
+    /// The routing node's endpoint: `source` read and moved into `metrics` at each scrape.
     public static func start(host: String, port: Int, metrics: RoutingMetrics, group: EventLoopGroup,
                              source: @escaping Source) throws -> MetricsHTTPServer {
         let lock = NSLock()
+        return try start(host: host, port: port, group: group) {
+            source()?.map { gateway, cluster in
+                lock.withLock { () -> [UInt8] in
+                    metrics.update(gateway, cluster: cluster)
+                    return metrics.exposition()
+                }
+            }
+        }
+    }
+
+    /// The agent's endpoint: its snapshot moved into `metrics` at each scrape.
+    public static func start(host: String, port: Int, metrics: AgentMetrics, group: EventLoopGroup,
+                             source: @escaping @Sendable () -> EventLoopFuture<AgentMetricsSnapshot>) throws -> MetricsHTTPServer {
+        let lock = NSLock()
+        return try start(host: host, port: port, group: group) {
+            source().map { snapshot in
+                lock.withLock { () -> [UInt8] in
+                    metrics.update(snapshot)
+                    return metrics.exposition()
+                }
+            }
+        }
+    }
+
+    /// An endpoint whose body `render` makes at each scrape.
+    public static func start(host: String, port: Int, group: EventLoopGroup, render: @escaping Render) throws -> MetricsHTTPServer {
         let channel = try ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-                    channel.pipeline.addHandler(MetricsRequestHandler(metrics: metrics, lock: lock, source: source))
+                    channel.pipeline.addHandler(MetricsRequestHandler(render: render))
                 }
             }
             .bind(host: host, port: port).wait()
@@ -40,15 +73,11 @@ public final class MetricsHTTPServer: @unchecked Sendable {
 private final class MetricsRequestHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
-    let metrics: RoutingMetrics
-    let lock: NSLock
-    let source: MetricsHTTPServer.Source
+    let render: MetricsHTTPServer.Render
     var head: HTTPRequestHead?
 
-    init(metrics: RoutingMetrics, lock: NSLock, source: @escaping MetricsHTTPServer.Source) {
-        self.metrics = metrics
-        self.lock = lock
-        self.source = source
+    init(render: @escaping MetricsHTTPServer.Render) {
+        self.render = render
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -63,7 +92,7 @@ private final class MetricsRequestHandler: ChannelInboundHandler, @unchecked Sen
                 return respond(context, request, .methodNotAllowed, Array("GET /metrics only\n".utf8))
             }
             guard path == "/metrics" else { return respond(context, request, .notFound, Array("try /metrics\n".utf8)) }
-            guard let future = source() else {
+            guard let future = render() else {
                 return respond(context, request, .serviceUnavailable, Array("the IKE daemon is starting\n".utf8))
             }
             let loop = context.eventLoop
@@ -71,11 +100,7 @@ private final class MetricsRequestHandler: ChannelInboundHandler, @unchecked Sen
             future.hop(to: loop).whenComplete { [self] result in
                 let context = boundContext.value
                 switch result {
-                case .success(let (gateway, cluster)):
-                    let body = lock.withLock { () -> [UInt8] in
-                        metrics.update(gateway, cluster: cluster)
-                        return metrics.exposition()
-                    }
+                case .success(let body):
                     respond(context, request, .ok, body, type: "text/plain; version=0.0.4; charset=utf-8")
                 case .failure(let error):
                     respond(context, request, .internalServerError, Array("\(error)\n".utf8))

@@ -40,12 +40,8 @@ public struct ClusterMetricsSnapshot: Equatable, Sendable {
 /// The metrics objects and their last values. Used from one scrape at a time (the HTTP
 /// server serialises updates with a lock).
 public final class RoutingMetrics: @unchecked Sendable {
-    public let registry: PrometheusCollectorRegistry
-    private let factory: PrometheusMetricsFactory
-    private var counters: [String: (counter: CoreMetrics.Counter, last: Int)] = [:]
-    private var gauges: [String: CoreMetrics.Gauge] = [:]
-
-    private var installLatency: CoreMetrics.Timer?
+    private let book: MetricsBook
+    public var registry: PrometheusCollectorRegistry { book.registry }
 
     /// The install latency histogram's buckets: 5 ms to 20 s (the install timeout's range).
     public static let installLatencyBuckets: [Duration] = [
@@ -55,10 +51,7 @@ public final class RoutingMetrics: @unchecked Sendable {
     static let installLatencyName = "vipsec_cluster_sa_install_seconds"
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
-        self.registry = registry
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.durationHistogramBuckets[Self.installLatencyName] = Self.installLatencyBuckets
-        self.factory = factory
+        book = MetricsBook(registry: registry, histogramBuckets: [Self.installLatencyName: Self.installLatencyBuckets])
     }
 
     /// Status fields that count refusals of a peer's IKE_SA (our notify) and drops, with
@@ -105,9 +98,7 @@ public final class RoutingMetrics: @unchecked Sendable {
             for health in ["live", "silent"] {
                 gauge("vipsec_cluster_members", [("health", health)], cluster.membersByHealth[health] ?? 0)
             }
-            let timer = installLatency ?? CoreMetrics.Timer(label: Self.installLatencyName, factory: factory)
-            installLatency = timer
-            for latency in cluster.installLatencies { timer.recordNanoseconds(Self.nanoseconds(latency)) }
+            book.record(Self.installLatencyName, cluster.installLatencies)
             gauge("vipsec_cluster_lifesize_reported_bytes", [], Int(clamping: cluster.reportedBytes))
             gauge("vipsec_cluster_lifesize_reported_packets", [], Int(clamping: cluster.reportedPackets))
             if let inbound = cluster.inbound {
@@ -120,32 +111,10 @@ public final class RoutingMetrics: @unchecked Sendable {
     }
 
     /// The Prometheus text exposition (format 0.0.4).
-    public func exposition() -> [UInt8] {
-        var buffer: [UInt8] = []
-        registry.emit(into: &buffer)
-        return buffer
-    }
+    public func exposition() -> [UInt8] { book.exposition() }
 
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
+    static func nanoseconds(_ duration: Duration) -> Int64 { MetricsBook.nanoseconds(duration) }
 
-    private func key(_ name: String, _ labels: [(String, String)]) -> String {
-        name + labels.map { "|\($0.0)=\($0.1)" }.joined()
-    }
-
-    private func count(_ name: String, _ labels: [(String, String)], _ value: Int) {
-        let key = key(name, labels)
-        let entry = counters[key] ?? (CoreMetrics.Counter(label: name, dimensions: labels, factory: factory), 0)
-        if value > entry.last { entry.counter.increment(by: Int64(value - entry.last)) }
-        counters[key] = (entry.counter, max(entry.last, value))
-    }
-
-    private func gauge(_ name: String, _ labels: [(String, String)], _ value: Int) {
-        let key = key(name, labels)
-        let gauge = gauges[key] ?? CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory)
-        gauges[key] = gauge
-        gauge.record(value)
-    }
+    private func count(_ name: String, _ labels: [(String, String)], _ value: Int) { book.count(name, labels, value) }
+    private func gauge(_ name: String, _ labels: [(String, String)], _ value: Int) { book.gauge(name, labels, value) }
 }

@@ -5,6 +5,8 @@ import Dispatch
 import Foundation
 import IKEDaemon
 import Logging
+import NIOPosix
+import OperatorMetrics
 import Systemd
 
 /// `vipsec target`: the agent on a target host.
@@ -23,7 +25,7 @@ struct TargetCommand: ParsableCommand {
 
             A --config file holds `key = value` lines with the long option names \
             (node-id, routing, cert, key, ca, dvipa, cluster-address, grace, status-socket, \
-            state-dir, stop-timeout, log-level, user, group); options on the command line win. The file must not be writable by \
+            state-dir, stop-timeout, log-level, user, group, metrics); options on the command line win. The file must not be writable by \
             group or others.
             """)
 
@@ -42,6 +44,7 @@ struct TargetCommand: ParsableCommand {
     @Option(name: .customLong("log-level"), help: "Log level: trace, debug, info, notice, warning, error, critical [info].") var logLevel: String?
     @Option(help: "Run as this user once started (status socket bound, DVIPA on lo), keeping CAP_NET_ADMIN [root].") var user: String?
     @Option(help: "Run as this group once started [the user's].") var group: String?
+    @Option(help: "Serve Prometheus metrics on GET http://ADDRESS:PORT/metrics [off].") var metrics: String?
 
     func run() throws {
         // First: the agent has nothing to reload, and SIGHUP's default action would end it.
@@ -63,6 +66,14 @@ struct TargetCommand: ParsableCommand {
             let fromFlag = error.key == "user" ? user != nil : group != nil
             throw ValidationError(fromFlag || config == nil
                 ? "--\(error.key): \(error.message)" : "\(config ?? ""):\(lines[error.key] ?? 0): \(error.key): \(error.message)")
+        }
+        // Checked before anything is tried, like the user.
+        let metricsSettings: MetricsSettings?
+        do {
+            metricsSettings = try value(metrics, "metrics").map(MetricsSettings.init(listen:))
+        } catch {
+            throw ValidationError(metrics != nil || config == nil
+                ? "--metrics: \(error)" : "\(config ?? ""):\(lines["metrics"] ?? 0): metrics: \(error)")
         }
         let node = try NodeID(try required(nodeID, "node-id"))
         let routingText = try required(routing, "routing")
@@ -119,8 +130,21 @@ struct TargetCommand: ParsableCommand {
             credentials: credentials, kernel: kernel)
         let systemd = TargetNotifications()
         let logger = Logger(label: "vipsec.target")
+        let metricsServer = LockedBox<MetricsHTTPServer?>(nil)
         try runUntilSignal(start: {
                                try await agent.start()
+                               if let settings = metricsSettings {
+                                   do {
+                                       metricsServer.value = try MetricsHTTPServer.start(
+                                           host: settings.host, port: settings.port, metrics: AgentMetrics(),
+                                           group: MultiThreadedEventLoopGroup.singleton) { agent.metricsSnapshot() }
+                                       logger.info("metrics on http://\(settings.host):\(settings.port)/metrics")
+                                   } catch {
+                                       logger.critical("metrics on \(settings.host):\(settings.port): \(error): stopping")
+                                       await agent.stop(removingSAs: true)
+                                       throw StartupError("--metrics \(settings.host):\(settings.port): \(error)")
+                                   }
+                               }
                                // Sockets bound, DVIPA on lo, journal open: CAP_NET_ADMIN is all it needs now.
                                do {
                                    try DaemonHardening.dropPrivileges(runAs, logger: logger)
@@ -131,7 +155,11 @@ struct TargetCommand: ParsableCommand {
                                }
                                systemd.started(agent)
                            },
-                           stop: { systemd.stopping(); await agent.stop(removingSAs: true) },
+                           stop: {
+                               systemd.stopping()
+                               metricsServer.value?.close()
+                               await agent.stop(removingSAs: true)
+                           },
                            hurry: { agent.hurry() })
     }
 
@@ -163,7 +191,7 @@ enum TargetConfigFile {
                 throw ValidationError("\(path):\(number + 1): expected `key = value`")
             }
             let known = ["node-id", "routing", "cert", "key", "ca", "dvipa", "cluster-address", "grace", "status-socket", "state-dir",
-                         "stop-timeout", "log-level", "user", "group"]
+                         "stop-timeout", "log-level", "user", "group", "metrics"]
             guard known.contains(parts[0]) else {
                 throw ValidationError("\(path):\(number + 1): unknown key '\(parts[0])' (known: \(known.joined(separator: ", ")))")
             }

@@ -17,17 +17,6 @@ final class ResponderFuzzCorpusTests: XCTestCase {
         IKESA.fuzzResponder(bytes, configuration: try .fuzzResponder(), provider: provider)
     }
 
-    static func outcomeName(_ outcome: ResponderFuzzOutcome) -> String {
-        switch outcome {
-        case .malformedInput: return "malformedInput"
-        case .initDropped: return "initDropped"
-        case .initRefused: return "initRefused"
-        case .authDropped: return "authDropped"
-        case .authRefused: return "authRefused"
-        case .established(let children): return "established\(children)"
-        }
-    }
-
     /// Seeds from the strongSwan captures: IKE_SA_INIT as captured, then IKE_AUTH as captured
     /// (mode 0), its decrypted chain sealed by the harness (mode 1), the same with AUTH
     /// recomputed (mode 3), and that as three SKF fragments (mode 15).
@@ -66,7 +55,7 @@ final class ResponderFuzzCorpusTests: XCTestCase {
             let outcome = try run(bytes)
             if !name.hasPrefix("regression-") {
                 let expected = String(name.dropLast(4).split(separator: "-").last ?? "")
-                XCTAssertEqual(Self.outcomeName(outcome), expected, name)
+                XCTAssertEqual(outcome.corpusName, expected, name)
             }
         }
     }
@@ -79,7 +68,7 @@ final class ResponderFuzzCorpusTests: XCTestCase {
         var tally: [String: Int] = [:]
         for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent(name)))
-            tally[Self.outcomeName(try run(bytes)), default: 0] += 1
+            tally[try run(bytes).corpusName, default: 0] += 1
         }
         print("fuzz corpus tally: \(tally.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
         XCTAssertFalse(tally.isEmpty)
@@ -108,7 +97,7 @@ final class ResponderFuzzCorpusTests: XCTestCase {
             for _ in 0...next(3) where !bytes.isEmpty {
                 bytes[next(bytes.count)] ^= UInt8(1) << UInt8(next(8))
             }
-            seen[Self.outcomeName(try run(bytes)), default: 0] += 1
+            seen[try run(bytes).corpusName, default: 0] += 1
         }
         XCTAssertGreaterThan(seen["established1", default: 0], 0, "\(seen)")
         XCTAssertGreaterThan(seen["authRefused", default: 0] + seen["authDropped", default: 0], 0, "\(seen)")

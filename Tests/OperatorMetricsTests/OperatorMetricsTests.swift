@@ -1,4 +1,5 @@
 import Foundation
+import ClusterNode
 import IKEDaemon
 import NIOCore
 import NIOPosix
@@ -91,32 +92,7 @@ final class OperatorMetricsTests: XCTestCase {
 
     // MARK: The endpoint
 
-    /// One HTTP/1.1 request on a fresh connection; returns (status code, body).
-    func get(_ port: Int, _ path: String, method: String = "GET") throws -> (Int, String) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        XCTAssertEqual(connected, 0)
-        let request = Array("\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
-        var data = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            data += chunk[0..<n]
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
-        let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
-        return (status, body)
-    }
+    func get(_ port: Int, _ path: String, method: String = "GET") throws -> (Int, String) { httpGet(port, path, method: method) }
 
     func testTheEndpointServesMetricsAndRefusesTheRest() throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -150,4 +126,100 @@ final class LockedRunning: @unchecked Sendable {
         get { lock.withLock { stored } }
         set { lock.withLock { stored = newValue } }
     }
+}
+
+/// `vipsec target`'s metrics: the agent's numbers moved into swift-metrics on a
+/// swift-prometheus registry, served by the same NIOHTTP1 endpoint.
+final class AgentMetricsTests: XCTestCase {
+    func snapshot(installs: Int = 2, latencies: [Duration] = [.microseconds(300), .milliseconds(7)]) -> AgentMetricsSnapshot {
+        AgentMetricsSnapshot(connected: true, reconnects: 1, sasHeld: ["in": 2, "out": 1],
+                             kernelBytes: ["in": 4096, "out": 100], kernelPackets: ["in": 40, "out": 1],
+                             installs: ["in": installs, "out": 1], installFailures: 1, removals: ["in": 0, "out": 0],
+                             installLatencies: latencies, lifesizeReports: 3, reportedBytes: 3000, reportedPackets: 30,
+                             kernelErrors: 1, framesDropped: ["bad-length": 2])
+    }
+
+    func value(_ exposition: String, _ line: String) -> Double? {
+        exposition.split(separator: "\n").first { $0.hasPrefix(line + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+    }
+
+    func testTheAgentsNumbersBecomeCountersGaugesAndAHistogram() {
+        let metrics = AgentMetrics()
+        metrics.update(snapshot())
+        var text = String(decoding: metrics.exposition(), as: UTF8.self)
+        XCTAssertEqual(value(text, "vipsec_agent_connected"), 1)
+        XCTAssertEqual(value(text, "vipsec_agent_reconnects_total"), 1)
+        XCTAssertEqual(value(text, #"vipsec_agent_sas{direction="in"}"#), 2)
+        XCTAssertEqual(value(text, #"vipsec_agent_sas{direction="out"}"#), 1)
+        XCTAssertEqual(value(text, #"vipsec_agent_kernel_bytes{direction="in"}"#), 4096)
+        XCTAssertEqual(value(text, #"vipsec_agent_kernel_packets{direction="in"}"#), 40)
+        XCTAssertEqual(value(text, #"vipsec_agent_sa_installs_total{direction="in"}"#), 2)
+        XCTAssertEqual(value(text, #"vipsec_agent_sa_removals_total{direction="out"}"#), 0)
+        XCTAssertEqual(value(text, "vipsec_agent_sa_install_failures_total"), 1)
+        XCTAssertEqual(value(text, "vipsec_agent_lifesize_reports_total"), 3)
+        XCTAssertEqual(value(text, "vipsec_agent_lifesize_reported_bytes_total"), 3000)
+        XCTAssertEqual(value(text, "vipsec_agent_lifesize_reported_packets_total"), 30)
+        XCTAssertEqual(value(text, "vipsec_agent_kernel_errors_total"), 1)
+        XCTAssertEqual(value(text, #"vipsec_agent_cluster_frames_dropped_total{reason="bad-length"}"#), 2)
+        XCTAssertEqual(value(text, "vipsec_agent_sa_install_seconds_count"), 2)
+        XCTAssertEqual(value(text, #"vipsec_agent_sa_install_seconds_bucket{le="0.00025"}"#), 0)
+        XCTAssertEqual(value(text, #"vipsec_agent_sa_install_seconds_bucket{le="0.0005"}"#), 1)
+        XCTAssertEqual(value(text, #"vipsec_agent_sa_install_seconds_bucket{le="0.01"}"#), 2)
+        XCTAssertTrue(text.contains("# TYPE vipsec_agent_sa_installs_total counter"), text)
+        XCTAssertTrue(text.contains("# TYPE vipsec_agent_sas gauge"), text)
+        XCTAssertTrue(text.contains("# TYPE vipsec_agent_sa_install_seconds histogram"), text)
+
+        // The next scrape: counters advance by the difference, the histogram by the new latencies.
+        var next = snapshot(installs: 5, latencies: [.seconds(2)])
+        next.connected = false
+        metrics.update(next)
+        text = String(decoding: metrics.exposition(), as: UTF8.self)
+        XCTAssertEqual(value(text, #"vipsec_agent_sa_installs_total{direction="in"}"#), 5)
+        XCTAssertEqual(value(text, "vipsec_agent_connected"), 0)
+        XCTAssertEqual(value(text, "vipsec_agent_sa_install_seconds_count"), 3)
+        XCTAssertEqual(value(text, #"vipsec_agent_sa_install_seconds_bucket{le="1.0"}"#), 2)
+        XCTAssertEqual(value(text, #"vipsec_agent_sa_install_seconds_bucket{le="+Inf"}"#), 3)
+    }
+
+    func testTheAgentsEndpointServesItsMetrics() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let now = snapshot()
+        let server = try MetricsHTTPServer.start(host: "127.0.0.1", port: 0, metrics: AgentMetrics(), group: group) {
+            group.next().makeSucceededFuture(now)
+        }
+        defer { server.close() }
+        let port = try XCTUnwrap(server.localAddress.port)
+        let (status, body) = httpGet(port, "/metrics")
+        XCTAssertEqual(status, 200)
+        XCTAssertEqual(value(body, #"vipsec_agent_sas{direction="in"}"#), 2, body)
+        XCTAssertEqual(httpGet(port, "/nothing").0, 404)
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; returns (status code, body).
+func httpGet(_ port: Int, _ path: String, method: String = "GET") -> (Int, String) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    XCTAssertEqual(connected, 0)
+    let request = Array("\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
+    var data = [UInt8]()
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { break }
+        data += chunk[0..<n]
+    }
+    let text = String(decoding: data, as: UTF8.self)
+    let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+    let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+    return (status, body)
 }

@@ -123,6 +123,21 @@ extension VipsecCLITests {
         XCTAssertTrue(fromFlag.output.contains("--group: no group 'no-such-group-here' on this host"), fromFlag.output)
     }
 
+    /// A metrics address that is not ADDRESS:PORT is refused at load, naming the file, line
+    /// and key, or the option.
+    func testTheAgentRefusesABadMetricsAddressNamingFileLineAndKey() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vipsec-target-metrics-\(getpid()).conf")
+        try "# agent\nnode-id = t1\n\nmetrics = 127.0.0.1\n".write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(chmod(file.path, 0o600), 0)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let fromFile = try run(["target", "--config", file.path])
+        XCTAssertNotEqual(fromFile.status, 0)
+        XCTAssertTrue(fromFile.output.contains("\(file.path):4: metrics: '127.0.0.1' is not ADDRESS:PORT"), fromFile.output)
+        let fromFlag = try run(["target", "--config", file.path, "--metrics", "host.example:9712"])
+        XCTAssertNotEqual(fromFlag.status, 0)
+        XCTAssertTrue(fromFlag.output.contains("--metrics: 'host.example' is not an IP address"), fromFlag.output)
+    }
+
     /// `vipsec routing`'s file for these tests: loopback, high ports, the control socket in
     /// `directory`, plus a line for `vipsec { }` and one for `control { }`.
     static func loopbackRoutingConfig(in directory: URL, port: Int, daemon: String, control: String) throws -> URL {

@@ -54,7 +54,9 @@ extension ClusterAgent {
     }
 
     func send(_ message: ClusterMessage) {
-        channel?.writeAndFlush(message, promise: nil)
+        guard let channel else { return }
+        if case .lifesizeReport(let report) = message { metricCounters.reported(report) }
+        channel.writeAndFlush(message, promise: nil)
     }
 
     // MARK: Effects of the shadow cache
@@ -79,11 +81,16 @@ extension ClusterAgent {
     func performInstall(_ sa: SADescription, grant: ClusterMessage.SequenceBlockGrant?) {
         let fencedSA = fenced(sa, grant)
         let outputSequence = grant.map { $0.block.first - 1 }
+        let started = NIODeadline.now()
         worker.run { [self] in
             try kernel.install(fencedSA, outputSequence: outputSequence)
         }.whenComplete { [self] result in
             switch result {
             case .success:
+                if !inKernel.contains(sa.saID) {
+                    metricCounters.installs[sa.direction.description, default: 0] += 1
+                    metricCounters.installLatencies.append(.nanoseconds((NIODeadline.now() - started).nanoseconds))
+                }
                 inKernel.insert(sa.saID)
                 // A shared SA is re-added at every late block: acknowledged once.
                 if !(grant != nil && acknowledged.contains(sa.saID)) {
@@ -91,6 +98,7 @@ extension ClusterAgent {
                     send(.ack(.init(saID: sa.saID, operation: .installSA)))
                 }
             case .failure(let error):
+                metricCounters.installFailures += 1
                 kernelFailed("install \(sa.saID) spi \(sa.spiText): \(error)")
                 inKernel.remove(sa.saID)
                 acknowledged.remove(sa.saID)
@@ -147,6 +155,8 @@ extension ClusterAgent {
                 send(.lifesizeReport(.init(saID: sa.saID, bytes: counters.bytes, packets: counters.packets)))
             }
             if let failure = removal.failure { kernelFailed("remove \(sa.saID) spi \(sa.spiText): \(failure)") }
+            if inKernel.contains(sa.saID) { metricCounters.removals[sa.direction.description, default: 0] += 1 }
+            metricCounters.lastReported[sa.saID] = nil
             inKernel.remove(sa.saID)
             acknowledged.remove(sa.saID)
             logger.info("removed \(sa.saID) spi \(sa.spiText) (\(reason))")
@@ -156,6 +166,7 @@ extension ClusterAgent {
 
     func kernelFailed(_ what: String) {
         logger.error("kernel: \(what)")
+        metricCounters.kernelErrors += 1
         kernelErrors.append(what)
         if kernelErrors.count > 20 { kernelErrors.removeFirst(kernelErrors.count - 20) }
     }
@@ -181,6 +192,8 @@ extension ClusterAgent {
         // Forget it without touching the time of last contact (the routing node said nothing).
         let effects = cache.delete(.init(saID: sa.saID, epoch: cache.epoch), now: cache.lastContact ?? .zero)
         for case .removeFromKernel(let gone) in effects {
+            if inKernel.contains(gone.saID) { metricCounters.removals[gone.direction.description, default: 0] += 1 }
+            metricCounters.lastReported[gone.saID] = nil
             inKernel.remove(gone.saID)
             acknowledged.remove(gone.saID)
             worker.run { [self] in try kernel.remove(gone) }.whenFailure { [self] error in

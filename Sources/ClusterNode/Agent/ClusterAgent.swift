@@ -112,6 +112,8 @@ public final class ClusterAgent: @unchecked Sendable {
     var stopFinished: EventLoopPromise<StopReport>?
     var reconnects = 0
     var kernelErrors: [String] = []
+    /// Installs, removals, latencies and reports for the metrics (ClusterAgent+Metrics.swift).
+    var metricCounters = AgentMetricCounters()
     var ticker: RepeatedTask?
     var statusServer: StatusSocketServer?
     var watcher: XFRMExpireWatcher?

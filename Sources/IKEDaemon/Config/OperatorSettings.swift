@@ -48,17 +48,28 @@ public struct MetricsSettings: Sendable, Equatable {
 
     init(reading reader: inout SectionReader) throws {
         guard let entry = reader.entry("listen") else { throw reader.error(missing: "listen") }
-        var text = entry.value
+        do { self = try Self(listen: entry.value) } catch let error as MetricsListenError { throw reader.error(entry, error.message) }
+        try reader.rejectUnknown()
+    }
+
+    /// `ADDRESS:PORT` (`[ADDRESS]:PORT` for IPv6), as `listen =` and `vipsec target --metrics` take it.
+    public init(listen value: String) throws {
+        var text = value
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
-            throw reader.error(entry, "'\(entry.value)' is not ADDRESS:PORT")
+            throw MetricsListenError(message: "'\(value)' is not ADDRESS:PORT")
         }
         text = String(text[..<colon])
         if text.hasPrefix("["), text.hasSuffix("]") { text = String(text.dropFirst().dropLast()) }
-        guard IPPrefix.parseAddress(text) != nil else { throw reader.error(entry, "'\(text)' is not an IP address") }
+        guard IPPrefix.parseAddress(text) != nil else { throw MetricsListenError(message: "'\(text)' is not an IP address") }
         host = text
         self.port = port
-        try reader.rejectUnknown()
     }
+}
+
+/// Why a metrics `ADDRESS:PORT` was refused.
+public struct MetricsListenError: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }
 
 /// `vipsec { user = NAME; group = NAME }` (and `vipsec target`'s `user =`/`group =`): the

@@ -8,7 +8,8 @@
 // Stateless, like a COOKIE: nothing is kept, the Ni echoed ties the answer to the request.
 // Only peers that announced REDIRECT_SUPPORTED are redirected (the others are served), and
 // a peer that says it was redirected here already (N(REDIRECTED_FROM)) is served too, so
-// two gateways draining into each other cannot bounce a peer between them.
+// two gateways draining into each other cannot bounce a peer between them. "Above N IKE_SAs"
+// counts every worker's IKE_SAs (`ikeSAsOnOtherWorkers`, set by the shell), not this one's.
 import IKEv2
 import NIOCore
 
@@ -16,7 +17,7 @@ extension IKEGateway {
     /// The REDIRECT answer to an IKE_SA_INIT request when the rule (`vipsec { redirect { } }`,
     /// or `vipsec redirect`) applies; nil = go ahead and serve it.
     mutating func redirectInit(_ message: IKEMessage, local: IKEEndpoint, remote: IKEEndpoint) -> [GatewayAction]? {
-        guard let rule = redirect, sas.count >= rule.aboveIKESAs,
+        guard let rule = redirect, sas.count + ikeSAsOnOtherWorkers >= rule.aboveIKESAs,
               message.notify(.redirectSupported) != nil, message.notify(.redirectedFrom) == nil,
               case .nonce(let nonce)? = message.payloads.first(where: { $0.type == .nonce }) else { return nil }
         counters.redirectsSent += 1

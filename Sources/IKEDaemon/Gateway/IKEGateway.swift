@@ -112,6 +112,9 @@ struct IKEGateway {
     var times = SATimes()
     /// Where new peers are sent, if anywhere (RFC 5685; from `vipsec { redirect { } }`).
     var redirect: RedirectSettings?
+    /// The IKE_SAs the daemon's other workers hold, as the shell last read them: the
+    /// redirect rule's "above N" counts the whole daemon (IKEWorkerSet.ikeSAs(except:)).
+    var ikeSAsOnOtherWorkers = 0
     /// Whether this gateway holds every IKE_SA of the daemon (one worker). Only then can it
     /// tell that none with a peer's identities exists, and send INITIAL_CONTACT.
     var soleWorker = true

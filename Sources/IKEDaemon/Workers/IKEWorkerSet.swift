@@ -3,6 +3,7 @@
 // worker IKEShardRouting names, which hops onto that worker's loop. Each worker's IKE_SAs
 // are touched only on its loop, so the IKE core stays single-threaded per IKE_SA while
 // the workers' key exchanges, prf+ and AUTH computations run on different cores.
+import Foundation
 import Logging
 import NIOCore
 
@@ -16,9 +17,14 @@ final class IKEWorkerSet: @unchecked Sendable {
     let configPath: String?
     /// Whether a reload is under way (touched on worker 0's loop only: Operator/ConfigReload.swift).
     var reloading = false
+    /// The IKE_SAs each worker holds, as each last published them (any thread, under the
+    /// lock): a redirect rule "above N IKE_SAs" counts the whole daemon, not one worker.
+    private let heldLock = NSLock()
+    private var held: [Int]
 
     init(cores: [DaemonCore], configPath: String? = nil) {
         self.cores = cores
+        held = Array(repeating: 0, count: cores.count)
         self.configPath = configPath
         routing = IKEShardRouting(workerCount: cores.count)
         for (index, core) in cores.enumerated() {
@@ -58,6 +64,16 @@ final class IKEWorkerSet: @unchecked Sendable {
         pass(datagram, to: routing.next(after: index), localAddress: localAddress, localPort: localPort, remote: remote,
              hops: hops + 1)
         return true
+    }
+
+    /// Worker `index` now holds `count` IKE_SAs (DaemonCore.perform, on its loop).
+    func publish(worker index: Int, ikeSAs count: Int) {
+        heldLock.withLock { held[index] = count }
+    }
+
+    /// The IKE_SAs the workers other than `index` hold, as last published.
+    func ikeSAs(except index: Int) -> Int {
+        heldLock.withLock { held.indices.reduce(0) { $1 == index ? $0 : $0 + held[$1] } }
     }
 
     /// Runs `body` on every worker's loop; the results in worker order.

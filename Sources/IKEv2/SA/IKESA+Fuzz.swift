@@ -13,8 +13,9 @@
 //   this harness with the IKE_SA's own SK_ei/SK_ai under a correct IKE_AUTH header (the
 //   initiator's part), so the responder decrypts it and processes what is inside.
 // mode bit 1 (with bit 0): if the chain parses, its AUTH payload's data is replaced by the
-//   value the initiator would compute for its IDi with the configured PSK, so that AUTH
-//   verifies and the CHILD_SA negotiation runs.
+//   value the initiator would compute for its IDi with the configured PSK (or, when the
+//   responder wants `remote { auth = pubkey }`, the initiator's signature by the harness's
+//   `initiatorSigner`), so that AUTH verifies and the CHILD_SA negotiation runs.
 // mode bit 2 (with bit 0): the sealed request goes as RFC 7383 SKF fragments, 2 + (mode >> 3)
 //   of them (2...33), delivered in order, so reassembly runs (IKE_SA_INIT must have
 //   announced IKEV2_FRAGMENTATION_SUPPORTED, as strongSwan's does).
@@ -34,6 +35,18 @@ public enum ResponderFuzzOutcome: Equatable, Sendable {
     case authRefused
     /// The IKE_SA is established, with this many CHILD_SAs.
     case established(childSAs: Int)
+
+    /// The outcome as seed files name it: `<name>-<corpusName>.bin`.
+    public var corpusName: String {
+        switch self {
+        case .malformedInput: return "malformedInput"
+        case .initDropped: return "initDropped"
+        case .initRefused: return "initRefused"
+        case .authDropped: return "authDropped"
+        case .authRefused: return "authRefused"
+        case .established(let children): return "established\(children)"
+        }
+    }
 }
 
 /// Splits and builds FuzzIKEResponder inputs.
@@ -66,32 +79,51 @@ extension IKESA {
     static let fuzzRemote = IKEEndpoint(address: [10, 99, 0, 1], port: 500)
 
     /// Runs one fuzz input through a fresh responder (see the file header). Never traps on
-    /// any input; a trap is a finding.
-    public static func fuzzResponder(_ bytes: [UInt8], configuration: IKESAConfiguration,
-                                     provider: any IKECryptoProvider) -> ResponderFuzzOutcome {
-        guard let (initRequest, mode, rest) = ResponderFuzzInput.split(bytes) else { return .malformedInput }
+    /// any input; a trap is a finding. `initiatorSigner` signs the initiator's AUTH in mode
+    /// bit 1 when the configuration authenticates peers by certificate.
+    public static func fuzzResponder(_ bytes: [UInt8], configuration: IKESAConfiguration, provider: any IKECryptoProvider,
+                                     initiatorSigner: (any PublicKeyAuthenticator)? = nil) -> ResponderFuzzOutcome {
+        fuzzResponderRun(bytes, configuration: configuration, provider: provider, initiatorSigner: initiatorSigner).outcome
+    }
+
+    /// `fuzzResponder` with the responder's counters (drops, refusals and authentication
+    /// failures by reason) and the size of its IKE_AUTH answer.
+    public static func fuzzResponderRun(_ bytes: [UInt8], configuration: IKESAConfiguration, provider: any IKECryptoProvider,
+                                        initiatorSigner: (any PublicKeyAuthenticator)? = nil) -> ResponderFuzzRun {
+        guard let (initRequest, mode, rest) = ResponderFuzzInput.split(bytes) else { return ResponderFuzzRun(outcome: .malformedInput) }
         let initiatorSPI = initRequest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard var sa = try? IKESA.responder(configuration: configuration, provider: provider, local: fuzzLocal,
                                             remote: fuzzRemote, initiatorSPI: initiatorSPI,
-                                            retransmission: .strongSwanDefault) else { return .initDropped }
+                                            retransmission: .strongSwanDefault) else { return ResponderFuzzRun(outcome: .initDropped) }
+        var sent = 0
+        func run(_ outcome: ResponderFuzzOutcome) -> ResponderFuzzRun {
+            ResponderFuzzRun(outcome: outcome, counters: sa.counters, sentOctets: sent)
+        }
         let initActions = sa.receive(initRequest, local: fuzzLocal, remote: fuzzRemote, now: 0)
-        guard initActions.contains(where: { if case .send = $0 { return true }; return false }) else { return .initDropped }
-        guard sa.phase == .authenticating, sa.keyContext != nil else { return .initRefused }
-        let authRequest = mode & ResponderFuzzInput.sealInner == 0 ? [rest] : sa.fuzzSealedAuthRequest(rest, mode: mode)
-        let authActions = authRequest.flatMap { sa.receive($0, local: fuzzLocal, remote: fuzzRemote, now: 1) }
+        guard initActions.contains(where: { if case .send = $0 { return true }; return false }) else { return run(.initDropped) }
+        guard sa.phase == .authenticating, sa.keyContext != nil else { return run(.initRefused) }
+        let authRequest = mode & ResponderFuzzInput.sealInner == 0
+            ? [rest] : sa.fuzzSealedAuthRequest(rest, mode: mode, initiatorSigner: initiatorSigner)
+        var authActions = authRequest.flatMap { sa.receive($0, local: fuzzLocal, remote: fuzzRemote, now: 1) }
+        // The response waits for the CHILD_SA's install (IKESA+Install.swift): done at once.
+        for case .install(let child) in authActions { authActions += sa.installCompleted(child.reference, succeeded: true, now: 1) }
+        sent = authActions.reduce(0) { total, action in
+            if case .send(let datagram) = action { return total + datagram.count }
+            return total
+        }
         switch sa.phase {
         case .established:
-            return .established(childSAs: sa.childSAs.count)
+            return run(.established(childSAs: sa.childSAs.count))
         case .closed, .rekeyed:
-            return authActions.isEmpty ? .authDropped : .authRefused
+            return run(authActions.isEmpty ? .authDropped : .authRefused)
         case .negotiatingInit, .authenticating:
-            return authActions.contains(where: { if case .send = $0 { return true }; return false }) ? .authRefused : .authDropped
+            return run(authActions.contains(where: { if case .send = $0 { return true }; return false }) ? .authRefused : .authDropped)
         }
     }
 
     /// `[first inner payload type][chain]` sealed as the initiator's IKE_AUTH request: one
     /// datagram, or its fragments.
-    func fuzzSealedAuthRequest(_ rest: [UInt8], mode: UInt8) -> IKEDatagrams {
+    func fuzzSealedAuthRequest(_ rest: [UInt8], mode: UInt8, initiatorSigner: (any PublicKeyAuthenticator)?) -> IKEDatagrams {
         guard let keys = keyContext, let firstType = rest.first else { return [rest] }
         var first = PayloadType(rawValue: firstType)
         var plaintext = Array(rest.dropFirst())
@@ -100,9 +132,8 @@ extension IKESA {
             if var payloads = try? IKEMessage.parseInnerPayloads(firstPayload: first, from: &buffer),
                case .identificationInitiator(let identity)? = payloads.first(where: { $0.type == .identificationInitiator }),
                let index = payloads.firstIndex(where: { $0.type == .authentication }),
-               let own = try? ownAuthentication(keys: keys, ownInitMessage: initiatorInitMessage, peerNonce: nonceResponder,
-                                                skP: keys.keys.skPi, identity: identity) {
-                payloads[index] = .authentication(own.auth)
+               let auth = try? fuzzInitiatorAuthentication(keys: keys, identity: identity, signer: initiatorSigner) {
+                payloads[index] = .authentication(auth)
                 var chain = ByteBuffer()
                 first = IKEMessage.writeInnerPayloads(payloads, to: &chain)
                 plaintext = Array(chain.readableBytesView)
@@ -126,6 +157,30 @@ extension IKESA {
         guard let sealed = try? keys.inbound.seal(plaintext: plaintext, associatedData: associatedData) else { return [rest] }
         return [associatedData + sealed]
     }
+}
+
+extension IKESA {
+    /// The AUTH the initiator would send for `identity`: the PSK's MAC, or with certificate
+    /// authentication of peers the signature by `signer` (RFC 7427, our supported hashes).
+    func fuzzInitiatorAuthentication(keys: IKESAKeyContext, identity: IdentificationPayload,
+                                     signer: (any PublicKeyAuthenticator)?) throws -> AuthenticationPayload {
+        guard configuration.remoteAuthentication == .publicKey else {
+            return try ownAuthentication(keys: keys, ownInitMessage: initiatorInitMessage, peerNonce: nonceResponder,
+                                         skP: keys.keys.skPi, identity: identity).auth
+        }
+        guard let signer else { throw IKECryptoError.backend(operation: "AUTH", detail: "no initiator signer") }
+        let octets = try PSKAuthentication.signedOctets(prf: keys.prf, message: initiatorInitMessage, peerNonce: nonceResponder,
+                                                        skP: keys.keys.skPi, identificationPayloadBody: identity.bodyBytes)
+        return try signer.sign(octets, peerHashAlgorithms: SignatureHashAlgorithm.supported)
+    }
+}
+
+/// One fuzz input's run: how far it got, the responder's counters, and the octets of its
+/// IKE_AUTH answer (datagrams summed; 0 when it sent none).
+public struct ResponderFuzzRun: Sendable, Equatable {
+    public var outcome: ResponderFuzzOutcome
+    public var counters = IKESACounters()
+    public var sentOctets = 0
 }
 
 extension IKESAConfiguration {
