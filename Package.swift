@@ -216,6 +216,8 @@ let package = Package(
         .testTarget(name: "HACoordinationTests", dependencies: [
             "HACoordination", "HAElection", "Cluster",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "InboundNodeTests", dependencies: ["InboundNode", "Inbound", "Cluster", "ClusterNode"]),

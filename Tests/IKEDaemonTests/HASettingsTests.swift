@@ -69,6 +69,7 @@ final class HASettingsTests: XCTestCase {
                     line: 9, key: "vipsec.cluster.ha.etcd", mentions: "'https://10.0.0.33'")
         assertError(minimal + "\n            lease = 1s", line: 14, key: "vipsec.cluster.ha.lease", mentions: "out of range")
         assertError(minimal + "\n            lease = soon", line: 14, key: "vipsec.cluster.ha.lease", mentions: "not a duration")
+        assertError(minimal + "\n            lease = 2.5s", line: 14, key: "vipsec.cluster.ha.lease", mentions: "whole seconds")
         assertError(minimal + "\n            prefix = vipsec", line: 14, key: "vipsec.cluster.ha.prefix", mentions: "must start with /")
         assertError(minimal + "\n            leases = 3s", line: 14, key: "vipsec.cluster.ha.leases", mentions: "unknown key")
         assertError(minimal.replacingOccurrences(of: "interface = wan0", with: "interface = a-very-long-name0"),

@@ -73,6 +73,9 @@ public struct HASettings: Sendable, Equatable {
             prefix = "/vipsec/"
         }
         lease = try reader.duration("lease", default: 3, range: Self.minimumLease...Self.maximumLease)
+        if lease != lease.rounded(), let entry = reader.section.entry("lease") {
+            throw reader.error(entry, "'\(entry.value)': etcd leases are whole seconds")
+        }
         try reader.rejectUnknown()
     }
 
