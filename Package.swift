@@ -226,6 +226,7 @@ let package = Package(
         .testTarget(name: "ClusterNodeTests", dependencies: [
             "Cluster", "ClusterNode", "IKEv2", "XFRM", "IKEDaemon", "IKECrypto", "VipsecTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
