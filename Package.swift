@@ -20,6 +20,9 @@
 //   Systemd             sd_notify (READY, STOPPING, WATCHDOG) over $NOTIFY_SOCKET, no libsystemd;
 //                       Hardening: no core dumps (PR_SET_DUMPABLE 0), CAP_NET_ADMIN alone in every
 //                       thread and an optional user/group once bound (CHardening)
+//   HAElection          pure HA election and fencing (issue 19): lease, campaign, serving deadline; no I/O
+//   HACoordination      the etcd v3 client (JSON gateway over async-http-client, mutual TLS) and the
+//                       HA controller's etcd side
 //   OperatorMetrics     the routing node's and the agent's Prometheus endpoints (swift-metrics, swift-prometheus, NIOHTTP1)
 //   UnixStream          the client end of a unix stream socket (status, control sockets)
 //   VipsecCLI           the `vipsec` command (swift-argument-parser)
@@ -52,6 +55,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         // swift-crypto directly: X25519 in IKECrypto (X25519KeyExchange.swift), and the tests (certificate keys).
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        // The etcd v3 JSON gateway client (HACoordination): pooling, TLS client certificates.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // MARK: System libraries
@@ -117,6 +122,20 @@ let package = Package(
         .executableTarget(name: "vipsec-inbound-bench", dependencies: ["Inbound", "InboundCrypto", "Cluster"],
                           path: "Sources/InboundBench"),
 
+        // MARK: HA (issue 19): roles and election through etcd
+        // Pure: the election and fencing state machine (no I/O, time injected).
+        .target(name: "HAElection", dependencies: ["Cluster"]),
+        // The etcd v3 client over the JSON gateway (async-http-client + swift-nio-ssl).
+        .target(name: "HACoordination", dependencies: [
+            "HAElection", "Cluster",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // MARK: Operations
         .target(name: "Systemd", dependencies: ["CHardening"]),
         // The client end of a unix stream socket (status, control, a socket in use).
@@ -141,6 +160,7 @@ let package = Package(
 
         .executableTarget(name: "VipsecCLI", dependencies: [
             "IKEDaemon", "ClusterNode", "XFRM", "COpenSSL", "InboundNode", "Systemd", "OperatorMetrics", "UnixStream",
+            "HACoordination", "HAElection", "Cluster",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -194,6 +214,13 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
         .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2", "VipsecTestSupport"], exclude: ["StrongSwanCapture"]),
+        .testTarget(name: "HAElectionTests", dependencies: ["HAElection", "Cluster"]),
+        .testTarget(name: "HACoordinationTests", dependencies: [
+            "HACoordination", "HAElection", "Cluster",
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "InboundNodeTests", dependencies: ["InboundNode", "Inbound", "Cluster", "ClusterNode"]),
         .testTarget(name: "InboundTests", dependencies: ["Inbound", "Cluster", "VipsecTestSupport"]),
@@ -201,6 +228,7 @@ let package = Package(
         .testTarget(name: "ClusterNodeTests", dependencies: [
             "Cluster", "ClusterNode", "IKEv2", "XFRM", "IKEDaemon", "IKECrypto", "VipsecTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),

@@ -32,6 +32,12 @@ public final class IKEDaemonService {
     /// The process's SIGHUP (installed by the command before anything else, so that an early
     /// one is ignored); `run` sets its reload handler once running. Nil: `run` makes one.
     public var hangups: HangupSignal?
+    /// HA (issue 19): whether this node may answer IKE now (the elected active, before its
+    /// serving deadline). Nil: always. While it says no, datagrams are dropped unread and
+    /// nothing is sent (each counted in the worker's `standbyDrops`; a start_action = start
+    /// initiation on a standby goes nowhere and times out); the sockets bind the listen
+    /// addresses with IP_FREEBIND, so they serve the moment the DVIPA is added.
+    public var servingGate: (@Sendable () -> Bool)?
 
     /// `control`, if given, accepts commands (e.g. from the cluster) while `run` runs.
     /// `onStopSignal(count)` runs on the signal queue at every SIGTERM/SIGINT (1 for the
@@ -72,7 +78,8 @@ public final class IKEDaemonService {
             for port in [config.settings.ikePort, config.settings.natTraversalPort] {
                 // SO_REUSEADDR; on 4500 UDP_ENCAP_ESPINUDP (RFC 3948: the kernel takes ESP-in-UDP
                 // off this socket; IKE with the non-ESP marker and NAT keepalives still reach us).
-                let sender = try DatagramSender(address: address, port: port, espInUDP: port == config.settings.natTraversalPort)
+                let sender = try DatagramSender(address: address, port: port, espInUDP: port == config.settings.natTraversalPort,
+                                                freeBind: servingGate != nil)
                 let channel: Channel
                 do {
                     channel = try DatagramBootstrap(group: loop)
@@ -97,7 +104,9 @@ public final class IKEDaemonService {
         }
         let allChannels = channels
         let allSenders = senders
+        let gate = servingGate
         _ = try workers.collect { core in
+            core.servingGate = gate
             core.channels = allChannels
             core.senders = allSenders.map { (SenderKey(address: IPPrefix.parseAddress($0.key.address) ?? [], port: $0.key.port), $0.value) }
         }.wait()
@@ -238,6 +247,10 @@ final class DaemonCore: @unchecked Sendable {
     weak var workers: IKEWorkerSet?
     /// The IKE_SA count last published to the workers (publishIKESAs).
     var publishedIKESAs = 0
+    /// HA: may this node answer IKE now (IKEDaemonService.servingGate; nil: always).
+    var servingGate: (@Sendable () -> Bool)?
+    /// Datagrams dropped and sends suppressed while the gate said no.
+    var standbyDrops = 0
 
     /// `reqids`: the daemon's (every worker's core gets the same one).
     init(config: DaemonConfig, installer: ChildSAInstaller, logger: Logger, loop: EventLoop,
@@ -252,6 +265,7 @@ final class DaemonCore: @unchecked Sendable {
     static var now: Double { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
 
     func received(_ datagram: ByteBuffer, localAddress: String, localPort: Int, remote: SocketAddress, hops: Int = 0) {
+        if let servingGate, !servingGate() { standbyDrops += 1; return }
         guard !shuttingDown, let remoteText = remote.ipAddress, let remoteBytes = IPPrefix.parseAddress(remoteText),
               let remotePort = remote.port, let localBytes = IPPrefix.parseAddress(localAddress) else { return }
         var bytes = Array(datagram.readableBytesView)
@@ -364,6 +378,7 @@ final class DaemonCore: @unchecked Sendable {
     func send(_ bytes: [UInt8], local: IKEEndpoint, remote: IKEEndpoint) {
         // From this worker's thread straight to the socket; the channel (worker 0's loop) only
         // when there is no such socket or the kernel did not take the datagram at once.
+        if let servingGate, !servingGate() { standbyDrops += 1; return }
         if let transmit { return transmit(bytes, local, remote) }
         let port = Int(local.port)
         if let sender = senders.first(where: { $0.key.port == port && $0.key.address == local.address })?.sender

@@ -39,6 +39,15 @@ extension RoutingCommand {
                 logger.info("\(saID): its owner left: deleting CHILD_SA \(child) with the peer")
                 if !control.deleteChildSA(inboundSPI: child.inboundSPI) { logger.warning("IKE daemon not running: \(saID) not deleted") }
             }))
+        // HA (issue 19): the election gates IKE, agents and the DVIPA (RoutingCommand+HA.swift).
+        let ha = try settings.ha.map { try HARuntime.start($0, cluster: settings, service: service, logger: logger) }
+        defer {
+            if let ha {
+                let stopped = DispatchSemaphore(value: 0)
+                Task { await ha.stop(bound: .seconds(1)); stopped.signal() }
+                stopped.wait()
+            }
+        }
         let started = DispatchSemaphore(value: 0)
         let startError = StartError()
         Task {
@@ -67,8 +76,13 @@ extension RoutingCommand {
         defer { inbound?.stop() }
         let daemon = IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control,
                                       onStopSignal: { count in
-                                          if count == 1 { operations.stopping(); service.abortPendingInstalls() } else { service.hurry() }
+                                          if count == 1 {
+                                              operations.stopping(); service.abortPendingInstalls()
+                                              // HA: stop serving and revoke the lease now, so a standby wins at once.
+                                              if let ha { Task { await ha.stop(bound: .seconds(1)) } }
+                                          } else { service.hurry() }
                                       })
+        if let ha { daemon.servingGate = { ha.controller.maySend() } }
         daemon.extraStatusLines = inbound?.statusLines
         daemon.configPath = config
         daemon.hangups = hangups

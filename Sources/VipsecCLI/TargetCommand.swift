@@ -31,7 +31,7 @@ struct TargetCommand: ParsableCommand {
 
     @Option(help: "A configuration file (key = value lines).") var config: String?
     @Option(name: .customLong("node-id"), help: "This target's node id (its certificate must name it).") var nodeID: String?
-    @Option(help: "The routing node's cluster address, ADDR:PORT.") var routing: String?
+    @Option(help: "The routing node's cluster address, ADDR:PORT; with HA several, comma-separated (tried in turn).") var routing: String?
     @Option(help: "This node's certificate (PEM).") var cert: String?
     @Option(help: "This node's private key (PEM, mode 0600).") var key: String?
     @Option(help: "The cluster CA certificate (PEM).") var ca: String?
@@ -76,13 +76,19 @@ struct TargetCommand: ParsableCommand {
                 ? "--metrics: \(error)" : "\(config ?? ""):\(lines["metrics"] ?? 0): metrics: \(error)")
         }
         let node = try NodeID(try required(nodeID, "node-id"))
-        let routingText = try required(routing, "routing")
-        guard let colon = routingText.lastIndex(of: ":"), let port = Int(routingText[routingText.index(after: colon)...]) else {
-            throw ValidationError("--routing '\(routingText)' is not ADDR:PORT")
+        // One routing node, or several (HA: the agent tries them in turn until one accepts).
+        var routingNodes: [RoutingEndpoint] = []
+        for routingText in try required(routing, "routing").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let colon = routingText.lastIndex(of: ":"), let port = Int(routingText[routingText.index(after: colon)...]) else {
+                throw ValidationError("--routing '\(routingText)' is not ADDR:PORT")
+            }
+            var host = String(routingText[..<colon])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            try StartupChecks.routeExists(host: host, port: port, option: "--routing")
+            routingNodes.append(RoutingEndpoint(host: host, port: port))
         }
-        var host = String(routingText[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        try StartupChecks.routeExists(host: host, port: port, option: "--routing")
+        guard let primary = routingNodes.first else { throw ValidationError("--routing: no ADDR:PORT") }
+        let host = primary.host, port = primary.port
         let certPath = try required(cert, "cert"), keyPath = try required(key, "key"), caPath = try required(ca, "ca")
         let credentials: ClusterCredentials
         do {
@@ -122,12 +128,12 @@ struct TargetCommand: ParsableCommand {
             return handler
         }
         let kernel = try XFRMAgentKernel(journalPath: stateDirectory + "/agent-\(node.name).journal")
-        let agent = try ClusterAgent(
-            configuration: .init(nodeID: node, routingHost: host, routingPort: port, clusterAddress: clusterAddressValue,
+        var agentConfiguration = ClusterAgent.Configuration(nodeID: node, routingHost: host, routingPort: port, clusterAddress: clusterAddressValue,
                                  dvipa: dvipaAddress, grace: .milliseconds(Int(graceSeconds * 1000)), statusSocketPath: socketPath,
                                  stopTimeout: .milliseconds(Int(stopSeconds * 1000)),
-                                 dvipaRecordPath: stateDirectory + "/agent-\(node.name).dvipa"),
-            credentials: credentials, kernel: kernel)
+                                 dvipaRecordPath: stateDirectory + "/agent-\(node.name).dvipa")
+        agentConfiguration.otherRoutingNodes = Array(routingNodes.dropFirst())
+        let agent = try ClusterAgent(configuration: agentConfiguration, credentials: credentials, kernel: kernel)
         let systemd = TargetNotifications()
         let logger = Logger(label: "vipsec.target")
         let metricsServer = LockedBox<MetricsHTTPServer?>(nil)

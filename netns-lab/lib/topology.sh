@@ -114,7 +114,7 @@ lab_down() {
   local ns pid
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
     case "$ns" in
-      peer | net | router | nat | t[0-9]*)
+      peer | net | router | router2 | nat | t[0-9]* | e[0-9]*)
         for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
         ip netns del "$ns" 2>/dev/null
         ;;

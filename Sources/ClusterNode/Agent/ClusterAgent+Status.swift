@@ -38,7 +38,7 @@ extension ClusterAgent {
         }
         let target = TargetStatus(
             epoch: String(cache.epoch.rawValue, radix: 16), connected: welcome != nil,
-            routing: "\(configuration.routingHost):\(configuration.routingPort)",
+            routing: "\(currentRouting.host):\(currentRouting.port)",
             dvipa: configuration.dvipa?.description,
             graceSeconds: Double(configuration.grace.milliseconds) / 1000,
             lastContactMillisecondsAgo: cache.lastContact.map { (now - $0).milliseconds },

@@ -48,6 +48,12 @@ public final class ClusterAgent: @unchecked Sendable {
         public var dvipaRecordPath: String?
         /// How long TCP may be up without a Welcome before the agent gives up on it.
         public var handshakeTimeout: Duration
+        /// HA: further routing-capable nodes, tried in turn after `routingHost` when a connect
+        /// fails or a connection closes (only the elected active accepts agents).
+        public var otherRoutingNodes: [RoutingEndpoint] = []
+
+        /// Every routing node, `routingHost:routingPort` first.
+        var routingNodes: [RoutingEndpoint] { [RoutingEndpoint(host: routingHost, port: routingPort)] + otherRoutingNodes }
 
         public init(nodeID: NodeID, routingHost: String, routingPort: Int, clusterAddress: IPAddress,
                     dvipa: IPAddress? = nil, grace: Duration = .seconds(30), statusSocketPath: String? = nil,
@@ -111,6 +117,12 @@ public final class ClusterAgent: @unchecked Sendable {
     /// Completed with the report when the first stop is done.
     var stopFinished: EventLoopPromise<StopReport>?
     var reconnects = 0
+    /// Which of `configuration.routingNodes` the agent connects to (HA: rotates on failure).
+    var routingIndex = 0
+    var currentRouting: RoutingEndpoint {
+        let nodes = configuration.routingNodes
+        return nodes[routingIndex % nodes.count]
+    }
     var kernelErrors: [String] = []
     /// Installs, removals, latencies and reports for the metrics (ClusterAgent+Metrics.swift).
     var metricCounters = AgentMetricCounters()
@@ -210,7 +222,8 @@ public final class ClusterAgent: @unchecked Sendable {
                     try sync.addHandler(AgentConnectionHandler(agent: self))
                 }
             }
-        bootstrap.connect(host: configuration.routingHost, port: configuration.routingPort).whenComplete { [self] result in
+        let routing = currentRouting
+        bootstrap.connect(host: routing.host, port: routing.port).whenComplete { [self] result in
             switch result {
             case .success(let channel):
                 guard machine.connected(now: Self.now()) else {
@@ -252,10 +265,13 @@ public final class ClusterAgent: @unchecked Sendable {
     func scheduleReconnect(_ sslContext: NIOSSLContext, after error: String) {
         guard let retry = machine.failed(now: Self.now(), jitter: Double.random(in: 0...0.25)) else { return }
         reconnects += 1
+        let failed = currentRouting
+        routingIndex = (routingIndex + 1) % configuration.routingNodes.count
         if retry.log {
             let skipped = retry.suppressed > 0 ? " (\(retry.suppressed) more failures not logged)" : ""
             let seconds = Double(retry.delay.milliseconds) / 1000
-            logger.warning("cannot reach the routing node \(configuration.routingHost):\(configuration.routingPort): \(error); attempt \(retry.attempt), next in \(seconds) s\(skipped)")
+            let next = configuration.routingNodes.count > 1 ? " at \(currentRouting.host):\(currentRouting.port)" : ""
+            logger.warning("cannot reach the routing node \(failed.host):\(failed.port): \(error); attempt \(retry.attempt), next in \(seconds) s\(next)\(skipped)")
         }
         retryTask = loop.scheduleTask(in: .nanoseconds(retry.delay.nanoseconds)) { [self] in
             connect(sslContext)
@@ -274,7 +290,7 @@ public final class ClusterAgent: @unchecked Sendable {
             lastHeard = max(lastHeard, now)
         }
         if machine.handshakeExpired(now: now), let stuck = pendingChannel {
-            logger.warning("routing node \(configuration.routingHost):\(configuration.routingPort) accepted TCP but sent no Welcome within \(configuration.handshakeTimeout); closing")
+            logger.warning("routing node \(currentRouting.host):\(currentRouting.port) accepted TCP but sent no Welcome within \(configuration.handshakeTimeout); closing")
             stuck.close(promise: nil)
         }
         if let channel, let welcome {
@@ -304,4 +320,15 @@ public final class ClusterAgent: @unchecked Sendable {
 /// Why the agent could not start.
 public struct AgentStartError: Error, CustomStringConvertible {
     public var description: String
+}
+
+/// A routing node's cluster address (`vipsec target --routing HOST:PORT[,HOST:PORT...]`).
+public struct RoutingEndpoint: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
 }

@@ -16,6 +16,14 @@ extension ClusterService {
         }
     }
 
+    /// HA step-down: closes every agent connection (the agents keep their SAs for their
+    /// grace and reconnect elsewhere); nothing is sent to them. Any thread.
+    public func closeAgentConnections() {
+        loop.execute { [self] in
+            for (_, channel) in connections { channel.close(promise: nil) }
+        }
+    }
+
     /// A second stop signal: `stop` no longer waits on the targets. Any thread, any number of times.
     public func hurry() {
         loop.execute { [self] in

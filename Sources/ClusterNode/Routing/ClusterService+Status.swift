@@ -28,7 +28,7 @@ extension ClusterService {
             installTimeoutMilliseconds: configuration.authority.installTimeout.milliseconds,
             reportingPercent: snapshot.reportingPercent, members: members, sas: snapshot.sas,
             heldResponses: snapshot.heldResponses.count, drops: dropStatus, events: events,
-            inbound: inboundStatusProvider?())
+            inbound: inboundStatusProvider?(), ha: haStatusProvider?())
         return NodeStatus(role: "routing", node: configuration.nodeID.name, routing: routing)
     }
 }

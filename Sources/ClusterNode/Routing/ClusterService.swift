@@ -105,6 +105,12 @@ public final class ClusterService: @unchecked Sendable {
     var lastState: ClusterStateSnapshot?
     var inboundStatusProvider: (@Sendable () -> InboundStatus?)?
     var replayObserver: (@Sendable (AuthenticatedReplay) -> Void)?
+    /// HA (issue 19): whether this node may accept agents now (the elected active). Nil:
+    /// always. A connection arriving while it says no is closed at once (`standby` drop).
+    /// Set before `start`.
+    public var admission: (@Sendable () -> Bool)?
+    /// HA: the election's status for `vipsec status` (nil: no `ha { }`). Set before `start`.
+    public var haStatusProvider: (@Sendable () -> HAStatus)?
 
     /// A service for a fresh epoch (every routing-node start gets a new one).
     public init(configuration: Configuration, credentials: ClusterCredentials,
@@ -133,7 +139,11 @@ public final class ClusterService: @unchecked Sendable {
         let channel = try await ServerBootstrap(group: loop)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
+                if let admission, !admission() {
+                    drops.count("standby")
+                    return channel.close()
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(NIOSSLServerHandler(context: sslContext))
                     try sync.addHandler(ByteToMessageHandler(ClusterMessageDecoder(counters: drops)))

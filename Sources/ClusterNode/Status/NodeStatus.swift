@@ -50,6 +50,46 @@ public struct RoutingStatus: Codable, Equatable, Sendable {
     public var events: [String]
     /// The inbound distributor (nil: `inbound { }` not configured; absent from the JSON).
     public var inbound: InboundStatus? = nil
+    /// The HA election as this node sees it (nil: no `ha { }`; absent from the JSON).
+    public var ha: HAStatus? = nil
+}
+
+/// `vipsec { cluster { ha { } } }`: this routing node's role in the election (issue 19).
+public struct HAStatus: Codable, Equatable, Sendable {
+    /// "active", "standby", "campaigning", "starting" (getting a lease) or "stopped".
+    public var role: String
+    /// The term this node holds while active (the last one it held, after).
+    public var term: Int64?
+    /// Who holds the leader key as last read, and its term.
+    public var leader: String?
+    public var leaderTerm: Int64?
+    /// "reachable" when the last request to etcd succeeded, else "unreachable".
+    public var etcd: String
+    /// Active: milliseconds before this node must stop serving unless a keepalive is acknowledged.
+    public var servingMillisecondsLeft: Int64?
+    /// Step-downs since start, by reason (deadline, lease-lost, fenced, shutdown).
+    public var stepDowns: [String: Int]
+    /// When the role last changed, CLOCK_MONOTONIC in ms: nodes on one host (the lab's
+    /// namespaces) can be put in order by it.
+    public var roleSinceMonotonicMilliseconds: Int64
+
+    public init(role: String, term: Int64?, leader: String?, leaderTerm: Int64?, etcd: String,
+                servingMillisecondsLeft: Int64?, stepDowns: [String: Int], roleSinceMonotonicMilliseconds: Int64) {
+        self.roleSinceMonotonicMilliseconds = roleSinceMonotonicMilliseconds
+        self.role = role
+        self.term = term
+        self.leader = leader
+        self.leaderTerm = leaderTerm
+        self.etcd = etcd
+        self.servingMillisecondsLeft = servingMillisecondsLeft
+        self.stepDowns = stepDowns
+    }
+
+    var lines: [String] {
+        ["HA: \(role)\(term.map { ", term \($0)" } ?? ""), leader \(leader ?? "none")\(leaderTerm.map { " (term \($0))" } ?? ""), etcd \(etcd)"
+            + (servingMillisecondsLeft.map { ", serving for \($0) ms more" } ?? "")
+            + (stepDowns.isEmpty ? "" : ", step-downs " + stepDowns.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))]
+    }
 }
 
 /// One live target.
@@ -100,6 +140,7 @@ extension NodeStatus {
         var lines: [String] = []
         if let routing {
             lines.append("routing node \(node), epoch \(routing.epoch), listening on \(routing.listen)")
+            if let ha = routing.ha { lines += ha.lines }
             lines.append("members (\(routing.members.count)):")
             for member in routing.members {
                 lines.append("  \(member.node.padding(12)) \(member.clusterAddress.padding(16)) \(member.health.padding(7)) heard \(member.lastHeardMillisecondsAgo) ms ago, member for \(member.memberForSeconds) s")

@@ -18,6 +18,7 @@
 //             replay_window = 4096        # shared: the peer's anti-replay window (packets)
 //             lifesize_report_percent = 5 # first report step, % of the byte limit
 //             inbound { ... }             # ESP distribution: InboundSettings.swift
+//             ha { ... }                  # several routing nodes, elected through etcd: HASettings.swift
 //         }
 //     }
 // Plain values only: the IKE daemon does not depend on the cluster modules; `vipsec routing`
@@ -47,6 +48,8 @@ public struct ClusterSettings: Sendable, Equatable {
     public var lifesizeReportPercent: Double
     /// `inbound { }`: classify ESP to the DVIPA and forward it to the targets (nil: off).
     public var inbound: InboundSettings?
+    /// `ha { }`: one of several routing nodes, elected through etcd (nil: the only one).
+    public var ha: HASettings?
 
     init(reading reader: inout SectionReader) throws {
         guard let listenEntry = reader.entry("listen") else { throw reader.error(missing: "listen") }
@@ -84,6 +87,9 @@ public struct ClusterSettings: Sendable, Equatable {
         lifesizeReportPercent = Double(try reader.integer("lifesize_report_percent", default: 5, range: 1...20))
         if var inboundReader = reader.subsection("inbound") {
             inbound = try InboundSettings(reading: &inboundReader)
+        }
+        if var haReader = reader.subsection("ha") {
+            ha = try HASettings(reading: &haReader)
         }
         try reader.rejectUnknown()
     }

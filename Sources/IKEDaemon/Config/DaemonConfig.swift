@@ -199,6 +199,8 @@ public struct DaemonConfig: Sendable, Equatable {
             throw ConfigError(file: path, line: 0, message: "cannot read: \(String(cString: strerror(errno)))")
         }
         let config = try DaemonConfig(parsing: text, file: path)
+        // etcd's TLS files are checked now, so that `--check` reports a missing or loose file.
+        try config.settings.cluster?.ha?.checkFiles(configFile: path)
         let loose = UInt32(info.st_mode) & 0o077
         if !config.secrets.isEmpty, loose != 0 {
             let mode = String(UInt32(info.st_mode) & 0o777, radix: 8)

@@ -36,7 +36,9 @@ final class DatagramSender: @unchecked Sendable {
     /// sockets, XFRMSocketPolicy.swift): a CHILD_SA whose selectors cover the gateways' own
     /// addresses (transport mode between them) would otherwise take the IKE messages that
     /// rekey, check and delete it into ESP, or drop them.
-    init(address: String, port: Int, espInUDP: Bool) throws {
+    /// With `freeBind` (IP_FREEBIND / IPV6_FREEBIND) the bind succeeds while the address is
+    /// not on this host yet: an HA standby binds the DVIPA and serves the moment it adds it.
+    init(address: String, port: Int, espInUDP: Bool, freeBind: Bool = false) throws {
         guard let bytes = IPPrefix.parseAddress(address) else {
             throw DatagramSocketError(call: "parse \(address)", code: EINVAL)
         }
@@ -45,12 +47,18 @@ final class DatagramSender: @unchecked Sendable {
         guard fd >= 0 else { throw DatagramSocketError(call: "socket", code: errno) }
         var one: CInt = 1
         var encap = CInt(udpEncapESPInUDP)
+        let ipv4 = bytes.count == 4
         let failure: (String, Int32)? = {
             if setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size)) != 0 {
                 return ("setsockopt(SO_REUSEADDR)", errno)
             }
             if espInUDP, setsockopt(fd, udpSocketLevel, udpEncapOption, &encap, socklen_t(MemoryLayout<CInt>.size)) != 0 {
                 return ("setsockopt(UDP_ENCAP)", errno)
+            }
+            // IP_FREEBIND (15) at SOL_IP; IPV6_FREEBIND (78) at SOL_IPV6.
+            if freeBind, setsockopt(fd, ipv4 ? CInt(IPPROTO_IP) : CInt(IPPROTO_IPV6),
+                                    ipv4 ? 15 : 78, &one, socklen_t(MemoryLayout<CInt>.size)) != 0 {
+                return ("setsockopt(IP_FREEBIND)", errno)
             }
             let bound = Self.withSocketAddress(bytes, port: UInt16(port)) { bind(fd, $0, $1) }
             return bound == 0 ? nil : ("bind \(address):\(port)", errno)

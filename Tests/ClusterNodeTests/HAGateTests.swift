@@ -1,0 +1,129 @@
+import Cluster
+import Foundation
+import IKECrypto
+import IKEv2
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import XCTest
+import VipsecTestSupport
+@testable import ClusterNode
+@testable import IKEDaemon
+
+/// HA phase 1: what a standby does not do. Its IKE daemon answers nothing while the serving
+/// gate says no (and answers once it says yes); its cluster service refuses agents; an agent
+/// given several routing nodes finds the one that accepts it.
+final class HAGateTests: ClusterHarnessTestCase {
+    /// A switch the gates read (any thread).
+    final class Gate: Sendable {
+        let open = NIOLockedValueBox(false)
+        var isOpen: Bool { open.withLockedValue { $0 } }
+    }
+
+    func testAClosedServingGateAnswersNoIKEAndAnOpenOneDoes() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let loop = group.next()
+        let config = try DaemonConfig(parsing: LabGatewayConfig.text(remoteAddrs: "%any"), file: "t.conf")
+        let core = try DaemonCore(config: config, installer: ConfinedChildSAInstaller(NullChildSAInstaller()),
+                                  logger: Logger(label: "test"), loop: loop)
+        let sent = NIOLockedValueBox<[[UInt8]]>([])
+        core.transmit = { bytes, _, _ in sent.withLockedValue { $0.append(bytes) } }
+        let gate = Gate()
+        core.servingGate = { gate.isOpen }
+
+        let provider = OpenSSLCryptoProvider()
+        func initSA() throws -> [UInt8] {
+            let child = ChildSAConfiguration(name: "lab", espProposals: try ProposalSyntax.parse("aes256gcm16", protocolID: .esp),
+                                             localTrafficSelectors: [.ipv4([10, 1, 0, 0], [10, 1, 0, 255])],
+                                             remoteTrafficSelectors: [.ipv4([10, 2, 0, 0], [10, 2, 0, 255])])
+            let configuration = IKESAConfiguration(
+                name: "peer", ikeProposals: try ProposalSyntax.parse("aes256gcm16-prfsha256-x25519", protocolID: .ike),
+                localIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 1]),
+                remoteIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 100]),
+                presharedKey: SecretBytes(Array("lab secret".utf8)), child: child, reqid: 1)
+            var sa = try IKESA.initiator(configuration: configuration, provider: provider,
+                                         local: IKEEndpoint(address: [192, 0, 2, 1], port: 500),
+                                         remote: IKEEndpoint(address: [192, 0, 2, 100], port: 500))
+            for case .send(let bytes) in sa.start(now: 0) { return bytes }
+            throw XFRMTestError.refused
+        }
+        let remote = try SocketAddress(ipAddress: "192.0.2.1", port: 500)
+
+        let first = try initSA()
+        try await loop.submit { core.received(ByteBuffer(bytes: first), localAddress: "192.0.2.100", localPort: 500, remote: remote) }.get()
+        XCTAssertTrue(sent.withLockedValue { $0.isEmpty }, "a standby must not answer IKE_SA_INIT")
+        let drops = try await loop.submit { core.standbyDrops }.get()
+        XCTAssertEqual(drops, 1)
+        let sas = try await loop.submit { core.gateway.sas.count }.get()
+        XCTAssertEqual(sas, 0, "nothing was even parsed")
+
+        gate.open.withLockedValue { $0 = true }
+        let second = try initSA()
+        try await loop.submit { core.received(ByteBuffer(bytes: second), localAddress: "192.0.2.100", localPort: 500, remote: remote) }.get()
+        XCTAssertEqual(sent.withLockedValue { $0.count }, 1, "the active answers")
+
+        // Closed again (step-down): whatever the daemon would send now is suppressed.
+        gate.open.withLockedValue { $0 = false }
+        try await loop.submit { core.send([1, 2, 3], local: IKEEndpoint(address: [192, 0, 2, 100], port: 500),
+                                          remote: IKEEndpoint(address: [192, 0, 2, 1], port: 500)) }.get()
+        XCTAssertEqual(sent.withLockedValue { $0.count }, 1)
+    }
+
+    func startGatedService(_ gate: Gate) async throws {
+        let authority = SAAuthority.Configuration(
+            membership: MembershipConfiguration(heartbeatInterval: .milliseconds(100), failureTimeout: .seconds(3)),
+            installTimeout: .seconds(2), outboundMode: .perTarget)
+        harness.service = try ClusterService(configuration: .init(nodeID: try NodeID("router"), listenHost: "127.0.0.1",
+                                                                  listenPort: 0, authority: authority),
+                                             credentials: try harness.pki.credentials("router"), group: harness.group)
+        harness.service.admission = { gate.isOpen }
+        harness.port = try await harness.service.start()
+    }
+
+    func testAStandbyRefusesAgentsUntilItIsActive() async throws {
+        let gate = Gate()
+        try await startGatedService(gate)
+        let agent = try await harness.startAgent("t1", kernel: RecordingKernel())
+        let refused = await eventually(5) { (try? await harness.routingStatus().drops.frames["standby"] ?? 0) ?? 0 >= 1 }
+        XCTAssertTrue(refused, "the standby closes the agent's connection and counts it")
+        let members = try await harness.routingStatus().members
+        XCTAssertEqual(members.count, 0)
+        gate.open.withLockedValue { $0 = true }
+        let joined = await eventually(10) { (try? await harness.routingStatus().members.map(\.node)) == ["t1"] }
+        XCTAssertTrue(joined, "once active, the agent's next try is accepted")
+        _ = agent
+    }
+
+    func testAnAgentWithSeveralRoutingNodesFindsTheOneThatAccepts() async throws {
+        try await harness.startService()
+        let dead = try Self.unusedPort()
+        var configuration = ClusterAgent.Configuration(
+            nodeID: try NodeID("t1"), routingHost: "127.0.0.1", routingPort: dead, clusterAddress: .v4(127, 0, 0, 1),
+            minimumBackoff: .milliseconds(50), maximumBackoff: .milliseconds(400), counterInterval: .milliseconds(50),
+            watchExpireEvents: false)
+        configuration.otherRoutingNodes = [RoutingEndpoint(host: "127.0.0.1", port: harness.port)]
+        let agent = try ClusterAgent(configuration: configuration, credentials: try harness.pki.credentials("t1"),
+                                     kernel: RecordingKernel(), group: harness.group)
+        try await agent.start()
+        harness.agents.append(agent)
+        let joined = await eventually(10) { (try? await harness.routingStatus().members.map(\.node)) == ["t1"] }
+        XCTAssertTrue(joined, "the agent moves on from the dead address to the live one")
+    }
+
+    static func unusedPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+                bind(fd, pointer, length) == 0 ? getsockname(fd, pointer, &length) : -1
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
