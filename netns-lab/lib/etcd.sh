@@ -126,7 +126,8 @@ etcd_up() {
   done
   for ((i = 1; i <= ETCD_MEMBERS; i++)); do etcd_start "$i"; done
   # Healthy = a quorum read answered by each member over TLS with a client certificate.
-  wait_for 60 etcd_health || { echo "etcd_up: not healthy after 60 s:"; etcd_health; tail -5 "$ETCD_DATA"/e*.log; return 1; }
+  # (A loaded VM needs long: raft elects its leader only once members answer within 1.5 s.)
+  wait_for 120 etcd_health || { echo "etcd_up: not healthy after 120 s:"; etcd_health; tail -n 5 "$ETCD_DATA"/e*.log; return 1; }
 }
 
 etcd_down() {
