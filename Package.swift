@@ -207,7 +207,7 @@ let package = Package(
                     exclude: ["Fixtures", "Corpus"]),
         .testTarget(name: "IKELoadTests", dependencies: ["vipsec-ike-load", "IKEv2", "IKECrypto"]),
         .testTarget(name: "IKECertificatesTests", dependencies: [
-            "IKECertificates", "IKEv2", "IKEDaemon", "IKECrypto", "COpenSSL",
+            "IKECertificates", "IKEv2", "IKEDaemon", "IKECrypto", "COpenSSL", "VipsecTestSupport",
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import VipsecTestSupport
 import IKEv2
 import IKECrypto
 
@@ -86,17 +87,10 @@ final class ResponderFuzzCorpusTests: XCTestCase {
     /// must spread over the outcomes (the harness reaches past parsing).
     func testSeededMutationsSpreadOverTheOutcomes() throws {
         let seeds = try Self.seeds().map(\.bytes)
-        var state: UInt64 = 0x5EED_0FF5
-        func next(_ bound: Int) -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Int((state >> 33) % UInt64(max(bound, 1)))
-        }
+        var mutator = SeedMutator(seed: 0x5EED_0FF5)
         var seen: [String: Int] = [:]
         for _ in 0..<300 {
-            var bytes = seeds[next(seeds.count)]
-            for _ in 0...next(3) where !bytes.isEmpty {
-                bytes[next(bytes.count)] ^= UInt8(1) << UInt8(next(8))
-            }
+            let bytes = mutator.next(of: seeds)
             seen[try run(bytes).corpusName, default: 0] += 1
         }
         XCTAssertGreaterThan(seen["established1", default: 0], 0, "\(seen)")
