@@ -160,7 +160,7 @@ let package = Package(
 
         .executableTarget(name: "VipsecCLI", dependencies: [
             "IKEDaemon", "ClusterNode", "XFRM", "COpenSSL", "InboundNode", "Systemd", "OperatorMetrics", "UnixStream",
-            "HACoordination", "HAElection", "Cluster",
+            "HACoordination", "HAElection", "Cluster", "VipsecTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -216,7 +216,7 @@ let package = Package(
         .testTarget(name: "IKECryptoTests", dependencies: ["IKECrypto", "IKEv2", "VipsecTestSupport"], exclude: ["StrongSwanCapture"]),
         .testTarget(name: "HAElectionTests", dependencies: ["HAElection", "Cluster"]),
         .testTarget(name: "HACoordinationTests", dependencies: [
-            "HACoordination", "HAElection", "Cluster",
+            "HACoordination", "HAElection", "Cluster", "VipsecTestSupport",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,6 @@
 import Cluster
 import Foundation
+import VipsecTestSupport
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -31,18 +32,7 @@ final class TestPKI {
     }
 
     static func run(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = repositoryRoot.appendingPathComponent("scripts/cluster-ca")
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw NSError(domain: "cluster-ca", code: Int(process.terminationStatus), userInfo: [NSLocalizedDescriptionKey: text])
-        }
+        try runProgram(repositoryRoot.appendingPathComponent("scripts/cluster-ca"), arguments)
     }
 
     func credentials(_ node: String, rogue useRogue: Bool = false) throws -> ClusterCredentials {

@@ -1,4 +1,5 @@
 import Foundation
+import VipsecTestSupport
 import XCTest
 
 /// A real single-member etcd on 127.0.0.1 with TLS (client certificates required), in a
@@ -40,19 +41,7 @@ final class EtcdTestServer {
     }
 
     private func openssl(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.find("openssl")!)
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        process.standardOutput = FileHandle.nullDevice
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw TestSetupError("openssl \(arguments.prefix(2).joined(separator: " ")) failed: \(text)")
-        }
+        try runProgram(URL(fileURLWithPath: Self.find("openssl")!), arguments, in: directory)
     }
 
     private func makeCA(_ name: String) throws {
