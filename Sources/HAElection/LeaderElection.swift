@@ -282,7 +282,7 @@ public struct LeaderElection: Sendable {
         leader = LeaderRecord(node: node, term: term, lease: lease)
         // Won, but our own clock says the lease may already be gone: do not serve. The key
         // dies with the lease; we get a new lease and campaign again.
-        guard maySendAsActive(now: now) else {
+        guard leaseValid(now: now) else {
             return loseLease(now: now, reason: .deadline)
         }
         role = .active
@@ -381,8 +381,6 @@ public struct LeaderElection: Sendable {
         servingDeadline.map { now < $0 } ?? false
     }
 
-    private func maySendAsActive(now: ClusterInstant) -> Bool { leaseValid(now: now) }
-
     /// Our lease is (or may be) gone: step down if active, then get a new lease.
     private mutating func loseLease(now: ClusterInstant, reason: StepDownReason) -> [ElectionAction] {
         var actions: [ElectionAction] = []
@@ -394,19 +392,8 @@ public struct LeaderElection: Sendable {
             // Best effort: if etcd still has it, give it back so nobody waits for its expiry.
             actions.append(.revokeLease(lease: lease))
         }
-        role = .starting
-        lease = nil
-        servingDeadline = nil
-        keepAliveInFlight = false
-        readInFlight = false
-        nextKeepAlive = nil
-        nextLeaderRead = nil
         if leader?.node == node { leader = nil }
-        if !grantInFlight {
-            grantInFlight = true
-            actions.append(.grantLease(ttl: configuration.leaseTTL))
-        }
-        return actions
+        return actions + startOver()
     }
 
     /// Deposed while the lease may still be ours: stop serving and revoke the lease (so our
@@ -416,6 +403,11 @@ public struct LeaderElection: Sendable {
         var actions: [ElectionAction] = [.stopServing(term: currentTerm, reason: reason)]
         stepDowns[reason, default: 0] += 1
         if let lease { actions.append(.revokeLease(lease: lease)) }
+        return actions + startOver()
+    }
+
+    /// Back to `starting` with nothing in flight but (at most one) request for a new lease.
+    private mutating func startOver() -> [ElectionAction] {
         role = .starting
         lease = nil
         servingDeadline = nil
@@ -423,10 +415,8 @@ public struct LeaderElection: Sendable {
         readInFlight = false
         nextKeepAlive = nil
         nextLeaderRead = nil
-        if !grantInFlight {
-            grantInFlight = true
-            actions.append(.grantLease(ttl: configuration.leaseTTL))
-        }
-        return actions
+        guard !grantInFlight else { return [] }
+        grantInFlight = true
+        return [.grantLease(ttl: configuration.leaseTTL)]
     }
 }
