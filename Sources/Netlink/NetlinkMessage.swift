@@ -1,4 +1,5 @@
 import CMNL
+import Glibc
 
 /// One received netlink message: the header fields and the payload after `nlmsghdr`.
 public struct NetlinkMessage: Sendable {
@@ -22,6 +23,16 @@ public struct NetlinkMessage: Sendable {
     }
 
     static let headerLength = 16
+
+    /// Overwrites the payload with zeroes where it lies. SA dumps, GETSA replies and SA
+    /// notifications carry keys; the socket wipes every message it received once its caller
+    /// has read it. A copy the caller kept (a Swift array shares its storage until one side
+    /// writes) is the caller's to wipe: this then wipes only its own fresh copy.
+    public mutating func wipePayload() {
+        payload.withUnsafeMutableBytes { raw in
+            if let base = raw.baseAddress { explicit_bzero(base, raw.count) }
+        }
+    }
 
     /// Splits a datagram into messages, validating every nlmsg_len against what is left.
     public static func parseAll(_ bytes: UnsafeRawBufferPointer) throws -> [NetlinkMessage] {

@@ -70,46 +70,55 @@ public final class NetlinkSocket {
     public func acknowledged(_ message: NetlinkMessageBuilder) throws {
         message.flags |= UInt16(NLM_F_ACK)
         let sequence = try send(message)
-        while true {
-            for reply in try receiveMatching(sequence) where reply.type == UInt16(NLMSG_ERROR) {
+        var acknowledged = false
+        while !acknowledged {
+            try receiveEach(matching: sequence) { reply in
+                guard !acknowledged, reply.type == UInt16(NLMSG_ERROR) else { return }
                 let status = try reply.status()
                 if status.errno != 0 { throw NetlinkError.kernel(errno: status.errno, message: status.message) }
-                return
+                acknowledged = true
             }
         }
     }
 
-    /// Sends `message` and returns the kernel's one reply (e.g. XFRM_MSG_GETSA → NEWSA).
-    public func request(_ message: NetlinkMessageBuilder) throws -> NetlinkMessage {
+    /// Sends `message` and reads the kernel's one reply with `read` (e.g. XFRM_MSG_GETSA →
+    /// NEWSA, whose bytes hold the SA's keys: they are wiped when `read` returns).
+    public func request<Result>(_ message: NetlinkMessageBuilder, _ read: (NetlinkMessage) throws -> Result) throws -> Result {
         let sequence = try send(message)
-        while true {
-            for reply in try receiveMatching(sequence) {
+        var result: Result?
+        while result == nil {
+            try receiveEach(matching: sequence) { reply in
+                guard result == nil else { return }
                 if reply.type == UInt16(NLMSG_ERROR) {
                     let status = try reply.status()
                     if status.errno != 0 { throw NetlinkError.kernel(errno: status.errno, message: status.message) }
-                    continue
+                    return
                 }
-                return reply
+                result = try read(reply)
             }
         }
+        return result!
     }
 
     /// Sends `message` as a dump request and calls `body` for each message until NLMSG_DONE.
+    /// Each message is wiped once the datagram it came in has been read.
     public func dump(_ message: NetlinkMessageBuilder, _ body: (NetlinkMessage) throws -> Void) throws {
         message.flags |= UInt16(NLM_F_DUMP)
         let sequence = try send(message)
-        while true {
-            for reply in try receiveMatching(sequence) {
+        var done = false
+        while !done {
+            try receiveEach(matching: sequence) { reply in
+                guard !done else { return }
                 switch Int32(reply.type) {
                 case NLMSG_DONE:
                     let status = try reply.status()
                     if status.errno != 0 { throw NetlinkError.kernel(errno: status.errno, message: status.message) }
-                    return
+                    done = true
                 case NLMSG_ERROR:
                     let status = try reply.status()
                     throw NetlinkError.kernel(errno: status.errno, message: status.message)
                 case NLMSG_NOOP:
-                    continue
+                    return
                 default:
                     try body(reply)
                 }
@@ -147,11 +156,11 @@ public final class NetlinkSocket {
             try datagram.withUnsafeBytes { try sendRaw($0) }
             explicit_bzero(&datagram, datagram.count)
             while !pending.isEmpty {
-                for reply in try receive(timeout: timeout) {
+                try receiveEach { reply in
                     guard isFromKernel(reply), let slot = pending[reply.sequence],
                           reply.type == UInt16(NLMSG_ERROR) else {
                         droppedMessages += 1
-                        continue
+                        return
                     }
                     pending[reply.sequence] = nil
                     let status = try reply.status()
@@ -189,12 +198,18 @@ public final class NetlinkSocket {
         message.portID == 0 || message.portID == portID
     }
 
-    /// Receives the next datagram's messages addressed to `sequence`; others are dropped.
-    private func receiveMatching(_ sequence: UInt32) throws -> [NetlinkMessage] {
-        try receive(timeout: timeout).filter { message in
-            let ours = isFromKernel(message) && message.sequence == sequence
-            if !ours { droppedMessages += 1 }
-            return ours
+    /// Receives one datagram and calls `body` with each of its messages; afterwards every
+    /// message's bytes are wiped (SA replies and dumps carry keys). `matching` keeps only the
+    /// kernel's replies to that sequence number; the others are counted as dropped.
+    private func receiveEach(matching sequence: UInt32? = nil, _ body: (NetlinkMessage) throws -> Void) throws {
+        var messages = try receive(timeout: timeout)
+        defer { for index in messages.indices { messages[index].wipePayload() } }
+        for index in messages.indices {
+            if let sequence, !(isFromKernel(messages[index]) && messages[index].sequence == sequence) {
+                droppedMessages += 1
+                continue
+            }
+            try body(messages[index])
         }
     }
 
@@ -236,7 +251,8 @@ public final class NetlinkSocket {
     }
 
     /// Waits up to `timeout` (nil = forever) for one datagram and returns its messages.
-    /// Throws `.timeout` when nothing arrived.
+    /// Throws `.timeout` when nothing arrived. The receive buffer is wiped once parsed; the
+    /// messages returned are the caller's, to wipe (`wipePayload()`) if they may hold keys.
     public func receive(timeout: Duration?) throws -> [NetlinkMessage] {
         var poller = pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)
         let milliseconds: Int32
@@ -254,8 +270,9 @@ public final class NetlinkSocket {
             mnl_socket_recvfrom(socket, raw.baseAddress, raw.count)
         }
         if count < 0 { throw NetlinkError.system(call: "mnl_socket_recvfrom", errno: Glibc.errno) }
-        return try receiveBuffer.withUnsafeBytes { raw in
-            try NetlinkMessage.parseAll(UnsafeRawBufferPointer(rebasing: raw[0..<count]))
+        return try receiveBuffer.withUnsafeMutableBytes { raw in
+            defer { if let base = raw.baseAddress { explicit_bzero(base, count) } }
+            return try NetlinkMessage.parseAll(UnsafeRawBufferPointer(rebasing: raw[0..<count]))
         }
     }
 }

@@ -45,11 +45,14 @@ public final class XFRMKernel {
             throw XFRMError.invalidArgument("source and destination are different families")
         }
         guard request.range.lowerBound > 0 else { throw XFRMError.invalidArgument("SPI range must start above 0") }
-        let reply = try perform { try socket.request(try XFRMStateMessages.allocateSPI(request)) }
-        guard reply.type == XFRMMessageType.newSA.rawValue else {
-            throw XFRMError.unexpectedReply("ALLOCSPI answered with \(XFRMMessageType(rawValue: reply.type))")
+        return try perform {
+            try socket.request(try XFRMStateMessages.allocateSPI(request)) { reply in
+                guard reply.type == XFRMMessageType.newSA.rawValue else {
+                    throw XFRMError.unexpectedReply("ALLOCSPI answered with \(XFRMMessageType(rawValue: reply.type))")
+                }
+                return try XFRMStateInfo(parsing: reply).id.spi
+            }
         }
-        return try perform { try XFRMStateInfo(parsing: reply).id.spi }
     }
 
     /// What became of an offload request.
@@ -150,8 +153,7 @@ public final class XFRMKernel {
     /// `ip -s xfrm state get src S dst D proto esp spi SPI`: one SA with its counters.
     public func getState(_ id: XFRMStateID) throws -> XFRMStateInfo {
         try perform {
-            let reply = try socket.request(try XFRMStateMessages.byID(id, type: .getSA))
-            return try XFRMStateInfo(parsing: reply)
+            try socket.request(try XFRMStateMessages.byID(id, type: .getSA)) { try XFRMStateInfo(parsing: $0) }
         }
     }
 
@@ -187,8 +189,7 @@ public final class XFRMKernel {
     /// XFRM_MSG_GETAE: the SA's replay state, current lifetime and event thresholds.
     public func asyncEventState(_ id: XFRMStateID) throws -> XFRMAsyncEvent {
         try perform {
-            let reply = try socket.request(try XFRMAsyncEventMessages.get(id))
-            return try XFRMAsyncEvent(parsing: reply)
+            try socket.request(try XFRMAsyncEventMessages.get(id)) { try XFRMAsyncEvent(parsing: $0) }
         }
     }
 
@@ -238,8 +239,7 @@ public final class XFRMKernel {
     /// `ip xfrm policy get SELECTOR dir DIR`.
     public func getPolicy(_ id: XFRMPolicyID) throws -> XFRMPolicy {
         try perform {
-            let reply = try socket.request(try XFRMPolicyMessages.byID(id, type: .getPolicy))
-            return try XFRMPolicy(parsing: reply)
+            try socket.request(try XFRMPolicyMessages.byID(id, type: .getPolicy)) { try XFRMPolicy(parsing: $0) }
         }
     }
 
@@ -288,7 +288,7 @@ public final class XFRMEventMonitor {
 
     /// Waits up to `timeout` (nil = forever) for events; an empty array on timeout.
     public func next(timeout: Duration?) throws -> [XFRMEvent] {
-        let messages: [NetlinkMessage]
+        var messages: [NetlinkMessage]
         do {
             messages = try socket.receive(timeout: timeout)
         } catch NetlinkError.timeout {
@@ -296,6 +296,8 @@ public final class XFRMEventMonitor {
         } catch let error as NetlinkError {
             throw XFRMError.netlink(error)
         }
+        // SA notifications (XFRMNLGRP_SA) carry keys: nothing of a message outlives its parse.
+        defer { for index in messages.indices { messages[index].wipePayload() } }
         var events: [XFRMEvent] = []
         for message in messages {
             do {

@@ -119,4 +119,24 @@ final class NetlinkParsingTests: XCTestCase {
         XCTAssertEqual(NetlinkError.kernel(errno: 9999, message: "x").errno, 9999)
         XCTAssertTrue(NetlinkError.kernel(errno: 9999, message: nil).description.contains("errno 9999"))
     }
+
+    // MARK: Wiping received bytes (SA replies and dumps carry keys)
+
+    func testWipePayloadZeroesTheBytesWhereTheyLie() {
+        var message = NetlinkMessage(type: 16, flags: 0, sequence: 1, portID: 0, payload: Array(1...40))
+        let before = message.payload.withUnsafeBytes { UInt(bitPattern: $0.baseAddress) }
+        message.wipePayload()
+        XCTAssertEqual(message.payload, [UInt8](repeating: 0, count: 40))
+        // In place: the storage the key bytes were in is the storage now zeroed.
+        XCTAssertEqual(message.payload.withUnsafeBytes { UInt(bitPattern: $0.baseAddress) }, before)
+    }
+
+    func testWipeLeavesACopyTheCallerKept() {
+        // A dump's body may keep a message to read later: the socket's wipe must not zero it.
+        var received = NetlinkMessage(type: 16, flags: 0, sequence: 1, portID: 0, payload: [7, 7, 7, 7])
+        let kept = received
+        received.wipePayload()
+        XCTAssertEqual(received.payload, [0, 0, 0, 0])
+        XCTAssertEqual(kept.payload, [7, 7, 7, 7])
+    }
 }

@@ -17,7 +17,7 @@ final class NetlinkSocketTests: XCTestCase {
             id.family = UInt16(AF_INET)
             id.proto = UInt8(IPPROTO_ESP)
         }
-        XCTAssertThrowsError(try socket.request(message)) { error in
+        XCTAssertThrowsError(try socket.request(message) { _ in () }) { error in
             guard let error = error as? NetlinkError else { return XCTFail("\(error)") }
             XCTAssertTrue([ESRCH, EPERM].contains(error.errno ?? 0), "\(error)")
         }
