@@ -6,6 +6,8 @@
 //   Secrets             SecretBytes: key material that wipes itself (IKEv2 and Cluster re-export it)
 //   Netlink             netlink sockets, message builder, attribute parser over libmnl
 //   XFRM                the kernel boundary: SAs, policies, counters and events (uses Netlink)
+//   KernelSA            one translation of a negotiated CHILD_SA into kernel SAs and policies,
+//                       for the standalone gateway and the targets' agents alike
 //   NetfilterQueue      NFQUEUE client (nfnetlink over libmnl): queued packets in, verdicts out
 //   InboundRouting      routing node inbound set-up: nft interception, fwmark policy routing
 //   IKEv2               pure IKEv2 (RFC 7296): wire codec, payloads, exchanges, SA state; no I/O
@@ -92,8 +94,11 @@ let package = Package(
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
+        // One translation of a negotiated CHILD_SA into kernel SAs and policies, for the
+        // standalone gateway's kernel and the targets' alike (IKEv2 → Cluster's SADescription → XFRM).
+        .target(name: "KernelSA", dependencies: ["IKEv2", "Cluster", "XFRM"]),
         .target(name: "IKEDaemon", dependencies: [
-            "IKEv2", "IKECrypto", "IKECertificates", "XFRM", "UnixStream",
+            "IKEv2", "IKECrypto", "IKECertificates", "XFRM", "KernelSA", "Cluster", "UnixStream",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -102,7 +107,7 @@ let package = Package(
         // MARK: Cluster
         .target(name: "Cluster", dependencies: ["Secrets", "IPsecValues", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "ClusterNode", dependencies: [
-            "Cluster", "XFRM", "IKEv2", "UnixStream",
+            "Cluster", "XFRM", "IKEv2", "KernelSA", "UnixStream",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -194,6 +199,8 @@ let package = Package(
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMNL"]),
         .testTarget(name: "NetfilterQueueTests", dependencies: ["NetfilterQueue", "InboundRouting", "Netlink", "CMNL"]),
         .testTarget(name: "XFRMTests", dependencies: ["XFRM", "Netlink", "CMNL", "VipsecTestSupport"]),
+        .testTarget(name: "KernelSATests", dependencies: ["KernelSA", "IKEv2", "Cluster", "XFRM", "Netlink", "VipsecTestSupport",
+                                                         .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CMNL", "COpenSSL"]),
         .testTarget(name: "VipsecCLITests", dependencies: []),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"]),
@@ -226,7 +233,7 @@ let package = Package(
         .testTarget(name: "InboundTests", dependencies: ["Inbound", "Cluster", "VipsecTestSupport"]),
         .testTarget(name: "InboundCryptoTests", dependencies: ["InboundCrypto", "Inbound", "Cluster", "COpenSSL", "VipsecTestSupport"]),
         .testTarget(name: "ClusterNodeTests", dependencies: [
-            "Cluster", "ClusterNode", "IKEv2", "XFRM", "IKEDaemon", "IKECrypto", "VipsecTestSupport",
+            "Cluster", "ClusterNode", "IKEv2", "XFRM", "KernelSA", "IKEDaemon", "IKECrypto", "VipsecTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

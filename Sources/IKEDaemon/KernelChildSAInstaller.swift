@@ -7,7 +7,11 @@
 //   ip xfrm policy add src REMOTE_TS dst LOCAL_TS dir in  tmpl src PEER dst US proto esp reqid R mode tunnel
 //   ip xfrm policy add src REMOTE_TS dst LOCAL_TS dir fwd tmpl src PEER dst US proto esp reqid R mode tunnel
 // Transport mode: the same without fwd, the templates in transport mode.
+// The translation is KernelSA's (ChildSADescriptions, then XFRMTranslation): the targets'
+// agents program the same CHILD_SA into their kernels through the very same code.
+import Cluster
 import IKEv2
+import KernelSA
 import XFRM
 import Logging
 
@@ -20,8 +24,6 @@ public struct KernelInstallError: Error, CustomStringConvertible {
 public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
     private let kernel: XFRMKernel
     private let logger: Logger
-    /// Priority of the policies we add (strongSwan uses ~ 375423 for such policies; lower wins).
-    public var policyPriority: UInt32 = 2000
     /// What is installed now, so that shutdown can remove everything.
     public private(set) var installed: [ChildSAReference: ChildSAInstallation] = [:]
     /// Which installed CHILD_SAs use each policy (PolicyUsers.swift).
@@ -40,10 +42,9 @@ public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
         var generator = SystemRandomNumberGenerator()
         var child = child
         child.lifetime = child.lifetime.jittered(using: &generator)
-        let mode: XFRMMode = child.mode == .tunnel ? .tunnel : .transport
-        var states = [try state(child.inbound, child: child, mode: mode, inbound: true)]
-        if !child.outboundDeferred { states.append(try state(child.outbound, child: child, mode: mode, inbound: false)) }
-        let policies = try policies(child, mode: mode)
+        let sas = try states(child)
+        let states = child.outboundDeferred ? [sas.inbound] : [sas.inbound, sas.outbound]
+        let policies = try policies(child)
         // Two netlink round trips, not one per SA and policy: the SAs together, then (only if
         // both went in) the policies together. All or nothing: a failure removes the SAs this
         // call added (policies stay: they may serve the CHILD_SA line's other SAs).
@@ -60,7 +61,7 @@ public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
         }
         policyUsers.add(policies.map(\.id))
         if let previous = installed.updateValue(child, forKey: child.reference) {   // installed again: its old policies
-            let unused = policyUsers.release((try? self.policies(previous, mode: mode))?.map(\.id) ?? [])
+            let unused = policyUsers.release((try? self.policies(previous))?.map(\.id) ?? [])
             for policy in unused { try? kernel.deletePolicy(policy) }
         }
         logger.info("installed \(child)")
@@ -75,8 +76,7 @@ public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
             var generator = SystemRandomNumberGenerator()
             child.lifetime = child.lifetime.jittered(using: &generator)
         }
-        let mode: XFRMMode = child.mode == .tunnel ? .tunnel : .transport
-        _ = try kernel.addState(try state(child.outbound, child: child, mode: mode, inbound: false))
+        _ = try kernel.addState(try states(child).outbound)
         var active = child
         active.outboundDeferred = false
         installed[child.reference] = active
@@ -95,7 +95,6 @@ public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
 
     public func delete(_ child: ChildSAInstallation) throws {
         let wasInstalled = installed.removeValue(forKey: child.reference) != nil
-        let mode: XFRMMode = child.mode == .tunnel ? .tunnel : .transport
         for sa in [child.inbound, child.outbound] {
             guard let destination = XFRMAddress(family: family(sa.destination), bytes: sa.destination) else { continue }
             try? kernel.deleteState(XFRMStateID(source: XFRMAddress(family: family(sa.source), bytes: sa.source),
@@ -104,7 +103,7 @@ public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
         // A policy goes when no installed CHILD_SA uses it any more: a rekeyed CHILD_SA's
         // successor keeps the same policies, a CHILD_SA for other selectors never used them.
         if wasInstalled {
-            for policy in policyUsers.release((try? policies(child, mode: mode))?.map(\.id) ?? []) { try? kernel.deletePolicy(policy) }
+            for policy in policyUsers.release((try? policies(child))?.map(\.id) ?? []) { try? kernel.deletePolicy(policy) }
         }
         logger.info("deleted CHILD_SA \(child.reference)")
     }
@@ -125,89 +124,25 @@ public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
         return address
     }
 
-    func algorithms(_ sa: ChildSAParameters) throws -> (aead: XFRMAlgorithm?, encryption: XFRMAlgorithm?, integrity: XFRMAlgorithm?) {
-        let encryptionKey = XFRMKey(sa.encryptionKey.unprotectedCopy())
-        switch sa.encryption {
-        case .aesGCM16: return (.aesGCM(key: encryptionKey), nil, nil)
-        case .chacha20Poly1305: return (.chaCha20Poly1305(key: encryptionKey), nil, nil)
-        case .aesCBC:
-            let integrityKey = XFRMKey(sa.integrityKey.unprotectedCopy())
-            let integrity: XFRMAlgorithm
-            switch sa.integrity {
-            case .hmacSHA2_256_128: integrity = .hmacSHA256(key: integrityKey)
-            case .hmacSHA2_384_192: integrity = .hmacSHA384(key: integrityKey)
-            case .hmacSHA2_512_256: integrity = .hmacSHA512(key: integrityKey)
-            default: throw KernelInstallError(description: "integrity \(sa.integrity) not supported by the kernel installer")
-            }
-            return (nil, .aesCBC(key: encryptionKey), integrity)
-        default:
-            throw KernelInstallError(description: "encryption \(sa.encryption) not supported by the kernel installer")
+    /// The CHILD_SA's two kernel SAs, described as the targets get them (ids and sequencing
+    /// are the cluster's and mean nothing here).
+    func descriptions(_ child: ChildSAInstallation) throws -> [SADescription] {
+        do {
+            return try ChildSADescriptions.make(of: child, ids: [ClusterSAID(1), ClusterSAID(2)], outbound: .notApplicable)
+        } catch let error as ChildSATranslationError {
+            throw KernelInstallError(description: error.description)
         }
     }
 
-    func state(_ sa: ChildSAParameters, child: ChildSAInstallation, mode: XFRMMode, inbound: Bool) throws -> XFRMAddState {
-        let algorithms = try algorithms(sa)
-        let lifetime = XFRMLifetime(
-            softByteLimit: child.lifetime.softBytes == 0 ? nil : child.lifetime.softBytes,
-            hardByteLimit: child.lifetime.hardBytes == 0 ? nil : child.lifetime.hardBytes,
-            softPacketLimit: child.lifetime.softPackets == 0 ? nil : child.lifetime.softPackets,
-            hardPacketLimit: child.lifetime.hardPackets == 0 ? nil : child.lifetime.hardPackets,
-            softAddExpireSeconds: child.lifetime.softSeconds == 0 ? nil : child.lifetime.softSeconds,
-            hardAddExpireSeconds: child.lifetime.hardSeconds == 0 ? nil : child.lifetime.hardSeconds)
-        let encap = child.udpEncapsulation.map {
-            inbound ? XFRMEncap(sourcePort: $0.destinationPort, destinationPort: $0.sourcePort)
-                    : XFRMEncap(sourcePort: $0.sourcePort, destinationPort: $0.destinationPort)
-        }
-        return XFRMAddState(
-            id: XFRMStateID(source: try address(sa.source), destination: try address(sa.destination), spi: sa.spi, proto: .esp),
-            reqid: child.reqid, mode: mode, lifetime: lifetime,
-            aead: algorithms.aead, encryption: algorithms.encryption, integrity: algorithms.integrity,
-            // Only the inbound SA checks replay; but with ESN the kernel (6.1) wants a window
-            // on every SA, the outbound one too (as strongSwan gives it).
-            replay: XFRMReplayState(window: inbound || child.extendedSequenceNumbers ? child.replayWindow : 0,
-                                    extendedSequenceNumbers: child.extendedSequenceNumbers),
-            encap: encap,
-            // IPv4 in IPv6 or IPv6 in IPv4 (tunnel mode only): the SA takes inner packets of
-            // either family, as strongSwan installs such SAs.
-            flags: mode == .tunnel && Self.mixesFamilies(child, outerAddressLength: sa.source.count)
-                ? [.addressFamilyUnspecified] : [])
+    /// `ip xfrm state add` of the inbound and the outbound SA.
+    func states(_ child: ChildSAInstallation) throws -> (inbound: XFRMAddState, outbound: XFRMAddState) {
+        let sas = try descriptions(child)
+        return (try XFRMTranslation.state(for: sas[0]), try XFRMTranslation.state(for: sas[1]))
     }
 
-    /// Whether a selector's family differs from the SA's outer addresses.
-    static func mixesFamilies(_ child: ChildSAInstallation, outerAddressLength: Int) -> Bool {
-        (child.localTrafficSelectors + child.remoteTrafficSelectors).contains { $0.startAddress.count != outerAddressLength }
-    }
-
-    func prefix(_ selector: TrafficSelector) throws -> XFRMPrefix {
-        // The largest prefix covering start...end (selectors from config are prefixes).
-        let start = selector.startAddress, end = selector.endAddress
-        var length = 0
-        while length < start.count * 8 {
-            let byte = length / 8, bit = UInt8(0x80) >> UInt8(length % 8)
-            if start[byte] & bit != end[byte] & bit { break }
-            length += 1
-        }
-        return XFRMPrefix(try address(start), length: UInt8(length))
-    }
-
-    func policies(_ child: ChildSAInstallation, mode: XFRMMode) throws -> [XFRMPolicy] {
-        let us = try address(child.outbound.source), peer = try address(child.outbound.destination)
-        var result: [XFRMPolicy] = []
-        for local in child.localTrafficSelectors {
-            for remote in child.remoteTrafficSelectors where local.startAddress.count == remote.startAddress.count {
-                let outSelector = XFRMSelector(source: try prefix(local), destination: try prefix(remote),
-                                               upperProtocol: local.ipProtocolID)
-                let inSelector = XFRMSelector(source: try prefix(remote), destination: try prefix(local),
-                                              upperProtocol: local.ipProtocolID)
-                let outTemplate = XFRMTemplate(source: us, destination: peer, proto: .esp, reqid: child.reqid, mode: mode)
-                let inTemplate = XFRMTemplate(source: peer, destination: us, proto: .esp, reqid: child.reqid, mode: mode)
-                result.append(XFRMPolicy(selector: outSelector, direction: .outbound, priority: policyPriority, templates: [outTemplate]))
-                result.append(XFRMPolicy(selector: inSelector, direction: .inbound, priority: policyPriority, templates: [inTemplate]))
-                if mode == .tunnel {
-                    result.append(XFRMPolicy(selector: inSelector, direction: .forward, priority: policyPriority, templates: [inTemplate]))
-                }
-            }
-        }
-        return result
+    /// The policies: dir in (and fwd in tunnel mode) per selector for the inbound SA, dir out
+    /// for the outbound one.
+    func policies(_ child: ChildSAInstallation) throws -> [XFRMPolicy] {
+        try descriptions(child).flatMap { try XFRMTranslation.policies(for: $0) }
     }
 }

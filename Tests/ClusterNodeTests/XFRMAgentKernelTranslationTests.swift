@@ -1,5 +1,6 @@
 import XCTest
 import Cluster
+import KernelSA
 import XFRM
 @testable import ClusterNode
 
@@ -13,7 +14,7 @@ final class XFRMAgentKernelTranslationTests: XCTestCase {
         XCTAssertEqual(state.id.destination.description, "192.0.2.100")
         XCTAssertFalse(state.flags.contains(.addressFamilyUnspecified))
         XCTAssertNoThrow(try state.validate())
-        XCTAssertEqual(XFRMAgentKernel.policies(for: sa).map(\.direction), [.inbound, .forward])
+        XCTAssertEqual(try XFRMTranslation.policies(for: sa).map(\.direction), [.inbound, .forward])
     }
 
     /// IPv4 selectors over an IPv6 DVIPA: the SA must take inner packets of the other
@@ -26,7 +27,7 @@ final class XFRMAgentKernelTranslationTests: XCTestCase {
         XCTAssertTrue(state.flags.contains(.addressFamilyUnspecified))
         XCTAssertTrue(state.id.destination.isIPv6)
         XCTAssertNoThrow(try state.validate())
-        let policies = XFRMAgentKernel.policies(for: sa)
+        let policies = try XFRMTranslation.policies(for: sa)
         XCTAssertEqual(policies.map(\.direction), [.outbound])
         XCTAssertEqual(policies.first?.selector.family, 2)
         XCTAssertEqual(policies.first?.templates.first?.family, 10)
@@ -44,15 +45,15 @@ final class XFRMAgentKernelEventThresholdTests: XCTestCase {
         let inbound = testSA(1, spi: 0xc100_0001)
         let outbound = testSA(2, spi: 0xc100_0002, direction: .outbound)
         let half = UInt32(max(1, inbound.replayWindow / 2))
-        XCTAssertEqual(XFRMAgentKernel.eventThresholds(for: inbound), XFRMEventThresholds(replayPackets: half, timer: 25))
+        XCTAssertEqual(XFRMTranslation.eventThresholds(for: inbound), XFRMEventThresholds(replayPackets: half, timer: 25))
         XCTAssertEqual(try XFRMAgentKernel.state(for: inbound, outputSequence: nil).eventThresholds.replayPackets, half)
         var narrow = inbound
         narrow.replayWindow = 1
-        XCTAssertEqual(XFRMAgentKernel.eventThresholds(for: narrow).replayPackets, 1, "a window of 1: every advance")
-        XCTAssertEqual(XFRMAgentKernel.eventThresholds(for: outbound), XFRMEventThresholds(replayPackets: .max, timer: 0))
+        XCTAssertEqual(XFRMTranslation.eventThresholds(for: narrow).replayPackets, 1, "a window of 1: every advance")
+        XCTAssertEqual(XFRMTranslation.eventThresholds(for: outbound), XFRMEventThresholds(replayPackets: .max, timer: 0))
         var noWindow = inbound
         noWindow.replayWindow = 0
-        XCTAssertEqual(XFRMAgentKernel.eventThresholds(for: noWindow).replayPackets, .max)
+        XCTAssertEqual(XFRMTranslation.eventThresholds(for: noWindow).replayPackets, .max)
     }
 }
 

@@ -146,13 +146,13 @@ final class ChildSAExpiryTests: XCTestCase {
     func testKernelStatesCarryByteAndPacketLimits() throws {
         let lifetime = ChildSALifetime(softBytes: 1000, hardBytes: 2000, softPackets: 10, hardPackets: 20)
         let child = Self.child(lifetime: lifetime)
-        let state = try installer().state(child.inbound, child: child, mode: .tunnel, inbound: true)
+        let state = try installer().states(child).inbound
         XCTAssertEqual(state.lifetime.softByteLimit, 1000)
         XCTAssertEqual(state.lifetime.hardByteLimit, 2000)
         XCTAssertEqual(state.lifetime.softPacketLimit, 10)
         XCTAssertEqual(state.lifetime.hardPacketLimit, 20)
         let none = Self.child(lifetime: ChildSALifetime())
-        let unlimited = try installer().state(none.inbound, child: none, mode: .tunnel, inbound: true)
+        let unlimited = try installer().states(none).inbound
         XCTAssertNil(unlimited.lifetime.softByteLimit)
         XCTAssertNil(unlimited.lifetime.hardPacketLimit)
     }

@@ -29,21 +29,27 @@ final class KernelChildSAInstallerTests: XCTestCase {
 
     func testTunnelModeGetsOutInFwdPoliciesWithTemplates() throws {
         let child = Self.child()
-        let policies = try installer().policies(child, mode: .tunnel)
-        XCTAssertEqual(policies.map(\.direction), [.outbound, .inbound, .forward])
-        XCTAssertEqual(policies[0].selector.source?.description, "10.2.0.0/24")
-        XCTAssertEqual(policies[0].selector.destination?.description, "10.1.0.0/24")
-        XCTAssertEqual(policies[1].selector.source?.description, "10.1.0.0/24")
-        XCTAssertEqual(policies[0].templates.first?.destination?.description, "192.0.2.1")
-        XCTAssertEqual(policies[1].templates.first?.source?.description, "192.0.2.1")
-        XCTAssertEqual(policies[2].templates.first?.reqid, 7)
-        XCTAssertEqual(policies[0].templates.first?.mode, .tunnel)
-        XCTAssertEqual(try installer().policies(Self.child(mode: .transport), mode: .transport).map(\.direction), [.outbound, .inbound])
+        let policies = try installer().policies(child)
+        XCTAssertEqual(Set(policies.map(\.direction)), [.outbound, .inbound, .forward])
+        XCTAssertEqual(policies.count, 3)
+        let out = try XCTUnwrap(policies.first { $0.direction == .outbound })
+        let into = try XCTUnwrap(policies.first { $0.direction == .inbound })
+        let forward = try XCTUnwrap(policies.first { $0.direction == .forward })
+        XCTAssertEqual(out.selector.source?.description, "10.2.0.0/24")
+        XCTAssertEqual(out.selector.destination?.description, "10.1.0.0/24")
+        XCTAssertEqual(into.selector.source?.description, "10.1.0.0/24")
+        XCTAssertEqual(out.templates.first?.destination?.description, "192.0.2.1")
+        XCTAssertEqual(into.templates.first?.source?.description, "192.0.2.1")
+        XCTAssertEqual(forward.templates.first?.reqid, 7)
+        XCTAssertEqual(out.templates.first?.mode, .tunnel)
+        XCTAssertEqual(out.priority, 2000)
+        XCTAssertEqual(Set(try installer().policies(Self.child(mode: .transport)).map(\.direction)), [.outbound, .inbound],
+                       "transport mode: no fwd")
     }
 
     func testStatesCarryKernelAlgorithmsReplayAndLifetimes() throws {
         let child = Self.child()
-        let inbound = try installer().state(child.inbound, child: child, mode: .tunnel, inbound: true)
+        let inbound = try installer().states(child).inbound
         XCTAssertEqual(inbound.aead?.name, "rfc4106(gcm(aes))")
         XCTAssertEqual(inbound.aead?.key.count, 36)
         XCTAssertEqual(inbound.id.spi, 0xc000_0002)
@@ -51,40 +57,42 @@ final class KernelChildSAInstallerTests: XCTestCase {
         XCTAssertEqual(inbound.replay.window, 64)
         XCTAssertEqual(inbound.lifetime.hardAddExpireSeconds, 3960)
         XCTAssertNoThrow(try inbound.validate())
-        let outbound = try installer().state(child.outbound, child: child, mode: .tunnel, inbound: false)
+        let outbound = try installer().states(child).outbound
         XCTAssertEqual(outbound.replay.window, 0)
         let cbc = Self.child(encryption: .aesCBC, integrity: .hmacSHA2_384_192, keyLength: 32, integrityKeyLength: 48)
-        let cbcState = try installer().state(cbc.outbound, child: cbc, mode: .tunnel, inbound: false)
+        let cbcState = try installer().states(cbc).outbound
         XCTAssertEqual(cbcState.encryption?.name, "cbc(aes)")
         XCTAssertEqual(cbcState.integrity?.name, "hmac(sha384)")
         XCTAssertEqual(cbcState.integrity?.bits, 192)
         XCTAssertNoThrow(try cbcState.validate())
         let chacha = Self.child(encryption: .chacha20Poly1305)
-        XCTAssertEqual(try installer().state(chacha.inbound, child: chacha, mode: .tunnel, inbound: true).aead?.name,
-                       "rfc7539esp(chacha20,poly1305)")
-        XCTAssertThrowsError(try installer().state(Self.child(encryption: EncryptionAlgorithm(rawValue: 3)).inbound,
-                                                   child: child, mode: .tunnel, inbound: true))
+        XCTAssertEqual(try installer().states(chacha).inbound.aead?.name, "rfc7539esp(chacha20,poly1305)")
+        XCTAssertThrowsError(try installer().states(Self.child(encryption: EncryptionAlgorithm(rawValue: 3)))) {
+            XCTAssertTrue("\($0)".contains("has no kernel translation"), "\($0)")
+        }
     }
 
     /// IPv4 selectors over IPv6 gateways: tunnel-mode SAs take inner packets of either
     /// family (XFRM_STATE_AF_UNSPEC); same-family SAs keep their family (lab ike-ipv6).
     func testMixedFamilyTunnelStatesAreAddressFamilyUnspecified() throws {
         let same = Self.child()
-        XCTAssertFalse(try installer().state(same.inbound, child: same, mode: .tunnel, inbound: true).flags
-            .contains(.addressFamilyUnspecified))
+        XCTAssertFalse(try installer().states(same).inbound.flags.contains(.addressFamilyUnspecified))
         var mixed = Self.child()
         let v6 = { (last: UInt8) -> [UInt8] in [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [last] }
         mixed.outbound.source = v6(0x10); mixed.outbound.destination = v6(1)
         mixed.inbound.source = v6(1); mixed.inbound.destination = v6(0x10)
         for inbound in [true, false] {
-            let state = try installer().state(inbound ? mixed.inbound : mixed.outbound, child: mixed, mode: .tunnel, inbound: inbound)
+            let states = try installer().states(mixed)
+            let state = inbound ? states.inbound : states.outbound
             XCTAssertTrue(state.flags.contains(.addressFamilyUnspecified), inbound ? "inbound" : "outbound")
             XCTAssertTrue(state.id.destination.isIPv6)
             XCTAssertNoThrow(try state.validate())
         }
-        XCTAssertFalse(try installer().state(mixed.inbound, child: mixed, mode: .transport, inbound: true).flags
-            .contains(.addressFamilyUnspecified), "transport mode never mixes families")
-        let policies = try installer().policies(mixed, mode: .tunnel)
+        var transport = mixed
+        transport.mode = .transport
+        XCTAssertFalse(try installer().states(transport).inbound.flags.contains(.addressFamilyUnspecified),
+                       "transport mode never mixes families")
+        let policies = try installer().policies(mixed)
         XCTAssertEqual(policies.first?.selector.family, 2, "IPv4 selector")
         XCTAssertEqual(policies.first?.templates.first?.family, 10, "IPv6 template")
     }
@@ -95,7 +103,8 @@ final class KernelChildSAInstallerTests: XCTestCase {
         var child = Self.child()
         child.extendedSequenceNumbers = true
         for inbound in [true, false] {
-            let state = try installer().state(inbound ? child.inbound : child.outbound, child: child, mode: .tunnel, inbound: inbound)
+            let states = try installer().states(child)
+            let state = inbound ? states.inbound : states.outbound
             XCTAssertTrue(state.replay.extendedSequenceNumbers)
             XCTAssertEqual(state.replay.window, 64, inbound ? "inbound" : "outbound")
             XCTAssertNoThrow(try state.validate(), inbound ? "inbound" : "outbound")

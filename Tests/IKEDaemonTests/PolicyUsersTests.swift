@@ -16,7 +16,7 @@ final class PolicyUsersTests: XCTestCase {
         child.inbound.spi = spi
         child.outbound.spi = spi + 1
         return try KernelChildSAInstaller(kernel: try XFRMKernel(), logger: Logger(label: "test"))
-            .policies(child, mode: .tunnel).map(\.id)
+            .policies(child).map(\.id)
     }
 
     func testAnotherPeersCHILDSAOfTheSameReqidDoesNotKeepThePoliciesOfAGoneOne() throws {

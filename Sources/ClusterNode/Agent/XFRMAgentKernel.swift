@@ -1,10 +1,13 @@
 import Cluster
 import Foundation
+import KernelSA
 import XFRM
 
 /// The agent's kernel over netlink XFRM: `ip xfrm state add` for the SA and `ip xfrm policy
-/// update` for one policy per traffic selector (inbound SAs: dir in and fwd; outbound: dir
-/// out), with the SA's endpoints (the DVIPA locally) in the template.
+/// update` for its policies, as `XFRMTranslation` (KernelSA) makes them from the SA's
+/// description, the same translation the standalone gateway uses; the SA's endpoints (the
+/// DVIPA locally) are in the templates. An install is two netlink round trips: the state,
+/// then all its policies in one batch.
 ///
 /// A journal file lists the SAs this agent put into the kernel, so an agent that was killed
 /// and restarted can take its leftovers out before the routing node resynchronises it.
@@ -24,6 +27,7 @@ public final class XFRMAgentKernel: AgentKernel {
 
     public func install(_ sa: SADescription, outputSequence: UInt64?) throws {
         let state = try Self.state(for: sa, outputSequence: outputSequence)
+        let policies = try XFRMTranslation.policies(for: sa)
         do {
             try kernel.addState(state)
         } catch let error as XFRMError where error.errno == EEXIST {
@@ -34,10 +38,8 @@ public final class XFRMAgentKernel: AgentKernel {
         installed[sa.saID] = state.id
         writeJournal()
         do {
-            for policy in Self.policies(for: sa) {
-                try kernel.updatePolicy(policy)
-                policyUsers[policy.id, default: []].insert(sa.saID)
-            }
+            if let failure = try kernel.updatePolicies(policies).compactMap({ $0 }).first { throw failure }
+            for policy in policies { policyUsers[policy.id, default: []].insert(sa.saID) }
         } catch {
             try? remove(sa)
             throw error
@@ -57,7 +59,7 @@ public final class XFRMAgentKernel: AgentKernel {
 
     public func remove(_ sa: SADescription) throws {
         var firstError: Error?
-        for policy in Self.policies(for: sa) {
+        for policy in (try? XFRMTranslation.policies(for: sa)) ?? [] {
             var users = policyUsers[policy.id] ?? []
             users.remove(sa.saID)
             policyUsers[policy.id] = users.isEmpty ? nil : users
@@ -69,7 +71,7 @@ public final class XFRMAgentKernel: AgentKernel {
                 firstError = firstError ?? error
             }
         }
-        let id = installed.removeValue(forKey: sa.saID) ?? (try? Self.stateID(for: sa))
+        let id = installed.removeValue(forKey: sa.saID) ?? (try? XFRMTranslation.stateID(for: sa))
         if let id {
             do {
                 try kernel.deleteState(id)
@@ -145,90 +147,8 @@ public final class XFRMAgentKernel: AgentKernel {
         try? (lines.joined(separator: "\n") + "\n").write(toFile: journalPath, atomically: true, encoding: .utf8)
     }
 
-    // MARK: SADescription → XFRM
-
-    static func address(_ address: IPAddress) throws -> XFRMAddress {
-        guard let value = XFRMAddress(family: UInt16(address.isIPv4 ? AF_INET : AF_INET6), bytes: address.bytes) else {
-            throw XFRMError.invalidArgument("address \(address)")
-        }
-        return value
-    }
-
-    static func stateID(for sa: SADescription) throws -> XFRMStateID {
-        XFRMStateID(source: try address(sa.source), destination: try address(sa.destination), spi: sa.spi,
-                    proto: XFRMProtocol(rawValue: sa.ipsecProtocol.rawValue))
-    }
-
+    /// The agent's SAs report replay progress (the routing node's distributor merges it).
     static func state(for sa: SADescription, outputSequence: UInt64?) throws -> XFRMAddState {
-        func limit(_ value: UInt64) -> UInt64? { value == SALifetimes.unlimited ? nil : value }
-        func time(_ value: UInt64) -> UInt64? { value == 0 ? nil : value }
-        let lifetimes = sa.lifetimes
-        var state = XFRMAddState(
-            id: try stateID(for: sa), reqid: sa.reqid, mode: XFRMMode(rawValue: sa.mode.rawValue),
-            lifetime: XFRMLifetime(softByteLimit: limit(lifetimes.softByteLimit), hardByteLimit: limit(lifetimes.hardByteLimit),
-                                   softPacketLimit: limit(lifetimes.softPacketLimit), hardPacketLimit: limit(lifetimes.hardPacketLimit),
-                                   softAddExpireSeconds: time(lifetimes.softAddExpiresSeconds),
-                                   hardAddExpireSeconds: time(lifetimes.hardAddExpiresSeconds)),
-            replay: XFRMReplayState(window: sa.replayWindow, extendedSequenceNumbers: sa.extendedSequenceNumbers,
-                                    outputSequence: outputSequence ?? 0))
-        state.eventThresholds = eventThresholds(for: sa)
-        if sa.mode == .transport, sa.selectors.count == 1, let selector = sa.selectors.first {
-            state.selector = try self.selector(selector)
-        }
-        // IPv4 traffic through an IPv6 tunnel (or the reverse): the SA takes either family.
-        if sa.mode == .tunnel, sa.selectors.contains(where: { $0.source.bytes.count != sa.source.bytes.count }) {
-            state.flags.insert(.addressFamilyUnspecified)
-        }
-        for algorithm in sa.algorithms {
-            let key = algorithm.key.withUnsafeBytes { XFRMKey(Array($0)) }
-            switch algorithm.kind {
-            case .aead: state.aead = XFRMAlgorithm(kind: .aead, name: algorithm.name, key: key, bits: UInt32(algorithm.bits))
-            case .encryption: state.encryption = XFRMAlgorithm(kind: .encryption, name: algorithm.name, key: key)
-            case .integrity: state.integrity = XFRMAlgorithm(kind: .integrity, name: algorithm.name, key: key, bits: UInt32(algorithm.bits))
-            default: throw XFRMError.invalidArgument("unknown algorithm kind \(algorithm.kind)")
-            }
-        }
-        if let encapsulation = sa.encapsulation {
-            state.encap = XFRMEncap(sourcePort: encapsulation.sourcePort, destinationPort: encapsulation.destinationPort)
-        }
-        return state
-    }
-
-    /// When the kernel sends NEWAE for the SA (once anyone listens on the async-event group,
-    /// as the agent does). Inbound: each time the window's top advanced by half the window
-    /// (every report carries the whole window, so two in a window cover every in-order
-    /// number) and, for the tail and packets arriving below the top, when the timer finds the
-    /// state changed (25 jiffies: 100 ms at HZ 250). One report per packet cost a netlink
-    /// message, a cluster record and a routing-node step per ESP packet; this way the routing
-    /// node's check-only window lags a sender by at most half a window or 100 ms, and a replay
-    /// inside that lag still dies at the target's ICV-checked window. Outbound: never (a
-    /// difference no output sequence reaches and no timer; the kernel's default would be
-    /// every 2 packets).
-    static func eventThresholds(for sa: SADescription) -> XFRMEventThresholds {
-        if sa.direction == .inbound, sa.replayWindow > 0 {
-            return XFRMEventThresholds(replayPackets: max(1, sa.replayWindow / 2), timer: 25)
-        }
-        return XFRMEventThresholds(replayPackets: UInt32.max, timer: 0)
-    }
-
-    static func selector(_ selector: SASelector) throws -> XFRMSelector {
-        XFRMSelector(source: XFRMPrefix(try address(selector.source), length: selector.sourcePrefixLength),
-                     destination: XFRMPrefix(try address(selector.destination), length: selector.destinationPrefixLength),
-                     upperProtocol: selector.ipProtocol,
-                     sourcePort: selector.sourcePort == 0 ? nil : selector.sourcePort,
-                     destinationPort: selector.destinationPort == 0 ? nil : selector.destinationPort)
-    }
-
-    /// One policy per selector: dir in + fwd for inbound SAs, dir out for outbound ones.
-    static func policies(for sa: SADescription) -> [XFRMPolicy] {
-        guard let source = try? address(sa.source), let destination = try? address(sa.destination) else { return [] }
-        let mode = XFRMMode(rawValue: sa.mode.rawValue)
-        let template = XFRMTemplate(source: mode == .tunnel ? source : nil, destination: mode == .tunnel ? destination : nil,
-                                    proto: XFRMProtocol(rawValue: sa.ipsecProtocol.rawValue), reqid: sa.reqid, mode: mode,
-                                    family: source.family)
-        let directions: [XFRMPolicyDirection] = sa.direction == .inbound ? [.inbound, .forward] : [.outbound]
-        return sa.selectors.compactMap { try? selector($0) }.flatMap { selector in
-            directions.map { XFRMPolicy(selector: selector, direction: $0, templates: [template]) }
-        }
+        try XFRMTranslation.state(for: sa, outputSequence: outputSequence, reportsReplay: true)
     }
 }

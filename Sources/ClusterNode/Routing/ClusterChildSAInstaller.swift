@@ -1,6 +1,7 @@
 // The routing node's ChildSAInstaller: the IKE daemon's negotiated CHILD_SAs go to the
 // target hosts through the ClusterService instead of into this host's kernel.
 import Cluster
+import KernelSA
 import Foundation
 import IKEv2
 import NIOCore
@@ -150,30 +151,13 @@ public final class ClusterChildSAInstaller: ChildSAInstaller, @unchecked Sendabl
     }
 }
 
-/// IKE's view of a CHILD_SA (`ChildSAInstallation`) → the cluster's kernel SA descriptions.
+/// IKE's view of a CHILD_SA (`ChildSAInstallation`) → the cluster's kernel SA descriptions:
+/// `ChildSADescriptions` (KernelSA), the translation the standalone gateway uses too, with the
+/// cluster's choice of how the outbound SA is sequenced.
 public enum ClusterChildSA {
     /// The inbound SA (peer → DVIPA, `ids[0]`) and the outbound one (DVIPA → peer, `ids[1]`).
     public static func descriptions(of child: ChildSAInstallation, ids: [ClusterSAID], outboundOwner: NodeID?,
                                     outboundMode: OutboundMode) throws -> [SADescription] {
-        guard ids.count == 2 else { throw ClusterChildSAError(description: "need two SA ids") }
-        let mode: SAMode = child.mode == .tunnel ? .tunnel : .transport
-        var lifetimes = SALifetimes()
-        if child.lifetime.softBytes != 0 { lifetimes.softByteLimit = child.lifetime.softBytes }
-        if child.lifetime.hardBytes != 0 { lifetimes.hardByteLimit = child.lifetime.hardBytes }
-        lifetimes.softAddExpiresSeconds = child.lifetime.softSeconds
-        lifetimes.hardAddExpiresSeconds = child.lifetime.hardSeconds
-        var inboundSelectors: [SASelector] = [], outboundSelectors: [SASelector] = []
-        for local in child.localTrafficSelectors {
-            for remote in child.remoteTrafficSelectors where local.startAddress.count == remote.startAddress.count {
-                let (localAddress, localLength) = try prefix(local)
-                let (remoteAddress, remoteLength) = try prefix(remote)
-                let proto = local.ipProtocolID
-                inboundSelectors.append(SASelector(source: remoteAddress, sourcePrefixLength: remoteLength,
-                                                   destination: localAddress, destinationPrefixLength: localLength, ipProtocol: proto))
-                outboundSelectors.append(SASelector(source: localAddress, sourcePrefixLength: localLength,
-                                                    destination: remoteAddress, destinationPrefixLength: remoteLength, ipProtocol: proto))
-            }
-        }
         let sequencing: SequencingMode
         switch outboundMode {
         case .perTarget:
@@ -182,55 +166,10 @@ public enum ClusterChildSA {
         case .shared(let blockSize, _):
             sequencing = .shared(blockSize: blockSize)
         }
-        func description(_ sa: ChildSAParameters, id: ClusterSAID, inbound: Bool) throws -> SADescription {
-            let encapsulation = child.udpEncapsulation.map {
-                inbound ? UDPEncapsulation(sourcePort: $0.destinationPort, destinationPort: $0.sourcePort) : $0
-            }
-            return SADescription(
-                saID: id, epoch: ClusterEpoch(rawValue: 1), spi: sa.spi, direction: inbound ? .inbound : .outbound,
-                source: try IPAddress(bytes: sa.source), destination: try IPAddress(bytes: sa.destination),
-                ipsecProtocol: .esp, mode: mode, algorithms: try algorithms(sa),
-                extendedSequenceNumbers: child.extendedSequenceNumbers, replayWindow: child.replayWindow,
-                lifetimes: lifetimes, selectors: inbound ? inboundSelectors : outboundSelectors,
-                encapsulation: encapsulation, reqid: child.reqid, sequencing: inbound ? .notApplicable : sequencing)
+        do {
+            return try ChildSADescriptions.make(of: child, ids: ids, outbound: sequencing)
+        } catch let error as ChildSATranslationError {
+            throw ClusterChildSAError(description: error.description)
         }
-        return [try description(child.inbound, id: ids[0], inbound: true),
-                try description(child.outbound, id: ids[1], inbound: false)]
-    }
-
-    /// Linux crypto names for IKE's transforms (as iproute2 and strongSwan name them).
-    static func algorithms(_ sa: ChildSAParameters) throws -> [SAAlgorithm] {
-        let key = sa.encryptionKey
-        switch sa.encryption {
-        case .aesGCM16:
-            return [SAAlgorithm(kind: .aead, name: "rfc4106(gcm(aes))", key: key, bits: 128)]
-        case .chacha20Poly1305:
-            return [SAAlgorithm(kind: .aead, name: "rfc7539esp(chacha20,poly1305)", key: key, bits: 128)]
-        case .aesCBC:
-            let integrity: (String, UInt16)
-            switch sa.integrity {
-            case .hmacSHA2_256_128: integrity = ("hmac(sha256)", 128)
-            case .hmacSHA2_384_192: integrity = ("hmac(sha384)", 192)
-            case .hmacSHA2_512_256: integrity = ("hmac(sha512)", 256)
-            default: throw ClusterChildSAError(description: "integrity \(sa.integrity) is not supported on the targets")
-            }
-            return [SAAlgorithm(kind: .encryption, name: "cbc(aes)", key: key, bits: 0),
-                    SAAlgorithm(kind: .integrity, name: integrity.0, key: sa.integrityKey, bits: integrity.1)]
-        default:
-            throw ClusterChildSAError(description: "encryption \(sa.encryption) is not supported on the targets")
-        }
-    }
-
-    /// The largest prefix covering the selector's range (selectors from configuration are prefixes).
-    static func prefix(_ selector: TrafficSelector) throws -> (IPAddress, UInt8) {
-        let start = selector.startAddress, end = selector.endAddress
-        guard start.count == end.count else { throw ClusterChildSAError(description: "selector \(selector) mixes families") }
-        var length = 0
-        while length < start.count * 8 {
-            let byte = length / 8, bit = UInt8(0x80) >> UInt8(length % 8)
-            if start[byte] & bit != end[byte] & bit { break }
-            length += 1
-        }
-        return (try IPAddress(bytes: start), UInt8(length))
     }
 }
