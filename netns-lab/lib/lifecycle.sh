@@ -10,22 +10,22 @@ LIFE_BOUND_MS=${LIFE_BOUND_MS:-2000}
 LIFE_SLACK_MS=${LIFE_SLACK_MS:-7000}
 LIFE_LIMIT_MS=$((LIFE_BOUND_MS + LIFE_SLACK_MS))
 
-# The build a lifecycle run stops, by LIFE_BUILD: debug ($VIPSEC_DEBUG_BIN) or release
-# ($VIPSEC_RELEASE_BIN); `lifecycle` and `lifecycle-release` run side by side.
-life_build_dir() { if [[ ${LIFE_BUILD:-debug} == release ]]; then echo "${VIPSEC_RELEASE_BIN:-}"; else echo "${VIPSEC_DEBUG_BIN:-}"; fi; }
+# The build a lifecycle run stops, by LIFE_BUILD: release ($VIPSEC_RELEASE_BIN, the default)
+# or debug ($VIPSEC_DEBUG_BIN).
+life_build_dir() { if [[ ${LIFE_BUILD:-release} == release ]]; then echo "${VIPSEC_RELEASE_BIN:-}"; else echo "${VIPSEC_DEBUG_BIN:-}"; fi; }
 
 # life_build_present: that build is there. A missing build is a FAILED check, never a skip.
 life_build_present() {
   local dir; dir=$(life_build_dir)
-  echo "${LIFE_BUILD:-debug} build: '$dir'"
+  echo "${LIFE_BUILD:-release} build: '$dir'"
   [[ -n $dir && -x $dir/vipsec ]] \
-    || { echo "no ${LIFE_BUILD:-debug} build (VIPSEC_DEBUG_BIN / VIPSEC_RELEASE_BIN empty or without vipsec)"; return 1; }
+    || { echo "no ${LIFE_BUILD:-release} build (VIPSEC_DEBUG_BIN / VIPSEC_RELEASE_BIN empty or without vipsec)"; return 1; }
 }
 
 # life_builds: "NAME=PATH" for that build, copied to tmpfs ($LAB_RUN: every start would page
 # the binary in again over 9p otherwise); nothing when it is missing, so its cases do not run.
 life_builds() {
-  local name=${LIFE_BUILD:-debug} dir; dir=$(life_build_dir)
+  local name=${LIFE_BUILD:-release} dir; dir=$(life_build_dir)
   [[ -n $dir && -x $dir/vipsec ]] || return 0
   mkdir -p "$LAB_RUN/$name" && cp "$dir/vipsec" "$LAB_RUN/$name/vipsec" && echo "$name=$LAB_RUN/$name/vipsec"
 }
