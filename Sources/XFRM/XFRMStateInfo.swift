@@ -94,18 +94,24 @@ public struct XFRMStateInfo: Sendable, CustomStringConvertible {
         case .encryption: type = .encryption; header = MemoryLayout<xfrm_algo>.size
         case .integrity: type = .authenticationTruncated; header = MemoryLayout<xfrm_algo_auth>.size
         }
+        // Read in place, never copied whole: the attribute holds the key (the message's bytes
+        // are wiped by the socket once read; the key's one copy here is wiped below).
         guard let bytes = attributes[type.rawValue] else { return nil }
-        let raw = Array(bytes)
-        let name = String(decoding: raw.prefix(64).prefix { $0 != 0 }, as: UTF8.self)
-        let keyBits = raw.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 64, as: UInt32.self) }
-        let bits = kind == .encryption ? 0 : raw.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 68, as: UInt32.self) }
-        let keyLength = (Int(keyBits) + 7) / 8
-        guard raw.count - header >= keyLength else {
-            throw NetlinkError.malformed("\(name) key of \(keyBits) bits in \(raw.count - header) bytes")
+        return try bytes.withUnsafeBytes { raw -> XFRMAlgorithm in
+            guard raw.count >= header else {
+                throw NetlinkError.malformed("\(type) attribute of \(raw.count) bytes, its header needs \(header)")
+            }
+            let name = String(decoding: raw.prefix(64).prefix { $0 != 0 }, as: UTF8.self)
+            let keyBits = raw.loadUnaligned(fromByteOffset: 64, as: UInt32.self)
+            let bits = kind == .encryption ? 0 : raw.loadUnaligned(fromByteOffset: 68, as: UInt32.self)
+            let keyLength = (Int(keyBits) + 7) / 8
+            guard raw.count - header >= keyLength else {
+                throw NetlinkError.malformed("\(name) key of \(keyBits) bits in \(raw.count - header) bytes")
+            }
+            var key = Array(raw[header..<(header + keyLength)])
+            defer { key.withUnsafeMutableBytes { if let base = $0.baseAddress { explicit_bzero(base, $0.count) } } }
+            return XFRMAlgorithm(kind: kind, name: name, key: XFRMKey(key), bits: bits)
         }
-        var key = Array(raw[header..<(header + keyLength)])
-        defer { key.withUnsafeMutableBytes { if let base = $0.baseAddress { explicit_bzero(base, $0.count) } } }
-        return XFRMAlgorithm(kind: kind, name: name, key: XFRMKey(key), bits: bits)
     }
 
     /// Reads XFRMA_REPLAY_ESN_VAL, else XFRMA_REPLAY_VAL, else just the header's window.
