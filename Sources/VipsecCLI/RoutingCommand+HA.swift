@@ -69,6 +69,7 @@ final class HARuntime: Sendable {
             throw ValidationErrorText("ha.seal_key: \(error)")
         }
         let ready = NIOLockedValueBox(store == nil)
+        let readySince = NIOLockedValueBox<Int64?>(nil)
         let takeover = store.map { Takeover(store: $0, service: service, installer: installer, control: control, logger: logger) }
         let announcer = DispatchQueue(label: "vipsec.ha.announce")
         // Opened now: once the IKE sockets are bound only CAP_NET_ADMIN is left.
@@ -96,6 +97,7 @@ final class HARuntime: Sendable {
                             }
                         }
                         ready.withLockedValue { $0 = true }
+                        readySince.withLockedValue { $0 = Int64(HAController.now.nanoseconds / 1_000_000) }
                     }
                 }
                 do {
@@ -148,7 +150,8 @@ final class HARuntime: Sendable {
                             takeover: store.map { store in
                                 let c = store.counters.withLockedValue { $0 }
                                 return HAStatus.TakeoverStatus(ready: ready.withLockedValue { $0 }, puts: c.puts, deletes: c.deletes,
-                                                               fenced: c.fenced, failed: c.failed, adopted: c.adopted, refused: c.refused)
+                                                               fenced: c.fenced, failed: c.failed, adopted: c.adopted, refused: c.refused,
+                                                               readySinceMonotonicMilliseconds: readySince.withLockedValue { $0 })
                             })
         }
         logger.info("HA: node \(cluster.nodeID), etcd \(ha.endpoints.joined(separator: ",")), prefix \(ha.prefix), lease \(ha.lease)s, DVIPA \(dvipa) on \(interface) while active")

@@ -86,7 +86,11 @@ public struct HAStatus: Codable, Equatable, Sendable {
         public var failed: Int
         public var adopted: Int
         public var refused: Int
-        public init(ready: Bool, puts: Int, deletes: Int, fenced: Int, failed: Int, adopted: Int, refused: Int) {
+        /// When this node last became ready (CLOCK_MONOTONIC, ms): a takeover's end, exactly.
+        public var readySinceMonotonicMilliseconds: Int64?
+        public init(ready: Bool, puts: Int, deletes: Int, fenced: Int, failed: Int, adopted: Int, refused: Int,
+                    readySinceMonotonicMilliseconds: Int64? = nil) {
+            self.readySinceMonotonicMilliseconds = readySinceMonotonicMilliseconds
             self.ready = ready
             self.puts = puts
             self.deletes = deletes
