@@ -91,9 +91,14 @@ final class HARuntime: Sendable {
                                 try await takeover.run(term: term)
                                 break
                             } catch {
-                                let last = attempt == 3 ? "; serving without the recorded state (peers renegotiate)" : ""
+                                let last = attempt == 3 ? "; serving in a fresh epoch without the recorded state (peers renegotiate)" : ""
                                 logger.error("HA: term \(term): takeover attempt \(attempt) failed: \(error)\(last)")
-                                try? await Task.sleep(for: .milliseconds(200))
+                                if attempt == 3 {
+                                    var generator = SystemRandomNumberGenerator()
+                                    try? await service.adopt(epoch: .fresh(using: &generator), sas: [])
+                                } else {
+                                    try? await Task.sleep(for: .milliseconds(200))
+                                }
                             }
                         }
                         ready.withLockedValue { $0 = true }
