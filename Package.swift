@@ -132,8 +132,9 @@ let package = Package(
         .target(name: "HAElection", dependencies: ["Cluster"]),
         // The etcd v3 client over the JSON gateway (async-http-client + swift-nio-ssl).
         .target(name: "HACoordination", dependencies: [
-            "HAElection", "Cluster",
+            "HAElection", "Cluster", "Secrets",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -6,7 +6,12 @@ extension SAAuthority {
         let node = hello.nodeID
         let outcome = membership.join(hello, now: now)
         var actions: [AuthorityAction] = []
+        let restoredOwner = restoredOwners.remove(node) != nil
         switch outcome.kind {
+        case .new where restoredOwner && hello.heldEpoch != membership.epoch:
+            // Owns per-target SAs of the previous active but no longer holds the epoch: its
+            // agent restarted during the takeover, its kernel is empty (see `.restarted`).
+            actions += detach(node, leaving: true)
         case .new:
             break
         case .reconnected:

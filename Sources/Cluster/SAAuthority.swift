@@ -83,6 +83,9 @@ public struct SAAuthority: Sendable {
     var perTargetRequested: Set<PerTargetLine> = []
     var rekeyRequested: Set<ClusterSAID> = []
     var peerDeletionRequested: Set<ClusterSAID> = []
+    /// After a takeover (SAAuthority+Restore.swift): owners of restored per-target SAs not
+    /// yet rejoined. One that comes back without the cluster's epoch restarted meanwhile.
+    var restoredOwners: Set<NodeID> = []
     /// The highest SA id in use: `makeSAID()` hands out the next (SAAuthority+ChildSA.swift).
     public internal(set) var lastSAID: UInt64 = 0
 

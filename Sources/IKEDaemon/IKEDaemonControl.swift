@@ -3,6 +3,7 @@
 // from any thread; each command hops onto the loop of the IKE worker holding the CHILD_SA. Before the daemon runs,
 // commands are dropped (logged by the caller if it cares).
 import Foundation
+import IKEv2
 import NIOCore
 
 /// Commands into a running IKE daemon.
@@ -45,6 +46,56 @@ public final class IKEDaemonControl: @unchecked Sendable {
                 return
             }
             core.retryChildSAExpiry(.delete(ikeSA: ikeSA, inboundSPI: inboundSPI), tries: 50)
+        }
+    }
+
+    /// HA takeover (IKEGateway+Adopt.swift): every worker forgets the IKE_SAs it holds
+    /// without a word to their peers, then each record goes to the worker that owns its SPI
+    /// and is adopted there. Returns the records adopted and, for each refused one, our SPI
+    /// and why. Nil when the daemon is not running.
+    public func adopt(_ records: [IKESARecord]) async -> (adopted: [IKESARecord], refused: [(spi: UInt64, reason: String)])? {
+        guard let workers = running else { return nil }
+        var byWorker: [Int: [IKESARecord]] = [:]
+        for record in records {
+            let index = record.isOriginalInitiator ? IKEShardRouting.initiatorWorker
+                : workers.routing.worker(forInitiatorSPI: record.initiatorSPI)
+            byWorker[index, default: []].append(record)
+        }
+        var adopted: [IKESARecord] = []
+        var refused: [(spi: UInt64, reason: String)] = []
+        for (index, core) in workers.cores.enumerated() {
+            let mine = byWorker[index] ?? []
+            let outcome = try? await core.loop.submit { () -> ([IKESARecord], [(spi: UInt64, reason: String)]) in
+                core.gateway.forgetAllSilently()
+                core.persistenceState = PersistenceState()
+                var done: [IKESARecord] = [], failed: [(spi: UInt64, reason: String)] = []
+                for record in mine {
+                    do {
+                        let actions = try core.gateway.adopt(record, wallOffset: core.wallOffset, now: DaemonCore.now)
+                        core.persistenceState.requested[record.localSPI] = record
+                        core.performNow(actions)
+                        done.append(record)
+                    } catch {
+                        failed.append((record.localSPI, "\(error)"))
+                    }
+                }
+                return (done, failed)
+            }.get()
+            adopted += outcome?.0 ?? []
+            refused += outcome?.1 ?? mine.map { ($0.localSPI, "worker \(index) did not answer") }
+        }
+        return (adopted, refused)
+    }
+
+    /// HA step-down: every worker forgets its IKE_SAs silently (a later takeover adopts the
+    /// cluster's current ones from etcd).
+    public func forgetAll() {
+        guard let workers = running else { return }
+        for core in workers.cores {
+            core.loop.execute {
+                core.gateway.forgetAllSilently()
+                core.persistenceState = PersistenceState()
+            }
         }
     }
 

@@ -38,6 +38,8 @@ public final class IKEDaemonService {
     /// initiation on a standby goes nowhere and times out); the sockets bind the listen
     /// addresses with IP_FREEBIND, so they serve the moment the DVIPA is added.
     public var servingGate: (@Sendable () -> Bool)?
+    /// HA: where the workers record established IKE_SAs (IKESAPersistence.swift); nil: nowhere.
+    public var persistence: IKESAPersistence?
 
     /// `control`, if given, accepts commands (e.g. from the cluster) while `run` runs.
     /// `onStopSignal(count)` runs on the signal queue at every SIGTERM/SIGINT (1 for the
@@ -105,8 +107,10 @@ public final class IKEDaemonService {
         let allChannels = channels
         let allSenders = senders
         let gate = servingGate
+        let persistence = self.persistence
         _ = try workers.collect { core in
             core.servingGate = gate
+            core.persistence = persistence
             core.channels = allChannels
             core.senders = allSenders.map { (SenderKey(address: IPPrefix.parseAddress($0.key.address) ?? [], port: $0.key.port), $0.value) }
         }.wait()
@@ -251,6 +255,12 @@ final class DaemonCore: @unchecked Sendable {
     var servingGate: (@Sendable () -> Bool)?
     /// Datagrams dropped and sends suppressed while the gate said no.
     var standbyDrops = 0
+    /// HA: where established IKE_SAs are recorded before their datagrams go out
+    /// (IKESAPersistence.swift; nil: not recorded), and this worker's bookkeeping of it.
+    var persistence: IKESAPersistence?
+    var persistenceState = PersistenceState()
+    /// The wall clock minus this clock (records carry wall-clock times), fixed at start.
+    let wallOffset = Date().timeIntervalSince1970 - DaemonCore.now
 
     /// `reqids`: the daemon's (every worker's core gets the same one).
     init(config: DaemonConfig, installer: ChildSAInstaller, logger: Logger, loop: EventLoop,
@@ -314,6 +324,11 @@ final class DaemonCore: @unchecked Sendable {
     }
 
     func perform(_ actions: [GatewayAction]) {
+        if let persistence { return performPersisting(actions, persistence: persistence) }
+        performNow(actions)
+    }
+
+    func performNow(_ actions: [GatewayAction]) {
         defer { publishIKESAs() }
         for action in actions {
             switch action {

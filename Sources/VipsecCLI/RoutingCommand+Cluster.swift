@@ -40,7 +40,7 @@ extension RoutingCommand {
                 if !control.deleteChildSA(inboundSPI: child.inboundSPI) { logger.warning("IKE daemon not running: \(saID) not deleted") }
             }))
         // HA (issue 19): the election gates IKE, agents and the DVIPA (RoutingCommand+HA.swift).
-        let ha = try settings.ha.map { try HARuntime.start($0, cluster: settings, service: service, logger: logger) }
+        let ha = try settings.ha.map { try HARuntime.start($0, cluster: settings, service: service, installer: installer, control: control, logger: logger) }
         defer {
             if let ha {
                 let stopped = DispatchSemaphore(value: 0)
@@ -82,7 +82,14 @@ extension RoutingCommand {
                                               if let ha { Task { await ha.stop(bound: .seconds(1)) } }
                                           } else { service.hurry() }
                                       })
-        if let ha { daemon.servingGate = { ha.controller.maySend() } }
+        if let ha {
+            daemon.servingGate = { ha.serving() }
+            if let store = ha.store, settings.sequenceMode == .perTarget {
+                daemon.persistence = store
+            } else if ha.store != nil {
+                logger.warning("HA: shared outbound SAs (sequence blocks) are not continued across a takeover: IKE state is not recorded, a takeover renegotiates")
+            }
+        }
         daemon.extraStatusLines = inbound?.statusLines
         daemon.configPath = config
         daemon.hangups = hangups

@@ -141,4 +141,24 @@ final class HASettingsTests: XCTestCase {
             }
         }
     }
+
+    func testSealKeyIsOptionalAndCheckedLikeAKey() throws {
+        XCTAssertNil(try config(minimal).settings.cluster?.ha?.sealKeyPath, "without it no IKE state goes to etcd")
+        try withFiles { directory, _ in
+            let path = "\(directory)/seal.key"
+            FileManager.default.createFile(atPath: path, contents: Data(repeating: 7, count: 32), attributes: [.posixPermissions: 0o644])
+            let text = (cluster + "\n" + minimal + "\n            seal_key = \(path)\n        }\n    }\n}\n")
+                .replacingOccurrences(of: "/etc/vipsec/ha", with: directory)
+            let configPath = "\(directory)/sealed.conf"
+            FileManager.default.createFile(atPath: configPath, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+            XCTAssertThrowsError(try DaemonConfig.load(path: configPath)) { error in
+                let error = error as? ConfigError
+                XCTAssertEqual(error?.key, "vipsec.cluster.ha.seal_key")
+                XCTAssertEqual(error?.line, 14)
+                XCTAssertTrue(error?.message.contains("mode 0644") ?? false, "\(String(describing: error))")
+            }
+            chmod(path, 0o600)
+            XCTAssertEqual(try DaemonConfig.load(path: configPath).settings.cluster?.ha?.sealKeyPath, path)
+        }
+    }
 }

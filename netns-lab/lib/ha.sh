@@ -5,6 +5,7 @@
 #                        clu0 10.0.0.2); the DVIPA is on neither: vipsec adds it to the active
 #   ha_config NODE FILE  `vipsec routing`'s config for NODE (router | router2): the cluster
 #                        scenarios' config (cluster_ike_config) plus `ha { }` with the lab's etcd
+#                        (and `seal_key = $HA_SEAL_KEY` when set: IKE state kept in etcd)
 #   ha_start NODE        `vipsec routing` in NODE's namespace (pid in $LAB_RUN/NODE/pid)
 #   ha_agent_start N ROUTING   `vipsec target` in tN with --routing ROUTING (a list)
 #   ha_status NODE       `vipsec status --json` of NODE
@@ -42,7 +43,8 @@ ha_config() {
             key = $ETCD_PKI/$node.key
             interface = wan0
             prefix = /vipsec/lab/
-            lease = $HA_LEASE
+            lease = $HA_LEASE${HA_SEAL_KEY:+
+            seal_key = $HA_SEAL_KEY}
         }" cluster_ike_config "$file"
   # The per-node keys: cluster address, certificate, status socket, control socket (the
   # namespaces share one file system: two daemons must not both use /run/vipsec/control.sock).

@@ -61,6 +61,26 @@ public final class ClusterChildSAInstaller: ChildSAInstaller, @unchecked Sendabl
         lock.withLock { lines.first { $0.value.ids.contains(saID) }?.key }
     }
 
+    /// HA takeover: the CHILD_SAs of the adopted IKE_SAs and the cluster SAs they were
+    /// distributed as (matched by SPI); replaces whatever this node knew. A CHILD_SA without
+    /// both descriptions is left out (its IKE_SA deletes or rekeys it like any unknown one).
+    public func adopt(_ children: [ChildSAInstallation], descriptions: [SADescription]) {
+        lock.withLock {
+            lines = [:]
+            deferred = [:]
+            inFlight = []
+            deletedInFlight = []
+            for child in children {
+                guard let inbound = descriptions.first(where: { $0.direction == .inbound && $0.spi == child.inbound.spi }),
+                      let outbound = descriptions.first(where: { $0.direction == .outbound && $0.spi == child.outbound.spi })
+                else { continue }
+                var owner: NodeID?
+                if case .perTarget(let node) = outbound.sequencing { owner = node }
+                lines[child.reference] = Line(ids: [inbound.saID, outbound.saID], owner: owner)
+            }
+        }
+    }
+
     public func install(_ child: ChildSAInstallation, on loop: EventLoop) -> EventLoopFuture<Void> {
         // In flight from the caller's moment on: a delete that comes before the task runs
         // must find it (else the install would go ahead and its SAs stay on the targets).

@@ -72,9 +72,39 @@ public struct HAStatus: Codable, Equatable, Sendable {
     /// When the role last changed, CLOCK_MONOTONIC in ms: nodes on one host (the lab's
     /// namespaces) can be put in order by it.
     public var roleSinceMonotonicMilliseconds: Int64
+    /// With `ha.seal_key` (IKE state kept in etcd), else nil.
+    public var takeover: TakeoverStatus?
+
+    /// The IKE state in etcd (docs/takeover.md): whether this node's takeover is done (it then
+    /// answers IKE and admits agents), records written and deleted, writes refused because
+    /// another node leads or failed, records adopted and refused at this node's takeovers.
+    public struct TakeoverStatus: Codable, Equatable, Sendable {
+        public var ready: Bool
+        public var puts: Int
+        public var deletes: Int
+        public var fenced: Int
+        public var failed: Int
+        public var adopted: Int
+        public var refused: Int
+        /// When this node last became ready (CLOCK_MONOTONIC, ms): a takeover's end, exactly.
+        public var readySinceMonotonicMilliseconds: Int64?
+        public init(ready: Bool, puts: Int, deletes: Int, fenced: Int, failed: Int, adopted: Int, refused: Int,
+                    readySinceMonotonicMilliseconds: Int64? = nil) {
+            self.readySinceMonotonicMilliseconds = readySinceMonotonicMilliseconds
+            self.ready = ready
+            self.puts = puts
+            self.deletes = deletes
+            self.fenced = fenced
+            self.failed = failed
+            self.adopted = adopted
+            self.refused = refused
+        }
+    }
 
     public init(role: String, term: Int64?, leader: String?, leaderTerm: Int64?, etcd: String,
-                servingMillisecondsLeft: Int64?, stepDowns: [String: Int], roleSinceMonotonicMilliseconds: Int64) {
+                servingMillisecondsLeft: Int64?, stepDowns: [String: Int], roleSinceMonotonicMilliseconds: Int64,
+                takeover: TakeoverStatus? = nil) {
+        self.takeover = takeover
         self.roleSinceMonotonicMilliseconds = roleSinceMonotonicMilliseconds
         self.role = role
         self.term = term
@@ -89,6 +119,8 @@ public struct HAStatus: Codable, Equatable, Sendable {
         ["HA: \(role)\(term.map { ", term \($0)" } ?? ""), leader \(leader ?? "none")\(leaderTerm.map { " (term \($0))" } ?? ""), etcd \(etcd)"
             + (servingMillisecondsLeft.map { ", serving for \($0) ms more" } ?? "")
             + (stepDowns.isEmpty ? "" : ", step-downs " + stepDowns.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))]
+            + (takeover.map { ["HA IKE state in etcd: \($0.ready ? "ready" : "not ready"), records put \($0.puts), deleted \($0.deletes), "
+                + "fenced \($0.fenced), failed \($0.failed); takeovers adopted \($0.adopted), refused \($0.refused)"] } ?? [])
     }
 }
 

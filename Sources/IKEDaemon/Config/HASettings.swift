@@ -14,6 +14,11 @@
 //                 prefix = /vipsec/prod/            # this cluster's keys in etcd
 //                 lease = 3s                        # takeover time vs etcd ride-through
 //                 allow_small_etcd = no             # yes: accept fewer than 3 endpoints (tests)
+//                 seal_key = /etc/vipsec/ha/seal.key # 32 random octets, mode 0600, the same on
+//                                                   # every routing node: with it the active keeps
+//                                                   # its IKE_SAs in etcd (sealed) and a takeover
+//                                                   # continues them; without it a takeover
+//                                                   # renegotiates (scripts/cluster-ca seal-key)
 //             }
 //         }
 //     }
@@ -34,6 +39,8 @@ public struct HASettings: Sendable, Equatable {
     public var prefix: String
     /// Seconds.
     public var lease: Double
+    /// The cluster's seal key file (HACoordination.RecordSealer); nil: no IKE state in etcd.
+    public var sealKeyPath: String?
     /// Where each file key was written (for `--check`'s errors).
     var lines: [String: Int] = [:]
 
@@ -56,7 +63,8 @@ public struct HASettings: Sendable, Equatable {
         caPath = try reader.requiredString("ca")
         certificatePath = try reader.requiredString("cert")
         keyPath = try reader.requiredString("key")
-        for key in ["ca", "cert", "key"] { lines[key] = reader.section.entry(key)?.line }
+        sealKeyPath = reader.entry("seal_key")?.value
+        for key in ["ca", "cert", "key", "seal_key"] { lines[key] = reader.section.entry(key)?.line }
         guard let interfaceEntry = reader.entry("interface") else { throw reader.error(missing: "interface") }
         // IFNAMSIZ is 16 with the NUL; no '/', no blanks (dev_valid_name in the kernel).
         guard (1...15).contains(interfaceEntry.value.utf8.count),
@@ -98,7 +106,7 @@ public struct HASettings: Sendable, Equatable {
             ("key", keyPath, UInt32(0o077), "a key file must not be accessible by group or others; run: chmod 600 \(keyPath)"),
             ("cert", certificatePath, UInt32(0o022), "a certificate must not be writable by group or others"),
             ("ca", caPath, UInt32(0o022), "the CA certificate must not be writable by group or others"),
-        ] {
+        ] + (sealKeyPath.map { [("seal_key", $0, UInt32(0o077), "a key file must not be accessible by group or others; run: chmod 600 \($0)")] } ?? []) {
             var info = stat()
             guard stat(value, &info) == 0 else {
                 throw ConfigError(file: file, line: lines[key] ?? 0, key: path + key,

@@ -317,6 +317,13 @@ struct IKEGateway {
 
     // MARK: Bookkeeping
 
+    /// Drops the IKE_SA with our SPI `spi` from the table alone (HA: a stale copy replaced or
+    /// forgotten, IKEGateway+Adopt.swift); the caller updated the indexes.
+    mutating func forgetStored(_ spi: UInt64) {
+        sas[spi] = nil
+        for table in [\SATimes.established, \.ikeRekeyAt, \.ikeExpireAt] { times[keyPath: table][spi] = nil }
+    }
+
     /// Keeps the SA's new state and turns its actions into gateway actions. Call it with the
     /// SA *after* the call that produced `actions` (never `store(sa, sa.f())`: the first
     /// argument would be the copy from before the mutation).

@@ -92,6 +92,25 @@ public struct TaskManager<Context> {
         self.policy = policy
     }
 
+    /// A sequencer continuing another's (a restored IKE_SA, IKESA+Snapshot.swift): the
+    /// message IDs and the cached response carry over; nothing is in flight (re-send a
+    /// request that was with `requestSent`).
+    public init(policy: RetransmissionPolicy, nextRequestMessageID: UInt32, expectedRequestMessageID: UInt32,
+                cachedResponse: (messageID: UInt32, requestDigest: [UInt8], datagrams: IKEDatagrams)?) {
+        self.policy = policy
+        self.nextRequestMessageID = nextRequestMessageID
+        self.expectedRequestMessageID = expectedRequestMessageID
+        self.cachedResponse = cachedResponse
+    }
+
+    /// The last response with the digest of the request it answered (for a snapshot).
+    public var cachedResponseWithDigest: (messageID: UInt32, requestDigest: [UInt8], datagrams: IKEDatagrams)? {
+        cachedResponse
+    }
+
+    /// The datagrams of our request in flight, if any (for a snapshot).
+    public var outstandingDatagrams: IKEDatagrams? { outstanding?.datagrams }
+
     // MARK: Our requests
 
     /// Whether a new request may be sent now (window size 1, message IDs not exhausted).
