@@ -196,7 +196,7 @@ let package = Package(
 
         // MARK: Tests
         // What several test targets share (a seeded generator, hex test data); not a product.
-        .target(name: "VipsecTestSupport", path: "Tests/VipsecTestSupport"),
+        .target(name: "VipsecTestSupport", dependencies: ["IKEv2"], path: "Tests/VipsecTestSupport"),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMNL"]),
         .testTarget(name: "NetfilterQueueTests", dependencies: ["NetfilterQueue", "InboundRouting", "Netlink", "CMNL"]),
         .testTarget(name: "XFRMTests", dependencies: ["XFRM", "Netlink", "CMNL", "VipsecTestSupport"]),

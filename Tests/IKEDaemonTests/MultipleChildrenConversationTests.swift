@@ -2,6 +2,7 @@ import XCTest
 import IKEv2
 import IKECrypto
 @testable import IKEDaemon
+import VipsecTestSupport
 
 /// A connection with several children (strongSwan's `children { a { } b { } }`): IKE_AUTH
 /// makes the first, CREATE_CHILD_SA the others; the responder picks, per request, the child
@@ -226,12 +227,7 @@ final class MultipleChildrenConversationTests: XCTestCase {
             c.reqid = reqid
             return c
         }
-        return IKESAConfiguration(
-            name: "peer", ikeProposals: try ProposalSyntax.parse("aes256gcm16-prfsha256-x25519", protocolID: .ike),
-            localIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 1]),
-            remoteIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 100]),
-            presharedKey: SecretBytes(Array("lab secret".utf8)),
-            children: [try child("pa", half(1, upper: false), half(2, upper: false), 1),
+        return try LabPeerConfiguration.make(children: [try child("pa", half(1, upper: false), half(2, upper: false), 1),
                        try child("pb", half(1, upper: true), half(2, upper: true), 2),
                        try child("pc", .ipv4([10, 1, 1, 0], [10, 1, 1, 255]), .ipv4([10, 2, 1, 0], [10, 2, 1, 255]), 3)])
     }

@@ -59,14 +59,7 @@ final class RedirectWorkersTests: XCTestCase {
         while true {
             let address: [UInt8] = [192, 0, 2, nextPeer]
             nextPeer += 1
-            let child = ChildSAConfiguration(name: "lab", espProposals: try ProposalSyntax.parse("aes256gcm16", protocolID: .esp),
-                                             localTrafficSelectors: [.ipv4([10, 1, 0, 0], [10, 1, 0, 255])],
-                                             remoteTrafficSelectors: [.ipv4([10, 2, 0, 0], [10, 2, 0, 255])])
-            var configuration = IKESAConfiguration(
-                name: "peer", ikeProposals: try ProposalSyntax.parse("aes256gcm16-prfsha256-x25519", protocolID: .ike),
-                localIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 1]),
-                remoteIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 100]),
-                presharedKey: SecretBytes(Array("lab secret".utf8)), child: child, reqid: 1)
+            var configuration = try LabPeerConfiguration.make()
             configuration.followRedirects = true
             let sa = try IKESA.initiator(configuration: configuration, provider: provider,
                                          local: IKEEndpoint(address: address, port: 500), remote: Self.gateway)

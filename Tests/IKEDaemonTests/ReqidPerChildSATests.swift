@@ -26,11 +26,7 @@ final class ReqidPerChildSATests: XCTestCase {
                                  localTrafficSelectors: [.ipv4([10, 1, n, 0], [10, 1, n, 255])],
                                  remoteTrafficSelectors: [.ipv4([10, 2, 0, 0], [10, 2, 0, 255])])
         }
-        let configuration = IKESAConfiguration(
-            name: "peer", ikeProposals: try ProposalSyntax.parse("aes256gcm16-prfsha256-x25519", protocolID: .ike),
-            localIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 1]),
-            remoteIdentity: IdentificationPayload(idType: .ipv4Address, identificationData: [192, 0, 2, 100]),
-            presharedKey: SecretBytes(Array("lab secret".utf8)), children: children)
+        let configuration = try LabPeerConfiguration.make(children: children)
         return try IKESA.initiator(configuration: configuration, provider: provider, local: G.peerAddress, remote: G.gatewayAddress)
     }
 
