@@ -14,6 +14,9 @@ public final class XFRMAgentKernel: AgentKernel {
     /// Which held SAs use each policy.
     private var policyUsers: [XFRMPolicyID: Set<ClusterSAID>] = [:]
     private var installed: [ClusterSAID: XFRMStateID] = [:]
+    /// ESP-in-UDP sockets by (DVIPA, port), opened for the first inbound SA with UDP
+    /// encapsulation (NAT-T), kept until `removeAll`.
+    private var encapSockets: [EncapSocketKey: ESPInUDPSocket] = [:]
 
     /// Opens an XFRM socket (in the caller's network namespace, or in the named one);
     /// `journalPath` (nil: no journal) records installed SAs.
@@ -24,6 +27,7 @@ public final class XFRMAgentKernel: AgentKernel {
 
     public func install(_ sa: SADescription, outputSequence: UInt64?) throws {
         let state = try Self.state(for: sa, outputSequence: outputSequence)
+        try openEncapSocket(for: sa)
         do {
             try kernel.addState(state)
         } catch let error as XFRMError where error.errno == EEXIST {
@@ -128,6 +132,8 @@ public final class XFRMAgentKernel: AgentKernel {
         installed = [:]
         for policy in policyUsers.keys { try? kernel.deletePolicy(policy) }
         policyUsers = [:]
+        for socket in encapSockets.values { socket.close() }
+        encapSockets = [:]
         writeJournal()
         return removed
     }
@@ -143,6 +149,31 @@ public final class XFRMAgentKernel: AgentKernel {
             "\(id.source?.description ?? "0.0.0.0") \(id.destination) \(String(id.spi, radix: 16)) \(id.proto.rawValue)"
         }
         try? (lines.joined(separator: "\n") + "\n").write(toFile: journalPath, atomically: true, encoding: .utf8)
+    }
+
+    /// The (DVIPA, local port) of ESP-in-UDP sockets this agent holds, for its status and tests.
+    public var encapsulationSockets: [String] {
+        encapSockets.keys.map { $0.address.isIPv4 ? "\($0.address):\($0.port)" : "[\($0.address)]:\($0.port)" }.sorted()
+    }
+
+    /// An inbound SA with UDP encapsulation arrives as UDP to its destination (the DVIPA) and
+    /// local port (the encap's destination port, 4500): without a UDP_ENCAP socket there the
+    /// kernel would deliver it as plain UDP (no listener: ICMP port unreachable) and never
+    /// decrypt it. Outbound SAs need none (the kernel encapsulates on output from the state).
+    private func openEncapSocket(for sa: SADescription) throws {
+        guard let key = Self.encapSocketKey(for: sa), encapSockets[key] == nil else { return }
+        encapSockets[key] = try ESPInUDPSocket(address: key.address, port: key.port)
+    }
+
+    struct EncapSocketKey: Hashable {
+        var address: IPAddress
+        var port: UInt16
+    }
+
+    /// Where an SA needs an ESP-in-UDP socket: inbound with encapsulation only.
+    static func encapSocketKey(for sa: SADescription) -> EncapSocketKey? {
+        guard sa.direction == .inbound, let encapsulation = sa.encapsulation else { return nil }
+        return EncapSocketKey(address: sa.destination, port: encapsulation.destinationPort)
     }
 
     // MARK: SADescription → XFRM
