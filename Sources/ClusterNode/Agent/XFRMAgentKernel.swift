@@ -151,11 +151,6 @@ public final class XFRMAgentKernel: AgentKernel {
         try? (lines.joined(separator: "\n") + "\n").write(toFile: journalPath, atomically: true, encoding: .utf8)
     }
 
-    /// The (DVIPA, local port) of ESP-in-UDP sockets this agent holds, for its status and tests.
-    public var encapsulationSockets: [String] {
-        encapSockets.keys.map { $0.address.isIPv4 ? "\($0.address):\($0.port)" : "[\($0.address)]:\($0.port)" }.sorted()
-    }
-
     /// An inbound SA with UDP encapsulation arrives as UDP to its destination (the DVIPA) and
     /// local port (the encap's destination port, 4500): without a UDP_ENCAP socket there the
     /// kernel would deliver it as plain UDP (no listener: ICMP port unreachable) and never
