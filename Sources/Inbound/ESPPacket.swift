@@ -114,10 +114,16 @@ public enum ESPPacketParser {
     }
 
     /// The part after the IP header(s): ESP, or UDP to 4500 carrying ESP, IKE or a keepalive.
-    static func transport(_ p: UnsafeRawBufferPointer, protocol proto: UInt8, offset: Int, end: Int,
+    ///
+    /// ESP in UDP ends where the UDP length says (the kernel trims the datagram to it before
+    /// the ESP stack sees it), not where the IP header says: octets after it are not part of
+    /// the ESP packet, so its trailer and ICV are found from the UDP length. A UDP length
+    /// below 8 or beyond the IP payload is `malformedOuter`.
+    static func transport(_ p: UnsafeRawBufferPointer, protocol proto: UInt8, offset: Int, end ipEnd: Int,
                           source: InboundAddress, destination: InboundAddress) -> OuterParse {
-        guard offset <= end else { return .drop(.malformedOuter) }
-        let available = min(p.count, end)
+        guard offset <= ipEnd else { return .drop(.malformedOuter) }
+        var end = ipEnd
+        var available = min(p.count, end)
         var espOffset = offset
         var encapsulated = false
         switch proto {
@@ -127,6 +133,10 @@ public enum ESPPacketParser {
             guard offset + 8 <= end else { return .drop(.malformedOuter) }
             guard offset + 8 <= available else { return .drop(.tooShort) }
             guard p.be16(offset + 2) == natTraversalPort else { return .local(.notESP) }
+            let udpLength = Int(p.be16(offset + 4))
+            guard udpLength >= 8, offset + udpLength <= ipEnd else { return .drop(.malformedOuter) }
+            end = offset + udpLength
+            available = min(available, end)
             let payload = offset + 8
             let payloadLength = end - payload
             if payloadLength == 1, payload < available, p[payload] == 0xFF { return .local(.natKeepalive) }

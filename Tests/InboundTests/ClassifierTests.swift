@@ -102,6 +102,48 @@ final class ClassifierTests: XCTestCase {
         XCTAssertEqual(c.classify(Fixture.tcp(sport: 8080, flags: Fixture.ack, spi: Fixture.spi), now: Fixture.now), .drop(.noSA))
     }
 
+    /// ESP in UDP over an IPv6 DVIPA: placed by the inner flow like plain ESP. The NAT may
+    /// move the peer to another public port or address (RFC 3948 mapping change): the SA is
+    /// found by (DVIPA, SPI) and the flow by its inner 5-tuple, so neither notices.
+    func testESPInUDPOverIPv6FollowsTheInnerFlowWhateverTheNATPort() {
+        var c = Fixture.classifier(sas: [Fixture.sa(destination: Fixture.dvipa6)])
+        func packet(sport: UInt16, flags: UInt8, sequence: UInt32, natPort: UInt16,
+                    natAddress: InboundAddress = Fixture.peer6, udp: Bool = true) -> [UInt8] {
+            let inner = PacketBuilder.ipv6(source: Fixture.peerHost6, destination: Fixture.dvipa6, nextHeader: 6,
+                                           payload: PacketBuilder.tcp(source: sport, destination: 443, flags: flags))
+            let plain = PacketBuilder.espPlaintext(payload: inner, nextHeader: 41, multiple: 4)
+            let esp = PacketBuilder.espHeader(spi: Fixture.spi, sequenceNumber: sequence) + plain + [UInt8](repeating: 0xAA, count: 16)
+            let body = udp ? PacketBuilder.udp(source: natPort, destination: 4500, payload: esp) : esp
+            return PacketBuilder.ipv6(source: natAddress, destination: Fixture.dvipa6, nextHeader: udp ? 17 : 50, payload: body,
+                                      extensionHeaders: [60])
+        }
+        var targets: [UInt16: UInt16] = [:]
+        for sport in UInt16(50_000)..<50_030 {
+            let first = c.classify(packet(sport: sport, flags: Fixture.syn, sequence: 1, natPort: 4500), now: Fixture.now)
+            guard let target = first.target else { return XCTFail("\(first)") }
+            targets[sport] = target
+        }
+        XCTAssertEqual(c.counters[.created], 30)
+        XCTAssertGreaterThan(Set(targets.values).count, 1, "30 flows over 3 targets")
+        let moved = InboundAddress(v6: [0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9])!
+        for (sport, target) in targets {
+            XCTAssertEqual(c.classify(packet(sport: sport, flags: Fixture.ack, sequence: 2, natPort: 61_111), now: Fixture.now).target,
+                           target, "a new NAT port")
+            XCTAssertEqual(c.classify(packet(sport: sport, flags: Fixture.ack, sequence: 3, natPort: 4500, natAddress: moved),
+                                      now: Fixture.now).target, target, "a new NAT address")
+            XCTAssertEqual(c.classify(packet(sport: sport, flags: Fixture.ack, sequence: 4, natPort: 0, udp: false),
+                                      now: Fixture.now).target, target, "plain ESP of the same SA")
+        }
+        XCTAssertEqual(c.counters[.entry], 90)
+        XCTAssertEqual(c.flows.count, 30, "no entry from the moved packets")
+        // The same SPI under the IPv4 DVIPA is another SA: nobody holds it.
+        let v4 = PacketBuilder.ipv4(source: Fixture.peer, destination: Fixture.dvipa, protocol: 17,
+                                    payload: PacketBuilder.udp(source: 4500, destination: 4500,
+                                                               payload: PacketBuilder.espHeader(spi: Fixture.spi, sequenceNumber: 5)
+                                                                   + [UInt8](repeating: 0, count: 40)))
+        XCTAssertEqual(c.classify(v4, now: Fixture.now), .drop(.noSA))
+    }
+
     func testReplayCheckUsesOnlyEvidence() {
         var c = Fixture.classifier()
         XCTAssertNotNil(c.classify(Fixture.tcp(sport: 1, flags: Fixture.syn, sequence: 5), now: Fixture.now).target)

@@ -51,6 +51,46 @@ final class ESPPacketTests: XCTestCase {
                        .local(.notESP))
     }
 
+    /// RFC 3948 over IPv4 and IPv6 (with extension headers): the ESP packet ends where the
+    /// UDP length says, as the kernel trims it; a UDP length below 8 or past the IP payload
+    /// is malformed.
+    func testESPInUDPEndsAtTheUDPLength() {
+        let body = PacketBuilder.espHeader(spi: 0xABCD_0002, sequenceNumber: 9) + [UInt8](repeating: 0x5A, count: 40)
+        let trailing = [UInt8](repeating: 0xEE, count: 12)
+        let udp = PacketBuilder.udp(source: 31_337, destination: 4500, payload: body)
+        let v4 = PacketBuilder.ipv4(source: Fixture.peer, destination: Fixture.dvipa, protocol: 17, payload: udp + trailing)
+        let v6 = PacketBuilder.ipv6(source: Fixture.peer6, destination: Fixture.dvipa6, nextHeader: 17, payload: udp + trailing,
+                                    extensionHeaders: [0, 60, 43])
+        for (packet, udpOffset) in [(v4, 20), (v6, 40 + 24)] {
+            guard case .esp(let esp) = parse(packet) else { return XCTFail("not ESP") }
+            XCTAssertEqual(esp.espOffset, udpOffset + 8)
+            XCTAssertEqual(esp.espLength, body.count, "the 12 octets after the UDP datagram are not ESP")
+            XCTAssertEqual(esp.available, udpOffset + 8 + body.count)
+            XCTAssertEqual(esp.spi, 0xABCD_0002)
+            XCTAssertEqual(esp.sequenceNumber, 9)
+            XCTAssertTrue(esp.udpEncapsulated)
+            for badLength: UInt16 in [0, 7, UInt16(udp.count + trailing.count + 1)] {
+                var bad = packet
+                bad[udpOffset + 4] = UInt8(badLength >> 8)
+                bad[udpOffset + 5] = UInt8(badLength & 0xFF)
+                XCTAssertEqual(parse(bad), .drop(.malformedOuter), "UDP length \(badLength)")
+            }
+        }
+    }
+
+    func testIKEAndKeepaliveOverIPv6AreLocalBehindExtensionHeaders() {
+        let ike = PacketBuilder.udp(source: 61_000, destination: 4500, payload: [0, 0, 0, 0] + [UInt8](repeating: 7, count: 28))
+        XCTAssertEqual(parse(PacketBuilder.ipv6(source: Fixture.peer6, destination: Fixture.dvipa6, nextHeader: 17, payload: ike,
+                                                extensionHeaders: [0, 60])), .local(.ike))
+        let keepalive = PacketBuilder.udp(source: 61_000, destination: 4500, payload: [0xFF])
+        XCTAssertEqual(parse(PacketBuilder.ipv6(source: Fixture.peer6, destination: Fixture.dvipa6, nextHeader: 17,
+                                                payload: keepalive, extensionHeaders: [60])), .local(.natKeepalive))
+        // A keepalive followed by octets outside its UDP length is still a keepalive.
+        let padded = PacketBuilder.ipv6(source: Fixture.peer6, destination: Fixture.dvipa6, nextHeader: 17,
+                                        payload: keepalive + [0, 0, 0])
+        XCTAssertEqual(parse(padded), .local(.natKeepalive))
+    }
+
     func testOuterFragmentsAreDropped() {
         let body = PacketBuilder.espHeader(spi: 1000, sequenceNumber: 1) + [UInt8](repeating: 0, count: 24)
         let v4 = PacketBuilder.ipv4(source: Fixture.peer, destination: Fixture.dvipa, protocol: 50, payload: body, moreFragments: true)

@@ -20,7 +20,7 @@ for i in range(tcp_count):
     result["tcp"].append(answers)
 for i in range(udp_count):
     answers = []
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET6 if ":" in dvipa else socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((source, 0))
     s.settimeout(3)
     for r in range(3):

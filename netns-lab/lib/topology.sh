@@ -178,13 +178,14 @@ lab_show_xfrm() {
 LAB_PEER_PRIVATE=172.16.0.2
 LAB_NAT_INSIDE=172.16.0.1
 
-# lab_up_nat [PORT_FORWARD]: lab_up 0, then the NAT. Masquerading picks random source
-# ports (so nobody can rely on the peer's port 500 surviving). With PORT_FORWARD = yes,
-# UDP 500 and 4500 arriving at LAB_PEER_WAN are forwarded to the peer (so the router can
-# initiate toward it).
+# lab_up_nat [PORT_FORWARD] [N]: lab_up N (default 0 targets), then the NAT. Masquerading
+# picks random source ports (so nobody can rely on the peer's port 500 surviving). With
+# PORT_FORWARD = yes, UDP 500 and 4500 arriving at LAB_PEER_WAN are forwarded to the peer
+# (so the router can initiate toward it). The targets' route to the peer's subnet goes via
+# LAB_PEER_WAN, now the NAT's public address.
 lab_up_nat() {
   local forward=${1:-no}
-  lab_up 0
+  lab_up "${2:-0}"
   _lab_ns_add nat
   nsx net ip link del peer-wan
   _lab_link nat wan0 br-wan "$LAB_PEER_WAN/24"

@@ -17,6 +17,9 @@ public final class XFRMAgentKernel: AgentKernel {
     /// Which held SAs use each policy.
     private var policyUsers: [XFRMPolicyID: Set<ClusterSAID>] = [:]
     private var installed: [ClusterSAID: XFRMStateID] = [:]
+    /// ESP-in-UDP sockets by (DVIPA, port), opened for the first inbound SA with UDP
+    /// encapsulation (NAT-T), kept until `removeAll`.
+    private var encapSockets: [EncapSocketKey: ESPInUDPSocket] = [:]
 
     /// Opens an XFRM socket (in the caller's network namespace, or in the named one);
     /// `journalPath` (nil: no journal) records installed SAs.
@@ -28,6 +31,7 @@ public final class XFRMAgentKernel: AgentKernel {
     public func install(_ sa: SADescription, outputSequence: UInt64?) throws {
         let state = try Self.state(for: sa, outputSequence: outputSequence)
         let policies = try XFRMTranslation.policies(for: sa)
+        try openEncapSocket(for: sa)
         do {
             try kernel.addState(state)
         } catch let error as XFRMError where error.errno == EEXIST {
@@ -130,6 +134,8 @@ public final class XFRMAgentKernel: AgentKernel {
         installed = [:]
         for policy in policyUsers.keys { try? kernel.deletePolicy(policy) }
         policyUsers = [:]
+        for socket in encapSockets.values { socket.close() }
+        encapSockets = [:]
         writeJournal()
         return removed
     }
@@ -145,6 +151,26 @@ public final class XFRMAgentKernel: AgentKernel {
             "\(id.source?.description ?? "0.0.0.0") \(id.destination) \(String(id.spi, radix: 16)) \(id.proto.rawValue)"
         }
         try? (lines.joined(separator: "\n") + "\n").write(toFile: journalPath, atomically: true, encoding: .utf8)
+    }
+
+    /// An inbound SA with UDP encapsulation arrives as UDP to its destination (the DVIPA) and
+    /// local port (the encap's destination port, 4500): without a UDP_ENCAP socket there the
+    /// kernel would deliver it as plain UDP (no listener: ICMP port unreachable) and never
+    /// decrypt it. Outbound SAs need none (the kernel encapsulates on output from the state).
+    private func openEncapSocket(for sa: SADescription) throws {
+        guard let key = Self.encapSocketKey(for: sa), encapSockets[key] == nil else { return }
+        encapSockets[key] = try ESPInUDPSocket(address: key.address, port: key.port)
+    }
+
+    struct EncapSocketKey: Hashable {
+        var address: IPAddress
+        var port: UInt16
+    }
+
+    /// Where an SA needs an ESP-in-UDP socket: inbound with encapsulation only.
+    static func encapSocketKey(for sa: SADescription) -> EncapSocketKey? {
+        guard sa.direction == .inbound, let encapsulation = sa.encapsulation else { return nil }
+        return EncapSocketKey(address: sa.destination, port: encapsulation.destinationPort)
     }
 
     /// The agent's SAs report replay progress (the routing node's distributor merges it).
