@@ -209,7 +209,7 @@ let package = Package(
             "OperatorMetrics", "IKEDaemon", "ClusterNode", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
-        .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto", "VipsecTestSupport",
+        .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto", "KernelSA", "Cluster", "VipsecTestSupport",
                                                                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", "Secrets", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")],
                     exclude: ["Fixtures", "Corpus"]),

@@ -124,11 +124,18 @@ public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
         return address
     }
 
+    /// At most this many kernel selectors per CHILD_SA (one policy set each). strongSwan's
+    /// peers send dozens of selectors in one IKE_AUTH (lab ike-fragments: 60); the bound keeps
+    /// a peer's non-prefix ranges (up to 254 prefixes each for IPv6) from costing the kernel
+    /// thousands of policies.
+    public static let maximumSelectors = 1024
+
     /// The CHILD_SA's two kernel SAs, described as the targets get them (ids and sequencing
     /// are the cluster's and mean nothing here).
     func descriptions(_ child: ChildSAInstallation) throws -> [SADescription] {
         do {
-            return try ChildSADescriptions.make(of: child, ids: [ClusterSAID(1), ClusterSAID(2)], outbound: .notApplicable)
+            return try ChildSADescriptions.make(of: child, ids: [ClusterSAID(1), ClusterSAID(2)], outbound: .notApplicable,
+                                                maximumSelectors: Self.maximumSelectors)
         } catch let error as ChildSATranslationError {
             throw KernelInstallError(description: error.description)
         }

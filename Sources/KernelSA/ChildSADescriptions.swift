@@ -14,14 +14,18 @@ public struct ChildSATranslationError: Error, Equatable, CustomStringConvertible
 public enum ChildSADescriptions {
     /// The inbound SA (`ids[0]`) and the outbound one (`ids[1]`), in that order. `outbound`
     /// says how the outbound SA's sequence numbers are kept (the cluster's choice; the
-    /// standalone gateway passes `.notApplicable`).
+    /// standalone gateway passes `.notApplicable`). `maximumSelectors` bounds the kernel
+    /// selectors (one policy set each): the cluster wire carries 16 per SA, the standalone
+    /// gateway takes more (`KernelChildSAInstaller.maximumSelectors`).
     public static func make(of child: ChildSAInstallation, ids: [ClusterSAID], epoch: ClusterEpoch = ClusterEpoch(rawValue: 1),
-                            outbound sequencing: SequencingMode) throws -> [SADescription] {
+                            outbound sequencing: SequencingMode,
+                            maximumSelectors: Int = SADescription.maximumSelectors) throws -> [SADescription] {
         guard ids.count == 2 else { throw ChildSATranslationError(description: "need two SA ids") }
         let mode: SAMode = child.mode == .tunnel ? .tunnel : .transport
         let selectors: (outbound: [SASelector], inbound: [SASelector])
         do {
-            selectors = try KernelSelectors.selectors(local: child.localTrafficSelectors, remote: child.remoteTrafficSelectors)
+            selectors = try KernelSelectors.selectors(local: child.localTrafficSelectors, remote: child.remoteTrafficSelectors,
+                                                      maximum: maximumSelectors)
         } catch let error as KernelSelectorError {
             throw ChildSATranslationError(description: error.description)
         }

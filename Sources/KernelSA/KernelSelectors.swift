@@ -84,7 +84,14 @@ public enum KernelSelectors {
         -> (outbound: [SASelector], inbound: [SASelector]) {
         var outbound: [SASelector] = []
         for l in local {
-            for r in remote { outbound += try self.outbound(local: l, remote: r, maximum: maximum - outbound.count) }
+            for r in remote {
+                let pair = try self.outbound(local: l, remote: r, maximum: maximum)
+                guard outbound.count + pair.count <= maximum else {
+                    throw KernelSelectorError(description: "the CHILD_SA's traffic selectors need more than \(maximum) kernel "
+                        + "selectors (\(local.count) local, \(remote.count) remote)")
+                }
+                outbound += pair
+            }
         }
         let inbound = outbound.map {
             SASelector(source: $0.destination, sourcePrefixLength: $0.destinationPrefixLength, destination: $0.source,

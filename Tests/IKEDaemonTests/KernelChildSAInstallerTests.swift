@@ -1,5 +1,7 @@
 import XCTest
 import IKEv2
+import Cluster
+import KernelSA
 import XFRM
 import Logging
 @testable import IKEDaemon
@@ -108,6 +110,18 @@ final class KernelChildSAInstallerTests: XCTestCase {
             XCTAssertTrue(state.replay.extendedSequenceNumbers)
             XCTAssertEqual(state.replay.window, 64, inbound ? "inbound" : "outbound")
             XCTAssertNoThrow(try state.validate(), inbound ? "inbound" : "outbound")
+        }
+    }
+
+    /// A standalone gateway takes many selectors (strongSwan's peers send dozens: lab
+    /// ike-fragments has 60); the cluster wire carries 16 per SA, and refuses more by name.
+    func testAStandaloneGatewayTakesSixtySelectorsTheClusterWireSixteen() throws {
+        var child = Self.child()
+        child.localTrafficSelectors = (0..<60).map { TrafficSelector.ipv4([10, 2, UInt8($0), 0], [10, 2, UInt8($0), 255]) }
+        let policies = try installer().policies(child)
+        XCTAssertEqual(policies.count, 60 * 3, "in, fwd and out for each of the 60 selectors")
+        XCTAssertThrowsError(try ChildSADescriptions.make(of: child, ids: [ClusterSAID(1), ClusterSAID(2)], outbound: .notApplicable)) {
+            XCTAssertTrue("\($0)".contains("need more than 16 kernel selectors (60 local, 1 remote)"), "\($0)")
         }
     }
 }
