@@ -42,9 +42,11 @@ public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
         var generator = SystemRandomNumberGenerator()
         var child = child
         child.lifetime = child.lifetime.jittered(using: &generator)
-        let sas = try states(child)
+        // One translation for the SAs and the policies alike.
+        let descriptions = try descriptions(child)
+        let sas = try states(of: descriptions)
         let states = child.outboundDeferred ? [sas.inbound] : [sas.inbound, sas.outbound]
-        let policies = try policies(child)
+        let policies = try policies(of: descriptions)
         // Two netlink round trips, not one per SA and policy: the SAs together, then (only if
         // both went in) the policies together. All or nothing: a failure removes the SAs this
         // call added (policies stay: they may serve the CHILD_SA line's other SAs).
@@ -143,13 +145,20 @@ public final class KernelChildSAInstaller: SynchronousChildSAInstaller {
 
     /// `ip xfrm state add` of the inbound and the outbound SA.
     func states(_ child: ChildSAInstallation) throws -> (inbound: XFRMAddState, outbound: XFRMAddState) {
-        let sas = try descriptions(child)
-        return (try XFRMTranslation.state(for: sas[0]), try XFRMTranslation.state(for: sas[1]))
+        try states(of: descriptions(child))
+    }
+
+    private func states(of sas: [SADescription]) throws -> (inbound: XFRMAddState, outbound: XFRMAddState) {
+        (try XFRMTranslation.state(for: sas[0]), try XFRMTranslation.state(for: sas[1]))
     }
 
     /// The policies: dir in (and fwd in tunnel mode) per selector for the inbound SA, dir out
     /// for the outbound one.
     func policies(_ child: ChildSAInstallation) throws -> [XFRMPolicy] {
-        try descriptions(child).flatMap { try XFRMTranslation.policies(for: $0) }
+        try policies(of: descriptions(child))
+    }
+
+    private func policies(of sas: [SADescription]) throws -> [XFRMPolicy] {
+        try sas.flatMap { try XFRMTranslation.policies(for: $0) }
     }
 }

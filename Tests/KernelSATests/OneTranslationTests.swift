@@ -6,10 +6,11 @@ import Netlink
 @testable import KernelSA
 @testable import XFRM
 
-/// The standalone gateway and a target program the same CHILD_SA identically: the target's
-/// SA descriptions arrive over the cluster wire (InstallSA), and the netlink requests both
-/// sides would send are compared byte for byte. Drift between the two (issue 16: outbound
-/// replay windows, transport templates, fwd in transport mode, packet limits) fails here.
+/// The standalone gateway and a target program the same CHILD_SA identically. Both run the
+/// same translation now, so what can still differ is what reaches the target: its SA
+/// descriptions arrive over the cluster wire (InstallSA), and the netlink requests both sides
+/// would send are compared byte for byte. A field the wire drops or alters (a packet limit, a
+/// selector's port, the encap) fails here.
 final class OneTranslationTests: XCTestCase {
     static func child(encryption: EncryptionAlgorithm = .aesGCM16, integrity: IntegrityAlgorithm = .none, keyLength: Int = 36,
                       integrityKeyLength: Int = 0, mode: ChildSAMode = .tunnel, esn: Bool = false, v6: Bool = false,
