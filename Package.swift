@@ -107,7 +107,7 @@ let package = Package(
         // MARK: Cluster
         .target(name: "Cluster", dependencies: ["Secrets", "IPsecValues", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "ClusterNode", dependencies: [
-            "Cluster", "XFRM", "IKEv2", "KernelSA", "UnixStream",
+            "Cluster", "XFRM", "IKEv2", "KernelSA", "UnixStream", "InboundRouting",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -4,10 +4,15 @@ public struct MembershipConfiguration: Hashable, Sendable {
     public var heartbeatInterval: Duration
     /// A member not heard from for this long is dead (any message counts, not only heartbeats).
     public var failureTimeout: Duration
+    /// Inbound encapsulated mode: the GRE source the Welcome names (this node's cluster
+    /// address); nil: direct mode or no inbound distributor.
+    public var greSource: IPAddress?
 
-    public init(heartbeatInterval: Duration = .milliseconds(500), failureTimeout: Duration = .seconds(3)) {
+    public init(heartbeatInterval: Duration = .milliseconds(500), failureTimeout: Duration = .seconds(3),
+                greSource: IPAddress? = nil) {
         self.heartbeatInterval = heartbeatInterval
         self.failureTimeout = failureTimeout
+        self.greSource = greSource
     }
 }
 
@@ -71,7 +76,8 @@ public struct Membership: Sendable {
     public var welcome: ClusterMessage.Welcome {
         ClusterMessage.Welcome(epoch: epoch,
                                heartbeatIntervalMilliseconds: configuration.heartbeatInterval.clusterMilliseconds,
-                               failureTimeoutMilliseconds: configuration.failureTimeout.clusterMilliseconds)
+                               failureTimeoutMilliseconds: configuration.failureTimeout.clusterMilliseconds,
+                               greSource: configuration.greSource)
     }
 
     /// Admits (or readmits) the sender of `hello`.

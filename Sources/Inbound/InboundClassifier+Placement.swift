@@ -7,9 +7,15 @@
 import Cluster
 
 extension InboundClassifier {
-    mutating func place(_ inner: InnerPacket, sa index: Int, now: ClusterInstant) -> InboundDecision {
+    /// The tunnel check (claim 8) comes first, on every packet: tunnel mode, the inner
+    /// source must lie in the peer's selectors and the inner destination in ours (each with
+    /// the inner protocol); transport mode, the same with the packet's own addresses and the
+    /// trailer's next header, the source left out when `checksSource` is false (ESP in UDP:
+    /// the NAT's address). Encapsulated mode drops a mismatch (`tunnelCheck`); direct mode
+    /// forwards it by hash, without an entry (the target's kernel enforces its policy).
+    mutating func place(_ inner: InnerPacket, sa index: Int, now: ClusterInstant, checksSource: Bool = true) -> InboundDecision {
         // Fields read in place: binding the whole InboundSA would retain its arrays and key.
-        let admitted = sas[index].sa.remoteSelectors.admits(inner.source, ipProtocol: inner.ipProtocol)
+        let admitted = (!checksSource || sas[index].sa.remoteSelectors.admits(inner.source, ipProtocol: inner.ipProtocol))
             && sas[index].sa.localSelectors.admits(inner.destination, ipProtocol: inner.ipProtocol)
         if !admitted, sas[index].sa.forwarding == .encapsulated { return .drop(.tunnelCheck) }
         let candidates = sas[index].holderSet.intersection(healthySet)

@@ -81,7 +81,11 @@ public struct InboundClassifier {
         case .success(let value): inner = value
         case .failure(let reason): return .drop(reason)
         }
-        return place(inner, sa: index, now: now)
+        // Transport mode's addresses are the packet's own; behind a NAT (ESP in UDP) the
+        // source is the NAT's, not the peer's selector address, so only the destination and
+        // the protocol are checked then (README, "The tunnel check").
+        let checksSource = !(esp.udpEncapsulated && sas[index].sa.mode == .transport)
+        return place(inner, sa: index, now: now, checksSource: checksSource)
     }
 
     /// Peeks the trailer (transport mode; tunnel mode when present) and the inner headers.

@@ -71,7 +71,8 @@ extension InboundDistributor {
                 switch step {
                 case .addTarget(let node, let mark, let gateway):
                     try forwarding.addTarget(forwardingTarget(mark: mark, gateway: gateway))
-                    _ = try classifier.upsertTarget(InboundTarget(id: node, directMark: mark, encapsulatedMark: mark))
+                    _ = try classifier.upsertTarget(InboundTarget(id: node, directMark: mark,
+                                                                  encapsulatedMark: mark + Self.encapsulatedMarkOffset))
                 case .removeTarget(let node, let mark, let gateway):
                     let flows = classifier.removeTarget(node)
                     try forwarding.removeTarget(forwardingTarget(mark: mark, gateway: gateway))
@@ -79,7 +80,8 @@ extension InboundDistributor {
                     continue
                 case .addSA(let id):
                     guard let held = snapshot.inboundSAs[id],
-                          let sa = InboundSAMapping.inboundSA(held.description, holders: planner.sas[id]?.holders ?? []) else {
+                          let sa = InboundSAMapping.inboundSA(held.description, holders: planner.sas[id]?.holders ?? [],
+                                                              forwarding: configuration.mode) else {
                         planner.forget(id)
                         logger.warning("inbound: \(id) cannot be classified (suite or mode not supported): its packets are dropped as noSA")
                         continue
@@ -120,7 +122,7 @@ extension InboundDistributor {
                 tops[SADescription.spiText(sa.spi)] = window.top
             }
         }
-        return InboundStatus(mode: "direct", queue: Int(configuration.queue), sas: classifier.saCount,
+        return InboundStatus(mode: configuration.mode == .direct ? "direct" : "encapsulated", queue: Int(configuration.queue), sas: classifier.saCount,
                              forwarded: counters.forwarded, dropped: dropped, local: local, placements: placements,
                              flowsPerTarget: flows, queueCounters: queueCounters, replayEvidence: evidence,
                              replayEvidenceLost: evidenceLost, windowTops: tops)

@@ -2,8 +2,10 @@
 // by nft (no bypass: fail closed), one worker thread classifies each packet with
 // `InboundClassifier` and answers with a verdict (accept with the chosen target's mark, or
 // drop); the kernel forwards the still-encrypted packet by fwmark policy routing to the
-// target's cluster address (direct mode, claim 6). The cluster event loop only posts
-// snapshots into the mailbox; the worker applies them between batches.
+// target's cluster address (direct mode, claim 6), or into a GRE device to the target after
+// the tunnel check (encapsulated mode, claims 7-8: the classifier drops inner addresses
+// outside the SA's selectors). The cluster event loop only posts snapshots into the
+// mailbox; the worker applies them between batches.
 import Cluster
 import ClusterNode
 import Dispatch
@@ -22,6 +24,10 @@ public final class InboundDistributor: @unchecked Sendable {
         public var maximumFlows: Int
         /// How long the worker waits for packets before it looks at the mailbox again.
         public var poll: Duration = .milliseconds(50)
+        /// Encapsulated mode: this node's cluster address, the GRE source (IPv4); nil: direct mode.
+        public var greLocal: String?
+
+        public var mode: ForwardingMode { greLocal == nil ? .direct : .encapsulated }
         public init(dvipa: String, queue: UInt16 = 0, maximumFlows: Int = 1_000_000) {
             self.dvipa = dvipa
             self.queue = queue
@@ -35,6 +41,8 @@ public final class InboundDistributor: @unchecked Sendable {
     let forwarding: InboundForwarding
     let ruleset: InboundRuleset
     let family: Int32
+    /// Encapsulated mode: the GRE devices' local address (nil: direct mode).
+    let greLocal: RouteAddress?
     private let stopLock = NSLock()
     private var stopRequested = false
     private let finished = DispatchSemaphore(value: 0)
@@ -48,6 +56,14 @@ public final class InboundDistributor: @unchecked Sendable {
         self.logger = logger
         ruleset = try InboundRuleset(dvipas: [configuration.dvipa], queues: configuration.queue...configuration.queue)
         family = ruleset.dvipa6.isEmpty ? AF_INET : AF_INET6
+        if let text = configuration.greLocal {
+            guard let address = RouteAddress(text), address.family == AF_INET, family == AF_INET else {
+                throw InboundWorkerError.encapsulation("GRE source '\(text)' and the DVIPA must both be IPv4 (ip6gre is not built)")
+            }
+            greLocal = address
+        } else {
+            greLocal = nil
+        }
         forwarding = try InboundForwarding()
     }
 
@@ -77,7 +93,7 @@ public final class InboundDistributor: @unchecked Sendable {
         }
         thread.name = "vipsec-inbound-q\(configuration.queue)"
         thread.start()
-        logger.info("inbound: direct mode, ESP to \(configuration.dvipa) queued to NFQUEUE \(configuration.queue); local rule moved to pref \(InboundForwarding.localRulePriority)")
+        logger.info("inbound: \(configuration.mode == .direct ? "direct mode" : "encapsulated mode (GRE from \(configuration.greLocal ?? ""), tunnel check)"), ESP to \(configuration.dvipa) queued to NFQUEUE \(configuration.queue); local rule moved to pref \(InboundForwarding.localRulePriority)")
     }
 
     /// Stops the worker (its classifier and every key it held go with it), removes the nft
@@ -116,17 +132,32 @@ public final class InboundDistributor: @unchecked Sendable {
 
     static func now() -> ClusterInstant { ClusterInstant(nanoseconds: DispatchTime.now().uptimeNanoseconds) }
 
+    /// Encapsulated marks (and tables) sit this far above the planner's direct ones.
+    static let encapsulatedMarkOffset: UInt32 = 0x100
+
+    /// The target's forwarding in this node's mode: direct, by `mark` via its cluster address;
+    /// encapsulated, by `mark + encapsulatedMarkOffset` into its GRE device `vgre<mark>`.
     func forwardingTarget(mark: UInt32, gateway: IPAddress) throws -> ForwardingTarget {
         guard let address = RouteAddress(gateway.description) else { throw InboundWorkerError.badGateway(gateway.description) }
-        return ForwardingTarget(mark: mark, gateway: address)
+        guard let greLocal else { return ForwardingTarget(mark: mark, gateway: address) }
+        guard address.family == AF_INET else {
+            throw InboundWorkerError.encapsulation("target cluster address \(gateway) is IPv6: GRE over IPv6 is not built")
+        }
+        return ForwardingTarget(mark: mark + Self.encapsulatedMarkOffset, gateway: address,
+                                tunnel: GRETunnel(name: Self.greName(mark: mark), local: greLocal))
     }
+
+    /// The GRE device to the target with direct mark `mark` (e.g. vgre5600).
+    static func greName(mark: UInt32) -> String { "vgre" + String(mark, radix: 16) }
 }
 
 enum InboundWorkerError: Error, CustomStringConvertible {
     case badGateway(String)
+    case encapsulation(String)
     var description: String {
         switch self {
         case .badGateway(let text): return "'\(text)' is not a usable gateway"
+        case .encapsulation(let text): return "encapsulated mode: \(text)"
         }
     }
 }

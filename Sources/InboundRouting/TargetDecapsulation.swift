@@ -40,14 +40,22 @@ public struct TargetDecapsulation: Sendable {
             """
     }
 
-    public func start(using forwarding: InboundForwarding) throws {
-        try forwarding.addGRE(name: deviceName, local: local, remote: router)
-        for scope in ["all", deviceName] {
-            try InboundForwarding.writeSysctl("/proc/sys/net/ipv4/conf/\(scope)/rp_filter", "2")
-        }
+    /// The filter first (GRE from others is dropped from the start), then the device.
+    /// `reversePath` loosens rp_filter for the device (the agent keeps every other interface
+    /// as strict as it was); nil: `all` and the device to 2, as the lab tool does.
+    public func start(using forwarding: InboundForwarding, reversePath: ((String) throws -> Void)? = nil) throws {
         try forwarding.runNft(script())
+        try forwarding.addGRE(name: deviceName, local: local, remote: router)
+        if let reversePath {
+            try reversePath(deviceName)
+        } else {
+            for scope in ["all", deviceName] {
+                try InboundForwarding.writeSysctl("/proc/sys/net/ipv4/conf/\(scope)/rp_filter", "2")
+            }
+        }
     }
 
+    /// Removes the filter and the device (both absent is fine).
     public func stop(using forwarding: InboundForwarding) throws {
         try forwarding.runNft("table inet \(Self.table)\ndelete table inet \(Self.table)\n")
         try forwarding.deleteLink(name: deviceName)

@@ -103,9 +103,17 @@ extension RoutingCommand {
         func duration(_ seconds: Double) -> Duration { .milliseconds(Int((seconds * 1000).rounded())) }
         let mode: OutboundMode = settings.sequenceMode == .perTarget
             ? .perTarget : .shared(blockSize: settings.blockSize, peerReplayWindow: settings.replayWindow)
+        // Encapsulated inbound mode: the Welcome tells each agent to decapsulate GRE from `listen`.
+        var greSource: IPAddress?
+        if settings.inbound?.mode == .encapsulated {
+            guard let bytes = IPPrefix.parseAddress(settings.listenHost), let address = try? IPAddress(bytes: bytes) else {
+                throw ValidationError("cluster: listen \(settings.listenHost) is not an address")
+            }
+            greSource = address
+        }
         let authority = SAAuthority.Configuration(
             membership: MembershipConfiguration(heartbeatInterval: duration(settings.heartbeatInterval),
-                                                failureTimeout: duration(settings.memberTimeout)),
+                                                failureTimeout: duration(settings.memberTimeout), greSource: greSource),
             installTimeout: duration(settings.installTimeout), outboundMode: mode,
             lifesize: LifesizePolicy(initialPercent: settings.lifesizeReportPercent))
         let credentials = try ClusterCredentials(certificatePath: settings.certificatePath, keyPath: settings.keyPath,

@@ -13,9 +13,10 @@ extension RoutingCommand {
                              logger: Logger) throws -> InboundHandle {
         let distributor: InboundDistributor
         do {
-            distributor = try InboundDistributor(
-                configuration: .init(dvipa: settings.dvipa, queue: inbound.queue, maximumFlows: inbound.maximumFlows),
-                logger: logger)
+            var configuration = InboundDistributor.Configuration(dvipa: settings.dvipa, queue: inbound.queue,
+                                                                 maximumFlows: inbound.maximumFlows)
+            if inbound.mode == .encapsulated { configuration.greLocal = settings.listenHost }
+            distributor = try InboundDistributor(configuration: configuration, logger: logger)
             try distributor.start()
         } catch {
             throw ValidationError("inbound: \(error)")

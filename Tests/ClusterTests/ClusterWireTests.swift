@@ -14,6 +14,8 @@ final class ClusterWireTests: XCTestCase {
                          capabilities: KernelCapabilities(rawValue: 0x8000_0001), maximumReplayWindow: 32,
                          incarnation: .max, heldEpoch: .none)),
             .welcome(.init(epoch: Fixture.epoch, heartbeatIntervalMilliseconds: 500, failureTimeoutMilliseconds: 3000)),
+            .welcome(.init(epoch: Fixture.epoch, heartbeatIntervalMilliseconds: 500, failureTimeoutMilliseconds: 3000,
+                           greSource: .v4(10, 0, 0, 1))),
             .heartbeat(.init(epoch: Fixture.epoch, counter: 9)),
             .installSA(.init(sa: Fixture.sa(1))),
             .installSA(.init(sa: Fixture.sa(2, direction: .outbound, sequencing: .perTarget(owner: t1)))),
@@ -137,6 +139,48 @@ final class ClusterWireTests: XCTestCase {
         buffer.writeBuffer(&body)
         XCTAssertThrowsError(try decoder.decode(&buffer)) { error in
             XCTAssertEqual(error as? ClusterWireError, .trailingBytes(type: .heartbeat, count: 1))
+        }
+    }
+
+    /// Encapsulated mode's Welcome field: absent = the old layout byte for byte (agents of every
+    /// version join a direct routing node); present = code 1 and the GRE source; any other
+    /// code or a cut address is refused, naming the field.
+    func testWelcomeCarriesTheGRESourceOnlyInEncapsulatedMode() throws {
+        func body(_ welcome: ClusterMessage.Welcome) -> [UInt8] {
+            var buffer = ByteBuffer()
+            ClusterMessage.welcome(welcome).writeBody(to: &buffer)
+            return buffer.readBytes(length: buffer.readableBytes) ?? []
+        }
+        func frame(_ body: [UInt8]) -> ByteBuffer {
+            var buffer = ByteBuffer()
+            buffer.writeInteger(ClusterFrame.magic)
+            buffer.writeInteger(ClusterFrame.version)
+            buffer.writeInteger(ClusterMessageType.welcome.rawValue)
+            buffer.writeInteger(UInt32(body.count))
+            buffer.writeBytes(body)
+            return buffer
+        }
+        let direct = body(.init(epoch: Fixture.epoch, heartbeatIntervalMilliseconds: 500, failureTimeoutMilliseconds: 3000))
+        XCTAssertEqual(direct.count, 16, "epoch, heartbeat, timeout: the layout before the field")
+        let encapsulated = body(.init(epoch: Fixture.epoch, heartbeatIntervalMilliseconds: 500, failureTimeoutMilliseconds: 3000,
+                                      greSource: .v4(10, 0, 0, 1)))
+        XCTAssertEqual(Array(encapsulated.prefix(16)), direct, "the field only appends")
+        XCTAssertEqual(encapsulated[16], 1, "inbound forwarding: encapsulated")
+        var buffer = frame(encapsulated)
+        guard case .welcome(let decoded) = try decoder.decode(&buffer) else { return XCTFail("not a Welcome") }
+        XCTAssertEqual(decoded.greSource, .v4(10, 0, 0, 1))
+        XCTAssertTrue(decoded.description.contains("inbound GRE from 10.0.0.1"), decoded.description)
+
+        var badCode = encapsulated
+        badCode[16] = 2
+        buffer = frame(badCode)
+        XCTAssertThrowsError(try decoder.decode(&buffer)) { error in
+            XCTAssertEqual(error as? ClusterWireError, .invalidValue(field: "Welcome inbound forwarding", reason: "code 2"))
+        }
+        buffer = frame(Array(encapsulated.dropLast(2)))
+        XCTAssertThrowsError(try decoder.decode(&buffer)) { error in
+            guard case .truncated(let field) = error as? ClusterWireError else { return XCTFail("\(error)") }
+            XCTAssertTrue(field.hasPrefix("Welcome GRE source"), field)
         }
     }
 

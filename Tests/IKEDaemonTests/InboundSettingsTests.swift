@@ -3,16 +3,19 @@ import XCTest
 
 /// `vipsec { cluster { inbound { } } }`: absent = nothing changes; values; errors by line and key.
 final class InboundSettingsTests: XCTestCase {
-    let cluster = """
-        listen = 10.0.0.1:4501
+    func cluster(listen: String, dvipa: String) -> String {
+        """
+        listen = \(listen)
         ca = /etc/vipsec/ca.crt
         cert = /etc/vipsec/router.crt
         key = /etc/vipsec/router.key
-        dvipa = 192.0.2.100
+        dvipa = \(dvipa)
         """
+    }
 
-    func settings(_ inbound: String?) throws -> ClusterSettings? {
+    func settings(_ inbound: String?, listen: String = "10.0.0.1:4501", dvipa: String = "192.0.2.100") throws -> ClusterSettings? {
         let section = inbound.map { "\n        inbound {\n\($0)\n        }" } ?? ""
+        let cluster = cluster(listen: listen, dvipa: dvipa)
         return try DaemonConfig(parsing: "vipsec {\n    cluster {\n\(cluster)\(section)\n    }\n}\n", file: "r.conf").settings.cluster
     }
 
@@ -24,6 +27,26 @@ final class InboundSettingsTests: XCTestCase {
         XCTAssertEqual(try settings("")?.inbound, InboundSettings(mode: .direct, queue: 0, maximumFlows: 1_000_000))
         XCTAssertEqual(try settings("mode = direct\nqueue = 7\nmax_flows = 64k")?.inbound,
                        InboundSettings(mode: .direct, queue: 7, maximumFlows: 65_536))  // counts are binary (64k = 65536)
+        XCTAssertEqual(try settings("mode = encapsulated\nqueue = 1")?.inbound,
+                       InboundSettings(mode: .encapsulated, queue: 1, maximumFlows: 1_000_000))
+        // Direct mode is not limited by the cluster addresses encapsulated mode needs.
+        XCTAssertEqual(try settings("mode = direct", listen: "0.0.0.0:4501", dvipa: "2001:db8::100")?.inbound?.mode, .direct)
+    }
+
+    /// Encapsulated mode is IPv4 only, and its GRE source is `listen`: refused with the mode's line.
+    func testEncapsulatedRefusesWhatItCannotServe() {
+        func refused(listen: String, dvipa: String, mentions: String, sourceLine: UInt = #line) {
+            XCTAssertThrowsError(try settings("mode = encapsulated", listen: listen, dvipa: dvipa), line: sourceLine) { error in
+                guard let error = error as? ConfigError else { return XCTFail("\(error)", line: sourceLine) }
+                XCTAssertEqual(error.line, 9, "\(error)", line: sourceLine)
+                XCTAssertEqual(error.key, "vipsec.cluster.inbound.mode", "\(error)", line: sourceLine)
+                XCTAssertTrue(error.description.contains(mentions), "\(error)", line: sourceLine)
+                XCTAssertTrue(error.description.contains("r.conf"), "\(error)", line: sourceLine)
+            }
+        }
+        refused(listen: "10.0.0.1:4501", dvipa: "2001:db8::100", mentions: "IPv4 only")
+        refused(listen: "fd00::1:4501", dvipa: "192.0.2.100", mentions: "IPv6")
+        refused(listen: "0.0.0.0:4501", dvipa: "192.0.2.100", mentions: "0.0.0.0")
     }
 
     func assertError(_ inbound: String, line: Int, key: String, mentions: String, file: StaticString = #filePath, sourceLine: UInt = #line) {
@@ -36,8 +59,8 @@ final class InboundSettingsTests: XCTestCase {
     }
 
     func testErrors() {
-        assertError("mode = encapsulated", line: 9, key: "vipsec.cluster.inbound.mode", mentions: "not supported yet")
-        assertError("mode = gre", line: 9, key: "vipsec.cluster.inbound.mode", mentions: "direct")
+        assertError("mode = gre", line: 9, key: "vipsec.cluster.inbound.mode", mentions: "direct, encapsulated")
+        assertError("mode = Encapsulated", line: 9, key: "vipsec.cluster.inbound.mode", mentions: "is not one of")
         assertError("queue = 70000", line: 9, key: "vipsec.cluster.inbound.queue", mentions: "0...65535")
         assertError("max_flows = 10", line: 9, key: "vipsec.cluster.inbound.max_flows", mentions: "1024")
         assertError("queues = 1", line: 9, key: "vipsec.cluster.inbound.queues", mentions: "unknown key")

@@ -170,6 +170,37 @@ final class ClassifierTests: XCTestCase {
         XCTAssertEqual(direct.counters.selectorMismatchForwarded, 1)
     }
 
+    /// Transport mode's rule: the packet's own addresses and the trailer's protocol against
+    /// the selectors; behind a NAT (ESP in UDP) the source is the NAT's and is not checked.
+    func testTunnelCheckInTransportModeUsesTheOuterAddressesAndTheProtocol() {
+        var sa = Fixture.sa(mode: .transport, forwarding: .encapsulated)
+        sa.remoteSelectors = [InboundTrafficSelector(prefix: Fixture.peer, length: 32, ipProtocol: 17)]
+        sa.localSelectors = [InboundTrafficSelector(prefix: Fixture.dvipa, length: 32, ipProtocol: 17)]
+        var c = Fixture.classifier(sas: [sa])
+        let udp = PacketBuilder.udp(source: 5000, destination: 53, payload: [1, 2, 3])
+        let tcp = PacketBuilder.tcp(source: 5000, destination: 443, flags: Fixture.syn)
+        let stranger = InboundAddress.v4(203, 0, 113, 9)
+
+        let inside = c.classify(Fixture.esp(udp, nextHeader: 17), now: Fixture.now)
+        XCTAssertEqual(inside.mark.map { $0 & 0xF00 }, 0x200, "UDP from the peer: forwarded with the encapsulated mark")
+        XCTAssertEqual(c.classify(Fixture.esp(tcp, nextHeader: 6, sequence: 2), now: Fixture.now), .drop(.tunnelCheck),
+                       "TCP is outside the UDP-only selectors")
+        XCTAssertEqual(c.classify(Fixture.esp(udp, nextHeader: 17, sequence: 3, source: stranger), now: Fixture.now),
+                       .drop(.tunnelCheck), "another source than the selectors' peer")
+        XCTAssertEqual(c.counters[.tunnelCheck], 2)
+        XCTAssertNotNil(c.classify(Fixture.esp(udp, nextHeader: 17, sequence: 4, source: stranger, udp: true), now: Fixture.now).target,
+                        "ESP in UDP: the source is the NAT's, not checked")
+        XCTAssertEqual(c.classify(Fixture.esp(tcp, nextHeader: 6, sequence: 5, source: stranger, udp: true), now: Fixture.now),
+                       .drop(.tunnelCheck), "behind a NAT the protocol is still checked")
+        XCTAssertEqual(c.counters[.tunnelCheck], 3)
+        XCTAssertEqual(c.counters.forwarded, 2)
+
+        // Tunnel mode behind a NAT still checks the inner source.
+        var tunnel = Fixture.classifier(sas: [Fixture.sa(forwarding: .encapsulated)])
+        let inner = PacketBuilder.ipv4(source: stranger, destination: Fixture.dvipa, protocol: 6, payload: tcp)
+        XCTAssertEqual(tunnel.classify(Fixture.esp(inner, nextHeader: 4, udp: true), now: Fixture.now), .drop(.tunnelCheck))
+    }
+
     func testDummyPacketsAreDropped() {
         var c = Fixture.classifier()
         XCTAssertEqual(c.classify(Fixture.esp([0xDE, 0xAD, 0xBE, 0xEF], nextHeader: 59), now: Fixture.now), .drop(.dummy))

@@ -67,16 +67,29 @@ extension ClusterMessage {
     /// Routing node → agent: accepted into `epoch`. An agent holding SAs of any other epoch
     /// drops them all before doing anything else.
     ///
-    /// Body: epoch (u64), heartbeat interval (u32 ms), failure timeout (u32 ms).
+    /// Body: epoch (u64), heartbeat interval (u32 ms), failure timeout (u32 ms), then, only
+    /// when the routing node forwards inbound ESP in GRE (encapsulated mode, inbound claims
+    /// 7-8): inbound forwarding (u8, 1 = encapsulated) and the GRE source address (the
+    /// routing node's cluster address; the agent decapsulates GRE from it only). A direct or
+    /// inbound-less routing node sends the three fields alone, byte for byte as before, so
+    /// agents of every version join it; an older agent refuses the longer Welcome
+    /// (`trailingBytes`) and stays out of an encapsulated cluster it could not serve.
     public struct Welcome: Equatable, Sendable, CustomStringConvertible {
+        /// The `inbound forwarding` octet's one value.
+        static let encapsulatedForwarding: UInt8 = 1
+
         public var epoch: ClusterEpoch
         public var heartbeatIntervalMilliseconds: UInt32
         public var failureTimeoutMilliseconds: UInt32
+        /// Encapsulated mode: where the routing node's GRE comes from (nil: no GRE to decapsulate).
+        public var greSource: IPAddress?
 
-        public init(epoch: ClusterEpoch, heartbeatIntervalMilliseconds: UInt32, failureTimeoutMilliseconds: UInt32) {
+        public init(epoch: ClusterEpoch, heartbeatIntervalMilliseconds: UInt32, failureTimeoutMilliseconds: UInt32,
+                    greSource: IPAddress? = nil) {
             self.epoch = epoch
             self.heartbeatIntervalMilliseconds = heartbeatIntervalMilliseconds
             self.failureTimeoutMilliseconds = failureTimeoutMilliseconds
+            self.greSource = greSource
         }
 
         public init(parsing buffer: inout ByteBuffer) throws {
@@ -86,16 +99,27 @@ extension ClusterMessage {
             guard epoch != .none else {
                 throw ClusterWireError.invalidValue(field: "Welcome epoch", reason: "zero")
             }
+            if buffer.readableBytes > 0 {
+                let forwarding: UInt8 = try buffer.readClusterInteger("Welcome inbound forwarding")
+                guard forwarding == Self.encapsulatedForwarding else {
+                    throw ClusterWireError.invalidValue(field: "Welcome inbound forwarding", reason: "code \(forwarding)")
+                }
+                greSource = try buffer.readClusterAddress("Welcome GRE source")
+            }
         }
 
         public func write(to buffer: inout ByteBuffer) {
             buffer.writeClusterValue(epoch)
             buffer.writeInteger(heartbeatIntervalMilliseconds)
             buffer.writeInteger(failureTimeoutMilliseconds)
+            if let greSource {
+                buffer.writeInteger(Self.encapsulatedForwarding)
+                buffer.writeClusterAddress(greSource)
+            }
         }
 
         public var description: String {
-            "Welcome(\(epoch), heartbeat \(heartbeatIntervalMilliseconds) ms, timeout \(failureTimeoutMilliseconds) ms)"
+            "Welcome(\(epoch), heartbeat \(heartbeatIntervalMilliseconds) ms, timeout \(failureTimeoutMilliseconds) ms\(greSource.map { ", inbound GRE from \($0)" } ?? ""))"
         }
     }
 

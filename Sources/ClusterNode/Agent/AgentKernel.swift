@@ -21,11 +21,20 @@ public protocol AgentKernel: AnyObject {
     func removeAll() -> Int
     /// At a clean stop: removes the journal when nothing is left in the kernel; true if it did.
     func removeJournal() -> Bool
+    /// Inbound encapsulated mode (claims 7-8): decapsulates GRE from `router` only (GRE from
+    /// anyone else dropped and counted), `local` being this target's cluster address; a
+    /// decapsulation already there is replaced. Returns what it changed, for the log.
+    func startDecapsulation(router: IPAddress, local: IPAddress) throws -> [String]
+    /// Removes the decapsulation (none there is fine).
+    func stopDecapsulation() throws
 }
 
 extension AgentKernel {
     public func removeAll() -> Int { 0 }
     public func removeJournal() -> Bool { false }
+    /// Kernels without GRE (the in-memory ones of the unit tests) have nothing to set up.
+    public func startDecapsulation(router: IPAddress, local: IPAddress) throws -> [String] { [] }
+    public func stopDecapsulation() throws {}
 }
 
 /// An SA's counters as the kernel keeps them.

@@ -15,6 +15,8 @@ extension ClusterAgent {
         public var removedStatusSocket: String?
         public var removedJournal = false
         public var hurried = false
+        /// Inbound encapsulated mode: the GRE device and filter were removed.
+        public var removedDecapsulation = false
     }
 
     /// Stops: aborts a connect, a handshake or a pending retry, removes the SAs (when
@@ -74,12 +76,19 @@ extension ClusterAgent {
             _ = try? await server.close().get()
             report.removedStatusSocket = server.path
         }
-        let local = try? await worker.run { [self] () -> (Int, Bool) in
+        let decapsulationSet = (try? await loop.submit { [self] in decapsulating != nil }.get()) ?? false
+        let local = try? await worker.run { [self] () -> (Int, Bool, Result<Void, Error>?) in
             let leftovers = removingSAs ? kernel.removeAll() : 0
-            return (leftovers, removingSAs ? kernel.removeJournal() : false)
+            let decapsulation = decapsulationSet ? Result { try kernel.stopDecapsulation() } : nil
+            return (leftovers, removingSAs ? kernel.removeJournal() : false, decapsulation)
         }.get()
         report.removedLeftoverStates = local?.0 ?? 0
         report.removedJournal = local?.1 ?? false
+        switch local?.2 {
+        case .success?: report.removedDecapsulation = true
+        case .failure(let error)?: logger.error("cannot remove the GRE decapsulation: \(error)")
+        case nil: break
+        }
         if ownsDVIPA, let dvipa = configuration.dvipa {
             do {
                 try LoopbackAddress.release(dvipa, recordPath: configuration.dvipaRecordPath)
@@ -95,6 +104,7 @@ extension ClusterAgent {
         if let dvipa = report.removedDVIPA { removed.append("DVIPA \(dvipa) from lo") }
         if let path = report.removedStatusSocket { removed.append("status socket \(path)") }
         if report.removedJournal { removed.append("journal") }
+        if report.removedDecapsulation { removed.append("GRE decapsulation") }
         logger.info("stopped in \(elapsed.milliseconds) ms\(report.hurried ? " (not waiting for the routing node)" : ""): removed \(removed.joined(separator: ", "))")
         try? await loop.submit { [self] in
             machine.finished()

@@ -22,6 +22,7 @@ extension ClusterAgent {
             pendingChannel = nil
             logger.info("welcomed into \(welcome.epoch)")
             perform(cache.welcomed(welcome, now: now), ackDeletes: false)
+            applyDecapsulation(welcome.greSource)
             connectedOnce.succeed(())
         case .installSA(let install):
             perform(cache.install(install, now: now), ackDeletes: false)
@@ -50,6 +51,30 @@ extension ClusterAgent {
             }
         case .hello, .ack, .nack, .lifesizeReport, .sequenceBlockRequest, .resyncRequest, .replayReport:
             drops.count("unexpected")
+        }
+    }
+
+    /// Inbound encapsulated mode: the Welcome names the routing node's GRE source; set up
+    /// (or move, or remove) this host's decapsulation to match, on the kernel thread. A
+    /// failure is logged and kept in `kernelErrors`; the next Welcome tries again.
+    func applyDecapsulation(_ router: IPAddress?) {
+        guard router != decapsulating else { return }
+        let previous = decapsulating
+        decapsulating = router
+        let local = configuration.clusterAddress
+        worker.run { [kernel] () -> [String] in
+            if let router { return try kernel.startDecapsulation(router: router, local: local) }
+            try kernel.stopDecapsulation()
+            return ["GRE decapsulation removed (the routing node forwards directly)"]
+        }.whenComplete { [self] result in
+            switch result {
+            case .success(let changes):
+                for change in changes { logger.notice("inbound encapsulated mode: \(change)") }
+            case .failure(let error):
+                logger.error("inbound encapsulated mode: GRE decapsulation from \(router?.description ?? "-") failed: \(error)")
+                kernelErrors.append("GRE decapsulation: \(error)")
+                if decapsulating == router { decapsulating = router == nil ? previous : nil }
+            }
         }
     }
 

@@ -132,6 +132,9 @@ public final class ClusterAgent: @unchecked Sendable {
     var connectedOnce: EventLoopPromise<Void>
     /// A counter read is on the kernel thread (the next tick does not queue another).
     var countersInFlight = false
+    /// Inbound encapsulated mode: the routing node whose GRE this host decapsulates (set when
+    /// a Welcome names it; nil: none set up). On the loop.
+    var decapsulating: IPAddress?
 
     public init(configuration: Configuration, credentials: ClusterCredentials, kernel: AgentKernel,
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,

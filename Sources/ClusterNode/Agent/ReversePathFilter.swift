@@ -33,6 +33,12 @@ enum ReversePathFilter {
     /// returns what it changed ("clu0: 1 -> 2"), or throws naming the file it could not write.
     static func loosen(forClusterAddress clusterAddress: IPAddress) throws -> [String] {
         guard let name = LoopbackAddress.interfaces(holding: clusterAddress).first else { return [] }
+        return try loosen(interface: name)
+    }
+
+    /// The same for the interface `name` (encapsulated mode: the GRE device, whose
+    /// decapsulated ESP carries the peer's address as source).
+    static func loosen(interface name: String) throws -> [String] {
         let base = "/proc/sys/net/ipv4/conf/"
         guard let all = read(base + "all/rp_filter"), let value = read(base + name + "/rp_filter") else { return [] }
         var others: [String: Int] = [:]

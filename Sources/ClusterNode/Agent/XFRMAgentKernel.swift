@@ -1,5 +1,6 @@
 import Cluster
 import Foundation
+import InboundRouting
 import KernelSA
 import XFRM
 
@@ -20,12 +21,16 @@ public final class XFRMAgentKernel: AgentKernel {
     /// ESP-in-UDP sockets by (DVIPA, port), opened for the first inbound SA with UDP
     /// encapsulation (NAT-T), kept until `removeAll`.
     private var encapSockets: [EncapSocketKey: ESPInUDPSocket] = [:]
+    /// Inbound encapsulated mode: the GRE decapsulation set up (XFRMAgentKernel+GRE.swift).
+    var decapsulation: TargetDecapsulation?
+    let networkNamespace: String?
 
     /// Opens an XFRM socket (in the caller's network namespace, or in the named one);
     /// `journalPath` (nil: no journal) records installed SAs.
     public init(journalPath: String?, networkNamespace: String? = nil) throws {
         kernel = try XFRMKernel(networkNamespace: networkNamespace)
         self.journalPath = journalPath
+        self.networkNamespace = networkNamespace
     }
 
     public func install(_ sa: SADescription, outputSequence: UInt64?) throws {

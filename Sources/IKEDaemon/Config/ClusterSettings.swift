@@ -86,7 +86,7 @@ public struct ClusterSettings: Sendable, Equatable {
         }
         lifesizeReportPercent = Double(try reader.integer("lifesize_report_percent", default: 5, range: 1...20))
         if var inboundReader = reader.subsection("inbound") {
-            inbound = try InboundSettings(reading: &inboundReader)
+            inbound = try InboundSettings(reading: &inboundReader, listenHost: listenHost, dvipa: dvipa)
         }
         if var haReader = reader.subsection("ha") {
             ha = try HASettings(reading: &haReader)
