@@ -73,7 +73,7 @@ inbound_ping() {
 # --- The whole cluster with the inbound distributor (inbound-replay, inbound-failclosed) ---
 
 # inbound_cluster_up: after `lab_up 3` (with cluster.sh and strongswan.sh sourced): PKI,
-# `vipsec routing` with `inbound { mode = direct }` (config in $LAB_RUN/routing.conf), the
+# `vipsec routing` with `inbound { mode = $INBOUND_MODE }` (default direct; config in $LAB_RUN/routing.conf), the
 # peer's strongSwan connection, agents t1-t3 each with inbound-service.py (rp_filter strict
 # before the agent starts: the agent must loosen it, the forwarded ESP arrives on clu0 from
 # the peer's address), the IKE_SA with one per-target
@@ -81,7 +81,7 @@ inbound_ping() {
 inbound_cluster_up() {
   local i
   cluster_pki router t1 t2 t3
-  CLUSTER_EXTRA=$'        inbound {\n            mode = direct\n            queue = 0\n        }' cluster_ike_config "$LAB_RUN/routing.conf"
+  CLUSTER_EXTRA=$'        inbound {\n            mode = '"${INBOUND_MODE:-direct}"$'\n            queue = 0\n        }' cluster_ike_config "$LAB_RUN/routing.conf"
   check "vipsec routing starts (cluster channel, IKE sockets, inbound distributor)" cluster_ike_routing_start "$LAB_RUN/routing.conf"
   check "charon starts in peer" ss_start peer
   check "peer loads its connection to the DVIPA" cluster_peer_connection
