@@ -26,9 +26,10 @@ final class ClusterHarness {
     }
 
     func startService(failureTimeout: Duration = .seconds(3), installTimeout: Duration = .seconds(2),
-                      port: Int = 0) async throws {
+                      port: Int = 0, greSource: IPAddress? = nil) async throws {
         let authority = SAAuthority.Configuration(
-            membership: MembershipConfiguration(heartbeatInterval: .milliseconds(100), failureTimeout: failureTimeout),
+            membership: MembershipConfiguration(heartbeatInterval: .milliseconds(100), failureTimeout: failureTimeout,
+                                                greSource: greSource),
             installTimeout: installTimeout, outboundMode: .perTarget)
         service = try ClusterService(configuration: .init(nodeID: try NodeID("router"), listenHost: "127.0.0.1",
                                                           listenPort: port, authority: authority),

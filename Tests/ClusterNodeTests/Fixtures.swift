@@ -87,6 +87,20 @@ final class RecordingKernel: AgentKernel, @unchecked Sendable {
 
     func removeLeftovers() -> Int { 0 }
 
+    /// Encapsulated mode: "start ROUTER LOCAL" / "stop", in order.
+    private(set) var decapsulationCalls: [String] = []
+
+    func startDecapsulation(router: IPAddress, local: IPAddress) throws -> [String] {
+        lock.withLock { decapsulationCalls.append("start \(router) \(local)") }
+        return ["GRE from \(router)"]
+    }
+
+    func stopDecapsulation() throws {
+        lock.withLock { decapsulationCalls.append("stop") }
+    }
+
+    var decapsulations: [String] { lock.withLock { decapsulationCalls } }
+
     var spis: Set<UInt32> { lock.withLock { Set(states.values.map(\.spi)) } }
 }
 
