@@ -71,8 +71,7 @@ extension ClusterAgent {
             case .success(let changes):
                 for change in changes { logger.notice("inbound encapsulated mode: \(change)") }
             case .failure(let error):
-                logger.error("inbound encapsulated mode: GRE decapsulation from \(router?.description ?? "-") failed: \(error)")
-                kernelErrors.append("GRE decapsulation: \(error)")
+                kernelFailed("inbound encapsulated mode: GRE decapsulation from \(router?.description ?? "-"): \(error)")
                 if decapsulating == router { decapsulating = router == nil ? previous : nil }
             }
         }
