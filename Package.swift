@@ -230,7 +230,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "InboundNodeTests", dependencies: ["InboundNode", "Inbound", "Cluster", "ClusterNode"]),
+        .testTarget(name: "InboundNodeTests", dependencies: [
+            "InboundNode", "Inbound", "Cluster", "ClusterNode", "InboundRouting",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "InboundTests", dependencies: ["Inbound", "Cluster", "VipsecTestSupport"]),
         .testTarget(name: "InboundCryptoTests", dependencies: ["InboundCrypto", "Inbound", "Cluster", "COpenSSL", "VipsecTestSupport"]),
         .testTarget(name: "ClusterNodeTests", dependencies: [
