@@ -31,6 +31,15 @@ public enum Hardening {
         guard result == 0 else { throw HardeningError(description: "prctl(PR_SET_DUMPABLE, 0) failed: errno \(-result)") }
     }
 
+    /// glibc overwrites freed heap blocks from now on (`vipsec_wipe_freed_memory`): for key
+    /// bytes a library frees without zeroing, as BoringSSL does with each TLS record it
+    /// decrypted in place. The agent turns it on: its cluster channel carries InstallSA keys.
+    /// Blocks a thread's tcache keeps (up to 1032 bytes) are not overwritten; vipsec's own
+    /// small key buffers are wiped explicitly.
+    public static func wipeFreedMemory() throws {
+        guard vipsec_wipe_freed_memory() == 1 else { throw HardeningError(description: "mallopt(M_PERTURB) refused") }
+    }
+
     /// Dumpable again (tests only: they run in the test runner's own process).
     static func restoreDumpableForTests() { _ = vipsec_set_dumpable(1) }
 

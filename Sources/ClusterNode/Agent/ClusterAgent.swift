@@ -217,8 +217,7 @@ public final class ClusterAgent: @unchecked Sendable {
                     pendingChannel = channel
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: nil))
-                    try sync.addHandler(ByteToMessageHandler(ClusterMessageDecoder(counters: drops)))
-                    try sync.addHandler(MessageToByteHandler(ClusterMessageEncoder()))
+                    try sync.addClusterCodec(drops: drops)
                     try sync.addHandler(AgentConnectionHandler(agent: self))
                 }
             }

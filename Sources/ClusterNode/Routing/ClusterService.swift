@@ -146,8 +146,7 @@ public final class ClusterService: @unchecked Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(NIOSSLServerHandler(context: sslContext))
-                    try sync.addHandler(ByteToMessageHandler(ClusterMessageDecoder(counters: drops)))
-                    try sync.addHandler(MessageToByteHandler(ClusterMessageEncoder()))
+                    try sync.addClusterCodec(drops: drops)
                     try sync.addHandler(RoutingConnectionHandler(service: self))
                 }
             }
