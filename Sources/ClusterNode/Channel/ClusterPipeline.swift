@@ -10,7 +10,7 @@ import NIOCore
 /// |---|---|
 /// | NIOSSL's plaintext read buffer, which it reuses for every read of the connection | `PlaintextHandOver`: copies what NIOSSL delivered and zeroes NIOSSL's bytes before anything parses them |
 /// | the decoder's receive buffer (the copy) | `ClusterMessageDecoder`, once it parsed an InstallSA |
-/// | the written frame | `ClusterMessageWriter`: a buffer of its own, zeroed when the write completed |
+/// | the written frames | `ClusterMessageWriter`: a buffer of their own per flush, zeroed when the write completed |
 ///
 /// `ByteBuffer.setRepeatingByte` cannot do it: where another ByteBuffer shares the storage (as
 /// NIOSSL keeps one on its read buffer) it copies the storage first and zeroes the copy, so
@@ -56,30 +56,80 @@ final class PlaintextHandOver: ChannelInboundHandler {
     }
 }
 
-/// Writes each outgoing `ClusterMessage` as one frame, in a buffer of its own (NIO's
-/// `MessageToByteHandler` reuses one buffer, which would keep the last frame written). A frame
-/// that carries keys is zeroed once its write completed, successfully or not: by then the
-/// TLS handler has encrypted it and let it go.
+/// Writes the `ClusterMessage`s written between two flushes as one buffer, so that the TLS
+/// handler seals them into one record (NIOSSL makes a record per write): a CHILD_SA's
+/// InstallSAs to a target, and an agent's acknowledgements of them, cost one record each
+/// way, not one per frame. A buffer of its own per flush (NIO's `MessageToByteHandler`
+/// reuses one, which would keep the last frames written); one that carried keys is zeroed
+/// once its write completed, successfully or not: by then the TLS handler has sealed it and
+/// let it go.
 final class ClusterMessageWriter: ChannelOutboundHandler {
     typealias OutboundIn = ClusterMessage
     typealias OutboundOut = ByteBuffer
 
+    private var pending: ByteBuffer?
+    private var promises: [EventLoopPromise<Void>] = []
+    private var pendingHoldsKeys = false
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let message = unwrapOutboundIn(data)
-        var frame = context.channel.allocator.buffer(capacity: 256)
-        ClusterFrame.write(message, to: &frame)
-        guard case .installSA = message else {
-            context.write(wrapOutboundOut(frame), promise: promise)
-            return
-        }
+        if pending == nil { pending = context.channel.allocator.buffer(capacity: 512) }
+        ClusterFrame.write(message, to: &pending!)
+        if case .installSA = message { pendingHoldsKeys = true }
+        if let promise { promises.append(promise) }
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        guard let frames = pending else { return context.flush() }
+        let waiting = promises, holdsKeys = pendingHoldsKeys
+        pending = nil
+        promises = []
+        pendingHoldsKeys = false
         let written = context.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenComplete { [frame] result in
-            frame.wipeStorage(at: 0, count: frame.writerIndex)
-            switch result {
-            case .success: promise?.succeed(())
-            case .failure(let error): promise?.fail(error)
+        written.futureResult.whenComplete { [frames] result in
+            if holdsKeys { frames.wipeStorage(at: 0, count: frames.writerIndex) }
+            for promise in waiting {
+                switch result {
+                case .success: promise.succeed(())
+                case .failure(let error): promise.fail(error)
+                }
             }
         }
-        context.write(wrapOutboundOut(frame), promise: written)
+        context.writeAndFlush(wrapOutboundOut(frames), promise: written)
+    }
+
+    /// Frames written but never flushed: their promises fail, a buffer with keys is zeroed.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if pendingHoldsKeys, let frames = pending { frames.wipeStorage(at: 0, count: frames.writerIndex) }
+        pending = nil
+        for promise in promises { promise.fail(ChannelError.ioOnClosedChannel) }
+        promises = []
+    }
+}
+
+/// Flushes every channel written to once, at the end of the current turn of the loop that
+/// owns them: the InstallSAs of CHILD_SAs negotiated together, or the acknowledgements of
+/// installs that completed together, leave as one TLS record per connection. Confined to
+/// `loop`, which must be the channels' own.
+final class FlushAtEndOfTurn: @unchecked Sendable {
+    private let loop: EventLoop
+    private var written: [ObjectIdentifier: Channel] = [:]
+
+    init(loop: EventLoop) {
+        self.loop = loop
+    }
+
+    /// Writes `message` on `channel` and flushes it once this turn's work is done.
+    func write(_ message: ClusterMessage, on channel: Channel) {
+        loop.preconditionInEventLoop()
+        channel.write(message, promise: nil)
+        if written.isEmpty { loop.execute { self.flushAll() } }
+        written[ObjectIdentifier(channel)] = channel
+    }
+
+    private func flushAll() {
+        let channels = written.values
+        written = [:]
+        for channel in channels { channel.flush() }
     }
 }
