@@ -5,6 +5,7 @@ import IKEv2
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import VipsecTestSupport
 import XCTest
 @testable import ClusterNode
 
@@ -17,16 +18,10 @@ import XCTest
 /// peer still gets its response, and the daemon deletes that CHILD_SA with it.
 final class IKEWorkersWhileATargetStallsTests: ClusterHarnessTestCase {
     let provider = OpenSSLCryptoProvider()
-    let dvipa = IKEEndpoint(address: [192, 0, 2, 100], port: 500), peer = IKEEndpoint(address: [192, 0, 2, 1], port: 500)
+    let dvipa = InMemoryIKEPair.dvipa, peer = InMemoryIKEPair.peer
 
     func configuration(initiator: Bool, reqid: UInt32 = 1) throws -> IKESAConfiguration {
-        let near: TrafficSelector = .ipv4([10, 1, 0, 0], [10, 1, 0, 255]), far: TrafficSelector = .ipv4([10, 2, 0, 0], [10, 2, 0, 255])
-        let child = ChildSAConfiguration(name: "lab", espProposals: try ProposalSyntax.parse("aes256gcm16", protocolID: .esp),
-                                         localTrafficSelectors: [initiator ? near : far], remoteTrafficSelectors: [initiator ? far : near])
-        func id(_ name: String) -> IdentificationPayload { IdentificationPayload(idType: .fqdn, identificationData: Array(name.utf8)) }
-        return IKESAConfiguration(name: "lab", ikeProposals: try ProposalSyntax.parse("aes256gcm16-prfsha256-x25519", protocolID: .ike),
-                                  localIdentity: id(initiator ? "peer" : "dvipa"), remoteIdentity: id(initiator ? "dvipa" : "peer"),
-                                  presharedKey: SecretBytes(Array("stall test key".utf8)), child: child, reqid: reqid)
+        try InMemoryIKEPair.configuration(initiator: initiator, reqid: reqid, secret: "stall test key")
     }
 
     static func sent(_ actions: [IKEAction]) -> [UInt8]? {
