@@ -159,7 +159,8 @@ let package = Package(
 
         // MARK: Command
         .executableTarget(name: "vipsec-cluster-bench", dependencies: [
-            "Cluster", "ClusterNode", "XFRM", "IKEv2", "IKECrypto", "IKEDaemon", .product(name: "NIOCore", package: "swift-nio"),
+            "Cluster", "ClusterNode", "XFRM", "IKEv2", "IKECrypto", "IKEDaemon", "VipsecTestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/ClusterBench"),
@@ -241,6 +242,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
     ],

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <linux/capability.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,6 +16,10 @@
 
 int vipsec_set_dumpable(int value) {
     return prctl(PR_SET_DUMPABLE, value, 0, 0, 0) == 0 ? 0 : -errno;
+}
+
+int vipsec_wipe_freed_memory(void) {
+    return mallopt(M_PERTURB, 0x5a);
 }
 
 int vipsec_get_dumpable(void) {

@@ -23,10 +23,7 @@ extension SAAuthority {
     /// in per-target mode: the first (by name) that owns none yet, else the first live one.
     public func outboundOwner(reqid: UInt32) -> NodeID? {
         let live = membership.liveMembers
-        var owners: Set<NodeID> = []
-        for sa in currentSAs where sa.reqid == reqid {
-            if case .perTarget(let owner) = sa.sequencing { owners.insert(owner) }
-        }
+        let owners = perTargetOwners(reqid: reqid, excludingDeleted: false)
         return live.first { !owners.contains($0) } ?? live.first
     }
 

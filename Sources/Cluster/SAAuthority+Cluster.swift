@@ -28,8 +28,7 @@ extension SAAuthority {
         actions.append(.send(.welcome(outcome.welcome), to: node))
         actions += resynchronise(node, now: now)
         if configuration.outboundMode == .perTarget {
-            let lines = Set(distributions.values.filter { $0.sa.direction == .inbound }.map(\.sa.reqid))
-            for reqid in lines.sorted() { actions += perTargetNegotiations(reqid: reqid, for: [node]) }
+            for reqid in linesWithInboundSAs { actions += perTargetNegotiations(reqid: reqid, for: [node]) }
         }
         return actions + settle()
     }
@@ -90,7 +89,8 @@ extension SAAuthority {
             actions += detach(node, leaving: true)
         }
         var laggards: [NodeID: ClusterSAID] = [:]
-        for saID in distributions.keys.sorted() {
+        for saID in index.pendingSAs.sorted() {
+            examined += 1
             guard let distribution = distributions[saID] else { continue }
             for (node, deadline) in distribution.pending where deadline <= now && laggards[node] == nil {
                 laggards[node] = saID
@@ -136,12 +136,13 @@ extension SAAuthority {
             counters.unknownSA += 1
             return []
         }
+        pendingChanged(saID)
         if let refusal {
             distributions[saID]?.refused[node] = refusal
         } else {
             distributions[saID]?.installed.insert(node)
         }
-        return settle()
+        return settle(index.waitingOn[saID] ?? [])
     }
 
     private mutating func sequenceBlock(_ request: ClusterMessage.SequenceBlockRequest, from node: NodeID,
@@ -180,9 +181,11 @@ extension SAAuthority {
         var actions: [AuthorityAction] = []
         var ids: [ClusterSAID] = []
         for saID in distributions.keys.sorted() {
+            examined += 1
             guard let sa = distributions[saID]?.sa, sa.isMeant(for: node),
                   !peerDeletionRequested.contains(saID) else { continue }
             distributions[saID]?.pending[node] = now + configuration.installTimeout
+            pendingChanged(saID)
             actions.append(.send(.installSA(.init(sa: sa)), to: node))
             ids.append(saID)
         }
@@ -192,9 +195,11 @@ extension SAAuthority {
 
     private mutating func detachFromDistributions(_ node: NodeID) {
         for saID in Array(distributions.keys) {
+            examined += 1
             distributions[saID]?.installed.remove(node)
             distributions[saID]?.pending[node] = nil
             distributions[saID]?.refused[node] = nil
+            pendingChanged(saID)
         }
     }
 

@@ -14,7 +14,7 @@ extension SAAuthority {
         self.init(epoch: epoch, configuration: configuration)
         for sa in sas where sa.epoch == epoch {
             if case .shared = sa.sequencing { continue }
-            distributions[sa.saID] = Distribution(sa: sa)
+            insertDistribution(Distribution(sa: sa))
             lastSAID = max(lastSAID, sa.saID.rawValue)
             _ = lifesize.track(sa.saID, byteLimit: sa.lifetimes.hardByteLimit, line: sa.reqid, holders: 1)
             if case .perTarget(let owner) = sa.sequencing { restoredOwners.insert(owner) }

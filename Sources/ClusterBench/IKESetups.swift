@@ -20,17 +20,7 @@ import IKEDaemon
 import IKEv2
 import NIOCore
 import NIOPosix
-
-/// Both ends of the bench connection: PSK, AES-GCM-256, X25519, 10.1.0.0/24 <-> 10.2.0.0/24.
-func benchIKEConfiguration(initiator: Bool) throws -> IKESAConfiguration {
-    let near: TrafficSelector = .ipv4([10, 1, 0, 0], [10, 1, 0, 255]), far: TrafficSelector = .ipv4([10, 2, 0, 0], [10, 2, 0, 255])
-    let child = ChildSAConfiguration(name: "bench", espProposals: try ProposalSyntax.parse("aes256gcm16", protocolID: .esp),
-                                     localTrafficSelectors: [initiator ? near : far], remoteTrafficSelectors: [initiator ? far : near])
-    func id(_ name: String) -> IdentificationPayload { IdentificationPayload(idType: .fqdn, identificationData: Array(name.utf8)) }
-    return IKESAConfiguration(name: "bench", ikeProposals: try ProposalSyntax.parse("aes256gcm16-prfsha256-x25519", protocolID: .ike),
-                              localIdentity: id(initiator ? "peer" : "dvipa"), remoteIdentity: id(initiator ? "dvipa" : "peer"),
-                              presharedKey: SecretBytes(Array("vipsec bench key".utf8)), child: child, reqid: 1)
-}
+import VipsecTestSupport
 
 /// Runs the setups on `loop`; touched there only.
 final class SetupDriver: @unchecked Sendable {
@@ -44,14 +34,14 @@ final class SetupDriver: @unchecked Sendable {
     var started = 0, established = 0, failed = 0
     /// Setups whose install is pending, by initiator SPI.
     var waiting: [UInt64: (initiator: IKESA, responder: IKESA)] = [:]
-    let dvipa = IKEEndpoint(address: [192, 0, 2, 100], port: 500), peer = IKEEndpoint(address: [192, 0, 2, 1], port: 500)
+    let dvipa = InMemoryIKEPair.dvipa, peer = InMemoryIKEPair.peer
 
     init(loop: EventLoop, installer: ChildSAInstaller, count: Int) throws {
         self.loop = loop
         self.installer = installer
         self.count = count
-        initiatorConfiguration = try benchIKEConfiguration(initiator: true)
-        responderConfiguration = try benchIKEConfiguration(initiator: false)
+        initiatorConfiguration = try InMemoryIKEPair.configuration(initiator: true)
+        responderConfiguration = try InMemoryIKEPair.configuration(initiator: false)
         finished = loop.makePromise()
     }
 

@@ -31,6 +31,37 @@ public enum Hardening {
         guard result == 0 else { throw HardeningError(description: "prctl(PR_SET_DUMPABLE, 0) failed: errno \(-result)") }
     }
 
+    /// glibc overwrites freed heap blocks from now on (`vipsec_wipe_freed_memory`): for key
+    /// bytes a library frees without zeroing, as BoringSSL does with each TLS record it
+    /// decrypted in place (its read buffer is sized to the record: an InstallSA's is a few
+    /// hundred bytes). The agent turns it on: its cluster channel carries InstallSA keys.
+    /// glibc does not overwrite blocks a thread's tcache keeps (up to 1032 bytes), so the
+    /// agent also runs without tcaches (`reexecWithoutThreadCaches`).
+    public static func wipeFreedMemory() throws {
+        guard vipsec_wipe_freed_memory() == 1 else { throw HardeningError(description: "mallopt(M_PERTURB) refused") }
+    }
+
+    /// The glibc tunable that gives the threads no malloc cache (tcache): every freed block
+    /// then goes through the path that `wipeFreedMemory` overwrites.
+    public static let noThreadCacheTunable = "glibc.malloc.tcache_count=0"
+
+    /// Whether this process started with `noThreadCacheTunable` (glibc reads tunables at
+    /// start only).
+    public static var startedWithoutThreadCaches: Bool {
+        (ProcessInfo.processInfo.environment["GLIBC_TUNABLES"] ?? "").split(separator: ":").contains { $0 == noThreadCacheTunable }
+    }
+
+    /// Executes this program again, same arguments, with `noThreadCacheTunable` added to
+    /// GLIBC_TUNABLES, unless it started with it. Returns only when it did (nil), or with
+    /// the reason when execv failed (the program then goes on with its tcaches).
+    public static func reexecWithoutThreadCaches() -> String? {
+        guard !startedWithoutThreadCaches else { return nil }
+        let current = ProcessInfo.processInfo.environment["GLIBC_TUNABLES"] ?? ""
+        setenv("GLIBC_TUNABLES", current.isEmpty ? noThreadCacheTunable : current + ":" + noThreadCacheTunable, 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        return "execv(/proc/self/exe) with GLIBC_TUNABLES=\(noThreadCacheTunable) failed: errno \(errno)"
+    }
+
     /// Dumpable again (tests only: they run in the test runner's own process).
     static func restoreDumpableForTests() { _ = vipsec_set_dumpable(1) }
 

@@ -47,11 +47,20 @@ struct TargetCommand: ParsableCommand {
     @Option(help: "Serve Prometheus metrics on GET http://ADDRESS:PORT/metrics [off].") var metrics: String?
 
     func run() throws {
-        // First: the agent has nothing to reload, and SIGHUP's default action would end it.
+        // Before anything: without glibc's thread caches, so that every freed block is
+        // overwritten (BoringSSL frees each decrypted record unzeroed: Systemd/Hardening.swift).
+        // Returns at once when the process already started so.
+        if let failure = Hardening.reexecWithoutThreadCaches() {
+            FileHandle.standardError.write(Data("vipsec \(Self.configuration.commandName ?? ""): \(failure)\n".utf8))
+        }
+        // The agent has nothing to reload, and SIGHUP's default action would end it.
         let hangups = HangupSignal(ignoredWhile: "(the agent has nothing to reload)", logger: Logger(label: "vipsec.target"))
         defer { withExtendedLifetime(hangups) {} }
-        // Before any key is read: no core dump, no ptrace/proc access by others (Systemd/Hardening.swift).
-        do { try Hardening.disableCoreDumps() } catch { FileHandle.standardError.write(Data("vipsec \(Self.configuration.commandName ?? ""): \(error)\n".utf8)) }
+        // Before any key is read: no core dump, no ptrace/proc access by others, freed heap
+        // blocks overwritten (Systemd/Hardening.swift).
+        for step in [Hardening.disableCoreDumps, Hardening.wipeFreedMemory] {
+            do { try step() } catch { FileHandle.standardError.write(Data("vipsec \(Self.configuration.commandName ?? ""): \(error)\n".utf8)) }
+        }
         let (file, lines) = try config.map(TargetConfigFile.readWithLines) ?? ([:], [:])
         func value(_ flag: String?, _ name: String) -> String? { flag ?? file[name] }
         func required(_ flag: String?, _ name: String) throws -> String {

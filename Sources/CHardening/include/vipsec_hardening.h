@@ -11,6 +11,12 @@ int vipsec_set_dumpable(int value);
 /// prctl(PR_GET_DUMPABLE): 1 when dumpable, 0 when not, -errno on error.
 int vipsec_get_dumpable(void);
 
+/// mallopt(M_PERTURB, 0x5a): from now on glibc overwrites every block freed that does not go
+/// to a thread's tcache (blocks over 1032 bytes always) with 0x5a, and fills every new
+/// block with 0xa5. For buffers that libraries free without zeroing (BoringSSL decrypts each
+/// TLS record in place in its read buffer). Returns 1 when glibc accepted it.
+int vipsec_wipe_freed_memory(void);
+
 /// What every thread of the process is to keep (vipsec_drop_privileges).
 struct vipsec_privileges {
     /// Capabilities kept in the effective, permitted and inheritable sets and in the

@@ -80,7 +80,7 @@ extension ClusterAgent {
     func send(_ message: ClusterMessage) {
         guard let channel else { return }
         if case .lifesizeReport(let report) = message { metricCounters.reported(report) }
-        channel.writeAndFlush(message, promise: nil)
+        flusher.write(message, on: channel)
     }
 
     // MARK: Effects of the shadow cache

@@ -98,6 +98,8 @@ public final class ClusterAgent: @unchecked Sendable {
     /// SAs whose install was acknowledged (a shared SA is re-added at every late block).
     var acknowledged: Set<ClusterSAID> = []
     var channel: Channel?
+    /// Messages are written at once and flushed at the end of the loop's turn (one TLS record).
+    let flusher: FlushAtEndOfTurn
     var welcome: ClusterMessage.Welcome?
     var lastHeard = ClusterInstant.zero
     var lastHeartbeat = ClusterInstant.zero
@@ -144,6 +146,7 @@ public final class ClusterAgent: @unchecked Sendable {
         self.credentials = credentials
         self.kernel = kernel
         self.loop = group.next()
+        flusher = FlushAtEndOfTurn(loop: loop)
         worker = KernelWorker(loop: loop)
         self.logger = logger
         var generator = SystemRandomNumberGenerator()
@@ -220,8 +223,7 @@ public final class ClusterAgent: @unchecked Sendable {
                     pendingChannel = channel
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: nil))
-                    try sync.addHandler(ByteToMessageHandler(ClusterMessageDecoder(counters: drops)))
-                    try sync.addHandler(MessageToByteHandler(ClusterMessageEncoder()))
+                    try sync.addClusterCodec(drops: drops)
                     try sync.addHandler(AgentConnectionHandler(agent: self))
                 }
             }

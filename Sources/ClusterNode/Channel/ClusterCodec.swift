@@ -61,9 +61,9 @@ public struct ClusterMessageDecoder: ByteToMessageDecoder {
         do {
             guard let message = try decoder.decode(&buffer) else { return .needMoreData }
             if case .installSA = message {
-                // The frame carried key bytes: wipe them from the receive buffer (the parsed
-                // keys live in SecretBytes, which wipes itself).
-                buffer.setRepeatingByte(0, count: buffer.readerIndex - start, at: start)
+                // The frame carried key bytes: wipe them from the receive buffer's storage
+                // (the parsed keys live in SecretBytes, which wipes itself).
+                buffer.wipeStorage(at: start, count: buffer.readerIndex - start)
             }
             context.fireChannelRead(wrapInboundOut(message))
             return .continue
@@ -87,16 +87,5 @@ public struct ClusterMessageDecoder: ByteToMessageDecoder {
             buffer.moveReaderIndex(to: buffer.writerIndex)
         }
         return .needMoreData
-    }
-}
-
-/// Writes each outgoing `ClusterMessage` as one frame.
-public struct ClusterMessageEncoder: MessageToByteEncoder {
-    public typealias OutboundIn = ClusterMessage
-
-    public init() {}
-
-    public func encode(data: ClusterMessage, out: inout ByteBuffer) throws {
-        ClusterFrame.write(data, to: &out)
     }
 }

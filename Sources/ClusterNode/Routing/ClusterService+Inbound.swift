@@ -71,7 +71,18 @@ extension ClusterService {
         return snapshot
     }
 
-    /// Hands the state to the observer if it changed (on loop, after every authority step).
+    /// Publishes once the loop's turn is done: the snapshot visits every inbound SA, so the
+    /// CHILD_SAs and acknowledgements handled in one turn share one (on loop).
+    func publishStateAtEndOfTurn() {
+        guard stateObserver != nil, !statePublishScheduled else { return }
+        statePublishScheduled = true
+        loop.execute { [self] in
+            statePublishScheduled = false
+            publishState()
+        }
+    }
+
+    /// Hands the state to the observer if it changed (on loop).
     func publishState() {
         guard let stateObserver else { return }
         let snapshot = makeStateSnapshot()

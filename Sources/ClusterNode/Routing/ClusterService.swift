@@ -85,6 +85,8 @@ public final class ClusterService: @unchecked Sendable {
     var hooks: Hooks
     var authority: SAAuthority
     var connections: [NodeID: Channel] = [:]
+    /// Messages are written at once and flushed at the end of the loop's turn (one TLS record).
+    let flusher: FlushAtEndOfTurn
     var waiters: [IKEResponseToken: EventLoopPromise<Void>] = [:]
     var nextToken: UInt64 = 0
     var heartbeatCounter: UInt64 = 0
@@ -103,6 +105,7 @@ public final class ClusterService: @unchecked Sendable {
     /// The inbound distributor's feed and status (ClusterService+Inbound.swift; nil: none).
     var stateObserver: (@Sendable (ClusterStateSnapshot) -> Void)?
     var lastState: ClusterStateSnapshot?
+    var statePublishScheduled = false
     var inboundStatusProvider: (@Sendable () -> InboundStatus?)?
     var replayObserver: (@Sendable (AuthenticatedReplay) -> Void)?
     /// HA (issue 19): whether this node may accept agents now (the elected active). Nil:
@@ -122,6 +125,7 @@ public final class ClusterService: @unchecked Sendable {
         self.credentials = credentials
         self.group = group
         self.loop = group.next()
+        flusher = FlushAtEndOfTurn(loop: loop)
         self.hooks = hooks
         self.logger = logger
         authority = SAAuthority(epoch: .fresh(using: &generator), configuration: configuration.authority)
@@ -146,8 +150,7 @@ public final class ClusterService: @unchecked Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(NIOSSLServerHandler(context: sslContext))
-                    try sync.addHandler(ByteToMessageHandler(ClusterMessageDecoder(counters: drops)))
-                    try sync.addHandler(MessageToByteHandler(ClusterMessageEncoder()))
+                    try sync.addClusterCodec(drops: drops)
                     try sync.addHandler(RoutingConnectionHandler(service: self))
                 }
             }
@@ -307,7 +310,7 @@ public final class ClusterService: @unchecked Sendable {
                     // captured ESP packet lies in a block granted to its sender.
                     logger.debug("sequence-grant node=\(node) sa=\(grant.saID.rawValue) first=\(grant.block.first) last=\(grant.block.last)")
                 }
-                connections[node]?.writeAndFlush(message, promise: nil)
+                if let connection = connections[node] { flusher.write(message, on: connection) }
             case .releaseIKEResponse(let token):
                 waiters.removeValue(forKey: token)?.succeed(())
             case .failIKEResponse(let token, let reason):
@@ -332,7 +335,7 @@ public final class ClusterService: @unchecked Sendable {
                                                     top: report.top, bitmap: report.bitmap))
             }
         }
-        if publishing { publishState() }
+        if publishing { publishStateAtEndOfTurn() }
     }
 
     func note(_ event: String) {
