@@ -184,7 +184,7 @@ extension IKESA {
     }
 
     /// Our CERT payloads (when we sign and the peer asked, or always is configured) and AUTH.
-    func ownAuthentication(keys: IKESAKeyContext, ownInitMessage: [UInt8], peerNonce: [UInt8], skP: SecretBytes,
+    package func ownAuthentication(keys: IKESAKeyContext, ownInitMessage: [UInt8], peerNonce: [UInt8], skP: SecretBytes,
                            identity: IdentificationPayload) throws -> (certificates: [IKEPayload], auth: AuthenticationPayload) {
         let octets = try PSKAuthentication.signedOctets(prf: keys.prf, message: ownInitMessage, peerNonce: peerNonce,
                                                         skP: skP, identificationPayloadBody: identity.bodyBytes)

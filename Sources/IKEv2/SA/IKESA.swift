@@ -71,16 +71,18 @@ public struct IKESA {
     var keyExchange: (any KeyExchange)?
     var keyExchangeMethod: KeyExchangeMethod?
     var nonceInitiator: [UInt8] = []
-    var nonceResponder: [UInt8] = []
+    /// (`package`: the fuzz harness, IKEFuzzSupport, computes the initiator's AUTH with it.)
+    package var nonceResponder: [UInt8] = []
     var cookie: [UInt8]?
-    var initiatorInitMessage: [UInt8] = []
+    package var initiatorInitMessage: [UInt8] = []
     var responderInitMessage: [UInt8] = []
     /// The peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427 4; nil: it sent none), and whether
     /// it sent a CERTREQ (then we send our certificates).
     var peerSignatureHashAlgorithms: [SignatureHashAlgorithm]?
     var peerRequestedCertificates = false
-    /// After IKE_SA_INIT: the keys and SK protections.
-    var keyContext: IKESAKeyContext?
+    /// After IKE_SA_INIT: the keys and SK protections (`package`: the fuzz harness seals
+    /// the initiator's IKE_AUTH with them, IKEFuzzSupport).
+    package var keyContext: IKESAKeyContext?
     /// Initiator: the child to create with IKE_AUTH, and the SPI and proposals offered.
     var authChild: ChildSAConfiguration
     var offeredChildSPI: UInt32 = 0

@@ -19,6 +19,10 @@
 // mode bit 2 (with bit 0): the sealed request goes as RFC 7383 SKF fragments, 2 + (mode >> 3)
 //   of them (2...33), delivered in order, so reassembly runs (IKE_SA_INIT must have
 //   announced IKEV2_FRAGMENTATION_SUPPORTED, as strongSwan's does).
+//
+// A fuzz-only module (not in the `vipsec` binary): it forges the initiator's AUTH with the
+// IKE_SA's own keys, reaching IKESA's state through `package` access (same SwiftPM package).
+import IKEv2
 import NIOCore
 
 /// How far one fuzz input got into the responder (each step can fail on hostile input).
