@@ -7,11 +7,6 @@ import Logging
 import NIOCore
 import NIOPosix
 
-/// SOL_UDP, UDP_ENCAP and UDP_ENCAP_ESPINUDP (linux/udp.h).
-let udpSocketLevel: CInt = 17
-let udpEncapOption: CInt = 100
-let udpEncapESPInUDP = 2
-
 struct ChannelKey: Hashable {
     var address: String
     var port: Int
