@@ -168,12 +168,14 @@ extension IKESA {
     /// authentication of peers the signature by `signer` (RFC 7427, our supported hashes).
     func fuzzInitiatorAuthentication(keys: IKESAKeyContext, identity: IdentificationPayload,
                                      signer: (any PublicKeyAuthenticator)?) throws -> AuthenticationPayload {
+        guard let exchange = initExchange else { throw IKECryptoError.backend(operation: "AUTH", detail: "IKE_SA_INIT not done") }
         guard configuration.remoteAuthentication == .publicKey else {
-            return try ownAuthentication(keys: keys, ownInitMessage: initiatorInitMessage, peerNonce: nonceResponder,
-                                         skP: keys.keys.skPi, identity: identity).auth
+            return try ownAuthentication(keys: keys, ownInitMessage: exchange.initiatorInitMessage, peerNonce: exchange.nonceResponder,
+                                         skP: keys.keys.skPi, identity: identity, hints: exchange).auth
         }
         guard let signer else { throw IKECryptoError.backend(operation: "AUTH", detail: "no initiator signer") }
-        let octets = try PSKAuthentication.signedOctets(prf: keys.prf, message: initiatorInitMessage, peerNonce: nonceResponder,
+        let octets = try PSKAuthentication.signedOctets(prf: keys.prf, message: exchange.initiatorInitMessage,
+                                                        peerNonce: exchange.nonceResponder,
                                                         skP: keys.keys.skPi, identificationPayloadBody: identity.bodyBytes)
         return try signer.sign(octets, peerHashAlgorithms: SignatureHashAlgorithm.supported)
     }
