@@ -13,6 +13,7 @@
 //   IKEv2               pure IKEv2 (RFC 7296): wire codec, payloads, exchanges, SA state; no I/O
 //   IKECrypto           IKEv2's crypto protocols implemented with OpenSSL
 //   IKECertificates     certificate authentication: RFC 7427 signatures (OpenSSL), X.509 chains (swift-certificates)
+//   IKEFuzzSupport      the fuzz harness (Fuzz/, corpus replay tests); not linked into `vipsec`
 //   IKEDaemon           the NIO shell around IKEv2: UDP 500/4500, timers, kernel installer
 //   Cluster             pure cluster logic: SA authority, sequence blocks, lifesize, membership, wire
 //   ClusterNode         the NIO/TLS shells: routing node service and target agent
@@ -44,6 +45,8 @@ let package = Package(
         .library(name: "IKECrypto", targets: ["IKECrypto"]),
         // Certificate authentication, for the FuzzIKEResponderPubkey target.
         .library(name: "IKECertificates", targets: ["IKECertificates"]),
+        // The fuzz harness (forges the initiator's AUTH), for Fuzz/ only: never in `vipsec`.
+        .library(name: "IKEFuzzSupport", targets: ["IKEFuzzSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
@@ -167,7 +170,7 @@ let package = Package(
 
         .executableTarget(name: "VipsecCLI", dependencies: [
             "IKEDaemon", "ClusterNode", "XFRM", "COpenSSL", "InboundNode", "Systemd", "OperatorMetrics", "UnixStream",
-            "HACoordination", "HAElection", "Cluster", "VipsecTestSupport",
+            "HACoordination", "HAElection", "Cluster",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -198,6 +201,15 @@ let package = Package(
         // MARK: Tests
         // What several test targets share (a seeded generator, hex test data); not a product.
         .target(name: "VipsecTestSupport", dependencies: ["IKEv2"], path: "Tests/VipsecTestSupport"),
+        // The fuzz harness: the entry points of the libFuzzer targets in Fuzz/ (scripts/fuzz) and
+        // of the corpus replay tests. It drives a responder IKE_SA with the initiator's AUTH
+        // forged from the SA's own keys (`package` access to IKEv2), so it is kept out of the
+        // shipped command: only Fuzz/ and the test targets depend on it.
+        .target(name: "IKEFuzzSupport", dependencies: [
+            "IKEv2", "IKECertificates",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "X509", package: "swift-certificates"),
+        ]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMNL"]),
         .testTarget(name: "NetfilterQueueTests", dependencies: ["NetfilterQueue", "InboundRouting", "Netlink", "CMNL"]),
         .testTarget(name: "XFRMTests", dependencies: ["XFRM", "Netlink", "CMNL", "VipsecTestSupport"]),
@@ -210,13 +222,13 @@ let package = Package(
             "OperatorMetrics", "IKEDaemon", "ClusterNode", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
-        .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto", "KernelSA", "Cluster", "VipsecTestSupport",
+        .testTarget(name: "IKEDaemonTests", dependencies: ["IKEDaemon", "IKEv2", "IKECrypto", "KernelSA", "Cluster", "VipsecTestSupport", "IKEFuzzSupport",
                                                                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
-        .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", "Secrets", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+        .testTarget(name: "IKEv2Tests", dependencies: ["IKEv2", "Secrets", "VipsecTestSupport", "IKEFuzzSupport", .product(name: "NIOCore", package: "swift-nio")],
                     exclude: ["Fixtures", "Corpus"]),
         .testTarget(name: "IKELoadTests", dependencies: ["vipsec-ike-load", "IKEv2", "IKECrypto"]),
         .testTarget(name: "IKECertificatesTests", dependencies: [
-            "IKECertificates", "IKEv2", "IKEDaemon", "IKECrypto", "COpenSSL", "VipsecTestSupport",
+            "IKECertificates", "IKEv2", "IKEDaemon", "IKECrypto", "COpenSSL", "VipsecTestSupport", "IKEFuzzSupport",
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),

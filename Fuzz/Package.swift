@@ -11,15 +11,15 @@ let package = Package(
         .target(name: "CFuzzer"),
         .executableTarget(
             name: "FuzzIKEMessage",
-            dependencies: ["CFuzzer", .product(name: "IKEv2", package: "vipsec")]
+            dependencies: ["CFuzzer", .product(name: "IKEv2", package: "vipsec"), .product(name: "IKEFuzzSupport", package: "vipsec")]
         ),
         .executableTarget(
             name: "FuzzIKEResponder",
-            dependencies: ["CFuzzer", .product(name: "IKEv2", package: "vipsec"), .product(name: "IKECrypto", package: "vipsec")]
+            dependencies: ["CFuzzer", .product(name: "IKEv2", package: "vipsec"), .product(name: "IKEFuzzSupport", package: "vipsec"), .product(name: "IKECrypto", package: "vipsec")]
         ),
         .executableTarget(
             name: "FuzzIKEResponderPubkey",
-            dependencies: ["CFuzzer", .product(name: "IKEv2", package: "vipsec"), .product(name: "IKECrypto", package: "vipsec"),
+            dependencies: ["CFuzzer", .product(name: "IKEv2", package: "vipsec"), .product(name: "IKEFuzzSupport", package: "vipsec"), .product(name: "IKECrypto", package: "vipsec"),
                            .product(name: "IKECertificates", package: "vipsec")]
         ),
     ],

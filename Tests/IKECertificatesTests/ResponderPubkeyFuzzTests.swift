@@ -8,6 +8,7 @@
 import Foundation
 import IKECertificates
 import IKECrypto
+import IKEFuzzSupport
 import IKEv2
 import NIOCore
 import VipsecTestSupport

@@ -3,6 +3,7 @@ import XCTest
 import VipsecTestSupport
 import IKEv2
 import IKECrypto
+import IKEFuzzSupport
 
 /// The FuzzIKEResponder target's corpus (Tests/IKEv2Tests/Corpus/responder), replayed
 /// through the same entry point as the fuzzer (IKESA.fuzzResponder with OpenSSL). Seeds are

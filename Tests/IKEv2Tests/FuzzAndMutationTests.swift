@@ -3,6 +3,7 @@
 // corpus (Corpus/*.bin, seeds for the libFuzzer target) is replayed through the parser.
 
 import Foundation
+import IKEFuzzSupport
 import NIOCore
 import VipsecTestSupport
 import XCTest

@@ -6,6 +6,7 @@
 // driver instead of relying on libFuzzer's `main`.
 import CFuzzer
 import Foundation
+import IKEFuzzSupport
 import IKEv2
 
 let fuzzOneInput: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt = { data, size in

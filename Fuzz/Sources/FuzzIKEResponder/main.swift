@@ -1,10 +1,11 @@
 // libFuzzer target: every input drives a fresh responder IKE_SA through IKE_SA_INIT and
-// IKE_AUTH (IKESA.fuzzResponder, Sources/IKEv2/SA/IKESA+Fuzz.swift: the input layout and
+// IKE_AUTH (IKESA.fuzzResponder, Sources/IKEFuzzSupport/IKESA+FuzzResponder.swift: the input layout and
 // its modes), with OpenSSL as the crypto provider. A crash (trap, ASan report) is a
 // finding; every outcome, refusals included, is the expected answer to hostile input.
 import CFuzzer
 import Foundation
 import IKECrypto
+import IKEFuzzSupport
 import IKEv2
 
 let provider = OpenSSLCryptoProvider()

@@ -1,5 +1,5 @@
 // libFuzzer target: FuzzIKEResponder with certificate authentication configured both ways
-// (IKECertificates/FuzzCredentials.swift): every input drives a fresh responder IKE_SA
+// (IKEFuzzSupport/FuzzCredentials.swift): every input drives a fresh responder IKE_SA
 // through IKE_SA_INIT and IKE_AUTH, so CERT and CERTREQ payloads reach chain building,
 // X.509 parsing (swift-certificates), identity matching and signature verification
 // (OpenSSL). Mode bit 1 signs the initiator's AUTH with the fixture initiator key. A crash
@@ -8,6 +8,7 @@ import CFuzzer
 import Foundation
 import IKECertificates
 import IKECrypto
+import IKEFuzzSupport
 import IKEv2
 
 let provider = OpenSSLCryptoProvider()

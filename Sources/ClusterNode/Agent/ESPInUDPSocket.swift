@@ -1,5 +1,6 @@
 import Cluster
 import Glibc
+import XFRM
 
 /// A UDP socket with UDP_ENCAP_ESPINUDP on the DVIPA's NAT-T port (RFC 3948): what makes a
 /// target's kernel decapsulate ESP-in-UDP at all. The XFRM state's encap attribute only
@@ -18,42 +19,22 @@ final class ESPInUDPSocket {
     private(set) var descriptor: Int32
 
     /// SOL_UDP, UDP_ENCAP and UDP_ENCAP_ESPINUDP (linux/udp.h).
-    static let udpLevel: CInt = 17
-    static let encapOption: CInt = 100
-    static let espInUDP: CInt = 2
+    static let udpLevel = UDPSocketSetup.udpLevel
+    static let encapOption = UDPSocketSetup.encapOption
+    static let espInUDP = UDPSocketSetup.espInUDP
 
     /// socket, IP(V6)_FREEBIND (the DVIPA may be added to lo a moment later), UDP_ENCAP,
-    /// IPV6_V6ONLY for an IPv6 address, bind to `address`:`port`. Throws naming the call.
+    /// IPV6_V6ONLY for an IPv6 address, a small receive buffer, bind to `address`:`port`
+    /// (XFRM.UDPSocketSetup). Throws naming the call.
     init(address: IPAddress, port: UInt16) throws {
         self.address = address
         self.port = port
-        let ipv4 = address.isIPv4
-        let fd = socket(ipv4 ? AF_INET : AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ESPInUDPSocketError(call: "socket", address: address, port: port, code: errno) }
-        var one: CInt = 1
-        var encap = Self.espInUDP
-        var small: CInt = 4096
-        let size = socklen_t(MemoryLayout<CInt>.size)
-        let failure: (String, Int32)? = {
-            // IP_FREEBIND (15) at SOL_IP; IPV6_FREEBIND (78) at SOL_IPV6.
-            if setsockopt(fd, ipv4 ? CInt(IPPROTO_IP) : CInt(IPPROTO_IPV6), ipv4 ? 15 : 78, &one, size) != 0 {
-                return ("setsockopt(IP_FREEBIND)", errno)
-            }
-            if !ipv4, setsockopt(fd, CInt(IPPROTO_IPV6), IPV6_V6ONLY, &one, size) != 0 {
-                return ("setsockopt(IPV6_V6ONLY)", errno)
-            }
-            if setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, size) != 0 { return ("setsockopt(SO_RCVBUF)", errno) }
-            if setsockopt(fd, Self.udpLevel, Self.encapOption, &encap, size) != 0 {
-                return ("setsockopt(UDP_ENCAP_ESPINUDP)", errno)
-            }
-            let bound = Self.bind(fd, address: address, port: port)
-            return bound == 0 ? nil : ("bind", errno)
-        }()
-        if let (call, code) = failure {
-            Glibc.close(fd)
-            throw ESPInUDPSocketError(call: call, address: address, port: port, code: code)
+        do {
+            descriptor = try UDPSocketSetup.bound(address: address.bytes, port: port,
+                                                  options: .init(freeBind: true, v6Only: true, receiveBuffer: 4096, espInUDP: true))
+        } catch let failure as UDPSocketSetup.Failure {
+            throw ESPInUDPSocketError(call: failure.call, address: address, port: port, code: failure.code)
         }
-        descriptor = fd
     }
 
     func close() {
@@ -63,25 +44,6 @@ final class ESPInUDPSocket {
     }
 
     deinit { close() }
-
-    private static func bind(_ fd: Int32, address: IPAddress, port: UInt16) -> Int32 {
-        if address.isIPv4 {
-            var socketAddress = sockaddr_in()
-            socketAddress.sin_family = sa_family_t(AF_INET)
-            socketAddress.sin_port = port.bigEndian
-            withUnsafeMutableBytes(of: &socketAddress.sin_addr) { $0.copyBytes(from: address.bytes) }
-            return withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-        }
-        var socketAddress = sockaddr_in6()
-        socketAddress.sin6_family = sa_family_t(AF_INET6)
-        socketAddress.sin6_port = port.bigEndian
-        withUnsafeMutableBytes(of: &socketAddress.sin6_addr) { $0.copyBytes(from: address.bytes) }
-        return withUnsafePointer(to: &socketAddress) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-        }
-    }
 }
 
 struct ESPInUDPSocketError: Error, CustomStringConvertible {

@@ -22,13 +22,17 @@ extension IKESA {
     // MARK: Initiator: build_i
 
     mutating func startAuth(now: Double) -> [IKEAction] {
-        guard let keys = keyContext, let childSPI = try? randomChildSPI() else { return close("cannot build IKE_AUTH") }
-        let child = authChild
-        offeredChildSPI = childSPI
-        offeredChildProposals = child.espProposals.map { var p = $0; p.spi = childSPI.bigEndianBytes; return p }
+        guard case .authenticating(var exchange) = state, let keys = keyContext, let childSPI = try? randomChildSPI() else {
+            return close("cannot build IKE_AUTH")
+        }
+        let child = exchange.authChild
+        exchange.offeredChildSPI = childSPI
+        exchange.offeredChildProposals = child.espProposals.map { var p = $0; p.spi = childSPI.bigEndianBytes; return p }
+        state = .authenticating(exchange)
         let identity = configuration.localIdentity
-        guard let own = try? ownAuthentication(keys: keys, ownInitMessage: initiatorInitMessage, peerNonce: nonceResponder,
-                                               skP: keys.keys.skPi, identity: identity) else {
+        guard let own = try? ownAuthentication(keys: keys, ownInitMessage: exchange.initiatorInitMessage,
+                                               peerNonce: exchange.nonceResponder, skP: keys.keys.skPi, identity: identity,
+                                               hints: exchange) else {
             return close("cannot compute AUTH")
         }
         // RFC 7296 1.2: IDi, [CERT,] [CERTREQ,] [IDr,] AUTH, ...
@@ -42,7 +46,7 @@ extension IKESA {
         if sendsInitialContact { payloads.append(.notify(NotifyPayload(messageType: .initialContact))) }
         if child.mode == .transport { payloads.append(.notify(NotifyPayload(messageType: .useTransportMode))) }
         payloads += [
-            .securityAssociation(SecurityAssociationPayload(proposals: offeredChildProposals)),
+            .securityAssociation(SecurityAssociationPayload(proposals: exchange.offeredChildProposals)),
             .trafficSelectorInitiator(TrafficSelectorPayload(trafficSelectors: child.localTrafficSelectors)),
             .trafficSelectorResponder(TrafficSelectorPayload(trafficSelectors: child.remoteTrafficSelectors)),
         ]
@@ -52,15 +56,15 @@ extension IKESA {
     // MARK: Responder: process_r + build_r
 
     mutating func processAuthRequest(_ payloads: [IKEPayload], messageID: UInt32) -> [IKEAction] {
-        guard let keys = keyContext,
+        guard case .authenticating(var exchange) = state, let keys = keyContext,
               case .identificationInitiator(let peerIdentity)? = payloads.first(where: { $0.type == .identificationInitiator }),
               case .authentication(let auth)? = payloads.first(where: { $0.type == .authentication }) else {
             counters.unexpected += 1
             return []
         }
-        if payloads.contains(where: { $0.type == .certificateRequest }) { peerRequestedCertificates = true }
-        if let failure = verifyPeer(auth, payloads: payloads, keys: keys, peerInitMessage: initiatorInitMessage,
-                                    ownNonce: nonceResponder, skP: keys.keys.skPi, identity: peerIdentity) {
+        if payloads.contains(where: { $0.type == .certificateRequest }) { exchange.peerRequestedCertificates = true }
+        if let failure = verifyPeer(auth, payloads: payloads, keys: keys, peerInitMessage: exchange.initiatorInitMessage,
+                                    ownNonce: exchange.nonceResponder, skP: keys.keys.skPi, identity: peerIdentity) {
             counters.refusals[.authenticationFailed, default: 0] += 1
             counters.authenticationFailures[failure, default: 0] += 1
             let actions = respond(exchange: .ikeAuth, messageID: messageID,
@@ -68,14 +72,15 @@ extension IKESA {
             return actions + close("peer authentication failed: \(failure.rawValue)")
         }
         let identity = configuration.localIdentity
-        guard let own = try? ownAuthentication(keys: keys, ownInitMessage: responderInitMessage, peerNonce: nonceInitiator,
-                                               skP: keys.keys.skPr, identity: identity) else {
+        guard let own = try? ownAuthentication(keys: keys, ownInitMessage: exchange.responderInitMessage,
+                                               peerNonce: exchange.nonceInitiator, skP: keys.keys.skPr, identity: identity,
+                                               hints: exchange) else {
             return close("cannot compute AUTH")
         }
         // RFC 7296 1.2: IDr, [CERT,] AUTH, ...
         var response: [IKEPayload] = [.identificationResponder(identity)] + own.certificates + [.authentication(own.auth)]
         var actions: [IKEAction] = []
-        switch negotiateChildAsResponder(payloads, keys: keys) {
+        switch negotiateChildAsResponder(payloads, keys: keys, nonces: exchange.nonces) {
         case .success(let (installation, answer)):
             if installation.mode == .transport { response.append(.notify(NotifyPayload(messageType: .useTransportMode))) }
             response += answer
@@ -86,7 +91,7 @@ extension IKESA {
             response.append(.notify(NotifyPayload(messageType: error.notifyMessageType)))
             actions.append(.childSAFailed("CHILD_SA refused: \(error)"))
         }
-        phase = .established
+        state = .established
         self.peerIdentity = peerIdentity
         return respond(exchange: .ikeAuth, messageID: messageID, payloads: response) + actions + [.established]
             + initialContact(payloads)
@@ -98,7 +103,7 @@ extension IKESA {
     }
 
     /// The responder's CHILD_SA: proposal, selectors, mode, SPI and keys.
-    func negotiateChildAsResponder(_ payloads: [IKEPayload], keys: IKESAKeyContext)
+    func negotiateChildAsResponder(_ payloads: [IKEPayload], keys: IKESAKeyContext, nonces: (initiator: [UInt8], responder: [UInt8]))
         -> Result<(ChildSAInstallation, [IKEPayload]), NegotiationError> {
         guard case .securityAssociation(let sa)? = payloads.first(where: { $0.type == .securityAssociation }),
               case .trafficSelectorInitiator(let tsi)? = payloads.first(where: { $0.type == .trafficSelectorInitiator }),
@@ -119,7 +124,7 @@ extension IKESA {
             chosen.spi = ourSPI.bigEndianBytes
             let installation = try childSAInstallation(chosen: chosen, keys: keys, ourSPI: ourSPI, peerSPI: peerSPI,
                                                        initiatorTS: narrowed.initiator, responderTS: narrowed.responder,
-                                                       mode: mode, child: child)
+                                                       mode: mode, child: child, nonces: nonces)
             return .success((installation, [
                 .securityAssociation(SecurityAssociationPayload(proposals: [chosen])),
                 .trafficSelectorInitiator(TrafficSelectorPayload(trafficSelectors: narrowed.initiator)),
@@ -135,7 +140,7 @@ extension IKESA {
     // MARK: Initiator: process_i
 
     mutating func processAuthResponse(_ payloads: [IKEPayload], now: Double) -> [IKEAction] {
-        guard let keys = keyContext else { return [] }
+        guard case .authenticating(let exchange) = state, let keys = keyContext else { return [] }
         let notifies = payloads.compactMap { if case .notify(let n) = $0 { return n }; return nil }
         if notifies.contains(where: { $0.messageType == .authenticationFailed }) {
             return close("peer refused our authentication (AUTHENTICATION_FAILED)")
@@ -144,12 +149,12 @@ extension IKESA {
               case .authentication(let auth)? = payloads.first(where: { $0.type == .authentication }) else {
             return close("responder authentication failed: no IDr or AUTH")
         }
-        if let failure = verifyPeer(auth, payloads: payloads, keys: keys, peerInitMessage: responderInitMessage,
-                                    ownNonce: nonceInitiator, skP: keys.keys.skPr, identity: peerIdentity) {
+        if let failure = verifyPeer(auth, payloads: payloads, keys: keys, peerInitMessage: exchange.responderInitMessage,
+                                    ownNonce: exchange.nonceInitiator, skP: keys.keys.skPr, identity: peerIdentity) {
             counters.authenticationFailures[failure, default: 0] += 1
             return refuseResponder(failure, now: now)
         }
-        phase = .established
+        state = .established   // IKE_SA_INIT's material: only `exchange` (this copy) still has it
         self.peerIdentity = peerIdentity
         let established: [IKEAction] = [.established] + initialContact(payloads)
         if let error = notifies.first(where: { $0.messageType.rawValue < 16384 }) {
@@ -157,20 +162,22 @@ extension IKESA {
         }
         guard case .securityAssociation(let sa)? = payloads.first(where: { $0.type == .securityAssociation }),
               sa.proposals.count == 1, let peerSPI = sa.proposals[0].spi32,
-              ProposalSelection.isValidChoice(sa.proposals[0], from: offeredChildProposals, ignoringKeyExchange: true),
+              ProposalSelection.isValidChoice(sa.proposals[0], from: exchange.offeredChildProposals, ignoringKeyExchange: true),
               case .trafficSelectorInitiator(let tsi)? = payloads.first(where: { $0.type == .trafficSelectorInitiator }),
               case .trafficSelectorResponder(let tsr)? = payloads.first(where: { $0.type == .trafficSelectorResponder }),
-              TrafficSelectorNarrowing.narrow(proposed: tsi.trafficSelectors, configured: authChild.localTrafficSelectors) == tsi.trafficSelectors,
-              TrafficSelectorNarrowing.narrow(proposed: tsr.trafficSelectors, configured: authChild.remoteTrafficSelectors) == tsr.trafficSelectors
+              TrafficSelectorNarrowing.narrow(proposed: tsi.trafficSelectors, configured: exchange.authChild.localTrafficSelectors)
+                == tsi.trafficSelectors,
+              TrafficSelectorNarrowing.narrow(proposed: tsr.trafficSelectors, configured: exchange.authChild.remoteTrafficSelectors)
+                == tsr.trafficSelectors
         else {
             counters.unexpected += 1
             return established
         }
-        let transport = authChild.mode == .transport && notifies.contains { $0.messageType == .useTransportMode }
+        let transport = exchange.authChild.mode == .transport && notifies.contains { $0.messageType == .useTransportMode }
         guard let installation = try? childSAInstallation(
-            chosen: sa.proposals[0], keys: keys, ourSPI: offeredChildSPI, peerSPI: peerSPI,
+            chosen: sa.proposals[0], keys: keys, ourSPI: exchange.offeredChildSPI, peerSPI: peerSPI,
             initiatorTS: tsi.trafficSelectors, responderTS: tsr.trafficSelectors, mode: transport ? .transport : .tunnel,
-            child: authChild)
+            child: exchange.authChild, nonces: exchange.nonces)
         else { return established }
         childSAs.append(installation)
         return established + [.install(installation)]
@@ -183,9 +190,11 @@ extension IKESA {
         return expected.idType == identity.idType && expected.identificationData == identity.identificationData
     }
 
-    /// Our CERT payloads (when we sign and the peer asked, or always is configured) and AUTH.
-    func ownAuthentication(keys: IKESAKeyContext, ownInitMessage: [UInt8], peerNonce: [UInt8], skP: SecretBytes,
-                           identity: IdentificationPayload) throws -> (certificates: [IKEPayload], auth: AuthenticationPayload) {
+    /// Our CERT payloads (when we sign and the peer asked, or always is configured) and AUTH;
+    /// `hints`: what the peer said in IKE_SA_INIT (its hash algorithms, its CERTREQ).
+    package func ownAuthentication(keys: IKESAKeyContext, ownInitMessage: [UInt8], peerNonce: [UInt8], skP: SecretBytes,
+                                   identity: IdentificationPayload, hints: InitExchange)
+        throws -> (certificates: [IKEPayload], auth: AuthenticationPayload) {
         let octets = try PSKAuthentication.signedOctets(prf: keys.prf, message: ownInitMessage, peerNonce: peerNonce,
                                                         skP: skP, identificationPayloadBody: identity.bodyBytes)
         switch configuration.localAuthentication {
@@ -197,8 +206,8 @@ extension IKESA {
             guard let authenticator = configuration.publicKeyAuthenticator, authenticator.canSign else {
                 throw IKECryptoError.backend(operation: "AUTH", detail: "no private key")
             }
-            let auth = try authenticator.sign(octets, peerHashAlgorithms: peerSignatureHashAlgorithms)
-            let send = peerRequestedCertificates || configuration.sendCertificateAlways
+            let auth = try authenticator.sign(octets, peerHashAlgorithms: hints.peerSignatureHashAlgorithms)
+            let send = hints.peerRequestedCertificates || configuration.sendCertificateAlways
             return (send ? authenticator.certificatePayloads.map(IKEPayload.certificate) : [], auth)
         }
     }
@@ -251,10 +260,9 @@ extension IKESA {
     /// selectors are TSi, and it sends with the "initiator to responder" keys.
     func childSAInstallation(chosen: Proposal, keys: IKESAKeyContext, ourSPI: UInt32, peerSPI: UInt32,
                              initiatorTS: [TrafficSelector], responderTS: [TrafficSelector], mode: ChildSAMode,
-                             child: ChildSAConfiguration, weInitiated: Bool? = nil, nonces: (initiator: [UInt8], responder: [UInt8])? = nil,
+                             child: ChildSAConfiguration, weInitiated: Bool? = nil, nonces: (initiator: [UInt8], responder: [UInt8]),
                              sharedSecret: SecretBytes? = nil, rekeying old: ChildSAReference? = nil) throws -> ChildSAInstallation {
         let weInitiated = weInitiated ?? isOriginalInitiator
-        let nonces = nonces ?? (nonceInitiator, nonceResponder)
         guard let encryption = chosen.encryptionAlgorithm else { throw NegotiationError.noProposalChosen }
         let suite = EncryptionSuite(encryption: encryption, keyLengthBits: chosen.encryptionKeyLength.map(Int.init),
                                     integrity: chosen.integrityAlgorithm ?? .none)

@@ -17,26 +17,27 @@ extension IKESA {
 
     /// Sends the first IKE_SA_INIT request (initiator only).
     public mutating func start(now: Double) -> [IKEAction] {
-        guard isOriginalInitiator, phase == .negotiatingInit, taskManager.canSendRequest else { return [] }
+        guard isOriginalInitiator, case .negotiatingInit(var exchange) = state, taskManager.canSendRequest else { return [] }
         guard let group = configuration.ikeProposals.compactMap(\.keyExchangeMethod).first,
-              let bytes = try? buildInitRequest(group: group),
+              let bytes = try? buildInitRequest(group: group, &exchange),
               let timer = taskManager.requestSent([bytes], context: .ikeSAInit, now: now) else {
             return close("cannot build IKE_SA_INIT (no usable proposal)")
         }
+        state = .negotiatingInit(exchange)
         return [.send(bytes), .schedule(timer)]
     }
 
-    mutating func buildInitRequest(group: KeyExchangeMethod) throws -> [UInt8] {
-        let exchange = try provider.makeKeyExchange(group)
-        keyExchange = exchange
+    mutating func buildInitRequest(group: KeyExchangeMethod, _ exchange: inout InitExchange) throws -> [UInt8] {
+        let keyExchange = try provider.makeKeyExchange(group)
+        exchange.keyExchange = keyExchange
         keyExchangeMethod = group
-        if nonceInitiator.isEmpty { nonceInitiator = try provider.randomBytes(count: ourNonceLength) }
+        if exchange.nonceInitiator.isEmpty { exchange.nonceInitiator = try provider.randomBytes(count: ourNonceLength) }
         var payloads: [IKEPayload] = []
-        if let cookie { payloads.append(.notify(NotifyPayload(messageType: .cookie, notificationData: cookie))) }
+        if let cookie = exchange.cookie { payloads.append(.notify(NotifyPayload(messageType: .cookie, notificationData: cookie))) }
         payloads += [
             .securityAssociation(SecurityAssociationPayload(proposals: configuration.ikeProposals)),
-            .keyExchange(KeyExchangePayload(group: group, keyExchangeData: exchange.publicValue)),
-            .nonce(NoncePayload(nonceData: nonceInitiator)),
+            .keyExchange(KeyExchangePayload(group: group, keyExchangeData: keyExchange.publicValue)),
+            .nonce(NoncePayload(nonceData: exchange.nonceInitiator)),
         ]
         if configuration.usesPublicKeys { payloads.append(signatureHashAlgorithmsNotify) }
         // 2.23: SPIr is zero in the request. A provider without SHA-1 sends no NAT notifies.
@@ -50,7 +51,7 @@ extension IKESA {
         payloads += redirectAnnouncement()   // RFC 5685 (RedirectFollowing.swift)
         let message = IKEMessage(header: header(exchange: .ikeSAInit, messageID: 0, response: false), payloads: payloads)
         let bytes = Array(message.bytes.readableBytesView)
-        initiatorInitMessage = bytes
+        exchange.initiatorInitMessage = bytes
         return bytes
     }
 
@@ -71,12 +72,13 @@ extension IKESA {
         }
         if let cookieNotify = message.notify(.cookie) {
             // 2.6: repeat the request with the cookie as the first payload.
-            guard cookie != cookieNotify.notificationData,
+            guard case .negotiatingInit(var exchange) = state, exchange.cookie != cookieNotify.notificationData,
                   (1...64).contains(cookieNotify.notificationData.count), let group = keyExchangeMethod else {
                 counters.unexpected += 1
                 return []
             }
-            cookie = cookieNotify.notificationData
+            exchange.cookie = cookieNotify.notificationData
+            state = .negotiatingInit(exchange)
             return retryInit(group: group, now: now)
         }
         if let redirect = message.notify(.redirect) {   // RFC 5685 4.2 (RedirectFollowing.swift)
@@ -86,7 +88,7 @@ extension IKESA {
             _ = taskManager.abandonOutstanding()
             return close("IKE_SA_INIT refused: \(error.messageType)")
         }
-        guard message.header.responderSPI != 0,
+        guard case .negotiatingInit(var exchange) = state, message.header.responderSPI != 0,
               case .securityAssociation(let sa)? = message.payloads.first(where: { $0.type == .securityAssociation }),
               sa.proposals.count == 1,
               ProposalSelection.isValidChoice(sa.proposals[0], from: configuration.ikeProposals),
@@ -98,33 +100,35 @@ extension IKESA {
             return []
         }
         _ = taskManager.responseReceived(messageID: 0)
-        notePeerAuthenticationHints(message.payloads)
+        notePeerAuthenticationHints(message.payloads, &exchange)
         responderSPI = message.header.responderSPI
-        nonceResponder = nonce.nonceData
-        responderInitMessage = Array(received.readableBytesView)
+        exchange.nonceResponder = nonce.nonceData
+        exchange.responderInitMessage = Array(received.readableBytesView)
         do {
-            try deriveIKESAKeys(chosen: sa.proposals[0], peerPublicValue: ke.keyExchangeData)
+            try deriveIKESAKeys(chosen: sa.proposals[0], peerPublicValue: ke.keyExchangeData, &exchange)
         } catch {
             return close("IKE_SA_INIT key derivation failed: \(error)")
         }
         detectNAT(message.notifies, responderSPI: message.header.responderSPI)
         fragmentationNegotiated = configuration.fragmentation.supported && message.notify(.ikev2FragmentationSupported) != nil
-        phase = .authenticating
+        state = .authenticating(exchange)
         return startAuth(now: now)
     }
 
     mutating func retryInit(group: KeyExchangeMethod, now: Double) -> [IKEAction] {
-        guard let bytes = try? buildInitRequest(group: group),
+        guard case .negotiatingInit(var exchange) = state, let bytes = try? buildInitRequest(group: group, &exchange),
               let timer = taskManager.requestReplaced([bytes], context: .ikeSAInit, now: now) else {
             return close("cannot rebuild IKE_SA_INIT")
         }
+        state = .negotiatingInit(exchange)
         return [.send(bytes), .schedule(timer)]
     }
 
     // MARK: Responder: process_r + build_r
 
     mutating func processInitRequest(_ message: IKEMessage) -> [IKEAction] {
-        guard case .securityAssociation(let sa)? = message.payloads.first(where: { $0.type == .securityAssociation }),
+        guard case .negotiatingInit(var exchange) = state,
+              case .securityAssociation(let sa)? = message.payloads.first(where: { $0.type == .securityAssociation }),
               case .keyExchange(let ke)? = message.payloads.first(where: { $0.type == .keyExchange }),
               case .nonce(let nonce)? = message.payloads.first(where: { $0.type == .nonce }),
               let received = message.receivedBytes else {
@@ -147,26 +151,26 @@ extension IKESA {
                               reason: "initiator sent KE \(ke.group), asked for \(group)")
         }
         do {
-            let exchange = try provider.makeKeyExchange(group)
-            keyExchange = exchange
+            let keyExchange = try provider.makeKeyExchange(group)
+            exchange.keyExchange = keyExchange
             keyExchangeMethod = group
-            nonceInitiator = nonce.nonceData
-            nonceResponder = try provider.randomBytes(count: ourNonceLength)
-            initiatorInitMessage = Array(received.readableBytesView)
+            exchange.nonceInitiator = nonce.nonceData
+            exchange.nonceResponder = try provider.randomBytes(count: ourNonceLength)
+            exchange.initiatorInitMessage = Array(received.readableBytesView)
             var answer = chosen
             answer.spi = []
             var payloads: [IKEPayload] = [
                 .securityAssociation(SecurityAssociationPayload(proposals: [answer])),
-                .keyExchange(KeyExchangePayload(group: group, keyExchangeData: exchange.publicValue)),
-                .nonce(NoncePayload(nonceData: nonceResponder)),
+                .keyExchange(KeyExchangePayload(group: group, keyExchangeData: keyExchange.publicValue)),
+                .nonce(NoncePayload(nonceData: exchange.nonceResponder)),
             ]
             // RFC 7296 1.2: HDR, SAr1, KEr, Nr, [CERTREQ]; RFC 7427 4: hashes only if asked.
-            notePeerAuthenticationHints(message.payloads)
+            notePeerAuthenticationHints(message.payloads, &exchange)
             if configuration.remoteAuthentication == .publicKey, configuration.sendCertificateRequest,
                let request = configuration.publicKeyAuthenticator?.certificateRequest {
                 payloads.append(.certificateRequest(request))
             }
-            if configuration.usesPublicKeys, peerSignatureHashAlgorithms != nil { payloads.append(signatureHashAlgorithmsNotify) }
+            if configuration.usesPublicKeys, exchange.peerSignatureHashAlgorithms != nil { payloads.append(signatureHashAlgorithmsNotify) }
             // 2.23: answer NAT detection only when the initiator asked for it.
             detectNAT(message.notifies, responderSPI: 0)
             if natDetection != nil,
@@ -182,10 +186,10 @@ extension IKESA {
             }
             let response = IKEMessage(header: header(exchange: .ikeSAInit, messageID: 0, response: true), payloads: payloads)
             let bytes = Array(response.bytes.readableBytesView)
-            responderInitMessage = bytes
-            try deriveIKESAKeys(chosen: chosen, peerPublicValue: ke.keyExchangeData)
+            exchange.responderInitMessage = bytes
+            try deriveIKESAKeys(chosen: chosen, peerPublicValue: ke.keyExchangeData, &exchange)
             taskManager.responseSent([bytes], messageID: 0, requestDigest: respondingToDigest)
-            phase = .authenticating
+            state = .authenticating(exchange)
             return [.send(bytes)]
         } catch {
             // A bad public value (wrong length, off the curve) ends the attempt.
@@ -200,11 +204,11 @@ extension IKESA {
     }
 
     /// Remembers the peer's SIGNATURE_HASH_ALGORITHMS and whether it asked for certificates (CERTREQ).
-    mutating func notePeerAuthenticationHints(_ payloads: [IKEPayload]) {
+    func notePeerAuthenticationHints(_ payloads: [IKEPayload], _ exchange: inout InitExchange) {
         if let hashes = payloads.notify(.signatureHashAlgorithms) {
-            peerSignatureHashAlgorithms = SignatureHashAlgorithm.parse(hashes.notificationData)
+            exchange.peerSignatureHashAlgorithms = SignatureHashAlgorithm.parse(hashes.notificationData)
         }
-        if payloads.contains(where: { $0.type == .certificateRequest }) { peerRequestedCertificates = true }
+        if payloads.contains(where: { $0.type == .certificateRequest }) { exchange.peerRequestedCertificates = true }
     }
 
     /// NAT detection on the peer's IKE_SA_INIT (2.23). The initiator then floats to UDP
@@ -229,30 +233,29 @@ extension IKESA {
     }
 
     mutating func closeUnanswered(_ reason: String) -> [IKEAction] {
-        phase = .closed
-        keyExchange = nil
+        state = .closed   // IKE_SA_INIT's material (our key exchange's private value) goes with it
         return [.closed(reason)]
     }
 
     /// SKEYSEED and SK_* from the chosen proposal (RFC 7296 2.14).
-    mutating func deriveIKESAKeys(chosen: Proposal, peerPublicValue: [UInt8]) throws {
-        guard let exchange = keyExchange, let prfID = chosen.pseudorandomFunction,
+    mutating func deriveIKESAKeys(chosen: Proposal, peerPublicValue: [UInt8], _ exchange: inout InitExchange) throws {
+        guard let keyExchange = exchange.keyExchange, let prfID = chosen.pseudorandomFunction,
               let encryption = chosen.encryptionAlgorithm else {
             throw IKECryptoError.invalidLength(what: "chosen IKE proposal", requested: 0)
         }
         let suite = EncryptionSuite(encryption: encryption, keyLengthBits: chosen.encryptionKeyLength.map(Int.init),
                                     integrity: chosen.integrityAlgorithm ?? .none)
         let prf = try provider.makePseudorandomFunction(prfID)
-        let shared = try exchange.sharedSecret(peerPublicValue: peerPublicValue)
-        let skeyseed = try IKEKeyDerivation.skeyseed(prf: prf, nonceInitiator: nonceInitiator,
-                                                     nonceResponder: nonceResponder, sharedSecret: shared)
-        let keys = try IKEKeyDerivation.ikeSAKeys(prf: prf, skeyseed: skeyseed, nonceInitiator: nonceInitiator,
-                                                  nonceResponder: nonceResponder,
+        let shared = try keyExchange.sharedSecret(peerPublicValue: peerPublicValue)
+        let skeyseed = try IKEKeyDerivation.skeyseed(prf: prf, nonceInitiator: exchange.nonceInitiator,
+                                                     nonceResponder: exchange.nonceResponder, sharedSecret: shared)
+        let keys = try IKEKeyDerivation.ikeSAKeys(prf: prf, skeyseed: skeyseed, nonceInitiator: exchange.nonceInitiator,
+                                                  nonceResponder: exchange.nonceResponder,
                                                   initiatorSPI: initiatorSPI.bigEndianBytes,
                                                   responderSPI: responderSPI.bigEndianBytes, suite: suite)
         keyContext = try IKESAKeyContext(prf: prf, keys: keys, suite: suite,
                                          isOriginalInitiator: isOriginalInitiator, provider: provider)
-        keyExchange = nil
+        exchange.keyExchange = nil
     }
 }
 

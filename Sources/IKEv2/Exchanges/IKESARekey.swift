@@ -122,7 +122,7 @@ extension IKESA {
             // We lose: delete what we created; the peer deletes the old SA.
             counters.ikeRekeyCollisionsLost += 1
             var redundant = makeSuccessor(ours)
-            redundant.phase = .rekeyed
+            redundant.state = .rekeyed
             let deletion = redundant.sendRequest(exchange: .informational, kind: .deleteIKESA,
                                                  payloads: [.delete(.ikeSA)], now: now)
             successors.append(IKESASuccessor(sa: redundant, actions: deletion))
@@ -131,7 +131,7 @@ extension IKESA {
         // We win: the peer deletes the SA it created (which we keep until then).
         counters.ikeRekeyCollisionsWon += 1
         var redundant = makeSuccessor(peer)
-        redundant.phase = .rekeyed
+        redundant.state = .rekeyed
         successors.append(IKESASuccessor(sa: redundant, actions: []))
         return promote(ours) + deleteRekeyedIKESA(now: now)
     }
@@ -217,13 +217,13 @@ extension IKESA {
 
     /// The old SA after a rekey: closed by the peer's Delete (or by the shell's timeout).
     mutating func waitForPeerDelete() -> [IKEAction] {
-        phase = .rekeyed
+        state = .rekeyed
         return []
     }
 
     /// The initiator of the winning rekey deletes the old IKE_SA (on the old SA).
     mutating func deleteRekeyedIKESA(now: Double) -> [IKEAction] {
-        phase = .rekeyed
+        state = .rekeyed
         let actions = sendRequest(exchange: .informational, kind: .deleteIKESA, payloads: [.delete(.ikeSA)], now: now)
         return actions.isEmpty ? close("rekeyed") : actions
     }
@@ -238,7 +238,7 @@ extension IKESA {
         sa.peerSupportsRedirect = peerSupportsRedirect
         sa.announcedRedirectSupport = announcedRedirectSupport
         sa.keyContext = material.keys
-        sa.phase = .established
+        sa.state = .established
         return sa
     }
 

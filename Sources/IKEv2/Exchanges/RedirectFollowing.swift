@@ -39,7 +39,7 @@ extension IKESA {
     /// ends, the shell starts the new one); otherwise ignore it and keep waiting.
     mutating func processInitRedirect(_ notify: NotifyPayload) -> [IKEAction] {
         guard announcedRedirectSupport, let redirect = try? RedirectNotification(parsing: notify.notificationData),
-              !nonceInitiator.isEmpty, redirect.nonce == nonceInitiator else {
+              let ni = initExchange?.nonceInitiator, !ni.isEmpty, redirect.nonce == ni else {
             counters.redirectsIgnored += 1
             return []
         }

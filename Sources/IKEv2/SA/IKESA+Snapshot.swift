@@ -83,7 +83,7 @@ extension IKESA {
         var sa = IKESA(configuration: configuration, provider: provider, isOriginalInitiator: record.isOriginalInitiator,
                        local: record.local, remote: record.remote, initiatorSPI: record.initiatorSPI,
                        responderSPI: record.responderSPI, retransmission: retransmission)
-        sa.phase = .established
+        sa.state = .established
         sa.keyContext = keyContext
         sa.natDetection = record.natDetection
         sa.fragmentationNegotiated = record.fragmentationNegotiated
@@ -91,7 +91,6 @@ extension IKESA {
         sa.peerIdentity = record.peerIdentity
         sa.rekeyGeneration = Int(record.rekeyGeneration)
         sa.childSAs = record.childSAs
-        if let first = record.childSAs.first, let child = configuration.child(named: first.name) { sa.authChild = child }
         let ids = record.messageIDs
         sa.taskManager = TaskManager(
             policy: retransmission, nextRequestMessageID: ids.nextRequest, expectedRequestMessageID: ids.expectedRequest,

@@ -59,7 +59,9 @@ public struct IKESA {
     var receivedEndpoints: (local: IKEEndpoint, remote: IKEEndpoint)?
     public internal(set) var initiatorSPI: UInt64
     public internal(set) var responderSPI: UInt64
-    public internal(set) var phase: Phase = .negotiatingInit
+    /// Where the IKE_SA stands, with what exists only there (IKESA+State.swift).
+    var state: State
+    public var phase: Phase { state.phase }
     public internal(set) var counters = IKESACounters()
     /// The CHILD_SAs installed by this IKE_SA.
     public internal(set) var childSAs: [ChildSAInstallation] = []
@@ -67,24 +69,12 @@ public struct IKESA {
     public internal(set) var rekeyedChildSAs: [RekeyedChildSA] = []
     var taskManager: TaskManager<IKEExchangeKind>
 
-    // IKE_SA_INIT material, kept until IKE_AUTH is done.
-    var keyExchange: (any KeyExchange)?
+    /// The key exchange method: offered (initiator, in IKE_SA_INIT), then negotiated. The
+    /// rest of IKE_SA_INIT's material lives in `state` until IKE_AUTH is done.
     var keyExchangeMethod: KeyExchangeMethod?
-    var nonceInitiator: [UInt8] = []
-    var nonceResponder: [UInt8] = []
-    var cookie: [UInt8]?
-    var initiatorInitMessage: [UInt8] = []
-    var responderInitMessage: [UInt8] = []
-    /// The peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427 4; nil: it sent none), and whether
-    /// it sent a CERTREQ (then we send our certificates).
-    var peerSignatureHashAlgorithms: [SignatureHashAlgorithm]?
-    var peerRequestedCertificates = false
-    /// After IKE_SA_INIT: the keys and SK protections.
-    var keyContext: IKESAKeyContext?
-    /// Initiator: the child to create with IKE_AUTH, and the SPI and proposals offered.
-    var authChild: ChildSAConfiguration
-    var offeredChildSPI: UInt32 = 0
-    var offeredChildProposals: [Proposal] = []
+    /// After IKE_SA_INIT: the keys and SK protections (`package`: the fuzz harness seals
+    /// the initiator's IKE_AUTH with them, IKEFuzzSupport).
+    package var keyContext: IKESAKeyContext?
     /// Our CHILD_SA rekey in flight, and the old CHILD_SA whose Delete is in flight.
     var pendingChildRekey: PendingChildRekey?
     var pendingChildDeletion: ChildSAInstallation?
@@ -123,7 +113,7 @@ public struct IKESA {
         self.initiatorSPI = initiatorSPI
         self.responderSPI = responderSPI
         self.taskManager = TaskManager(policy: retransmission)
-        self.authChild = configuration.child
+        self.state = .negotiatingInit(InitExchange(authChild: configuration.child))
     }
 
     /// A new IKE_SA we initiate; call `start(now:)` to send IKE_SA_INIT. IKE_AUTH creates
@@ -135,7 +125,7 @@ public struct IKESA {
                        initiatorSPI: try randomSPI(provider), responderSPI: 0, retransmission: retransmission)
         if let child {
             guard let named = configuration.child(named: child) else { throw NegotiationError.noProposalChosen }
-            sa.authChild = named
+            sa.state = .negotiatingInit(InitExchange(authChild: named))
         }
         return sa
     }
@@ -410,10 +400,9 @@ public struct IKESA {
     /// Ends the IKE_SA: deletes its CHILD_SAs and tells the shell.
     mutating func close(_ reason: String) -> [IKEAction] {
         guard phase != .closed else { return [] }
-        phase = .closed
+        state = .closed   // IKE_SA_INIT's material (our key exchange's private value) goes with it
         let actions = childSAs.map { IKEAction.delete($0) } + removeAllRekeyedChildSAs()
         childSAs = []
-        keyExchange = nil
         keyContext = nil
         pendingIKERekey = nil
         peerIKERekey = nil

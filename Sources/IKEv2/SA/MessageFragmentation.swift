@@ -78,8 +78,8 @@ extension IKESAKeyContext {
     }
 
     /// Fragment `number` of `total` carrying `plaintext`, sealed with `protection`.
-    static func sealFragment(_ protection: any EncryptedPayloadProtection, header: IKEHeader, firstInnerPayload: PayloadType,
-                             number: UInt16, total: UInt16, plaintext: [UInt8]) throws -> [UInt8] {
+    package static func sealFragment(_ protection: any EncryptedPayloadProtection, header: IKEHeader, firstInnerPayload: PayloadType,
+                                     number: UInt16, total: UInt16, plaintext: [UInt8]) throws -> [UInt8] {
         let sealedLength = protection.sealedLength(plaintextLength: plaintext.count)
         var prefix = ByteBuffer()
         var header = header

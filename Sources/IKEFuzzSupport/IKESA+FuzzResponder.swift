@@ -19,6 +19,10 @@
 // mode bit 2 (with bit 0): the sealed request goes as RFC 7383 SKF fragments, 2 + (mode >> 3)
 //   of them (2...33), delivered in order, so reassembly runs (IKE_SA_INIT must have
 //   announced IKEV2_FRAGMENTATION_SUPPORTED, as strongSwan's does).
+//
+// A fuzz-only module (not in the `vipsec` binary): it forges the initiator's AUTH with the
+// IKE_SA's own keys, reaching IKESA's state through `package` access (same SwiftPM package).
+import IKEv2
 import NIOCore
 
 /// How far one fuzz input got into the responder (each step can fail on hostile input).
@@ -164,12 +168,14 @@ extension IKESA {
     /// authentication of peers the signature by `signer` (RFC 7427, our supported hashes).
     func fuzzInitiatorAuthentication(keys: IKESAKeyContext, identity: IdentificationPayload,
                                      signer: (any PublicKeyAuthenticator)?) throws -> AuthenticationPayload {
+        guard let exchange = initExchange else { throw IKECryptoError.backend(operation: "AUTH", detail: "IKE_SA_INIT not done") }
         guard configuration.remoteAuthentication == .publicKey else {
-            return try ownAuthentication(keys: keys, ownInitMessage: initiatorInitMessage, peerNonce: nonceResponder,
-                                         skP: keys.keys.skPi, identity: identity).auth
+            return try ownAuthentication(keys: keys, ownInitMessage: exchange.initiatorInitMessage, peerNonce: exchange.nonceResponder,
+                                         skP: keys.keys.skPi, identity: identity, hints: exchange).auth
         }
         guard let signer else { throw IKECryptoError.backend(operation: "AUTH", detail: "no initiator signer") }
-        let octets = try PSKAuthentication.signedOctets(prf: keys.prf, message: initiatorInitMessage, peerNonce: nonceResponder,
+        let octets = try PSKAuthentication.signedOctets(prf: keys.prf, message: exchange.initiatorInitMessage,
+                                                        peerNonce: exchange.nonceResponder,
                                                         skP: keys.keys.skPi, identificationPayloadBody: identity.bodyBytes)
         return try signer.sign(octets, peerHashAlgorithms: SignatureHashAlgorithm.supported)
     }

@@ -1,7 +1,8 @@
 // Sending IKE datagrams from whichever worker made them. The UDP sockets are NIO channels
 // on worker 0's loop; a write from another worker's loop would hop there first (a task on
 // worker 0's queue and a wake-up of its thread for every datagram). Instead each socket is
-// made here, handed to NIO for reading (DatagramBootstrap.withBoundSocket), and a duplicate
+// made here (with XFRM.UDPSocketSetup), handed to NIO for reading
+// (DatagramBootstrap.withBoundSocket), and a duplicate
 // of its descriptor stays with the daemon for sending: sendto(2) on a UDP socket is safe
 // from any thread, and the duplicate stays valid until the daemon closes it after every
 // worker has stopped. A datagram the kernel does not take at once (a full socket buffer)
@@ -43,29 +44,12 @@ final class DatagramSender: @unchecked Sendable {
             throw DatagramSocketError(call: "parse \(address)", code: EINVAL)
         }
         family = bytes.count == 4 ? AF_INET : AF_INET6
-        let fd = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw DatagramSocketError(call: "socket", code: errno) }
-        var one: CInt = 1
-        var encap = CInt(udpEncapESPInUDP)
-        let ipv4 = bytes.count == 4
-        let failure: (String, Int32)? = {
-            if setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size)) != 0 {
-                return ("setsockopt(SO_REUSEADDR)", errno)
-            }
-            if espInUDP, setsockopt(fd, udpSocketLevel, udpEncapOption, &encap, socklen_t(MemoryLayout<CInt>.size)) != 0 {
-                return ("setsockopt(UDP_ENCAP)", errno)
-            }
-            // IP_FREEBIND (15) at SOL_IP; IPV6_FREEBIND (78) at SOL_IPV6.
-            if freeBind, setsockopt(fd, ipv4 ? CInt(IPPROTO_IP) : CInt(IPPROTO_IPV6),
-                                    ipv4 ? 15 : 78, &one, socklen_t(MemoryLayout<CInt>.size)) != 0 {
-                return ("setsockopt(IP_FREEBIND)", errno)
-            }
-            let bound = Self.withSocketAddress(bytes, port: UInt16(port)) { bind(fd, $0, $1) }
-            return bound == 0 ? nil : ("bind \(address):\(port)", errno)
-        }()
-        if let (call, code) = failure {
-            Glibc.close(fd)
-            throw DatagramSocketError(call: call, code: code)
+        let fd: CInt
+        do {
+            fd = try UDPSocketSetup.bound(address: bytes, port: UInt16(port),
+                                          options: .init(nonBlocking: true, reuseAddress: true, freeBind: freeBind, espInUDP: espInUDP))
+        } catch let failure as UDPSocketSetup.Failure {
+            throw DatagramSocketError(call: failure.call == "bind" ? "bind \(address):\(port)" : failure.call, code: failure.code)
         }
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
         guard copy >= 0 else {
@@ -91,7 +75,7 @@ final class DatagramSender: @unchecked Sendable {
         guard address.count == (family == AF_INET ? 4 : 16) else { return false }
         return prefix.withUnsafeBytes { head in
             bytes.withUnsafeBytes { body in
-                Self.withSocketAddress(address, port: port) { socketAddress, length in
+                UDPSocketSetup.withSocketAddress(address, port: port) { socketAddress, length in
                     var parts = [iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress), iov_len: head.count),
                                  iovec(iov_base: UnsafeMutableRawPointer(mutating: body.baseAddress), iov_len: body.count)]
                     return parts.withUnsafeMutableBufferPointer { iov in
@@ -113,26 +97,5 @@ final class DatagramSender: @unchecked Sendable {
     /// Closes our duplicate (call once no worker sends any more).
     func close() {
         _ = Glibc.close(sendDescriptor)
-    }
-
-    /// A sockaddr_in / sockaddr_in6 for `address` (4 or 16 octets) and `port`.
-    static func withSocketAddress<R>(_ address: [UInt8], port: UInt16,
-                                     _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
-        if address.count == 4 {
-            var v4 = sockaddr_in()
-            v4.sin_family = sa_family_t(AF_INET)
-            v4.sin_port = port.bigEndian
-            withUnsafeMutableBytes(of: &v4.sin_addr) { $0.copyBytes(from: address) }
-            return withUnsafePointer(to: &v4) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-        }
-        var v6 = sockaddr_in6()
-        v6.sin6_family = sa_family_t(AF_INET6)
-        v6.sin6_port = port.bigEndian
-        withUnsafeMutableBytes(of: &v6.sin6_addr) { $0.copyBytes(from: address.prefix(16)) }
-        return withUnsafePointer(to: &v6) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-        }
     }
 }

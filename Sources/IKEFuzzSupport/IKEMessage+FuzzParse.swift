@@ -1,5 +1,6 @@
-// The entry point a libFuzzer target calls with arbitrary octets.
-
+// The entry point the FuzzIKEMessage libFuzzer target calls with arbitrary octets
+// (fuzz-only module, not in the `vipsec` binary).
+import IKEv2
 import NIOCore
 
 /// What the parser made of fuzz input.

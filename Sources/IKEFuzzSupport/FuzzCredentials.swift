@@ -1,7 +1,7 @@
 // The certificates of the FuzzIKEResponderPubkey target and its replayed corpus: a
 // responder that authenticates itself and its peers with certificates (`local` and
 // `remote { auth = pubkey }`), and the initiator's signer the harness uses to make a valid
-// AUTH (IKESA+Fuzz.swift, mode bit 1). The files are lab values made once with
+// AUTH (IKESA+FuzzResponder.swift, mode bit 1). The files are lab values made once with
 // strongSwan's `pki` (Tests/IKEv2Tests/Fixtures/pubkey; its README), not secrets:
 //
 //   root.der            the trust anchor (ECDSA P-256, 20 years)
@@ -12,6 +12,7 @@
 //                       certificate, and in one issued by another root (refusal seeds)
 
 import Foundation
+import IKECertificates
 import IKEv2
 import X509
 

@@ -1,0 +1,76 @@
+// What exists in which phase of an IKE_SA. As in swift-nio-ssh's state machines, the cases
+// of `IKESA.State` carry the data that exists only in them, so that it cannot be read
+// where it does not exist and is gone when its phase ends: IKE_SA_INIT's key exchange,
+// nonces and messages, which IKE_AUTH signs (RFC 7296 2.15) and the first CHILD_SA's keys
+// come from (2.17), live in `.negotiatingInit` and `.authenticating` only; once IKE_AUTH
+// established the IKE_SA (or it closed), they are dropped with the case.
+//
+//     negotiatingInit(InitExchange) --IKE_SA_INIT--> authenticating(InitExchange)
+//         --IKE_AUTH--> established --IKE_SA rekey--> rekeyed --Delete--> closed
+//     (any phase --failure, Delete, INITIAL_CONTACT--> closed)
+//
+// The public `IKESA.Phase` is the same without the data, for the shell and the tests.
+
+extension IKESA {
+    /// Where the IKE_SA stands, with the data of that phase.
+    enum State {
+        /// Initiator: IKE_SA_INIT request sent. Responder: not yet answered.
+        case negotiatingInit(InitExchange)
+        /// Initiator: IKE_AUTH request sent. Responder: IKE_SA_INIT answered (half-open).
+        case authenticating(InitExchange)
+        /// Both AUTHs verified.
+        case established
+        /// Replaced by a rekey (IKESARekey.swift).
+        case rekeyed
+        /// Deleted or failed.
+        case closed
+
+        var phase: Phase {
+            switch self {
+            case .negotiatingInit: return .negotiatingInit
+            case .authenticating: return .authenticating
+            case .established: return .established
+            case .rekeyed: return .rekeyed
+            case .closed: return .closed
+            }
+        }
+    }
+
+    /// IKE_SA_INIT's material, kept until IKE_AUTH is done; and the first CHILD_SA as the
+    /// initiator offers it in IKE_AUTH. (`package`: the fuzz harness, IKEFuzzSupport,
+    /// computes the initiator's AUTH from it.)
+    package struct InitExchange {
+        /// Our key exchange, until SKEYSEED is derived (its private value is dropped then).
+        var keyExchange: (any KeyExchange)?
+        package var nonceInitiator: [UInt8] = []
+        package var nonceResponder: [UInt8] = []
+        /// Initiator: the COOKIE the responder asked us to repeat (RFC 7296 2.6).
+        var cookie: [UInt8]?
+        /// Both IKE_SA_INIT messages as sent: each side's AUTH signs its own (2.15).
+        package var initiatorInitMessage: [UInt8] = []
+        package var responderInitMessage: [UInt8] = []
+        /// The peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427 4; nil: it sent none), and whether
+        /// it sent a CERTREQ (then we send our certificates).
+        package var peerSignatureHashAlgorithms: [SignatureHashAlgorithm]?
+        package var peerRequestedCertificates = false
+        /// Initiator: the child to create with IKE_AUTH, and the SPI and proposals offered.
+        var authChild: ChildSAConfiguration
+        var offeredChildSPI: UInt32 = 0
+        var offeredChildProposals: [Proposal] = []
+
+        init(authChild: ChildSAConfiguration) {
+            self.authChild = authChild
+        }
+
+        /// The nonces as the first CHILD_SA's KEYMAT takes them (Ni, Nr).
+        var nonces: (initiator: [UInt8], responder: [UInt8]) { (nonceInitiator, nonceResponder) }
+    }
+
+    /// IKE_SA_INIT's material while IKE_SA_INIT or IKE_AUTH is under way; nil after.
+    package var initExchange: InitExchange? {
+        switch state {
+        case .negotiatingInit(let exchange), .authenticating(let exchange): return exchange
+        case .established, .rekeyed, .closed: return nil
+        }
+    }
+}
