@@ -184,6 +184,50 @@ final class LeaderElectionTests: XCTestCase {
         XCTAssertEqual(election.leaderRead(nil, now: at(2.6)), [.campaign(lease: 8)])
     }
 
+    /// etcd loses its majority (ha-etcd-loss in the lab): every request fails for 20 s. The
+    /// active steps down at its deadline, asks for a lease every retry interval and never
+    /// serves meanwhile; when etcd is back its own leader key of the old lease (etcd extended
+    /// that lease when its new leader took over) is someone else's for it: it waits until
+    /// the key is gone, then campaigns and serves in a new term.
+    func testAfterAMajorityLossNobodyServesUntilEtcdIsBackAndTheOldKeyIsGone() {
+        var election = active()
+        var now = 0.0
+        var everServed = false
+        // Keepalives, then grants, all fail until t = 20.
+        while now < 20 {
+            now += 0.05
+            for action in election.tick(now: at(now)) {
+                switch action {
+                case .keepAlive: _ = election.keepAliveFailed(now: at(now + 0.01))
+                case .grantLease: _ = election.leaseGrantFailed(now: at(now + 0.01))
+                case .readLeader: _ = election.leaderReadFailed(now: at(now + 0.01))
+                case .becomeActive: everServed = true
+                default: break
+                }
+            }
+            if now >= 2.25 {
+                XCTAssertFalse(election.maySend(now: at(now)), "serving at \(now) without a majority")
+                XCTAssertNotEqual(election.role, .active)
+            }
+        }
+        XCTAssertFalse(everServed)
+        XCTAssertEqual(election.stepDowns[.deadline], 1)
+        XCTAssertEqual(election.role, .starting)
+        // etcd is back: the next grant succeeds (lease 8); the leader key still holds our old lease 7.
+        var actions: [ElectionAction] = []
+        while !actions.contains(.grantLease(ttl: .seconds(3))) { now += 0.05; actions = election.tick(now: at(now)) }
+        XCTAssertEqual(election.leaseGranted(8, ttl: .seconds(3), sentAt: at(now), now: at(now + 0.01)), [.readLeader])
+        XCTAssertEqual(election.leaderRead(LeaderRecord(node: "router1", term: 42, lease: 7), now: at(now + 0.02)), [],
+                       "our key under the old lease is not ours to serve with")
+        XCTAssertFalse(election.maySend(now: at(now + 0.02)))
+        // The old lease expires at etcd, the key goes: campaign with the new lease, win a new term.
+        now += 0.3
+        _ = election.tick(now: at(now))
+        XCTAssertEqual(election.leaderRead(nil, now: at(now)), [.campaign(lease: 8)])
+        XCTAssertEqual(election.campaignWon(term: 90, now: at(now + 0.01)).first, .becomeActive(term: 90))
+        XCTAssertTrue(election.maySend(now: at(now + 0.02)))
+    }
+
     func testStopRevokesTheLeaseSoAStandbyWinsAtOnce() {
         var election = active()
         XCTAssertEqual(election.stop(now: at(1)), [.stopServing(term: 42, reason: .shutdown), .revokeLease(lease: 7)])

@@ -82,7 +82,9 @@ etcd_start() {
   addr=$(etcd_member_addr "$i")
   [[ -d $ETCD_DATA/e$i/member ]] && state=existing
   mkdir -p "$ETCD_DATA/e$i"; chmod 700 "$ETCD_DATA/e$i"
-  nsx "e$i" etcd --name "e$i" --data-dir "$ETCD_DATA/e$i" \
+  # `ip netns exec` execs etcd, so $! is etcd's own pid (through the nsx function, $! was a
+  # subshell's: etcd_stop killed that and left etcd running).
+  ip netns exec "e$i" etcd --name "e$i" --data-dir "$ETCD_DATA/e$i" \
     --listen-client-urls "https://$addr:2379" --advertise-client-urls "https://$addr:2379" \
     --listen-peer-urls "https://$addr:2380" --initial-advertise-peer-urls "https://$addr:2380" \
     --initial-cluster "$(_etcd_cluster_spec)" --initial-cluster-state "$state" \

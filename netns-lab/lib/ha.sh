@@ -7,7 +7,8 @@
 #                        scenarios' config (cluster_ike_config) plus `ha { }` with the lab's etcd
 #                        (and `seal_key = $HA_SEAL_KEY` when set: IKE state kept in etcd)
 #   ha_start NODE        `vipsec routing` in NODE's namespace (pid in $LAB_RUN/NODE/pid)
-#   ha_agent_start N ROUTING   `vipsec target` in tN with --routing ROUTING (a list)
+#   ha_agent_start N ROUTING [ARG...]   `vipsec target` in tN with --routing ROUTING (a list)
+#                        and any further arguments (e.g. --grace 90)
 #   ha_status NODE       `vipsec status --json` of NODE
 #   ha_role NODE         active | standby | campaigning | starting (empty when unreadable)
 #   ha_term NODE         the term NODE holds (or last held)
@@ -83,6 +84,6 @@ ha_agent_start() {
   ip netns exec "t$i" "$CLUSTER_BIN/vipsec" target --node-id "t$i" --routing "$2" \
     --cert "$CLUSTER_PKI/t$i.crt" --key "$CLUSTER_PKI/t$i.key" --ca "$CLUSTER_PKI/ca.crt" --dvipa "$LAB_DVIPA" \
     --cluster-address "$(lab_target_clu "$i")" --status-socket "$LAB_RUN/t$i/status.sock" \
-    --state-dir "$LAB_RUN/t$i" >>"$LAB_LOG/agent-t$i.log" 2>&1 &
+    --state-dir "$LAB_RUN/t$i" "${@:3}" >>"$LAB_LOG/agent-t$i.log" 2>&1 &
   echo $! > "$LAB_RUN/t$i/pid"
 }
