@@ -83,7 +83,7 @@ public struct SAAuthority: Sendable {
     /// Changed only through `hold` and `unhold`.
     var waiting: [IKEResponseToken: Waiting] = [:]
     var index = Index()
-    /// SAs, held responses and owners visited by the authority's loops, in all (tests count
+    /// SAs and held responses visited by the authority's loops, in all (tests count
     /// what one step costs at 1,000 and at 50,000 SAs: `SAAuthorityIndexTests`).
     var examined = 0
     var allocators: [ClusterSAID: SequenceBlockAllocator] = [:]
