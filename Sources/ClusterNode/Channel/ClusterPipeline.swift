@@ -88,12 +88,7 @@ final class ClusterMessageWriter: ChannelOutboundHandler {
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenComplete { [frames] result in
             if holdsKeys { frames.wipeStorage(at: 0, count: frames.writerIndex) }
-            for promise in waiting {
-                switch result {
-                case .success: promise.succeed(())
-                case .failure(let error): promise.fail(error)
-                }
-            }
+            for promise in waiting { promise.completeWith(result) }
         }
         context.writeAndFlush(wrapOutboundOut(frames), promise: written)
     }
