@@ -247,7 +247,7 @@ let package = Package(
         ]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "InboundNodeTests", dependencies: [
-            "InboundNode", "Inbound", "Cluster", "ClusterNode", "InboundRouting",
+            "InboundNode", "Inbound", "Cluster", "ClusterNode", "InboundRouting", "VipsecTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "InboundTests", dependencies: ["Inbound", "Cluster", "VipsecTestSupport"]),
