@@ -98,7 +98,9 @@ extension ClusterStatus.SequenceStatus {
 
 extension SAAuthority {
     /// The current state, for status output.
-    public func status(now: ClusterInstant) -> ClusterStatus {
+    /// `includingSAs: false` leaves `sas` empty: the status socket lists the SAs a chunk at a
+    /// time with `statusSAIDs()` and `saStatus(of:)` instead (StatusStream.swift).
+    public func status(now: ClusterInstant, includingSAs: Bool = true) -> ClusterStatus {
         let heartbeat = membership.configuration.heartbeatInterval
         let members = membership.liveMembers.compactMap { membership.members[$0] }.map { member in
             ClusterStatus.MemberStatus(
@@ -108,32 +110,40 @@ extension SAAuthority {
                 silent: now - member.lastHeard > heartbeat * 2,
                 memberForMilliseconds: now.milliseconds(since: member.joinedAt))
         }
-        let sas = distributions.keys.sorted().compactMap { saID -> ClusterStatus.SAStatus? in
-            guard let distribution = distributions[saID] else { return nil }
-            let sa = distribution.sa
-            let lifesize = self.lifesize.totals(of: saID).map {
-                ClusterStatus.LifesizeStatus(byteLimit: $0.byteLimit, reportStep: $0.reportStep, reportedBytes: $0.reportedBytes,
-                                             reportedPackets: $0.reportedPackets, reporters: $0.reporters,
-                                             rekeyRequested: $0.rekeyRequested)
-            }
-            let sequence = allocators[saID].map { allocator in
-                ClusterStatus.SequenceStatus(
-                    blockSize: allocator.configuration.blockSize, highWaterMark: allocator.highWaterMark,
-                    blocks: Dictionary(uniqueKeysWithValues: allocator.outstanding.map { ($0.key.name, $0.value.map(\.description)) }))
-            }
-            return ClusterStatus.SAStatus(
-                saID: saID.rawValue, spi: sa.spiText, direction: sa.direction.description,
-                source: sa.source.description, destination: sa.destination.description, mode: sa.mode.description,
-                reqid: sa.reqid, generation: sa.generation, sequencing: sa.sequencing.description,
-                holders: distribution.installed.map(\.name).sorted(), pending: distribution.pending.keys.map(\.name).sorted(),
-                refused: Dictionary(uniqueKeysWithValues: distribution.refused.map { ($0.key.name, $0.value.description) }),
-                lifesize: lifesize, sequence: sequence,
-                inboundHighWater: sa.direction == .inbound ? distribution.inboundHighWater : nil)
-        }
+        let sas = includingSAs ? statusSAIDs().compactMap { saStatus(of: $0) } : []
         return ClusterStatus(epoch: String(membership.epoch.rawValue, radix: 16), reportingPercent: lifesize.percent,
                              members: members, sas: sas, heldResponses: heldResponses.map(\.rawValue),
                              dropped: .init(fromNonMembers: counters.fromNonMembers, unexpected: counters.unexpected,
                                             unknownSA: counters.unknownSA))
+    }
+
+    /// The ids of the SAs the status lists, in order.
+    public func statusSAIDs() -> [ClusterSAID] {
+        distributions.keys.sorted()
+    }
+
+    /// One SA as the status lists it; nil when the authority no longer holds it.
+    public func saStatus(of saID: ClusterSAID) -> ClusterStatus.SAStatus? {
+        guard let distribution = distributions[saID] else { return nil }
+        let sa = distribution.sa
+        let lifesize = self.lifesize.totals(of: saID).map {
+            ClusterStatus.LifesizeStatus(byteLimit: $0.byteLimit, reportStep: $0.reportStep, reportedBytes: $0.reportedBytes,
+                                         reportedPackets: $0.reportedPackets, reporters: $0.reporters,
+                                         rekeyRequested: $0.rekeyRequested)
+        }
+        let sequence = allocators[saID].map { allocator in
+            ClusterStatus.SequenceStatus(
+                blockSize: allocator.configuration.blockSize, highWaterMark: allocator.highWaterMark,
+                blocks: Dictionary(uniqueKeysWithValues: allocator.outstanding.map { ($0.key.name, $0.value.map(\.description)) }))
+        }
+        return ClusterStatus.SAStatus(
+            saID: saID.rawValue, spi: sa.spiText, direction: sa.direction.description,
+            source: sa.source.description, destination: sa.destination.description, mode: sa.mode.description,
+            reqid: sa.reqid, generation: sa.generation, sequencing: sa.sequencing.description,
+            holders: distribution.installed.map(\.name).sorted(), pending: distribution.pending.keys.map(\.name).sorted(),
+            refused: Dictionary(uniqueKeysWithValues: distribution.refused.map { ($0.key.name, $0.value.description) }),
+            lifesize: lifesize, sequence: sequence,
+            inboundHighWater: sa.direction == .inbound ? distribution.inboundHighWater : nil)
     }
 }
 

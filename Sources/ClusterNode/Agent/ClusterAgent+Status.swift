@@ -7,6 +7,33 @@ extension ClusterAgent {
     /// The target's status now: its shadow cache with the kernel's counters. Safe from any thread.
     /// The counters are read on the kernel thread.
     public func status() -> EventLoopFuture<NodeStatus> {
+        kernelCounters().map { [self] counters in
+            makeStatus(counters: counters)
+        }
+    }
+
+    /// The status socket's document (StatusStream.swift): the kernel's counters are read on the
+    /// kernel thread as for `status()`, then the shadow SAs are listed a chunk per loop turn, each
+    /// as the cache holds it when its chunk is encoded (SAs gone by then are left out).
+    public func statusStream(sasPerPiece: Int = NodeStatusStream.sasPerPiece) -> EventLoopFuture<NodeStatusStream> {
+        kernelCounters().map { [self] counters in
+            makeStatusStream(counters: counters, sasPerPiece: sasPerPiece)
+        }
+    }
+
+    /// The stream of the status with these counters. On the loop.
+    func makeStatusStream(counters: [ClusterSAID: KernelSACounters], sasPerPiece: Int = NodeStatusStream.sasPerPiece) -> NodeStatusStream {
+        let ids = cache.sas.keys.sorted()
+        return NodeStatusStream(head: makeStatus(counters: counters, includingSAs: false), count: ids.count,
+                                sasPerPiece: sasPerPiece) { [self] range in
+            loop.preconditionInEventLoop()
+            return ids[range].compactMap { cache.sas[$0] }.map { shadowStatus(of: $0, counters: counters) }
+        }
+    }
+
+    /// The kernel's counters of the SAs in the kernel, read on the kernel thread; the future
+    /// completes on the agent's loop.
+    private func kernelCounters() -> EventLoopFuture<[ClusterSAID: KernelSACounters]> {
         loop.submit { [self] in
             cache.sas.values.filter { inKernel.contains($0.saID) }
         }.flatMap { [self] (held: [SADescription]) in
@@ -15,9 +42,7 @@ extension ClusterAgent {
                 for sa in held { counters[sa.saID] = (try? kernel.counters(of: sa)) ?? nil }
                 return counters
             }.recover { _ in [:] }
-        }.map { [self] counters in
-            makeStatus(counters: counters)
-        }
+        }.hop(to: loop)
     }
 
     /// The SA ids in the shadow cache (for tests).
@@ -25,17 +50,20 @@ extension ClusterAgent {
         loop.submit { [self] in cache.sas.keys.sorted() }
     }
 
-    func makeStatus(counters kernelCounters: [ClusterSAID: KernelSACounters]) -> NodeStatus {
+    /// One SA of the shadow cache with the kernel's counters.
+    func shadowStatus(of sa: SADescription, counters kernelCounters: [ClusterSAID: KernelSACounters]) -> ShadowSAStatus {
+        let counters = inKernel.contains(sa.saID) ? kernelCounters[sa.saID] : nil
+        return ShadowSAStatus(id: sa.saID.rawValue, spi: sa.spiText, direction: sa.direction.description,
+                              source: sa.source.description, destination: sa.destination.description,
+                              sequencing: sa.sequencing.description, inKernel: counters != nil,
+                              bytes: counters?.bytes ?? 0, packets: counters?.packets ?? 0,
+                              outputSequence: sa.direction == .outbound ? counters?.outputSequence : nil,
+                              sequenceBlock: cache.sequencer.currentBlock(of: sa.saID)?.description)
+    }
+
+    func makeStatus(counters kernelCounters: [ClusterSAID: KernelSACounters], includingSAs: Bool = true) -> NodeStatus {
         let now = Self.now()
-        let sas = cache.sas.keys.sorted().compactMap { cache.sas[$0] }.map { sa -> ShadowSAStatus in
-            let counters = inKernel.contains(sa.saID) ? kernelCounters[sa.saID] : nil
-            return ShadowSAStatus(id: sa.saID.rawValue, spi: sa.spiText, direction: sa.direction.description,
-                                  source: sa.source.description, destination: sa.destination.description,
-                                  sequencing: sa.sequencing.description, inKernel: counters != nil,
-                                  bytes: counters?.bytes ?? 0, packets: counters?.packets ?? 0,
-                                  outputSequence: sa.direction == .outbound ? counters?.outputSequence : nil,
-                                  sequenceBlock: cache.sequencer.currentBlock(of: sa.saID)?.description)
-        }
+        let sas = includingSAs ? cache.sas.keys.sorted().compactMap { cache.sas[$0] }.map { shadowStatus(of: $0, counters: kernelCounters) } : []
         let target = TargetStatus(
             epoch: String(cache.epoch.rawValue, radix: 16), connected: welcome != nil,
             routing: "\(currentRouting.host):\(currentRouting.port)",

@@ -191,7 +191,7 @@ public final class ClusterAgent: @unchecked Sendable {
         if configuration.watchExpireEvents { watcher = try XFRMExpireWatcher(agent: self) }
         if let path = configuration.statusSocketPath {
             do {
-                statusServer = try await StatusSocketServer.start(path: path, group: loop) { [self] in status() }.get()
+                statusServer = try await StatusSocketServer.start(path: path, group: loop, stream: { [self] in statusStream() }).get()
             } catch {
                 throw AgentStartError(description: "--status-socket \(path): \(error)")
             }

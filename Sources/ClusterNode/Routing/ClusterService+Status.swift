@@ -8,8 +8,20 @@ extension ClusterService {
         loop.submit { [self] in makeStatus() }
     }
 
-    func makeStatus() -> NodeStatus {
-        let snapshot = authority.status(now: Self.now())
+    /// The status socket's document (StatusStream.swift): the head now, then the SAs a chunk
+    /// per loop turn, each as the authority holds it when its chunk is encoded. Safe from any thread.
+    public func statusStream(sasPerPiece: Int = NodeStatusStream.sasPerPiece) -> EventLoopFuture<NodeStatusStream> {
+        loop.submit { [self] in
+            let ids = authority.statusSAIDs()
+            return NodeStatusStream(head: makeStatus(includingSAs: false), count: ids.count, sasPerPiece: sasPerPiece) { [self] range in
+                loop.preconditionInEventLoop()
+                return ids[range].compactMap { authority.saStatus(of: $0) }
+            }
+        }
+    }
+
+    func makeStatus(includingSAs: Bool = true) -> NodeStatus {
+        let snapshot = authority.status(now: Self.now(), includingSAs: includingSAs)
         let membership = authority.membership.configuration
         let members = snapshot.members.map { member in
             MemberStatus(node: member.nodeID, clusterAddress: member.clusterAddress,

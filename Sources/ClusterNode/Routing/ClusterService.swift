@@ -157,7 +157,7 @@ public final class ClusterService: @unchecked Sendable {
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .bind(host: configuration.listenHost, port: configuration.listenPort).get()
         if let path = configuration.statusSocketPath {
-            statusServer = try await StatusSocketServer.start(path: path, group: loop) { [self] in status() }.get()
+            statusServer = try await StatusSocketServer.start(path: path, group: loop, stream: { [self] in statusStream() }).get()
         }
         try await loop.submit { [self] in
             serverChannel = channel
