@@ -247,6 +247,24 @@ final class StatusStreamTests: ClusterHarnessTestCase {
         XCTAssertLessThan(pieces, 196, "the production stopped before the end of the document")
     }
 
+    /// A client that shuts its sending side at once (as socat does when its stdin ends) gets
+    /// the whole document even when the node takes a while to begin (the agent reads its kernel
+    /// counters first): the lab's raw read of t1's socket got nothing before.
+    func testAClientThatHalfClosesStillGetsTheWholeDocument() throws {
+        let path = NSTemporaryDirectory() + "status-stream-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        let server = try StatusSocketServer.start(path: path, group: group, stream: { [group] in
+            group.next().scheduleTask(in: .milliseconds(300)) {
+                NodeStatusStream(head: Self.targetHead(), count: 2000) { range in range.map { Self.shadowSA(UInt64($0)) } }
+            }.futureResult
+        }).wait()
+        defer { try? server.close().wait() }
+        let fd = try UnixStream.connect(path)
+        defer { close(fd) }
+        XCTAssertEqual(shutdown(fd, Int32(SHUT_WR)), 0)
+        let data = try UnixStream.readToEnd(fd, timeout: 30)
+        XCTAssertEqual(try JSONDecoder().decode(NodeStatus.self, from: data).target?.sas.count, 2000)
+    }
+
     /// The routing node's socket end to end: `vipsec status` reads the streamed document.
     func testTheRoutingNodesSocketServesTheStreamedDocument() async throws {
         let service = try routingService(count: 5000)

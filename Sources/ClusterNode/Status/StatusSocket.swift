@@ -23,6 +23,9 @@ public final class StatusSocketServer: @unchecked Sendable {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         return ServerBootstrap(group: group)
+            // A client that shuts its sending side (`socat - UNIX-CONNECT:...` with stdin at its
+            // end) still gets the whole document: only a failed write or a closed channel ends it.
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.pipeline.addHandler(StatusWriter(stream: stream, ended: ended))
             }
