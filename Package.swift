@@ -62,6 +62,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         // The etcd v3 JSON gateway client (HACoordination): pooling, TLS client certificates.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // Heap: the IKE daemon's NAT keepalive schedule (NATKeepaliveSchedule.swift).
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
     ],
     targets: [
         // MARK: System libraries
@@ -105,6 +107,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "HeapModule", package: "swift-collections"),
         ]),
 
         // MARK: Cluster
@@ -244,7 +247,7 @@ let package = Package(
         ]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "VipsecTestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "InboundNodeTests", dependencies: [
-            "InboundNode", "Inbound", "Cluster", "ClusterNode", "InboundRouting",
+            "InboundNode", "Inbound", "Cluster", "ClusterNode", "InboundRouting", "VipsecTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "InboundTests", dependencies: ["Inbound", "Cluster", "VipsecTestSupport"]),

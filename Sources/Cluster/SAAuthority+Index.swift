@@ -37,6 +37,7 @@ extension SAAuthority {
         guard let distribution = distributions.removeValue(forKey: saID) else { return nil }
         let sa = distribution.sa
         if sa.direction == .inbound {
+            inboundChanges?.insert(saID)
             index.inboundByLine[sa.reqid]?.remove(saID)
             if index.inboundByLine[sa.reqid]?.isEmpty == true { index.inboundByLine[sa.reqid] = nil }
         }
@@ -49,9 +50,25 @@ extension SAAuthority {
         return distribution
     }
 
-    /// To be called after `distributions[saID]?.pending` changed.
+    /// To be called after `distributions[saID]?.pending` changed (and with it, or next to it,
+    /// `installed`; also by `insertDistribution`).
     mutating func pendingChanged(_ saID: ClusterSAID) {
         if distributions[saID]?.pending.isEmpty == false { index.pendingSAs.insert(saID) } else { index.pendingSAs.remove(saID) }
+        if inboundChanges != nil, distributions[saID]?.sa.direction == .inbound { inboundChanges?.insert(saID) }
+    }
+
+    // MARK: The inbound distributor's feed
+
+    /// From now on, keeps which inbound SAs change (added, removed, a target's answer or
+    /// departure), until `takeInboundChanges()` takes them; forgets any kept so far.
+    public mutating func trackInboundChanges() { inboundChanges = [] }
+
+    /// The inbound SAs changed since the last call (or since `trackInboundChanges()`): each
+    /// was added, removed, or its holders may have changed. Empty when not tracking.
+    public mutating func takeInboundChanges() -> Set<ClusterSAID> {
+        guard let changes = inboundChanges, !changes.isEmpty else { return [] }
+        inboundChanges = []
+        return changes
     }
 
     /// Holds `token` until `entry`'s SAs are answered.

@@ -95,6 +95,9 @@ public struct SAAuthority: Sendable {
     var restoredOwners: Set<NodeID> = []
     /// The highest SA id in use: `makeSAID()` hands out the next (SAAuthority+ChildSA.swift).
     public internal(set) var lastSAID: UInt64 = 0
+    /// The inbound SAs added, removed or answered since the last `takeInboundChanges()` (the
+    /// inbound distributor's feed, ClusterNode's InboundStateFeed); nil: nobody asks, none kept.
+    var inboundChanges: Set<ClusterSAID>?
 
     /// An authority for the routing node's `epoch` (fresh on every start).
     public init(epoch: ClusterEpoch, configuration: Configuration = Configuration()) {
@@ -195,6 +198,11 @@ public struct SAAuthority: Sendable {
     /// The SAs currently distributed, by id.
     public var currentSAs: [SADescription] {
         distributions.keys.sorted().compactMap { distributions[$0]?.sa }
+    }
+
+    /// The SA `saID` as distributed (nil: none such now).
+    public func distributedSA(_ saID: ClusterSAID) -> SADescription? {
+        distributions[saID]?.sa
     }
 
     /// The targets that acknowledged `saID`.

@@ -1,5 +1,5 @@
 // The distributor's worker thread: NFQueue.serve with the classifier's decision as the
-// verdict; between batches it applies the newest cluster snapshot (routes, then the
+// verdict; between batches it applies the cluster state's updates (routes, then the
 // classifier's targets and SAs), ticks the table and publishes its status.
 import Cluster
 import ClusterNode
@@ -19,8 +19,8 @@ extension InboundDistributor {
                 try queue.serve(maxPackets: 64, poll: configuration.poll, shouldStop: {
                     let now = Self.now()
                     var changed = false
-                    if let snapshot = mailbox.take() {
-                        apply(snapshot, to: &classifier, now: now)
+                    if let update = mailbox.take() {
+                        apply(update, to: &classifier, now: now)
                         changed = true
                     }
                     // After the snapshot: evidence for an SA added in it applies at once.
@@ -65,8 +65,8 @@ extension InboundDistributor {
     }
 
     /// Routes first, then the classifier (a mark is only handed out once its route exists).
-    func apply(_ snapshot: ClusterStateSnapshot, to classifier: inout InboundClassifier, now: ClusterInstant) {
-        for step in planner.steps(to: snapshot) {
+    func apply(_ update: ClusterStateUpdate, to classifier: inout InboundClassifier, now: ClusterInstant) {
+        for step in planner.steps(applying: update) {
             do {
                 switch step {
                 case .addTarget(let node, let mark, let gateway):
@@ -79,7 +79,7 @@ extension InboundDistributor {
                     logger.info("inbound: \(step) (\(flows) flows dropped)")
                     continue
                 case .addSA(let id):
-                    guard let held = snapshot.inboundSAs[id],
+                    guard let held = planner.state.inboundSAs[id],
                           let sa = InboundSAMapping.inboundSA(held.description, holders: planner.sas[id]?.holders ?? [],
                                                               forwarding: configuration.mode) else {
                         planner.forget(id)

@@ -4,8 +4,8 @@
 // drop); the kernel forwards the still-encrypted packet by fwmark policy routing to the
 // target's cluster address (direct mode, claim 6), or into a GRE device to the target after
 // the tunnel check (encapsulated mode, claims 7-8: the classifier drops inner addresses
-// outside the SA's selectors). The cluster event loop only posts snapshots into the
-// mailbox; the worker applies them between batches.
+// outside the SA's selectors). The cluster event loop only posts state updates into the
+// mailbox (the whole state first, then changes); the worker applies them between batches.
 import Cluster
 import ClusterNode
 import Dispatch

@@ -1,6 +1,7 @@
 // The only meeting point of the cluster event loop and the distributor's worker thread.
-// The loop posts the newest cluster snapshot (a newer one replaces an unread one: the worker
-// always plans from the latest state); the loop also posts the targets' authenticated replay
+// The loop posts the cluster state's updates (ClusterStateUpdate: the whole state first, then
+// what changed; an unread one is merged with the newer one, so the worker always plans from
+// the latest state in one step); the loop also posts the targets' authenticated replay
 // evidence, which the worker drains between batches; the worker publishes its status. One
 // lock, held only to swap values: never across I/O, and the loop never waits for the worker.
 import ClusterNode
@@ -8,7 +9,7 @@ import Foundation
 
 public final class InboundMailbox: @unchecked Sendable {
     private let lock = NSLock()
-    private var pending: ClusterStateSnapshot?
+    private var pending: ClusterStateUpdate?
     private var posted = 0
     private var published: InboundStatus?
     private var evidence: [AuthenticatedReplay] = []
@@ -50,24 +51,25 @@ public final class InboundMailbox: @unchecked Sendable {
         return evidenceOverflow
     }
 
-    /// From the cluster event loop: the state now.
-    public func post(_ snapshot: ClusterStateSnapshot) {
+    /// From the cluster event loop: what changed (merged into an unread update: the cost is
+    /// that of the newer update, not of the whole state).
+    public func post(_ update: ClusterStateUpdate) {
         lock.lock()
-        pending = snapshot
+        if pending == nil { pending = update } else { pending!.merge(update) }
         posted += 1
         lock.unlock()
     }
 
-    /// From the worker, between batches: the newest unread snapshot, if any.
-    public func take() -> ClusterStateSnapshot? {
+    /// From the worker, between batches: every update not yet read, as one (nil: none).
+    public func take() -> ClusterStateUpdate? {
         lock.lock()
         defer { lock.unlock() }
-        let snapshot = pending
+        let update = pending
         pending = nil
-        return snapshot
+        return update
     }
 
-    /// Snapshots posted so far (coalesced ones included).
+    /// Updates posted so far (merged ones included).
     public var postedCount: Int {
         lock.lock()
         defer { lock.unlock() }

@@ -102,9 +102,9 @@ final class InboundNodeTests: XCTestCase {
     func testMailboxKeepsTheNewestSnapshotOnly() {
         let mailbox = InboundMailbox()
         XCTAssertNil(mailbox.take())
-        mailbox.post(snapshot(["t1": .v4(10, 0, 0, 1)]))
-        mailbox.post(snapshot(["t2": .v4(10, 0, 0, 2)]))
-        XCTAssertEqual(mailbox.take()?.members.keys.map(\.name), ["t2"])
+        mailbox.post(.full(snapshot(["t1": .v4(10, 0, 0, 1)])))
+        mailbox.post(.full(snapshot(["t2": .v4(10, 0, 0, 2)])))
+        XCTAssertEqual(mailbox.take()?.members?.keys.map(\.name), ["t2"])
         XCTAssertNil(mailbox.take())
         XCTAssertEqual(mailbox.postedCount, 2)
         XCTAssertNil(mailbox.status)
@@ -115,7 +115,7 @@ final class InboundNodeTests: XCTestCase {
     func testMailboxFromManyThreads() {
         let mailbox = InboundMailbox()
         DispatchQueue.concurrentPerform(iterations: 1000) { i in
-            if i % 2 == 0 { mailbox.post(snapshot(["t\(i % 7)": .v4(10, 0, 0, 1)])) } else { _ = mailbox.take() }
+            if i % 2 == 0 { mailbox.post(.full(snapshot(["t\(i % 7)": .v4(10, 0, 0, 1)]))) } else { _ = mailbox.take() }
         }
         XCTAssertEqual(mailbox.postedCount, 500)
     }

@@ -1,8 +1,9 @@
 // What the inbound distributor needs from the routing node's cluster side, without
-// ClusterNode depending on it: a snapshot of the live members (with the cluster address each
-// announced in its Hello) and the inbound SAs with the targets that acknowledged them,
-// handed to an observer whenever it changes, on the service's event loop. The observer
-// must only post it somewhere (no I/O, no waiting: the event loop never waits for it).
+// ClusterNode depending on it: the live members (with the cluster address each announced
+// in its Hello) and the inbound SAs with the targets that acknowledged them, handed to an
+// observer on the service's event loop: first the whole state, then what changed
+// (ClusterStateUpdate, InboundStateFeed.swift). The observer must only post it somewhere
+// (no I/O, no waiting: the event loop never waits for it).
 import Cluster
 
 /// The membership and the inbound SAs as the SA authority has them now.
@@ -46,33 +47,23 @@ public struct AuthenticatedReplay: Equatable, Sendable {
 
 extension ClusterService {
     /// Sets the observer of membership and inbound SA changes (called on the event loop,
-    /// once now with the current state, then after each change), the observer of
+    /// once now with the whole state, then with what changed after each change), the observer of
     /// authenticated replay evidence (called on the event loop per report; it must only
     /// post it) and the provider of the distributor's status (called when `vipsec status` asks).
-    public func setInbound(observer: @escaping @Sendable (ClusterStateSnapshot) -> Void,
+    public func setInbound(observer: @escaping @Sendable (ClusterStateUpdate) -> Void,
                            replay: (@Sendable (AuthenticatedReplay) -> Void)? = nil,
                            status: @escaping @Sendable () -> InboundStatus?) {
         loop.execute { [self] in
             stateObserver = observer
             replayObserver = replay
             inboundStatusProvider = status
-            lastState = nil
+            stateFeed.restart()
             publishState()
         }
     }
 
-    /// The state now (on loop).
-    func makeStateSnapshot() -> ClusterStateSnapshot {
-        var snapshot = ClusterStateSnapshot()
-        for (node, member) in authority.membership.members { snapshot.members[node] = member.clusterAddress }
-        for sa in authority.currentSAs where sa.direction == .inbound {
-            snapshot.inboundSAs[sa.saID] = .init(description: sa, holders: authority.holders(of: sa.saID))
-        }
-        return snapshot
-    }
-
-    /// Publishes once the loop's turn is done: the snapshot visits every inbound SA, so the
-    /// CHILD_SAs and acknowledgements handled in one turn share one (on loop).
+    /// Publishes once the loop's turn is done: the CHILD_SAs and acknowledgements handled in
+    /// one turn share one update (on loop).
     func publishStateAtEndOfTurn() {
         guard stateObserver != nil, !statePublishScheduled else { return }
         statePublishScheduled = true
@@ -82,12 +73,9 @@ extension ClusterService {
         }
     }
 
-    /// Hands the state to the observer if it changed (on loop).
+    /// Hands the observer what changed since the last update, if anything (on loop).
     func publishState() {
-        guard let stateObserver else { return }
-        let snapshot = makeStateSnapshot()
-        guard snapshot != lastState else { return }
-        lastState = snapshot
-        stateObserver(snapshot)
+        guard let stateObserver, let update = stateFeed.update(from: &authority) else { return }
+        stateObserver(update)
     }
 }

@@ -20,6 +20,7 @@ extension ClusterService {
             for (_, waiter) in waiters { waiter.fail(ClusterInstallError.shutDown) }
             waiters = [:]
             authority = SAAuthority(restoring: epoch, sas: sas, configuration: configuration.authority)
+            stateFeed.restart()   // a new authority: the distributor gets the whole state again
             note("takeover: continuing \(epoch) with \(authority.currentSAs.count) SAs of the previous active")
             execute([])
         }.get()

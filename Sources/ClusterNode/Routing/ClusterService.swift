@@ -103,8 +103,8 @@ public final class ClusterService: @unchecked Sendable {
     /// The stop's waits on the targets, each ended by `hurry()` (ClusterService+Lifecycle.swift).
     var hurryWaiters: [EventLoopPromise<Void>] = []
     /// The inbound distributor's feed and status (ClusterService+Inbound.swift; nil: none).
-    var stateObserver: (@Sendable (ClusterStateSnapshot) -> Void)?
-    var lastState: ClusterStateSnapshot?
+    var stateObserver: (@Sendable (ClusterStateUpdate) -> Void)?
+    var stateFeed = InboundStateFeed()
     var statePublishScheduled = false
     var inboundStatusProvider: (@Sendable () -> InboundStatus?)?
     var replayObserver: (@Sendable (AuthenticatedReplay) -> Void)?

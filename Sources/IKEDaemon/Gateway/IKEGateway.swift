@@ -103,6 +103,9 @@ struct IKEGateway {
     var childIndex = ChildSAIndex()
     /// IKE_SAs by their identities, for INITIAL_CONTACT (IKESAIdentityIndex.swift).
     var identities = IKESAIdentityIndex()
+    /// The established IKE_SAs behind a NAT, by when their next NAT keepalive is due
+    /// (NATKeepaliveSchedule.swift; sent by `natKeepalivesDue`).
+    var natKeepalives = NATKeepaliveSchedule()
     var counters = GatewayCounters()
     /// Counters of IKE_SAs already closed (GatewayStatus.swift adds the live ones).
     private(set) var closedSATotals = IKESATotals()
@@ -259,6 +262,7 @@ struct IKEGateway {
             halfOpen.remove(spi: spi)
             closedSATotals.add(sa.counters, sa.sequencerCounters)
             sas[spi] = nil
+            natKeepalives.update(ikeSA: spi, wanted: false, now: now)
             childIndex.update(ikeSA: spi, from: sa, to: nil)
             identities.update(ikeSA: spi, to: nil)
             return [.log("IKE_SA_INIT from \(sa.remote): no IKE_AUTH within \(settings.halfOpenTimeout) s, forgotten")]
@@ -321,6 +325,7 @@ struct IKEGateway {
     /// forgotten, IKEGateway+Adopt.swift); the caller updated the indexes.
     mutating func forgetStored(_ spi: UInt64) {
         sas[spi] = nil
+        natKeepalives.update(ikeSA: spi, wanted: false, now: 0)
         for table in [\SATimes.established, \.ikeRekeyAt, \.ikeExpireAt] { times[keyPath: table][spi] = nil }
     }
 
@@ -388,6 +393,7 @@ struct IKEGateway {
         let stored: IKESA? = closed ? nil : sa
         childIndex.update(ikeSA: spi, from: sas[spi], to: stored)
         identities.update(ikeSA: spi, to: stored)
+        natKeepalives.update(ikeSA: spi, wanted: stored.map(Self.wantsNATKeepalives) ?? false, now: now)
         sas[spi] = stored
         // An IKE_SA rekey: the new SAs go in under their own SPIs in this same step, so that
         // no datagram or timer finds the CHILD_SAs between two tables.

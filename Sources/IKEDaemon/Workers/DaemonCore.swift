@@ -12,8 +12,6 @@ import NIOCore
 
 /// RFC 3948 2.2: IKE on 4500 starts with four zero octets.
 let nonESPMarker: [UInt8] = [0, 0, 0, 0]
-/// Seconds between NAT keepalives (RFC 3948 4: 20 s is the usual value).
-let natKeepaliveInterval: Int64 = 20
 
 /// The loop-confined heart of the daemon.
 final class DaemonCore: @unchecked Sendable {
@@ -134,14 +132,14 @@ final class DaemonCore: @unchecked Sendable {
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
     }
 
-    /// RFC 3948 2.3: a one-octet 0xFF to the peer's 4500 from each IKE_SA whose local end
-    /// is behind a NAT, so that the NAT keeps the mapping.
+    /// RFC 3948 2.3: a one-octet 0xFF to the peer from each IKE_SA whose local end is behind
+    /// a NAT and whose keepalive is due (the gateway's heap: the IKE_SAs due, not all of them).
     func sendNATKeepalives() {
         guard !shuttingDown else { return }
-        for sa in gateway.sas.values where sa.phase == .established && sa.natDetection?.localBehindNAT == true {
-            let key = ChannelKey(address: IPPrefix.format(sa.local.address), port: Int(sa.local.port))
-            guard let channel = channels[key] ?? channels.first(where: { $0.key.port == Int(sa.local.port) })?.value,
-                  let address = try? SocketAddress(ipAddress: IPPrefix.format(sa.remote.address), port: Int(sa.remote.port))
+        for (local, remote) in gateway.natKeepalivesDue(now: Self.now) {
+            let key = ChannelKey(address: IPPrefix.format(local.address), port: Int(local.port))
+            guard let channel = channels[key] ?? channels.first(where: { $0.key.port == Int(local.port) })?.value,
+                  let address = try? SocketAddress(ipAddress: IPPrefix.format(remote.address), port: Int(remote.port))
             else { continue }
             var buffer = channel.allocator.buffer(capacity: 1)
             buffer.writeInteger(UInt8(0xFF))
@@ -149,9 +147,10 @@ final class DaemonCore: @unchecked Sendable {
         }
     }
 
-    /// Sends the NAT keepalives every `natKeepaliveInterval` seconds, as long as the loop runs.
+    /// Looks for due NAT keepalives every second (each IKE_SA's come `natKeepaliveInterval`
+    /// seconds apart, from its establishment), as long as the loop runs.
     func scheduleNATKeepalives() {
-        loop.scheduleRepeatedTask(initialDelay: .seconds(natKeepaliveInterval), delay: .seconds(natKeepaliveInterval)) { [self] _ in
+        loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
             sendNATKeepalives()
         }
     }
