@@ -82,6 +82,7 @@ public final class InboundDistributor: @unchecked Sendable {
     /// interception, then starts one worker per queue. On failure everything done is undone.
     public func start() throws {
         var opened: [NFQueue] = []
+        var forwardingTouched = false
         do {
             for number in configuration.queues {
                 var queueConfiguration = NFQueue.Configuration(queue: number)
@@ -90,12 +91,13 @@ public final class InboundDistributor: @unchecked Sendable {
                 queueConfiguration.maxLength = 8192
                 opened.append(try NFQueue(queueConfiguration))
             }
+            forwardingTouched = true
             try forwarding.enableForwarding(family: family)
             try forwarding.moveLocalRule(family: family)
             try forwarding.installInterception(ruleset)
         } catch {
             for queue in opened { queue.close() }
-            if !opened.isEmpty {
+            if forwardingTouched {
                 try? forwarding.removeInterception()
                 try? forwarding.restoreLocalRule(family: family)
             }
