@@ -139,7 +139,10 @@ final class HAGateTests: ClusterHarnessTestCase {
                                      kernel: kernel, group: harness.group)
         try await agent.start()
         harness.agents.append(agent)
-        func target() async throws -> TargetStatus { try XCTUnwrap(try await agent.status().get().target) }
+        func target() async throws -> TargetStatus {
+            let status = try await agent.status().get()
+            return try XCTUnwrap(status.target)
+        }
 
         let joinedA = await eventually(10) { (try? await a.status().get().routing?.members.map(\.node)) == ["t1"] }
         XCTAssertTrue(joinedA)
@@ -149,7 +152,9 @@ final class HAGateTests: ClusterHarnessTestCase {
         XCTAssertEqual(followsNine, 9, "status shows the term the agent follows")
 
         // A is deposed; B admits agents but only knows term 5.
-        try await b.adopt(epoch: a.epoch, sas: await a.descriptions(spis: [0x7001]))
+        let sasOfA = await a.descriptions(spis: [0x7001])
+        XCTAssertEqual(sasOfA.count, 1)
+        try await b.adopt(epoch: a.epoch, sas: sasOfA)
         gateA.open.withLockedValue { $0 = false }
         gateB.open.withLockedValue { $0 = true }
         a.closeAgentConnections()
