@@ -57,6 +57,9 @@ public struct AgentConnectionMachine: Sendable {
     public private(set) var failures = 0
     private var lastLog: ClusterInstant?
     private var suppressed = 0
+    /// HA (issue 19): the highest leader term accepted from any routing node, kept across
+    /// reconnects (`.none` until a routing node with `ha { }` welcomed this agent).
+    public private(set) var term: ClusterTerm = .none
 
     public init(minimumBackoff: Duration, maximumBackoff: Duration, handshakeTimeout: Duration = .seconds(10),
                 logInterval: Duration = .seconds(60)) {
@@ -159,5 +162,26 @@ public struct AgentConnectionMachine: Sendable {
 
     public mutating func finished() {
         phase = .stopped
+    }
+
+    // MARK: Leader terms (no split brain)
+
+    /// What to do with a frame from the routing node, by the term it carries.
+    public enum TermVerdict: Equatable, Sendable {
+        /// Its term is the agent's current one or newer: process it.
+        case accept
+        /// Older than a term already accepted (a deposed routing node): drop it, count
+        /// `stale-term` and change nothing; a Welcome's connection is closed (the agent moves on
+        /// to the next routing node), its SAs untouched.
+        case stale(current: ClusterTerm)
+    }
+
+    /// Judges a frame carrying `term` (`.none`: no HA). A term never goes back: an older one is
+    /// refused, an equal one accepted, a newer one (a takeover) accepted and kept as the
+    /// agent's term from then on. Call before the frame touches any state.
+    public mutating func received(term frameTerm: ClusterTerm) -> TermVerdict {
+        guard frameTerm >= term else { return .stale(current: term) }
+        term = frameTerm
+        return .accept
     }
 }

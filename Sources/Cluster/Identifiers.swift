@@ -46,6 +46,22 @@ public struct ClusterEpoch: RawRepresentable, Hashable, Sendable, CustomStringCo
     public var description: String { "epoch \(String(rawValue, radix: 16))" }
 }
 
+/// The term of the HA leader that sent a cluster frame (issue 19, docs/takeover.md): the etcd
+/// revision at which the active routing node won its election. Terms only grow, so an agent
+/// that has accepted a term refuses every older one (a deposed routing node). `.none` (0):
+/// no HA, the frame carries no term.
+public struct ClusterTerm: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+
+    /// No term: a routing node without `ha { }`.
+    public static let none = ClusterTerm(rawValue: 0)
+
+    public static func < (lhs: ClusterTerm, rhs: ClusterTerm) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String { "term \(rawValue)" }
+}
+
 /// The routing node's handle for one kernel SA (one SPI in one direction), unique within an
 /// epoch. The IKE daemon assigns it when it hands the SA to the authority.
 public struct ClusterSAID: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {

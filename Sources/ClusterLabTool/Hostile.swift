@@ -7,13 +7,13 @@ import NIOSSL
 
 /// A cluster client that writes raw bytes inside a valid TLS session and collects replies.
 final class HostileClient: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = ClusterMessage
+    typealias InboundIn = ClusterFrame.Received
     private let lock = NSLock()
     private var received: [ClusterMessage] = []
     var channel: Channel!
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let message = unwrapInboundIn(data)
+        let message = unwrapInboundIn(data).message
         lock.withLock { received.append(message) }
     }
 

@@ -1,7 +1,8 @@
 // The inbound distributor's decision per packet (claims 2-10, 21): outer headers → SA by
 // (DVIPA, SPI) → check-only replay window → peek decryption of the inner headers → sanity
 // and tunnel check → connection table / Maglev → forward (mark), local or drop (reason).
-// A value with no I/O and no clock: one per queue thread, time handed in.
+// A value with no I/O and no clock, time handed in; several queue workers share one through
+// `SharedClassifier` (nft fanout spreads one SA over the queues).
 
 import Cluster
 

@@ -1,6 +1,10 @@
-// The distributor's worker thread: NFQueue.serve with the classifier's decision as the
-// verdict; between batches it applies the cluster state's updates (routes, then the
-// classifier's targets and SAs), ticks the table and publishes its status.
+// The distributor's workers, one thread per NFQUEUE: each receives a batch from its own
+// socket, classifies it with the shared classifier (one lock per batch) and sends the
+// verdicts in one sendmsg. The first queue's worker also does the housekeeping, inside the
+// same lock before its batch: it applies the cluster state's updates (routes, then the
+// classifier's targets and SAs) and the replay evidence, ticks the table and publishes the
+// status. Applying an update holds the other workers for its route changes (milliseconds,
+// only when members or SAs change): a mark is never handed out before its route exists.
 import Cluster
 import ClusterNode
 import Foundation
@@ -9,53 +13,60 @@ import InboundCrypto
 import NetfilterQueue
 
 extension InboundDistributor {
-    func work(_ queue: NFQueue) {
-        var classifier = InboundClassifier(configuration: classifierConfiguration, peekers: OpenSSLPeekerFactory())
+    func work(_ queue: NFQueue, index: Int, shared: SharedClassifier) {
+        let leader = index == 0
         var lastHousekeeping = Self.now()
         var lastError = ""
-        var evidenceApplied: UInt64 = 0
         while !shouldStop {
             do {
-                try queue.serve(maxPackets: 64, poll: configuration.poll, shouldStop: {
-                    let now = Self.now()
-                    var changed = false
-                    if let update = mailbox.take() {
-                        apply(update, to: &classifier, now: now)
-                        changed = true
+                let batch = try queue.receive(maxPackets: 64, timeout: configuration.poll)
+                let now = Self.now()
+                let decisions = shared.withLock { classifier -> [InboundDecision] in
+                    if leader { housekeeping(&classifier, now: now, last: &lastHousekeeping) }
+                    var decisions: [InboundDecision] = []
+                    decisions.reserveCapacity(batch.count)
+                    for packet in batch { decisions.append(classifier.classify(packet.payload, now: now)) }
+                    return decisions
+                }
+                for (packet, decision) in zip(batch, decisions) {
+                    switch decision {
+                    case .forward(let target): try queue.verdict(id: packet.id, .accept(mark: target.mark))
+                    case .local: try queue.verdict(id: packet.id, .accept(mark: nil))
+                    case .drop: try queue.verdict(id: packet.id, .drop)
                     }
-                    // After the snapshot: evidence for an SA added in it applies at once.
-                    for replay in mailbox.takeEvidence()
-                    where classifier.authenticated(destination: InboundAddress(replay.destination), spi: replay.spi,
-                                                   top: replay.top, bitmap: replay.bitmap) {
-                        evidenceApplied += 1
-                    }
-                    if changed || lastHousekeeping.nanoseconds + 1_000_000_000 <= now.nanoseconds {
-                        lastHousekeeping = now
-                        classifier.tick(now: now)
-                        mailbox.publish(Self.status(classifier, queue: queue, configuration: configuration,
-                                                    planner: planner, evidence: evidenceApplied, evidenceLost: mailbox.evidenceLost))
-                    }
-                    return shouldStop
-                }, decide: { packet in
-                    switch classifier.classify(packet.payload, now: Self.now()) {
-                    case .forward(let target): return .accept(mark: target.mark)
-                    case .local: return .accept(mark: nil)
-                    case .drop: return .drop
-                    }
-                })
+                }
+                try queue.flush()
+                queueBoard.set(index, queue.counters)
             } catch {
                 // Packets keep waiting in the queue (or are dropped by the kernel when it is
                 // full): never accepted unclassified. Try again after a short pause.
                 let text = "\(error)"
-                if text != lastError { logger.error("inbound: queue \(configuration.queue): \(text); retrying") }
+                if text != lastError { logger.error("inbound: queue \(queue.configuration.queue): \(text); retrying") }
                 lastError = text
+                queueBoard.set(index, queue.counters)
                 Thread.sleep(forTimeInterval: 0.2)
             }
         }
-        // Every SA leaves the classifier: its peeker (the key schedule) is released and wiped.
-        for (id, sa) in planner.sas { _ = classifier.removeSA(destination: sa.destination, spi: sa.spi); planner.forget(id) }
-        mailbox.publish(Self.status(classifier, queue: queue, configuration: configuration,
-                                    planner: planner, evidence: evidenceApplied, evidenceLost: mailbox.evidenceLost))
+    }
+
+    /// The first worker, between its batches, inside the classifier's lock.
+    func housekeeping(_ classifier: inout InboundClassifier, now: ClusterInstant, last: inout ClusterInstant) {
+        var changed = false
+        if let update = mailbox.take() {
+            apply(update, to: &classifier, now: now)
+            changed = true
+        }
+        // After the update: evidence for an SA added in it applies at once.
+        for replay in mailbox.takeEvidence()
+        where classifier.authenticated(destination: InboundAddress(replay.destination), spi: replay.spi,
+                                       top: replay.top, bitmap: replay.bitmap) {
+            evidenceApplied += 1
+        }
+        if changed || last.nanoseconds + 1_000_000_000 <= now.nanoseconds {
+            last = now
+            classifier.tick(now: now)
+            mailbox.publish(status(classifier, evidence: evidenceApplied))
+        }
     }
 
     var classifierConfiguration: InboundConfiguration {
@@ -101,7 +112,12 @@ extension InboundDistributor {
         }
     }
 
-    static func status(_ classifier: InboundClassifier, queue: NFQueue, configuration: Configuration,
+    func status(_ classifier: InboundClassifier, evidence: UInt64) -> InboundStatus {
+        Self.status(classifier, queues: queueBoard.all, mode: configuration.mode, planner: planner,
+                    evidence: evidence, evidenceLost: mailbox.evidenceLost)
+    }
+
+    static func status(_ classifier: InboundClassifier, queues: [(queue: UInt16, counters: NFQueueCounters)], mode: ForwardingMode,
                        planner: InboundPlanner, evidence: UInt64, evidenceLost: UInt64) -> InboundStatus {
         let counters = classifier.counters
         var dropped: [String: UInt64] = [:], local: [String: UInt64] = [:], placements: [String: UInt64] = [:]
@@ -111,20 +127,26 @@ extension InboundDistributor {
         if counters.selectorMismatchForwarded > 0 { placements["selectorMismatchForwarded"] = counters.selectorMismatchForwarded }
         var flows: [String: Int] = [:]
         for (node, count) in classifier.flowCounts { flows[node.name] = count }
-        let q = queue.counters
-        let queueCounters: [String: UInt64] = [
-            "received": UInt64(q.received), "accepted": UInt64(q.accepted), "dropped": UInt64(q.dropped),
-            "malformed": UInt64(q.malformed), "unreadable": UInt64(q.unreadable), "truncated": UInt64(q.truncated),
-            "verdictErrors": UInt64(q.verdictErrors)]
+        var perQueue: [String: [String: UInt64]] = [:]
+        var total: [String: UInt64] = [:]
+        for (number, q) in queues {
+            let values: [String: UInt64] = [
+                "received": UInt64(q.received), "accepted": UInt64(q.accepted), "dropped": UInt64(q.dropped),
+                "malformed": UInt64(q.malformed), "unreadable": UInt64(q.unreadable), "truncated": UInt64(q.truncated),
+                "verdictErrors": UInt64(q.verdictErrors)]
+            perQueue["\(number)"] = values
+            total.merge(values, uniquingKeysWith: +)
+        }
         var tops: [String: UInt64] = [:]
         for (_, sa) in planner.sas {
             if let window = classifier.replayWindow(destination: sa.destination, spi: sa.spi) {
                 tops[SADescription.spiText(sa.spi)] = window.top
             }
         }
-        return InboundStatus(mode: configuration.mode == .direct ? "direct" : "encapsulated", queue: Int(configuration.queue), sas: classifier.saCount,
+        return InboundStatus(mode: mode == .direct ? "direct" : "encapsulated", queue: Int(queues.first?.queue ?? 0),
+                             queueCount: queues.count, sas: classifier.saCount,
                              forwarded: counters.forwarded, dropped: dropped, local: local, placements: placements,
-                             flowsPerTarget: flows, queueCounters: queueCounters, replayEvidence: evidence,
+                             flowsPerTarget: flows, queueCounters: total, perQueue: perQueue, replayEvidence: evidence,
                              replayEvidenceLost: evidenceLost, windowTops: tops)
     }
 }

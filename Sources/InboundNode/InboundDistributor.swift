@@ -1,11 +1,13 @@
 // The routing node's inbound distributor (claims 2-6, 10, 21): ESP to the DVIPA is queued
-// by nft (no bypass: fail closed), one worker thread classifies each packet with
-// `InboundClassifier` and answers with a verdict (accept with the chosen target's mark, or
-// drop); the kernel forwards the still-encrypted packet by fwmark policy routing to the
-// target's cluster address (direct mode, claim 6), or into a GRE device to the target after
-// the tunnel check (encapsulated mode, claims 7-8: the classifier drops inner addresses
-// outside the SA's selectors). The cluster event loop only posts state updates into the
-// mailbox (the whole state first, then changes); the worker applies them between batches.
+// by nft (no bypass: fail closed); one worker thread per NFQUEUE (`queue = A-B`: one socket
+// and one thread per queue, spread by `queue num A-B fanout`) classifies each packet with
+// the shared `InboundClassifier` and answers with a verdict (accept with the chosen target's
+// mark, or drop); the kernel forwards the still-encrypted packet by fwmark policy routing to
+// the target's cluster address (direct mode, claim 6), or into a GRE device to the target
+// after the tunnel check (encapsulated mode, claims 7-8: the classifier drops inner
+// addresses outside the SA's selectors). The cluster event loop only posts state updates
+// into the mailbox (the whole state first, then changes); the first queue's worker applies
+// them between batches.
 import Cluster
 import ClusterNode
 import Dispatch
@@ -16,11 +18,13 @@ import InboundCrypto
 import InboundRouting
 import Logging
 import NetfilterQueue
+import Synchronization
 
 public final class InboundDistributor: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var dvipa: String
-        public var queue: UInt16
+        /// The NFQUEUE numbers, one worker thread each.
+        public var queues: ClosedRange<UInt16>
         public var maximumFlows: Int
         /// How long the worker waits for packets before it looks at the mailbox again.
         public var poll: Duration = .milliseconds(50)
@@ -28,9 +32,9 @@ public final class InboundDistributor: @unchecked Sendable {
         public var greLocal: String?
 
         public var mode: ForwardingMode { greLocal == nil ? .direct : .encapsulated }
-        public init(dvipa: String, queue: UInt16 = 0, maximumFlows: Int = 1_000_000) {
+        public init(dvipa: String, queues: ClosedRange<UInt16> = 0...0, maximumFlows: Int = 1_000_000) {
             self.dvipa = dvipa
-            self.queue = queue
+            self.queues = queues
             self.maximumFlows = maximumFlows
         }
     }
@@ -45,16 +49,24 @@ public final class InboundDistributor: @unchecked Sendable {
     let greLocal: RouteAddress?
     private let stopLock = NSLock()
     private var stopRequested = false
+    /// Signalled once by each worker when it ends.
     private let finished = DispatchSemaphore(value: 0)
-    private var queue: NFQueue?
-    /// The worker's state (only the worker touches it while it runs; `stop` after it ended).
+    private var queues: [NFQueue] = []
+    /// The classifier every worker shares (SA table, replay windows, connection table).
+    private(set) var shared: SharedClassifier?
+    /// Each queue's socket counters, as its worker last left them (index = queue - first).
+    let queueBoard: QueueBoard
+    /// The first worker's state (only it touches it while the workers run; `stop` after they ended).
     var planner = InboundPlanner()
+    /// Authenticated replay reports applied (the first worker's count).
+    var evidenceApplied: UInt64 = 0
     var running = false
 
     public init(configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        ruleset = try InboundRuleset(dvipas: [configuration.dvipa], queues: configuration.queue...configuration.queue)
+        ruleset = try InboundRuleset(dvipas: [configuration.dvipa], queues: configuration.queues)
+        queueBoard = QueueBoard(queues: configuration.queues)
         family = ruleset.dvipa6.isEmpty ? AF_INET : AF_INET6
         if let text = configuration.greLocal {
             guard let address = RouteAddress(text), address.family == AF_INET, family == AF_INET else {
@@ -67,46 +79,65 @@ public final class InboundDistributor: @unchecked Sendable {
         forwarding = try InboundForwarding()
     }
 
-    /// Binds the queue, turns forwarding on, moves the `local` rule, installs the nft
-    /// interception, then starts the worker. On failure everything done is undone.
+    /// Binds every queue, turns forwarding on, moves the `local` rule, installs the nft
+    /// interception, then starts one worker per queue. On failure everything done is undone.
     public func start() throws {
-        var queueConfiguration = NFQueue.Configuration(queue: configuration.queue)
-        // The whole packet: transport mode needs the trailer's next-header octet.
-        queueConfiguration.copyRange = 0xFFFF
-        queueConfiguration.maxLength = 8192
-        let queue = try NFQueue(queueConfiguration)
+        var opened: [NFQueue] = []
+        var forwardingTouched = false
         do {
+            for number in configuration.queues {
+                var queueConfiguration = NFQueue.Configuration(queue: number)
+                // The whole packet: transport mode needs the trailer's next-header octet.
+                queueConfiguration.copyRange = 0xFFFF
+                queueConfiguration.maxLength = 8192
+                opened.append(try NFQueue(queueConfiguration))
+            }
+            forwardingTouched = true
             try forwarding.enableForwarding(family: family)
             try forwarding.moveLocalRule(family: family)
             try forwarding.installInterception(ruleset)
         } catch {
-            queue.close()
-            try? forwarding.removeInterception()
-            try? forwarding.restoreLocalRule(family: family)
+            for queue in opened { queue.close() }
+            if forwardingTouched {
+                try? forwarding.removeInterception()
+                try? forwarding.restoreLocalRule(family: family)
+            }
             throw error
         }
-        self.queue = queue
+        queues = opened
+        let shared = SharedClassifier(InboundClassifier(configuration: classifierConfiguration, peekers: OpenSSLPeekerFactory()))
+        self.shared = shared
         running = true
-        let thread = Thread { [self] in
-            work(queue)
-            finished.signal()
+        for (index, queue) in opened.enumerated() {
+            let thread = Thread { [self] in
+                work(queue, index: index, shared: shared)
+                finished.signal()
+            }
+            thread.name = "vipsec-inbound-q\(queue.configuration.queue)"
+            thread.start()
         }
-        thread.name = "vipsec-inbound-q\(configuration.queue)"
-        thread.start()
-        logger.info("inbound: \(configuration.mode == .direct ? "direct mode" : "encapsulated mode (GRE from \(configuration.greLocal ?? ""), tunnel check)"), ESP to \(configuration.dvipa) queued to NFQUEUE \(configuration.queue); local rule moved to pref \(InboundForwarding.localRulePriority)")
+        logger.info("inbound: \(configuration.mode == .direct ? "direct mode" : "encapsulated mode (GRE from \(configuration.greLocal ?? ""), tunnel check)"), ESP to \(configuration.dvipa) queued to NFQUEUE \(ruleset.queueText) (\(opened.count) worker\(opened.count == 1 ? "" : "s")); local rule moved to pref \(InboundForwarding.localRulePriority)")
     }
 
-    /// Stops the worker (its classifier and every key it held go with it), removes the nft
-    /// table, every target's rule and route, and puts the `local` rule back.
+    /// Stops the workers, then removes every SA from the classifier (each key schedule is
+    /// released and wiped), the nft table, every target's rule and route, and puts the
+    /// `local` rule back.
     public func stop() {
         guard running else { return }
         running = false
         stopLock.lock()
         stopRequested = true
         stopLock.unlock()
-        finished.wait()
-        queue?.close()
-        queue = nil
+        for _ in queues { finished.wait() }
+        for queue in queues { queue.close() }
+        queues = []
+        if let shared {
+            shared.withLock { classifier in
+                for (id, sa) in planner.sas { _ = classifier.removeSA(destination: sa.destination, spi: sa.spi); planner.forget(id) }
+                mailbox.publish(status(classifier, evidence: evidenceApplied))
+            }
+        }
+        shared = nil
         var failures: [String] = []
         func attempt(_ what: String, _ body: () throws -> Void) {
             do { try body() } catch { failures.append("\(what): \(error)") }
@@ -149,6 +180,25 @@ public final class InboundDistributor: @unchecked Sendable {
 
     /// The GRE device to the target with direct mark `mark` (e.g. vgre5600).
     static func greName(mark: UInt32) -> String { "vgre" + String(mark, radix: 16) }
+}
+
+/// Each queue's NFQUEUE socket counters, written by its worker after every batch and read
+/// by the first worker for the status.
+final class QueueBoard: Sendable {
+    let first: UInt16
+    private let counters: Mutex<[NFQueueCounters]>
+
+    init(queues: ClosedRange<UInt16>) {
+        first = queues.lowerBound
+        counters = Mutex([NFQueueCounters](repeating: NFQueueCounters(), count: queues.count))
+    }
+
+    func set(_ index: Int, _ value: NFQueueCounters) { counters.withLock { $0[index] = value } }
+
+    /// (queue number, counters) per queue, in queue order.
+    var all: [(queue: UInt16, counters: NFQueueCounters)] {
+        counters.withLock { values in values.enumerated().map { (first + UInt16($0.offset), $0.element) } }
+    }
 }
 
 enum InboundWorkerError: Error, CustomStringConvertible {

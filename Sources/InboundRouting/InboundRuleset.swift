@@ -15,7 +15,7 @@ public struct InboundRuleset: Equatable, Sendable {
     /// IPv4 DVIPAs (set dvipa4) and IPv6 DVIPAs (set dvipa6), as canonical text.
     public private(set) var dvipa4: [String]
     public private(set) var dvipa6: [String]
-    /// Queue numbers A...B; with more than one, `fanout` keeps each CPU on its own queue.
+    /// Queue numbers A...B; with more than one, `fanout` sends each CPU's packets to queue A + cpu % count.
     public var queues: ClosedRange<UInt16>
 
     public enum RulesetError: Error, Equatable, CustomStringConvertible {
@@ -49,8 +49,15 @@ public struct InboundRuleset: Equatable, Sendable {
 
     /// `queue num 3` or `queue num 0-3 fanout`. Never `bypass`: with no listener the kernel
     /// drops (fail closed); bypass would accept, and local delivery would eat the ESP.
-    public var queueStatement: String {
-        queues.count == 1 ? "queue num \(queues.lowerBound)" : "queue num \(queues.lowerBound)-\(queues.upperBound) fanout"
+    /// `fanout` picks the queue by the CPU that processes the packet (`A + cpu % count`,
+    /// net/netfilter/nft_queue.c), so the queues scale with the CPUs receiving the traffic,
+    /// even from one peer; without it the kernel hashes (source, destination, protocol)
+    /// only, and one peer's ESP would always land on a single queue.
+    public var queueStatement: String { "queue num \(queueText)\(queues.count == 1 ? "" : " fanout")" }
+
+    /// `3` or `0-3`, as nft and the configuration write it.
+    public var queueText: String {
+        queues.count == 1 ? "\(queues.lowerBound)" : "\(queues.lowerBound)-\(queues.upperBound)"
     }
 
     /// The whole script for `nft -f -`. The first two lines make it idempotent (create if

@@ -24,7 +24,11 @@ public struct ClusterMetricsSnapshot: Equatable, Sendable {
         public var forwarded: UInt64
         /// Per reason (`no-sa`, `replay`, `too-short`...), zeros included.
         public var dropped: [String: UInt64]
-        public init(forwarded: UInt64, dropped: [String: UInt64]) { (self.forwarded, self.dropped) = (forwarded, dropped) }
+        /// Per NFQUEUE number ("0", "1"...): its socket's counters (`received`, `accepted`, `dropped`...).
+        public var queues: [String: [String: UInt64]]
+        public init(forwarded: UInt64, dropped: [String: UInt64], queues: [String: [String: UInt64]] = [:]) {
+            (self.forwarded, self.dropped, self.queues) = (forwarded, dropped, queues)
+        }
     }
 
     public init(membersByHealth: [String: Int], installLatencies: [Duration] = [], reportedBytes: UInt64 = 0,
@@ -105,6 +109,14 @@ public final class RoutingMetrics: @unchecked Sendable {
                 count("vipsec_inbound_forwarded_total", [], Int(clamping: inbound.forwarded))
                 for (reason, value) in inbound.dropped {
                     count("vipsec_inbound_dropped_total", [("reason", reason)], Int(clamping: value))
+                }
+                gauge("vipsec_inbound_queues", [], inbound.queues.count)
+                for (queue, counters) in inbound.queues {
+                    count("vipsec_inbound_queue_packets_total", [("queue", queue)], Int(clamping: counters["received"] ?? 0))
+                    for verdict in ["accepted", "dropped"] {
+                        count("vipsec_inbound_queue_verdicts_total", [("queue", queue), ("verdict", verdict)],
+                              Int(clamping: counters[verdict] ?? 0))
+                    }
                 }
             }
         }

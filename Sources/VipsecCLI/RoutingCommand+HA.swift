@@ -146,6 +146,9 @@ final class HARuntime: Sendable {
         let controller = HAController(node: cluster.nodeID, prefix: ha.prefix, client: client, configuration: configuration,
                                       hooks: hooks, logger: logger)
         service.admission = { controller.maySend() && ready.withLockedValue { $0 } }
+        // Every frame to an agent carries the term this node was admitted under (etcd revisions
+        // are positive, so an active's term is never `.none`); agents refuse older terms.
+        service.term = { ClusterTerm(UInt64(clamping: controller.status.term ?? 0)) }
         service.haStatusProvider = {
             let status = controller.status
             return HAStatus(role: status.role.rawValue, term: status.term, leader: status.leader, leaderTerm: status.leaderTerm,

@@ -13,7 +13,7 @@ extension RoutingCommand {
                              logger: Logger) throws -> InboundHandle {
         let distributor: InboundDistributor
         do {
-            var configuration = InboundDistributor.Configuration(dvipa: settings.dvipa, queue: inbound.queue,
+            var configuration = InboundDistributor.Configuration(dvipa: settings.dvipa, queues: inbound.queues,
                                                                  maximumFlows: inbound.maximumFlows)
             if inbound.mode == .encapsulated { configuration.greLocal = settings.listenHost }
             distributor = try InboundDistributor(configuration: configuration, logger: logger)

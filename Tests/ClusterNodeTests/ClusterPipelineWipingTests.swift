@@ -36,12 +36,12 @@ final class ClusterPipelineWipingTests: XCTestCase {
         XCTAssertTrue(holdsKey(nioSSLsOwn, upTo: end), "the control: the frame holds the key")
 
         try channel.writeInbound(delivered)
-        guard case .installSA(let install)? = try channel.readInbound(as: ClusterMessage.self) else {
+        guard case .installSA(let install)? = try channel.readInbound(as: ClusterFrame.Received.self)?.message else {
             return XCTFail("no InstallSA decoded")
         }
         XCTAssertEqual(install.sa.spi, 0x7007)
         XCTAssertTrue(install.sa.algorithms[0].key.withUnsafeBytes { Array($0) } == keyBytes)
-        guard case .heartbeat? = try channel.readInbound(as: ClusterMessage.self) else { return XCTFail("no heartbeat") }
+        guard case .heartbeat? = try channel.readInbound(as: ClusterFrame.Received.self)?.message else { return XCTFail("no heartbeat") }
         XCTAssertFalse(holdsKey(nioSSLsOwn, upTo: end), "NIOSSL's buffer still holds the key")
         XCTAssertTrue(nioSSLsOwn.withVeryUnsafeBytes { $0[0..<end].allSatisfy { $0 == 0 } })
         _ = try channel.finish()

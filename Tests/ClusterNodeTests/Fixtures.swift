@@ -139,7 +139,7 @@ func testSA(_ id: UInt64, spi: UInt32, direction: SADirection = .inbound, owner:
 /// A cluster client that speaks raw bytes inside TLS (for hostile input), collecting what
 /// the routing node sends back.
 final class RawClusterClient: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = ClusterMessage
+    typealias InboundIn = ClusterFrame.Received
     private let lock = NSLock()
     private var received: [ClusterMessage] = []
     private(set) var channel: Channel!
@@ -162,7 +162,7 @@ final class RawClusterClient: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let message = unwrapInboundIn(data)
+        let message = unwrapInboundIn(data).message
         lock.withLock { received.append(message) }
     }
 

@@ -105,6 +105,81 @@ final class HAGateTests: ClusterHarnessTestCase {
         XCTAssertTrue(joined, "the agent moves on from the dead address to the live one")
     }
 
+    /// No split brain (issue 19 item 4), over real TLS: routing node A admits the agent under
+    /// term 9 and installs an SA. A is deposed; B, which only knows an older term (5), admits
+    /// it: the agent refuses B's Welcome (counted `stale-term`) and its SA stays in its kernel
+    /// and its cache, its term stays 9. B then wins term 12 and continues A's epoch: the agent
+    /// follows term 12 and keeps the SA (the resync's identical InstallSA touches no kernel).
+    func testAnAgentRefusesAnOlderTermAndFollowsANewerOne() async throws {
+        let authority = SAAuthority.Configuration(
+            membership: MembershipConfiguration(heartbeatInterval: .milliseconds(100), failureTimeout: .seconds(3)),
+            installTimeout: .seconds(2), outboundMode: .perTarget)
+        func routingNode(_ gate: Gate, _ term: NIOLockedValueBox<ClusterTerm>) async throws -> (ClusterService, Int) {
+            let service = try ClusterService(configuration: .init(nodeID: try NodeID("router"), listenHost: "127.0.0.1",
+                                                                  listenPort: 0, authority: authority),
+                                             credentials: try harness.pki.credentials("router"), group: harness.group)
+            service.admission = { gate.isOpen }
+            service.term = { term.withLockedValue { $0 } }
+            return (service, try await service.start())
+        }
+        let gateA = Gate(), gateB = Gate()
+        let termA = NIOLockedValueBox(ClusterTerm(9)), termB = NIOLockedValueBox(ClusterTerm(5))
+        gateA.open.withLockedValue { $0 = true }
+        let (a, portA) = try await routingNode(gateA, termA)
+        harness.service = a   // stopped by the harness
+        let (b, portB) = try await routingNode(gateB, termB)
+
+        var configuration = ClusterAgent.Configuration(
+            nodeID: try NodeID("t1"), routingHost: "127.0.0.1", routingPort: portA, clusterAddress: .v4(127, 0, 0, 1),
+            minimumBackoff: .milliseconds(50), maximumBackoff: .milliseconds(200), counterInterval: .milliseconds(50),
+            watchExpireEvents: false)
+        configuration.otherRoutingNodes = [RoutingEndpoint(host: "127.0.0.1", port: portB)]
+        let kernel = RecordingKernel()
+        let agent = try ClusterAgent(configuration: configuration, credentials: try harness.pki.credentials("t1"),
+                                     kernel: kernel, group: harness.group)
+        try await agent.start()
+        harness.agents.append(agent)
+        func target() async throws -> TargetStatus {
+            let status = try await agent.status().get()
+            return try XCTUnwrap(status.target)
+        }
+
+        let joinedA = await eventually(10) { (try? await a.status().get().routing?.members.map(\.node)) == ["t1"] }
+        XCTAssertTrue(joinedA)
+        try await a.install([testSA(1, spi: 0x7001)])
+        XCTAssertEqual(kernel.spis, [0x7001])
+        let followsNine = try await target().term
+        XCTAssertEqual(followsNine, 9, "status shows the term the agent follows")
+
+        // A is deposed; B admits agents but only knows term 5.
+        let sasOfA = await a.descriptions(spis: [0x7001])
+        XCTAssertEqual(sasOfA.count, 1)
+        try await b.adopt(epoch: a.epoch, sas: sasOfA)
+        gateA.open.withLockedValue { $0 = false }
+        gateB.open.withLockedValue { $0 = true }
+        a.closeAgentConnections()
+        let refused = await eventually(10) { agent.drops.snapshot["stale-term", default: 0] >= 2 }
+        XCTAssertTrue(refused, "B's Welcomes of term 5 are refused and counted")
+        var status = try await target()
+        XCTAssertFalse(status.connected, "never joined to the deposed term")
+        XCTAssertEqual(status.term, 9)
+        XCTAssertEqual(status.sas.count, 1, "the cache keeps the SA")
+        XCTAssertEqual(kernel.spis, [0x7001], "the kernel keeps the SA")
+        XCTAssertEqual(kernel.installCount, 1)
+
+        // B wins a newer term: the agent follows it into the same epoch, SA kept.
+        termB.withLockedValue { $0 = ClusterTerm(12) }
+        let followsTwelve = await eventually(10) { (try? await target()).map { $0.connected && $0.term == 12 } ?? false }
+        XCTAssertTrue(followsTwelve, "a newer term (a takeover) is accepted")
+        let resynced = await eventually(5) { (try? await b.status().get().routing?.sas.first?.holders) == ["t1"] }
+        XCTAssertTrue(resynced, "B's resync reached the agent, which holds the SA")
+        status = try await target()
+        XCTAssertEqual(status.sas.count, 1)
+        XCTAssertEqual(kernel.spis, [0x7001])
+        XCTAssertEqual(kernel.installCount, 1, "identical InstallSA in the same epoch: the kernel is not touched")
+        await b.stop(removingSAs: false)
+    }
+
     static func unusedPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }

@@ -156,4 +156,64 @@ final class AgentConnectionMachineTests: XCTestCase {
         XCTAssertGreaterThan(m.failures, 700)
         XCTAssertEqual(suppressedTotal + logged.count, logged.last, "every failure up to the last line is logged or counted")
     }
+
+    // MARK: Leader terms (issue 19 item 4)
+
+    /// Without HA every frame carries `.none`: always accepted, the term stays `.none`.
+    func testWithoutHAEveryFrameIsAcceptedAndNoTermIsKept() {
+        var m = machine()
+        for _ in 0..<3 { XCTAssertEqual(m.received(term: .none), .accept) }
+        XCTAssertEqual(m.term, .none)
+    }
+
+    /// The term only grows: equal and newer are accepted (a newer one is a takeover and becomes
+    /// the agent's), an older one is stale from then on, across reconnects and failures.
+    func testAnOlderTermIsRefusedAndANewerOneAcceptedAcrossReconnects() {
+        var m = machine()
+        XCTAssertTrue(m.connectStarted(now: t0))
+        XCTAssertTrue(m.connected(now: t0))
+        XCTAssertEqual(m.received(term: ClusterTerm(40)), .accept, "the first Welcome of an HA routing node")
+        m.welcomed()
+        XCTAssertEqual(m.term, ClusterTerm(40))
+        XCTAssertEqual(m.received(term: ClusterTerm(40)), .accept, "frames of the same term")
+        XCTAssertEqual(m.received(term: ClusterTerm(39)), .stale(current: ClusterTerm(40)))
+        XCTAssertEqual(m.received(term: .none), .stale(current: ClusterTerm(40)), "no term is older than any term")
+        XCTAssertEqual(m.term, ClusterTerm(40), "a stale frame changes nothing")
+
+        // The routing node dies; the agent reconnects elsewhere.
+        XCTAssertNotNil(m.failed(now: t0 + .seconds(1)))
+        XCTAssertTrue(m.connectStarted(now: t0 + .seconds(2)))
+        XCTAssertTrue(m.connected(now: t0 + .seconds(2)))
+        XCTAssertEqual(m.received(term: ClusterTerm(12)), .stale(current: ClusterTerm(40)), "a deposed node's Welcome")
+        XCTAssertNotNil(m.failed(now: t0 + .seconds(3)))
+        XCTAssertEqual(m.term, ClusterTerm(40), "kept across the failure")
+        XCTAssertTrue(m.connectStarted(now: t0 + .seconds(4)))
+        XCTAssertTrue(m.connected(now: t0 + .seconds(4)))
+        XCTAssertEqual(m.received(term: ClusterTerm(57)), .accept, "the new active's Welcome (takeover)")
+        m.welcomed()
+        XCTAssertEqual(m.term, ClusterTerm(57))
+        XCTAssertEqual(m.received(term: ClusterTerm(40)), .stale(current: ClusterTerm(57)), "the old active is stale now")
+        XCTAssertEqual(m.received(term: ClusterTerm(57)), .accept)
+    }
+
+    /// Random terms in any order: the machine's term is always the largest accepted so far,
+    /// and exactly the frames below it are stale.
+    func testRandomTermsAgreeWithAMaximumModel() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            var m = machine()
+            var highest: UInt64 = 0
+            for _ in 0..<50 {
+                let raw = UInt64.random(in: 0...20, using: &generator)
+                let verdict = m.received(term: ClusterTerm(raw))
+                if raw < highest {
+                    XCTAssertEqual(verdict, .stale(current: ClusterTerm(highest)))
+                } else {
+                    XCTAssertEqual(verdict, .accept)
+                    highest = raw
+                }
+                XCTAssertEqual(m.term.rawValue, highest)
+            }
+        }
+    }
 }

@@ -45,6 +45,60 @@ final class ClusterWireTests: XCTestCase {
         }
     }
 
+    /// HA: every message round trips with the leader's term in a version 2 header, and the
+    /// term comes back; without a term the frame is version 1, and `decodeFrame` says `.none`.
+    func testEveryMessageRoundTripsWithATerm() throws {
+        for term in [ClusterTerm(1), ClusterTerm(0x0102_0304_0506_0708), ClusterTerm(.max)] {
+            for message in try allMessages() {
+                var buffer = ByteBuffer()
+                ClusterFrame.write(message, term: term, to: &buffer)
+                XCTAssertEqual(buffer.getInteger(at: 2, as: UInt8.self), ClusterFrame.termVersion)
+                XCTAssertEqual(buffer.getInteger(at: 8, as: UInt64.self), term.rawValue)
+                XCTAssertEqual(buffer.readableBytes, Fixture.frame(message).readableBytes + 8, "the term adds 8 bytes, nothing else")
+                XCTAssertEqual(try decoder.decodeFrame(&buffer), ClusterFrame.Received(term: term, message: message))
+                XCTAssertEqual(buffer.readableBytes, 0)
+            }
+        }
+        var plain = Fixture.frame(.heartbeat(.init(epoch: Fixture.epoch, counter: 1)))
+        XCTAssertEqual(try decoder.decodeFrame(&plain)?.term, ClusterTerm.none)
+    }
+
+    /// Version 1 and 2 frames mixed in one stream, fed a byte at a time: each comes out whole
+    /// with its own term; a version 2 header cut after the length waits for the term.
+    func testFramesWithAndWithoutTermsMixInAStreamByteByByte() throws {
+        let messages = try allMessages()
+        var stream = ByteBuffer()
+        var expected: [ClusterFrame.Received] = []
+        for (index, message) in messages.enumerated() {
+            let term = index % 2 == 0 ? ClusterTerm.none : ClusterTerm(UInt64(index) << 40)
+            ClusterFrame.write(message, term: term, to: &stream)
+            expected.append(.init(term: term, message: message))
+        }
+        var received = ByteBuffer()
+        var decoded: [ClusterFrame.Received] = []
+        while let byte = stream.readInteger(as: UInt8.self) {
+            received.writeInteger(byte)
+            while let frame = try decoder.decodeFrame(&received) { decoded.append(frame) }
+        }
+        XCTAssertEqual(decoded, expected)
+    }
+
+    /// A version 2 frame must carry a term: one with term 0 is consumed and refused (counted,
+    /// the connection stays), and the next frame decodes.
+    func testAVersion2FrameWithTermZeroIsDroppedAlone() throws {
+        var buffer = ByteBuffer()
+        ClusterFrame.write(.heartbeat(.init(epoch: Fixture.epoch, counter: 1)), term: ClusterTerm(5), to: &buffer)
+        buffer.setInteger(UInt64(0), at: 8)
+        let next = ClusterMessage.heartbeat(.init(epoch: Fixture.epoch, counter: 2))
+        ClusterFrame.write(next, term: ClusterTerm(5), to: &buffer)
+        XCTAssertThrowsError(try decoder.decodeFrame(&buffer)) { error in
+            XCTAssertEqual(error as? ClusterWireError, .invalidValue(field: "frame term", reason: "zero in a version 2 frame"))
+            XCTAssertFalse((error as? ClusterWireError)?.closesConnection ?? true)
+            XCTAssertEqual((error as? ClusterWireError)?.counterName, "invalid-value")
+        }
+        XCTAssertEqual(try decoder.decodeFrame(&buffer), ClusterFrame.Received(term: ClusterTerm(5), message: next))
+    }
+
     func testStreamOfFramesDecodesByteByByte() throws {
         let messages = try allMessages()
         var stream = ByteBuffer()
@@ -68,9 +122,9 @@ final class ClusterWireTests: XCTestCase {
 
     func testUnknownVersionIsRejectedAndClosesTheConnection() {
         var buffer = Fixture.frame(.heartbeat(.init(epoch: Fixture.epoch, counter: 1)))
-        buffer.setInteger(UInt8(2), at: 2)
+        buffer.setInteger(UInt8(3), at: 2)
         XCTAssertThrowsError(try decoder.decode(&buffer)) { error in
-            XCTAssertEqual(error as? ClusterWireError, .unsupportedVersion(2))
+            XCTAssertEqual(error as? ClusterWireError, .unsupportedVersion(3))
             XCTAssertTrue((error as? ClusterWireError)?.closesConnection ?? false)
         }
         // Even three bytes are enough to refuse a wrong version.

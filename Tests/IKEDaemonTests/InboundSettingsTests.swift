@@ -24,11 +24,15 @@ final class InboundSettingsTests: XCTestCase {
     }
 
     func testDefaultsAndValues() throws {
-        XCTAssertEqual(try settings("")?.inbound, InboundSettings(mode: .direct, queue: 0, maximumFlows: 1_000_000))
+        XCTAssertEqual(try settings("")?.inbound, InboundSettings(mode: .direct, queues: 0...0, maximumFlows: 1_000_000))
         XCTAssertEqual(try settings("mode = direct\nqueue = 7\nmax_flows = 64k")?.inbound,
-                       InboundSettings(mode: .direct, queue: 7, maximumFlows: 65_536))  // counts are binary (64k = 65536)
+                       InboundSettings(mode: .direct, queues: 7...7, maximumFlows: 65_536))  // counts are binary (64k = 65536)
         XCTAssertEqual(try settings("mode = encapsulated\nqueue = 1")?.inbound,
-                       InboundSettings(mode: .encapsulated, queue: 1, maximumFlows: 1_000_000))
+                       InboundSettings(mode: .encapsulated, queues: 1...1, maximumFlows: 1_000_000))
+        // A range as nft's `queue num 0-3`: one worker per queue.
+        XCTAssertEqual(try settings("queue = 0-3")?.inbound?.queues, 0...3)
+        XCTAssertEqual(try settings("mode = encapsulated\nqueue = 4-5")?.inbound?.queues, 4...5)
+        XCTAssertEqual(try settings("queue = 65472-65535")?.inbound?.queues, 65472...65535)  // 64 queues: the most
         // Direct mode is not limited by the cluster addresses encapsulated mode needs.
         XCTAssertEqual(try settings("mode = direct", listen: "0.0.0.0:4501", dvipa: "2001:db8::100")?.inbound?.mode, .direct)
     }
@@ -62,6 +66,17 @@ final class InboundSettingsTests: XCTestCase {
         assertError("mode = gre", line: 9, key: "vipsec.cluster.inbound.mode", mentions: "direct, encapsulated")
         assertError("mode = Encapsulated", line: 9, key: "vipsec.cluster.inbound.mode", mentions: "is not one of")
         assertError("queue = 70000", line: 9, key: "vipsec.cluster.inbound.queue", mentions: "0...65535")
+        assertError("queue = 3-0", line: 9, key: "vipsec.cluster.inbound.queue", mentions: "below its last")
+        assertError("queue = 2-2", line: 9, key: "vipsec.cluster.inbound.queue", mentions: "below its last")
+        assertError("queue = 0-65536", line: 9, key: "vipsec.cluster.inbound.queue", mentions: "0...65535")
+        assertError("queue = 0-64", line: 9, key: "vipsec.cluster.inbound.queue", mentions: "at most 64")
+        assertError("queue = 0-", line: 9, key: "vipsec.cluster.inbound.queue", mentions: "range A-B")
+        assertError("queue = -1", line: 9, key: "vipsec.cluster.inbound.queue", mentions: "range A-B")
+        assertError("queue = 0-1-2", line: 9, key: "vipsec.cluster.inbound.queue", mentions: "range A-B")
+        assertError("queue = +1", line: 9, key: "vipsec.cluster.inbound.queue", mentions: "range A-B")
+        assertError("queue = 0..3", line: 9, key: "vipsec.cluster.inbound.queue", mentions: "range A-B")
+        // The second line of the section: the error names that line.
+        assertError("mode = direct\nqueue = 1-0", line: 10, key: "vipsec.cluster.inbound.queue", mentions: "r.conf")
         assertError("max_flows = 10", line: 9, key: "vipsec.cluster.inbound.max_flows", mentions: "1024")
         assertError("queues = 1", line: 9, key: "vipsec.cluster.inbound.queues", mentions: "unknown key")
     }

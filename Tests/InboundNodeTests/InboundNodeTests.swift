@@ -2,6 +2,7 @@ import Cluster
 import ClusterNode
 import Inbound
 @testable import InboundNode
+import NetfilterQueue
 import XCTest
 
 /// The distributor's pure parts: SA mapping, the planner (snapshot → steps), the mailbox, the status.
@@ -153,6 +154,40 @@ final class InboundNodeTests: XCTestCase {
         XCTAssertTrue(status.lines.contains { $0.hasPrefix("  replay evidence: 7 reports, 2 lost;") }, "lost evidence is shown, never silent")
         XCTAssertEqual(status.counterLine,
                        "inbound: mode=direct queue=0 sas=2 forwarded=120 dropped=3 drop_noSA=3 flows=t1:4,t2:5 replay_evidence=7 replay_evidence_lost=2")
+    }
+
+    /// `queue = 0-1`: the number of queues bound and each one's counters, in the text, the
+    /// SIGUSR1 line and the JSON; queue 10 sorts after queue 9.
+    func testStatusWithSeveralQueues() throws {
+        let status = InboundStatus(mode: "direct", queue: 8, queueCount: 3, sas: 1, forwarded: 9,
+                                   queueCounters: ["received": 9, "accepted": 9],
+                                   perQueue: ["8": ["received": 4, "accepted": 4], "9": ["received": 5, "accepted": 5],
+                                              "10": ["received": 0, "accepted": 0]])
+        XCTAssertEqual(status.queueText, "8-10")
+        XCTAssertEqual(status.lines.first, "inbound (direct, 3 queues 8-10): 1 SAs, forwarded 9, dropped 0, flows 0")
+        XCTAssertEqual(status.lines.filter { $0.hasPrefix("  queue") },
+                       ["  queues (sum): accepted=9 received=9", "  queue 8: accepted=4 received=4",
+                        "  queue 9: accepted=5 received=5", "  queue 10: none"])
+        XCTAssertTrue(status.counterLine.contains(" queue=8-10 "), status.counterLine)
+        XCTAssertTrue(status.counterLine.hasSuffix(" q8_received=4 q9_received=5 q10_received=0"), status.counterLine)
+        let decoded = try JSONDecoder().decode(InboundStatus.self, from: JSONEncoder().encode(status))
+        XCTAssertEqual(decoded, status)
+        XCTAssertEqual(decoded.perQueue["9"]?["received"], 5)
+    }
+
+    /// The distributor's status sums the queues' counters and keeps each one apart.
+    func testDistributorStatusSumsTheQueues() {
+        var first = NFQueueCounters(), second = NFQueueCounters()
+        first.received = 3; first.accepted = 2; first.dropped = 1
+        second.received = 7; second.accepted = 7
+        let status = InboundDistributor.status(InboundClassifier(peekers: NullPeekerFactory()), queues: [(0, first), (1, second)],
+                                               mode: .direct, planner: InboundPlanner(), evidence: 0, evidenceLost: 0)
+        XCTAssertEqual(status.queue, 0)
+        XCTAssertEqual(status.queueCount, 2)
+        XCTAssertEqual(status.queueCounters["received"], 10)
+        XCTAssertEqual(status.queueCounters["dropped"], 1)
+        XCTAssertEqual(status.perQueue["0"]?["received"], 3)
+        XCTAssertEqual(status.perQueue["1"]?["accepted"], 7)
     }
 
     func testStatusJSONRoundTrips() throws {

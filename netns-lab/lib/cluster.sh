@@ -55,10 +55,12 @@ cluster_agent_start() {
 
 cluster_agent_pid() { cat "$LAB_RUN/t$1/pid"; }
 
-# cluster_status NS SOCKET: `vipsec status --json` of the node whose socket is SOCKET.
-# A unix socket's path reaches it from any network namespace, so no `ip netns exec` (NS stays
-# in the signature for the reader): one program start per poll, not two.
-cluster_status() { "$CLUSTER_BIN/vipsec" status --json --socket "$2"; }
+# cluster_status NS SOCKET: what `vipsec status --json` prints for the node whose socket is
+# SOCKET, read from the socket (lab_status_json: one cheap program start per poll). A unix
+# socket's path reaches it from any network namespace, so no `ip netns exec` (NS stays in the
+# signature for the reader). cluster_status_cli: the same through `vipsec status --json`.
+cluster_status() { lab_status_json "$2"; }
+cluster_status_cli() { "$CLUSTER_BIN/vipsec" status --json --socket "$2"; }
 cluster_router_status() { cluster_status router "$LAB_RUN/router/status.sock"; }
 cluster_target_status() { cluster_status "t$1" "$LAB_RUN/t$1/status.sock"; }
 

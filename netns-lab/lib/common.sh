@@ -16,17 +16,31 @@ lab_log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*"; }   # bash's clock: no `date` 
 # Runs the command; its output goes to the log; the check passes when it exits 0.
 check() {
   local what=$1; shift
-  local out
+  local out started=$SECONDS
   if out=$("$@" 2>&1); then
     LAB_CHECKS_PASSED=$((LAB_CHECKS_PASSED + 1))
     printf 'check: %s ... ok\n' "$what"
-    [[ -n "$out" ]] && printf '%s\n' "$out" | sed 's/^/    /'
   else
     LAB_CHECKS_FAILED=$((LAB_CHECKS_FAILED + 1))
     printf 'check: %s ... FAILED\n' "$what"
-    [[ -n "$out" ]] && printf '%s\n' "$out" | sed 's/^/    /'
   fi
+  [[ -n "$out" ]] && printf '%s\n' "$out" | sed 's/^/    /'
+  # Where a scenario spends its time: a check that waited shows how long, and when.
+  (( SECONDS - started >= 5 )) && printf '    (took %ss, at %ss)\n' "$((SECONDS - started))" "$SECONDS"
   return 0
+}
+
+# lab_status_json SOCKET: the JSON document a vipsec status socket answers with, the bytes
+# `vipsec status --json` prints (it checks and passes them through). The polls use this:
+# under emulation a start of socat costs a small part of a start of the Swift CLI, which a
+# poll of every half second would pay again and again. Fails when the socket cannot be read
+# or the daemon answered with an error. The CLI itself is checked where a scenario shows
+# `vipsec status` to the operator (text and --json).
+lab_status_json() {
+  local out
+  out=$(socat -t 10 -T 10 -u "UNIX-CONNECT:$1" STDOUT 2>/dev/null) || { echo "status socket $1: cannot be read" >&2; return 1; }
+  [[ $out == "{"* && $out != '{"error"'* ]] || { echo "status socket $1 answered: ${out:0:200}" >&2; return 1; }
+  printf '%s\n' "$out"
 }
 
 # expect_ge NAME VALUE MINIMUM: succeeds when VALUE >= MINIMUM, saying both.

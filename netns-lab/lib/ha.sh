@@ -64,7 +64,7 @@ ha_start() {
   echo $! > "$LAB_RUN/$node/pid"
 }
 
-ha_status() { "$CLUSTER_BIN/vipsec" status --json --socket "$LAB_RUN/$1/status.sock" 2>/dev/null; }
+ha_status() { lab_status_json "$LAB_RUN/$1/status.sock" 2>/dev/null; }
 ha_role() { ha_status "$1" | jq -r '.routing.ha.role // empty'; }
 ha_term() { ha_status "$1" | jq -r '.routing.ha.term // empty'; }
 ha_since() { ha_status "$1" | jq -r '.routing.ha.roleSinceMonotonicMilliseconds // empty'; }

@@ -45,7 +45,7 @@ public enum ClusterWireError: Error, Equatable, Sendable, CustomStringConvertibl
         case .badMagic(let magic):
             return "cluster frame: bad magic 0x\(String(magic, radix: 16))"
         case .unsupportedVersion(let version):
-            return "cluster frame: unsupported version \(version) (this build speaks \(ClusterFrame.version))"
+            return "cluster frame: unsupported version \(version) (this build speaks \(ClusterFrame.version) and \(ClusterFrame.termVersion))"
         case .frameTooLarge(let length, let limit):
             return "cluster frame: body of \(length) bytes exceeds the \(limit)-byte cap"
         case .unknownMessageType(let type):

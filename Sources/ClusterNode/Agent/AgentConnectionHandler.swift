@@ -3,9 +3,10 @@ import NIOCore
 import NIOSSL
 
 /// The agent's connection to the routing node, after TLS and framing: hands every message
-/// to the agent; a TLS failure (routing node not from the cluster CA) is counted and closes.
+/// to the agent with its term; a TLS failure (routing node not from the cluster CA) is
+/// counted and closes.
 final class AgentConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = ClusterMessage
+    typealias InboundIn = ClusterFrame.Received
 
     private let agent: ClusterAgent
 
@@ -14,9 +15,9 @@ final class AgentConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let message = unwrapInboundIn(data)
+        let frame = unwrapInboundIn(data)
         let channel = context.channel
-        agent.loop.execute { self.agent.received(message, on: channel) }
+        agent.loop.execute { self.agent.received(frame.message, term: frame.term, on: channel) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

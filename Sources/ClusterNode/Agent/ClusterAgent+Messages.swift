@@ -7,10 +7,22 @@ import NIOCore
 extension ClusterAgent {
     // MARK: Messages from the routing node (on loop)
 
-    func received(_ message: ClusterMessage, on from: Channel) {
+    /// A message from the routing node with the term its frame carried (`.none` without HA).
+    /// A frame of an older term than one already accepted (a deposed routing node) is dropped
+    /// and counted `stale-term` before it touches anything; a stale Welcome also closes the
+    /// connection (the agent moves on to the next routing node, its SAs kept for the grace).
+    func received(_ message: ClusterMessage, term: ClusterTerm = .none, on from: Channel) {
         guard !machine.isStopping else { return }
         guard from === channel else {
             drops.count("stale-connection")
+            return
+        }
+        if case .stale(let current) = machine.received(term: term) {
+            drops.count("stale-term")
+            if case .welcome = message {
+                logger.warning("refused a Welcome of \(term) from \(currentRouting.host):\(currentRouting.port): this agent follows \(current) (a deposed routing node); trying the next")
+                from.close(promise: nil)
+            }
             return
         }
         let now = Self.now()
@@ -20,7 +32,7 @@ extension ClusterAgent {
             self.welcome = welcome
             machine.welcomed()
             pendingChannel = nil
-            logger.info("welcomed into \(welcome.epoch)")
+            logger.info("welcomed into \(welcome.epoch)\(term == .none ? "" : ", \(term)")")
             perform(cache.welcomed(welcome, now: now), ackDeletes: false)
             applyDecapsulation(welcome.greSource)
             connectedOnce.succeed(())

@@ -73,7 +73,8 @@ extension ClusterAgent {
             sas: sas,
             drops: DropStatus(frames: drops.snapshot, connectionsClosedForFraming: drops.closedConnections,
                               fromNonMembers: 0, unexpected: 0, unknownSA: 0),
-            kernelErrors: kernelErrors, reconnects: reconnects)
+            kernelErrors: kernelErrors, reconnects: reconnects,
+            term: machine.term == .none ? nil : machine.term.rawValue)
         return NodeStatus(role: "target", node: configuration.nodeID.name, target: target)
     }
 }

@@ -34,14 +34,15 @@ public final class ClusterDropCounters: @unchecked Sendable {
     public var total: Int { lock.withLock { counts.values.reduce(0, +) } }
 }
 
-/// Cuts `ClusterMessage`s out of the decrypted TLS byte stream with `ClusterFrameDecoder`.
+/// Cuts frames (`ClusterFrame.Received`: the sender's term and its `ClusterMessage`) out of
+/// the decrypted TLS byte stream with `ClusterFrameDecoder`.
 ///
 /// A frame whose body is malformed (truncated, invalid value, unknown type, trailing bytes)
 /// is dropped and counted and the next frame is read. A frame whose header is wrong (bad
 /// magic, unknown version, oversized) means the stream can no longer be cut into frames:
 /// it is counted, the rest of the buffer is discarded and the connection closed. Never a crash.
 public struct ClusterMessageDecoder: ByteToMessageDecoder {
-    public typealias InboundOut = ClusterMessage
+    public typealias InboundOut = ClusterFrame.Received
 
     private let decoder: ClusterFrameDecoder
     private let counters: ClusterDropCounters
@@ -59,13 +60,13 @@ public struct ClusterMessageDecoder: ByteToMessageDecoder {
         }
         let start = buffer.readerIndex
         do {
-            guard let message = try decoder.decode(&buffer) else { return .needMoreData }
-            if case .installSA = message {
+            guard let frame = try decoder.decodeFrame(&buffer) else { return .needMoreData }
+            if case .installSA = frame.message {
                 // The frame carried key bytes: wipe them from the receive buffer's storage
                 // (the parsed keys live in SecretBytes, which wipes itself).
                 buffer.wipeStorage(at: start, count: buffer.readerIndex - start)
             }
-            context.fireChannelRead(wrapInboundOut(message))
+            context.fireChannelRead(wrapInboundOut(frame))
             return .continue
         } catch let error as ClusterWireError {
             counters.count(error.counterName)

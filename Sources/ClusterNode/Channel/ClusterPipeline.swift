@@ -18,11 +18,13 @@ import NIOCore
 /// (BoringSSL decrypts each record in place in a buffer it frees without zeroing it; the
 /// agent has glibc zero every freed block for that: `ProcessHardening.wipeFreedMemory`.)
 extension ChannelPipeline.SynchronousOperations {
-    /// Adds the cluster codec after the TLS handler: hand-over, decoder, writer.
-    public func addClusterCodec(drops: ClusterDropCounters) throws {
+    /// Adds the cluster codec after the TLS handler: hand-over, decoder, writer. `term`: the
+    /// HA term every frame written on this connection carries (`.none`: version 1 frames,
+    /// as without HA).
+    public func addClusterCodec(drops: ClusterDropCounters, term: ClusterTerm = .none) throws {
         try addHandler(PlaintextHandOver())
         try addHandler(ByteToMessageHandler(ClusterMessageDecoder(counters: drops)))
-        try addHandler(ClusterMessageWriter())
+        try addHandler(ClusterMessageWriter(term: term))
     }
 }
 
@@ -62,10 +64,17 @@ final class PlaintextHandOver: ChannelInboundHandler {
 /// way, not one per frame. A buffer of its own per flush (NIO's `MessageToByteHandler`
 /// reuses one, which would keep the last frames written); one that carried keys is zeroed
 /// once its write completed, successfully or not: by then the TLS handler has sealed it and
-/// let it go.
+/// let it go. Every frame carries the connection's `term` (fixed when the connection was
+/// accepted: a routing node that loses its term closes its connections).
 final class ClusterMessageWriter: ChannelOutboundHandler {
     typealias OutboundIn = ClusterMessage
     typealias OutboundOut = ByteBuffer
+
+    private let term: ClusterTerm
+
+    init(term: ClusterTerm = .none) {
+        self.term = term
+    }
 
     private var pending: ByteBuffer?
     private var promises: [EventLoopPromise<Void>] = []
@@ -74,7 +83,7 @@ final class ClusterMessageWriter: ChannelOutboundHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let message = unwrapOutboundIn(data)
         if pending == nil { pending = context.channel.allocator.buffer(capacity: 512) }
-        ClusterFrame.write(message, to: &pending!)
+        ClusterFrame.write(message, term: term, to: &pending!)
         if case .installSA = message { pendingHoldsKeys = true }
         if let promise { promises.append(promise) }
     }

@@ -112,6 +112,11 @@ public final class ClusterService: @unchecked Sendable {
     /// always. A connection arriving while it says no is closed at once (`standby` drop).
     /// Set before `start`.
     public var admission: (@Sendable () -> Bool)?
+    /// HA: the term of this node's election (nil: no `ha { }`). Read when a connection is
+    /// admitted; every frame written on it carries that term (`ClusterFrame` version 2), so
+    /// agents can refuse a deposed node. A step-down closes every connection, so a connection
+    /// never outlives its term. Set before `start`.
+    public var term: (@Sendable () -> ClusterTerm)?
     /// HA: the election's status for `vipsec status` (nil: no `ha { }`). Set before `start`.
     public var haStatusProvider: (@Sendable () -> HAStatus)?
 
@@ -147,10 +152,11 @@ public final class ClusterService: @unchecked Sendable {
                     drops.count("standby")
                     return channel.close()
                 }
+                let term = term?() ?? .none
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(NIOSSLServerHandler(context: sslContext))
-                    try sync.addClusterCodec(drops: drops)
+                    try sync.addClusterCodec(drops: drops, term: term)
                     try sync.addHandler(RoutingConnectionHandler(service: self))
                 }
             }

@@ -7,9 +7,10 @@ import NIOSSL
 /// The first message must be a Hello whose node id is one of the names in the agent's
 /// certificate (the cluster CA vouches for it); anything before that is dropped and counted,
 /// a Hello naming another node closes the connection. Afterwards every message goes to the
-/// service. A TLS failure (wrong CA, no certificate) is counted as `tls-handshake`.
+/// service. A TLS failure (wrong CA, no certificate) is counted as `tls-handshake`. Agents
+/// send no term (version 1 frames); a term in their frames is ignored.
 final class RoutingConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = ClusterMessage
+    typealias InboundIn = ClusterFrame.Received
 
     private let service: ClusterService
     private var node: NodeID?
@@ -19,7 +20,7 @@ final class RoutingConnectionHandler: ChannelInboundHandler, @unchecked Sendable
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let message = unwrapInboundIn(data)
+        let message = unwrapInboundIn(data).message
         guard let node else {
             guard case .hello(let hello) = message else {
                 service.drops.count("before-hello")

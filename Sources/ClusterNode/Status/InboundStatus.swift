@@ -6,8 +6,10 @@
 public struct InboundStatus: Codable, Equatable, Sendable {
     /// "direct" (claim 6) or "encapsulated".
     public var mode: String
-    /// The NFQUEUE number.
+    /// The first NFQUEUE number.
     public var queue: Int
+    /// NFQUEUEs bound (one worker each): queues `queue`...`queue + queueCount - 1`.
+    public var queueCount: Int
     /// Inbound SAs the classifier holds keys for (user space only).
     public var sas: Int
     /// Packets forwarded to a target.
@@ -20,8 +22,10 @@ public struct InboundStatus: Codable, Equatable, Sendable {
     public var placements: [String: UInt64]
     /// Connection-table entries per target (by node name).
     public var flowsPerTarget: [String: Int]
-    /// The NFQUEUE socket's counters (received, accepted, dropped, malformed...).
+    /// The NFQUEUE sockets' counters (received, accepted, dropped, malformed...), summed over the queues.
     public var queueCounters: [String: UInt64]
+    /// The same counters per queue, by queue number ("0", "1"...).
+    public var perQueue: [String: [String: UInt64]]
     /// Authenticated replay reports (targets' kernels, XFRM NEWAE) applied to the windows.
     public var replayEvidence: UInt64
     /// Reports lost because the distributor's worker fell behind (nothing is dropped silently).
@@ -30,12 +34,13 @@ public struct InboundStatus: Codable, Equatable, Sendable {
     /// highest authenticated sequence number; 0 = no evidence yet).
     public var windowTops: [String: UInt64]
 
-    public init(mode: String, queue: Int, sas: Int = 0, forwarded: UInt64 = 0, dropped: [String: UInt64] = [:],
+    public init(mode: String, queue: Int, queueCount: Int = 1, sas: Int = 0, forwarded: UInt64 = 0, dropped: [String: UInt64] = [:],
                 local: [String: UInt64] = [:], placements: [String: UInt64] = [:], flowsPerTarget: [String: Int] = [:],
-                queueCounters: [String: UInt64] = [:], replayEvidence: UInt64 = 0, replayEvidenceLost: UInt64 = 0,
+                queueCounters: [String: UInt64] = [:], perQueue: [String: [String: UInt64]] = [:], replayEvidence: UInt64 = 0, replayEvidenceLost: UInt64 = 0,
                 windowTops: [String: UInt64] = [:]) {
         self.mode = mode
         self.queue = queue
+        self.queueCount = queueCount
         self.sas = sas
         self.forwarded = forwarded
         self.dropped = dropped
@@ -43,6 +48,7 @@ public struct InboundStatus: Codable, Equatable, Sendable {
         self.placements = placements
         self.flowsPerTarget = flowsPerTarget
         self.queueCounters = queueCounters
+        self.perQueue = perQueue
         self.replayEvidence = replayEvidence
         self.replayEvidenceLost = replayEvidenceLost
         self.windowTops = windowTops
@@ -57,22 +63,35 @@ public struct InboundStatus: Codable, Equatable, Sendable {
         return shown.isEmpty ? "none" : shown.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
     }
 
+    /// `0` or `0-3`, as the configuration writes it.
+    public var queueText: String { queueCount <= 1 ? "\(queue)" : "\(queue)-\(queue + queueCount - 1)" }
+
+    /// The per-queue counters in queue order (numbers, not text order).
+    var perQueueSorted: [(queue: String, counters: [String: UInt64])] {
+        perQueue.sorted { (Int($0.key) ?? 0) < (Int($1.key) ?? 0) }.map { ($0.key, $0.value) }
+    }
+
     /// The lines of the text status.
     public var lines: [String] {
-        ["inbound (\(mode), queue \(queue)): \(sas) SAs, forwarded \(forwarded), dropped \(droppedTotal), "
-            + "flows \(flowsPerTarget.values.reduce(0, +))",
+        var lines = ["inbound (\(mode), \(queueCount <= 1 ? "queue" : "\(queueCount) queues") \(queueText)): \(sas) SAs, "
+            + "forwarded \(forwarded), dropped \(droppedTotal), flows \(flowsPerTarget.values.reduce(0, +))",
          "  flows per target: \(Self.pairs(flowsPerTarget))",
          "  dropped: \(Self.pairs(dropped))",
          "  local: \(Self.pairs(local))  placements: \(Self.pairs(placements))",
-         "  queue: \(Self.pairs(queueCounters))",
-         "  replay evidence: \(replayEvidence) reports, \(replayEvidenceLost) lost; window tops: \(Self.pairs(windowTops))"]
+         "  queue\(queueCount <= 1 ? "" : "s (sum)"): \(Self.pairs(queueCounters))"]
+        if queueCount > 1 {
+            for (number, counters) in perQueueSorted { lines.append("  queue \(number): \(Self.pairs(counters))") }
+        }
+        lines.append("  replay evidence: \(replayEvidence) reports, \(replayEvidenceLost) lost; window tops: \(Self.pairs(windowTops))")
+        return lines
     }
 
-    /// One line for the SIGUSR1 log (`inbound: mode=direct … forwarded=… dropped=… drop_no-sa=… flows=t1:3,…`).
+    /// One line for the SIGUSR1 log (`inbound: mode=direct queue=0-1 … forwarded=… dropped=… drop_no-sa=… flows=t1:3,… q0_received=…`).
     public var counterLine: String {
         let flows = flowsPerTarget.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
         let drops = dropped.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { " drop_\($0.key)=\($0.value)" }.joined()
-        return "inbound: mode=\(mode) queue=\(queue) sas=\(sas) forwarded=\(forwarded) dropped=\(droppedTotal)\(drops) "
-            + "flows=\(flows.isEmpty ? "-" : flows) replay_evidence=\(replayEvidence) replay_evidence_lost=\(replayEvidenceLost)"
+        let queues = queueCount <= 1 ? "" : perQueueSorted.map { " q\($0.queue)_received=\($0.counters["received"] ?? 0)" }.joined()
+        return "inbound: mode=\(mode) queue=\(queueText) sas=\(sas) forwarded=\(forwarded) dropped=\(droppedTotal)\(drops) "
+            + "flows=\(flows.isEmpty ? "-" : flows) replay_evidence=\(replayEvidence) replay_evidence_lost=\(replayEvidenceLost)\(queues)"
     }
 }

@@ -148,6 +148,8 @@ public struct TargetStatus: Codable, Equatable, Sendable {
     /// Kernel operations that failed, newest last (text from the kernel, never keys).
     public var kernelErrors: [String]
     public var reconnects: Int
+    /// HA: the highest leader term this target accepted (absent without HA: frames carry none).
+    public var term: UInt64? = nil
 }
 
 /// One SA of the shadow cache with what the kernel says about it.
@@ -194,7 +196,7 @@ extension NodeStatus {
             if let inbound = routing.inbound { lines += inbound.lines }
         }
         if let target {
-            lines.append("target \(node), \(target.connected ? "connected to" : "NOT connected to") \(target.routing), epoch \(target.epoch), DVIPA \(target.dvipa ?? "-"), reconnects \(target.reconnects)")
+            lines.append("target \(node), \(target.connected ? "connected to" : "NOT connected to") \(target.routing), epoch \(target.epoch)\(target.term.map { ", term \($0)" } ?? ""), DVIPA \(target.dvipa ?? "-"), reconnects \(target.reconnects)")
             lines.append("shadow SA cache (\(target.sas.count)):")
             for sa in target.sas {
                 var line = "  sa#\(sa.id) spi \(sa.spi) \(sa.direction) \(sa.source) -> \(sa.destination) \(sa.sequencing) \(sa.inKernel ? "in kernel" : "NOT in kernel") bytes \(sa.bytes) packets \(sa.packets)"

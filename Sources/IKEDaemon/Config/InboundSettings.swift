@@ -7,11 +7,16 @@
 //             ...
 //             inbound {
 //                 mode = direct          # or encapsulated (GRE to the targets, tunnel check)
-//                 queue = 0              # the NFQUEUE number (one worker thread)
+//                 queue = 0              # the NFQUEUE number, or a range: queue = 0-3
 //                 max_flows = 1000000    # connection-table capacity (counts: 64k = 65536)
 //             }
 //         }
 //     }
+//
+// `queue` is written as nft writes `queue num`: one number, or a range `A-B` (A < B, at most
+// 64 queues). A range binds one NFQUEUE socket and one worker thread per queue, and the nft
+// rules spread packets over them with `queue num A-B fanout` (by the CPU the packet arrives
+// on); the workers share one classifier (connection table, replay windows) under a lock.
 //
 // Without `inbound { }` nothing changes: ESP to the DVIPA stays with this host's kernel.
 //
@@ -28,12 +33,16 @@ public struct InboundSettings: Sendable, Equatable {
         case encapsulated
     }
     public var mode: Mode
-    public var queue: UInt16
+    /// The NFQUEUE numbers: `queue = 3` is 3...3, `queue = 0-3` is 0...3 (one worker each).
+    public var queues: ClosedRange<UInt16>
     public var maximumFlows: Int
 
-    public init(mode: Mode = .direct, queue: UInt16 = 0, maximumFlows: Int = 1_000_000) {
+    /// The most queues (worker threads) one `queue = A-B` may bind.
+    public static let maximumQueues = 64
+
+    public init(mode: Mode = .direct, queues: ClosedRange<UInt16> = 0...0, maximumFlows: Int = 1_000_000) {
         self.mode = mode
-        self.queue = queue
+        self.queues = queues
         self.maximumFlows = maximumFlows
     }
 
@@ -46,13 +55,40 @@ public struct InboundSettings: Sendable, Equatable {
                 throw reader.error(entry, refusal)
             }
         }
-        queue = UInt16(try reader.integer("queue", default: 0, range: 0...65535))
+        if let entry = reader.entry("queue") {
+            switch Self.queues(entry.value) {
+            case .success(let range): queues = range
+            case .failure(let refusal): throw reader.error(entry, refusal.message)
+            }
+        } else {
+            queues = 0...0
+        }
         let flows = try reader.count("max_flows", default: 1_000_000)
         if let entry = reader.section.entry("max_flows"), !(1024...64_000_000).contains(flows) {
             throw reader.error(entry, "'\(entry.value)' is outside 1024...64000000")
         }
         maximumFlows = Int(flows)
         try reader.rejectUnknown()
+    }
+
+    struct QueueRefusal: Error { var message: String }
+
+    /// `N` or `A-B` as nft's `queue num` takes them: numbers 0...65535, A < B, at most
+    /// `maximumQueues` queues.
+    static func queues(_ text: String) -> Result<ClosedRange<UInt16>, QueueRefusal> {
+        let usage = "'\(text)' is not a queue number in 0...65535 or a range A-B like 0-3"
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        let numbers = parts.compactMap { part in part.allSatisfy { ("0"..."9").contains($0) } ? UInt16(String(part)) : nil }
+        guard (1...2).contains(parts.count), numbers.count == parts.count else { return .failure(QueueRefusal(message: usage)) }
+        guard numbers.count == 2 else { return .success(numbers[0]...numbers[0]) }
+        guard numbers[0] < numbers[1] else {
+            return .failure(QueueRefusal(message: "'\(text)': the range's first queue must be below its last (write one number for one queue)"))
+        }
+        let count = Int(numbers[1]) - Int(numbers[0]) + 1
+        guard count <= maximumQueues else {
+            return .failure(QueueRefusal(message: "'\(text)' is \(count) queues: at most \(maximumQueues) (one worker thread each)"))
+        }
+        return .success(numbers[0]...numbers[1])
     }
 
     /// Why encapsulated mode cannot run with these cluster addresses (nil: it can).
