@@ -22,7 +22,10 @@ extension InboundDistributor {
                 let batch = try queue.receive(maxPackets: 64, timeout: configuration.poll)
                 let now = Self.now()
                 let decisions = shared.withLock { classifier -> [InboundDecision] in
-                    if leader { housekeeping(&classifier, now: now, last: &lastHousekeeping) }
+                    // Any worker applies a waiting update before it classifies: a packet on a
+                    // new SA must not meet a classifier without the SA's last holders (it would
+                    // re-place the SA's flows on another target, which answers with a reset).
+                    if leader || mailbox.hasPending { housekeeping(&classifier, now: now, last: &lastHousekeeping) }
                     var decisions: [InboundDecision] = []
                     decisions.reserveCapacity(batch.count)
                     for packet in batch { decisions.append(classifier.classify(packet.payload, now: now)) }

@@ -69,6 +69,13 @@ public final class InboundMailbox: @unchecked Sendable {
         return update
     }
 
+    /// An update is waiting (any worker applies it before its next batch).
+    public var hasPending: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return pending != nil
+    }
+
     /// Updates posted so far (merged ones included).
     public var postedCount: Int {
         lock.lock()

@@ -62,17 +62,6 @@ extension ClusterService {
         }
     }
 
-    /// Publishes once the loop's turn is done: the CHILD_SAs and acknowledgements handled in
-    /// one turn share one update (on loop).
-    func publishStateAtEndOfTurn() {
-        guard stateObserver != nil, !statePublishScheduled else { return }
-        statePublishScheduled = true
-        loop.execute { [self] in
-            statePublishScheduled = false
-            publishState()
-        }
-    }
-
     /// Hands the observer what changed since the last update, if anything (on loop).
     func publishState() {
         guard let stateObserver, let update = stateFeed.update(from: &authority) else { return }

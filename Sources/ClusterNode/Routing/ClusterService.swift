@@ -105,7 +105,6 @@ public final class ClusterService: @unchecked Sendable {
     /// The inbound distributor's feed and status (ClusterService+Inbound.swift; nil: none).
     var stateObserver: (@Sendable (ClusterStateUpdate) -> Void)?
     var stateFeed = InboundStateFeed()
-    var statePublishScheduled = false
     var inboundStatusProvider: (@Sendable () -> InboundStatus?)?
     var replayObserver: (@Sendable (AuthenticatedReplay) -> Void)?
     /// HA (issue 19): whether this node may accept agents now (the elected active). Nil:
@@ -308,6 +307,12 @@ public final class ClusterService: @unchecked Sendable {
     }
 
     func execute(_ actions: [AuthorityAction], publishing: Bool = true) {
+        // The distributor hears of a change before the IKE responses it releases can reach
+        // the peer: the peer's first packet on a new SA must find the SA with all its holders
+        // (with a holder missing, the classifier re-places the SA's flows on another target,
+        // which answers with a reset; seen in a loaded lab VM). An update carries only what
+        // changed, so publishing per call costs no more than per turn.
+        if publishing { publishState() }
         for action in actions {
             switch action {
             case .send(let message, let node):
@@ -341,7 +346,6 @@ public final class ClusterService: @unchecked Sendable {
                                                     top: report.top, bitmap: report.bitmap))
             }
         }
-        if publishing { publishStateAtEndOfTurn() }
     }
 
     func note(_ event: String) {
