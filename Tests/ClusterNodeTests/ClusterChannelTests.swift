@@ -81,6 +81,36 @@ final class ClusterChannelTests: ClusterHarnessTestCase {
         XCTAssertNil(sas.first { $0.spi == "0x00003002" }?.inboundHighWater, "outbound SAs have no inbound mark")
     }
 
+    /// The inbound distributor knows every holder of an SA before the IKE response that lets
+    /// the peer use it is released: the release and the update come out of the same step, the
+    /// update first. (Published a turn later, a loaded host let the peer's first packet on a
+    /// rekeyed SA meet a classifier that lacked one holder; it re-placed the SA's live TCP flow
+    /// on another target, which answered with a reset.)
+    func testTheDistributorHearsOfEveryHolderBeforeTheResponseIsReleased() async throws {
+        try await startService()
+        final class Seen: @unchecked Sendable {
+            private let lock = NSLock()
+            private var state = ClusterStateSnapshot()
+            func apply(_ update: ClusterStateUpdate) { lock.withLock { update.apply(to: &state) } }
+            func holders(of id: ClusterSAID) -> Set<NodeID> { lock.withLock { state.inboundSAs[id]?.holders ?? [] } }
+        }
+        let seen = Seen()
+        service.setInbound(observer: { seen.apply($0) }, status: { nil })
+        try await startAgent("t1", kernel: RecordingKernel()).welcomed.get()
+        try await startAgent("t2", kernel: RecordingKernel()).welcomed.get()
+        let sa = testSA(1, spi: 0x4001)
+        // What the distributor holds at the very moment the response is released: the
+        // answered future's callbacks run on the loop, inside the step that releases it.
+        let atRelease: EventLoopFuture<Set<NodeID>> = service.loop.flatSubmit { [service] in
+            let token = service.nextResponseToken()
+            service.execute(service.authority.childSANegotiated([sa], response: token.token, replacing: [], now: ClusterService.now()))
+            return token.answered.map { seen.holders(of: sa.saID) }
+        }
+        let holders = try await atRelease.get()
+        let both: Set<NodeID> = [try NodeID("t1"), try NodeID("t2")]
+        XCTAssertEqual(holders, both, "the distributor lacked a holder when the response was released")
+    }
+
     func testLateJoinerGetsEverySAAndPerTargetSAsStayWithTheirOwner() async throws {
         try await startService()
         let first = RecordingKernel()
