@@ -147,8 +147,9 @@ final class StatusStreamTests: ClusterHarnessTestCase {
         await agent.stop(removingSAs: false)
     }
 
-    /// Statuses without SAs, with one, and with an inbound status (whose own "sas" key is a
-    /// number, not the list): the stream still splits at the right place.
+    /// Statuses without SAs, with one, with an HA target's term (a key after the list), and
+    /// with an inbound status (whose own "sas" key is a number, not the list): the stream still
+    /// splits at the right place.
     func testSmallStatusesStreamAsTheirWholeEncoding() throws {
         let sa = ShadowSAStatus(id: 1, spi: "0x00000001", direction: "in", source: "192.0.2.1", destination: "192.0.2.100",
                                 sequencing: "local", inKernel: true, bytes: 1, packets: 1, outputSequence: nil, sequenceBlock: nil)
@@ -162,7 +163,10 @@ final class StatusStreamTests: ClusterHarnessTestCase {
             epoch: "1", listen: "x:1", heartbeatIntervalMilliseconds: 1, failureTimeoutMilliseconds: 1, installTimeoutMilliseconds: 1,
             reportingPercent: 5, members: [], sas: [], heldResponses: 0, drops: drops, events: [],
             inbound: InboundStatus(mode: "direct", queue: 1, sas: 3)))
-        for status in [target([]), target([sa]), target([sa, sa, sa]), routing, NodeStatus(role: "routing", node: "bare")] {
+        // With HA a target's status has `term`, a key after `sas`.
+        var withTerm = target([sa, sa, sa])
+        withTerm.target?.term = 26
+        for status in [target([]), target([sa]), target([sa, sa, sa]), withTerm, routing, NodeStatus(role: "routing", node: "bare")] {
             var stream = NodeStatusStream(whole: status, sasPerPiece: 2)
             var joined = Data()
             while let piece = stream.nextPiece() { joined += piece }

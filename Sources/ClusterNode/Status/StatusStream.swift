@@ -104,8 +104,10 @@ public struct NodeStatusStream {
         return piece
     }
 
-    /// Splits the head's JSON at its empty SA list, `"sas" : [\n\n<indent>]`, which is the last
-    /// key of `routing` and of `target` (keys sorted) and so followed by closing braces only.
+    /// Splits the head's JSON at its empty SA list, `"sas" : [\n\n<indent>]`: the last such list
+    /// in the document, `routing.sas` or `target.sas` (the keys are sorted, and no key after
+    /// `routing` or `target` holds a list named "sas"). Keys may follow it: a target's `term`
+    /// (HA) sorts after `sas`.
     static func split(_ json: Data) -> (prefix: Data, indent: Data, suffix: Data)? {
         let bytes = [UInt8](json)
         let key = [UInt8]("\"sas\" : [".utf8)
@@ -119,11 +121,9 @@ public struct NodeStatusStream {
         let indent = Array(bytes[lineStart..<at])
         let open = at + key.count
         let suffix = Array(bytes[open...])
-        // Only "\n\n<indent>]" and closers may follow.
+        // The empty list closes at once, at the key's indentation; what follows it is kept.
         let expected = [UInt8]("\n\n".utf8) + indent + [UInt8(ascii: "]")]
-        guard suffix.starts(with: expected),
-              suffix.dropFirst(expected.count).allSatisfy({ $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "}") })
-        else { return nil }
+        guard suffix.starts(with: expected) else { return nil }
         return (Data(bytes[..<open]), Data(indent), Data(suffix))
     }
 
