@@ -85,6 +85,9 @@ public struct InboundStateFeed {
             published = snapshot
             return .full(snapshot)
         }
+        // `state` must be the dictionary's only holder before it changes, or the change would
+        // copy every inbound SA (once per update: the feed publishes after every step).
+        published = nil
         var update = ClusterStateUpdate()
         if members != state.members {
             update.members = members
