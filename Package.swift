@@ -172,7 +172,7 @@ let package = Package(
         ], path: "Sources/ClusterBench"),
 
         .executableTarget(name: "VipsecCLI", dependencies: [
-            "IKEDaemon", "ClusterNode", "XFRM", "COpenSSL", "InboundNode", "Systemd", "OperatorMetrics", "UnixStream",
+            "IKEDaemon", "ClusterNode", "XFRM", "COpenSSL", "InboundNode", "Inbound", "Systemd", "OperatorMetrics", "UnixStream",
             "HACoordination", "HAElection", "Cluster",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),

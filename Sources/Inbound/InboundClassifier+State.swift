@@ -21,6 +21,7 @@ extension InboundClassifier {
                             replay: ReplayWindow(size: sa.replayWindowSize, extended: sa.extendedSequenceNumbers),
                             bucket: TokenBucket(rate: sa.newFlowsPerSecond, burst: sa.newFlowBurst, now: now.nanoseconds))
         entry.holderSet = holderSet(sa.holders)
+        if configuration.verification != .never { entry.verifier = try peekers.makeVerifier(for: sa) }
         let key = SAKey(destination: sa.destination, spi: sa.spi)
         if let existing = saIndex[key] {
             sas[existing] = entry
@@ -53,6 +54,11 @@ extension InboundClassifier {
     }
 
     public var saCount: Int { sas.count }
+
+    /// `under-attack`: whether an SA's packets are verified now (status); nil: no such SA.
+    public func isVerifying(destination: InboundAddress, spi: UInt32, now: ClusterInstant) -> Bool? {
+        saIndex[SAKey(destination: destination, spi: spi)].map { verifying($0, now: now) }
+    }
 
     /// Authenticated replay evidence from one target's kernel for one SA (XFRM NEWAE:
     /// top = seq_hi << 32 | seq, bitmap bit i = top - i). Evidence from several targets is

@@ -1,5 +1,6 @@
 // The inbound distributor's decision per packet (claims 2-10, 21): outer headers → SA by
-// (DVIPA, SPI) → check-only replay window → peek decryption of the inner headers → sanity
+// (DVIPA, SPI) → check-only replay window → [ICV, when verifying: ICVVerification.swift]
+// → peek decryption of the inner headers → sanity
 // and tunnel check → connection table / Maglev → forward (mark), local or drop (reason).
 // A value with no I/O and no clock, time handed in; several queue workers share one through
 // `SharedClassifier` (nft fanout spreads one SA over the queues).
@@ -63,15 +64,29 @@ public struct InboundClassifier {
         case .drop(let reason): return .drop(reason)
         }
         guard let index = saLookup.find(SAKey(destination: esp.outerDestination, spi: esp.spi)) else { return .drop(.noSA) }
+        let sequence: UInt64
         switch sas[index].replay.check(esp.sequenceNumber) {
-        case .pass: break
+        case .pass(let number): sequence = number
         case .replay: return .drop(.replay)
         case .tooOld: return .drop(.tooOld)
         }
+        let decision = decide(packet, esp: esp, sa: index, sequence: sequence, now: now)
+        if case .drop(let reason) = decision, configuration.verification == .underAttack, AttackRule.isEvidence(reason) {
+            sas[index].verifyUntil = now.nanoseconds &+ UInt64(configuration.attackRule.quietPeriod.components.seconds) * 1_000_000_000
+        }
+        return decision
+    }
+
+    /// After the replay check: the ICV (when verifying), then the peek and the placement.
+    mutating func decide(_ packet: UnsafeRawBufferPointer, esp: ESPPacket, sa index: Int, sequence: UInt64,
+                         now: ClusterInstant) -> InboundDecision {
         let layout: ESPLayout
         switch sas[index].sa.suite.layout(of: esp) {
         case .success(let value): layout = value
         case .failure(let reason): return .drop(reason)
+        }
+        if verifying(index, now: now) {
+            if let reason = verify(packet, esp: esp, sa: index, sequence: sequence) { return .drop(reason) }
         }
         // A constant size keeps the scratch on the stack.
         let peeked = withUnsafeTemporaryAllocation(byteCount: maximumPeekLimit + 64, alignment: 16) { buffer in
@@ -87,6 +102,26 @@ public struct InboundClassifier {
         // the protocol are checked then (README, "The tunnel check").
         let checksSource = !(esp.udpEncapsulated && sas[index].sa.mode == .transport)
         return place(inner, sa: index, now: now, checksSource: checksSource)
+    }
+
+    /// True when this SA's packets are verified now (`verify`, and under attack: per SA).
+    @inline(__always) func verifying(_ index: Int, now: ClusterInstant) -> Bool {
+        switch configuration.verification {
+        case .never: return false
+        case .always: return true
+        case .underAttack: return now.nanoseconds < sas[index].verifyUntil
+        }
+    }
+
+    /// The whole packet's ICV; nil when right (counted `verified`, and the window moves:
+    /// RFC 4303 §3.4.3), else the drop reason (`icv`; the copy must hold the whole packet).
+    mutating func verify(_ packet: UnsafeRawBufferPointer, esp: ESPPacket, sa index: Int, sequence: UInt64) -> DropReason? {
+        guard let verifier = sas[index].verifier, esp.available >= esp.espOffset + esp.espLength else { return .icv }
+        let whole = UnsafeRawBufferPointer(rebasing: packet[esp.espOffset..<(esp.espOffset + esp.espLength)])
+        guard verifier.verify(whole, sequence: sequence) else { return .icv }
+        counters.countVerified()
+        sas[index].replay.verified(sequence)
+        return nil
     }
 
     /// Peeks the trailer (transport mode; tunnel mode when present) and the inner headers.

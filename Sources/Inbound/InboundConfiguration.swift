@@ -24,6 +24,10 @@ public struct InboundConfiguration: Sendable {
     public var checksPadding = true
     /// Flow-table slots swept per classified packet (the shell's `tick` sweeps more).
     public var sweepBudgetPerPacket = 4
+    /// Full ICV verification at the routing node (`ICVVerification.swift`).
+    public var verification = ICVVerification.never
+    /// `underAttack`: when an SA's verification goes off again.
+    public var attackRule = AttackRule()
     /// Keys the flow table's slot hash (use a random value).
     public var tableSeed: UInt64 = 0x7461_626C_65
 
@@ -89,4 +93,8 @@ struct SAEntry {
     var placement: Placement?
     var placementCandidates = TargetSet()
     var placementGeneration = -1
+    /// The ICV verifier (nil: `verify = never`).
+    var verifier: ESPICVVerifier?
+    /// `under-attack`: verification on for this SA until then (nanoseconds, 0: off).
+    var verifyUntil: UInt64 = 0
 }

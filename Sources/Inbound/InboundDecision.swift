@@ -48,6 +48,9 @@ public enum DropReason: UInt8, CaseIterable, Sendable, Error, CustomStringConver
     case rateLimited
     /// The peek decryption failed (cipher error).
     case peekFailed
+    /// Verification on (`verify`): the ICV is wrong (forged or damaged), or the copy lacks
+    /// the whole packet.
+    case icv
 
     public var description: String {
         switch self {
@@ -65,6 +68,7 @@ public enum DropReason: UInt8, CaseIterable, Sendable, Error, CustomStringConver
         case .tableFull: return "table-full"
         case .rateLimited: return "rate-limited"
         case .peekFailed: return "peek-failed"
+        case .icv: return "icv"
         }
     }
 }
@@ -118,6 +122,8 @@ public struct InboundCounters: Hashable, Sendable, CustomStringConvertible {
     /// Direct mode: packets whose inner addresses were outside the selectors, forwarded by
     /// hash without an entry (the target's kernel enforces its policy after decryption).
     public private(set) var selectorMismatchForwarded: UInt64 = 0
+    /// Packets whose ICV the routing node verified (right ICV; wrong ones are `icv` drops).
+    public private(set) var verified: UInt64 = 0
 
     public init() {}
 
@@ -138,11 +144,13 @@ public struct InboundCounters: Hashable, Sendable, CustomStringConvertible {
 
     mutating func count(_ kind: PlacementKind) { placements[Int(kind.rawValue)] &+= 1 }
     mutating func countSelectorMismatch() { selectorMismatchForwarded &+= 1 }
+    mutating func countVerified() { verified &+= 1 }
 
     public var description: String {
         var parts = ["forwarded=\(forwarded)"]
         for kind in PlacementKind.allCases where self[kind] > 0 { parts.append("placed-\(kind)=\(self[kind])") }
         if selectorMismatchForwarded > 0 { parts.append("selector-mismatch-forwarded=\(selectorMismatchForwarded)") }
+        if verified > 0 { parts.append("verified=\(verified)") }
         for reason in LocalReason.allCases where self[reason] > 0 { parts.append("local-\(reason)=\(self[reason])") }
         for reason in DropReason.allCases where self[reason] > 0 { parts.append("drop-\(reason)=\(self[reason])") }
         return parts.joined(separator: " ")

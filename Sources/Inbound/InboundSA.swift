@@ -131,6 +131,8 @@ public struct InboundSA: Sendable {
     public var suite: ESPCipherSuite
     /// KEYMAT for the encryption: key ‖ salt (GCM, ChaCha20) or key (CBC). Never printed.
     public var encryptionKey: SecretBytes
+    /// The HMAC key (AES-CBC, ENCR_NULL; empty for AEAD): only ICV verification uses it.
+    public var integrityKey: SecretBytes
     public var mode: IPsecMode
     /// Extended sequence numbers (RFC 4303 §2.2.1).
     public var extendedSequenceNumbers: Bool
@@ -151,7 +153,7 @@ public struct InboundSA: Sendable {
     public var newFlowBurst: Double
 
     public init(spi: UInt32, destination: InboundAddress, suite: ESPCipherSuite, encryptionKey: SecretBytes,
-                mode: IPsecMode, extendedSequenceNumbers: Bool = false,
+                integrityKey: SecretBytes = SecretBytes(zeroes: 0), mode: IPsecMode, extendedSequenceNumbers: Bool = false,
                 remoteSelectors: [InboundTrafficSelector] = [], localSelectors: [InboundTrafficSelector] = [],
                 lineage: SALineageID, holders: [NodeID], forwarding: ForwardingMode = .direct,
                 replayWindowSize: Int = 4096, newFlowsPerSecond: Double = 20_000, newFlowBurst: Double = 40_000) {
@@ -159,6 +161,7 @@ public struct InboundSA: Sendable {
         self.destination = destination
         self.suite = suite
         self.encryptionKey = encryptionKey
+        self.integrityKey = integrityKey
         self.mode = mode
         self.extendedSequenceNumbers = extendedSequenceNumbers
         self.remoteSelectors = remoteSelectors
@@ -200,6 +203,14 @@ extension ESPPeekDecryptor {
 /// Makes the peeker for an SA (the classifier calls it in `addSA`).
 public protocol ESPPeekerFactory {
     func makePeeker(for sa: InboundSA) throws -> ESPPeekDecryptor
+    /// The ICV verifier for an SA (`verify` on); the default has none.
+    func makeVerifier(for sa: InboundSA) throws -> ESPICVVerifier
+}
+
+extension ESPPeekerFactory {
+    public func makeVerifier(for sa: InboundSA) throws -> ESPICVVerifier {
+        throw InboundSAError.unsupportedSuite("\(sa.suite) (no ICV verifier here)")
+    }
 }
 
 /// The errors of adding an SA.

@@ -4,7 +4,9 @@
 // every real packet out of the window. Here the window's top T and its bitmap move only on
 // *authenticated evidence*: the targets' kernels' replay state (XFRM NEWAE: seq, seq_hi,
 // bitmap), which their kernels advanced after the ICV check. Packets right of T pass and
-// never move T; a packet left of the window, or whose bit is set, is a replay.
+// never move T; a packet left of the window, or whose bit is set, is a replay. With ICV
+// verification on at the routing node (`ICVVerification`), a packet it verified itself
+// is evidence too (`verified`).
 
 /// The verdict of the replay check.
 public enum ReplayCheck: Hashable, Sendable {
@@ -83,6 +85,12 @@ public struct ReplayWindow: Hashable, Sendable {
         } else {
             orAligned(evidence, shift: top - evidenceTop)
         }
+    }
+
+    /// One packet whose ICV the routing node verified itself (`verify` on): marked received;
+    /// T moves to it when it lies right of T (RFC 4303 §3.4.3, after integrity verification).
+    public mutating func verified(_ sequence: UInt64) {
+        authenticated(top: sequence, bitmap: [1])
     }
 
     /// Makes the window "older": bit i moves to i+n (T grew by n).

@@ -75,6 +75,7 @@ extension InboundDistributor {
     var classifierConfiguration: InboundConfiguration {
         var configuration = InboundConfiguration()
         configuration.maximumFlows = self.configuration.maximumFlows
+        configuration.verification = self.configuration.verification
         return configuration
     }
 
@@ -117,11 +118,12 @@ extension InboundDistributor {
 
     func status(_ classifier: InboundClassifier, evidence: UInt64) -> InboundStatus {
         Self.status(classifier, queues: queueBoard.all, mode: configuration.mode, planner: planner,
-                    evidence: evidence, evidenceLost: mailbox.evidenceLost)
+                    evidence: evidence, evidenceLost: mailbox.evidenceLost, now: Self.now())
     }
 
     static func status(_ classifier: InboundClassifier, queues: [(queue: UInt16, counters: NFQueueCounters)], mode: ForwardingMode,
-                       planner: InboundPlanner, evidence: UInt64, evidenceLost: UInt64) -> InboundStatus {
+                       planner: InboundPlanner, evidence: UInt64, evidenceLost: UInt64,
+                       now: ClusterInstant = ClusterInstant(nanoseconds: 0)) -> InboundStatus {
         let counters = classifier.counters
         var dropped: [String: UInt64] = [:], local: [String: UInt64] = [:], placements: [String: UInt64] = [:]
         for reason in DropReason.allCases { dropped["\(reason)"] = counters[reason] }
@@ -141,15 +143,22 @@ extension InboundDistributor {
             total.merge(values, uniquingKeysWith: +)
         }
         var tops: [String: UInt64] = [:]
+        var verifying: [String] = []
         for (_, sa) in planner.sas {
             if let window = classifier.replayWindow(destination: sa.destination, spi: sa.spi) {
                 tops[SADescription.spiText(sa.spi)] = window.top
+            }
+            if classifier.configuration.verification == .underAttack,
+               classifier.isVerifying(destination: sa.destination, spi: sa.spi, now: now) == true {
+                verifying.append(SADescription.spiText(sa.spi))
             }
         }
         return InboundStatus(mode: mode == .direct ? "direct" : "encapsulated", queue: Int(queues.first?.queue ?? 0),
                              queueCount: queues.count, sas: classifier.saCount,
                              forwarded: counters.forwarded, dropped: dropped, local: local, placements: placements,
                              flowsPerTarget: flows, queueCounters: total, perQueue: perQueue, replayEvidence: evidence,
-                             replayEvidenceLost: evidenceLost, windowTops: tops)
+                             replayEvidenceLost: evidenceLost, windowTops: tops,
+                             verify: classifier.configuration.verification.rawValue, verified: counters.verified,
+                             verifyingSAs: verifying.sorted())
     }
 }

@@ -30,6 +30,8 @@ public final class InboundDistributor: @unchecked Sendable {
         public var poll: Duration = .milliseconds(50)
         /// Encapsulated mode: this node's cluster address, the GRE source (IPv4); nil: direct mode.
         public var greLocal: String?
+        /// Full ICV verification at this node (`verify = never | always | under-attack`).
+        public var verification = ICVVerification.never
 
         public var mode: ForwardingMode { greLocal == nil ? .direct : .encapsulated }
         public init(dvipa: String, queues: ClosedRange<UInt16> = 0...0, maximumFlows: Int = 1_000_000) {
@@ -87,7 +89,8 @@ public final class InboundDistributor: @unchecked Sendable {
         do {
             for number in configuration.queues {
                 var queueConfiguration = NFQueue.Configuration(queue: number)
-                // The whole packet: transport mode needs the trailer's next-header octet.
+                // The whole packet: transport mode needs the trailer's next-header octet, and ICV
+                // verification (`verify`) the whole packet.
                 queueConfiguration.copyRange = 0xFFFF
                 queueConfiguration.maxLength = 8192
                 opened.append(try NFQueue(queueConfiguration))
@@ -116,7 +119,7 @@ public final class InboundDistributor: @unchecked Sendable {
             thread.name = "vipsec-inbound-q\(queue.configuration.queue)"
             thread.start()
         }
-        logger.info("inbound: \(configuration.mode == .direct ? "direct mode" : "encapsulated mode (GRE from \(configuration.greLocal ?? ""), tunnel check)"), ESP to \(configuration.dvipa) queued to NFQUEUE \(ruleset.queueText) (\(opened.count) worker\(opened.count == 1 ? "" : "s")); local rule moved to pref \(InboundForwarding.localRulePriority)")
+        logger.info("inbound: \(configuration.mode == .direct ? "direct mode" : "encapsulated mode (GRE from \(configuration.greLocal ?? ""), tunnel check)"), ICV verification \(configuration.verification.rawValue), ESP to \(configuration.dvipa) queued to NFQUEUE \(ruleset.queueText) (\(opened.count) worker\(opened.count == 1 ? "" : "s")); local rule moved to pref \(InboundForwarding.localRulePriority)")
     }
 
     /// Stops the workers, then removes every SA from the classifier (each key schedule is

@@ -52,9 +52,12 @@ public enum InboundSAMapping {
         default: return nil
         }
         let key: SecretBytes
+        var integrityKey = SecretBytes(zeroes: 0)
         if case .aesCBC = suite {
-            guard let cipher = description.algorithms.first(where: { $0.kind == .encryption }) else { return nil }
+            guard let cipher = description.algorithms.first(where: { $0.kind == .encryption }),
+                  let auth = description.algorithms.first(where: { $0.kind == .integrity }) else { return nil }
             key = cipher.key
+            integrityKey = auth.key  // only ICV verification (`verify`) uses it
         } else {
             guard let aead = description.algorithms.first(where: { $0.kind == .aead }) else { return nil }
             key = aead.key
@@ -67,7 +70,7 @@ public enum InboundSAMapping {
                                    ipProtocol: $0.ipProtocol)
         }
         return InboundSA(spi: description.spi, destination: InboundAddress(description.destination), suite: suite,
-                         encryptionKey: key, mode: mode, extendedSequenceNumbers: description.extendedSequenceNumbers,
+                         encryptionKey: key, integrityKey: integrityKey, mode: mode, extendedSequenceNumbers: description.extendedSequenceNumbers,
                          remoteSelectors: remote, localSelectors: local, lineage: SALineageID(description.reqid),
                          holders: holders.sorted(), forwarding: forwarding)
     }

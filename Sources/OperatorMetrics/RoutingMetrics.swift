@@ -26,8 +26,14 @@ public struct ClusterMetricsSnapshot: Equatable, Sendable {
         public var dropped: [String: UInt64]
         /// Per NFQUEUE number ("0", "1"...): its socket's counters (`received`, `accepted`, `dropped`...).
         public var queues: [String: [String: UInt64]]
-        public init(forwarded: UInt64, dropped: [String: UInt64], queues: [String: [String: UInt64]] = [:]) {
+        /// Packets whose ICV the routing node verified (`verify`; wrong ones: `dropped["icv"]`).
+        public var verified: UInt64
+        /// `under-attack`: SAs being verified now.
+        public var verifyingSAs: Int
+        public init(forwarded: UInt64, dropped: [String: UInt64], queues: [String: [String: UInt64]] = [:],
+                    verified: UInt64 = 0, verifyingSAs: Int = 0) {
             (self.forwarded, self.dropped, self.queues) = (forwarded, dropped, queues)
+            (self.verified, self.verifyingSAs) = (verified, verifyingSAs)
         }
     }
 
@@ -110,6 +116,8 @@ public final class RoutingMetrics: @unchecked Sendable {
                 for (reason, value) in inbound.dropped {
                     count("vipsec_inbound_dropped_total", [("reason", reason)], Int(clamping: value))
                 }
+                count("vipsec_inbound_verified_total", [], Int(clamping: inbound.verified))
+                gauge("vipsec_inbound_verifying_sas", [], inbound.verifyingSAs)
                 gauge("vipsec_inbound_queues", [], inbound.queues.count)
                 for (queue, counters) in inbound.queues {
                     count("vipsec_inbound_queue_packets_total", [("queue", queue)], Int(clamping: counters["received"] ?? 0))

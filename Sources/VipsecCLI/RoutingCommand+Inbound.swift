@@ -5,6 +5,7 @@
 import ArgumentParser
 import ClusterNode
 import IKEDaemon
+import Inbound
 import InboundNode
 import Logging
 
@@ -16,6 +17,7 @@ extension RoutingCommand {
             var configuration = InboundDistributor.Configuration(dvipa: settings.dvipa, queues: inbound.queues,
                                                                  maximumFlows: inbound.maximumFlows)
             if inbound.mode == .encapsulated { configuration.greLocal = settings.listenHost }
+            configuration.verification = ICVVerification(rawValue: inbound.verify.rawValue) ?? .never
             distributor = try InboundDistributor(configuration: configuration, logger: logger)
             try distributor.start()
         } catch {

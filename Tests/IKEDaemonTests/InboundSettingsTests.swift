@@ -33,6 +33,12 @@ final class InboundSettingsTests: XCTestCase {
         XCTAssertEqual(try settings("queue = 0-3")?.inbound?.queues, 0...3)
         XCTAssertEqual(try settings("mode = encapsulated\nqueue = 4-5")?.inbound?.queues, 4...5)
         XCTAssertEqual(try settings("queue = 65472-65535")?.inbound?.queues, 65472...65535)  // 64 queues: the most
+        // ICV verification at the routing node: never by default.
+        XCTAssertEqual(try settings("")?.inbound?.verify, .never)
+        XCTAssertEqual(try settings("verify = never")?.inbound?.verify, .never)
+        XCTAssertEqual(try settings("verify = always")?.inbound?.verify, .always)
+        XCTAssertEqual(try settings("mode = encapsulated\nverify = under-attack")?.inbound,
+                       InboundSettings(mode: .encapsulated, queues: 0...0, maximumFlows: 1_000_000, verify: .underAttack))
         // Direct mode is not limited by the cluster addresses encapsulated mode needs.
         XCTAssertEqual(try settings("mode = direct", listen: "0.0.0.0:4501", dvipa: "2001:db8::100")?.inbound?.mode, .direct)
     }
@@ -78,6 +84,8 @@ final class InboundSettingsTests: XCTestCase {
         // The second line of the section: the error names that line.
         assertError("mode = direct\nqueue = 1-0", line: 10, key: "vipsec.cluster.inbound.queue", mentions: "r.conf")
         assertError("max_flows = 10", line: 9, key: "vipsec.cluster.inbound.max_flows", mentions: "1024")
+        assertError("verify = yes", line: 9, key: "vipsec.cluster.inbound.verify", mentions: "always, never, under-attack")
+        assertError("queue = 0\nverify = under_attack", line: 10, key: "vipsec.cluster.inbound.verify", mentions: "is not one of")
         assertError("queues = 1", line: 9, key: "vipsec.cluster.inbound.queues", mentions: "unknown key")
     }
 }

@@ -67,7 +67,7 @@ final class SealedPacketTests: XCTestCase {
             let integrity = SecretBytes((0..<32).map { _ in UInt8.random(in: 0...255, using: &g) })
             rng = g
             let dvipa = c.outerV6 ? SealedPacketTests.dvipa6 : SealedPacketTests.dvipa
-            sa = InboundSA(spi: spi, destination: dvipa, suite: c.suite, encryptionKey: keymat, mode: c.mode,
+            sa = InboundSA(spi: spi, destination: dvipa, suite: c.suite, encryptionKey: keymat, integrityKey: integrity, mode: c.mode,
                            extendedSequenceNumbers: c.esn,
                            remoteSelectors: c.mode == .tunnel ? [InboundTrafficSelector(prefix: SealedPacketTests.host, length: 16),
                                                                  InboundTrafficSelector(prefix: SealedPacketTests.host6, length: 64)] : [],

@@ -153,7 +153,33 @@ final class InboundNodeTests: XCTestCase {
         XCTAssertTrue(status.lines.contains("  dropped: noSA=3"))
         XCTAssertTrue(status.lines.contains { $0.hasPrefix("  replay evidence: 7 reports, 2 lost;") }, "lost evidence is shown, never silent")
         XCTAssertEqual(status.counterLine,
-                       "inbound: mode=direct queue=0 sas=2 forwarded=120 dropped=3 drop_noSA=3 flows=t1:4,t2:5 replay_evidence=7 replay_evidence_lost=2")
+                       "inbound: mode=direct queue=0 sas=2 forwarded=120 dropped=3 drop_noSA=3 flows=t1:4,t2:5 replay_evidence=7 replay_evidence_lost=2"
+                        + " verify=never verified=0 verifying_sas=0")
+        XCTAssertTrue(status.lines.contains("  icv verification: never, verified 0, icv failures 0"), "\(status.lines)")
+    }
+
+    /// `verify = under-attack`: the counters and the SAs being verified, in text, SIGUSR1 line and JSON.
+    func testStatusWithICVVerification() throws {
+        let status = InboundStatus(mode: "direct", queue: 0, sas: 2, forwarded: 50, dropped: ["icv": 9],
+                                   verify: "under-attack", verified: 50, verifyingSAs: ["0x0000c0de"])
+        XCTAssertTrue(status.lines.contains("  icv verification: under-attack, verified 50, icv failures 9; verifying: 0x0000c0de"),
+                      "\(status.lines)")
+        XCTAssertTrue(status.counterLine.contains(" drop_icv=9 "), status.counterLine)
+        XCTAssertTrue(status.counterLine.hasSuffix(" verify=under-attack verified=50 verifying_sas=1"), status.counterLine)
+        let decoded = try JSONDecoder().decode(InboundStatus.self, from: JSONEncoder().encode(status))
+        XCTAssertEqual(decoded, status)
+    }
+
+    /// The distributor's status carries the classifier's verification mode and counters.
+    func testDistributorStatusCarriesTheVerification() {
+        var configuration = InboundConfiguration()
+        configuration.verification = .always
+        let status = InboundDistributor.status(InboundClassifier(configuration: configuration, peekers: NullPeekerFactory()),
+                                               queues: [(0, NFQueueCounters())], mode: .direct, planner: InboundPlanner(),
+                                               evidence: 0, evidenceLost: 0)
+        XCTAssertEqual(status.verify, "always")
+        XCTAssertEqual(status.verified, 0)
+        XCTAssertEqual(status.dropped["icv"], 0, "every reason, zeros included")
     }
 
     /// `queue = 0-1`: the number of queues bound and each one's counters, in the text, the

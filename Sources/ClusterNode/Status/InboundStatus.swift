@@ -33,11 +33,17 @@ public struct InboundStatus: Codable, Equatable, Sendable {
     /// Each inbound SA's window top T (SPI as `ip xfrm state` prints it, "0x0000c0de" → the
     /// highest authenticated sequence number; 0 = no evidence yet).
     public var windowTops: [String: UInt64]
+    /// ICV verification at the routing node: "never", "always" or "under-attack".
+    public var verify: String
+    /// Packets whose ICV this node verified (wrong ones: `dropped["icv"]`).
+    public var verified: UInt64
+    /// `under-attack`: the SPIs whose packets are verified now (sorted).
+    public var verifyingSAs: [String]
 
     public init(mode: String, queue: Int, queueCount: Int = 1, sas: Int = 0, forwarded: UInt64 = 0, dropped: [String: UInt64] = [:],
                 local: [String: UInt64] = [:], placements: [String: UInt64] = [:], flowsPerTarget: [String: Int] = [:],
                 queueCounters: [String: UInt64] = [:], perQueue: [String: [String: UInt64]] = [:], replayEvidence: UInt64 = 0, replayEvidenceLost: UInt64 = 0,
-                windowTops: [String: UInt64] = [:]) {
+                windowTops: [String: UInt64] = [:], verify: String = "never", verified: UInt64 = 0, verifyingSAs: [String] = []) {
         self.mode = mode
         self.queue = queue
         self.queueCount = queueCount
@@ -52,6 +58,9 @@ public struct InboundStatus: Codable, Equatable, Sendable {
         self.replayEvidence = replayEvidence
         self.replayEvidenceLost = replayEvidenceLost
         self.windowTops = windowTops
+        self.verify = verify
+        self.verified = verified
+        self.verifyingSAs = verifyingSAs
     }
 
     /// Total drops over every reason.
@@ -83,6 +92,9 @@ public struct InboundStatus: Codable, Equatable, Sendable {
             for (number, counters) in perQueueSorted { lines.append("  queue \(number): \(Self.pairs(counters))") }
         }
         lines.append("  replay evidence: \(replayEvidence) reports, \(replayEvidenceLost) lost; window tops: \(Self.pairs(windowTops))")
+        var icv = "  icv verification: \(verify), verified \(verified), icv failures \(dropped["icv"] ?? 0)"
+        if verify == "under-attack" { icv += "; verifying: \(verifyingSAs.isEmpty ? "none" : verifyingSAs.joined(separator: " "))" }
+        lines.append(icv)
         return lines
     }
 
@@ -92,6 +104,7 @@ public struct InboundStatus: Codable, Equatable, Sendable {
         let drops = dropped.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { " drop_\($0.key)=\($0.value)" }.joined()
         let queues = queueCount <= 1 ? "" : perQueueSorted.map { " q\($0.queue)_received=\($0.counters["received"] ?? 0)" }.joined()
         return "inbound: mode=\(mode) queue=\(queueText) sas=\(sas) forwarded=\(forwarded) dropped=\(droppedTotal)\(drops) "
-            + "flows=\(flows.isEmpty ? "-" : flows) replay_evidence=\(replayEvidence) replay_evidence_lost=\(replayEvidenceLost)\(queues)"
+            + "flows=\(flows.isEmpty ? "-" : flows) replay_evidence=\(replayEvidence) replay_evidence_lost=\(replayEvidenceLost)"
+            + " verify=\(verify) verified=\(verified) verifying_sas=\(verifyingSAs.count)\(queues)"
     }
 }

@@ -9,6 +9,7 @@
 //                 mode = direct          # or encapsulated (GRE to the targets, tunnel check)
 //                 queue = 0              # the NFQUEUE number, or a range: queue = 0-3
 //                 max_flows = 1000000    # connection-table capacity (counts: 64k = 65536)
+//                 verify = never         # ICV verification here: never, always, under-attack
 //             }
 //         }
 //     }
@@ -17,6 +18,12 @@
 // 64 queues). A range binds one NFQUEUE socket and one worker thread per queue, and the nft
 // rules spread packets over them with `queue num A-B fanout` (by the CPU the packet arrives
 // on); the workers share one classifier (connection table, replay windows) under a lock.
+//
+// `verify` (claim 9): `never` (the default) peeks only and moves the replay window on the
+// targets' kernels' evidence alone; `always` verifies every packet's ICV with OpenSSL before
+// it can move anything or be forwarded (wrong ICV: dropped as `icv`; a verified packet
+// moves the window itself); `under-attack` does so per SA from the first sign of forged ESP
+// on it until 60 s pass without one (Sources/Inbound/ICVVerification.swift).
 //
 // Without `inbound { }` nothing changes: ESP to the DVIPA stays with this host's kernel.
 //
@@ -36,14 +43,25 @@ public struct InboundSettings: Sendable, Equatable {
     /// The NFQUEUE numbers: `queue = 3` is 3...3, `queue = 0-3` is 0...3 (one worker each).
     public var queues: ClosedRange<UInt16>
     public var maximumFlows: Int
+    /// `verify = never | always | under-attack`.
+    public var verify: Verify
+
+    /// ICV verification at the routing node (the names are `ICVVerification`'s in Inbound).
+    public enum Verify: String, Sendable, Equatable {
+        case never
+        case always
+        case underAttack = "under-attack"
+    }
 
     /// The most queues (worker threads) one `queue = A-B` may bind.
     public static let maximumQueues = 64
 
-    public init(mode: Mode = .direct, queues: ClosedRange<UInt16> = 0...0, maximumFlows: Int = 1_000_000) {
+    public init(mode: Mode = .direct, queues: ClosedRange<UInt16> = 0...0, maximumFlows: Int = 1_000_000,
+                verify: Verify = .never) {
         self.mode = mode
         self.queues = queues
         self.maximumFlows = maximumFlows
+        self.verify = verify
     }
 
     /// `listenHost` and `dvipa`: the cluster section's values (encapsulated mode needs both IPv4,
@@ -68,6 +86,8 @@ public struct InboundSettings: Sendable, Equatable {
             throw reader.error(entry, "'\(entry.value)' is outside 1024...64000000")
         }
         maximumFlows = Int(flows)
+        verify = try reader.choice("verify", default: .never,
+                                   ["never": .never, "always": .always, "under-attack": .underAttack])
         try reader.rejectUnknown()
     }
 
