@@ -90,7 +90,14 @@ public struct ReplayWindow: Hashable, Sendable {
     /// One packet whose ICV the routing node verified itself (`verify` on): marked received;
     /// T moves to it when it lies right of T (RFC 4303 §3.4.3, after integrity verification).
     public mutating func verified(_ sequence: UInt64) {
-        authenticated(top: sequence, bitmap: [1])
+        if sequence > top {
+            shiftLeft(by: sequence - top)
+            top = sequence
+            bitmap[0] |= 1
+        } else if top - sequence < UInt64(size) {
+            let i = Int(top - sequence)
+            bitmap[i >> 6] |= 1 << UInt64(i & 63)
+        }
     }
 
     /// Makes the window "older": bit i moves to i+n (T grew by n).

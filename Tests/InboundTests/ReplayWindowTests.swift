@@ -60,6 +60,28 @@ final class ReplayWindowTests: XCTestCase {
         for n: UInt32 in [131, 129, 101, 96] { XCTAssertEqual(window.check(n), .pass(sequenceNumber: UInt64(n)), "\(n)") }
     }
 
+    /// `verified` (the routing node checked the ICV itself) against a set model, mixed with
+    /// targets' evidence: every verified number in the window is marked, T only moves forward.
+    func testVerifiedNumbersAgreeWithASetModel() {
+        var rng = SeededGenerator(seed: 7)
+        var window = ReplayWindow(size: 256)
+        var seen = Set<UInt64>()
+        var top: UInt64 = 0
+        for step in 0..<2000 {
+            let number = UInt64.random(in: 1...(top + 300), using: &rng)
+            if step % 50 == 49 {
+                window.authenticated(top: number, bitmap: bitmap(top: number, [number], size: 256))
+            } else {
+                window.verified(number)
+            }
+            if number > top || top - number < 256 { seen.insert(number) }
+            top = max(top, number)
+            XCTAssertEqual(window.top, top)
+            XCTAssertEqual(Set(window.authenticatedNumbers), Set(seen.filter { top - $0 < 256 }), "step \(step)")
+            XCTAssertEqual(window.check(UInt32(number)), top - number < 256 ? .replay : .tooOld)
+        }
+    }
+
     func testShiftAcrossWordBoundariesAgreesWithASetModel() {
         var rng = SeededGenerator(seed: 42)
         var window = ReplayWindow(size: 512)
