@@ -27,6 +27,8 @@ public final class IKEDaemonService {
     /// The process's SIGHUP (installed by the command before anything else, so that an early
     /// one is ignored); `run` sets its reload handler once running. Nil: `run` makes one.
     public var hangups: HangupSignal?
+    /// A reload changed `vipsec.cluster.inbound.verify` (ReloadPlan.inboundVerify).
+    public var onInboundVerify: (@Sendable (InboundSettings.Verify) -> Void)?
     /// HA (issue 19): whether this node may answer IKE now (the elected active, before its
     /// serving deadline). Nil: always. While it says no, datagrams are dropped unread and
     /// nothing is sent (each counted in the worker's `standbyDrops`; a start_action = start
@@ -116,6 +118,7 @@ public final class IKEDaemonService {
             try DaemonCore(config: workerConfig, installer: installer, logger: logger, loop: loop, reqids: reqids)
         }
         let workers = IKEWorkerSet(cores: cores, configPath: configPath)
+        workers.onInboundVerify = onInboundVerify
         for core in cores { core.gateway.soleWorker = cores.count == 1 }
         return workers
     }

@@ -55,6 +55,24 @@ extension InboundClassifier {
 
     public var saCount: Int { sas.count }
 
+    /// Switches ICV verification (a reload): every SA gets its verifier (keyed now) or, with
+    /// `never`, loses it. Returns the SPIs whose verifier could not be made: while verifying
+    /// their packets are dropped as `icv` (fail closed), never forwarded unverified.
+    @discardableResult
+    public mutating func setVerification(_ verification: ICVVerification) -> [UInt32] {
+        configuration.verification = verification
+        var refused: [UInt32] = []
+        for index in sas.indices {
+            sas[index].verifyUntil = 0
+            guard verification != .never else { sas[index].verifier = nil; continue }
+            if sas[index].verifier == nil {
+                sas[index].verifier = try? peekers.makeVerifier(for: sas[index].sa)
+                if sas[index].verifier == nil { refused.append(sas[index].sa.spi) }
+            }
+        }
+        return refused
+    }
+
     /// `under-attack`: whether an SA's packets are verified now (status); nil: no such SA.
     public func isVerifying(destination: InboundAddress, spi: UInt32, now: ClusterInstant) -> Bool? {
         saIndex[SAKey(destination: destination, spi: spi)].map { verifying($0, now: now) }

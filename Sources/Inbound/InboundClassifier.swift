@@ -11,7 +11,7 @@ import Cluster
 public let maximumPeekLimit = 512
 
 public struct InboundClassifier {
-    public let configuration: InboundConfiguration
+    public internal(set) var configuration: InboundConfiguration
     let peekers: ESPPeekerFactory
     public internal(set) var counters = InboundCounters()
     var sas: [SAEntry] = []

@@ -59,6 +59,11 @@ extension InboundDistributor {
             apply(update, to: &classifier, now: now)
             changed = true
         }
+        if let verification = mailbox.takeVerification(), verification != classifier.configuration.verification {
+            let refused = classifier.setVerification(verification)
+            logger.info("inbound: ICV verification now \(verification.rawValue)\(refused.isEmpty ? "" : "; SAs that cannot be verified (\(refused.count)) are dropped as icv")")
+            changed = true
+        }
         // After the update: evidence for an SA added in it applies at once.
         for replay in mailbox.takeEvidence()
         where classifier.authenticated(destination: InboundAddress(replay.destination), spi: replay.spi,

@@ -122,6 +122,11 @@ public final class InboundDistributor: @unchecked Sendable {
         logger.info("inbound: \(configuration.mode == .direct ? "direct mode" : "encapsulated mode (GRE from \(configuration.greLocal ?? ""), tunnel check)"), ICV verification \(configuration.verification.rawValue), ESP to \(configuration.dvipa) queued to NFQUEUE \(ruleset.queueText) (\(opened.count) worker\(opened.count == 1 ? "" : "s")); local rule moved to pref \(InboundForwarding.localRulePriority)")
     }
 
+    /// A reload changed `verify`: the worker switches before its next batch.
+    public func setVerification(_ verification: ICVVerification) {
+        mailbox.post(verification)
+    }
+
     /// Stops the workers, then removes every SA from the classifier (each key schedule is
     /// released and wiped), the nft table, every target's rule and route, and puts the
     /// `local` rule back.

@@ -6,6 +6,7 @@
 // lock, held only to swap values: never across I/O, and the loop never waits for the worker.
 import ClusterNode
 import Foundation
+import Inbound
 
 public final class InboundMailbox: @unchecked Sendable {
     private let lock = NSLock()
@@ -14,6 +15,7 @@ public final class InboundMailbox: @unchecked Sendable {
     private var published: InboundStatus?
     private var evidence: [AuthenticatedReplay] = []
     private var evidenceOverflow: UInt64 = 0
+    private var verification: ICVVerification?
 
     /// Reports waiting at most (a worker that far behind loses the oldest: evidence only
     /// ever tightens the window, so losing some weakens the check, never a real packet).
@@ -81,6 +83,22 @@ public final class InboundMailbox: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return posted
+    }
+
+    /// From a reload (`verify` changed in the file): the worker switches at its next batch.
+    public func post(_ verification: ICVVerification) {
+        lock.lock()
+        self.verification = verification
+        lock.unlock()
+    }
+
+    /// From the worker, between batches: a verification mode posted since the last call.
+    public func takeVerification() -> ICVVerification? {
+        lock.lock()
+        defer { lock.unlock() }
+        let taken = verification
+        verification = nil
+        return taken
     }
 
     /// From the worker: its status now.

@@ -7,6 +7,7 @@ import Cluster
 import ClusterNode
 import Dispatch
 import IKEDaemon
+import Inbound
 import InboundNode
 import Logging
 
@@ -91,6 +92,12 @@ extension RoutingCommand {
             }
         }
         daemon.extraStatusLines = inbound?.statusLines
+        if let distributor = inbound?.distributor {
+            // `vipsec reload` / SIGHUP with another `verify`: switched live (ReloadPlan).
+            daemon.onInboundVerify = { verify in
+                distributor.setVerification(ICVVerification(rawValue: verify.rawValue) ?? .never)
+            }
+        }
         daemon.configPath = config
         daemon.hangups = hangups
         let hardened = HardenedStart(daemonConfig.settings.runAs, logger: logger)

@@ -86,6 +86,29 @@ final class ReloadPlanTests: XCTestCase, GatewayPeerTesting {
         XCTAssertEqual(ReloadPlan.settingsNeedingRestart(running.settings, running.settings), [])
     }
 
+    /// `vipsec.cluster.inbound.verify` is the one `vipsec { }` key a reload changes live;
+    /// any other change in `cluster { }` still refuses it.
+    func testInboundVerifyChangesLiveOtherClusterKeysRefuse() throws {
+        func cluster(_ inbound: [String]) -> [String] {
+            ["cluster {", "listen = 10.0.0.1:4501", "ca = /etc/vipsec/ca.crt", "cert = /etc/vipsec/r.crt",
+             "key = /etc/vipsec/r.key", "dvipa = 192.0.2.100", "inbound {"] + inbound + ["}", "}"]
+        }
+        let running = try Self.config(Self.text([("a", [])], settings: cluster(["queue = 0"])))
+        let always = try Self.config(Self.text([("a", []), ("b", [])], settings: cluster(["queue = 0", "verify = always"])))
+        let plan = try ReloadPlan(running: running, new: always)
+        XCTAssertEqual(plan.inboundVerify, .always)
+        XCTAssertEqual(plan.added, ["b"])
+        XCTAssertTrue(plan.summary.contains("inbound verify: always"), "\(plan.summary)")
+        XCTAssertNil(try ReloadPlan(running: always, new: always).inboundVerify, "unchanged: nothing to switch")
+        XCTAssertEqual(try ReloadPlan(running: always, new: running).inboundVerify, .never)
+        let moved = try Self.config(Self.text([("a", [])], settings: cluster(["queue = 1", "verify = always"])))
+        XCTAssertThrowsError(try ReloadPlan(running: running, new: moved)) { error in
+            XCTAssertEqual((error as? ReloadRefusal)?.keys, ["vipsec.cluster"])
+        }
+        let without = try Self.config(Self.text([("a", [])]))
+        XCTAssertThrowsError(try ReloadPlan(running: without, new: always), "adding inbound { } needs a restart")
+    }
+
     // MARK: A gateway carrying it out
 
     func establishedGateway(dpdDelay: String = "0") throws -> (IKEGateway, IKESA) {

@@ -188,6 +188,33 @@ final class ICVVerificationTests: XCTestCase {
         XCTAssertEqual(classifier.counters.verified, 19)
     }
 
+    /// A reload switches verification on SAs added before it: each gets its verifier then;
+    /// an SA that cannot have one (no integrity key) is dropped as `icv`, never forwarded
+    /// unverified; back to `never`, peeking only again.
+    func testSwitchingVerificationLiveCoversTheSAsAlreadyThere() throws {
+        let c = tunnelCase(.aesGCM16(keyLength: 16), esn: false)
+        let cbc = tunnelCase(.aesCBC(keyLength: 16, integrity: .hmacSHA256_128), esn: false)
+        var sealed = try T.Sealed(c, spi: 0x5600, seed: 12)
+        var keyless = try T.Sealed(cbc, spi: 0x5601, seed: 13)
+        keyless.sa.integrityKey = SecretBytes(zeroes: 0)
+        var classifier = try helper.classifier([sealed.sa, keyless.sa], verification: .never)
+        var forged = try sealed.packet(c, payload: inner(), nextHeader: 4, sequence: 1)
+        forged[forged.count - 1] ^= 1
+        guard case .forward = classifier.classify(forged, now: T.now) else { return XCTFail("never: a wrong ICV is not seen") }
+        XCTAssertEqual(classifier.setVerification(.always), [0x5601], "the SA without its HMAC key")
+        XCTAssertEqual(classifier.configuration.verification, .always)
+        XCTAssertEqual(classifier.classify(forged, now: T.now), .drop(.icv))
+        guard case .forward = classifier.classify(try sealed.packet(c, payload: inner(), nextHeader: 4, sequence: 2), now: T.now)
+        else { return XCTFail() }
+        XCTAssertEqual(classifier.counters.verified, 1)
+        XCTAssertEqual(classifier.classify(try keyless.packet(cbc, payload: inner(), nextHeader: 4, sequence: 1), now: T.now), .drop(.icv),
+                       "fail closed: no verifier, no forwarding")
+        XCTAssertEqual(classifier.setVerification(.never), [])
+        guard case .forward = classifier.classify(try keyless.packet(cbc, payload: inner(), nextHeader: 4, sequence: 2), now: T.now)
+        else { return XCTFail("never again: peek only") }
+        XCTAssertEqual(classifier.counters.verified, 1)
+    }
+
     /// The HMAC verifier against RFC 2202 / RFC 4231 test case 2 (key "Jefe"), as an ESP
     /// packet whose ICV is the truncated HMAC of the rest.
     func testHMACVerifierMatchesRFC4231() throws {

@@ -170,6 +170,16 @@ final class InboundNodeTests: XCTestCase {
         XCTAssertEqual(decoded, status)
     }
 
+    /// A reload's `verify` goes through the mailbox once; the last one posted wins.
+    func testMailboxCarriesTheVerificationOnce() {
+        let mailbox = InboundMailbox()
+        XCTAssertNil(mailbox.takeVerification())
+        mailbox.post(ICVVerification.always)
+        mailbox.post(ICVVerification.underAttack)
+        XCTAssertEqual(mailbox.takeVerification(), .underAttack)
+        XCTAssertNil(mailbox.takeVerification())
+    }
+
     /// The distributor's status carries the classifier's verification mode and counters.
     func testDistributorStatusCarriesTheVerification() {
         var configuration = InboundConfiguration()

@@ -16,11 +16,18 @@ public struct ReloadPlan: Equatable, Sendable {
     public var removed: [String] = []
     public var changed: [String] = []
     public var unchanged: [String] = []
+    /// `vipsec.cluster.inbound.verify`, when the reload changes it (the one `vipsec { }` key
+    /// that changes live: an operator switches ICV verification on under attack without
+    /// dropping the IKE_SAs a restart would).
+    public var inboundVerify: InboundSettings.Verify?
 
     /// Refuses (`ReloadRefusal`) when `vipsec { }` differs.
     public init(running: DaemonConfig, new: DaemonConfig) throws {
         let restartKeys = Self.settingsNeedingRestart(running.settings, new.settings)
         guard restartKeys.isEmpty else { throw ReloadRefusal(keys: restartKeys) }
+        if let verify = new.settings.cluster?.inbound?.verify, verify != running.settings.cluster?.inbound?.verify {
+            inboundVerify = verify
+        }
         let old = Dictionary(running.connections.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let newNames = Set(new.connections.map(\.name))
         for connection in new.connections {
@@ -43,7 +50,7 @@ public struct ReloadPlan: Equatable, Sendable {
     public var summary: [String] {
         [("added", added), ("removed", removed), ("changed", changed), ("unchanged", unchanged)].map { kind, names in
             "\(kind): \(names.isEmpty ? "none" : names.joined(separator: ", "))"
-        }
+        } + (inboundVerify.map { ["inbound verify: \($0.rawValue)"] } ?? [])
     }
 
     /// Whether connection `a` of `aConfig` works exactly as `b` of `bConfig`: the same keys
@@ -79,6 +86,9 @@ public struct ReloadPlan: Equatable, Sendable {
 
     /// The `vipsec { }` keys whose values differ (each needs a restart).
     static func settingsNeedingRestart(_ a: DaemonSettings, _ b: DaemonSettings) -> [String] {
+        // `cluster.inbound.verify` changes live: compared with it set alike.
+        var b = b
+        if let verify = a.cluster?.inbound?.verify, b.cluster?.inbound != nil { b.cluster?.inbound?.verify = verify }
         func differs<T: Equatable>(_ path: KeyPath<DaemonSettings, T>) -> Bool { a[keyPath: path] != b[keyPath: path] }
         let keys: [(String, Bool)] = [
             ("listen", differs(\.listenAddresses)), ("port", differs(\.ikePort)), ("port_nat_t", differs(\.natTraversalPort)),

@@ -34,11 +34,14 @@ enum ConfigReload {
             }
             workers.reloading = true
             logger.info("reload of \(path): \(plan.summary.joined(separator: "; "))")
+            if let verify = plan.inboundVerify { workers.onInboundVerify?(verify) }
             let deleting = plan.deleted
             let start = NIODeadline.now()
             return workers.collect { core -> (going: [UInt64], busy: [UInt64]) in
                 core.config.connections = new.connections
                 core.config.secrets = new.secrets
+                // The only `vipsec { }` change a reload applies (ReloadPlan.inboundVerify): the rest is equal.
+                if plan.inboundVerify != nil { core.config.settings = new.settings }
                 core.config.privateKeyFiles = new.privateKeyFiles
                 core.gateway.reload(core.config)
                 let (actions, going, busy) = core.gateway.deleteIKESAs(of: deleting, now: DaemonCore.now)

@@ -17,6 +17,8 @@ final class IKEWorkerSet: @unchecked Sendable {
     let configPath: String?
     /// Whether a reload is under way (touched on worker 0's loop only: Operator/ConfigReload.swift).
     var reloading = false
+    /// A reload changed `vipsec.cluster.inbound.verify` (the inbound distributor switches).
+    var onInboundVerify: (@Sendable (InboundSettings.Verify) -> Void)?
     /// The IKE_SAs each worker holds, as each last published them (any thread, under the
     /// lock): a redirect rule "above N IKE_SAs" counts the whole daemon, not one worker.
     private let heldLock = NSLock()
