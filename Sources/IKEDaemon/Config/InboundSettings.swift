@@ -23,7 +23,8 @@
 // targets' kernels' evidence alone; `always` verifies every packet's ICV with OpenSSL before
 // it can move anything or be forwarded (wrong ICV: dropped as `icv`; a verified packet
 // moves the window itself); `under-attack` does so per SA from the first sign of forged ESP
-// on it until 60 s pass without one (Sources/Inbound/ICVVerification.swift).
+// on it until 60 s pass without one (Sources/Inbound/ICVVerification.swift). The one key of
+// `vipsec { }` a reload changes live (ReloadPlan.inboundVerify).
 //
 // Without `inbound { }` nothing changes: ESP to the DVIPA stays with this host's kernel.
 //
