@@ -18,4 +18,15 @@
    Glibc module is not built with. The prototype is the libc one. */
 int setns(int fd, int nstype);
 #define VIPSEC_CLONE_NEWNET 0x40000000
+/* recvmmsg(2) for DatagramBatch: glibc declares it and struct mmsghdr only under _GNU_SOURCE
+   too. The struct has the kernel's layout; the call goes through syscall(2). */
+#include <unistd.h>
+#include <sys/syscall.h>
+struct vipsec_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
+static inline int vipsec_recvmmsg(int fd, struct vipsec_mmsghdr *vector, unsigned int length, int flags) {
+    return (int)syscall(SYS_recvmmsg, fd, vector, length, flags, (void *)0);
+}
 #endif

@@ -20,6 +20,7 @@ enum QueueCommand {
         var configuration = NFQueue.Configuration(queue: UInt16(truncatingIfNeeded: try args.u32("queue")))
         configuration.copyRange = try args.u32("copy-range", default: 128)
         configuration.maxLength = try args.u32("max-length", default: 8192)
+        if args.optional("receive-slots") != nil { configuration.receiveSlots = max(1, Int(try args.u32("receive-slots"))) }
         let marks = Dictionary(uniqueKeysWithValues: try args.pairs("mark-by-spi") { spi, mark in
             parseNumber(spi).flatMap { s in parseNumber(mark).map { (s, $0) } }
         })
@@ -63,7 +64,7 @@ enum QueueCommand {
         print("counters: received=\(c.received) accepted=\(c.accepted) dropped=\(c.dropped) "
             + "unknown_spi=\(tally.unknownSPI) not_esp=\(tally.notESP) malformed=\(c.malformed) "
             + "unreadable=\(c.unreadable) unexpected=\(c.unexpected) verdict_errors=\(c.verdictErrors) "
-            + "truncated=\(c.truncated) verdict_datagrams=\(c.verdictDatagrams)")
+            + "truncated=\(c.truncated) verdict_datagrams=\(c.verdictDatagrams) receive_calls=\(c.receiveCalls)")
         for spi in tally.bySPI.keys.sorted() { print("spi \(hex(spi)): \(tally.bySPI[spi]!)") }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)

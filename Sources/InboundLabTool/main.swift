@@ -6,6 +6,7 @@ import Glibc
 let usage = """
 usage: vipsec-inbound-lab COMMAND [--option value]...
   queue --queue N --mark-by-spi SPI=MARK,... [--copy-range B] [--max-length N] [--batch N]
+        [--receive-slots N]
         marks each queued ESP packet by its SPI (IPv4/IPv6, ESP or UDP 4500), drops the rest;
         SIGUSR1 prints counters, SIGTERM prints them, unbinds and exits
   setup --dvipa A[,A6] --queues N|A-B --target MARK=ADDR,... [--mode direct | --mode encap --local ROUTER_CLUSTER_ADDR]

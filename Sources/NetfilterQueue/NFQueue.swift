@@ -25,6 +25,9 @@ public final class NFQueue {
         public var receiveBufferBytes: Int32 = 32 << 20
         /// Verdicts per sendmsg at most.
         public var verdictBatch = 256
+        /// Datagrams per recvmmsg at most (each one packet); nil: up to 64 within 4 MB of
+        /// buffers. 1 receives one packet per system call (the bench's naive reference).
+        public var receiveSlots: Int?
         /// Send PF_UNBIND/PF_BIND first: only kernels before 3.8 need it.
         public var legacyPFBind = false
         /// `ip netns` name to open the socket in (nil: the caller's namespace).
@@ -37,7 +40,7 @@ public final class NFQueue {
     public private(set) var counters = NFQueueCounters()
     private let socket: NetlinkSocket
     private let verdicts: NFQueueVerdictBatch
-    private let receiveBuffer: UnsafeMutableRawBufferPointer
+    private let received: DatagramBatch
     private var bound = false
 
     /// Opens the socket and binds it to the queue: BIND, then copy mode/range, maxlen and
@@ -50,9 +53,12 @@ public final class NFQueue {
                                    networkNamespace: configuration.networkNamespace)
         try socket.setOption(NETLINK_NO_ENOBUFS, 1)
         verdicts = NFQueueVerdictBatch(queue: configuration.queue, capacity: configuration.verdictBatch)
-        // A datagram holds one packet: its copy plus headers and attributes (< 1 KB).
-        let size = Int(min(configuration.copyRange, 65535)) + 4096
-        receiveBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
+        // A datagram holds one packet: its copy plus headers and attributes (< 1 KB). One
+        // recvmmsg takes up to 64 of them, within 4 MB of slots (a whole-packet copy range
+        // gets fewer slots). Slots no larger than that: the slots a batch touches are its
+        // working set (64 page-sized slots cost more than the system calls they save).
+        let size = Int(min(configuration.copyRange, 65535)) + 1024
+        received = DatagramBatch(capacity: max(1, configuration.receiveSlots ?? min(64, (4 << 20) / size)), slotSize: size)
         let queue = configuration.queue
         if configuration.legacyPFBind {
             for family in [AF_INET, AF_INET6] {
@@ -70,32 +76,31 @@ public final class NFQueue {
 
     deinit {
         close()
-        receiveBuffer.deallocate()
     }
 
     /// The socket's descriptor, for an event loop.
     public var fileDescriptor: Int32 { socket.fileDescriptor }
 
     /// Receives up to `maxPackets` queued packets: waits up to `timeout` for the first
-    /// (nil = forever), then takes only what is already there. Refused messages that name a
+    /// (nil = forever), then takes only what is already there, many per recvmmsg(2). Refused messages that name a
     /// packet get an NF_DROP verdict at once (queued in the batch; `flush()` sends it).
     public func receive(maxPackets: Int = 64, timeout: Duration? = .milliseconds(200)) throws -> [NFQueuePacket] {
         var batch = NFQueueParser.Batch()
         var wait = timeout
         while batch.packets.count < maxPackets {
-            let received: Int?
-            do {
-                received = try socket.receiveDatagram(into: receiveBuffer, timeout: wait)
-            } catch NetlinkError.system(_, let code) where code == ENOSPC {
-                // MSG_TRUNC: a message larger than the buffer (cannot happen with the copy
-                // range in force). Its packet id is lost; the kernel drops it at queue teardown.
-                counters.unreadable += 1
-                continue
-            }
-            guard let count = received else { break }
+            let count = try socket.receiveDatagrams(into: received, limit: maxPackets - batch.packets.count, timeout: wait)
+            guard count > 0 else { break }
+            counters.receiveCalls += 1
             wait = .zero
-            NFQueueParser.parse(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<count]), into: &batch,
-                                counters: &counters)
+            for slot in 0..<count {
+                guard let datagram = received.datagram(slot) else {
+                    // MSG_TRUNC: a message larger than the slot (cannot happen with the copy
+                    // range in force). Its packet id is lost; the kernel drops it at queue teardown.
+                    counters.unreadable += 1
+                    continue
+                }
+                NFQueueParser.parse(datagram, into: &batch, counters: &counters)
+            }
         }
         for id in batch.dropIDs { try verdict(id: id, .drop) }
         return batch.packets

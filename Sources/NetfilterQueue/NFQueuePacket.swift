@@ -60,6 +60,9 @@ public struct NFQueueCounters: Equatable, Sendable {
     public var dropped = 0
     /// sendmsg calls that carried verdicts (accepted + dropped over this = batching factor).
     public var verdictDatagrams = 0
+    /// recvmmsg calls that brought at least one datagram (received over this = packets per
+    /// receive system call).
+    public var receiveCalls = 0
 
     public init() {}
 }

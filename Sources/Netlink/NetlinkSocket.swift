@@ -223,6 +223,18 @@ public final class NetlinkSocket {
     /// paths parse in place). Waits up to `timeout` (nil = forever; .zero = only what is
     /// already queued); returns nil when nothing arrived.
     public func receiveDatagram(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration?) throws -> Int? {
+        guard try waitReadable(timeout: timeout) else { return nil }
+        let count = mnl_socket_recvfrom(socket, buffer.baseAddress, buffer.count)
+        if count < 0 {
+            let code = Glibc.errno
+            if code == EINTR || code == EAGAIN { return nil }
+            throw NetlinkError.system(call: "mnl_socket_recvfrom", errno: code)
+        }
+        return count
+    }
+
+    /// Waits up to `timeout` (nil = forever, .zero = not at all) until a datagram is queued.
+    func waitReadable(timeout: Duration?) throws -> Bool {
         var poller = pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)
         var milliseconds: Int32 = -1
         if let timeout {
@@ -232,14 +244,7 @@ public final class NetlinkSocket {
         var ready: Int32
         repeat { ready = poll(&poller, 1, milliseconds) } while ready < 0 && Glibc.errno == EINTR
         if ready < 0 { throw NetlinkError.system(call: "poll", errno: Glibc.errno) }
-        if ready == 0 { return nil }
-        let count = mnl_socket_recvfrom(socket, buffer.baseAddress, buffer.count)
-        if count < 0 {
-            let code = Glibc.errno
-            if code == EINTR || code == EAGAIN { return nil }
-            throw NetlinkError.system(call: "mnl_socket_recvfrom", errno: code)
-        }
-        return count
+        return ready > 0
     }
 
     /// Sets a SOL_NETLINK option (e.g. NETLINK_NO_ENOBUFS) to an int value.
