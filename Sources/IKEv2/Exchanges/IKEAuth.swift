@@ -91,7 +91,7 @@ extension IKESA {
             response.append(.notify(NotifyPayload(messageType: error.notifyMessageType)))
             actions.append(.childSAFailed("CHILD_SA refused: \(error)"))
         }
-        state = .established
+        state = .established(InFlight())
         self.peerIdentity = peerIdentity
         return respond(exchange: .ikeAuth, messageID: messageID, payloads: response) + actions + [.established]
             + initialContact(payloads)
@@ -154,7 +154,7 @@ extension IKESA {
             counters.authenticationFailures[failure, default: 0] += 1
             return refuseResponder(failure, now: now)
         }
-        state = .established   // IKE_SA_INIT's material: only `exchange` (this copy) still has it
+        state = .established(InFlight())   // IKE_SA_INIT's material: only `exchange` (this copy) still has it
         self.peerIdentity = peerIdentity
         let established: [IKEAction] = [.established] + initialContact(payloads)
         if let error = notifies.first(where: { $0.messageType.rawValue < 16384 }) {
