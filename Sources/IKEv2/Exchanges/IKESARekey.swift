@@ -121,7 +121,7 @@ extension IKESA {
             // We lose: delete what we created; the peer deletes the old SA.
             counters.ikeRekeyCollisionsLost += 1
             var redundant = makeSuccessor(ours)
-            redundant.state = .rekeyed
+            redundant.becomeRekeyed()
             let deletion = redundant.sendRequest(exchange: .informational, kind: .deleteIKESA,
                                                  payloads: [.delete(.ikeSA)], now: now)
             successors.append(IKESASuccessor(sa: redundant, actions: deletion))
@@ -130,7 +130,7 @@ extension IKESA {
         // We win: the peer deletes the SA it created (which we keep until then).
         counters.ikeRekeyCollisionsWon += 1
         var redundant = makeSuccessor(peer)
-        redundant.state = .rekeyed
+        redundant.becomeRekeyed()
         successors.append(IKESASuccessor(sa: redundant, actions: []))
         return promote(ours) + deleteRekeyedIKESA(now: now)
     }
@@ -216,13 +216,13 @@ extension IKESA {
 
     /// The old SA after a rekey: closed by the peer's Delete (or by the shell's timeout).
     mutating func waitForPeerDelete() -> [IKEAction] {
-        state = .rekeyed
+        becomeRekeyed()
         return []
     }
 
     /// The initiator of the winning rekey deletes the old IKE_SA (on the old SA).
     mutating func deleteRekeyedIKESA(now: Double) -> [IKEAction] {
-        state = .rekeyed
+        becomeRekeyed()
         let actions = sendRequest(exchange: .informational, kind: .deleteIKESA, payloads: [.delete(.ikeSA)], now: now)
         return actions.isEmpty ? close("rekeyed") : actions
     }
@@ -236,8 +236,7 @@ extension IKESA {
         sa.fragmentationNegotiated = fragmentationNegotiated
         sa.peerSupportsRedirect = peerSupportsRedirect
         sa.announcedRedirectSupport = announcedRedirectSupport
-        sa.keyContext = material.keys
-        sa.state = .established(InFlight())
+        sa.state = .established(material.keys, InFlight())
         return sa
     }
 

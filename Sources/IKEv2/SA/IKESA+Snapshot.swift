@@ -84,8 +84,7 @@ extension IKESA {
         var sa = IKESA(configuration: configuration, provider: provider, isOriginalInitiator: record.isOriginalInitiator,
                        local: record.local, remote: record.remote, initiatorSPI: record.initiatorSPI,
                        responderSPI: record.responderSPI, retransmission: retransmission)
-        sa.state = .established(InFlight())
-        sa.keyContext = keyContext
+        sa.state = .established(keyContext, InFlight())
         sa.natDetection = record.natDetection
         sa.fragmentationNegotiated = record.fragmentationNegotiated
         sa.peerSupportsRedirect = record.peerSupportsRedirect
