@@ -52,30 +52,41 @@ public final class IKEDaemonService {
     }
 
     /// Binds the sockets, initiates `start_action = start` connections, and runs until
-    /// SIGTERM or SIGINT; then deletes its IKE_SAs and CHILD_SAs and returns.
-    public func run() throws {
+    /// SIGTERM or SIGINT; then deletes its IKE_SAs and CHILD_SAs and returns. Nothing in it
+    /// blocks a thread: the event loops' work is awaited.
+    public func run() async throws {
         let workerCount = IKEShardRouting.workerCount(configured: config.settings.workers,
                                                       cpus: System.coreCount)
         // The sending descriptors close after every worker has stopped (DatagramSender.swift).
         let sockets = IKESockets()
-        defer { sockets.closeSenders() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: workerCount)
-        defer { try? group.syncShutdownGracefully() }
+        do {
+            try await serve(on: group, workerCount: workerCount, sockets: sockets)
+        } catch {
+            try? await group.shutdownGracefully()
+            sockets.closeSenders()
+            throw error
+        }
+        try? await group.shutdownGracefully()
+        sockets.closeSenders()
+    }
+
+    private func serve(on group: MultiThreadedEventLoopGroup, workerCount: Int, sockets: IKESockets) async throws {
         let workers = try makeWorkers(on: group, count: workerCount)
         let loop = workers.first.loop
         control?.attach(workers)
         defer { control?.attach(nil) }
-        try sockets.bind(config.settings, workers: workers, on: loop, freeBind: servingGate != nil, logger: logger)
+        try await sockets.bind(config.settings, workers: workers, on: loop, freeBind: servingGate != nil, logger: logger)
         let channels = sockets.channels
         let senders = sockets.sendersByAddress
         let gate = servingGate
         let persistence = self.persistence
-        _ = try workers.collect { core in
+        _ = try await workers.collect { core in
             core.servingGate = gate
             core.persistence = persistence
             core.channels = channels
             core.senders = senders
-        }.wait()
+        }.get()
         logger.info("\(workerCount) IKE worker(s)")
         // Standalone: the kernel's soft/hard expires (rekey_bytes, life_bytes, ...) drive rekeys
         // and deletes, on the worker that holds the CHILD_SA.
@@ -86,7 +97,7 @@ public final class IKEDaemonService {
             }
         }
         defer { expiryWatcher?.stop() }
-        try loop.submit { workers.first.initiateConfigured() }.wait()
+        try await loop.submit { workers.first.initiateConfigured() }.get()
         for core in workers.cores { core.scheduleNATKeepalives() }
 
         let stopped = loop.makePromise(of: Void.self)
@@ -101,7 +112,7 @@ public final class IKEDaemonService {
             _ = ConfigReload.run(workers, timeout: Self.reloadTimeout, on: loop)
         }
         defer { hangups.ignore() }
-        try stopped.futureResult.wait()
+        try await stopped.futureResult.get()
         // `signals` must live until here (an optimised build may release a local after its
         // last use: cancelled sources and SIG_IGN would leave the daemon deaf to SIGTERM).
         withExtendedLifetime(signals) { signals.cancel() }

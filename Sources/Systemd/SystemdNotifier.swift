@@ -79,24 +79,26 @@ public struct SystemdNotifyError: Error, CustomStringConvertible {
 }
 
 /// Sends WATCHDOG=1 at half the interval systemd expects, each time `alive()` says the
-/// daemon still works (a daemon whose workers hang stops pinging and is restarted).
-public final class SystemdWatchdog: @unchecked Sendable {
-    private let timer: DispatchSourceTimer
+/// daemon still works (a daemon whose workers hang stops pinging and is restarted). A task
+/// of its own asks `alive()` and sleeps in between; `stop()` cancels it.
+public final class SystemdWatchdog: Sendable {
+    private let pinging: Task<Void, Never>
 
     /// Nil when the unit has no `WatchdogSec=` (or the watchdog is another process's).
-    public init?(_ notifier: SystemdNotifier, alive: @escaping @Sendable () -> Bool, onError: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init?(_ notifier: SystemdNotifier, alive: @escaping @Sendable () async -> Bool, onError: @escaping @Sendable (String) -> Void = { _ in }) {
         guard let usec = notifier.watchdogMicroseconds, notifier.socketPath != nil else { return nil }
-        let half = Self.pingInterval(watchdogMicroseconds: usec)
-        timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "vipsec.watchdog"))
-        timer.schedule(deadline: .now() + half, repeating: half)
-        timer.setEventHandler {
-            guard alive() else {
-                onError("watchdog: the daemon did not answer; no WATCHDOG=1 this time")
-                return
+        let half = Duration.microseconds(Int64(min(usec / 2, UInt64(Int64.max))))
+        pinging = Task {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: half) } catch { return }
+                guard await alive() else {
+                    onError("watchdog: the daemon did not answer; no WATCHDOG=1 this time")
+                    continue
+                }
+                guard !Task.isCancelled else { return }
+                do { try notifier.notify("WATCHDOG=1") } catch { onError("watchdog: \(error)") }
             }
-            do { try notifier.notify("WATCHDOG=1") } catch { onError("watchdog: \(error)") }
         }
-        timer.resume()
     }
 
     /// Half of $WATCHDOG_USEC (sd_watchdog_enabled(3) recommends pinging at half the interval).
@@ -104,7 +106,7 @@ public final class SystemdWatchdog: @unchecked Sendable {
         .microseconds(Int(min(usec / 2, UInt64(Int.max))))
     }
 
-    public func stop() { timer.cancel() }
+    public func stop() { pinging.cancel() }
 
-    deinit { timer.cancel() }
+    deinit { pinging.cancel() }
 }

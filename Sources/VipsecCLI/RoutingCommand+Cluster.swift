@@ -5,14 +5,13 @@
 import ArgumentParser
 import Cluster
 import ClusterNode
-import Dispatch
 import IKEDaemon
 import Inbound
 import InboundNode
 import Logging
 
 extension RoutingCommand {
-    func runClustered(_ daemonConfig: DaemonConfig, _ settings: ClusterSettings, hangups: HangupSignal, logger: Logger) throws {
+    func runClustered(_ daemonConfig: DaemonConfig, _ settings: ClusterSettings, hangups: HangupSignal, logger: Logger) async throws {
         let service = try Self.makeClusterService(settings, logger: logger)
         let control = IKEDaemonControl()
         let installer = ClusterChildSAInstaller(service: service)
@@ -42,34 +41,32 @@ extension RoutingCommand {
             }))
         // HA (issue 19): the election gates IKE, agents and the DVIPA (RoutingCommand+HA.swift).
         let ha = try settings.ha.map { try HARuntime.start($0, cluster: settings, service: service, installer: installer, control: control, logger: logger) }
-        defer {
-            if let ha {
-                let stopped = DispatchSemaphore(value: 0)
-                Task { await ha.stop(bound: .seconds(1)); stopped.signal() }
-                stopped.wait()
-            }
-        }
-        let started = DispatchSemaphore(value: 0)
-        let startError = StartError()
-        Task {
+        try await withCleanup {
             do {
                 let port = try await service.start()
                 logger.info("cluster channel on \(settings.listenHost):\(port), DVIPA \(settings.dvipa)")
             } catch {
-                startError.error = error
+                throw ValidationError("cluster: \(error)")
             }
-            started.signal()
+            let bound = Duration.milliseconds(Int(stopTimeout * 1000))
+            try await withCleanup {
+                try await serveClustered(daemonConfig, settings, service: service, installer: installer, control: control, ha: ha,
+                                         hangups: hangups, logger: logger)
+            } cleanup: {
+                // Bounded by `bound` and by a second signal.
+                await service.stop(removingSAs: true, bound: bound)
+                logger.info("cluster side stopped: targets told to delete their SAs, status socket removed")
+            }
+        } cleanup: {
+            if let ha { await ha.stop(bound: .seconds(1)) }
         }
-        started.wait()
-        if let error = startError.error { throw ValidationError("cluster: \(error)") }
-        let bound = Duration.milliseconds(Int(stopTimeout * 1000))
-        defer {
-            // On the main thread (not an event loop); bounded by `bound` and by a second signal.
-            let stopped = DispatchSemaphore(value: 0)
-            Task { await service.stop(removingSAs: true, bound: bound); stopped.signal() }
-            stopped.wait()
-            logger.info("cluster side stopped: targets told to delete their SAs, status socket removed")
-        }
+    }
+
+    /// The cluster channel is up: the operator's side, the inbound distributor and the IKE
+    /// daemon, until it stops.
+    private func serveClustered(_ daemonConfig: DaemonConfig, _ settings: ClusterSettings, service: ClusterService,
+                                installer: ClusterChildSAInstaller, control: IKEDaemonControl, ha: HARuntime?,
+                                hangups: HangupSignal, logger: Logger) async throws {
         let operations = try RoutingOperations(daemonConfig, control: control, enrich: RoutingOperations.clusterHolders(service),
                                                cluster: RoutingOperations.clusterMetrics(service, installer: installer), logger: logger)
         defer { operations.stop() }
@@ -102,7 +99,7 @@ extension RoutingCommand {
         daemon.hangups = hangups
         let hardened = HardenedStart(daemonConfig.settings.runAs, logger: logger)
         daemon.onRunning = { if hardened.run() { operations.ready() } }
-        try daemon.run()
+        try await daemon.run()
         try hardened.check()
     }
 
@@ -130,8 +127,4 @@ extension RoutingCommand {
                                                        statusSocketPath: settings.statusSocket),
                                   credentials: credentials, logger: logger)
     }
-}
-
-private final class StartError: @unchecked Sendable {
-    var error: Error?
 }

@@ -57,7 +57,7 @@ final class RoutingOperations: @unchecked Sendable {
     func ready() {
         notify("READY=1\nSTATUS=IKE, control socket\(metricsServer == nil ? "" : " and metrics") up")
         let control = self.control
-        watchdog = SystemdWatchdog(notifier, alive: { control.workersRespond(within: .seconds(2)) },
+        watchdog = SystemdWatchdog(notifier, alive: { await control.workersRespond(within: .seconds(2)) },
                                    onError: { [logger] in logger.warning("\($0)") })
         if let usec = notifier.watchdogMicroseconds, watchdog != nil {
             logger.info("systemd watchdog: WATCHDOG=1 every \(usec / 2000) ms")

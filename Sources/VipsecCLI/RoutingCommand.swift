@@ -8,7 +8,7 @@ import Logging
 import Systemd
 import XFRM
 
-struct RoutingCommand: ParsableCommand {
+struct RoutingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "routing",
         abstract: "Run the routing node: vipsec's IKEv2 daemon on UDP 500/4500 standalone, or in front of a cluster of target hosts (`vipsec { cluster { } }`).",
@@ -41,7 +41,7 @@ struct RoutingCommand: ParsableCommand {
         guard stopTimeout > 0, stopTimeout < 3600 else { throw ValidationError("--stop-timeout \(stopTimeout) is out of range") }
     }
 
-    func run() throws {
+    func run() async throws {
         // First: a SIGHUP while starting would otherwise end the process (reload is ready with the daemon).
         let hangups = HangupSignal(ignoredWhile: "while starting (reload works once the daemon is up)", logger: Logger(label: "vipsec.routing"))
         // Before any key is read: no core dump, no ptrace/proc access by others (Systemd/Hardening.swift).
@@ -60,7 +60,7 @@ struct RoutingCommand: ParsableCommand {
         var logger = Logger(label: "vipsec.routing")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         if let cluster = daemonConfig.settings.cluster {
-            try runClustered(daemonConfig, cluster, hangups: hangups, logger: logger)
+            try await runClustered(daemonConfig, cluster, hangups: hangups, logger: logger)
             return
         }
         let control = IKEDaemonControl()
@@ -79,7 +79,7 @@ struct RoutingCommand: ParsableCommand {
         daemon.hangups = hangups
         let hardened = HardenedStart(daemonConfig.settings.runAs, logger: logger)
         daemon.onRunning = { if hardened.run() { operations.ready() } }
-        try daemon.run()
+        try await daemon.run()
         try hardened.check()
     }
 }

@@ -37,15 +37,15 @@ final class StopSignals: @unchecked Sendable {
     }
 }
 
-/// Starts a service, then blocks the main thread (never an event loop) until SIGTERM or
-/// SIGINT, then stops it: `stop` at the first signal (after `start` finished: start-up is
-/// local and short, so the stop sees everything it set up), `hurry` at every later one.
-/// A failed start (which cleans up after itself) is thrown.
+/// Starts a service, then waits (suspended: no thread is held) until SIGTERM or SIGINT,
+/// then stops it: `stop` at the first signal (after `start` finished: start-up is local and
+/// short, so the stop sees everything it set up), `hurry` at every later one. A failed
+/// start (which cleans up after itself) is thrown.
 func runUntilSignal(start: @escaping @Sendable () async throws -> Void, stop: @escaping @Sendable () async -> Void,
-                    hurry: @escaping @Sendable () -> Void = {}) throws {
-    let done = DispatchSemaphore(value: 0)
-    let failure = LockedBox<Error?>(nil)
-    let starting = LockedBox<Task<Void, Error>?>(nil)
+                    hurry: @escaping @Sendable () -> Void = {}) async throws {
+    /// What ends the wait: the first stop signal, or a start that failed before any signal.
+    enum Event { case stopAsked, startFailed(Error) }
+    let (events, sink) = AsyncStream.makeStream(of: Event.self)
     let stopAsked = LockedBox(false)
     let signals = StopSignals { number, count in
         guard count == 1 else {
@@ -55,26 +55,44 @@ func runUntilSignal(start: @escaping @Sendable () async throws -> Void, stop: @e
         }
         FileHandle.standardError.write(Data("signal \(number): stopping\n".utf8))
         stopAsked.value = true
-        Task {
-            _ = await starting.value?.result
-            await stop()
-            done.signal()
-        }
+        sink.yield(.stopAsked)
     }
-    starting.value = Task {
+    let starting = Task {
         do {
             try await start()
         } catch {
             // A start cut short by a stop signal is no failure: the stop ends the run.
-            guard !stopAsked.value else { throw error }
-            failure.value = error
-            done.signal()
+            if !stopAsked.value { sink.yield(.startFailed(error)) }
             throw error
         }
     }
-    done.wait()
+    var failure: Error?
+    for await event in events {
+        switch event {
+        case .stopAsked:
+            _ = await starting.result
+            await stop()
+        case .startFailed(let error):
+            failure = error
+        }
+        break
+    }
+    sink.finish()
     withExtendedLifetime(signals) { signals.cancel() }
-    if let error = failure.value { throw error }
+    if let failure { throw failure }
+}
+
+/// Runs `body`, then `cleanup`, whether `body` threw or not: a `defer` that may await.
+func withCleanup<T>(_ body: () async throws -> T, cleanup: () async -> Void) async throws -> T {
+    let result: T
+    do {
+        result = try await body()
+    } catch {
+        await cleanup()
+        throw error
+    }
+    await cleanup()
+    return result
 }
 
 final class LockedBox<T>: @unchecked Sendable {

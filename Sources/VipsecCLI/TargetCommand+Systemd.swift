@@ -2,7 +2,6 @@
 // the status socket is up and the routing node has welcomed this agent (the cluster
 // channel is up), WATCHDOG=1 while the agent's event loop answers, STOPPING=1 at the stop.
 import ClusterNode
-import Dispatch
 import Foundation
 import NIOCore
 import Systemd
@@ -17,9 +16,7 @@ final class TargetNotifications: @unchecked Sendable {
         agent.welcomed.whenSuccess { [self] in
             send("READY=1\nSTATUS=cluster channel up")
             watchdog.value = SystemdWatchdog(notifier, alive: {
-                let answered = DispatchSemaphore(value: 0)
-                agent.status().whenComplete { _ in answered.signal() }
-                return answered.wait(timeout: .now() + 2) == .success
+                await agent.status().completes(within: .seconds(2))
             }, onError: { FileHandle.standardError.write(Data("\($0)\n".utf8)) })
         }
     }

@@ -10,7 +10,7 @@ import OperatorMetrics
 import Systemd
 
 /// `vipsec target`: the agent on a target host.
-struct TargetCommand: ParsableCommand {
+struct TargetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "target",
         abstract: "Run the agent of a target host: mirror the cluster's SAs into this kernel.",
@@ -46,7 +46,7 @@ struct TargetCommand: ParsableCommand {
     @Option(help: "Run as this group once started [the user's].") var group: String?
     @Option(help: "Serve Prometheus metrics on GET http://ADDRESS:PORT/metrics [off].") var metrics: String?
 
-    func run() throws {
+    func run() async throws {
         // Before anything: without glibc's thread caches, so that every freed block is
         // overwritten (BoringSSL frees each decrypted record unzeroed: Systemd/Hardening.swift).
         // Returns at once when the process already started so.
@@ -146,7 +146,7 @@ struct TargetCommand: ParsableCommand {
         let systemd = TargetNotifications()
         let logger = Logger(label: "vipsec.target")
         let metricsServer = LockedBox<MetricsHTTPServer?>(nil)
-        try runUntilSignal(start: {
+        try await runUntilSignal(start: {
                                try await agent.start()
                                if let settings = metricsSettings {
                                    do {

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Vipsec: ParsableCommand {
+struct Vipsec: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vipsec",
         abstract: "One IPsec endpoint for a cluster of Linux hosts behind a distributed virtual IP (DVIPA).",

@@ -187,13 +187,13 @@ final class IKESARekeyConversationTests: XCTestCase {
             // --> and <-- cross on the wire.
             w.alice.on(oldAlice.localSPI) { $0.rekeyIKESA(now: 100) }
             w.bob.on(oldBob.localSPI) { $0.rekeyIKESA(now: 100) }
-            guard let aliceOffer = w.alice.sas[oldAlice.localSPI]?.pendingIKERekey,
-                  let bobOffer = w.bob.sas[oldBob.localSPI]?.pendingIKERekey else { return XCTFail("no rekeys in flight") }
+            guard let aliceOffer = w.alice.sas[oldAlice.localSPI]?.inFlight?.pendingIKERekey,
+                  let bobOffer = w.bob.sas[oldBob.localSPI]?.inFlight?.pendingIKERekey else { return XCTFail("no rekeys in flight") }
             w.toBob()
             w.toAlice()
             // Each answered the other's request; Nr of each exchange is now known.
-            guard let bobAnswer = w.alice.sas[oldAlice.localSPI]?.peerIKERekey,
-                  let aliceAnswer = w.bob.sas[oldBob.localSPI]?.peerIKERekey else { return XCTFail("collision not seen") }
+            guard let bobAnswer = w.alice.sas[oldAlice.localSPI]?.inFlight?.peerIKERekey,
+                  let aliceAnswer = w.bob.sas[oldBob.localSPI]?.inFlight?.peerIKERekey else { return XCTFail("collision not seen") }
             let aliceExchange = [aliceOffer.nonce, aliceAnswer.nonces[1]], bobExchange = [bobOffer.nonce, bobAnswer.nonces[1]]
             let lowest = (aliceExchange + bobExchange).min(by: IKESA.nonceIsLower)!
             let aliceWins = !aliceExchange.contains(lowest)

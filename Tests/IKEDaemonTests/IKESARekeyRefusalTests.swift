@@ -35,7 +35,7 @@ final class IKESARekeyRefusalTests: XCTestCase, GatewayPeerTesting {
         if nonce { payloads.append(.nonce(NoncePayload(nonceData: nonceData))) }
         if ke != nil { payloads.append(.keyExchange(KeyExchangePayload(group: exchange.method, keyExchangeData: exchange.publicValue))) }
         w.alice.on(spi) { sa in
-            sa.pendingIKERekey = PendingIKERekey(spi: 0x0102_0304_0506_0708, proposals: recorded ?? offer, nonce: nonceData, keyExchange: exchange)
+            sa.inFlight?.pendingIKERekey = PendingIKERekey(spi: 0x0102_0304_0506_0708, proposals: recorded ?? offer, nonce: nonceData, keyExchange: exchange)
             return sa.sendRequest(exchange: .createChildSA, kind: .rekeyIKESA, payloads: payloads, now: 100)
         }
     }
@@ -68,7 +68,7 @@ final class IKESARekeyRefusalTests: XCTestCase, GatewayPeerTesting {
             XCTAssertEqual(w.bob.sas.count, 1, name)
             XCTAssertEqual(w.bob.live?.localSPI, bob.localSPI, name)
             XCTAssertEqual(w.bob.live?.childSAs.map(\.reference), bob.childSAs.map(\.reference), name)
-            XCTAssertEqual(w.bob.live?.pendingIKERekey == nil && w.bob.live?.peerIKERekey == nil, true, name)
+            XCTAssertEqual(w.bob.live?.inFlight?.pendingIKERekey == nil && w.bob.live?.inFlight?.peerIKERekey == nil, true, name)
             XCTAssertEqual(w.bob.live?.keyContext?.keys.skD, bob.keyContext?.keys.skD, name)
         }
         XCTAssertEqual(w.alice.count(isCHILDInstallOrDelete) + w.bob.count(isCHILDInstallOrDelete), 0)

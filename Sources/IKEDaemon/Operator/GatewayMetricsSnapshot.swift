@@ -1,6 +1,6 @@
 // The IKE daemon's numbers for the metrics endpoint (OperatorMetrics): the SIGUSR1 status
 // counters and the operator bookkeeping (IKEGateway+Operator.swift), summed over workers.
-import Dispatch
+import Foundation
 import NIOCore
 
 /// Counters and gauges of the whole daemon at one moment.
@@ -44,13 +44,41 @@ extension IKEDaemonControl {
     }
 
     /// True when every IKE worker ran a task within `timeout` (the systemd watchdog's test).
-    /// Call it from a thread that is not an event loop.
-    public func workersRespond(within timeout: TimeAmount) -> Bool {
+    public func workersRespond(within timeout: Duration) async -> Bool {
         guard let workers = running else { return true }   // starting or stopping
-        let done = workers.collect { _ in true }
-        let deadline = DispatchTime.now() + .nanoseconds(Int(timeout.nanoseconds))
-        let semaphore = DispatchSemaphore(value: 0)
-        done.whenComplete { _ in semaphore.signal() }
-        return semaphore.wait(timeout: deadline) == .success
+        return await workers.collect { _ in }.completes(within: timeout)
+    }
+}
+
+extension EventLoopFuture {
+    /// True when this future completes (either way) within `timeout`; false when it does
+    /// not, even if its event loop never runs again (the timer is a task, not the loop's).
+    public func completes(within timeout: Duration) async -> Bool {
+        let waiting = OnceContinuation()
+        return await withCheckedContinuation { continuation in
+            waiting.set(continuation)
+            whenComplete { _ in waiting.resume(returning: true) }
+            Task {
+                try? await Task.sleep(for: timeout)
+                waiting.resume(returning: false)
+            }
+        }
+    }
+}
+
+/// A continuation resumed by whichever of two callers comes first.
+private final class OnceContinuation: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Bool, Never>?
+
+    func set(_ continuation: CheckedContinuation<Bool, Never>) {
+        lock.withLock { self.continuation = continuation }
+    }
+
+    func resume(returning value: Bool) {
+        lock.withLock { () -> CheckedContinuation<Bool, Never>? in
+            defer { continuation = nil }
+            return continuation
+        }?.resume(returning: value)
     }
 }

@@ -31,7 +31,7 @@ final class IKESockets {
     /// Binds every listen address on the IKE and NAT-T ports, read on `loop` and handed to
     /// `workers`. `freeBind`: bind addresses not on this host yet (an HA standby, the DVIPA).
     /// Throws the first socket that fails (those made before stay, for `closeSenders()`).
-    func bind(_ settings: DaemonSettings, workers: IKEWorkerSet, on loop: EventLoop, freeBind: Bool, logger: Logger) throws {
+    func bind(_ settings: DaemonSettings, workers: IKEWorkerSet, on loop: EventLoop, freeBind: Bool, logger: Logger) async throws {
         for address in settings.listenAddresses {
             for port in [settings.ikePort, settings.natTraversalPort] {
                 // SO_REUSEADDR; on 4500 UDP_ENCAP_ESPINUDP (RFC 3948: the kernel takes ESP-in-UDP
@@ -40,14 +40,14 @@ final class IKESockets {
                                                 freeBind: freeBind)
                 let channel: Channel
                 do {
-                    channel = try DatagramBootstrap(group: loop)
+                    channel = try await DatagramBootstrap(group: loop)
                         // NIO reads datagrams into 2048-octet buffers by default, which cut an
                         // IKE_AUTH carrying RSA certificates short (RFC 7296 2: SHOULD accept 3000).
                         .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.largestDatagram))
                         .channelInitializer { channel in
                             channel.pipeline.addHandler(IKEDatagramHandler(workers: workers, localAddress: address, localPort: port))
                         }
-                        .withBoundSocket(sender.channelDescriptor).wait()
+                        .withBoundSocket(sender.channelDescriptor).get()
                 } catch {
                     sender.close()
                     throw error

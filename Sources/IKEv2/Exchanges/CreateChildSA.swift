@@ -84,7 +84,7 @@ extension IKESA {
             .trafficSelectorInitiator(TrafficSelectorPayload(trafficSelectors: localTS)),
             .trafficSelectorResponder(TrafficSelectorPayload(trafficSelectors: remoteTS)),
         ]
-        pendingChildRekey = PendingChildRekey(old: old, child: child, mode: mode, spi: spi, proposals: proposals,
+        inFlight?.pendingChildRekey = PendingChildRekey(old: old, child: child, mode: mode, spi: spi, proposals: proposals,
                                               nonce: nonce, keyExchange: keyExchange, isRekey: rekey && old != nil)
         return sendRequest(exchange: .createChildSA, kind: .rekeyChildSA, payloads: payloads, now: now)
     }
@@ -92,8 +92,8 @@ extension IKESA {
     // MARK: Initiator: process_i
 
     mutating func processCreateChildSAResponse(_ payloads: [IKEPayload], now: Double) -> [IKEAction] {
-        guard let pending = pendingChildRekey, let keys = keyContext else { return [] }
-        pendingChildRekey = nil
+        guard let pending = inFlight?.pendingChildRekey, let keys = keyContext else { return [] }
+        inFlight?.pendingChildRekey = nil
         if let error = payloads.notifies.first(where: { $0.messageType.rawValue < 16384 }) {
             let failed = IKEAction.childSAFailed("CHILD_SA \(pending.isRekey ? "rekey" : "creation") refused: \(error.messageType)")
             guard error.messageType == .temporaryFailure, pending.isRekey, let old = pending.old else { return [failed] }
@@ -128,8 +128,8 @@ extension IKESA {
         // of the four nonces is redundant and deleted by whoever created it; the winner
         // deletes the old one. Without a collision we simply delete the old one (1.3.3).
         var redundant = old
-        if let collision = collidingPeerRekey, collision.old == old.reference {
-            collidingPeerRekey = nil
+        if let collision = inFlight?.collidingPeerRekey, collision.old == old.reference {
+            inFlight?.collidingPeerRekey = nil
             let ours = [pending.nonce, nonce.nonceData]
             let lowest = (ours + collision.nonces).min(by: Self.nonceIsLower)
             if let lowest, ours.contains(lowest) {
@@ -144,7 +144,7 @@ extension IKESA {
 
     /// Sends the Delete for `child` (its inbound SPI) and removes it once answered.
     mutating func deleteChildSARequest(_ child: ChildSAInstallation, now: Double) -> [IKEAction] {
-        pendingChildDeletion = child
+        inFlight?.pendingChildDeletion = child
         return sendRequest(exchange: .informational, kind: .deleteChildSA,
                            payloads: [.delete(DeletePayload(protocolID: .esp, spis32: [child.inbound.spi]))], now: now)
     }
@@ -157,8 +157,8 @@ extension IKESA {
     /// The Delete of a CHILD_SA was answered: remove it (a rekeyed one's inbound SA after
     /// `deleteRekeyedDelay`, IKESA+RekeyedChildSAs.swift).
     mutating func childSADeletionAnswered(now: Double) -> [IKEAction] {
-        guard let old = pendingChildDeletion else { return [] }
-        pendingChildDeletion = nil
+        guard let old = inFlight?.pendingChildDeletion else { return [] }
+        inFlight?.pendingChildDeletion = nil
         childSAs.removeAll { $0.reference == old.reference }
         return retire(old, now: now)
     }
@@ -171,7 +171,7 @@ extension IKESA {
             return respond(exchange: .createChildSA, messageID: messageID,
                     payloads: [.notify(NotifyPayload(messageType: type, notificationData: data))]) + [.childSAFailed(reason)]
         }
-        if pendingIKERekey != nil || peerIKERekey != nil {
+        if inFlight?.pendingIKERekey != nil || inFlight?.peerIKERekey != nil {
             // 2.25.2: "If a peer receives a request to rekey a Child SA when it is currently
             // rekeying the IKE SA, it SHOULD reply with TEMPORARY_FAILURE."
             return refuse(.temporaryFailure, "CREATE_CHILD_SA during an IKE_SA rekey")
@@ -245,12 +245,12 @@ extension IKESA {
             // Keep sending on the old SA until the initiator deletes it (it has the new one by then).
             installation.outboundDeferred = true
             installation.rekeyOf = old.reference
-            deferredOutbound[old.reference] = installation.reference
+            inFlight?.deferredOutbound[old.reference] = installation.reference
         }
         childSAs.append(installation)
-        if let rekeyedSPI, let pending = pendingChildRekey, pending.isRekey, let old = pending.old,
+        if let rekeyedSPI, let pending = inFlight?.pendingChildRekey, pending.isRekey, let old = pending.old,
            rekeyedSPI == old.outbound.spi.bigEndianBytes {
-            collidingPeerRekey = (old.reference, installation, [nonce.nonceData, ourNonce])
+            inFlight?.collidingPeerRekey = (old.reference, installation, [nonce.nonceData, ourNonce])
         }
         // A rekeyed CHILD_SA stays until the initiator deletes it (1.3.3).
         return respond(exchange: .createChildSA, messageID: messageID, payloads: response) + [.install(installation)]

@@ -22,13 +22,13 @@ extension IKESA {
     // MARK: Initiator: build_i
 
     mutating func startAuth(now: Double) -> [IKEAction] {
-        guard case .authenticating(var exchange) = state, let keys = keyContext, let childSPI = try? randomChildSPI() else {
+        guard case .authenticating(var exchange, let keys) = state, let childSPI = try? randomChildSPI() else {
             return close("cannot build IKE_AUTH")
         }
         let child = exchange.authChild
         exchange.offeredChildSPI = childSPI
         exchange.offeredChildProposals = child.espProposals.map { var p = $0; p.spi = childSPI.bigEndianBytes; return p }
-        state = .authenticating(exchange)
+        state = .authenticating(exchange, keys)
         let identity = configuration.localIdentity
         guard let own = try? ownAuthentication(keys: keys, ownInitMessage: exchange.initiatorInitMessage,
                                                peerNonce: exchange.nonceResponder, skP: keys.keys.skPi, identity: identity,
@@ -56,7 +56,7 @@ extension IKESA {
     // MARK: Responder: process_r + build_r
 
     mutating func processAuthRequest(_ payloads: [IKEPayload], messageID: UInt32) -> [IKEAction] {
-        guard case .authenticating(var exchange) = state, let keys = keyContext,
+        guard case .authenticating(var exchange, let keys) = state,
               case .identificationInitiator(let peerIdentity)? = payloads.first(where: { $0.type == .identificationInitiator }),
               case .authentication(let auth)? = payloads.first(where: { $0.type == .authentication }) else {
             counters.unexpected += 1
@@ -91,7 +91,7 @@ extension IKESA {
             response.append(.notify(NotifyPayload(messageType: error.notifyMessageType)))
             actions.append(.childSAFailed("CHILD_SA refused: \(error)"))
         }
-        state = .established
+        state = .established(keys, InFlight())
         self.peerIdentity = peerIdentity
         return respond(exchange: .ikeAuth, messageID: messageID, payloads: response) + actions + [.established]
             + initialContact(payloads)
@@ -140,7 +140,7 @@ extension IKESA {
     // MARK: Initiator: process_i
 
     mutating func processAuthResponse(_ payloads: [IKEPayload], now: Double) -> [IKEAction] {
-        guard case .authenticating(let exchange) = state, let keys = keyContext else { return [] }
+        guard case .authenticating(let exchange, let keys) = state else { return [] }
         let notifies = payloads.compactMap { if case .notify(let n) = $0 { return n }; return nil }
         if notifies.contains(where: { $0.messageType == .authenticationFailed }) {
             return close("peer refused our authentication (AUTHENTICATION_FAILED)")
@@ -154,7 +154,7 @@ extension IKESA {
             counters.authenticationFailures[failure, default: 0] += 1
             return refuseResponder(failure, now: now)
         }
-        state = .established   // IKE_SA_INIT's material: only `exchange` (this copy) still has it
+        state = .established(keys, InFlight())   // IKE_SA_INIT's material: only `exchange` (this copy) still has it
         self.peerIdentity = peerIdentity
         let established: [IKEAction] = [.established] + initialContact(payloads)
         if let error = notifies.first(where: { $0.messageType.rawValue < 16384 }) {

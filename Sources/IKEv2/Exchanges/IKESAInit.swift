@@ -104,14 +104,15 @@ extension IKESA {
         responderSPI = message.header.responderSPI
         exchange.nonceResponder = nonce.nonceData
         exchange.responderInitMessage = Array(received.readableBytesView)
+        let keys: IKESAKeyContext
         do {
-            try deriveIKESAKeys(chosen: sa.proposals[0], peerPublicValue: ke.keyExchangeData, &exchange)
+            keys = try deriveIKESAKeys(chosen: sa.proposals[0], peerPublicValue: ke.keyExchangeData, &exchange)
         } catch {
             return close("IKE_SA_INIT key derivation failed: \(error)")
         }
         detectNAT(message.notifies, responderSPI: message.header.responderSPI)
         fragmentationNegotiated = configuration.fragmentation.supported && message.notify(.ikev2FragmentationSupported) != nil
-        state = .authenticating(exchange)
+        state = .authenticating(exchange, keys)
         return startAuth(now: now)
     }
 
@@ -187,9 +188,9 @@ extension IKESA {
             let response = IKEMessage(header: header(exchange: .ikeSAInit, messageID: 0, response: true), payloads: payloads)
             let bytes = Array(response.bytes.readableBytesView)
             exchange.responderInitMessage = bytes
-            try deriveIKESAKeys(chosen: chosen, peerPublicValue: ke.keyExchangeData, &exchange)
+            let keys = try deriveIKESAKeys(chosen: chosen, peerPublicValue: ke.keyExchangeData, &exchange)
             taskManager.responseSent([bytes], messageID: 0, requestDigest: respondingToDigest)
-            state = .authenticating(exchange)
+            state = .authenticating(exchange, keys)
             return [.send(bytes)]
         } catch {
             // A bad public value (wrong length, off the curve) ends the attempt.
@@ -237,8 +238,9 @@ extension IKESA {
         return [.closed(reason)]
     }
 
-    /// SKEYSEED and SK_* from the chosen proposal (RFC 7296 2.14).
-    mutating func deriveIKESAKeys(chosen: Proposal, peerPublicValue: [UInt8], _ exchange: inout InitExchange) throws {
+    /// SKEYSEED and SK_* from the chosen proposal (RFC 7296 2.14); our key exchange's
+    /// private value is dropped.
+    func deriveIKESAKeys(chosen: Proposal, peerPublicValue: [UInt8], _ exchange: inout InitExchange) throws -> IKESAKeyContext {
         guard let keyExchange = exchange.keyExchange, let prfID = chosen.pseudorandomFunction,
               let encryption = chosen.encryptionAlgorithm else {
             throw IKECryptoError.invalidLength(what: "chosen IKE proposal", requested: 0)
@@ -253,9 +255,10 @@ extension IKESA {
                                                   nonceResponder: exchange.nonceResponder,
                                                   initiatorSPI: initiatorSPI.bigEndianBytes,
                                                   responderSPI: responderSPI.bigEndianBytes, suite: suite)
-        keyContext = try IKESAKeyContext(prf: prf, keys: keys, suite: suite,
-                                         isOriginalInitiator: isOriginalInitiator, provider: provider)
+        let context = try IKESAKeyContext(prf: prf, keys: keys, suite: suite,
+                                          isOriginalInitiator: isOriginalInitiator, provider: provider)
         exchange.keyExchange = nil
+        return context
     }
 }
 

@@ -52,8 +52,7 @@ extension IKESA {
     /// Whether an IKE_SA rekey may start now: established, window free, no CHILD_SA rekey
     /// half done (a successor would inherit it mid-flight).
     public var canRekeyIKESA: Bool {
-        phase == .established && canSendRequest && pendingIKERekey == nil && peerIKERekey == nil
-            && pendingChildRekey == nil && pendingChildDeletion == nil && deferredOutbound.isEmpty && collidingPeerRekey == nil
+        inFlight?.isIdle == true && canSendRequest
     }
 
     /// Rekeys this IKE_SA (CREATE_CHILD_SA with an IKE proposal). Returns no actions when it
@@ -67,22 +66,22 @@ extension IKESA {
         guard let spi = try? Self.randomSPI(provider), let nonce = try? provider.randomBytes(count: ourNonceLength),
               let exchange = try? provider.makeKeyExchange(group) else { return [] }
         let proposals = configuration.ikeProposals.map { var p = $0; p.spi = spi.bigEndianBytes; return p }
-        pendingIKERekey = PendingIKERekey(spi: spi, proposals: proposals, nonce: nonce, keyExchange: exchange)
+        inFlight?.pendingIKERekey = PendingIKERekey(spi: spi, proposals: proposals, nonce: nonce, keyExchange: exchange)
         let payloads: [IKEPayload] = [
             .securityAssociation(SecurityAssociationPayload(proposals: proposals)),
             .nonce(NoncePayload(nonceData: nonce)),
             .keyExchange(KeyExchangePayload(group: group, keyExchangeData: exchange.publicValue)),
         ]
         let actions = sendRequest(exchange: .createChildSA, kind: .rekeyIKESA, payloads: payloads, now: now)
-        if actions.isEmpty { pendingIKERekey = nil }
+        if actions.isEmpty { inFlight?.pendingIKERekey = nil }
         return actions
     }
 
     // MARK: Initiator: process_i
 
     mutating func processIKERekeyResponse(_ payloads: [IKEPayload], now: Double) -> [IKEAction] {
-        guard let pending = pendingIKERekey else { return [] }
-        pendingIKERekey = nil
+        guard let pending = inFlight?.pendingIKERekey else { return [] }
+        inFlight?.pendingIKERekey = nil
         if let error = payloads.notifies.first(where: { $0.messageType.rawValue < 16384 }) {
             if error.messageType == .invalidKEPayload, error.notificationData.count == 2 {
                 // 1.3.2 / 1.2: retry with the group the responder wants, if we offered it.
@@ -94,7 +93,7 @@ extension IKESA {
                 }
             }
             // 2.8.2: refused because the peer finished its own rekey first: its SA wins.
-            if let peer = peerIKERekey { return adoptPeerIKERekey(peer, now: now) }
+            if let peer = inFlight?.peerIKERekey { return adoptPeerIKERekey(peer, now: now) }
             return [.ikeSARekeyFailed("IKE_SA rekey refused: \(error.messageType)", retry: error.messageType == .temporaryFailure)]
         }
         guard let sa = payloads.securityAssociation, sa.proposals.count == 1, sa.proposals[0].protocolID == .ike,
@@ -105,24 +104,24 @@ extension IKESA {
               let keys = try? rekeyedKeyContext(chosen: sa.proposals[0], sharedSecret: shared, nonces: (pending.nonce, nonce.nonceData),
                                                  spis: (pending.spi, peerSPI), weInitiated: true) else {
             counters.unexpected += 1
-            if let peer = peerIKERekey { return adoptPeerIKERekey(peer, now: now) }
+            if let peer = inFlight?.peerIKERekey { return adoptPeerIKERekey(peer, now: now) }
             return [.ikeSARekeyFailed("malformed IKE_SA rekey response", retry: true)]
         }
         let ours = RekeyedIKESAMaterial(initiatorSPI: pending.spi, responderSPI: peerSPI, weInitiated: true, keys: keys,
                                         nonces: [pending.nonce, nonce.nonceData])
-        guard let peer = peerIKERekey else {
+        guard let peer = inFlight?.peerIKERekey else {
             // No collision: the new SA takes the CHILD_SAs, we delete the old one (1.3.2).
             return promote(ours) + deleteRekeyedIKESA(now: now)
         }
         // 2.8.2: "The new IKE SA containing the lowest nonce SHOULD be deleted by the node
         // that created it, and the other surviving new IKE SA MUST inherit all the Child SAs."
-        peerIKERekey = nil
+        inFlight?.peerIKERekey = nil
         let lowest = (ours.nonces + peer.nonces).min(by: Self.nonceIsLower)
         if let lowest, ours.nonces.contains(lowest) {
             // We lose: delete what we created; the peer deletes the old SA.
             counters.ikeRekeyCollisionsLost += 1
             var redundant = makeSuccessor(ours)
-            redundant.state = .rekeyed
+            redundant.becomeRekeyed()
             let deletion = redundant.sendRequest(exchange: .informational, kind: .deleteIKESA,
                                                  payloads: [.delete(.ikeSA)], now: now)
             successors.append(IKESASuccessor(sa: redundant, actions: deletion))
@@ -131,7 +130,7 @@ extension IKESA {
         // We win: the peer deletes the SA it created (which we keep until then).
         counters.ikeRekeyCollisionsWon += 1
         var redundant = makeSuccessor(peer)
-        redundant.state = .rekeyed
+        redundant.becomeRekeyed()
         successors.append(IKESASuccessor(sa: redundant, actions: []))
         return promote(ours) + deleteRekeyedIKESA(now: now)
     }
@@ -147,8 +146,8 @@ extension IKESA {
         }
         // 2.25.2: busy with something the new SA cannot inherit mid-flight, or closing.
         let ownRequest = taskManager.outstandingContext
-        guard ownRequest == nil || ownRequest == .rekeyIKESA, peerIKERekey == nil, pendingChildDeletion == nil,
-              deferredOutbound.isEmpty, collidingPeerRekey == nil,
+        guard ownRequest == nil || ownRequest == .rekeyIKESA, let inFlight, inFlight.peerIKERekey == nil,
+              inFlight.pendingChildDeletion == nil, inFlight.deferredOutbound.isEmpty, inFlight.collidingPeerRekey == nil,
               deleteAfterInstall.isEmpty else {   // our Delete waits for an install: it must go out on this IKE_SA
             return refuse(.temporaryFailure, "busy (another exchange in progress)")
         }
@@ -181,9 +180,9 @@ extension IKESA {
         ])
         let created = RekeyedIKESAMaterial(initiatorSPI: peerSPI, responderSPI: ourSPI, weInitiated: false, keys: keys,
                                            nonces: [nonce.nonceData, ourNonce])
-        if pendingIKERekey != nil {
+        if inFlight.pendingIKERekey != nil {
             // 2.8.2: our own rekey is in flight; its response decides which new SA survives.
-            peerIKERekey = created
+            self.inFlight?.peerIKERekey = created
             return response
         }
         return response + promote(created) + waitForPeerDelete()
@@ -193,8 +192,8 @@ extension IKESA {
 
     /// The peer's new SA wins (our rekey was refused, or the peer deleted the old SA).
     mutating func adoptPeerIKERekey(_ peer: RekeyedIKESAMaterial, now: Double) -> [IKEAction] {
-        peerIKERekey = nil
-        pendingIKERekey = nil
+        inFlight?.peerIKERekey = nil
+        inFlight?.pendingIKERekey = nil
         counters.ikeRekeyCollisionsLost += 1
         return promote(peer) + waitForPeerDelete()
     }
@@ -205,11 +204,11 @@ extension IKESA {
         var successor = makeSuccessor(material)
         successor.childSAs = childSAs
         successor.rekeyedChildSAs = rekeyedChildSAs
-        successor.deferredOutbound = deferredOutbound
+        successor.inFlight?.deferredOutbound = inFlight?.deferredOutbound ?? [:]
         successor.rekeyGeneration = rekeyGeneration + 1
         childSAs = []
         rekeyedChildSAs = []
-        deferredOutbound = [:]
+        inFlight?.deferredOutbound = [:]
         counters.ikeRekeys += 1
         successors.append(IKESASuccessor(sa: successor, actions: [.rekeyed(previousLocalSPI: localSPI)]))
         return []
@@ -217,13 +216,13 @@ extension IKESA {
 
     /// The old SA after a rekey: closed by the peer's Delete (or by the shell's timeout).
     mutating func waitForPeerDelete() -> [IKEAction] {
-        state = .rekeyed
+        becomeRekeyed()
         return []
     }
 
     /// The initiator of the winning rekey deletes the old IKE_SA (on the old SA).
     mutating func deleteRekeyedIKESA(now: Double) -> [IKEAction] {
-        state = .rekeyed
+        becomeRekeyed()
         let actions = sendRequest(exchange: .informational, kind: .deleteIKESA, payloads: [.delete(.ikeSA)], now: now)
         return actions.isEmpty ? close("rekeyed") : actions
     }
@@ -237,8 +236,7 @@ extension IKESA {
         sa.fragmentationNegotiated = fragmentationNegotiated
         sa.peerSupportsRedirect = peerSupportsRedirect
         sa.announcedRedirectSupport = announcedRedirectSupport
-        sa.keyContext = material.keys
-        sa.state = .established
+        sa.state = .established(material.keys, InFlight())
         return sa
     }
 

@@ -46,7 +46,7 @@ extension IKESA {
             // 2.8.2: the peer deletes the old SA while we saw a simultaneous rekey: it did not
             // see it, its new SA (which we answered) wins and we forget our own attempt.
             var adopted: [IKEAction] = []
-            if phase == .established, let peer = peerIKERekey { adopted = adoptPeerIKERekey(peer, now: now) }
+            if let peer = inFlight?.peerIKERekey { adopted = adoptPeerIKERekey(peer, now: now) }
             if phase == .rekeyed { _ = taskManager.abandonOutstanding() }
             let response = respond(exchange: .informational, messageID: messageID, payloads: [])
             return adopted + response + close(phase == .rekeyed ? "rekeyed, deleted by peer" : "deleted by peer")
@@ -69,7 +69,7 @@ extension IKESA {
         // Successors of the deleted CHILD_SAs may now send (see `outboundDeferred`).
         var activations: [IKEAction] = []
         for old in removed {
-            guard let successor = deferredOutbound.removeValue(forKey: old.reference),
+            guard let successor = inFlight?.deferredOutbound.removeValue(forKey: old.reference),
                   let index = childSAs.firstIndex(where: { $0.reference == successor }) else { continue }
             childSAs[index].outboundDeferred = false
             activations.append(.activateOutbound(childSAs[index]))

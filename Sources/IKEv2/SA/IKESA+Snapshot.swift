@@ -48,9 +48,10 @@ extension IKESA {
     var unquietReason: String? {
         if heldResponse != nil { return "a response waits for an install" }
         if !deleteAfterInstall.isEmpty { return "a Delete waits for an install" }
-        if pendingChildRekey != nil || pendingChildDeletion != nil { return "a CHILD_SA exchange of ours is in flight" }
-        if pendingIKERekey != nil || peerIKERekey != nil || !successors.isEmpty { return "an IKE_SA rekey is under way" }
-        if collidingPeerRekey != nil || !deferredOutbound.isEmpty { return "a CHILD_SA rekey is completing" }
+        guard let inFlight else { return nil }
+        if inFlight.pendingChildRekey != nil || inFlight.pendingChildDeletion != nil { return "a CHILD_SA exchange of ours is in flight" }
+        if inFlight.pendingIKERekey != nil || inFlight.peerIKERekey != nil || !successors.isEmpty { return "an IKE_SA rekey is under way" }
+        if inFlight.collidingPeerRekey != nil || !inFlight.deferredOutbound.isEmpty { return "a CHILD_SA rekey is completing" }
         return nil
     }
 
@@ -83,8 +84,7 @@ extension IKESA {
         var sa = IKESA(configuration: configuration, provider: provider, isOriginalInitiator: record.isOriginalInitiator,
                        local: record.local, remote: record.remote, initiatorSPI: record.initiatorSPI,
                        responderSPI: record.responderSPI, retransmission: retransmission)
-        sa.state = .established
-        sa.keyContext = keyContext
+        sa.state = .established(keyContext, InFlight())
         sa.natDetection = record.natDetection
         sa.fragmentationNegotiated = record.fragmentationNegotiated
         sa.peerSupportsRedirect = record.peerSupportsRedirect

@@ -72,19 +72,6 @@ public struct IKESA {
     /// The key exchange method: offered (initiator, in IKE_SA_INIT), then negotiated. The
     /// rest of IKE_SA_INIT's material lives in `state` until IKE_AUTH is done.
     var keyExchangeMethod: KeyExchangeMethod?
-    /// After IKE_SA_INIT: the keys and SK protections (`package`: the fuzz harness seals
-    /// the initiator's IKE_AUTH with them, IKEFuzzSupport).
-    package var keyContext: IKESAKeyContext?
-    /// Our CHILD_SA rekey in flight, and the old CHILD_SA whose Delete is in flight.
-    var pendingChildRekey: PendingChildRekey?
-    var pendingChildDeletion: ChildSAInstallation?
-    /// Rekeyed CHILD_SA (old) -> its successor whose outbound SA waits for the old one's Delete.
-    var deferredOutbound: [ChildSAReference: ChildSAReference] = [:]
-    /// A peer rekey of the same CHILD_SA answered while ours was in flight (RFC 7296 2.8.1).
-    var collidingPeerRekey: (old: ChildSAReference, created: ChildSAInstallation, nonces: [[UInt8]])?
-    /// Our IKE_SA rekey in flight, and the peer's answered while ours was (2.8.2).
-    var pendingIKERekey: PendingIKERekey?
-    var peerIKERekey: RekeyedIKESAMaterial?
     /// New IKE_SAs made by rekeying, until the shell takes them (`takeSuccessors()`).
     var successors: [IKESASuccessor] = []
     /// The digest of the request being answered (for the response cache).
@@ -400,12 +387,9 @@ public struct IKESA {
     /// Ends the IKE_SA: deletes its CHILD_SAs and tells the shell.
     mutating func close(_ reason: String) -> [IKEAction] {
         guard phase != .closed else { return [] }
-        state = .closed   // IKE_SA_INIT's material (our key exchange's private value) goes with it
+        state = .closed   // IKE_SA_INIT's material (our key exchange's private value) and the keys go with it
         let actions = childSAs.map { IKEAction.delete($0) } + removeAllRekeyedChildSAs()
         childSAs = []
-        keyContext = nil
-        pendingIKERekey = nil
-        peerIKERekey = nil
         heldResponse = nil
         deleteAfterInstall = [:]
         requestFragments.reset()
