@@ -65,7 +65,10 @@ extension InboundDistributor {
                                        top: replay.top, bitmap: replay.bitmap) {
             evidenceApplied += 1
         }
-        if changed || last.nanoseconds + 1_000_000_000 <= now.nanoseconds {
+        // After the update too: the entries of a target gone in it went with it.
+        let ends = mailbox.takeFlowEnds()
+        for report in ends { classifier.flowsEnded(by: report.target, report.flows, now: now) }
+        if changed || !ends.isEmpty || last.nanoseconds + 1_000_000_000 <= now.nanoseconds {
             last = now
             classifier.tick(now: now)
             mailbox.publish(status(classifier, evidence: evidenceApplied))
@@ -117,17 +120,20 @@ extension InboundDistributor {
 
     func status(_ classifier: InboundClassifier, evidence: UInt64) -> InboundStatus {
         Self.status(classifier, queues: queueBoard.all, mode: configuration.mode, planner: planner,
-                    evidence: evidence, evidenceLost: mailbox.evidenceLost)
+                    evidence: evidence, evidenceLost: mailbox.evidenceLost, flowEndsLost: mailbox.flowEndsLost)
     }
 
     static func status(_ classifier: InboundClassifier, queues: [(queue: UInt16, counters: NFQueueCounters)], mode: ForwardingMode,
-                       planner: InboundPlanner, evidence: UInt64, evidenceLost: UInt64) -> InboundStatus {
+                       planner: InboundPlanner, evidence: UInt64, evidenceLost: UInt64,
+                       flowEndsLost: UInt64 = 0) -> InboundStatus {
         let counters = classifier.counters
         var dropped: [String: UInt64] = [:], local: [String: UInt64] = [:], placements: [String: UInt64] = [:]
         for reason in DropReason.allCases { dropped["\(reason)"] = counters[reason] }
         for reason in LocalReason.allCases { local["\(reason)"] = counters[reason] }
         for kind in PlacementKind.allCases { placements["\(kind)"] = counters[kind] }
         if counters.selectorMismatchForwarded > 0 { placements["selectorMismatchForwarded"] = counters.selectorMismatchForwarded }
+        var flowEnds: [String: UInt64] = ["lost": flowEndsLost]
+        for result in FlowEndResult.allCases { flowEnds["\(result)"] = counters[result] }
         var flows: [String: Int] = [:]
         for (node, count) in classifier.flowCounts { flows[node.name] = count }
         var perQueue: [String: [String: UInt64]] = [:]
@@ -150,6 +156,6 @@ extension InboundDistributor {
                              queueCount: queues.count, sas: classifier.saCount,
                              forwarded: counters.forwarded, dropped: dropped, local: local, placements: placements,
                              flowsPerTarget: flows, queueCounters: total, perQueue: perQueue, replayEvidence: evidence,
-                             replayEvidenceLost: evidenceLost, windowTops: tops)
+                             replayEvidenceLost: evidenceLost, windowTops: tops, flowEnds: flowEnds)
     }
 }

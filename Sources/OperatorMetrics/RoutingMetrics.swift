@@ -26,8 +26,11 @@ public struct ClusterMetricsSnapshot: Equatable, Sendable {
         public var dropped: [String: UInt64]
         /// Per NFQUEUE number ("0", "1"...): its socket's counters (`received`, `accepted`, `dropped`...).
         public var queues: [String: [String: UInt64]]
-        public init(forwarded: UInt64, dropped: [String: UInt64], queues: [String: [String: UInt64]] = [:]) {
-            (self.forwarded, self.dropped, self.queues) = (forwarded, dropped, queues)
+        /// Connection ends the targets reported, per result (`ended-by-target`, `not-owner`, `no-entry`, `lost`).
+        public var flowEnds: [String: UInt64]
+        public init(forwarded: UInt64, dropped: [String: UInt64], queues: [String: [String: UInt64]] = [:],
+                    flowEnds: [String: UInt64] = [:]) {
+            (self.forwarded, self.dropped, self.queues, self.flowEnds) = (forwarded, dropped, queues, flowEnds)
         }
     }
 
@@ -109,6 +112,9 @@ public final class RoutingMetrics: @unchecked Sendable {
                 count("vipsec_inbound_forwarded_total", [], Int(clamping: inbound.forwarded))
                 for (reason, value) in inbound.dropped {
                     count("vipsec_inbound_dropped_total", [("reason", reason)], Int(clamping: value))
+                }
+                for (result, value) in inbound.flowEnds {
+                    count("vipsec_inbound_flow_ends_total", [("result", result)], Int(clamping: value))
                 }
                 gauge("vipsec_inbound_queues", [], inbound.queues.count)
                 for (queue, counters) in inbound.queues {

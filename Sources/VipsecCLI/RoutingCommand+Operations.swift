@@ -172,7 +172,9 @@ final class RoutingOperations: @unchecked Sendable {
                     membersByHealth: counts, installLatencies: installer.takeInstallLatencies(),
                     reportedBytes: lifesizes.reduce(0) { $0 &+ $1.reportedBytes },
                     reportedPackets: lifesizes.reduce(0) { $0 &+ $1.reportedPackets },
-                    inbound: status.routing?.inbound.map { .init(forwarded: $0.forwarded, dropped: $0.dropped, queues: $0.perQueue) })
+                    inbound: status.routing?.inbound.map {
+                        .init(forwarded: $0.forwarded, dropped: $0.dropped, queues: $0.perQueue, flowEnds: $0.flowEnds)
+                    })
             }
         }
     }

@@ -33,11 +33,15 @@ public struct InboundStatus: Codable, Equatable, Sendable {
     /// Each inbound SA's window top T (SPI as `ip xfrm state` prints it, "0x0000c0de" → the
     /// highest authenticated sequence number; 0 = no evidence yet).
     public var windowTops: [String: UInt64]
+    /// Connection ends the targets reported (conntrack), per result: `ended-by-target` (the
+    /// owner's entry removed), `not-owner` (another target's entry: left alone), `no-entry`,
+    /// `lost` (the worker fell behind: those end by the idle timeout).
+    public var flowEnds: [String: UInt64]
 
     public init(mode: String, queue: Int, queueCount: Int = 1, sas: Int = 0, forwarded: UInt64 = 0, dropped: [String: UInt64] = [:],
                 local: [String: UInt64] = [:], placements: [String: UInt64] = [:], flowsPerTarget: [String: Int] = [:],
                 queueCounters: [String: UInt64] = [:], perQueue: [String: [String: UInt64]] = [:], replayEvidence: UInt64 = 0, replayEvidenceLost: UInt64 = 0,
-                windowTops: [String: UInt64] = [:]) {
+                windowTops: [String: UInt64] = [:], flowEnds: [String: UInt64] = [:]) {
         self.mode = mode
         self.queue = queue
         self.queueCount = queueCount
@@ -52,6 +56,7 @@ public struct InboundStatus: Codable, Equatable, Sendable {
         self.replayEvidence = replayEvidence
         self.replayEvidenceLost = replayEvidenceLost
         self.windowTops = windowTops
+        self.flowEnds = flowEnds
     }
 
     /// Total drops over every reason.
@@ -83,6 +88,7 @@ public struct InboundStatus: Codable, Equatable, Sendable {
             for (number, counters) in perQueueSorted { lines.append("  queue \(number): \(Self.pairs(counters))") }
         }
         lines.append("  replay evidence: \(replayEvidence) reports, \(replayEvidenceLost) lost; window tops: \(Self.pairs(windowTops))")
+        lines.append("  flow ends reported by targets: \(Self.pairs(flowEnds))")
         return lines
     }
 
@@ -92,6 +98,8 @@ public struct InboundStatus: Codable, Equatable, Sendable {
         let drops = dropped.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { " drop_\($0.key)=\($0.value)" }.joined()
         let queues = queueCount <= 1 ? "" : perQueueSorted.map { " q\($0.queue)_received=\($0.counters["received"] ?? 0)" }.joined()
         return "inbound: mode=\(mode) queue=\(queueText) sas=\(sas) forwarded=\(forwarded) dropped=\(droppedTotal)\(drops) "
-            + "flows=\(flows.isEmpty ? "-" : flows) replay_evidence=\(replayEvidence) replay_evidence_lost=\(replayEvidenceLost)\(queues)"
+            + "flows=\(flows.isEmpty ? "-" : flows) replay_evidence=\(replayEvidence) replay_evidence_lost=\(replayEvidenceLost)"
+            + " flow_ended_by_target=\(flowEnds["ended-by-target"] ?? 0) flow_end_not_owner=\(flowEnds["not-owner"] ?? 0)"
+            + " flow_end_no_entry=\(flowEnds["no-entry"] ?? 0)\(queues)"
     }
 }
