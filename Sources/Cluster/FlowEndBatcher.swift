@@ -55,24 +55,24 @@ public struct FlowEndBatcher: Sendable {
     /// follows later), else destroyed. `id`: conntrack's CTA_ID, when known.
     public mutating func ended(_ flow: InnerFiveTuple, id: UInt32?, closed: Bool, now: ClusterInstant) {
         guard isInbound(flow) else { counters.filtered += 1; return }
-        if let id {
-            if closed {
-                guard closedIDs.insert(id).inserted else { counters.alreadyReported += 1; return }
-                closedOrder.append(id)
-                if closedOrder.count > maximumClosedIDs {
-                    let gone = closedOrder.count - maximumClosedIDs / 2
-                    for old in closedOrder.prefix(gone) { closedIDs.remove(old) }
-                    closedOrder.removeFirst(gone)
-                }
-            } else if closedIDs.remove(id) != nil {
-                counters.alreadyReported += 1
-                return
-            }
+        if let id, closed ? closedIDs.contains(id) : closedIDs.remove(id) != nil {
+            counters.alreadyReported += 1
+            return
         }
         guard pending.count < maximumPending else { counters.lost += 1; return }
+        if let id, closed { remember(id) }
         if pending.isEmpty { oldest = now }
         pending.append(flow)
         counters.kept += 1
+    }
+
+    private mutating func remember(_ id: UInt32) {
+        closedIDs.insert(id)
+        closedOrder.append(id)
+        guard closedOrder.count > maximumClosedIDs else { return }
+        let gone = closedOrder.count - maximumClosedIDs / 2
+        for old in closedOrder.prefix(gone) { closedIDs.remove(old) }
+        closedOrder.removeFirst(gone)
     }
 
     /// The reports due at `now`: full batches at once, the rest once its oldest flow has
