@@ -70,12 +70,16 @@ extension ClusterAgent {
         }
     }
 
-    /// Stops following and deletes the nft table (on the kernel worker).
+    /// Stops following and deletes the nft table (on the kernel worker); logs what was reported.
     func stopFollowingConnections() {
         conntrack?.stop()
         conntrack = nil
-        guard flowEnds != nil else { return }
+        guard let counters = flowEnds?.counters else { return }
         flowEnds = nil
+        let summary = "\(counters.reported) reported in \(counters.reports) FlowEndReports, \(counters.filtered) not inbound, "
+            + "\(counters.alreadyReported) already reported at close, \(counters.lost) lost; "
+            + "\(conntrackMalformed) malformed events, \(conntrackOverruns) socket overruns"
+        logger.info("conntrack ends: \(summary)")
         worker.run { try ConntrackTracking.stop(using: InboundForwarding()) }.whenFailure { [self] error in
             logger.error("cannot delete nft inet \(ConntrackTracking.table): \(error)")
         }
