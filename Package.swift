@@ -9,7 +9,7 @@
 //   KernelSA            one translation of a negotiated CHILD_SA into kernel SAs and policies,
 //                       for the standalone gateway and the targets' agents alike
 //   NetfilterQueue      NFQUEUE client (nfnetlink over libmnl): queued packets in, verdicts out
-//   InboundRouting      routing node inbound set-up: nft interception, fwmark policy routing
+//   InboundRouting      inbound kernel set-up: nft interception, fwmark policy routing; a target's GRE and conntrack (ctnetlink ends)
 //   IKEv2               pure IKEv2 (RFC 7296): wire codec, payloads, exchanges, SA state; no I/O
 //   IKECrypto           IKEv2's crypto protocols implemented with OpenSSL
 //   IKECertificates     certificate authentication: RFC 7427 signatures (OpenSSL), X.509 chains (swift-certificates)

@@ -11,6 +11,9 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_queue.h>
+/* ctnetlink events (the agent's ConntrackMonitor). */
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
 #include <linux/rtnetlink.h>
 #include <linux/fib_rules.h>
 #include <libmnl/libmnl.h>

@@ -61,6 +61,9 @@ public enum AuthorityAction: Equatable, Sendable, CustomStringConvertible {
     /// A holder's kernel reported the replay state of the inbound SA `sa` (authenticated
     /// evidence): hand it to the inbound distributor's window.
     case authenticatedReplay(ClusterMessage.ReplayReport, sa: SADescription)
+    /// A member's conntrack reported the end of these connections (peer-to-DVIPA direction):
+    /// hand them to the inbound distributor, which removes the entries `node` owns.
+    case flowsEnded([InnerFiveTuple], by: NodeID)
 
     public var description: String {
         switch self {
@@ -73,6 +76,7 @@ public enum AuthorityAction: Equatable, Sendable, CustomStringConvertible {
         case .rekey(let saID): return "rekey \(saID)"
         case .rekeyJudged(let saID, let timing, let percent): return "rekey of \(saID) came \(timing), N = \(percent) %"
         case .authenticatedReplay(let report, _): return "authenticated \(report)"
+        case .flowsEnded(let flows, let node): return "\(flows.count) flows ended at \(node)"
         }
     }
 }

@@ -66,6 +66,10 @@ extension SAAuthority {
             return sequenceBlock(request, from: node, now: now)
         case .replayReport(let report):
             return replayReported(report, by: node)
+        case .flowEndReport(let report):
+            // Which entries the target owns is the inbound distributor's to know (its
+            // connection table): the authority only vouches for the sender being a member.
+            return report.flows.isEmpty ? [] : [.flowsEnded(report.flows, by: node)]
         case .resyncRequest:
             detachFromDistributions(node)
             return resynchronise(node, now: now) + settle()

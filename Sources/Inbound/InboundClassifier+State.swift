@@ -158,7 +158,8 @@ extension InboundClassifier {
 
     // MARK: Flows
 
-    /// A target's conntrack reported the end of a flow (peer-to-DVIPA direction).
+    /// Removes the entry of a flow (peer-to-DVIPA direction) under `lineage`, whoever owns
+    /// it. The targets' reports go through `flowsEnded(by:_:now:)`, which checks the owner.
     @discardableResult
     public mutating func flowEnded(lineage: SALineageID, flow: InnerFiveTuple) -> Bool {
         flows.remove(FlowKey(lineage: lineage, flow))

@@ -124,12 +124,15 @@ public struct InboundCounters: Hashable, Sendable, CustomStringConvertible {
     public private(set) var selectorMismatchForwarded: UInt64 = 0
     /// Packets whose ICV the routing node verified (right ICV; wrong ones are `icv` drops).
     public private(set) var verified: UInt64 = 0
+    /// Connection ends the targets reported, per result (`FlowEndResult`).
+    public private(set) var flowEnds = [UInt64](repeating: 0, count: FlowEndResult.allCases.count)
 
     public init() {}
 
     public subscript(reason: DropReason) -> UInt64 { dropped[Int(reason.rawValue)] }
     public subscript(reason: LocalReason) -> UInt64 { local[Int(reason.rawValue)] }
     public subscript(kind: PlacementKind) -> UInt64 { placements[Int(kind.rawValue)] }
+    public subscript(result: FlowEndResult) -> UInt64 { flowEnds[Int(result.rawValue)] }
 
     /// Every drop.
     public var droppedTotal: UInt64 { dropped.reduce(0, &+) }
@@ -145,6 +148,7 @@ public struct InboundCounters: Hashable, Sendable, CustomStringConvertible {
     mutating func count(_ kind: PlacementKind) { placements[Int(kind.rawValue)] &+= 1 }
     mutating func countSelectorMismatch() { selectorMismatchForwarded &+= 1 }
     mutating func countVerified() { verified &+= 1 }
+    mutating func count(_ result: FlowEndResult) { flowEnds[Int(result.rawValue)] &+= 1 }
 
     public var description: String {
         var parts = ["forwarded=\(forwarded)"]
@@ -153,6 +157,7 @@ public struct InboundCounters: Hashable, Sendable, CustomStringConvertible {
         if verified > 0 { parts.append("verified=\(verified)") }
         for reason in LocalReason.allCases where self[reason] > 0 { parts.append("local-\(reason)=\(self[reason])") }
         for reason in DropReason.allCases where self[reason] > 0 { parts.append("drop-\(reason)=\(self[reason])") }
+        for result in FlowEndResult.allCases where self[result] > 0 { parts.append("flow-end-\(result)=\(self[result])") }
         return parts.joined(separator: " ")
     }
 }

@@ -70,7 +70,10 @@ extension InboundDistributor {
                                        top: replay.top, bitmap: replay.bitmap) {
             evidenceApplied += 1
         }
-        if changed || last.nanoseconds + 1_000_000_000 <= now.nanoseconds {
+        // After the update too: the entries of a target gone in it went with it.
+        let ends = mailbox.takeFlowEnds()
+        for report in ends { classifier.flowsEnded(by: report.target, report.flows, now: now) }
+        if changed || !ends.isEmpty || last.nanoseconds + 1_000_000_000 <= now.nanoseconds {
             last = now
             classifier.tick(now: now)
             mailbox.publish(status(classifier, evidence: evidenceApplied))
@@ -123,18 +126,20 @@ extension InboundDistributor {
 
     func status(_ classifier: InboundClassifier, evidence: UInt64) -> InboundStatus {
         Self.status(classifier, queues: queueBoard.all, mode: configuration.mode, planner: planner,
-                    evidence: evidence, evidenceLost: mailbox.evidenceLost, now: Self.now())
+                    evidence: evidence, evidenceLost: mailbox.evidenceLost, flowEndsLost: mailbox.flowEndsLost, now: Self.now())
     }
 
     static func status(_ classifier: InboundClassifier, queues: [(queue: UInt16, counters: NFQueueCounters)], mode: ForwardingMode,
                        planner: InboundPlanner, evidence: UInt64, evidenceLost: UInt64,
-                       now: ClusterInstant = ClusterInstant(nanoseconds: 0)) -> InboundStatus {
+                       flowEndsLost: UInt64 = 0, now: ClusterInstant = ClusterInstant(nanoseconds: 0)) -> InboundStatus {
         let counters = classifier.counters
         var dropped: [String: UInt64] = [:], local: [String: UInt64] = [:], placements: [String: UInt64] = [:]
         for reason in DropReason.allCases { dropped["\(reason)"] = counters[reason] }
         for reason in LocalReason.allCases { local["\(reason)"] = counters[reason] }
         for kind in PlacementKind.allCases { placements["\(kind)"] = counters[kind] }
         if counters.selectorMismatchForwarded > 0 { placements["selectorMismatchForwarded"] = counters.selectorMismatchForwarded }
+        var flowEnds: [String: UInt64] = ["lost": flowEndsLost]
+        for result in FlowEndResult.allCases { flowEnds["\(result)"] = counters[result] }
         var flows: [String: Int] = [:]
         for (node, count) in classifier.flowCounts { flows[node.name] = count }
         var perQueue: [String: [String: UInt64]] = [:]
@@ -164,6 +169,6 @@ extension InboundDistributor {
                              flowsPerTarget: flows, queueCounters: total, perQueue: perQueue, replayEvidence: evidence,
                              replayEvidenceLost: evidenceLost, windowTops: tops,
                              verify: classifier.configuration.verification.rawValue, verified: counters.verified,
-                             verifyingSAs: verifying.sorted())
+                             verifyingSAs: verifying.sorted(), flowEnds: flowEnds)
     }
 }

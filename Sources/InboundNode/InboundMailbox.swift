@@ -2,7 +2,8 @@
 // The loop posts the cluster state's updates (ClusterStateUpdate: the whole state first, then
 // what changed; an unread one is merged with the newer one, so the worker always plans from
 // the latest state in one step); the loop also posts the targets' authenticated replay
-// evidence, which the worker drains between batches; the worker publishes its status. One
+// evidence and connection ends, which the worker drains between batches; the worker
+// publishes its status. One
 // lock, held only to swap values: never across I/O, and the loop never waits for the worker.
 import ClusterNode
 import Foundation
@@ -16,6 +17,9 @@ public final class InboundMailbox: @unchecked Sendable {
     private var evidence: [AuthenticatedReplay] = []
     private var evidenceOverflow: UInt64 = 0
     private var verification: ICVVerification?
+    private var ends: [TargetFlowEnds] = []
+    private var endsWaiting = 0
+    private var endsOverflow: UInt64 = 0
 
     /// Reports waiting at most (a worker that far behind loses the oldest: evidence only
     /// ever tightens the window, so losing some weakens the check, never a real packet).
@@ -51,6 +55,40 @@ public final class InboundMailbox: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return evidenceOverflow
+    }
+
+    /// Reported connection ends waiting at most (a worker that far behind loses the newest:
+    /// their entries end by the idle timeout instead, counted in `flowEndsLost`).
+    public static let flowEndCapacity = 65536
+
+    /// From the cluster event loop: one target's connection ends.
+    public func post(_ report: TargetFlowEnds) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard endsWaiting + report.flows.count <= Self.flowEndCapacity else {
+            endsOverflow += UInt64(report.flows.count)
+            return
+        }
+        ends.append(report)
+        endsWaiting += report.flows.count
+    }
+
+    /// From the worker, between batches: every report of ends posted since the last call.
+    public func takeFlowEnds() -> [TargetFlowEnds] {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !ends.isEmpty else { return [] }
+        let taken = ends
+        ends.removeAll(keepingCapacity: true)
+        endsWaiting = 0
+        return taken
+    }
+
+    /// Reported ends lost because the worker fell `flowEndCapacity` behind.
+    public var flowEndsLost: UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return endsOverflow
     }
 
     /// From the cluster event loop: what changed (merged into an unread update: the cost is

@@ -30,10 +30,12 @@ public struct ClusterMetricsSnapshot: Equatable, Sendable {
         public var verified: UInt64
         /// `under-attack`: SAs being verified now.
         public var verifyingSAs: Int
+        /// Connection ends the targets reported, per result (`ended-by-target`, `not-owner`, `no-entry`, `lost`).
+        public var flowEnds: [String: UInt64]
         public init(forwarded: UInt64, dropped: [String: UInt64], queues: [String: [String: UInt64]] = [:],
-                    verified: UInt64 = 0, verifyingSAs: Int = 0) {
+                    verified: UInt64 = 0, verifyingSAs: Int = 0, flowEnds: [String: UInt64] = [:]) {
             (self.forwarded, self.dropped, self.queues) = (forwarded, dropped, queues)
-            (self.verified, self.verifyingSAs) = (verified, verifyingSAs)
+            (self.verified, self.verifyingSAs, self.flowEnds) = (verified, verifyingSAs, flowEnds)
         }
     }
 
@@ -118,6 +120,9 @@ public final class RoutingMetrics: @unchecked Sendable {
                 }
                 count("vipsec_inbound_verified_total", [], Int(clamping: inbound.verified))
                 gauge("vipsec_inbound_verifying_sas", [], inbound.verifyingSAs)
+                for (result, value) in inbound.flowEnds {
+                    count("vipsec_inbound_flow_ends_total", [("result", result)], Int(clamping: value))
+                }
                 gauge("vipsec_inbound_queues", [], inbound.queues.count)
                 for (queue, counters) in inbound.queues {
                     count("vipsec_inbound_queue_packets_total", [("queue", queue)], Int(clamping: counters["received"] ?? 0))

@@ -24,7 +24,8 @@ extension RoutingCommand {
             throw ValidationError("inbound: \(error)")
         }
         let mailbox = distributor.mailbox
-        service.setInbound(observer: { mailbox.post($0) }, replay: { mailbox.post($0) }, status: { mailbox.status })
+        service.setInbound(observer: { mailbox.post($0) }, replay: { mailbox.post($0) }, flowEnds: { mailbox.post($0) },
+                           status: { mailbox.status })
         return InboundHandle(distributor: distributor)
     }
 }

@@ -174,7 +174,7 @@ final class RoutingOperations: @unchecked Sendable {
                     reportedPackets: lifesizes.reduce(0) { $0 &+ $1.reportedPackets },
                     inbound: status.routing?.inbound.map {
                         .init(forwarded: $0.forwarded, dropped: $0.dropped, queues: $0.perQueue, verified: $0.verified,
-                              verifyingSAs: $0.verifyingSAs.count)
+                              verifyingSAs: $0.verifyingSAs.count, flowEnds: $0.flowEnds)
                     })
             }
         }

@@ -81,6 +81,39 @@ final class ClusterChannelTests: ClusterHarnessTestCase {
         XCTAssertNil(sas.first { $0.spi == "0x00003002" }?.inboundHighWater, "outbound SAs have no inbound mark")
     }
 
+    /// Inbound claim 10 over the real channel: the agent's conntrack ends of TCP/UDP to the
+    /// DVIPA leave in a FlowEndReport from its tick and reach the distributor's observer with
+    /// the sender's node id; other ends (another destination, ICMP) never leave the target.
+    func testConnectionEndsAtATargetReachTheDistributorWithTheTargetsName() async throws {
+        try await startService()
+        final class Received: @unchecked Sendable {
+            private let lock = NSLock()
+            private var items: [TargetFlowEnds] = []
+            func append(_ item: TargetFlowEnds) { lock.withLock { items.append(item) } }
+            var all: [TargetFlowEnds] { lock.withLock { items } }
+        }
+        let received = Received()
+        service.setInbound(observer: { _ in }, flowEnds: { received.append($0) }, status: { nil })
+        let agent = try await startAgent("t1", kernel: RecordingKernel())
+        try await agent.welcomed.get()
+        let dvipa = IPAddress.v4(192, 0, 2, 100)
+        func flow(_ port: UInt16, _ proto: UInt8 = 6, to destination: IPAddress = dvipa) -> InnerFiveTuple {
+            InnerFiveTuple(source: .v4(10, 1, 0, 5), destination: destination, sourcePort: port, destinationPort: 8080, ipProtocol: proto)
+        }
+        try await agent.loop.submit {
+            agent.flowEnds = FlowEndBatcher(destinations: [dvipa], delay: .zero)
+            agent.connectionsEnded([(flow(1), 11, true), (flow(2, 1), nil, false), (flow(3, to: .v4(192, 0, 2, 7)), nil, false),
+                                    (flow(4, 17), 12, false), (flow(1), 11, false)], malformed: 0, overruns: 0)
+        }.get()
+        let arrived = await eventually { received.all.flatMap(\.flows).count >= 2 }
+        XCTAssertTrue(arrived)
+        XCTAssertEqual(received.all, [TargetFlowEnds(target: try NodeID("t1"), flows: [flow(1), flow(4, 17)])])
+        let counters = try await agent.loop.submit { agent.flowEnds?.counters }.get()
+        XCTAssertEqual(counters?.filtered, 2)
+        XCTAssertEqual(counters?.alreadyReported, 1, "the destroy after the close")
+        XCTAssertEqual(counters?.reports, 1)
+    }
+
     /// The inbound distributor knows every holder of an SA before the IKE response that lets
     /// the peer use it is released: the release and the update come out of the same step, the
     /// update first. (Published a turn later, a loaded host let the peer's first packet on a

@@ -146,16 +146,21 @@ final class InboundNodeTests: XCTestCase {
 
     func testStatusLinesAndCounterLine() {
         let status = InboundStatus(mode: "direct", queue: 0, sas: 2, forwarded: 120, dropped: ["noSA": 3, "replay": 0],
-                                   flowsPerTarget: ["t1": 4, "t2": 5], replayEvidence: 7, replayEvidenceLost: 2)
+                                   flowsPerTarget: ["t1": 4, "t2": 5], replayEvidence: 7, replayEvidenceLost: 2,
+                                   flowEnds: ["ended-by-target": 40, "not-owner": 1, "no-entry": 0, "lost": 0])
         XCTAssertEqual(status.droppedTotal, 3)
         XCTAssertEqual(status.lines.first, "inbound (direct, queue 0): 2 SAs, forwarded 120, dropped 3, flows 9")
         XCTAssertTrue(status.lines.contains("  flows per target: t1=4 t2=5"))
         XCTAssertTrue(status.lines.contains("  dropped: noSA=3"))
         XCTAssertTrue(status.lines.contains { $0.hasPrefix("  replay evidence: 7 reports, 2 lost;") }, "lost evidence is shown, never silent")
+        XCTAssertTrue(status.lines.contains("  flow ends reported by targets: ended-by-target=40 not-owner=1"))
         XCTAssertEqual(status.counterLine,
                        "inbound: mode=direct queue=0 sas=2 forwarded=120 dropped=3 drop_noSA=3 flows=t1:4,t2:5 replay_evidence=7 replay_evidence_lost=2"
-                        + " verify=never verified=0 verifying_sas=0")
+                       + " verify=never verified=0 verifying_sas=0"
+                       + " flow_ended_by_target=40 flow_end_not_owner=1 flow_end_no_entry=0")
         XCTAssertTrue(status.lines.contains("  icv verification: never, verified 0, icv failures 0"), "\(status.lines)")
+        let json = String(decoding: try! JSONEncoder().encode(status), as: UTF8.self)
+        XCTAssertTrue(json.contains(#""ended-by-target":40"#), json)
     }
 
     /// `verify = under-attack`: the counters and the SAs being verified, in text, SIGUSR1 line and JSON.
@@ -165,7 +170,7 @@ final class InboundNodeTests: XCTestCase {
         XCTAssertTrue(status.lines.contains("  icv verification: under-attack, verified 50, icv failures 9; verifying: 0x0000c0de"),
                       "\(status.lines)")
         XCTAssertTrue(status.counterLine.contains(" drop_icv=9 "), status.counterLine)
-        XCTAssertTrue(status.counterLine.hasSuffix(" verify=under-attack verified=50 verifying_sas=1"), status.counterLine)
+        XCTAssertTrue(status.counterLine.contains(" verify=under-attack verified=50 verifying_sas=1 "), status.counterLine)
         let decoded = try JSONDecoder().decode(InboundStatus.self, from: JSONEncoder().encode(status))
         XCTAssertEqual(decoded, status)
     }
@@ -190,6 +195,23 @@ final class InboundNodeTests: XCTestCase {
         XCTAssertEqual(status.verify, "always")
         XCTAssertEqual(status.verified, 0)
         XCTAssertEqual(status.dropped["icv"], 0, "every reason, zeros included")
+    }
+
+    /// Targets' connection ends wait for the worker in order; past the capacity they are
+    /// counted as lost (their entries then end by the idle timeout), never silently.
+    func testMailboxFlowEndsAreDrainedAndBounded() throws {
+        let mailbox = InboundMailbox()
+        let t1 = try NodeID("t1")
+        let flow = InnerFiveTuple(source: .v4(10, 1, 0, 5), destination: .v4(192, 0, 2, 100), sourcePort: 1,
+                                  destinationPort: 8080, ipProtocol: 6)
+        mailbox.post(TargetFlowEnds(target: t1, flows: [flow]))
+        mailbox.post(TargetFlowEnds(target: t1, flows: Array(repeating: flow, count: InboundMailbox.flowEndCapacity)))
+        mailbox.post(TargetFlowEnds(target: t1, flows: [flow, flow]))
+        XCTAssertEqual(mailbox.flowEndsLost, UInt64(InboundMailbox.flowEndCapacity))
+        XCTAssertEqual(mailbox.takeFlowEnds().map(\.flows.count), [1, 2])
+        XCTAssertEqual(mailbox.takeFlowEnds(), [])
+        mailbox.post(TargetFlowEnds(target: t1, flows: Array(repeating: flow, count: InboundMailbox.flowEndCapacity)))
+        XCTAssertEqual(mailbox.takeFlowEnds().first?.flows.count, InboundMailbox.flowEndCapacity, "room again once taken")
     }
 
     /// `queue = 0-1`: the number of queues bound and each one's counters, in the text, the

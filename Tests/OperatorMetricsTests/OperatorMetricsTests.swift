@@ -59,7 +59,7 @@ final class OperatorMetricsTests: XCTestCase {
         let inbound = ClusterMetricsSnapshot.InboundMetrics(
             forwarded: 12, dropped: ["no-sa": 2, "replay": 0, "icv": 4],
             queues: ["0": ["received": 5, "accepted": 4, "dropped": 1], "1": ["received": 9, "accepted": 9, "dropped": 0]],
-            verified: 12, verifyingSAs: 1)
+            verified: 12, verifyingSAs: 1, flowEnds: ["ended-by-target": 17, "not-owner": 2])
         metrics.update(snapshot(), cluster: ClusterMetricsSnapshot(
             membersByHealth: ["live": 1], installLatencies: [.milliseconds(3), .milliseconds(40), .milliseconds(700)],
             reportedBytes: 4096, reportedPackets: 30, inbound: inbound))
@@ -82,6 +82,8 @@ final class OperatorMetricsTests: XCTestCase {
         XCTAssertEqual(value(text, #"vipsec_inbound_dropped_total{reason="icv"}"#), 4)
         XCTAssertEqual(value(text, "vipsec_inbound_verified_total"), 12)
         XCTAssertEqual(value(text, "vipsec_inbound_verifying_sas"), 1)
+        XCTAssertEqual(value(text, #"vipsec_inbound_flow_ends_total{result="ended-by-target"}"#), 17)
+        XCTAssertEqual(value(text, #"vipsec_inbound_flow_ends_total{result="not-owner"}"#), 2)
         // `queue = 0-1`: the queues bound, and each queue's packets and verdicts.
         XCTAssertEqual(value(text, "vipsec_inbound_queues"), 2)
         XCTAssertEqual(value(text, #"vipsec_inbound_queue_packets_total{queue="0"}"#), 5)

@@ -17,6 +17,7 @@ public enum ClusterMessage: Equatable, Sendable, CustomStringConvertible {
     case resyncRequest(ResyncRequest)
     case fullState(FullState)
     case replayReport(ReplayReport)
+    case flowEndReport(FlowEndReport)
 
     /// The frame's message type byte.
     public var type: ClusterMessageType {
@@ -34,6 +35,7 @@ public enum ClusterMessage: Equatable, Sendable, CustomStringConvertible {
         case .resyncRequest: return .resyncRequest
         case .fullState: return .fullState
         case .replayReport: return .replayReport
+        case .flowEndReport: return .flowEndReport
         }
     }
 
@@ -53,6 +55,7 @@ public enum ClusterMessage: Equatable, Sendable, CustomStringConvertible {
         case .resyncRequest: self = .resyncRequest(try ResyncRequest(parsing: &body))
         case .fullState: self = .fullState(try FullState(parsing: &body))
         case .replayReport: self = .replayReport(try ReplayReport(parsing: &body))
+        case .flowEndReport: self = .flowEndReport(try FlowEndReport(parsing: &body))
         default: throw ClusterWireError.unknownMessageType(type)
         }
     }
@@ -73,6 +76,7 @@ public enum ClusterMessage: Equatable, Sendable, CustomStringConvertible {
         case .resyncRequest(let message): message.write(to: &buffer)
         case .fullState(let message): message.write(to: &buffer)
         case .replayReport(let message): message.write(to: &buffer)
+        case .flowEndReport(let message): message.write(to: &buffer)
         }
     }
 
@@ -91,6 +95,7 @@ public enum ClusterMessage: Equatable, Sendable, CustomStringConvertible {
         case .resyncRequest(let message): return "\(message)"
         case .fullState(let message): return "\(message)"
         case .replayReport(let message): return "\(message)"
+        case .flowEndReport(let message): return "\(message)"
         }
     }
 }

@@ -30,6 +30,8 @@ public struct ClusterMessageType: RawRepresentable, Hashable, Sendable, CustomSt
     public static let fullState = ClusterMessageType(rawValue: 12)
     /// Agent → routing node: an inbound SA's replay state from its kernel (authenticated).
     public static let replayReport = ClusterMessageType(rawValue: 13)
+    /// Agent → routing node: connections that ended in the target's kernel (conntrack).
+    public static let flowEndReport = ClusterMessageType(rawValue: 14)
 
     public var description: String {
         switch self {
@@ -46,6 +48,7 @@ public struct ClusterMessageType: RawRepresentable, Hashable, Sendable, CustomSt
         case .resyncRequest: return "ResyncRequest"
         case .fullState: return "FullState"
         case .replayReport: return "ReplayReport"
+        case .flowEndReport: return "FlowEndReport"
         default: return "type(\(rawValue))"
         }
     }

@@ -34,6 +34,7 @@ extension ClusterAgent {
                 stopFinished = loop.makePromise()
                 ticker?.cancel()
                 watcher?.stop()
+                stopFollowingConnections()
                 if plan.cancelRetry { retryTask?.cancel() }
                 retryTask = nil
                 if plan.abortConnection, let pending = pendingChannel {

@@ -61,7 +61,7 @@ extension ClusterAgent {
             } else {
                 logger.warning("no sequence block for \(nack.saID): \(nack.reason)")
             }
-        case .hello, .ack, .nack, .lifesizeReport, .sequenceBlockRequest, .resyncRequest, .replayReport:
+        case .hello, .ack, .nack, .lifesizeReport, .sequenceBlockRequest, .resyncRequest, .replayReport, .flowEndReport:
             drops.count("unexpected")
         }
     }

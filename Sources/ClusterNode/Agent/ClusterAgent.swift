@@ -131,6 +131,11 @@ public final class ClusterAgent: @unchecked Sendable {
     var ticker: RepeatedTask?
     var statusServer: StatusSocketServer?
     var watcher: XFRMExpireWatcher?
+    /// Conntrack ends of inbound cluster traffic (ConntrackWatcher.swift); nil: not followed.
+    var conntrack: ConntrackWatcher?
+    var flowEnds: FlowEndBatcher?
+    var conntrackMalformed = 0
+    var conntrackOverruns = 0
     var connectedOnce: EventLoopPromise<Void>
     /// A counter read is on the kernel thread (the next tick does not queue another).
     var countersInFlight = false
@@ -189,6 +194,7 @@ public final class ClusterAgent: @unchecked Sendable {
             }
         }
         if configuration.watchExpireEvents { watcher = try XFRMExpireWatcher(agent: self) }
+        if configuration.watchExpireEvents, let dvipa = configuration.dvipa { await startFollowingConnections(dvipa: dvipa) }
         if let path = configuration.statusSocketPath {
             do {
                 statusServer = try await StatusSocketServer.start(path: path, group: loop, stream: { [self] in statusStream() }).get()
@@ -310,6 +316,7 @@ public final class ClusterAgent: @unchecked Sendable {
                                       promise: nil)
             }
         }
+        sendFlowEnds(now: now)
         if welcome == nil {
             let effects = cache.checkContact(now: now)
             if !effects.isEmpty { logger.warning("routing node lost for longer than the grace: removing \(effects.count) SAs") }

@@ -45,17 +45,31 @@ public struct AuthenticatedReplay: Equatable, Sendable {
     }
 }
 
+/// Connections that ended in one target's kernel (its conntrack), as its agent reported
+/// them (`ClusterMessage.FlowEndReport`), peer-to-DVIPA direction.
+public struct TargetFlowEnds: Equatable, Sendable {
+    public var target: NodeID
+    public var flows: [InnerFiveTuple]
+    public init(target: NodeID, flows: [InnerFiveTuple]) {
+        self.target = target
+        self.flows = flows
+    }
+}
+
 extension ClusterService {
     /// Sets the observer of membership and inbound SA changes (called on the event loop,
     /// once now with the whole state, then with what changed after each change), the observer of
-    /// authenticated replay evidence (called on the event loop per report; it must only
-    /// post it) and the provider of the distributor's status (called when `vipsec status` asks).
+    /// authenticated replay evidence and of the targets' connection ends (both called on the
+    /// event loop per report; they must only post it) and the provider of the distributor's
+    /// status (called when `vipsec status` asks).
     public func setInbound(observer: @escaping @Sendable (ClusterStateUpdate) -> Void,
                            replay: (@Sendable (AuthenticatedReplay) -> Void)? = nil,
+                           flowEnds: (@Sendable (TargetFlowEnds) -> Void)? = nil,
                            status: @escaping @Sendable () -> InboundStatus?) {
         loop.execute { [self] in
             stateObserver = observer
             replayObserver = replay
+            flowEndObserver = flowEnds
             inboundStatusProvider = status
             stateFeed.restart()
             publishState()

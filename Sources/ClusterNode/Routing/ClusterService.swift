@@ -107,6 +107,7 @@ public final class ClusterService: @unchecked Sendable {
     var stateFeed = InboundStateFeed()
     var inboundStatusProvider: (@Sendable () -> InboundStatus?)?
     var replayObserver: (@Sendable (AuthenticatedReplay) -> Void)?
+    var flowEndObserver: (@Sendable (TargetFlowEnds) -> Void)?
     /// HA (issue 19): whether this node may accept agents now (the elected active). Nil:
     /// always. A connection arriving while it says no is closed at once (`standby` drop).
     /// Set before `start`.
@@ -273,8 +274,12 @@ public final class ClusterService: @unchecked Sendable {
             }
             let actions = authority.received(message, from: node, now: Self.now())
             // A replay report (one per advance of a target's window) moves only the inbound
-            // high-water mark, which the published state does not carry: no snapshot for it.
-            if case .replayReport = message { execute(actions, publishing: false) } else { execute(actions) }
+            // high-water mark, and a flow-end report nothing of the authority's: the published
+            // state carries neither, no update for them.
+            switch message {
+            case .replayReport, .flowEndReport: execute(actions, publishing: false)
+            default: execute(actions)
+            }
         }
     }
 
@@ -344,6 +349,8 @@ public final class ClusterService: @unchecked Sendable {
             case .authenticatedReplay(let report, let sa):
                 replayObserver?(AuthenticatedReplay(saID: report.saID, destination: sa.destination, spi: sa.spi,
                                                     top: report.top, bitmap: report.bitmap))
+            case .flowsEnded(let flows, let node):
+                flowEndObserver?(TargetFlowEnds(target: node, flows: flows))
             }
         }
     }

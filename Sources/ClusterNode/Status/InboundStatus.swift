@@ -39,11 +39,16 @@ public struct InboundStatus: Codable, Equatable, Sendable {
     public var verified: UInt64
     /// `under-attack`: the SPIs whose packets are verified now (sorted).
     public var verifyingSAs: [String]
+    /// Connection ends the targets reported (conntrack), per result: `ended-by-target` (the
+    /// owner's entry removed), `not-owner` (another target's entry: left alone), `no-entry`,
+    /// `lost` (the worker fell behind: those end by the idle timeout).
+    public var flowEnds: [String: UInt64]
 
     public init(mode: String, queue: Int, queueCount: Int = 1, sas: Int = 0, forwarded: UInt64 = 0, dropped: [String: UInt64] = [:],
                 local: [String: UInt64] = [:], placements: [String: UInt64] = [:], flowsPerTarget: [String: Int] = [:],
                 queueCounters: [String: UInt64] = [:], perQueue: [String: [String: UInt64]] = [:], replayEvidence: UInt64 = 0, replayEvidenceLost: UInt64 = 0,
-                windowTops: [String: UInt64] = [:], verify: String = "never", verified: UInt64 = 0, verifyingSAs: [String] = []) {
+                windowTops: [String: UInt64] = [:], verify: String = "never", verified: UInt64 = 0, verifyingSAs: [String] = [],
+                flowEnds: [String: UInt64] = [:]) {
         self.mode = mode
         self.queue = queue
         self.queueCount = queueCount
@@ -61,6 +66,7 @@ public struct InboundStatus: Codable, Equatable, Sendable {
         self.verify = verify
         self.verified = verified
         self.verifyingSAs = verifyingSAs
+        self.flowEnds = flowEnds
     }
 
     /// Total drops over every reason.
@@ -95,6 +101,7 @@ public struct InboundStatus: Codable, Equatable, Sendable {
         var icv = "  icv verification: \(verify), verified \(verified), icv failures \(dropped["icv"] ?? 0)"
         if verify == "under-attack" { icv += "; verifying: \(verifyingSAs.isEmpty ? "none" : verifyingSAs.joined(separator: " "))" }
         lines.append(icv)
+        lines.append("  flow ends reported by targets: \(Self.pairs(flowEnds))")
         return lines
     }
 
@@ -105,6 +112,8 @@ public struct InboundStatus: Codable, Equatable, Sendable {
         let queues = queueCount <= 1 ? "" : perQueueSorted.map { " q\($0.queue)_received=\($0.counters["received"] ?? 0)" }.joined()
         return "inbound: mode=\(mode) queue=\(queueText) sas=\(sas) forwarded=\(forwarded) dropped=\(droppedTotal)\(drops) "
             + "flows=\(flows.isEmpty ? "-" : flows) replay_evidence=\(replayEvidence) replay_evidence_lost=\(replayEvidenceLost)"
-            + " verify=\(verify) verified=\(verified) verifying_sas=\(verifyingSAs.count)\(queues)"
+            + " verify=\(verify) verified=\(verified) verifying_sas=\(verifyingSAs.count)"
+            + " flow_ended_by_target=\(flowEnds["ended-by-target"] ?? 0) flow_end_not_owner=\(flowEnds["not-owner"] ?? 0)"
+            + " flow_end_no_entry=\(flowEnds["no-entry"] ?? 0)\(queues)"
     }
 }
