@@ -118,6 +118,12 @@ public final class ClusterService: @unchecked Sendable {
     public var term: (@Sendable () -> ClusterTerm)?
     /// HA: the election's status for `vipsec status` (nil: no `ha { }`). Set before `start`.
     public var haStatusProvider: (@Sendable () -> HAStatus)?
+    /// HA with a seal key (inbound claim 22): where the inbound replay marks go, per block
+    /// and rounded down (`ReplayMarks`), and the SAs whose marks are of no use any more.
+    /// Called on the loop; it must only post. Nil: no marks. Set before `start`.
+    public var replayMarkRecorder: (@Sendable (ReplayMarkChange) -> Void)?
+    var replayMarks = ReplayMarks()
+    var lastMarkSweep = ClusterInstant.zero
 
     /// A service for a fresh epoch (every routing-node start gets a new one).
     public init(configuration: Configuration, credentials: ClusterCredentials,
@@ -296,6 +302,7 @@ public final class ClusterService: @unchecked Sendable {
     func tick() {
         let now = Self.now()
         execute(authority.tick(now: now))
+        sweepReplayMarks(now: now)
         let interval = configuration.authority.membership.heartbeatInterval
         guard lastHeartbeat + interval <= now else { return }
         lastHeartbeat = now
@@ -344,6 +351,9 @@ public final class ClusterService: @unchecked Sendable {
             case .authenticatedReplay(let report, let sa):
                 replayObserver?(AuthenticatedReplay(saID: report.saID, destination: sa.destination, spi: sa.spi,
                                                     top: report.top, bitmap: report.bitmap))
+                if let replayMarkRecorder, let mark = replayMarks.evidence(report.saID, top: report.top) {
+                    replayMarkRecorder(.record(report.saID, mark: mark))
+                }
             }
         }
     }
