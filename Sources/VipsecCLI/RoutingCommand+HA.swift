@@ -163,6 +163,9 @@ final class HARuntime: Sendable {
         // Every frame to an agent carries the term this node was admitted under (etcd revisions
         // are positive, so an active's term is never `.none`); agents refuse older terms.
         service.term = { ClusterTerm(UInt64(clamping: controller.status.term ?? 0)) }
+        // An agent that follows a newer term than ours shows that another node won: step down
+        // now (reason `deposed`), off the cluster loop, rather than wait for the next leader read.
+        service.deposed = { term in Task { controller.newerTermSeen(Int64(clamping: term.rawValue)) } }
         service.haStatusProvider = {
             let status = controller.status
             return HAStatus(role: status.role.rawValue, term: status.term, leader: status.leader, leaderTerm: status.leaderTerm,

@@ -54,4 +54,21 @@ extension ClusterService {
         let current = Set(authority.currentSAs.map(\.saID))
         for id in replayMarks.forget(keeping: current) { replayMarkRecorder(.forget(id)) }
     }
+
+    /// Whether a frame from an agent shows this node deposed: it carries a newer leader term
+    /// than this node's own (the agent followed another node's win). Then the frame is
+    /// dropped (`newer-term`), its connection closed, and once per newer term the event is
+    /// noted and `deposed` called (the HA step-down: DVIPA dropped, IKE and agents refused).
+    /// Without HA (`term` nil) or for an older or equal term: false.
+    func deposedBy(_ frameTerm: ClusterTerm, node: NodeID, channel: Channel) -> Bool {
+        guard frameTerm != .none, let own = term?(), own != .none, frameTerm > own else { return false }
+        drops.count("newer-term")
+        channel.close(promise: nil)   // `closed` then forgets it, as any lost connection
+        if frameTerm > deposedSeen {
+            deposedSeen = frameTerm
+            note("deposed: \(node) follows \(frameTerm), newer than this node's \(own); stepping down")
+            deposed?(frameTerm)
+        }
+        return true
+    }
 }

@@ -124,6 +124,12 @@ public final class ClusterService: @unchecked Sendable {
     public var replayMarkRecorder: (@Sendable (ReplayMarkChange) -> Void)?
     var replayMarks = ReplayMarks()
     var lastMarkSweep = ClusterInstant.zero
+    /// HA: an agent's frame carried a newer leader term than `term` (another node won since):
+    /// this node was deposed and must step down (HAController.newerTermSeen). Called on the
+    /// loop once per newer term seen; it must only post. Set before `start`.
+    public var deposed: (@Sendable (ClusterTerm) -> Void)?
+    /// The newest term an agent showed that deposed this node (reported once).
+    var deposedSeen: ClusterTerm = .none
 
     /// A service for a fresh epoch (every routing-node start gets a new one).
     public init(configuration: Configuration, credentials: ClusterCredentials,
@@ -255,8 +261,9 @@ public final class ClusterService: @unchecked Sendable {
 
     // MARK: Connections (called by RoutingConnectionHandler, on any loop)
 
-    func accept(_ hello: ClusterMessage.Hello, on channel: Channel) {
+    func accept(_ hello: ClusterMessage.Hello, term frameTerm: ClusterTerm = .none, on channel: Channel) {
         loop.execute { [self] in
+            guard !deposedBy(frameTerm, node: hello.nodeID, channel: channel) else { return }
             guard !stopped else { channel.close(promise: nil); return }
             let node = hello.nodeID
             if let old = connections[node], old !== channel {
@@ -271,12 +278,13 @@ public final class ClusterService: @unchecked Sendable {
         }
     }
 
-    func received(_ message: ClusterMessage, from node: NodeID, on channel: Channel) {
+    func received(_ message: ClusterMessage, term frameTerm: ClusterTerm = .none, from node: NodeID, on channel: Channel) {
         loop.execute { [self] in
             guard connections[node] === channel else {
                 drops.count("stale-connection")
                 return
             }
+            guard !deposedBy(frameTerm, node: node, channel: channel) else { return }
             let actions = authority.received(message, from: node, now: Self.now())
             // A replay report (one per advance of a target's window) moves only the inbound
             // high-water mark, which the published state does not carry: no snapshot for it.
