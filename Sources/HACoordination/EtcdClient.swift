@@ -52,13 +52,16 @@ public struct EtcdKeyValue: Sendable, Equatable {
     public var lease: Int64
 }
 
-/// One compare of a transaction (always `==`).
+/// One compare of a transaction (`==`, except `valueBelow`).
 public struct EtcdCompare: Sendable, Equatable {
     public enum Target: Sendable, Equatable {
         /// The revision that created the key; 0 when it does not exist.
         case createRevision(Int64)
         case modRevision(Int64)
         case value([UInt8])
+        /// The key's value is below these octets (compared as octet strings); false when
+        /// the key does not exist (etcd fails a value compare on a missing key).
+        case valueBelow([UInt8])
     }
     public var key: String
     public var target: Target
@@ -305,6 +308,8 @@ public final class EtcdClient: Sendable {
             return .init(target: "MOD", result: "EQUAL", key: key, mod_revision: String(revision))
         case .value(let value):
             return .init(target: "VALUE", result: "EQUAL", key: key, value: EtcdWire.base64(value))
+        case .valueBelow(let value):
+            return .init(target: "VALUE", result: "LESS", key: key, value: EtcdWire.base64(value))
         }
     }
 

@@ -84,6 +84,12 @@ public final class HAController: Sendable {
         }
     }
 
+    /// An agent showed a newer leader term than this node's (ClusterService.deposed): step
+    /// down now if active (reason `deposed`).
+    public func newerTermSeen(_ term: Int64) {
+        feed { $0.newerTermSeen(term, now: Self.now) }
+    }
+
     /// Runs the election until `stop`. Ticks at the machine's next deadline (at most 50 ms
     /// apart, so a late wake-up never costs more than that beyond the deadline).
     public func run() async {

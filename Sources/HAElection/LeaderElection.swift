@@ -88,6 +88,8 @@ public enum StepDownReason: String, Sendable, Equatable {
     case leaseLost = "lease-lost"
     /// A guarded write failed its leader compare: another node holds the leader key.
     case fenced
+    /// An agent's frame carried a newer leader term than ours: another node won since.
+    case deposed
     /// SIGTERM / SIGINT.
     case shutdown
 }
@@ -320,6 +322,15 @@ public struct LeaderElection: Sendable {
     public mutating func writeFenced(now: ClusterInstant) -> [ElectionAction] {
         guard role == .active else { return [] }
         return stepDown(reason: .fenced, now: now)
+    }
+
+    /// An agent's frame (or Hello) carried leader term `seen`, newer than ours: an agent
+    /// followed another node's win, so our lease is gone whatever etcd told us last. Step down
+    /// at once (the same path as a fenced write); an equal or older term changes nothing.
+    public mutating func newerTermSeen(_ seen: Int64, now: ClusterInstant) -> [ElectionAction] {
+        highestTermSeen = max(highestTermSeen, seen)
+        guard role == .active, let term, seen > term else { return [] }
+        return stepDown(reason: .deposed, now: now)
     }
 
     // MARK: Time

@@ -70,7 +70,21 @@ final class HARuntime: Sendable {
         }
         let ready = NIOLockedValueBox(store == nil)
         let readySince = NIOLockedValueBox<Int64?>(nil)
-        let takeover = store.map { Takeover(store: $0, service: service, installer: installer, control: control, logger: logger) }
+        // Inbound replay marks (claim 22) ride on the record writer's client and term.
+        let marks = store.map { store in
+            ReplayMarkStore(client: store.client, prefix: ha.prefix, term: { store.term.withLockedValue { $0 } }, logger: logger)
+        }
+        if let marks {
+            service.replayMarkRecorder = { change in
+                switch change {
+                case .record(let id, let mark): marks.record(id.rawValue, mark: mark)
+                case .forget(let id): marks.forget(id.rawValue)
+                }
+            }
+        }
+        let takeover = store.flatMap { store in
+            marks.map { Takeover(store: store, marks: $0, service: service, installer: installer, control: control, logger: logger) }
+        }
         let announcer = DispatchQueue(label: "vipsec.ha.announce")
         // Opened now: once the IKE sockets are bound only CAP_NET_ADMIN is left.
         let arp: GratuitousARP.Sender?
@@ -149,6 +163,9 @@ final class HARuntime: Sendable {
         // Every frame to an agent carries the term this node was admitted under (etcd revisions
         // are positive, so an active's term is never `.none`); agents refuse older terms.
         service.term = { ClusterTerm(UInt64(clamping: controller.status.term ?? 0)) }
+        // An agent that follows a newer term than ours shows that another node won: step down
+        // now (reason `deposed`), off the cluster loop, rather than wait for the next leader read.
+        service.deposed = { term in Task { controller.newerTermSeen(Int64(clamping: term.rawValue)) } }
         service.haStatusProvider = {
             let status = controller.status
             return HAStatus(role: status.role.rawValue, term: status.term, leader: status.leader, leaderTerm: status.leaderTerm,

@@ -125,6 +125,8 @@ final class TakeoverStore: IKESAPersistence, Sendable {
 /// What a node that just won does before it serves (HARuntime.becomeActive).
 struct Takeover {
     let store: TakeoverStore
+    /// The inbound replay marks (claim 22).
+    let marks: ReplayMarkStore
     let service: ClusterService
     let installer: ClusterChildSAInstaller
     let control: IKEDaemonControl
@@ -146,13 +148,22 @@ struct Takeover {
         let adoptedSPIs = Set(outcome.adopted.map(\.localSPI))
         let kept = records.filter { adoptedSPIs.contains($0.ikeSA.localSPI) }
         let sas = kept.flatMap(\.clusterSAs)
-        try await service.adopt(epoch: epoch, sas: sas)
+        // Each adopted inbound SA's window starts from its recorded mark; the marks of SAs
+        // not adopted are deleted (as the active deletes those of SAs that went away).
+        let (recorded, refusedMarks) = try await marks.load()
+        for key in refusedMarks { logger.error("HA: takeover: \(key) is not a replay mark; ignored") }
+        let inbound = Set(sas.filter { $0.direction == .inbound }.map(\.saID.rawValue))
+        var restored: [ClusterSAID: UInt64] = [:]
+        for (id, mark) in recorded {
+            if inbound.contains(id) { restored[ClusterSAID(id)] = mark } else { marks.forget(id) }
+        }
+        try await service.adopt(epoch: epoch, sas: sas, replayMarks: restored)
         installer.adopt(kept.flatMap(\.ikeSA.childSAs), descriptions: sas)
         store.counters.withLockedValue {
             $0.adopted += kept.count
             $0.refused += refusedRecords.count + outcome.refused.count
         }
         let took = ContinuousClock.now - started
-        logger.notice("HA: term \(term): takeover in \(epoch): adopted \(kept.count) IKE_SA(s) with \(sas.count) cluster SA(s), refused \(refusedRecords.count + outcome.refused.count), in \(took)")
+        logger.notice("HA: term \(term): takeover in \(epoch): adopted \(kept.count) IKE_SA(s) with \(sas.count) cluster SA(s) and \(restored.count) replay mark(s), refused \(refusedRecords.count + outcome.refused.count), in \(took)")
     }
 }

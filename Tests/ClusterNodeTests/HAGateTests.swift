@@ -107,9 +107,10 @@ final class HAGateTests: ClusterHarnessTestCase {
 
     /// No split brain (issue 19 item 4), over real TLS: routing node A admits the agent under
     /// term 9 and installs an SA. A is deposed; B, which only knows an older term (5), admits
-    /// it: the agent refuses B's Welcome (counted `stale-term`) and its SA stays in its kernel
-    /// and its cache, its term stays 9. B then wins term 12 and continues A's epoch: the agent
-    /// follows term 12 and keeps the SA (the resync's identical InstallSA touches no kernel).
+    /// agents: the agent's Hello shows term 9, B refuses it (`newer-term`), the agent never
+    /// joins term 5, and its SA stays in its kernel and its cache, its term stays 9. B then
+    /// wins term 12 and continues A's epoch: the agent follows term 12 and keeps the SA (the
+    /// resync's identical InstallSA touches no kernel).
     func testAnAgentRefusesAnOlderTermAndFollowsANewerOne() async throws {
         let authority = SAAuthority.Configuration(
             membership: MembershipConfiguration(heartbeatInterval: .milliseconds(100), failureTimeout: .seconds(3)),
@@ -158,8 +159,11 @@ final class HAGateTests: ClusterHarnessTestCase {
         gateA.open.withLockedValue { $0 = false }
         gateB.open.withLockedValue { $0 = true }
         a.closeAgentConnections()
-        let refused = await eventually(10) { agent.drops.snapshot["stale-term", default: 0] >= 2 }
-        XCTAssertTrue(refused, "B's Welcomes of term 5 are refused and counted")
+        // The agent's Hellos carry its term 9: B, of term 5, learns it was deposed and refuses
+        // them before any Welcome (the agent's own refusal of a stale Welcome, for a routing
+        // node that does not read agents' terms, is AgentStaleTermTests').
+        let refused = await eventually(10) { b.drops.snapshot["newer-term", default: 0] >= 2 }
+        XCTAssertTrue(refused, "the agent's Hellos of term 9 are refused by B and counted")
         var status = try await target()
         XCTAssertFalse(status.connected, "never joined to the deposed term")
         XCTAssertEqual(status.term, 9)
@@ -177,6 +181,78 @@ final class HAGateTests: ClusterHarnessTestCase {
         XCTAssertEqual(status.sas.count, 1)
         XCTAssertEqual(kernel.spis, [0x7001])
         XCTAssertEqual(kernel.installCount, 1, "identical InstallSA in the same epoch: the kernel is not touched")
+        await b.stop(removingSAs: false)
+    }
+
+    /// Issue 19 item 4, the other direction, over real TLS: agents echo the highest leader term
+    /// they follow in every frame (the Hello first). Routing node A admits the agent under
+    /// term 9; B wins term 12 and continues A's epoch; the agent follows 12. A never heard (its
+    /// gate still open: a node that has not noticed yet). When the agent comes back to A, its
+    /// Hello shows 12: A refuses it (`newer-term`, connection closed, never welcomed) and
+    /// reports the deposition once, however often the agent retries.
+    func testARoutingNodeShownANewerTermByAnAgentIsDeposedOnce() async throws {
+        let authority = SAAuthority.Configuration(
+            membership: MembershipConfiguration(heartbeatInterval: .milliseconds(100), failureTimeout: .seconds(3)),
+            installTimeout: .seconds(2), outboundMode: .perTarget)
+        let deposed = NIOLockedValueBox<[ClusterTerm]>([])
+        func routingNode(_ gate: Gate, _ term: UInt64) async throws -> (ClusterService, Int) {
+            let service = try ClusterService(configuration: .init(nodeID: try NodeID("router"), listenHost: "127.0.0.1",
+                                                                  listenPort: 0, authority: authority),
+                                             credentials: try harness.pki.credentials("router"), group: harness.group)
+            service.admission = { gate.isOpen }
+            service.term = { ClusterTerm(term) }
+            if term == 9 { service.deposed = { newer in deposed.withLockedValue { $0.append(newer) } } }
+            return (service, try await service.start())
+        }
+        let gateA = Gate(), gateB = Gate()
+        gateA.open.withLockedValue { $0 = true }
+        let (a, portA) = try await routingNode(gateA, 9)
+        harness.service = a
+        let (b, portB) = try await routingNode(gateB, 12)
+
+        var configuration = ClusterAgent.Configuration(
+            nodeID: try NodeID("t1"), routingHost: "127.0.0.1", routingPort: portA, clusterAddress: .v4(127, 0, 0, 1),
+            minimumBackoff: .milliseconds(50), maximumBackoff: .milliseconds(200), counterInterval: .milliseconds(50),
+            watchExpireEvents: false)
+        configuration.otherRoutingNodes = [RoutingEndpoint(host: "127.0.0.1", port: portB)]
+        let kernel = RecordingKernel()
+        let agent = try ClusterAgent(configuration: configuration, credentials: try harness.pki.credentials("t1"),
+                                     kernel: kernel, group: harness.group)
+        try await agent.start()
+        harness.agents.append(agent)
+        func target() async throws -> TargetStatus {
+            let status = try await agent.status().get()
+            return try XCTUnwrap(status.target)
+        }
+
+        let joinedA = await eventually(10) { (try? await target()).map { $0.connected && $0.term == 9 } ?? false }
+        XCTAssertTrue(joinedA)
+        try await a.install([testSA(1, spi: 0x7001)])
+        XCTAssertEqual(a.drops.snapshot["newer-term", default: 0], 0, "the agent's own term 9 is A's: accepted")
+
+        // B takes over in A's epoch; the agent loses A and finds B.
+        let sasOfA = await a.descriptions(spis: [0x7001])
+        try await b.adopt(epoch: a.epoch, sas: sasOfA)
+        gateB.open.withLockedValue { $0 = true }
+        gateA.open.withLockedValue { $0 = false }
+        a.closeAgentConnections()
+        let followsB = await eventually(10) { (try? await target()).map { $0.connected && $0.term == 12 } ?? false }
+        XCTAssertTrue(followsB, "the agent follows B's newer term")
+        XCTAssertEqual(b.drops.snapshot["newer-term", default: 0], 0, "B's own term: accepted")
+
+        // A, not knowing, admits again; B goes away: the agent comes back to A with term 12.
+        gateA.open.withLockedValue { $0 = true }
+        gateB.open.withLockedValue { $0 = false }
+        b.closeAgentConnections()
+        let refusedTwice = await eventually(10) { a.drops.snapshot["newer-term", default: 0] >= 3 }
+        XCTAssertTrue(refusedTwice, "every Hello of term 12 is refused and counted")
+        XCTAssertEqual(deposed.withLockedValue { $0 }, [ClusterTerm(12)], "reported once, with the newer term")
+        let status = try await target()
+        XCTAssertFalse(status.connected, "A never welcomed it")
+        XCTAssertEqual(status.term, 12)
+        XCTAssertEqual(kernel.spis, [0x7001], "the agent keeps its SA")
+        let events = try await a.status().get().routing?.events ?? []
+        XCTAssertEqual(events.filter { $0.contains("deposed: t1 follows term 12") }.count, 1, "\(events)")
         await b.stop(removingSAs: false)
     }
 

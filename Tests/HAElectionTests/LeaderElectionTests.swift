@@ -146,6 +146,19 @@ final class LeaderElectionTests: XCTestCase {
         XCTAssertEqual(election.writeFenced(now: at(1.1)), [], "only the active can be fenced")
     }
 
+    func testAnAgentShowingANewerTermDeposesTheActiveOnce() {
+        var election = active()
+        XCTAssertEqual(election.newerTermSeen(42, now: at(0.1)), [], "its own term")
+        XCTAssertEqual(election.newerTermSeen(30, now: at(0.1)), [], "an older term (an agent not yet welcomed)")
+        XCTAssertEqual(election.role, .active)
+        XCTAssertEqual(election.newerTermSeen(57, now: at(0.2)),
+                       [.stopServing(term: 42, reason: .deposed), .revokeLease(lease: 7), .grantLease(ttl: .seconds(3))])
+        XCTAssertEqual(election.stepDowns[.deposed], 1)
+        XCTAssertFalse(election.maySend(now: at(0.2)))
+        XCTAssertEqual(election.newerTermSeen(58, now: at(0.3)), [], "stepped down already: nothing more")
+        XCTAssertEqual(election.stepDowns[.deposed], 1)
+    }
+
     func testTheActiveSeeingAnotherTermOnTheLeaderKeyStepsDown() {
         var election = active()
         _ = election.tick(now: at(0.27))   // keepalive not due yet; leader read due at 0.265

@@ -229,7 +229,10 @@ public final class ClusterAgent: @unchecked Sendable {
                     pendingChannel = channel
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: nil))
-                    try sync.addClusterCodec(drops: drops)
+                    // Every frame (the Hello first) carries the highest leader term this agent
+                    // follows, so that a deposed routing node learns it was deposed (none
+                    // without HA: version 1 frames, as before).
+                    try sync.addClusterCodec(drops: drops, currentTerm: { [weak self] in self?.machine.term ?? .none })
                     try sync.addHandler(AgentConnectionHandler(agent: self))
                 }
             }

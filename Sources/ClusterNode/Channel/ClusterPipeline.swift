@@ -20,11 +20,13 @@ import NIOCore
 extension ChannelPipeline.SynchronousOperations {
     /// Adds the cluster codec after the TLS handler: hand-over, decoder, writer. `term`: the
     /// HA term every frame written on this connection carries (`.none`: version 1 frames,
-    /// as without HA).
-    public func addClusterCodec(drops: ClusterDropCounters, term: ClusterTerm = .none) throws {
+    /// as without HA). `currentTerm` instead (an agent): read on the channel's event loop for
+    /// every frame, so frames carry the highest term the agent follows at the time.
+    public func addClusterCodec(drops: ClusterDropCounters, term: ClusterTerm = .none,
+                                currentTerm: (() -> ClusterTerm)? = nil) throws {
         try addHandler(PlaintextHandOver())
         try addHandler(ByteToMessageHandler(ClusterMessageDecoder(counters: drops)))
-        try addHandler(ClusterMessageWriter(term: term))
+        try addHandler(ClusterMessageWriter(term: term, currentTerm: currentTerm))
     }
 }
 
@@ -65,15 +67,18 @@ final class PlaintextHandOver: ChannelInboundHandler {
 /// reuses one, which would keep the last frames written); one that carried keys is zeroed
 /// once its write completed, successfully or not: by then the TLS handler has sealed it and
 /// let it go. Every frame carries the connection's `term` (fixed when the connection was
-/// accepted: a routing node that loses its term closes its connections).
+/// accepted: a routing node that loses its term closes its connections), or on an agent the
+/// term it follows when the frame is written (`currentTerm`).
 final class ClusterMessageWriter: ChannelOutboundHandler {
     typealias OutboundIn = ClusterMessage
     typealias OutboundOut = ByteBuffer
 
     private let term: ClusterTerm
+    private let currentTerm: (() -> ClusterTerm)?
 
-    init(term: ClusterTerm = .none) {
+    init(term: ClusterTerm = .none, currentTerm: (() -> ClusterTerm)? = nil) {
         self.term = term
+        self.currentTerm = currentTerm
     }
 
     private var pending: ByteBuffer?
@@ -83,7 +88,7 @@ final class ClusterMessageWriter: ChannelOutboundHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let message = unwrapOutboundIn(data)
         if pending == nil { pending = context.channel.allocator.buffer(capacity: 512) }
-        ClusterFrame.write(message, term: term, to: &pending!)
+        ClusterFrame.write(message, term: currentTerm?() ?? term, to: &pending!)
         if case .installSA = message { pendingHoldsKeys = true }
         if let promise { promises.append(promise) }
     }

@@ -119,6 +119,18 @@ public final class ClusterService: @unchecked Sendable {
     public var term: (@Sendable () -> ClusterTerm)?
     /// HA: the election's status for `vipsec status` (nil: no `ha { }`). Set before `start`.
     public var haStatusProvider: (@Sendable () -> HAStatus)?
+    /// HA with a seal key (inbound claim 22): where the inbound replay marks go, per block
+    /// and rounded down (`ReplayMarks`), and the SAs whose marks are of no use any more.
+    /// Called on the loop; it must only post. Nil: no marks. Set before `start`.
+    public var replayMarkRecorder: (@Sendable (ReplayMarkChange) -> Void)?
+    var replayMarks = ReplayMarks()
+    var lastMarkSweep = ClusterInstant.zero
+    /// HA: an agent's frame carried a newer leader term than `term` (another node won since):
+    /// this node was deposed and must step down (HAController.newerTermSeen). Called on the
+    /// loop once per newer term seen; it must only post. Set before `start`.
+    public var deposed: (@Sendable (ClusterTerm) -> Void)?
+    /// The newest term an agent showed that deposed this node (reported once).
+    var deposedSeen: ClusterTerm = .none
 
     /// A service for a fresh epoch (every routing-node start gets a new one).
     public init(configuration: Configuration, credentials: ClusterCredentials,
@@ -250,8 +262,9 @@ public final class ClusterService: @unchecked Sendable {
 
     // MARK: Connections (called by RoutingConnectionHandler, on any loop)
 
-    func accept(_ hello: ClusterMessage.Hello, on channel: Channel) {
+    func accept(_ hello: ClusterMessage.Hello, term frameTerm: ClusterTerm = .none, on channel: Channel) {
         loop.execute { [self] in
+            guard !deposedBy(frameTerm, node: hello.nodeID, channel: channel) else { return }
             guard !stopped else { channel.close(promise: nil); return }
             let node = hello.nodeID
             if let old = connections[node], old !== channel {
@@ -266,12 +279,13 @@ public final class ClusterService: @unchecked Sendable {
         }
     }
 
-    func received(_ message: ClusterMessage, from node: NodeID, on channel: Channel) {
+    func received(_ message: ClusterMessage, term frameTerm: ClusterTerm = .none, from node: NodeID, on channel: Channel) {
         loop.execute { [self] in
             guard connections[node] === channel else {
                 drops.count("stale-connection")
                 return
             }
+            guard !deposedBy(frameTerm, node: node, channel: channel) else { return }
             let actions = authority.received(message, from: node, now: Self.now())
             // A replay report (one per advance of a target's window) moves only the inbound
             // high-water mark, and a flow-end report nothing of the authority's: the published
@@ -301,6 +315,7 @@ public final class ClusterService: @unchecked Sendable {
     func tick() {
         let now = Self.now()
         execute(authority.tick(now: now))
+        sweepReplayMarks(now: now)
         let interval = configuration.authority.membership.heartbeatInterval
         guard lastHeartbeat + interval <= now else { return }
         lastHeartbeat = now
@@ -349,6 +364,9 @@ public final class ClusterService: @unchecked Sendable {
             case .authenticatedReplay(let report, let sa):
                 replayObserver?(AuthenticatedReplay(saID: report.saID, destination: sa.destination, spi: sa.spi,
                                                     top: report.top, bitmap: report.bitmap))
+                if let replayMarkRecorder, let mark = replayMarks.evidence(report.saID, top: report.top) {
+                    replayMarkRecorder(.record(report.saID, mark: mark))
+                }
             case .flowsEnded(let flows, let node):
                 flowEndObserver?(TargetFlowEnds(target: node, flows: flows))
             }

@@ -7,8 +7,9 @@ import NIOSSL
 /// The first message must be a Hello whose node id is one of the names in the agent's
 /// certificate (the cluster CA vouches for it); anything before that is dropped and counted,
 /// a Hello naming another node closes the connection. Afterwards every message goes to the
-/// service. A TLS failure (wrong CA, no certificate) is counted as `tls-handshake`. Agents
-/// send no term (version 1 frames); a term in their frames is ignored.
+/// service. A TLS failure (wrong CA, no certificate) is counted as `tls-handshake`. With HA,
+/// agents' frames carry the highest leader term they follow: the service checks it first
+/// (`ClusterService.deposedBy`): a newer term than this node's means it was deposed.
 final class RoutingConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ClusterFrame.Received
 
@@ -20,7 +21,8 @@ final class RoutingConnectionHandler: ChannelInboundHandler, @unchecked Sendable
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let message = unwrapInboundIn(data).message
+        let frame = unwrapInboundIn(data)
+        let message = frame.message
         guard let node else {
             guard case .hello(let hello) = message else {
                 service.drops.count("before-hello")
@@ -35,14 +37,14 @@ final class RoutingConnectionHandler: ChannelInboundHandler, @unchecked Sendable
                 return
             }
             self.node = hello.nodeID
-            service.accept(hello, on: context.channel)
+            service.accept(hello, term: frame.term, on: context.channel)
             return
         }
         if case .hello(let hello) = message, hello.nodeID != node {
             service.drops.count("node-id-mismatch")
             return
         }
-        service.received(message, from: node, on: context.channel)
+        service.received(message, term: frame.term, from: node, on: context.channel)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
