@@ -28,7 +28,8 @@ public final class InboundDistributor: @unchecked Sendable {
         public var maximumFlows: Int
         /// How long the worker waits for packets before it looks at the mailbox again.
         public var poll: Duration = .milliseconds(50)
-        /// Encapsulated mode: this node's cluster address, the GRE source (IPv4); nil: direct mode.
+        /// Encapsulated mode: this node's cluster address, the GRE source (the DVIPA's family:
+        /// gre for IPv4, ip6gre for IPv6); nil: direct mode.
         public var greLocal: String?
         /// Full ICV verification at this node (`verify = never | always | under-attack`).
         public var verification = ICVVerification.never
@@ -71,8 +72,8 @@ public final class InboundDistributor: @unchecked Sendable {
         queueBoard = QueueBoard(queues: configuration.queues)
         family = ruleset.dvipa6.isEmpty ? AF_INET : AF_INET6
         if let text = configuration.greLocal {
-            guard let address = RouteAddress(text), address.family == AF_INET, family == AF_INET else {
-                throw InboundWorkerError.encapsulation("GRE source '\(text)' and the DVIPA must both be IPv4 (ip6gre is not built)")
+            guard let address = RouteAddress(text), address.family == family else {
+                throw InboundWorkerError.encapsulation("GRE source '\(text)' must be an address of the DVIPA's family (gre between IPv4 cluster addresses for an IPv4 DVIPA, ip6gre between IPv6 ones for an IPv6 DVIPA)")
             }
             greLocal = address
         } else {
@@ -179,8 +180,8 @@ public final class InboundDistributor: @unchecked Sendable {
     func forwardingTarget(mark: UInt32, gateway: IPAddress) throws -> ForwardingTarget {
         guard let address = RouteAddress(gateway.description) else { throw InboundWorkerError.badGateway(gateway.description) }
         guard let greLocal else { return ForwardingTarget(mark: mark, gateway: address) }
-        guard address.family == AF_INET else {
-            throw InboundWorkerError.encapsulation("target cluster address \(gateway) is IPv6: GRE over IPv6 is not built")
+        guard address.family == greLocal.family else {
+            throw InboundWorkerError.encapsulation("target cluster address \(gateway) is not of the GRE source \(greLocal)'s family: no tunnel to it")
         }
         return ForwardingTarget(mark: mark + Self.encapsulatedMarkOffset, gateway: address,
                                 tunnel: GRETunnel(name: Self.greName(mark: mark), local: greLocal))

@@ -49,7 +49,7 @@ public struct GRETunnel: Equatable, Sendable {
 /// | `restoreLocalRule(family:)` | `ip rule add pref 0 lookup local; ip rule del pref 1000 lookup local` |
 /// | `addTarget(_:)` | `ip rule add pref P fwmark M lookup T; ip route replace default via GW table T` |
 /// | `removeTarget(_:)` | `ip rule del pref P fwmark M lookup T; ip route del default table T` |
-/// | `addTarget(_:)` with a tunnel | `ip link add NAME type gre local L remote GW; ip link set NAME up; ip route replace default dev NAME table T` |
+/// | `addTarget(_:)` with a tunnel | `ip link add NAME type gre\|ip6gre local L remote GW; ip link set NAME up; ip route replace default dev NAME table T` |
 /// | `enableForwarding(family:)` | `sysctl net.ipv4.ip_forward=1` / `net.ipv6.conf.all.forwarding=1` |
 public final class InboundForwarding {
     /// Where the `local` rule goes: after every fwmark rule, before main (32766).
@@ -194,13 +194,16 @@ public final class InboundForwarding {
 
     // MARK: GRE devices
 
-    /// `ip link add NAME type gre local L remote R; ip link set NAME up`; an existing device
-    /// of that name is kept (idempotent). Returns its interface index.
+    /// `ip link add NAME type gre local L remote R; ip link set NAME up` (kind ip6gre between
+    /// IPv6 endpoints, with IPv6 switched on for the device: `disable_ipv6` 0, else the kernel
+    /// drops the IPv6 packets routed into it or decapsulated from it); an existing device of
+    /// that name is kept (idempotent). Returns its interface index.
     @discardableResult
     public func addGRE(name: String, local: RouteAddress, remote: RouteAddress) throws -> Int32 {
         try ignoring(EEXIST) { try route.acknowledged(LinkMessages.addGRE(name: name, local: local, remote: remote)) }
         let index = Int32(bitPattern: if_nametoindex(name))
         guard index > 0 else { throw InboundForwardingError.noInterface(name) }
+        if local.family == AF_INET6 { try Self.writeSysctl("/proc/sys/net/ipv6/conf/\(name)/disable_ipv6", "0") }
         try route.acknowledged(LinkMessages.setUp(interfaceIndex: index))
         return index
     }

@@ -107,11 +107,13 @@ extension RoutingCommand {
         func duration(_ seconds: Double) -> Duration { .milliseconds(Int((seconds * 1000).rounded())) }
         let mode: OutboundMode = settings.sequenceMode == .perTarget
             ? .perTarget : .shared(blockSize: settings.blockSize, peerReplayWindow: settings.replayWindow)
-        // Encapsulated inbound mode: the Welcome tells each agent to decapsulate GRE from `listen`.
+        // Encapsulated inbound mode: the Welcome tells each agent to decapsulate GRE from the
+        // GRE source (`gre_source`, or `listen`'s address).
         var greSource: IPAddress?
-        if settings.inbound?.mode == .encapsulated {
-            guard let bytes = IPPrefix.parseAddress(settings.listenHost), let address = try? IPAddress(bytes: bytes) else {
-                throw ValidationError("cluster: listen \(settings.listenHost) is not an address")
+        if let inbound = settings.inbound, inbound.mode == .encapsulated {
+            let source = inbound.greSource ?? settings.listenHost
+            guard let bytes = IPPrefix.parseAddress(source), let address = try? IPAddress(bytes: bytes) else {
+                throw ValidationError("cluster: GRE source \(source) is not an address")
             }
             greSource = address
         }

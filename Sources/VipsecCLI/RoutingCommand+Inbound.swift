@@ -16,7 +16,7 @@ extension RoutingCommand {
         do {
             var configuration = InboundDistributor.Configuration(dvipa: settings.dvipa, queues: inbound.queues,
                                                                  maximumFlows: inbound.maximumFlows)
-            if inbound.mode == .encapsulated { configuration.greLocal = settings.listenHost }
+            if inbound.mode == .encapsulated { configuration.greLocal = inbound.greSource ?? settings.listenHost }
             configuration.verification = ICVVerification(rawValue: inbound.verify.rawValue) ?? .never
             distributor = try InboundDistributor(configuration: configuration, logger: logger)
             try distributor.start()

@@ -28,7 +28,7 @@ final class InboundSettingsTests: XCTestCase {
         XCTAssertEqual(try settings("mode = direct\nqueue = 7\nmax_flows = 64k")?.inbound,
                        InboundSettings(mode: .direct, queues: 7...7, maximumFlows: 65_536))  // counts are binary (64k = 65536)
         XCTAssertEqual(try settings("mode = encapsulated\nqueue = 1")?.inbound,
-                       InboundSettings(mode: .encapsulated, queues: 1...1, maximumFlows: 1_000_000))
+                       InboundSettings(mode: .encapsulated, queues: 1...1, maximumFlows: 1_000_000, greSource: "10.0.0.1"))
         // A range as nft's `queue num 0-3`: one worker per queue.
         XCTAssertEqual(try settings("queue = 0-3")?.inbound?.queues, 0...3)
         XCTAssertEqual(try settings("mode = encapsulated\nqueue = 4-5")?.inbound?.queues, 4...5)
@@ -43,20 +43,52 @@ final class InboundSettingsTests: XCTestCase {
         XCTAssertEqual(try settings("mode = direct", listen: "0.0.0.0:4501", dvipa: "2001:db8::100")?.inbound?.mode, .direct)
     }
 
-    /// Encapsulated mode is IPv4 only, and its GRE source is `listen`: refused with the mode's line.
+    /// Encapsulated mode's GRE source: `gre_source`, else `listen`'s address; of the DVIPA's
+    /// family (gre for IPv4, ip6gre for IPv6), the cluster channel's family is free.
+    func testEncapsulatedGRESourcePerFamily() throws {
+        XCTAssertEqual(try settings("mode = encapsulated")?.inbound?.greSource, "10.0.0.1")
+        XCTAssertEqual(try settings("mode = encapsulated", listen: "fd00:c::1:4501", dvipa: "2001:db8::100")?.inbound?.greSource,
+                       "fd00:c::1", "IPv6 listen, IPv6 DVIPA: ip6gre from listen's address")
+        XCTAssertEqual(try settings("mode = encapsulated\ngre_source = fd00:c::1", dvipa: "2001:db8::100")?.inbound?.greSource,
+                       "fd00:c::1", "the cluster channel on IPv4, GRE on IPv6")
+        XCTAssertEqual(try settings("mode = encapsulated\ngre_source = 10.0.0.9", listen: "0.0.0.0:4501")?.inbound?.greSource,
+                       "10.0.0.9", "a wildcard listen with an explicit source")
+        XCTAssertNil(try settings("mode = direct")?.inbound?.greSource)
+    }
+
+    /// What encapsulated mode cannot serve, refused naming the file, the line and the key that
+    /// brought the address (the mode's line when it is `listen`'s).
     func testEncapsulatedRefusesWhatItCannotServe() {
-        func refused(listen: String, dvipa: String, mentions: String, sourceLine: UInt = #line) {
-            XCTAssertThrowsError(try settings("mode = encapsulated", listen: listen, dvipa: dvipa), line: sourceLine) { error in
+        func refused(_ inbound: String = "mode = encapsulated", listen: String, dvipa: String, line: Int = 9,
+                     key: String = "vipsec.cluster.inbound.mode", mentions: String, sourceLine: UInt = #line) {
+            XCTAssertThrowsError(try settings(inbound, listen: listen, dvipa: dvipa), line: sourceLine) { error in
                 guard let error = error as? ConfigError else { return XCTFail("\(error)", line: sourceLine) }
-                XCTAssertEqual(error.line, 9, "\(error)", line: sourceLine)
-                XCTAssertEqual(error.key, "vipsec.cluster.inbound.mode", "\(error)", line: sourceLine)
+                XCTAssertEqual(error.line, line, "\(error)", line: sourceLine)
+                XCTAssertEqual(error.key, key, "\(error)", line: sourceLine)
                 XCTAssertTrue(error.description.contains(mentions), "\(error)", line: sourceLine)
                 XCTAssertTrue(error.description.contains("r.conf"), "\(error)", line: sourceLine)
             }
         }
-        refused(listen: "10.0.0.1:4501", dvipa: "2001:db8::100", mentions: "IPv4 only")
-        refused(listen: "fd00::1:4501", dvipa: "192.0.2.100", mentions: "IPv6")
-        refused(listen: "0.0.0.0:4501", dvipa: "192.0.2.100", mentions: "0.0.0.0")
+        // Mixed families: IPv6 ESP in IPv4 GRE, IPv4 ESP in ip6gre.
+        refused(listen: "10.0.0.1:4501", dvipa: "2001:db8::100", mentions: "is IPv4 but dvipa 2001:db8::100 is IPv6")
+        refused(listen: "10.0.0.1:4501", dvipa: "2001:db8::100", mentions: "set gre_source to this node's IPv6 cluster address")
+        refused(listen: "fd00::1:4501", dvipa: "192.0.2.100", mentions: "is IPv6 but dvipa 192.0.2.100 is IPv4")
+        refused("mode = encapsulated\ngre_source = 10.0.0.1", listen: "10.0.0.1:4501", dvipa: "2001:db8::100", line: 10,
+                key: "vipsec.cluster.inbound.gre_source", mentions: "'10.0.0.1' is IPv4 but dvipa 2001:db8::100 is IPv6")
+        refused("mode = encapsulated\ngre_source = fd00::1", listen: "10.0.0.1:4501", dvipa: "192.0.2.100", line: 10,
+                key: "vipsec.cluster.inbound.gre_source", mentions: "in gre between IPv4 cluster addresses only")
+        // Wildcards: not an address the targets can accept GRE from.
+        refused(listen: "0.0.0.0:4501", dvipa: "192.0.2.100", mentions: "0.0.0.0 is a wildcard")
+        refused(listen: ":::4501", dvipa: "2001:db8::100", mentions: ":: is a wildcard")
+        refused("mode = encapsulated\ngre_source = ::", listen: "10.0.0.1:4501", dvipa: "2001:db8::100", line: 10,
+                key: "vipsec.cluster.inbound.gre_source", mentions: "wildcard")
+        refused("mode = encapsulated\ngre_source = fd00:c::1/64", listen: "10.0.0.1:4501", dvipa: "2001:db8::100", line: 10,
+                key: "vipsec.cluster.inbound.gre_source", mentions: "is not an IP address")
+        // Direct mode sends no GRE.
+        refused("mode = direct\ngre_source = 10.0.0.1", listen: "10.0.0.1:4501", dvipa: "192.0.2.100", line: 10,
+                key: "vipsec.cluster.inbound.gre_source", mentions: "only used with mode = encapsulated")
+        refused("gre_source = 10.0.0.1", listen: "10.0.0.1:4501", dvipa: "192.0.2.100",
+                key: "vipsec.cluster.inbound.gre_source", mentions: "only used with mode = encapsulated")
     }
 
     func assertError(_ inbound: String, line: Int, key: String, mentions: String, file: StaticString = #filePath, sourceLine: UInt = #line) {

@@ -8,7 +8,8 @@ import XCTest
 /// What the distributor asks the kernel for per target in each mode (nothing is installed:
 /// `forwardingTarget` only builds the value): direct, the planner's mark via the target's
 /// cluster address; encapsulated, its own mark (0x100 above) into `vgre<mark>` from this
-/// node's cluster address. Encapsulated mode is IPv4 only.
+/// node's cluster address, gre between IPv4 and ip6gre between IPv6 cluster addresses; the
+/// GRE source is of the DVIPA's family.
 final class EncapsulatedForwardingTests: XCTestCase {
     func distributor(greLocal: String?, dvipa: String = "192.0.2.100") throws -> InboundDistributor {
         var configuration = InboundDistributor.Configuration(dvipa: dvipa)
@@ -33,9 +34,23 @@ final class EncapsulatedForwardingTests: XCTestCase {
                              "an IPv6 target cannot get IPv4 GRE")
     }
 
-    func testEncapsulatedModeRefusesIPv6() {
+    func testIPv6DVIPAGetsIP6GRETargets() throws {
+        let encapsulated = try distributor(greLocal: "fd00:c::1", dvipa: "2001:db8::100")
+        let v6 = try IPAddress(bytes: [0xfd, 0, 0, 0x0c] + [UInt8](repeating: 0, count: 11) + [0x11])
+        let tunnelled = try encapsulated.forwardingTarget(mark: 0x5602, gateway: v6)
+        XCTAssertEqual(tunnelled.mark, 0x5702)
+        XCTAssertEqual(tunnelled.gateway, RouteAddress("fd00:c::11"))
+        XCTAssertEqual(tunnelled.tunnel, GRETunnel(name: "vgre5602", local: RouteAddress("fd00:c::1")!))
+        XCTAssertThrowsError(try encapsulated.forwardingTarget(mark: 0x5602, gateway: .v4(10, 0, 0, 11)),
+                             "an IPv4 target cannot get ip6gre") { error in
+            XCTAssertTrue("\(error)".contains("10.0.0.11"), "\(error)")
+        }
+    }
+
+    /// Mixed families (IPv6 ESP in IPv4 GRE, IPv4 ESP in ip6gre) are refused.
+    func testEncapsulatedModeRefusesMixedFamilies() {
         XCTAssertThrowsError(try distributor(greLocal: "fd00::1")) { error in
-            XCTAssertTrue("\(error)".contains("IPv4"), "\(error)")
+            XCTAssertTrue("\(error)".contains("DVIPA's family"), "\(error)")
         }
         XCTAssertThrowsError(try distributor(greLocal: "10.0.0.1", dvipa: "2001:db8::100"))
         XCTAssertThrowsError(try distributor(greLocal: "not-an-address"))

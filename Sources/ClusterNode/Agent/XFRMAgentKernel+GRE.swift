@@ -3,18 +3,19 @@ import InboundRouting
 
 // Inbound encapsulated mode on a target (claims 7-8): the routing node sends the peer's ESP
 // inside GRE from its cluster address; this host decapsulates GRE from that address only
-// (`TargetDecapsulation`: the `vgre-router` device, nft `inet vipsec_target` dropping and
-// counting GRE from anyone else as `gre_refused`), with reverse-path filtering loose on the
-// device only (`ReversePathFilter`: the inner source is the peer). The decapsulated ESP then
-// meets this kernel's shadow SA as in direct mode.
+// (`TargetDecapsulation`: the `vgre-router` device, kind gre or ip6gre by the cluster
+// addresses' family, nft `inet vipsec_target` dropping and counting GRE from anyone else as
+// `gre_refused`), with IPv4 reverse-path filtering loose on the device only
+// (`ReversePathFilter`: the inner source is the peer; IPv6 has none). The decapsulated ESP
+// then meets this kernel's shadow SA as in direct mode.
 extension XFRMAgentKernel {
     public func startDecapsulation(router: IPAddress, local: IPAddress) throws -> [String] {
         guard networkNamespace == nil else {
             throw AgentStartError(description: "GRE decapsulation runs in the agent's own network namespace only")
         }
-        guard router.isIPv4, local.isIPv4, let routerAddress = RouteAddress(router.description),
+        guard router.isIPv4 == local.isIPv4, let routerAddress = RouteAddress(router.description),
               let localAddress = RouteAddress(local.description) else {
-            throw AgentStartError(description: "GRE decapsulation needs IPv4 cluster addresses (router \(router), this target \(local)): ip6gre is not built")
+            throw AgentStartError(description: "GRE decapsulation needs cluster addresses of one family (router \(router), this target \(local))")
         }
         let forwarding = try InboundForwarding()
         // A device left by an earlier run (or for another routing node) is replaced.
@@ -26,7 +27,8 @@ extension XFRMAgentKernel {
             changes = try ReversePathFilter.loosen(interface: device).map { "rp_filter \($0)" }
         }
         decapsulation = wanted
-        return ["GRE \(wanted.deviceName) from \(router) to \(local), other GRE dropped (nft inet \(TargetDecapsulation.table) gre_refused)"]
+        let kind = router.isIPv4 ? "GRE" : "ip6gre"
+        return ["\(kind) \(wanted.deviceName) from \(router) to \(local), other GRE dropped (nft inet \(TargetDecapsulation.table) gre_refused)"]
             + changes
     }
 

@@ -10,6 +10,7 @@
 //                 queue = 0              # the NFQUEUE number, or a range: queue = 0-3
 //                 max_flows = 1000000    # connection-table capacity (counts: 64k = 65536)
 //                 verify = never         # ICV verification here: never, always, under-attack
+//                 gre_source = fd00:c::1 # encapsulated only: the GRE source (default: listen's address)
 //             }
 //         }
 //     }
@@ -30,9 +31,13 @@
 //
 // `direct` (claim 6): the still-encrypted packet goes unchanged to the target's cluster
 // address. `encapsulated` (claims 7-8): the tunnel check first (inner addresses outside the
-// SA's traffic selectors are dropped), then GRE from this node's cluster address (`listen`)
-// to the target, which decapsulates GRE from that address only. Encapsulated mode is IPv4
-// only for now: an IPv6 DVIPA or an IPv6 / wildcard `listen` address is refused.
+// SA's traffic selectors are dropped), then GRE from this node's cluster address (`gre_source`,
+// default `listen`'s) to the target, which decapsulates GRE from that address only. The GRE
+// source must be of the DVIPA's family: an IPv4 DVIPA's ESP goes in GRE (kind gre) between
+// IPv4 cluster addresses, an IPv6 DVIPA's in ip6gre between IPv6 ones (the cluster channel
+// may stay on IPv4: `listen = 10.0.0.1:4501` with `gre_source = fd00:c::1`). Mixed families
+// (IPv6 ESP in IPv4 GRE, IPv4 ESP in ip6gre) are refused: the kernel can carry them, but
+// the lab proves only the two same-family paths. A wildcard source (0.0.0.0, ::) is refused.
 
 /// `vipsec { cluster { inbound { ... } } }`.
 public struct InboundSettings: Sendable, Equatable {
@@ -53,26 +58,36 @@ public struct InboundSettings: Sendable, Equatable {
         case always
         case underAttack = "under-attack"
     }
+    /// Encapsulated mode: the GRE source, this node's cluster address (`gre_source`, or
+    /// `listen`'s address); nil in direct mode.
+    public var greSource: String?
 
     /// The most queues (worker threads) one `queue = A-B` may bind.
     public static let maximumQueues = 64
 
     public init(mode: Mode = .direct, queues: ClosedRange<UInt16> = 0...0, maximumFlows: Int = 1_000_000,
-                verify: Verify = .never) {
+                verify: Verify = .never, greSource: String? = nil) {
         self.mode = mode
         self.queues = queues
         self.maximumFlows = maximumFlows
         self.verify = verify
+        self.greSource = greSource
     }
 
-    /// `listenHost` and `dvipa`: the cluster section's values (encapsulated mode needs both IPv4,
-    /// and `listen` a host address: it is the GRE source the targets accept).
+    /// `listenHost` and `dvipa`: the cluster section's values (encapsulated mode's GRE source,
+    /// `gre_source` or else `listen`'s address, must be a host address of the DVIPA's family).
     init(reading reader: inout SectionReader, listenHost: String, dvipa: String) throws {
         mode = try reader.choice("mode", default: .direct, ["direct": .direct, "encapsulated": .encapsulated])
-        if mode == .encapsulated, let entry = reader.section.entry("mode") {
-            if let refusal = Self.encapsulationRefusal(listenHost: listenHost, dvipa: dvipa) {
-                throw reader.error(entry, refusal)
+        let sourceEntry = reader.entry("gre_source")
+        if let sourceEntry, mode != .encapsulated {
+            throw reader.error(sourceEntry, "is only used with mode = encapsulated (direct mode sends no GRE)")
+        }
+        if mode == .encapsulated, let modeEntry = reader.section.entry("mode") {
+            let source = sourceEntry?.value ?? listenHost
+            if let refusal = Self.encapsulationRefusal(source: source, fromListen: sourceEntry == nil, dvipa: dvipa) {
+                throw reader.error(sourceEntry ?? modeEntry, refusal)
             }
+            greSource = source
         }
         if let entry = reader.entry("queue") {
             switch Self.queues(entry.value) {
@@ -112,16 +127,21 @@ public struct InboundSettings: Sendable, Equatable {
         return .success(numbers[0]...numbers[1])
     }
 
-    /// Why encapsulated mode cannot run with these cluster addresses (nil: it can).
-    static func encapsulationRefusal(listenHost: String, dvipa: String) -> String? {
-        if dvipa.contains(":") {
-            return "'encapsulated' is IPv4 only for now (dvipa \(dvipa) is IPv6: the ip6gre path is not built); use direct"
+    /// Why encapsulated mode cannot send GRE from `source` (nil: it can). `fromListen`: the
+    /// source is `listen`'s address (no `gre_source`).
+    static func encapsulationRefusal(source: String, fromListen: Bool, dvipa: String) -> String? {
+        let named = fromListen ? "vipsec.cluster.listen's address \(source)" : "'\(source)'"
+        guard let bytes = IPPrefix.parseAddress(source) else { return "\(named) is not an IP address" }
+        if bytes.allSatisfy({ $0 == 0 }) {
+            return "\(named) is a wildcard: the GRE source must be this node's cluster address (the targets accept GRE from it only)"
+                + (fromListen ? "; set gre_source" : "")
         }
-        if listenHost.contains(":") {
-            return "'encapsulated' needs an IPv4 cluster address in vipsec.cluster.listen (\(listenHost) is IPv6: GRE over IPv6 is not built)"
-        }
-        if listenHost == "0.0.0.0" {
-            return "'encapsulated' needs vipsec.cluster.listen on this node's cluster address, not 0.0.0.0 (it is the GRE source the targets accept)"
+        let sourceIPv6 = bytes.count == 16, dvipaIPv6 = dvipa.contains(":")
+        guard sourceIPv6 == dvipaIPv6 else {
+            let family = dvipaIPv6 ? "IPv6" : "IPv4"
+            return "the GRE source \(named) is \(sourceIPv6 ? "IPv6" : "IPv4") but dvipa \(dvipa) is \(family): "
+                + "encapsulated mode sends \(family) ESP in \(dvipaIPv6 ? "ip6gre" : "gre") between \(family) cluster addresses only"
+                + (fromListen ? "; set gre_source to this node's \(family) cluster address" : "")
         }
         return nil
     }
