@@ -38,7 +38,8 @@ final class InboundSettingsTests: XCTestCase {
         XCTAssertEqual(try settings("verify = never")?.inbound?.verify, .never)
         XCTAssertEqual(try settings("verify = always")?.inbound?.verify, .always)
         XCTAssertEqual(try settings("mode = encapsulated\nverify = under-attack")?.inbound,
-                       InboundSettings(mode: .encapsulated, queues: 0...0, maximumFlows: 1_000_000, verify: .underAttack))
+                       InboundSettings(mode: .encapsulated, queues: 0...0, maximumFlows: 1_000_000, verify: .underAttack,
+                                       greSource: "10.0.0.1"))
         // Direct mode is not limited by the cluster addresses encapsulated mode needs.
         XCTAssertEqual(try settings("mode = direct", listen: "0.0.0.0:4501", dvipa: "2001:db8::100")?.inbound?.mode, .direct)
     }
