@@ -214,7 +214,7 @@ let package = Package(
             .product(name: "X509", package: "swift-certificates"),
         ]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "CMNL"]),
-        .testTarget(name: "NetfilterQueueTests", dependencies: ["NetfilterQueue", "InboundRouting", "Netlink", "CMNL"]),
+        .testTarget(name: "NetfilterQueueTests", dependencies: ["NetfilterQueue", "InboundRouting", "Netlink", "CMNL", "VipsecTestSupport"]),
         .testTarget(name: "XFRMTests", dependencies: ["XFRM", "Netlink", "CMNL", "VipsecTestSupport"]),
         .testTarget(name: "KernelSATests", dependencies: ["KernelSA", "IKEv2", "Cluster", "XFRM", "Netlink", "VipsecTestSupport",
                                                          .product(name: "NIOCore", package: "swift-nio")]),

@@ -47,10 +47,10 @@ public struct ReplayMarks: Sendable, Equatable {
         return mark
     }
 
-    /// Forgets the marks of SAs not in `current` (deleted or rekeyed away) and returns them,
-    /// for their etcd keys to be deleted.
-    public mutating func forget(keeping current: Set<ClusterSAID>) -> [ClusterSAID] {
-        let gone = marks.keys.filter { !current.contains($0) }
+    /// Forgets the marks of SAs for which `isCurrent` is false (deleted or rekeyed away) and
+    /// returns them, for their etcd keys to be deleted. Visits the marks only, not every SA.
+    public mutating func forget(keeping isCurrent: (ClusterSAID) -> Bool) -> [ClusterSAID] {
+        let gone = marks.keys.filter { !isCurrent($0) }
         for id in gone { marks[id] = nil }
         return gone.sorted { $0.rawValue < $1.rawValue }
     }

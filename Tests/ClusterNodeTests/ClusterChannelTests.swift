@@ -1,5 +1,6 @@
 import Cluster
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import XCTest
@@ -54,14 +55,8 @@ final class ClusterChannelTests: ClusterHarnessTestCase {
     /// about outbound or unknown SAs go nowhere.
     func testReplayStateOfAHeldInboundSAReachesTheDistributor() async throws {
         try await startService()
-        final class Received: @unchecked Sendable {
-            private let lock = NSLock()
-            private var items: [AuthenticatedReplay] = []
-            func append(_ item: AuthenticatedReplay) { lock.withLock { items.append(item) } }
-            var all: [AuthenticatedReplay] { lock.withLock { items } }
-        }
-        let received = Received()
-        service.setInbound(observer: { _ in }, replay: { received.append($0) }, status: { nil })
+        let received = NIOLockedValueBox<[AuthenticatedReplay]>([])
+        service.setInbound(observer: { _ in }, replay: { item in received.withLockedValue { $0.append(item) } }, status: { nil })
         let agent = try await startAgent("t1", kernel: RecordingKernel())
         try await agent.welcomed.get()
         let inbound = testSA(1, spi: 0x3001), outbound = testSA(2, spi: 0x3002, direction: .outbound, owner: "t1")
@@ -71,9 +66,9 @@ final class ClusterChannelTests: ClusterHarnessTestCase {
             agent.replayObserved(destination: inbound.destination, spi: 0x9999, top: 40, bitmap: [1])
             agent.replayObserved(destination: inbound.destination, spi: inbound.spi, top: 300, bitmap: [0b1011])
         }.get()
-        let arrived = await eventually { received.all.count == 1 }
+        let arrived = await eventually { received.withLockedValue { $0 }.count == 1 }
         XCTAssertTrue(arrived)
-        XCTAssertEqual(received.all,
+        XCTAssertEqual(received.withLockedValue { $0 },
                        [AuthenticatedReplay(saID: ClusterSAID(1), destination: inbound.destination, spi: 0x3001,
                                             top: 300, bitmap: [0b1011])])
         let sas = try await routingStatus().sas
@@ -86,14 +81,8 @@ final class ClusterChannelTests: ClusterHarnessTestCase {
     /// the sender's node id; other ends (another destination, ICMP) never leave the target.
     func testConnectionEndsAtATargetReachTheDistributorWithTheTargetsName() async throws {
         try await startService()
-        final class Received: @unchecked Sendable {
-            private let lock = NSLock()
-            private var items: [TargetFlowEnds] = []
-            func append(_ item: TargetFlowEnds) { lock.withLock { items.append(item) } }
-            var all: [TargetFlowEnds] { lock.withLock { items } }
-        }
-        let received = Received()
-        service.setInbound(observer: { _ in }, flowEnds: { received.append($0) }, status: { nil })
+        let received = NIOLockedValueBox<[TargetFlowEnds]>([])
+        service.setInbound(observer: { _ in }, flowEnds: { item in received.withLockedValue { $0.append(item) } }, status: { nil })
         let agent = try await startAgent("t1", kernel: RecordingKernel())
         try await agent.welcomed.get()
         let dvipa = IPAddress.v4(192, 0, 2, 100)
@@ -105,9 +94,9 @@ final class ClusterChannelTests: ClusterHarnessTestCase {
             agent.connectionsEnded([(flow(1), 11, true), (flow(2, 1), nil, false), (flow(3, to: .v4(192, 0, 2, 7)), nil, false),
                                     (flow(4, 17), 12, false), (flow(1), 11, false)], malformed: 0, overruns: 0)
         }.get()
-        let arrived = await eventually { received.all.flatMap(\.flows).count >= 2 }
+        let arrived = await eventually { received.withLockedValue { $0 }.flatMap(\.flows).count >= 2 }
         XCTAssertTrue(arrived)
-        XCTAssertEqual(received.all, [TargetFlowEnds(target: try NodeID("t1"), flows: [flow(1), flow(4, 17)])])
+        XCTAssertEqual(received.withLockedValue { $0 }, [TargetFlowEnds(target: try NodeID("t1"), flows: [flow(1), flow(4, 17)])])
         let counters = try await agent.loop.submit { agent.flowEnds?.counters }.get()
         XCTAssertEqual(counters?.filtered, 2)
         XCTAssertEqual(counters?.alreadyReported, 1, "the destroy after the close")

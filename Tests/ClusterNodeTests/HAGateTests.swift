@@ -112,38 +112,14 @@ final class HAGateTests: ClusterHarnessTestCase {
     /// wins term 12 and continues A's epoch: the agent follows term 12 and keeps the SA (the
     /// resync's identical InstallSA touches no kernel).
     func testAnAgentRefusesAnOlderTermAndFollowsANewerOne() async throws {
-        let authority = SAAuthority.Configuration(
-            membership: MembershipConfiguration(heartbeatInterval: .milliseconds(100), failureTimeout: .seconds(3)),
-            installTimeout: .seconds(2), outboundMode: .perTarget)
-        func routingNode(_ gate: Gate, _ term: NIOLockedValueBox<ClusterTerm>) async throws -> (ClusterService, Int) {
-            let service = try ClusterService(configuration: .init(nodeID: try NodeID("router"), listenHost: "127.0.0.1",
-                                                                  listenPort: 0, authority: authority),
-                                             credentials: try harness.pki.credentials("router"), group: harness.group)
-            service.admission = { gate.isOpen }
-            service.term = { term.withLockedValue { $0 } }
-            return (service, try await service.start())
-        }
         let gateA = Gate(), gateB = Gate()
         let termA = NIOLockedValueBox(ClusterTerm(9)), termB = NIOLockedValueBox(ClusterTerm(5))
         gateA.open.withLockedValue { $0 = true }
-        let (a, portA) = try await routingNode(gateA, termA)
+        let (a, portA) = try await gatedRoutingNode(gateA) { termA.withLockedValue { $0 } }
         harness.service = a   // stopped by the harness
-        let (b, portB) = try await routingNode(gateB, termB)
-
-        var configuration = ClusterAgent.Configuration(
-            nodeID: try NodeID("t1"), routingHost: "127.0.0.1", routingPort: portA, clusterAddress: .v4(127, 0, 0, 1),
-            minimumBackoff: .milliseconds(50), maximumBackoff: .milliseconds(200), counterInterval: .milliseconds(50),
-            watchExpireEvents: false)
-        configuration.otherRoutingNodes = [RoutingEndpoint(host: "127.0.0.1", port: portB)]
-        let kernel = RecordingKernel()
-        let agent = try ClusterAgent(configuration: configuration, credentials: try harness.pki.credentials("t1"),
-                                     kernel: kernel, group: harness.group)
-        try await agent.start()
-        harness.agents.append(agent)
-        func target() async throws -> TargetStatus {
-            let status = try await agent.status().get()
-            return try XCTUnwrap(status.target)
-        }
+        let (b, portB) = try await gatedRoutingNode(gateB) { termB.withLockedValue { $0 } }
+        let (agent, kernel) = try await startAgent(primary: portA, other: portB)
+        func target() async throws -> TargetStatus { try await targetStatus(agent) }
 
         let joinedA = await eventually(10) { (try? await a.status().get().routing?.members.map(\.node)) == ["t1"] }
         XCTAssertTrue(joinedA)
@@ -191,39 +167,16 @@ final class HAGateTests: ClusterHarnessTestCase {
     /// Hello shows 12: A refuses it (`newer-term`, connection closed, never welcomed) and
     /// reports the deposition once, however often the agent retries.
     func testARoutingNodeShownANewerTermByAnAgentIsDeposedOnce() async throws {
-        let authority = SAAuthority.Configuration(
-            membership: MembershipConfiguration(heartbeatInterval: .milliseconds(100), failureTimeout: .seconds(3)),
-            installTimeout: .seconds(2), outboundMode: .perTarget)
         let deposed = NIOLockedValueBox<[ClusterTerm]>([])
-        func routingNode(_ gate: Gate, _ term: UInt64) async throws -> (ClusterService, Int) {
-            let service = try ClusterService(configuration: .init(nodeID: try NodeID("router"), listenHost: "127.0.0.1",
-                                                                  listenPort: 0, authority: authority),
-                                             credentials: try harness.pki.credentials("router"), group: harness.group)
-            service.admission = { gate.isOpen }
-            service.term = { ClusterTerm(term) }
-            if term == 9 { service.deposed = { newer in deposed.withLockedValue { $0.append(newer) } } }
-            return (service, try await service.start())
-        }
         let gateA = Gate(), gateB = Gate()
         gateA.open.withLockedValue { $0 = true }
-        let (a, portA) = try await routingNode(gateA, 9)
-        harness.service = a
-        let (b, portB) = try await routingNode(gateB, 12)
-
-        var configuration = ClusterAgent.Configuration(
-            nodeID: try NodeID("t1"), routingHost: "127.0.0.1", routingPort: portA, clusterAddress: .v4(127, 0, 0, 1),
-            minimumBackoff: .milliseconds(50), maximumBackoff: .milliseconds(200), counterInterval: .milliseconds(50),
-            watchExpireEvents: false)
-        configuration.otherRoutingNodes = [RoutingEndpoint(host: "127.0.0.1", port: portB)]
-        let kernel = RecordingKernel()
-        let agent = try ClusterAgent(configuration: configuration, credentials: try harness.pki.credentials("t1"),
-                                     kernel: kernel, group: harness.group)
-        try await agent.start()
-        harness.agents.append(agent)
-        func target() async throws -> TargetStatus {
-            let status = try await agent.status().get()
-            return try XCTUnwrap(status.target)
+        let (a, portA) = try await gatedRoutingNode(gateA, deposed: { newer in deposed.withLockedValue { $0.append(newer) } }) {
+            ClusterTerm(9)
         }
+        harness.service = a
+        let (b, portB) = try await gatedRoutingNode(gateB) { ClusterTerm(12) }
+        let (agent, kernel) = try await startAgent(primary: portA, other: portB)
+        func target() async throws -> TargetStatus { try await targetStatus(agent) }
 
         let joinedA = await eventually(10) { (try? await target()).map { $0.connected && $0.term == 9 } ?? false }
         XCTAssertTrue(joinedA)
@@ -254,6 +207,46 @@ final class HAGateTests: ClusterHarnessTestCase {
         let events = try await a.status().get().routing?.events ?? []
         XCTAssertEqual(events.filter { $0.contains("deposed: t1 follows term 12") }.count, 1, "\(events)")
         await b.stop(removingSAs: false)
+    }
+
+    // MARK: Two routing nodes and one agent (the term tests)
+
+    /// A routing node that admits agents while `gate` is open and stamps `term()` on its
+    /// frames (and reports a newer term an agent shows to `deposed`); quick heartbeats, a 3 s
+    /// failure timeout, per-target outbound SAs.
+    func gatedRoutingNode(_ gate: Gate, deposed: (@Sendable (ClusterTerm) -> Void)? = nil,
+                          term: @escaping @Sendable () -> ClusterTerm) async throws -> (ClusterService, Int) {
+        let authority = SAAuthority.Configuration(
+            membership: MembershipConfiguration(heartbeatInterval: .milliseconds(100), failureTimeout: .seconds(3)),
+            installTimeout: .seconds(2), outboundMode: .perTarget)
+        let service = try ClusterService(configuration: .init(nodeID: try NodeID("router"), listenHost: "127.0.0.1",
+                                                              listenPort: 0, authority: authority),
+                                         credentials: try harness.pki.credentials("router"), group: harness.group)
+        service.admission = { gate.isOpen }
+        service.term = term
+        service.deposed = deposed
+        return (service, try await service.start())
+    }
+
+    /// Agent t1, started toward the routing node on `primary` and knowing the one on `other`,
+    /// with a recording kernel; the harness stops it.
+    func startAgent(primary: Int, other: Int) async throws -> (ClusterAgent, RecordingKernel) {
+        var configuration = ClusterAgent.Configuration(
+            nodeID: try NodeID("t1"), routingHost: "127.0.0.1", routingPort: primary, clusterAddress: .v4(127, 0, 0, 1),
+            minimumBackoff: .milliseconds(50), maximumBackoff: .milliseconds(200), counterInterval: .milliseconds(50),
+            watchExpireEvents: false)
+        configuration.otherRoutingNodes = [RoutingEndpoint(host: "127.0.0.1", port: other)]
+        let kernel = RecordingKernel()
+        let agent = try ClusterAgent(configuration: configuration, credentials: try harness.pki.credentials("t1"),
+                                     kernel: kernel, group: harness.group)
+        try await agent.start()
+        harness.agents.append(agent)
+        return (agent, kernel)
+    }
+
+    func targetStatus(_ agent: ClusterAgent) async throws -> TargetStatus {
+        let status = try await agent.status().get()
+        return try XCTUnwrap(status.target)
     }
 
     static func unusedPort() throws -> Int {

@@ -8,9 +8,13 @@ import NIOPosix
 import XCTest
 
 final class FutureCompletionTests: XCTestCase {
+    private var group: MultiThreadedEventLoopGroup!
+
+    override func setUp() { group = MultiThreadedEventLoopGroup(numberOfThreads: 1) }
+
+    override func tearDown() async throws { try await group.shutdownGracefully() }
+
     func testACompletedFutureAnswersTrue() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
         let loop = group.next()
         let succeeded = loop.submit { 1 }
         let failed: EventLoopFuture<Int> = loop.makeFailedFuture(CancellationError())
@@ -21,8 +25,6 @@ final class FutureCompletionTests: XCTestCase {
     }
 
     func testAFutureNeverCompletedAnswersFalseAtTheTimeout() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
         let loop = group.next()
         let promise = loop.makePromise(of: Void.self)
         defer { promise.succeed(()) }
@@ -31,8 +33,6 @@ final class FutureCompletionTests: XCTestCase {
     }
 
     func testAStuckEventLoopAnswersFalse() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
         let loop = group.next()
         let release = DispatchSemaphore(value: 0)
         loop.execute { release.wait() }   // the worker hangs

@@ -22,15 +22,28 @@ final class ConntrackWatcher: @unchecked Sendable {
     init(agent: ClusterAgent) throws {
         monitor = try ConntrackMonitor()
         let thread = Thread { [self] in
+            var reported = (malformed: 0, overruns: 0)
             while lock.withLock({ running }) {
-                guard let events = try? monitor.next(timeout: .milliseconds(500)) else { continue }
+                let events: [ConntrackEvent]
+                do {
+                    events = try monitor.next(timeout: .milliseconds(500))
+                } catch {
+                    // A socket that keeps failing must not spin this thread: once a second.
+                    agent.loop.execute { agent.logger.error("conntrack events: \(error)") }
+                    Thread.sleep(forTimeInterval: 1)
+                    continue
+                }
                 let ends = events.filter(\.isEnd).compactMap { event -> (InnerFiveTuple, UInt32?, Bool)? in
                     guard let flow = event.original.fiveTuple else { return nil }
                     if case .destroyed = event.kind { return (flow, event.id, false) }
                     return (flow, event.id, true)
                 }
-                let malformed = monitor.malformedEvents, overruns = monitor.overruns
-                agent.loop.execute { agent.connectionsEnded(ends, malformed: malformed, overruns: overruns) }
+                // Every TCP state change in the namespace is an event; only ends (or new
+                // counts) are worth a hop onto the agent's loop.
+                let counts = (malformed: monitor.malformedEvents, overruns: monitor.overruns)
+                guard !ends.isEmpty || counts != reported else { continue }
+                reported = counts
+                agent.loop.execute { agent.connectionsEnded(ends, malformed: counts.malformed, overruns: counts.overruns) }
             }
         }
         thread.name = "vipsec-conntrack-events"

@@ -47,12 +47,12 @@ extension ClusterService {
     }
 
     /// Every few seconds: the marks of SAs no longer distributed are forgotten (their etcd
-    /// keys deleted), so etcd holds a mark per live inbound SA only.
+    /// keys deleted), so etcd holds a mark per live inbound SA only. Looks up each mark's SA
+    /// (O(marks)), never a list of every SA.
     func sweepReplayMarks(now: ClusterInstant) {
         guard let replayMarkRecorder, lastMarkSweep + .seconds(5) <= now else { return }
         lastMarkSweep = now
-        let current = Set(authority.currentSAs.map(\.saID))
-        for id in replayMarks.forget(keeping: current) { replayMarkRecorder(.forget(id)) }
+        for id in replayMarks.forget(keeping: { authority.distributedSA($0) != nil }) { replayMarkRecorder(.forget(id)) }
     }
 
     /// Whether a frame from an agent shows this node deposed: it carries a newer leader term
