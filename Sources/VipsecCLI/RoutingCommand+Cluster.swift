@@ -67,11 +67,12 @@ extension RoutingCommand {
     private func serveClustered(_ daemonConfig: DaemonConfig, _ settings: ClusterSettings, service: ClusterService,
                                 installer: ClusterChildSAInstaller, control: IKEDaemonControl, ha: HARuntime?,
                                 hangups: HangupSignal, logger: Logger) async throws {
-        let operations = try RoutingOperations(daemonConfig, control: control, enrich: RoutingOperations.clusterHolders(service),
-                                               cluster: RoutingOperations.clusterMetrics(service, installer: installer), logger: logger)
-        defer { operations.stop() }
         let inbound = try settings.inbound.map { try Self.startInbound($0, settings, service: service, logger: logger) }
         defer { inbound?.stop() }
+        let operations = try RoutingOperations(daemonConfig, control: control, enrich: RoutingOperations.clusterHolders(service),
+                                               cluster: RoutingOperations.clusterMetrics(service, installer: installer),
+                                               connections: inbound?.connectionLister, logger: logger)
+        defer { operations.stop() }
         let daemon = IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control,
                                       onStopSignal: { count in
                                           if count == 1 {
