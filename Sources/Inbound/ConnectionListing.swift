@@ -48,8 +48,9 @@ extension InboundClassifier {
 }
 
 extension SharedClassifier {
-    /// Table slots examined per lock hold (16,384 slots of 48 octets: 768 KiB read per piece).
-    public static let slotsPerPiece = 16384
+    /// Table slots examined per lock hold (4096 slots of 48 octets: 192 KiB read per piece;
+    /// `scripts/bench inbound-classifier` measures a piece against a whole-table hold).
+    public static let slotsPerPiece = 4096
 
     /// Up to `limit` live entries and the table's totals, the lock taken once per piece
     /// (`limit` 0: only the totals, one short lock hold).

@@ -62,8 +62,8 @@ extension RoutingCommand {
         }
     }
 
-    /// The cluster channel is up: the operator's side, the inbound distributor and the IKE
-    /// daemon, until it stops.
+    /// The cluster channel is up: the inbound distributor, the operator's side (its control
+    /// socket lists the distributor's connection table) and the IKE daemon, until it stops.
     private func serveClustered(_ daemonConfig: DaemonConfig, _ settings: ClusterSettings, service: ClusterService,
                                 installer: ClusterChildSAInstaller, control: IKEDaemonControl, ha: HARuntime?,
                                 hangups: HangupSignal, logger: Logger) async throws {
