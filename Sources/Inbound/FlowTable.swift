@@ -247,7 +247,25 @@ public struct FlowTable {
         slots[hole] = FlowSlot()
     }
 
-    /// Every live entry (status `--connections`); O(capacity).
+    /// Up to `limit` live entries from slot `start` on, looking at no more than `examining`
+    /// slots: one bounded piece of a listing (`vipsec status --connections`, whose caller
+    /// holds the classifier's lock only for one piece). `next` is the slot to go on from,
+    /// nil at the end of the table.
+    public func entries(from start: Int, limit: Int, examining: Int, now: UInt32) -> (entries: [FlowEntry], next: Int?) {
+        var found: [FlowEntry] = []
+        var i = max(0, start)
+        let end = min(slots.count, i + max(1, examining))
+        while i < end, found.count < limit {
+            let slot = slots[i]
+            if slot.target != FlowSlot.empty, slot.expires > now {
+                found.append(FlowEntry(key: slot.key, target: slot.target, expires: slot.expires, closing: slot.closing))
+            }
+            i += 1
+        }
+        return (found, i < slots.count ? i : nil)
+    }
+
+    /// Every live entry (tests); O(capacity): status lists in pieces (`entries(from:...)`).
     public func entries(now: UInt32) -> [FlowEntry] {
         slots.compactMap { slot in
             slot.target == FlowSlot.empty || slot.expires <= now ? nil

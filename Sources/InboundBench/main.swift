@@ -142,7 +142,33 @@ func measure(_ name: String, suite: ESPCipherSuite, mode: IPsecMode, chacha: Cha
     return Row(name: name, classify: classifyNs, verify: verifyNs, reference: referenceNs)
 }
 
-func tableFootprint(flows: Int) -> (bytesPerEntry: Double, rssPerEntry: Double, lookupNs: Double, insertNs: Double) {
+/// `vipsec status --connections` at `flows` entries: what the NFQUEUE workers wait for at
+/// most, one piece of a listing (the default `--limit 1000`; the longest piece of a listing
+/// of every entry: `slotsPerPiece` slots, all their entries copied), beside the reference, a scan of
+/// the whole table in one lock hold (an unbounded listing).
+func listingCost(_ table: FlowTable) -> (defaultUs: Double, longestPieceUs: Double, pieces: Int, wholeMs: Double) {
+    var sink = 0
+    let t0 = nanoseconds()
+    for _ in 0..<20 { sink &+= table.entries(from: 0, limit: 1000, examining: SharedClassifier.slotsPerPiece, now: 2).entries.count }
+    let defaultUs = Double(nanoseconds() - t0) / 20 / 1000
+    var start: Int? = 0, pieces = 0, longest: UInt64 = 0
+    while let from = start {
+        let t = nanoseconds()
+        let piece = table.entries(from: from, limit: Int.max, examining: SharedClassifier.slotsPerPiece, now: 2)
+        longest = max(longest, nanoseconds() - t)
+        sink &+= piece.entries.count
+        start = piece.next
+        pieces += 1
+    }
+    let t1 = nanoseconds()
+    sink &+= table.entries(from: 0, limit: Int.max, examining: table.capacity, now: 2).entries.count
+    let wholeMs = Double(nanoseconds() - t1) / 1e6
+    if sink == 42 { print("") }
+    return (defaultUs, Double(longest) / 1000, pieces, wholeMs)
+}
+
+func tableFootprint(flows: Int) -> (bytesPerEntry: Double, rssPerEntry: Double, lookupNs: Double, insertNs: Double,
+                                    listing: (defaultUs: Double, longestPieceUs: Double, pieces: Int, wholeMs: Double)) {
     func rss() -> Double {
         guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
         let fields = statm.split(separator: " ")
@@ -167,7 +193,7 @@ func tableFootprint(flows: Int) -> (bytesPerEntry: Double, rssPerEntry: Double, 
     }
     let lookupNs = Double(nanoseconds() - t1) / Double(lookups)
     precondition(hits == lookups)
-    return (Double(table.storageBytes) / Double(table.count), (after - before) / Double(flows), lookupNs, insertNs)
+    return (Double(table.storageBytes) / Double(table.count), (after - before) / Double(flows), lookupNs, insertNs, listingCost(table))
 }
 
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
@@ -197,3 +223,7 @@ let footprint = tableFootprint(flows: tableFlows)
 print("connection table at \(tableFlows) flows: \(fmt(footprint.bytesPerEntry, 1)) B/entry (slot array), "
     + "\(fmt(footprint.rssPerEntry, 1)) B/entry (RSS growth), \(fmt(footprint.bytesPerEntry * Double(tableFlows) / 1e6, 1)) MB; "
     + "lookup \(fmt(footprint.lookupNs, 1)) ns, insert \(fmt(footprint.insertNs, 1)) ns")
+let listing = footprint.listing
+print("status --connections at \(tableFlows) flows, lock held per piece: --limit 1000 \(fmt(listing.defaultUs, 1)) us; "
+    + "every entry, longest of \(listing.pieces) pieces of \(SharedClassifier.slotsPerPiece) slots \(fmt(listing.longestPieceUs, 1)) us; "
+    + "reference: the whole table in one hold \(fmt(listing.wholeMs, 1)) ms")

@@ -50,12 +50,13 @@ public final class InboundDistributor: @unchecked Sendable {
     let family: Int32
     /// Encapsulated mode: the GRE devices' local address (nil: direct mode).
     let greLocal: RouteAddress?
-    private let stopLock = NSLock()
+    let stopLock = NSLock()
     private var stopRequested = false
     /// Signalled once by each worker when it ends.
     private let finished = DispatchSemaphore(value: 0)
     private var queues: [NFQueue] = []
-    /// The classifier every worker shares (SA table, replay windows, connection table).
+    /// The classifier every worker shares (SA table, replay windows, connection table);
+    /// set and cleared under `stopLock` (the operator's listing reads it from its own thread).
     private(set) var shared: SharedClassifier?
     /// Each queue's socket counters, as its worker last left them (index = queue - first).
     let queueBoard: QueueBoard
@@ -110,7 +111,7 @@ public final class InboundDistributor: @unchecked Sendable {
         }
         queues = opened
         let shared = SharedClassifier(InboundClassifier(configuration: classifierConfiguration, peekers: OpenSSLPeekerFactory()))
-        self.shared = shared
+        stopLock.withLock { self.shared = shared }
         running = true
         for (index, queue) in opened.enumerated() {
             let thread = Thread { [self] in
@@ -146,7 +147,7 @@ public final class InboundDistributor: @unchecked Sendable {
                 mailbox.publish(status(classifier, evidence: evidenceApplied))
             }
         }
-        shared = nil
+        stopLock.withLock { shared = nil }
         var failures: [String] = []
         func attempt(_ what: String, _ body: () throws -> Void) {
             do { try body() } catch { failures.append("\(what): \(error)") }

@@ -62,16 +62,17 @@ extension RoutingCommand {
         }
     }
 
-    /// The cluster channel is up: the operator's side, the inbound distributor and the IKE
-    /// daemon, until it stops.
+    /// The cluster channel is up: the inbound distributor, the operator's side (its control
+    /// socket lists the distributor's connection table) and the IKE daemon, until it stops.
     private func serveClustered(_ daemonConfig: DaemonConfig, _ settings: ClusterSettings, service: ClusterService,
                                 installer: ClusterChildSAInstaller, control: IKEDaemonControl, ha: HARuntime?,
                                 hangups: HangupSignal, logger: Logger) async throws {
-        let operations = try RoutingOperations(daemonConfig, control: control, enrich: RoutingOperations.clusterHolders(service),
-                                               cluster: RoutingOperations.clusterMetrics(service, installer: installer), logger: logger)
-        defer { operations.stop() }
         let inbound = try settings.inbound.map { try Self.startInbound($0, settings, service: service, logger: logger) }
         defer { inbound?.stop() }
+        let operations = try RoutingOperations(daemonConfig, control: control, enrich: RoutingOperations.clusterHolders(service),
+                                               cluster: RoutingOperations.clusterMetrics(service, installer: installer),
+                                               connections: inbound?.connectionLister, logger: logger)
+        defer { operations.stop() }
         let daemon = IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control,
                                       onStopSignal: { count in
                                           if count == 1 {

@@ -1,7 +1,7 @@
 // `vipsec routing` with `cluster { inbound { } }`: the inbound distributor (InboundNode)
 // starts after the cluster service, is fed by it (members and inbound SAs, through the
-// mailbox), shows in `vipsec status` and in the SIGUSR1 log (IKEDaemonService.extraStatusLines),
-// and stops before it.
+// mailbox), shows in `vipsec status` (its entries in `vipsec status --connections`, over the
+// control socket) and in the SIGUSR1 log (IKEDaemonService.extraStatusLines), and stops before it.
 import ArgumentParser
 import ClusterNode
 import IKEDaemon
@@ -41,6 +41,12 @@ final class InboundHandle: @unchecked Sendable {
     var statusLines: @Sendable () -> [String] {
         let mailbox = distributor.mailbox
         return { [mailbox.status?.counterLine ?? "inbound: starting"] }
+    }
+
+    /// `vipsec status --connections` (the control socket): the table in bounded pieces.
+    var connectionLister: ConnectionLister {
+        let distributor = self.distributor
+        return { limit in distributor.listConnections(limit: limit)?.list(limit: limit) }
     }
 
     func stop() {

@@ -26,7 +26,8 @@ final class RoutingOperations: @unchecked Sendable {
     /// Binds the control socket and the metrics endpoint (before the IKE daemon runs: a
     /// request meanwhile is answered "not running (yet)").
     init(_ config: DaemonConfig, control: IKEDaemonControl, enrich: SAListingEnricher?,
-         cluster: (@Sendable () -> EventLoopFuture<ClusterMetricsSnapshot>)?, logger: Logger) throws {
+         cluster: (@Sendable () -> EventLoopFuture<ClusterMetricsSnapshot>)?, connections: ConnectionLister? = nil,
+         logger: Logger) throws {
         self.control = control
         self.logger = logger
         // A live daemon's socket is refused, as the agent's status socket is; only a stale
@@ -34,7 +35,8 @@ final class RoutingOperations: @unchecked Sendable {
         try StartupChecks.socketFree(config.settings.control.socket, option: "vipsec { control { socket } }")
         do {
             socket = try OperatorSocketServer.start(settings: config.settings.control,
-                                                    service: OperatorService(control: control, enrich: enrich), group: group)
+                                                    service: OperatorService(control: control, enrich: enrich, connections: connections),
+                                                    group: group)
             let who = config.settings.control.group.map { " (group \($0))" } ?? " (root only)"
             logger.info("control socket \(config.settings.control.socket)\(who)")
             if let settings = config.settings.metrics {

@@ -2,6 +2,7 @@
 // the client writes one JSON request and a newline, the daemon answers with one JSON
 // response and closes. Pure: the requests, the responses, which SAs a selector names, and
 // when a command's effect is visible in a listing (the CLI waits for it, as swanctl does).
+import Cluster
 import Foundation
 
 /// One request on the control socket.
@@ -14,6 +15,8 @@ public struct OperatorRequest: Codable, Equatable, Sendable {
         case redirect
         /// Read the configuration file again and apply it (ConfigReload.swift).
         case reload
+        /// The inbound distributor's connection table (`vipsec status --connections`).
+        case connections
     }
 
     public var command: Command
@@ -27,6 +30,10 @@ public struct OperatorRequest: Codable, Equatable, Sendable {
     public var aboveIKESAs: Int?
     /// redirect: the IKE_SAs already up go too (RFC 5685 5).
     public var established: Bool?
+    /// connections: the most entries to list (nil: `defaultConnectionLimit`; 0: only the totals).
+    public var limit: Int?
+    public static let defaultConnectionLimit = 1000
+    public static let maximumConnectionLimit = 100_000
     /// Seconds to wait for the effect (0: answer at once; at most `maximumTimeout`).
     public var timeout: Double
     public static let maximumTimeout = 3600.0
@@ -138,12 +145,15 @@ public struct OperatorResponse: Codable, Equatable, Sendable {
     public var messages: [String]
     /// list-sas (and every command's result): the SAs after it.
     public var sas: SAList?
+    /// connections: the connection table's entries (ConnectionList.swift in Cluster).
+    public var connections: ConnectionList?
 
-    public init(ok: Bool, error: String? = nil, messages: [String] = [], sas: SAList? = nil) {
+    public init(ok: Bool, error: String? = nil, messages: [String] = [], sas: SAList? = nil, connections: ConnectionList? = nil) {
         self.ok = ok
         self.error = error
         self.messages = messages
         self.sas = sas
+        self.connections = connections
     }
 
     public static func failure(_ text: String) -> OperatorResponse { OperatorResponse(ok: false, error: text) }

@@ -12,18 +12,22 @@ public typealias SAListingEnricher = @Sendable ([IKESAEntry], EventLoop) -> Even
 public final class OperatorService: @unchecked Sendable {
     let control: IKEDaemonControl
     let enrich: SAListingEnricher?
+    /// The connection table's lister (nil: no inbound distributor here).
+    let listConnections: ConnectionLister?
     /// Listing polls while waiting for a command's effect.
     static let pollInterval = TimeAmount.milliseconds(200)
 
-    public init(control: IKEDaemonControl, enrich: SAListingEnricher? = nil) {
+    public init(control: IKEDaemonControl, enrich: SAListingEnricher? = nil, connections: ConnectionLister? = nil) {
         self.control = control
         self.enrich = enrich
+        self.listConnections = connections
     }
 
     /// The answer to `request`; completes on `loop`.
     public func handle(_ request: OperatorRequest, on loop: EventLoop) -> EventLoopFuture<OperatorResponse> {
         var request = request
         request.timeout = request.boundedTimeout
+        if request.command == .connections { return connections(request, on: loop) }
         guard let workers = control.running else {
             return loop.makeSucceededFuture(.failure("the IKE daemon is not running (yet)"))
         }
@@ -40,6 +44,8 @@ public final class OperatorService: @unchecked Sendable {
             return redirect(request, workers, on: loop)
         case .reload:
             return ConfigReload.run(workers, timeout: request.timeout, on: loop)
+        case .connections:
+            return connections(request, on: loop)
         }
     }
 
