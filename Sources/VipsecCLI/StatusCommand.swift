@@ -21,14 +21,20 @@ struct StatusCommand: ParsableCommand {
             """)
 
     @Flag(help: "Print JSON instead of a table.") var json = false
-    @Option(help: "The status socket [/run/vipsec/status.sock].") var socket = "/run/vipsec/status.sock"
+    @Option(help: "The status socket [\(StatusCommand.defaultStatusSocket)].") var socket: String?
     @Flag(help: "List the connection table's entries (routing node with inbound { }).") var connections = false
     @Option(help: "With --connections: the most entries listed, 0 for only the totals [\(OperatorRequest.defaultConnectionLimit)].")
     var limit: Int?
     @Option(name: .customLong("control-socket"), help: "With --connections: the control socket of vipsec routing [\(ControlSettings.defaultSocket)].")
-    var controlSocket = ControlSettings.defaultSocket
+    var controlSocket: String?
+
+    static let defaultStatusSocket = "/run/vipsec/status.sock"
 
     func validate() throws {
+        if connections, socket != nil {
+            throw ValidationError("--socket names the status socket, which --connections does not read: use --control-socket")
+        }
+        if !connections, controlSocket != nil { throw ValidationError("--control-socket goes with --connections") }
         guard let limit else { return }
         guard connections else { throw ValidationError("--limit goes with --connections") }
         guard (0...OperatorRequest.maximumConnectionLimit).contains(limit) else {
@@ -40,7 +46,7 @@ struct StatusCommand: ParsableCommand {
         if connections { return try listConnections() }
         let result: (status: NodeStatus, json: Data)
         do {
-            result = try StatusClient.read(path: socket)
+            result = try StatusClient.read(path: socket ?? Self.defaultStatusSocket)
         } catch {
             throw ValidationError("\(error)")
         }
@@ -59,7 +65,7 @@ extension StatusCommand {
         request.limit = limit ?? OperatorRequest.defaultConnectionLimit
         let response: OperatorResponse
         do {
-            response = try OperatorClient.send(request, path: controlSocket)
+            response = try OperatorClient.send(request, path: controlSocket ?? ControlSettings.defaultSocket)
         } catch {
             FileHandle.standardError.write(Data("vipsec: \(error)\n".utf8))
             throw ExitCode.failure

@@ -15,6 +15,15 @@ extension VipsecCLITests {
         XCTAssertTrue(alone.output.contains("--limit goes with --connections"), alone.output)
     }
 
+    func testStatusSocketFlagsAreRefusedWithTheWrongMode() throws {
+        let status = try run(["status", "--connections", "--socket", "/tmp/status.sock"])
+        XCTAssertNotEqual(status.status, 0)
+        XCTAssertTrue(status.output.contains("--socket names the status socket"), status.output)
+        let control = try run(["status", "--control-socket", "/tmp/control.sock"])
+        XCTAssertNotEqual(control.status, 0)
+        XCTAssertTrue(control.output.contains("--control-socket goes with --connections"), control.output)
+    }
+
     func testStatusConnectionsWithoutARoutingNodeSaysSoAndFails() throws {
         let socket = NSTemporaryDirectory() + "vipsec-no-routing-\(getpid()).sock"
         let result = try run(["status", "--connections", "--control-socket", socket])
