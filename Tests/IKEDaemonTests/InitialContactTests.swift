@@ -8,7 +8,7 @@ import VipsecTestSupport
 /// identities; received, it ends the older IKE_SAs of those identities (a restarted peer).
 final class InitialContactTests: XCTestCase, GatewayPeerTesting {
     let provider = OpenSSLCryptoProvider()
-    typealias C = IKEConversationTests
+    typealias C = IKEConversation
     typealias G = IKEGatewayTests
 
     // MARK: The notify in IKE_AUTH
