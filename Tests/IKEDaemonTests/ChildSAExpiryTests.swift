@@ -115,7 +115,7 @@ final class ChildSAExpiryTests: XCTestCase {
     /// --> D(ESP our inbound SPI); <-- D(ESP its inbound SPI): both sides drop the CHILD_SA,
     /// the IKE_SA stays.
     func testDeletingOneCHILDSAWithThePeer() throws {
-        typealias C = IKEConversationTests
+        typealias C = IKEConversation
         var c = try C.Conversation(initiator: C.configuration("alice"), responder: C.configuration("bob"),
                                    provider: OpenSSLCryptoProvider())
         c.start()

@@ -1,5 +1,6 @@
 import XCTest
 import IKEv2
+import VipsecTestSupport
 import IKECrypto
 @testable import IKEv2
 @testable import IKEDaemon
@@ -11,15 +12,13 @@ final class IKESARekeyRefusalTests: XCTestCase, GatewayPeerTesting {
     let provider = OpenSSLCryptoProvider()
 
     func established() throws -> RekeyWire {
-        typealias C = IKEConversationTests
+        typealias C = IKEConversation
         var c = try C.Conversation(initiator: C.configuration("alice"), responder: C.configuration("bob"), provider: provider)
         c.start()
         try c.run()
-        guard c.initiator.phase == .established, let bob = c.responder else { throw NotEstablished() }
+        guard c.initiator.phase == .established, let bob = c.responder else { throw C.NotEstablished() }
         return RekeyWire(alice: RekeyEndpoint(c.initiator), bob: RekeyEndpoint(bob))
     }
-
-    struct NotEstablished: Error {}
 
     func ikeProposals(_ text: String, spi: [UInt8]) throws -> [Proposal] {
         try ProposalSyntax.parse(text, protocolID: .ike).map { var p = $0; p.spi = spi; return p }
@@ -122,7 +121,7 @@ final class IKESARekeyRefusalTests: XCTestCase, GatewayPeerTesting {
         XCTAssertEqual(w.bob.outbox, [response], "the cached response, byte-identical")
         XCTAssertEqual(w.bob.live?.sequencerCounters.cachedResponsesResent, 1)
         w.bob.outbox = []
-        let messageID = IKESARekeyConversationTests.messageID(request)
+        let messageID = IKEConversation.messageID(request)
         let other = try alice.keyContext!.seal(header: alice.header(exchange: .informational, messageID: messageID, response: false),
                                                payloads: [.delete(DeletePayload(protocolID: .esp, spis32: [0xC000_0001]))])
         XCTAssertNotEqual(other, request)

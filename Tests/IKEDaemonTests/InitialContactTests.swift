@@ -8,7 +8,7 @@ import VipsecTestSupport
 /// identities; received, it ends the older IKE_SAs of those identities (a restarted peer).
 final class InitialContactTests: XCTestCase, GatewayPeerTesting {
     let provider = OpenSSLCryptoProvider()
-    typealias C = IKEConversationTests
+    typealias C = IKEConversation
     typealias G = IKEGatewayTests
 
     // MARK: The notify in IKE_AUTH
@@ -75,6 +75,14 @@ final class InitialContactTests: XCTestCase, GatewayPeerTesting {
         return all
     }
 
+    /// Delivers until quiet between the gateway and a peer that files its rekeyed IKE_SAs.
+    func converse(_ peer: inout RekeyEndpoint, _ gateway: inout IKEGateway, now: Double) {
+        while !peer.outbox.isEmpty {
+            let actions = gateway.receiveInstalling(peer.outbox.removeFirst(), local: G.gatewayAddress, remote: G.peerAddress, now: now)
+            for case .send(let bytes, _, _) in actions { peer.receive(bytes, now: now) }
+        }
+    }
+
     func gateway() throws -> IKEGateway {
         try IKEGateway(config: DaemonConfig(parsing: LabGatewayConfig.text(), file: "t"), provider: provider)
     }
@@ -102,6 +110,34 @@ final class InitialContactTests: XCTestCase, GatewayPeerTesting {
         XCTAssertEqual(sends.count, 2, "IKE_SA_INIT and IKE_AUTH responses only: no Delete to a peer that lost the IKE_SA")
         XCTAssertEqual(gateway.counters.initialContactDeletes, 1)
         XCTAssertTrue(gateway.statusLine.contains("initial_contact_deletes=1"), gateway.statusLine)
+    }
+
+    /// An IKE_SA made by an IKE_SA rekey carries the peer's authenticated identity: with
+    /// `remote.id` unset the gateway finds it by that identity alone, and the peer's restart
+    /// ends it too (it once had no peer identity and outlived the restart).
+    func testARestartedPeersRekeyedIKESAGoesToo() throws {
+        let anyPeer = LabGatewayConfig.text().replacingOccurrences(of: "id = 192.0.2.1\n", with: "")
+        XCTAssertNotEqual(anyPeer, LabGatewayConfig.text())
+        var gateway = try IKEGateway(config: DaemonConfig(parsing: anyPeer, file: "t"), provider: provider)
+        var initiator = try peer()
+        var before = RekeyEndpoint(initiator)
+        let started = initiator.start(now: 0)
+        before.file(initiator, started)
+        converse(&before, &gateway, now: 0)
+        let first = try XCTUnwrap(before.live)
+        before.on(first.localSPI) { $0.rekeyIKESA(now: 10) }
+        converse(&before, &gateway, now: 10)
+        XCTAssertEqual(gateway.sas.count, 1, "the old IKE_SA deleted")
+        let (rekeyedSPI, rekeyed) = try XCTUnwrap(gateway.sas.first)
+        XCTAssertEqual(rekeyed.rekeyGeneration, 1, "the IKE_SA the rekey made")
+        XCTAssertEqual(rekeyed.peerIdentity, initiator.configuration.localIdentity)
+        var restarted = try peer()
+        restarted.sendsInitialContact = true
+        _ = connect(&restarted, &gateway, now: 20)
+        XCTAssertEqual(restarted.phase, .established)
+        XCTAssertNil(gateway.sas[rekeyedSPI], "the restarted peer's rekeyed IKE_SA is gone")
+        XCTAssertEqual(gateway.sas.count, 1)
+        XCTAssertEqual(gateway.counters.initialContactDeletes, 1)
     }
 
     func testWithoutInitialContactTheOldIKESAStays() throws {

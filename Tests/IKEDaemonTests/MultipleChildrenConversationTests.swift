@@ -9,7 +9,7 @@ import VipsecTestSupport
 /// whose selectors fit (RFC 7296 2.9); each child keeps its own reqid, also across rekeys
 /// (here the configured ones: these IKE_SAs have no ReqidAllocator).
 final class MultipleChildrenConversationTests: XCTestCase {
-    typealias C = IKEConversationTests
+    typealias C = IKEConversation
     let provider = OpenSSLCryptoProvider()
 
     /// 10.1.0.0/25 <-> 10.2.0.0/25 is child "a", 10.1.0.128/25 <-> 10.2.0.128/25 child "b".

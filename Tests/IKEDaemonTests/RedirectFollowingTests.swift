@@ -264,8 +264,8 @@ final class RedirectFollowingTests: XCTestCase {
     }
 
     func testAnEstablishedRedirectIsAnsweredButIgnoredWhenWeDidNotAnnounceSupport() throws {
-        var c = try IKEConversationTests.Conversation(initiator: IKEConversationTests.configuration("alice"),
-                                                      responder: IKEConversationTests.configuration("bob"), provider: provider)
+        var c = try IKEConversation.Conversation(initiator: IKEConversation.configuration("alice"),
+                                                      responder: IKEConversation.configuration("bob"), provider: provider)
         try c.establish()
         c.responder?.peerSupportsRedirect = true   // as if announced: the initiator never did
         c.record(c.responder!.redirect(to: .ipv4([192, 0, 2, 2]), now: 1), fromInitiator: false)

@@ -138,7 +138,7 @@ extension IKESA {
         }
         // The Delete goes out once the new CHILD_SA is installed (`installCompleted`): the peer
         // must not switch to it before our side holds it.
-        deleteAfterInstall[installation.reference] = redundant
+        inFlight?.deleteAfterInstall[installation.reference] = redundant
         return [.install(installation)]
     }
 

@@ -22,13 +22,14 @@ extension IKESA {
     // MARK: Initiator: build_i
 
     mutating func startAuth(now: Double) -> [IKEAction] {
-        guard case .authenticating(var exchange, let keys) = state, let childSPI = try? randomChildSPI() else {
+        guard case .authenticating(var exchange, let negotiated) = state, let childSPI = try? randomChildSPI() else {
             return close("cannot build IKE_AUTH")
         }
+        let keys = negotiated.keys
         let child = exchange.authChild
         exchange.offeredChildSPI = childSPI
         exchange.offeredChildProposals = child.espProposals.map { var p = $0; p.spi = childSPI.bigEndianBytes; return p }
-        state = .authenticating(exchange, keys)
+        state = .authenticating(exchange, negotiated)
         let identity = configuration.localIdentity
         guard let own = try? ownAuthentication(keys: keys, ownInitMessage: exchange.initiatorInitMessage,
                                                peerNonce: exchange.nonceResponder, skP: keys.keys.skPi, identity: identity,
@@ -43,7 +44,7 @@ extension IKESA {
         }
         if let remote = configuration.remoteIdentity { payloads.append(.identificationResponder(remote)) }
         payloads.append(.authentication(own.auth))
-        if sendsInitialContact { payloads.append(.notify(NotifyPayload(messageType: .initialContact))) }
+        if exchange.sendsInitialContact { payloads.append(.notify(NotifyPayload(messageType: .initialContact))) }
         if child.mode == .transport { payloads.append(.notify(NotifyPayload(messageType: .useTransportMode))) }
         payloads += [
             .securityAssociation(SecurityAssociationPayload(proposals: exchange.offeredChildProposals)),
@@ -56,12 +57,13 @@ extension IKESA {
     // MARK: Responder: process_r + build_r
 
     mutating func processAuthRequest(_ payloads: [IKEPayload], messageID: UInt32) -> [IKEAction] {
-        guard case .authenticating(var exchange, let keys) = state,
+        guard case .authenticating(var exchange, let negotiated) = state,
               case .identificationInitiator(let peerIdentity)? = payloads.first(where: { $0.type == .identificationInitiator }),
               case .authentication(let auth)? = payloads.first(where: { $0.type == .authentication }) else {
             counters.unexpected += 1
             return []
         }
+        let keys = negotiated.keys
         if payloads.contains(where: { $0.type == .certificateRequest }) { exchange.peerRequestedCertificates = true }
         if let failure = verifyPeer(auth, payloads: payloads, keys: keys, peerInitMessage: exchange.initiatorInitMessage,
                                     ownNonce: exchange.nonceResponder, skP: keys.keys.skPi, identity: peerIdentity) {
@@ -91,8 +93,7 @@ extension IKESA {
             response.append(.notify(NotifyPayload(messageType: error.notifyMessageType)))
             actions.append(.childSAFailed("CHILD_SA refused: \(error)"))
         }
-        state = .established(keys, InFlight())
-        self.peerIdentity = peerIdentity
+        state = .established(negotiated, peerIdentity, InFlight())
         return respond(exchange: .ikeAuth, messageID: messageID, payloads: response) + actions + [.established]
             + initialContact(payloads)
     }
@@ -140,7 +141,8 @@ extension IKESA {
     // MARK: Initiator: process_i
 
     mutating func processAuthResponse(_ payloads: [IKEPayload], now: Double) -> [IKEAction] {
-        guard case .authenticating(let exchange, let keys) = state else { return [] }
+        guard case .authenticating(let exchange, let negotiated) = state else { return [] }
+        let keys = negotiated.keys
         let notifies = payloads.compactMap { if case .notify(let n) = $0 { return n }; return nil }
         if notifies.contains(where: { $0.messageType == .authenticationFailed }) {
             return close("peer refused our authentication (AUTHENTICATION_FAILED)")
@@ -154,8 +156,7 @@ extension IKESA {
             counters.authenticationFailures[failure, default: 0] += 1
             return refuseResponder(failure, now: now)
         }
-        state = .established(keys, InFlight())   // IKE_SA_INIT's material: only `exchange` (this copy) still has it
-        self.peerIdentity = peerIdentity
+        state = .established(negotiated, peerIdentity, InFlight())   // IKE_SA_INIT's material: only `exchange` (this copy) still has it
         let established: [IKEAction] = [.established] + initialContact(payloads)
         if let error = notifies.first(where: { $0.messageType.rawValue < 16384 }) {
             return established + [.childSAFailed("CHILD_SA refused: \(error.messageType)")]

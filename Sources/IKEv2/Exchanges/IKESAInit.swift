@@ -30,7 +30,6 @@ extension IKESA {
     mutating func buildInitRequest(group: KeyExchangeMethod, _ exchange: inout InitExchange) throws -> [UInt8] {
         let keyExchange = try provider.makeKeyExchange(group)
         exchange.keyExchange = keyExchange
-        keyExchangeMethod = group
         if exchange.nonceInitiator.isEmpty { exchange.nonceInitiator = try provider.randomBytes(count: ourNonceLength) }
         var payloads: [IKEPayload] = []
         if let cookie = exchange.cookie { payloads.append(.notify(NotifyPayload(messageType: .cookie, notificationData: cookie))) }
@@ -48,7 +47,7 @@ extension IKESA {
         if configuration.fragmentation.supported {   // RFC 7383 2.3
             payloads.append(.notify(NotifyPayload(messageType: .ikev2FragmentationSupported)))
         }
-        payloads += redirectAnnouncement()   // RFC 5685 (RedirectFollowing.swift)
+        payloads += redirectAnnouncement(&exchange)   // RFC 5685 (RedirectFollowing.swift)
         let message = IKEMessage(header: header(exchange: .ikeSAInit, messageID: 0, response: false), payloads: payloads)
         let bytes = Array(message.bytes.readableBytesView)
         exchange.initiatorInitMessage = bytes
@@ -64,7 +63,7 @@ extension IKESA {
             guard data.count == 2 else { counters.unexpected += 1; return [] }
             let wanted = KeyExchangeMethod(rawValue: UInt16(data[0]) << 8 | UInt16(data[1]))
             let offered = configuration.ikeProposals.flatMap { $0.transforms(ofType: .keyExchangeMethod) }
-            guard wanted != keyExchangeMethod, offered.contains(where: { $0.id == wanted.rawValue }) else {
+            guard wanted != initExchange?.keyExchange?.method, offered.contains(where: { $0.id == wanted.rawValue }) else {
                 _ = taskManager.abandonOutstanding()
                 return close("peer wants key exchange \(wanted), which we do not offer")
             }
@@ -73,7 +72,7 @@ extension IKESA {
         if let cookieNotify = message.notify(.cookie) {
             // 2.6: repeat the request with the cookie as the first payload.
             guard case .negotiatingInit(var exchange) = state, exchange.cookie != cookieNotify.notificationData,
-                  (1...64).contains(cookieNotify.notificationData.count), let group = keyExchangeMethod else {
+                  (1...64).contains(cookieNotify.notificationData.count), let group = exchange.keyExchange?.method else {
                 counters.unexpected += 1
                 return []
             }
@@ -93,7 +92,7 @@ extension IKESA {
               sa.proposals.count == 1,
               ProposalSelection.isValidChoice(sa.proposals[0], from: configuration.ikeProposals),
               case .keyExchange(let ke)? = message.payloads.first(where: { $0.type == .keyExchange }),
-              ke.group == keyExchangeMethod,
+              ke.group == exchange.keyExchange?.method,
               case .nonce(let nonce)? = message.payloads.first(where: { $0.type == .nonce }),
               let received = message.receivedBytes else {
             counters.unexpected += 1
@@ -110,9 +109,12 @@ extension IKESA {
         } catch {
             return close("IKE_SA_INIT key derivation failed: \(error)")
         }
-        detectNAT(message.notifies, responderSPI: message.header.responderSPI)
-        fragmentationNegotiated = configuration.fragmentation.supported && message.notify(.ikev2FragmentationSupported) != nil
-        state = .authenticating(exchange, keys)
+        let negotiated = Negotiated(
+            keys: keys, keyExchangeMethod: ke.group,
+            natDetection: detectNAT(message.notifies, responderSPI: message.header.responderSPI),
+            fragmentationNegotiated: configuration.fragmentation.supported && message.notify(.ikev2FragmentationSupported) != nil,
+            announcedRedirectSupport: exchange.announcedRedirectSupport)
+        state = .authenticating(exchange, negotiated)
         return startAuth(now: now)
     }
 
@@ -154,7 +156,6 @@ extension IKESA {
         do {
             let keyExchange = try provider.makeKeyExchange(group)
             exchange.keyExchange = keyExchange
-            keyExchangeMethod = group
             exchange.nonceInitiator = nonce.nonceData
             exchange.nonceResponder = try provider.randomBytes(count: ourNonceLength)
             exchange.initiatorInitMessage = Array(received.readableBytesView)
@@ -173,16 +174,16 @@ extension IKESA {
             }
             if configuration.usesPublicKeys, exchange.peerSignatureHashAlgorithms != nil { payloads.append(signatureHashAlgorithmsNotify) }
             // 2.23: answer NAT detection only when the initiator asked for it.
-            detectNAT(message.notifies, responderSPI: 0)
+            let natDetection = detectNAT(message.notifies, responderSPI: 0)
             if natDetection != nil,
                let nat = try? NATDetection.notifies(provider: provider, initiatorSPI: initiatorSPI,
                                                     responderSPI: responderSPI, local: local, remote: remote) {
                 payloads += nat.map(IKEPayload.notify)
             }
-            peerSupportsRedirect = message.notify(.redirectSupported) != nil   // RFC 5685 5
+            let peerSupportsRedirect = message.notify(.redirectSupported) != nil   // RFC 5685 5
             // RFC 7383 2.3: answer the announcement only when we support it too.
-            if configuration.fragmentation.supported, message.notify(.ikev2FragmentationSupported) != nil {
-                fragmentationNegotiated = true
+            let fragmentationNegotiated = configuration.fragmentation.supported && message.notify(.ikev2FragmentationSupported) != nil
+            if fragmentationNegotiated {
                 payloads.append(.notify(NotifyPayload(messageType: .ikev2FragmentationSupported)))
             }
             let response = IKEMessage(header: header(exchange: .ikeSAInit, messageID: 0, response: true), payloads: payloads)
@@ -190,7 +191,9 @@ extension IKESA {
             exchange.responderInitMessage = bytes
             let keys = try deriveIKESAKeys(chosen: chosen, peerPublicValue: ke.keyExchangeData, &exchange)
             taskManager.responseSent([bytes], messageID: 0, requestDigest: respondingToDigest)
-            state = .authenticating(exchange, keys)
+            state = .authenticating(exchange, Negotiated(keys: keys, keyExchangeMethod: group, natDetection: natDetection,
+                                                         fragmentationNegotiated: fragmentationNegotiated,
+                                                         peerSupportsRedirect: peerSupportsRedirect))
             return [.send(bytes)]
         } catch {
             // A bad public value (wrong length, off the curve) ends the attempt.
@@ -212,16 +215,18 @@ extension IKESA {
         if payloads.contains(where: { $0.type == .certificateRequest }) { exchange.peerRequestedCertificates = true }
     }
 
-    /// NAT detection on the peer's IKE_SA_INIT (2.23). The initiator then floats to UDP
-    /// 4500 for IKE_AUTH and everything after; the responder answers where requests come from.
-    mutating func detectNAT(_ notifies: [NotifyPayload], responderSPI spiR: UInt64) {
+    /// NAT detection on the peer's IKE_SA_INIT (2.23): what it found (nil: the peer sent no
+    /// NAT_DETECTION notifies). The initiator then floats to UDP 4500 for IKE_AUTH and
+    /// everything after; the responder answers where requests come from.
+    mutating func detectNAT(_ notifies: [NotifyPayload], responderSPI spiR: UInt64) -> NATDetectionResult? {
         let (at, from) = receivedEndpoints ?? (local, remote)
         guard let result = try? NATDetection.evaluate(provider: provider, notifies: notifies, initiatorSPI: initiatorSPI,
-                                                      responderSPI: spiR, local: at, remote: from) else { return }
-        natDetection = result
-        guard result.natDetected, isOriginalInitiator else { return }
-        local.port = IKEEndpoint.natTraversalPort
-        if remote.port == IKEEndpoint.ikePort { remote.port = IKEEndpoint.natTraversalPort }
+                                                      responderSPI: spiR, local: at, remote: from) else { return nil }
+        if result.natDetected, isOriginalInitiator {
+            local.port = IKEEndpoint.natTraversalPort
+            if remote.port == IKEEndpoint.ikePort { remote.port = IKEEndpoint.natTraversalPort }
+        }
+        return result
     }
 
     /// Answers IKE_SA_INIT with an error notify (unencrypted, responder SPI zero) and ends.

@@ -35,7 +35,10 @@ struct RekeyedIKESAMaterial {
     var responderSPI: UInt64
     /// Whether we initiated the exchange (then we are the new SA's original initiator).
     var weInitiated: Bool
-    var keys: IKESAKeyContext
+    /// The old IKE_SA's, with the new keys and key exchange method (2.18).
+    var negotiated: IKESA.Negotiated
+    /// The old IKE_SA's: the rekey happens inside the authenticated IKE_SA.
+    var peerIdentity: IdentificationPayload
     /// Ni and Nr of the exchange (for the collision rule).
     var nonces: [[UInt8]]
 }
@@ -101,14 +104,13 @@ extension IKESA {
               let peerSPI = Optional(sa.proposals[0].spi.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }), peerSPI != 0,
               let nonce = payloads.nonce, let ke = payloads.keyExchange, ke.group == pending.keyExchange.method,
               let shared = try? pending.keyExchange.sharedSecret(peerPublicValue: ke.keyExchangeData),
-              let keys = try? rekeyedKeyContext(chosen: sa.proposals[0], sharedSecret: shared, nonces: (pending.nonce, nonce.nonceData),
-                                                 spis: (pending.spi, peerSPI), weInitiated: true) else {
+              let ours = try? rekeyedMaterial(chosen: sa.proposals[0], group: ke.group, sharedSecret: shared,
+                                              nonces: (pending.nonce, nonce.nonceData), spis: (pending.spi, peerSPI), weInitiated: true)
+        else {
             counters.unexpected += 1
             if let peer = inFlight?.peerIKERekey { return adoptPeerIKERekey(peer, now: now) }
             return [.ikeSARekeyFailed("malformed IKE_SA rekey response", retry: true)]
         }
-        let ours = RekeyedIKESAMaterial(initiatorSPI: pending.spi, responderSPI: peerSPI, weInitiated: true, keys: keys,
-                                        nonces: [pending.nonce, nonce.nonceData])
         guard let peer = inFlight?.peerIKERekey else {
             // No collision: the new SA takes the CHILD_SAs, we delete the old one (1.3.2).
             return promote(ours) + deleteRekeyedIKESA(now: now)
@@ -148,7 +150,7 @@ extension IKESA {
         let ownRequest = taskManager.outstandingContext
         guard ownRequest == nil || ownRequest == .rekeyIKESA, let inFlight, inFlight.peerIKERekey == nil,
               inFlight.pendingChildDeletion == nil, inFlight.deferredOutbound.isEmpty, inFlight.collidingPeerRekey == nil,
-              deleteAfterInstall.isEmpty else {   // our Delete waits for an install: it must go out on this IKE_SA
+              inFlight.deleteAfterInstall.isEmpty else {   // our Delete waits for an install: it must go out on this IKE_SA
             return refuse(.temporaryFailure, "busy (another exchange in progress)")
         }
         guard let sa = payloads.securityAssociation, let nonce = payloads.nonce, (16...256).contains(nonce.nonceData.count) else {
@@ -167,7 +169,7 @@ extension IKESA {
         guard let ourSPI = try? Self.randomSPI(provider), let ourNonce = try? provider.randomBytes(count: ourNonceLength),
               let exchange = try? provider.makeKeyExchange(group),
               let shared = try? exchange.sharedSecret(peerPublicValue: ke.keyExchangeData),
-              let keys = try? rekeyedKeyContext(chosen: chosen, sharedSecret: shared, nonces: (nonce.nonceData, ourNonce),
+              let created = try? rekeyedMaterial(chosen: chosen, group: group, sharedSecret: shared, nonces: (nonce.nonceData, ourNonce),
                                                  spis: (peerSPI, ourSPI), weInitiated: false) else {
             return refuse(.invalidSyntax, "bad KE or key derivation failed")
         }
@@ -178,8 +180,6 @@ extension IKESA {
             .nonce(NoncePayload(nonceData: ourNonce)),
             .keyExchange(KeyExchangePayload(group: group, keyExchangeData: exchange.publicValue)),
         ])
-        let created = RekeyedIKESAMaterial(initiatorSPI: peerSPI, responderSPI: ourSPI, weInitiated: false, keys: keys,
-                                           nonces: [nonce.nonceData, ourNonce])
         if inFlight.pendingIKERekey != nil {
             // 2.8.2: our own rekey is in flight; its response decides which new SA survives.
             self.inFlight?.peerIKERekey = created
@@ -227,25 +227,27 @@ extension IKESA {
         return actions.isEmpty ? close("rekeyed") : actions
     }
 
-    /// A new IKE_SA with this one's configuration, endpoints and NAT state, message IDs at 0.
+    /// A new IKE_SA with this one's configuration and endpoints, what `material` carries
+    /// (keys, NAT state, the peer's identity), message IDs at 0.
     func makeSuccessor(_ material: RekeyedIKESAMaterial) -> IKESA {
         var sa = IKESA(configuration: configuration, provider: provider, isOriginalInitiator: material.weInitiated,
                        local: local, remote: remote, initiatorSPI: material.initiatorSPI,
                        responderSPI: material.responderSPI, retransmission: taskManager.policy)
-        sa.natDetection = natDetection
-        sa.fragmentationNegotiated = fragmentationNegotiated
-        sa.peerSupportsRedirect = peerSupportsRedirect
-        sa.announcedRedirectSupport = announcedRedirectSupport
-        sa.state = .established(material.keys, InFlight())
+        sa.state = .established(material.negotiated, material.peerIdentity, InFlight())
         return sa
     }
 
-    /// The new SA's keys (2.18): SKEYSEED from the old SK_d with the old PRF, SK_* with the new one.
-    func rekeyedKeyContext(chosen: Proposal, sharedSecret: SecretBytes, nonces: (initiator: [UInt8], responder: [UInt8]),
-                           spis: (initiator: UInt64, responder: UInt64), weInitiated: Bool) throws -> IKESAKeyContext {
-        guard let old = keyContext, let prfID = chosen.pseudorandomFunction, let encryption = chosen.encryptionAlgorithm else {
+    /// The new SA (2.18): SKEYSEED from the old SK_d with the old PRF, SK_* with the new one;
+    /// what IKE_SA_INIT settled and the peer's identity carried over. Throws unless this
+    /// IKE_SA is established.
+    func rekeyedMaterial(chosen: Proposal, group: KeyExchangeMethod, sharedSecret: SecretBytes,
+                         nonces: (initiator: [UInt8], responder: [UInt8]),
+                         spis: (initiator: UInt64, responder: UInt64), weInitiated: Bool) throws -> RekeyedIKESAMaterial {
+        guard case .established(var negotiated, let peerIdentity, _) = state,
+              let prfID = chosen.pseudorandomFunction, let encryption = chosen.encryptionAlgorithm else {
             throw IKECryptoError.invalidLength(what: "chosen IKE proposal", requested: 0)
         }
+        let old = negotiated.keys
         let suite = EncryptionSuite(encryption: encryption, keyLengthBits: chosen.encryptionKeyLength.map(Int.init),
                                     integrity: chosen.integrityAlgorithm ?? .none)
         let prf = try provider.makePseudorandomFunction(prfID)
@@ -254,7 +256,10 @@ extension IKESA {
         let keys = try IKEKeyDerivation.ikeSAKeys(prf: prf, skeyseed: skeyseed, nonceInitiator: nonces.initiator,
                                                   nonceResponder: nonces.responder, initiatorSPI: spis.initiator.bigEndianBytes,
                                                   responderSPI: spis.responder.bigEndianBytes, suite: suite)
-        return try IKESAKeyContext(prf: prf, keys: keys, suite: suite, isOriginalInitiator: weInitiated, provider: provider)
+        negotiated.keys = try IKESAKeyContext(prf: prf, keys: keys, suite: suite, isOriginalInitiator: weInitiated, provider: provider)
+        negotiated.keyExchangeMethod = group
+        return RekeyedIKESAMaterial(initiatorSPI: spis.initiator, responderSPI: spis.responder, weInitiated: weInitiated,
+                                    negotiated: negotiated, peerIdentity: peerIdentity, nonces: [nonces.initiator, nonces.responder])
     }
 
     /// The IKE_SAs this one made by rekeying since the last call (the shell files them).

@@ -22,8 +22,8 @@ extension IKESA {
         guard taskManager.canSendRequest else { return close("deleted (exchange in flight, no Delete sent)") }
         // D(IKE) ends every CHILD_SA: no Delete of one waits any more, and no response that
         // would make one usable goes out after it.
-        deleteAfterInstall = [:]
-        heldResponse = nil
+        inFlight?.deleteAfterInstall = [:]
+        inFlight?.heldResponse = nil
         let actions = sendRequest(exchange: .informational, kind: .deleteIKESA, payloads: [.delete(.ikeSA)], now: now)
         // Our CHILD_SAs go at once: the peer stops using them on receipt.
         let deletions = childSAs.map { IKEAction.delete($0) } + removeAllRekeyedChildSAs()

@@ -28,10 +28,10 @@
 extension IKESA {
     /// N(REDIRECT_SUPPORTED), or N(REDIRECTED_FROM) once redirected, for our IKE_SA_INIT
     /// request; nothing unless the configuration follows redirects.
-    mutating func redirectAnnouncement() -> [IKEPayload] {
+    func redirectAnnouncement(_ exchange: inout InitExchange) -> [IKEPayload] {
         guard configuration.followRedirects else { return [] }
-        announcedRedirectSupport = true
-        guard let from = redirectedFrom else { return [.notify(NotifyPayload(messageType: .redirectSupported))] }
+        exchange.announcedRedirectSupport = true
+        guard let from = exchange.redirectedFrom else { return [.notify(NotifyPayload(messageType: .redirectSupported))] }
         return [.notify(NotifyPayload(messageType: .redirectedFrom, notificationData: RedirectNotification(gateway: from).data))]
     }
 

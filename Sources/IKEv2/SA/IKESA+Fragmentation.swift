@@ -76,7 +76,7 @@ extension IKESA {
     /// retransmission would be).
     mutating func retransmittedRequestFragment(messageID: UInt32, number: UInt16) -> [IKEAction] {
         guard let datagrams = taskManager.requestFragmentReceived(messageID: messageID, fragmentNumber: number) else { return [] }
-        if heldResponse?.messageID == messageID {
+        if inFlight?.heldResponse?.messageID == messageID {
             taskManager.cachedResponseWithheld()
             counters.retransmitsAbsorbedWhileInstalling += 1
             return []

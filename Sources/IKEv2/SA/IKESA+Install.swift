@@ -14,6 +14,8 @@
 //   so do our other requests (`canSendRequest`), so that the Delete is the next one.
 // - any held response also holds our own requests (DPD, a rekey, an operator's command):
 //   the peer has not yet got what makes the IKE_SA or CHILD_SA usable.
+// Both waits live in the established IKE_SA's `InFlight` (IKESA+State.swift): a Delete of
+// the IKE_SA or its closing drops them with it, and no other phase can hold one.
 // Reports are idempotent through `heldResponse` and `deleteAfterInstall` themselves.
 // When the install failed, the response still goes out (the peer needs it to go on) and
 // the shell deletes the CHILD_SA with the peer, as after a hard expire.
@@ -26,37 +28,42 @@ extension IKESA {
     }
 
     /// Whether a response is held back for an install (a retransmitted request is absorbed).
-    public var holdsResponse: Bool { heldResponse != nil }
+    public var holdsResponse: Bool { inFlight?.heldResponse != nil }
 
     /// The shell installed (or failed to install) the CHILD_SA `child`. Returns what to do
-    /// now: the held response, the Delete that waited. Unknown or repeated reports: nothing.
+    /// now: the held response, the Delete that waited. Unknown or repeated reports, and
+    /// reports for an IKE_SA no longer established: nothing.
     public mutating func installCompleted(_ child: ChildSAReference, succeeded: Bool, now: Double) -> [IKEAction] {
+        guard var inFlight else { return [] }
         var actions: [IKEAction] = []
-        if var held = heldResponse, held.waitingFor.remove(child) != nil {
+        if var held = inFlight.heldResponse, held.waitingFor.remove(child) != nil {
             if held.waitingFor.isEmpty {
-                heldResponse = nil
+                inFlight.heldResponse = nil
                 actions += held.datagrams.map(IKEAction.send)
             } else {
-                heldResponse = held
+                inFlight.heldResponse = held
             }
         }
-        if let redundant = deleteAfterInstall.removeValue(forKey: child), phase == .established {
+        let redundant = inFlight.deleteAfterInstall.removeValue(forKey: child)
+        self.inFlight = inFlight
+        if let redundant, succeeded {
             // Failed: the shell deletes the new CHILD_SA with the peer; the old one stays in use.
-            if succeeded { actions += deleteChildSARequest(redundant, now: now) }
+            actions += deleteChildSARequest(redundant, now: now)
         }
         return actions
     }
 
     /// After a request was processed: the response to it (the one the task manager cached)
-    /// is held back until the installs it started complete.
+    /// is held back until the installs it started complete. Only an established IKE_SA
+    /// installs CHILD_SAs (IKE_AUTH establishes it before it answers).
     mutating func holdResponseForInstalls(_ actions: [IKEAction], messageID: UInt32) -> [IKEAction] {
         let installs = Set(actions.compactMap { action -> ChildSAReference? in
             if case .install(let child) = action { return child.reference }
             return nil
         })
-        guard !installs.isEmpty else { return actions }
+        guard !installs.isEmpty, inFlight != nil else { return actions }
         guard let response = taskManager.lastResponse, response.messageID == messageID else { return actions }
-        heldResponse = HeldResponse(messageID: messageID, datagrams: response.datagrams, waitingFor: installs)
+        inFlight?.heldResponse = HeldResponse(messageID: messageID, datagrams: response.datagrams, waitingFor: installs)
         var unsent = response.datagrams
         return actions.filter { action in
             guard case .send(let bytes) = action, let index = unsent.firstIndex(of: bytes) else { return true }

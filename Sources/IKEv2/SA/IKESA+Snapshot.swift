@@ -17,9 +17,10 @@ extension IKESA {
     /// The record of this IKE_SA; `times` are the gateway's timers of it. Throws
     /// `IKESARecordError.notRestorable` when the IKE_SA is not quiet (see above).
     public func snapshot(times: IKESARecord.Times) throws -> IKESARecord {
-        guard phase == .established, let keys = keyContext, let peerIdentity else {
+        guard case .established(let negotiated, let peerIdentity, _) = state else {
             throw IKESARecordError.notRestorable("not established (\(phase))")
         }
+        let keys = negotiated.keys
         if let reason = unquietReason { throw IKESARecordError.notRestorable(reason) }
         var outstandingLiveness: IKEDatagrams?
         if let kind = taskManager.outstandingContext {
@@ -32,8 +33,8 @@ extension IKESA {
         return IKESARecord(
             connection: configuration.name, isOriginalInitiator: isOriginalInitiator,
             initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: local, remote: remote,
-            natDetection: natDetection, fragmentationNegotiated: fragmentationNegotiated,
-            peerSupportsRedirect: peerSupportsRedirect, localIdentity: configuration.localIdentity,
+            natDetection: negotiated.natDetection, fragmentationNegotiated: negotiated.fragmentationNegotiated,
+            peerSupportsRedirect: negotiated.peerSupportsRedirect, localIdentity: configuration.localIdentity,
             peerIdentity: peerIdentity, prf: keys.prf.id, suite: keys.suite,
             skD: keys.keys.skD, skAi: keys.keys.skAi, skAr: keys.keys.skAr, skEi: keys.keys.skEi, skEr: keys.keys.skEr,
             messageIDs: IKESARecord.MessageIDs(
@@ -46,9 +47,9 @@ extension IKESA {
 
     /// Why a snapshot now would miss state, or nil when the IKE_SA is quiet.
     var unquietReason: String? {
-        if heldResponse != nil { return "a response waits for an install" }
-        if !deleteAfterInstall.isEmpty { return "a Delete waits for an install" }
         guard let inFlight else { return nil }
+        if inFlight.heldResponse != nil { return "a response waits for an install" }
+        if !inFlight.deleteAfterInstall.isEmpty { return "a Delete waits for an install" }
         if inFlight.pendingChildRekey != nil || inFlight.pendingChildDeletion != nil { return "a CHILD_SA exchange of ours is in flight" }
         if inFlight.pendingIKERekey != nil || inFlight.peerIKERekey != nil || !successors.isEmpty { return "an IKE_SA rekey is under way" }
         if inFlight.collidingPeerRekey != nil || !inFlight.deferredOutbound.isEmpty { return "a CHILD_SA rekey is completing" }
@@ -84,11 +85,11 @@ extension IKESA {
         var sa = IKESA(configuration: configuration, provider: provider, isOriginalInitiator: record.isOriginalInitiator,
                        local: record.local, remote: record.remote, initiatorSPI: record.initiatorSPI,
                        responderSPI: record.responderSPI, retransmission: retransmission)
-        sa.state = .established(keyContext, InFlight())
-        sa.natDetection = record.natDetection
-        sa.fragmentationNegotiated = record.fragmentationNegotiated
-        sa.peerSupportsRedirect = record.peerSupportsRedirect
-        sa.peerIdentity = record.peerIdentity
+        // The record carries neither the key exchange method nor our redirect announcement.
+        let negotiated = Negotiated(keys: keyContext, natDetection: record.natDetection,
+                                    fragmentationNegotiated: record.fragmentationNegotiated,
+                                    peerSupportsRedirect: record.peerSupportsRedirect)
+        sa.state = .established(negotiated, record.peerIdentity, InFlight())
         sa.rekeyGeneration = Int(record.rekeyGeneration)
         sa.childSAs = record.childSAs
         let ids = record.messageIDs

@@ -39,18 +39,6 @@ public struct IKESA {
     public internal(set) var local: IKEEndpoint
     /// The peer's end; follows the address/port authenticated messages come from, if NATed.
     public internal(set) var remote: IKEEndpoint
-    /// What NAT detection found in IKE_SA_INIT (nil: the peer sent no NAT_DETECTION notifies).
-    public internal(set) var natDetection: NATDetectionResult?
-    /// Both ends announced IKEV2_FRAGMENTATION_SUPPORTED in IKE_SA_INIT (RFC 7383 2.3).
-    public internal(set) var fragmentationNegotiated = false
-    /// The peer announced REDIRECT_SUPPORTED in its IKE_SA_INIT (RFC 5685; Redirect.swift).
-    public internal(set) var peerSupportsRedirect = false
-    /// We announced REDIRECT_SUPPORTED (or REDIRECTED_FROM) in our IKE_SA_INIT, so we follow
-    /// the gateway's N(REDIRECT) (RedirectFollowing.swift).
-    public internal(set) var announcedRedirectSupport = false
-    /// Initiator: the gateway that sent us here (RFC 5685 N(REDIRECTED_FROM)); set by the
-    /// shell before `start(now:)`.
-    public var redirectedFrom: RedirectNotification.Gateway?
     /// The fragments of the peer's request and of the response to ours being gathered
     /// (IKESA+Fragmentation.swift).
     var requestFragments = FragmentReassembly()
@@ -69,23 +57,12 @@ public struct IKESA {
     public internal(set) var rekeyedChildSAs: [RekeyedChildSA] = []
     var taskManager: TaskManager<IKEExchangeKind>
 
-    /// The key exchange method: offered (initiator, in IKE_SA_INIT), then negotiated. The
-    /// rest of IKE_SA_INIT's material lives in `state` until IKE_AUTH is done.
-    var keyExchangeMethod: KeyExchangeMethod?
-    /// New IKE_SAs made by rekeying, until the shell takes them (`takeSuccessors()`).
+    /// New IKE_SAs made by rekeying, until the shell takes them (`takeSuccessors()`). Not in a
+    /// phase: an outbox the shell empties after every input, filled as this IKE_SA becomes
+    /// rekeyed and possibly closed in the same step (IKESARekey.swift).
     var successors: [IKESASuccessor] = []
     /// The digest of the request being answered (for the response cache).
     var respondingToDigest: [UInt8] = []
-    /// CHILD_SAs whose install the shell started and has not reported yet, the response
-    /// held back until they are in place, and the Deletes that wait for them
-    /// (IKESA+Install.swift).
-    var heldResponse: HeldResponse?
-    var deleteAfterInstall: [ChildSAReference: ChildSAInstallation] = [:]
-    /// The peer's identity as authenticated in IKE_AUTH (nil before).
-    public internal(set) var peerIdentity: IdentificationPayload?
-    /// Initiator: IKE_AUTH asserts N(INITIAL_CONTACT) (RFC 7296 2.4). The shell sets it when
-    /// it holds no IKE_SA with the same identities (IKEAuth.swift).
-    public var sendsInitialContact = false
     /// How many rekeys led from the first IKE_SA to this one.
     public internal(set) var rekeyGeneration = 0
 
@@ -245,7 +222,7 @@ public struct IKESA {
         case .drop:
             return []
         case .resendCachedResponse(let bytes):
-            if heldResponse?.messageID == id {   // answered, but not yet usable: absorbed
+            if inFlight?.heldResponse?.messageID == id {   // answered, but not yet usable: absorbed
                 taskManager.cachedResponseWithheld()
                 counters.retransmitsAbsorbedWhileInstalling += 1
                 return []
@@ -253,7 +230,7 @@ public struct IKESA {
             return bytes.map(IKEAction.send)
         case .process:
             // The peer may not send the next request before it has our response (window 1).
-            if heldResponse != nil {
+            if inFlight?.heldResponse != nil {
                 counters.unexpected += 1
                 return []
             }
@@ -376,7 +353,11 @@ public struct IKESA {
 
     /// Whether a request of ours may go out now: the window is free (`TaskManager`), and no
     /// Delete waits for a CHILD_SA's install to complete (IKESA+Install.swift).
-    var canSendRequest: Bool { taskManager.canSendRequest && deleteAfterInstall.isEmpty && heldResponse == nil }
+    var canSendRequest: Bool {
+        guard taskManager.canSendRequest else { return false }
+        guard let inFlight else { return true }
+        return inFlight.deleteAfterInstall.isEmpty && inFlight.heldResponse == nil
+    }
 
     /// Ends the IKE_SA without a Delete: its peer no longer knows it (it restarted and
     /// asserted INITIAL_CONTACT on a new IKE_SA). Its CHILD_SAs are deleted here.
@@ -387,11 +368,9 @@ public struct IKESA {
     /// Ends the IKE_SA: deletes its CHILD_SAs and tells the shell.
     mutating func close(_ reason: String) -> [IKEAction] {
         guard phase != .closed else { return [] }
-        state = .closed   // IKE_SA_INIT's material (our key exchange's private value) and the keys go with it
+        state = .closed   // IKE_SA_INIT's material (our key exchange's private value), the keys, what waits for an install go with it
         let actions = childSAs.map { IKEAction.delete($0) } + removeAllRekeyedChildSAs()
         childSAs = []
-        heldResponse = nil
-        deleteAfterInstall = [:]
         requestFragments.reset()
         responseFragments.reset()
         return actions + [.closed(reason)]

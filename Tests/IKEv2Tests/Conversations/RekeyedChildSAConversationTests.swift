@@ -1,5 +1,6 @@
 import XCTest
 import IKEv2
+import VipsecTestSupport
 import IKECrypto
 @testable import IKEv2
 
@@ -8,7 +9,7 @@ import IKECrypto
 /// when the IKE_SA ends meanwhile.
 final class RekeyedChildSAConversationTests: XCTestCase {
     let provider = OpenSSLCryptoProvider()
-    typealias C = IKEConversationTests
+    typealias C = IKEConversation
 
     func established(delay: Double) throws -> C.Conversation {
         var alice = try C.configuration("alice"), bob = try C.configuration("bob")

@@ -1,5 +1,6 @@
 import XCTest
 import IKEv2
+import VipsecTestSupport
 import IKECrypto
 
 /// RFC 7383 between two of our IKE_SAs in memory, with the real OpenSSL crypto: an IKE_AUTH
@@ -7,7 +8,7 @@ import IKECrypto
 /// `fragment_size` octets.
 final class FragmentationConversationTests: XCTestCase {
     let provider = OpenSSLCryptoProvider()
-    typealias Conversation = IKEConversationTests.Conversation
+    typealias Conversation = IKEConversation.Conversation
 
     /// Fifty /24s: 50 x 16 octets of TS each way, IKE_AUTH well above 1280 octets.
     static func nets(_ second: UInt8) -> [TrafficSelector] {
@@ -17,7 +18,7 @@ final class FragmentationConversationTests: XCTestCase {
     static func configuration(_ name: String, _ policy: FragmentationPolicy, ike: String = "aes256gcm16-prfsha256-x25519")
         throws -> IKESAConfiguration {
         let isAlice = name == "alice"
-        var configuration = try IKEConversationTests.configuration(name, ike: ike, local: nets(isAlice ? 1 : 2),
+        var configuration = try IKEConversation.configuration(name, ike: ike, local: nets(isAlice ? 1 : 2),
                                                                    remote: nets(isAlice ? 2 : 1))
         configuration.fragmentation = policy
         return configuration
@@ -42,7 +43,7 @@ final class FragmentationConversationTests: XCTestCase {
             XCTAssertEqual(c.responder?.phase, .established, ike)
             XCTAssertTrue(c.initiator.fragmentationNegotiated)
             XCTAssertTrue(try XCTUnwrap(c.responder).fragmentationNegotiated)
-            let limit = FragmentationPolicy.default.maximumMessageSize(local: IKEConversationTests.alice)
+            let limit = FragmentationPolicy.default.maximumMessageSize(local: IKEConversation.alice)
             let initiatorSent = Self.sent(c.initiatorActions), responderSent = Self.sent(c.responderActions)
             XCTAssertGreaterThan(initiatorSent.count, 2, "IKE_SA_INIT, then IKE_AUTH in several fragments")
             XCTAssertGreaterThan(responderSent.count, 2)
@@ -56,7 +57,7 @@ final class FragmentationConversationTests: XCTestCase {
             XCTAssertEqual(c.responder?.counters.fragmentedMessagesSent, 1)
             XCTAssertEqual(c.initiator.counters.fragmentedMessagesReassembled, 1)
             XCTAssertEqual(c.responder?.counters.fragmentedMessagesReassembled, 1)
-            let installed = IKEConversationTests.installs(c.initiatorActions)
+            let installed = IKEConversation.installs(c.initiatorActions)
             XCTAssertEqual(installed.first?.localTrafficSelectors.count, 50, "every selector survived reassembly")
         }
     }
@@ -77,7 +78,7 @@ final class FragmentationConversationTests: XCTestCase {
         try c.run()
         XCTAssertEqual(c.initiator.phase, .established)
         XCTAssertEqual(c.responder?.counters.fragmentedMessagesReassembled, 1)
-        XCTAssertEqual(IKEConversationTests.installs(c.responderActions).count, 1, "processed once")
+        XCTAssertEqual(IKEConversation.installs(c.responderActions).count, 1, "processed once")
     }
 
     func testAForgedFragmentIsDroppedBeforeItIsKept() throws {
@@ -111,7 +112,7 @@ final class FragmentationConversationTests: XCTestCase {
         XCTAssertEqual(c.toInitiator.count, response.count, "the cached response once (for fragment 1), not once per fragment")
         XCTAssertTrue(c.toInitiator == response, "the cached response, unchanged")
         XCTAssertEqual(c.responder?.sequencerCounters.cachedResponsesResent, 1)
-        XCTAssertEqual(IKEConversationTests.installs(c.responderActions).count, 1, "processed once")
+        XCTAssertEqual(IKEConversation.installs(c.responderActions).count, 1, "processed once")
         try c.run()
         XCTAssertEqual(c.initiator.phase, .established)
     }

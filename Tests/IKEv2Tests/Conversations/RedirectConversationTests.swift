@@ -1,14 +1,15 @@
 import XCTest
 @testable import IKEv2
 import IKECrypto
+import VipsecTestSupport
 
 /// RFC 5685 5 between two of our IKE_SAs: the responder asks its peer to move.
 final class RedirectConversationTests: XCTestCase {
     let provider = OpenSSLCryptoProvider()
 
-    func established() throws -> IKEConversationTests.Conversation {
-        var c = try IKEConversationTests.Conversation(initiator: IKEConversationTests.configuration("alice"),
-                                                      responder: IKEConversationTests.configuration("bob"), provider: provider)
+    func established() throws -> IKEConversation.Conversation {
+        var c = try IKEConversation.Conversation(initiator: IKEConversation.configuration("alice"),
+                                                      responder: IKEConversation.configuration("bob"), provider: provider)
         try c.establish()
         XCTAssertEqual(c.responder?.phase, .established)
         return c

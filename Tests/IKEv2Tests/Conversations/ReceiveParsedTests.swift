@@ -1,5 +1,6 @@
 import IKECrypto
 import IKEv2
+import VipsecTestSupport
 import NIOCore
 import XCTest
 
@@ -7,7 +8,7 @@ import XCTest
 /// IKE_SA_INIT it parsed already instead of the datagram. It must act as `receive(datagram)`.
 final class ReceiveParsedTests: XCTestCase {
     let provider = OpenSSLCryptoProvider()
-    typealias T = IKEConversationTests
+    typealias T = IKEConversation
 
     /// The initiator's first IKE_SA_INIT datagram and a fresh responder for it.
     func initRequestAndResponder() throws -> ([UInt8], IKESA) {

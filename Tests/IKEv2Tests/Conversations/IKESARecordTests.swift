@@ -7,7 +7,7 @@ import VipsecTestSupport
 /// written to octets and restored on "another node" continues the conversation with the
 /// real peer model (our own IKESA, OpenSSL crypto) as if nothing had happened.
 final class IKESARecordTests: XCTestCase {
-    typealias C = IKEConversationTests
+    typealias C = IKEConversation
     let provider = OpenSSLCryptoProvider()
     let times = IKESARecord.Times(established: 1_796_000_000.25, rekeyDue: 1_796_003_000, expiry: nil, nextLiveness: 1_796_000_030)
 

@@ -1,5 +1,6 @@
 import XCTest
 import IKEv2
+import VipsecTestSupport
 import IKECrypto
 
 /// Alice (172.16.0.2, behind a masquerading NAT 192.0.2.1) initiates to bob (192.0.2.100).
@@ -22,8 +23,8 @@ final class NATConversationTests: XCTestCase {
     /// Runs the exchange; `throughNAT: false` delivers with the real addresses (no NAT).
     func establish(throughNAT: Bool) throws -> (alice: IKESA, bob: IKESA, aliceInstall: ChildSAInstallation?,
                                                  bobInstall: ChildSAInstallation?, bobSaw: [IKEEndpoint]) {
-        let aliceConf = try IKEConversationTests.configuration("alice")
-        let bobConf = try IKEConversationTests.configuration("bob")
+        let aliceConf = try IKEConversation.configuration("alice")
+        let bobConf = try IKEConversation.configuration("bob")
         var alice = try IKESA.initiator(configuration: aliceConf, provider: provider,
                                         local: Self.alicePrivate, remote: Self.bob)
         var bob: IKESA?

@@ -1,126 +1,19 @@
 import XCTest
 import IKEv2
 import IKECrypto
+import VipsecTestSupport
 
 /// Two of our IKE_SAs talking in memory, messages delivered one at a time, with the real
 /// OpenSSL crypto. Each case runs with either side as initiator where the roles matter.
 final class IKEConversationTests: XCTestCase {
-    static let alice = IKEEndpoint(address: [192, 0, 2, 1], port: 500)
-    static let bob = IKEEndpoint(address: [198, 51, 100, 2], port: 500)
+    /// The pair of IKE_SAs, the configurations: VipsecTestSupport/IKEConversation.swift.
+    typealias Conversation = IKEConversation.Conversation
     let provider = OpenSSLCryptoProvider()
-
-    static func fqdn(_ name: String) -> IdentificationPayload {
-        IdentificationPayload(idType: .fqdn, identificationData: Array(name.utf8))
-    }
-
-    static func net(_ a: UInt8) -> TrafficSelector { .ipv4([10, a, 0, 0], [10, a, 255, 255]) }
-
-    /// Configuration of `name` (alice: 10.1/16 behind her, bob: 10.2/16).
-    static func configuration(_ name: String, ike: String = "aes256gcm16-prfsha256-x25519",
-                              esp: String = "aes256gcm16", psk: String = "swordfish",
-                              mode: ChildSAMode = .tunnel, local: [TrafficSelector]? = nil,
-                              remote: [TrafficSelector]? = nil) throws -> IKESAConfiguration {
-        let isAlice = name == "alice"
-        let child = ChildSAConfiguration(
-            name: "net", espProposals: try ProposalSyntax.parse(esp, protocolID: .esp),
-            localTrafficSelectors: local ?? [net(isAlice ? 1 : 2)], remoteTrafficSelectors: remote ?? [net(isAlice ? 2 : 1)],
-            mode: mode)
-        return IKESAConfiguration(
-            name: "gw", ikeProposals: try ProposalSyntax.parse(ike, protocolID: .ike),
-            localIdentity: fqdn(name), remoteIdentity: fqdn(isAlice ? "bob" : "alice"),
-            presharedKey: SecretBytes(Array(psk.utf8)), child: child, reqid: isAlice ? 1 : 2)
-    }
-
-    /// A pair of IKE_SAs and the wire between them.
-    struct Conversation {
-        var initiator: IKESA
-        var responder: IKESA?
-        let responderConfiguration: IKESAConfiguration
-        let provider: any IKECryptoProvider
-        var now: Double = 0
-        /// Every action each side produced, in order.
-        var initiatorActions: [IKEAction] = []
-        var responderActions: [IKEAction] = []
-        /// Datagrams on the wire, not yet delivered.
-        var toResponder: [[UInt8]] = []
-        var toInitiator: [[UInt8]] = []
-        /// Whether each side's installs are reported done as soon as they start (the shell
-        /// of a kernel that never fails); false: the test calls `installCompleted` itself.
-        var installsCompleteAtOnce = true
-
-        init(initiator: IKESAConfiguration, responder: IKESAConfiguration, provider: any IKECryptoProvider) throws {
-            self.initiator = try IKESA.initiator(configuration: initiator, provider: provider,
-                                                 local: IKEConversationTests.alice, remote: IKEConversationTests.bob)
-            self.responderConfiguration = responder
-            self.provider = provider
-        }
-
-        mutating func record(_ actions: [IKEAction], fromInitiator: Bool) {
-            for action in actions {
-                if case .send(let bytes) = action {
-                    if fromInitiator { toResponder.append(bytes) } else { toInitiator.append(bytes) }
-                }
-            }
-            if fromInitiator { initiatorActions += actions } else { responderActions += actions }
-        }
-
-        mutating func start() { record(initiator.start(now: now), fromInitiator: true) }
-
-        /// --> one datagram to the responder (creating it on the first IKE_SA_INIT).
-        mutating func deliverToResponder() throws {
-            let bytes = toResponder.removeFirst()
-            if responder == nil {
-                let spi = bytes.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-                responder = try IKESA.responder(configuration: responderConfiguration, provider: provider,
-                                                local: IKEConversationTests.bob, remote: IKEConversationTests.alice,
-                                                initiatorSPI: spi)
-            }
-            record(installsCompleteAtOnce ? responder!.receiveInstalling(bytes, now: now) : responder!.receive(bytes, now: now),
-                   fromInitiator: false)
-        }
-
-        /// <-- one datagram to the initiator.
-        mutating func deliverToInitiator() {
-            let bytes = toInitiator.removeFirst()
-            record(installsCompleteAtOnce ? initiator.receiveInstalling(bytes, now: now) : initiator.receive(bytes, now: now),
-                   fromInitiator: true)
-        }
-
-        /// IKE_SA_INIT and IKE_AUTH to the end, then forgets their actions (the test looks at
-        /// what comes after); the caller checks that both sides are established.
-        mutating func establish() throws {
-            start()
-            try run()
-            initiatorActions = []
-            responderActions = []
-        }
-
-        /// Starts a rekey of the first CHILD_SA from the responder's side or the initiator's.
-        mutating func rekeyFirstChildSA(byResponder: Bool, now: Double) {
-            if byResponder {
-                record(responder!.rekeyChildSA(inboundSPI: responder!.childSAs[0].inbound.spi, now: now), fromInitiator: false)
-            } else {
-                record(initiator.rekeyChildSA(inboundSPI: initiator.childSAs[0].inbound.spi, now: now), fromInitiator: true)
-            }
-        }
-
-        /// Delivers everything until the wire is quiet.
-        mutating func run() throws {
-            while !toResponder.isEmpty || !toInitiator.isEmpty {
-                if !toResponder.isEmpty { try deliverToResponder() }
-                if !toInitiator.isEmpty { deliverToInitiator() }
-            }
-        }
-    }
-
-    static func installs(_ actions: [IKEAction]) -> [ChildSAInstallation] {
-        actions.compactMap { if case .install(let c) = $0 { return c }; return nil }
-    }
 
     func establish(ike: String = "aes256gcm16-prfsha256-x25519", esp: String = "aes256gcm16",
                    file: StaticString = #filePath, line: UInt = #line) throws -> Conversation {
-        var conversation = try Conversation(initiator: Self.configuration("alice", ike: ike, esp: esp),
-                                            responder: Self.configuration("bob", ike: ike, esp: esp), provider: provider)
+        var conversation = try Conversation(initiator: IKEConversation.configuration("alice", ike: ike, esp: esp),
+                                            responder: IKEConversation.configuration("bob", ike: ike, esp: esp), provider: provider)
         conversation.start()
         try conversation.run()
         XCTAssertEqual(conversation.initiator.phase, .established, "\(conversation.initiatorActions) \(conversation.responderActions)", file: file, line: line)
@@ -149,13 +42,13 @@ final class IKEConversationTests: XCTestCase {
         ]
         for (ike, esp, encryptionKeyLength) in cases {
             let conversation = try establish(ike: ike, esp: esp)
-            let mine = Self.installs(conversation.initiatorActions).first
-            let theirs = Self.installs(conversation.responderActions).first
+            let mine = IKEConversation.installs(conversation.initiatorActions).first
+            let theirs = IKEConversation.installs(conversation.responderActions).first
             assertMirrored(mine, theirs)
             XCTAssertEqual(mine?.inbound.encryptionKey.count, encryptionKeyLength, ike)
-            XCTAssertEqual(mine?.localTrafficSelectors, [Self.net(1)], ike)
+            XCTAssertEqual(mine?.localTrafficSelectors, [IKEConversation.net(1)], ike)
             XCTAssertEqual(mine?.mode, .tunnel)
-            XCTAssertEqual(mine?.inbound.source, Self.bob.address)
+            XCTAssertEqual(mine?.inbound.source, IKEConversation.bob.address)
             XCTAssertEqual(conversation.initiatorActions.filter { $0 == .established }.count, 1, ike)
             // Two exchanges: two requests, two responses.
             XCTAssertEqual(conversation.initiatorActions.filter { if case .send = $0 { return true }; return false }.count, 2)
@@ -164,7 +57,7 @@ final class IKEConversationTests: XCTestCase {
 
     func testKeysNeverAppearInDescriptions() throws {
         let conversation = try establish()
-        guard let child = Self.installs(conversation.initiatorActions).first else { return XCTFail() }
+        guard let child = IKEConversation.installs(conversation.initiatorActions).first else { return XCTFail() }
         let key = child.inbound.encryptionKey.unprotectedCopy().map { String(format: "%02x", $0) }.joined()
         for text in [String(describing: child), String(describing: child.inbound), String(describing: conversation.initiatorActions)] {
             XCTAssertFalse(text.contains(key.prefix(16)), text)
@@ -175,8 +68,8 @@ final class IKEConversationTests: XCTestCase {
     func testInvalidKEPayloadMakesTheInitiatorRetryWithTheSuggestedGroup() throws {
         // Alice offers x25519 first, then ecp256; Bob accepts only ecp256.
         var conversation = try Conversation(
-            initiator: Self.configuration("alice", ike: "aes256gcm16-prfsha256-x25519-ecp256"),
-            responder: Self.configuration("bob", ike: "aes256gcm16-prfsha256-ecp256"), provider: provider)
+            initiator: IKEConversation.configuration("alice", ike: "aes256gcm16-prfsha256-x25519-ecp256"),
+            responder: IKEConversation.configuration("bob", ike: "aes256gcm16-prfsha256-ecp256"), provider: provider)
         conversation.start()
         try conversation.deliverToResponder()
         // <-- N(INVALID_KE_PAYLOAD, 19); the responder keeps no state.
@@ -187,31 +80,31 @@ final class IKEConversationTests: XCTestCase {
         try conversation.run()
         XCTAssertEqual(conversation.initiator.phase, .established)
         XCTAssertEqual(conversation.responder?.phase, .established)
-        assertMirrored(Self.installs(conversation.initiatorActions).first, Self.installs(conversation.responderActions).first)
+        assertMirrored(IKEConversation.installs(conversation.initiatorActions).first, IKEConversation.installs(conversation.responderActions).first)
     }
 
     func testNoCommonIKEProposalFailsBothSides() throws {
         var conversation = try Conversation(
-            initiator: Self.configuration("alice", ike: "aes128-sha256-ecp256"),
-            responder: Self.configuration("bob", ike: "aes256gcm16-prfsha256-x25519"), provider: provider)
+            initiator: IKEConversation.configuration("alice", ike: "aes128-sha256-ecp256"),
+            responder: IKEConversation.configuration("bob", ike: "aes256gcm16-prfsha256-x25519"), provider: provider)
         conversation.start()
         try conversation.run()
         XCTAssertEqual(conversation.initiator.phase, .closed)
         XCTAssertTrue(conversation.initiatorActions.contains { if case .closed(let r) = $0 { return r.contains("NO_PROPOSAL_CHOSEN") }; return false },
                       "\(conversation.initiatorActions)")
-        XCTAssertTrue(Self.installs(conversation.responderActions).isEmpty)
+        XCTAssertTrue(IKEConversation.installs(conversation.responderActions).isEmpty)
     }
 
     func testWrongPSKIsAnsweredWithAuthenticationFailed() throws {
         for wrongSide in ["alice", "bob"] {
             var conversation = try Conversation(
-                initiator: Self.configuration("alice", psk: wrongSide == "alice" ? "wrong" : "swordfish"),
-                responder: Self.configuration("bob", psk: wrongSide == "bob" ? "wrong" : "swordfish"), provider: provider)
+                initiator: IKEConversation.configuration("alice", psk: wrongSide == "alice" ? "wrong" : "swordfish"),
+                responder: IKEConversation.configuration("bob", psk: wrongSide == "bob" ? "wrong" : "swordfish"), provider: provider)
             conversation.start()
             try conversation.run()
             XCTAssertEqual(conversation.initiator.phase, .closed, wrongSide)
             XCTAssertEqual(conversation.responder?.phase, .closed, wrongSide)
-            XCTAssertTrue(Self.installs(conversation.initiatorActions + conversation.responderActions).isEmpty)
+            XCTAssertTrue(IKEConversation.installs(conversation.initiatorActions + conversation.responderActions).isEmpty)
             XCTAssertFalse(conversation.initiatorActions.contains(.established))
             XCTAssertTrue(conversation.initiatorActions.contains { if case .closed(let r) = $0 { return r.contains("AUTHENTICATION_FAILED") }; return false },
                           "\(wrongSide): \(conversation.initiatorActions)")
@@ -220,19 +113,19 @@ final class IKEConversationTests: XCTestCase {
 
     func testNoESPProposalLeavesTheIKESAUpWithoutChild() throws {
         var conversation = try Conversation(
-            initiator: Self.configuration("alice", esp: "aes128-sha256"),
-            responder: Self.configuration("bob", esp: "aes256gcm16"), provider: provider)
+            initiator: IKEConversation.configuration("alice", esp: "aes128-sha256"),
+            responder: IKEConversation.configuration("bob", esp: "aes256gcm16"), provider: provider)
         conversation.start()
         try conversation.run()
         XCTAssertEqual(conversation.initiator.phase, .established)
-        XCTAssertTrue(Self.installs(conversation.initiatorActions + conversation.responderActions).isEmpty)
+        XCTAssertTrue(IKEConversation.installs(conversation.initiatorActions + conversation.responderActions).isEmpty)
         XCTAssertTrue(conversation.initiatorActions.contains { if case .childSAFailed(let r) = $0 { return r.contains("NO_PROPOSAL_CHOSEN") }; return false })
     }
 
     func testDisjointTrafficSelectorsAreUnacceptable() throws {
         var conversation = try Conversation(
-            initiator: Self.configuration("alice", remote: [Self.net(7)]),
-            responder: Self.configuration("bob"), provider: provider)
+            initiator: IKEConversation.configuration("alice", remote: [IKEConversation.net(7)]),
+            responder: IKEConversation.configuration("bob"), provider: provider)
         conversation.start()
         try conversation.run()
         XCTAssertEqual(conversation.initiator.phase, .established)
@@ -242,25 +135,25 @@ final class IKEConversationTests: XCTestCase {
     func testResponderNarrowsTrafficSelectors() throws {
         // Alice asks for all of 10.0.0.0/8 on Bob's side; Bob allows only 10.2.0.0/16.
         var conversation = try Conversation(
-            initiator: Self.configuration("alice", remote: [.ipv4([10, 0, 0, 0], [10, 255, 255, 255])]),
-            responder: Self.configuration("bob"), provider: provider)
+            initiator: IKEConversation.configuration("alice", remote: [.ipv4([10, 0, 0, 0], [10, 255, 255, 255])]),
+            responder: IKEConversation.configuration("bob"), provider: provider)
         conversation.start()
         try conversation.run()
-        let mine = Self.installs(conversation.initiatorActions).first
-        XCTAssertEqual(mine?.remoteTrafficSelectors, [Self.net(2)])
-        assertMirrored(mine, Self.installs(conversation.responderActions).first)
+        let mine = IKEConversation.installs(conversation.initiatorActions).first
+        XCTAssertEqual(mine?.remoteTrafficSelectors, [IKEConversation.net(2)])
+        assertMirrored(mine, IKEConversation.installs(conversation.responderActions).first)
     }
 
     func testTransportModeIsNegotiatedWithUseTransportMode() throws {
         let host = [TrafficSelector.ipv4([192, 0, 2, 1], [192, 0, 2, 1])]
         let peer = [TrafficSelector.ipv4([198, 51, 100, 2], [198, 51, 100, 2])]
         var conversation = try Conversation(
-            initiator: Self.configuration("alice", mode: .transport, local: host, remote: peer),
-            responder: Self.configuration("bob", mode: .transport, local: peer, remote: host), provider: provider)
+            initiator: IKEConversation.configuration("alice", mode: .transport, local: host, remote: peer),
+            responder: IKEConversation.configuration("bob", mode: .transport, local: peer, remote: host), provider: provider)
         conversation.start()
         try conversation.run()
-        XCTAssertEqual(Self.installs(conversation.initiatorActions).first?.mode, .transport)
-        XCTAssertEqual(Self.installs(conversation.responderActions).first?.mode, .transport)
+        XCTAssertEqual(IKEConversation.installs(conversation.initiatorActions).first?.mode, .transport)
+        XCTAssertEqual(IKEConversation.installs(conversation.responderActions).first?.mode, .transport)
     }
 }
 
@@ -268,9 +161,9 @@ final class IKEConversationTests: XCTestCase {
 final class IKEConversationRobustnessTests: XCTestCase {
     let provider = OpenSSLCryptoProvider()
 
-    func conversation() throws -> IKEConversationTests.Conversation {
-        try IKEConversationTests.Conversation(initiator: IKEConversationTests.configuration("alice"),
-                                              responder: IKEConversationTests.configuration("bob"), provider: provider)
+    func conversation() throws -> IKEConversation.Conversation {
+        try IKEConversation.Conversation(initiator: IKEConversation.configuration("alice"),
+                                              responder: IKEConversation.configuration("bob"), provider: provider)
     }
 
     func testLostResponseIsAnsweredFromTheCacheByteIdentical() throws {
@@ -291,7 +184,7 @@ final class IKEConversationRobustnessTests: XCTestCase {
         try c.deliverToResponder()
         XCTAssertEqual(c.toInitiator, [response], "the cached response, unchanged")
         XCTAssertEqual(c.responder?.sequencerCounters.cachedResponsesResent, 1)
-        XCTAssertEqual(IKEConversationTests.installs(c.responderActions).count, 1, "processed once")
+        XCTAssertEqual(IKEConversation.installs(c.responderActions).count, 1, "processed once")
         c.deliverToInitiator()
         XCTAssertEqual(c.initiator.phase, .established)
     }

@@ -1,13 +1,14 @@
 import XCTest
 @testable import IKEv2
 import IKECrypto
+import VipsecTestSupport
 
 /// Installs as actions and events (IKESA+Install.swift): the response that makes a CHILD_SA
 /// usable waits for `installCompleted`; a retransmitted request meanwhile is absorbed (no
 /// second install, RFC 7296 2.1), and once answered it gets the same response again.
 final class PendingInstallTests: XCTestCase {
     let provider = OpenSSLCryptoProvider()
-    typealias C = IKEConversationTests
+    typealias C = IKEConversation
 
     func conversation() throws -> C.Conversation {
         var c = try C.Conversation(initiator: C.configuration("alice"), responder: C.configuration("bob"), provider: provider)

@@ -1,12 +1,13 @@
 import XCTest
 import IKEv2
+import VipsecTestSupport
 import IKECrypto
 @testable import IKEv2
 
 /// CREATE_CHILD_SA: rekeying the CHILD_SA, with and without PFS, started by either side.
 final class CreateChildSAConversationTests: XCTestCase {
     let provider = OpenSSLCryptoProvider()
-    typealias C = IKEConversationTests
+    typealias C = IKEConversation
 
     func established(esp: String) throws -> C.Conversation {
         var c = try C.Conversation(initiator: C.configuration("alice", esp: esp),

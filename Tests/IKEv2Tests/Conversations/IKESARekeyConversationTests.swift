@@ -1,84 +1,13 @@
 import XCTest
 import IKEv2
 import IKECrypto
+import VipsecTestSupport
 @testable import IKEv2
-
-/// One endpoint holding several IKE_SAs by local SPI, the way the gateway does: datagrams
-/// are dispatched by SPI and the SAs a rekey makes are filed in the same step.
-struct RekeyEndpoint {
-    var sas: [UInt64: IKESA] = [:]
-    var actions: [IKEAction] = []
-    var outbox: [[UInt8]] = []
-    var unknownSPI = 0
-
-    init(_ sa: IKESA) { sas[sa.localSPI] = sa }
-
-    mutating func file(_ sa: IKESA, _ actions: [IKEAction]) {
-        var sa = sa
-        let successors = sa.takeSuccessors()
-        self.actions += actions
-        outbox += actions.compactMap { if case .send(let bytes) = $0 { return bytes }; return nil }
-        sas[sa.localSPI] = sa.phase == .closed ? nil : sa
-        for successor in successors { file(successor.sa, successor.actions) }
-    }
-
-    mutating func receive(_ bytes: [UInt8], now: Double) {
-        let initiatorSPI = bytes.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        let responderSPI = bytes.dropFirst(8).prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        let fromInitiator = bytes.count > 19 && bytes[19] & 0x08 != 0
-        guard var sa = sas[fromInitiator ? responderSPI : initiatorSPI] else { unknownSPI += 1; return }
-        let produced = sa.receiveInstalling(bytes, now: now)
-        file(sa, produced)
-    }
-
-    /// Runs `body` on the IKE_SA `spi` and files the result.
-    mutating func on(_ spi: UInt64, _ body: (inout IKESA) -> [IKEAction]) {
-        guard var sa = sas[spi] else { return }
-        let produced = body(&sa)
-        file(sa, produced)
-    }
-
-    /// The only established IKE_SA (nil if there are none or several).
-    var live: IKESA? {
-        let established = sas.values.filter { $0.phase == .established }
-        return established.count == 1 ? established[0] : nil
-    }
-
-    func count(_ match: (IKEAction) -> Bool) -> Int { actions.filter(match).count }
-}
-
-/// Alice and Bob with their IKE_SAs and the wire.
-struct RekeyWire {
-    var alice: RekeyEndpoint
-    var bob: RekeyEndpoint
-    var now: Double = 100
-
-    /// --> one datagram from Alice to Bob.
-    mutating func toBob() { let bytes = alice.outbox.removeFirst(); bob.receive(bytes, now: now) }
-    /// <-- one datagram from Bob to Alice.
-    mutating func toAlice() { let bytes = bob.outbox.removeFirst(); alice.receive(bytes, now: now) }
-
-    mutating func run() {
-        var steps = 0
-        while !alice.outbox.isEmpty || !bob.outbox.isEmpty, steps < 100 {
-            if !alice.outbox.isEmpty { toBob() }
-            if !bob.outbox.isEmpty { toAlice() }
-            steps += 1
-        }
-    }
-}
-
-func isCHILDInstallOrDelete(_ action: IKEAction) -> Bool {
-    switch action {
-    case .install, .delete, .activateOutbound: return true
-    default: return false
-    }
-}
 
 /// IKE_SA rekeying (RFC 7296 1.3.2, 2.18, 2.8.2): two of our endpoints in memory.
 final class IKESARekeyConversationTests: XCTestCase {
     let provider = OpenSSLCryptoProvider()
-    typealias C = IKEConversationTests
+    typealias C = IKEConversation
 
     func established(ike: String = "aes256gcm16-prfsha256-x25519",
                      file: StaticString = #filePath, line: UInt = #line) throws -> RekeyWire {
@@ -87,12 +16,9 @@ final class IKESARekeyConversationTests: XCTestCase {
         c.start()
         try c.run()
         XCTAssertEqual(c.initiator.phase, .established, file: file, line: line)
-        guard let bob = c.responder else { throw IKESARekeyRefusalTests.NotEstablished() }
+        guard let bob = c.responder else { throw C.NotEstablished() }
         return RekeyWire(alice: RekeyEndpoint(c.initiator), bob: RekeyEndpoint(bob))
     }
-
-    /// The message ID of a datagram (header octets 20-23).
-    static func messageID(_ bytes: [UInt8]) -> UInt32 { bytes[20..<24].reduce(0) { $0 << 8 | UInt32($1) } }
 
     func assertIKERekey(byBob: Bool, ike: String, file: StaticString = #filePath, line: UInt = #line) throws {
         var w = try established(ike: ike)
@@ -134,7 +60,7 @@ final class IKESARekeyConversationTests: XCTestCase {
         let childSPI = newAlice.childSAs[0].inbound.spi
         w.alice.actions = []
         w.alice.on(newAlice.localSPI) { $0.rekeyChildSA(inboundSPI: childSPI, now: 200) }
-        XCTAssertEqual(w.alice.outbox.first.map(Self.messageID), 0, file: file, line: line)
+        XCTAssertEqual(w.alice.outbox.first.map(C.messageID), 0, file: file, line: line)
         w.run()
         XCTAssertEqual(C.installs(w.alice.actions).count, 1, "CHILD_SA rekeyed under the new IKE_SA", file: file, line: line)
         XCTAssertEqual(w.alice.live?.childSAs.count, 1, file: file, line: line)

@@ -1,5 +1,6 @@
 import XCTest
 import IKEv2
+import VipsecTestSupport
 import IKECrypto
 @testable import IKEv2
 
@@ -8,7 +9,7 @@ import IKECrypto
 /// `rekeyOf` mark a rekey carries (the cluster keeps the rekeyed SA's sender by it).
 final class AdditionalChildSAConversationTests: XCTestCase {
     let provider = OpenSSLCryptoProvider()
-    typealias C = IKEConversationTests
+    typealias C = IKEConversation
 
     func established() throws -> C.Conversation {
         var c = try C.Conversation(initiator: C.configuration("alice", esp: "aes256gcm16"),
