@@ -63,6 +63,8 @@ extension IKESA {
         var authChild: ChildSAConfiguration
         var offeredChildSPI: UInt32 = 0
         var offeredChildProposals: [Proposal] = []
+        /// The IKE_AUTH message whose peer verification the shell runs (IKESA+PeerVerification.swift).
+        var verifying: PendingVerification?
 
         init(authChild: ChildSAConfiguration) {
             self.authChild = authChild
