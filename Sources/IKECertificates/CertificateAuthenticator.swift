@@ -63,12 +63,12 @@ public final class CertificateAuthenticator: PublicKeyAuthenticator, @unchecked 
     }
 
     public func verify(_ authentication: AuthenticationPayload, signedOctets: [UInt8], identity: IdentificationPayload,
-                       expectedIdentity: IdentificationPayload?, certificates: [CertificatePayload]) -> PeerAuthenticationFailure? {
+                       expectedIdentity: IdentificationPayload?, certificates: [CertificatePayload]) async -> PeerAuthenticationFailure? {
         guard let trust else { return .untrusted }
         let parsed = certificates.filter { $0.encoding == CertificatePayload.x509SignatureEncoding }
             .map { try? Certificate(derEncoded: $0.data) }
         guard let first = parsed.first, let leaf = first, let leafDER = certificates.first?.data else { return .noCertificate }
-        if let failure = trust.validate(leaf: leaf, intermediates: parsed.dropFirst().compactMap { $0 }) { return failure }
+        if let failure = await trust.validate(leaf: leaf, intermediates: parsed.dropFirst().compactMap { $0 }) { return failure }
         if let expectedIdentity, !CertificateIdentity.same(expectedIdentity, identity) { return .identityMismatch }
         guard CertificateIdentity.matches(identity, certificate: leaf) else { return .identityMismatch }
         guard let key = try? SignatureKey.publicKey(certificateDER: leafDER) else { return .noCertificate }

@@ -3,7 +3,6 @@
 // constraints), then revocation (CRL files) and the key usage of the end entity
 // (digitalSignature or nonRepudiation when the extension is present, RFC 4945 5.1.3.2).
 
-import Dispatch
 import Foundation
 import IKEv2
 import SwiftASN1
@@ -23,18 +22,18 @@ public struct CertificateTrust: Sendable {
     }
 
     /// Validates `leaf` with `intermediates` (as received in CERT payloads); nil when it
-    /// chains to an anchor, is valid now, unrevoked and usable for signatures.
-    public func validate(leaf: Certificate, intermediates: [Certificate]) -> PeerAuthenticationFailure? {
+    /// chains to an anchor, is valid now, unrevoked and usable for signatures. Asynchronous
+    /// as swift-certificates' verifier is; the IKE shell awaits it off its event loop
+    /// (`IKEAction.verifyPeer`).
+    public func validate(leaf: Certificate, intermediates: [Certificate]) async -> PeerAuthenticationFailure? {
         let time = now()
         if leaf.notValidBefore > time || leaf.notValidAfter < time { return .expired }
         if let usage = try? leaf.extensions.keyUsage, !usage.digitalSignature, !usage.nonRepudiation { return .untrusted }
-        let anchors = self.anchors
-        let result = Self.runBlocking { () -> [Certificate]? in
-            var verifier = Verifier(rootCertificates: CertificateStore(anchors)) { RFC5280Policy(validationTime: time) }
-            switch await verifier.validate(leaf: leaf, intermediates: CertificateStore(intermediates)) {
-            case .validCertificate(let chain): return Array(chain)
-            case .couldNotValidate: return nil
-            }
+        var verifier = Verifier(rootCertificates: CertificateStore(anchors)) { RFC5280Policy(validationTime: time) }
+        let result: [Certificate]?
+        switch await verifier.validate(leaf: leaf, intermediates: CertificateStore(intermediates)) {
+        case .validCertificate(let chain): result = Array(chain)
+        case .couldNotValidate: result = nil
         }
         guard let chain = result else {
             // Tell an expired CA apart from an unknown one: the same chain judged at its own time.
@@ -50,23 +49,7 @@ public struct CertificateTrust: Sendable {
     }
 
     static func der(_ certificate: Certificate) -> [UInt8] { DERBytes.of(certificate) }
-
-    /// Runs async work to its end from synchronous code (the IKE state machine is
-    /// synchronous; the chain building has nothing to wait for but in-memory stores).
-    static func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-        let box = BlockingResult<T>()
-        let done = DispatchSemaphore(value: 0)
-        Task.detached {
-            box.value = await body()
-            done.signal()
-        }
-        done.wait()
-        return box.value!
-    }
 }
-
-/// Where `runBlocking`'s task leaves its result (read after the semaphore).
-private final class BlockingResult<T>: @unchecked Sendable { var value: T? }
 
 /// The DER encoding of a certificate or name (swift-asn1's serializer).
 public enum DERBytes {

@@ -21,7 +21,8 @@ final class ChildSAExpiryWatcher: @unchecked Sendable {
                     let event = ChildSAExpireEvent(destination: info.id.destination.bytes, spi: info.id.spi, hard: hard,
                                                    bytes: info.current.bytes, packets: info.current.packets)
                     // The worker holding the CHILD_SA acts on it; when none does, the first
-                    // counts the event as not ours.
+                    // counts the event as not ours. This thread (not an event loop: netlink
+                    // reads block) waits for the workers' answers; they never wait for it.
                     let holders = workers.cores.map { core in core.loop.submit { core.holdsChildSA(of: event) } }
                     let owner = workers.cores.indices.first { (try? holders[$0].wait()) == true } ?? 0
                     let core = workers.cores[owner]

@@ -109,6 +109,10 @@ extension IKESA {
         let authRequest = mode & ResponderFuzzInput.sealInner == 0
             ? [rest] : sa.fuzzSealedAuthRequest(rest, mode: mode, initiatorSigner: initiatorSigner)
         var authActions = authRequest.flatMap { sa.receive($0, local: fuzzLocal, remote: fuzzRemote, now: 1) }
+        // A certificate AUTH is verified by the shell (IKESA+PeerVerification.swift): here, to its end.
+        for case .verifyPeer(let verification) in authActions {
+            authActions += sa.peerVerified(verification.token, failure: FuzzVerification.runToEnd(verification), now: 1)
+        }
         // The response waits for the CHILD_SA's install (IKESA+Install.swift): done at once.
         for case .install(let child) in authActions { authActions += sa.installCompleted(child.reference, succeeded: true, now: 1) }
         sent = authActions.reduce(0) { total, action in

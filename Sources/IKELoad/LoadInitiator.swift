@@ -60,6 +60,8 @@ struct LoadInitiator {
             case .delete, .deleteOutbound, .activateOutbound, .initialContact, .rekeyed, .ikeSARekeyFailed, .childSARekeyDeferred, .redirect: break   // rekeys: not part of a setup
             case .childSAFailed(let reason): if outcome == .inProgress { outcome = .childFailed(reason) }
             case .established: established = true
+            case .verifyPeer:   // the load initiator authenticates with PSKs only: fail, never hang
+                if outcome == .inProgress { outcome = .failed("certificate authentication is not supported by the load initiator") }
             case .closed(let reason): if outcome == .inProgress { outcome = .failed(reason) }
             }
         }

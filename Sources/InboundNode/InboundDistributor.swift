@@ -52,8 +52,8 @@ public final class InboundDistributor: @unchecked Sendable {
     let greLocal: RouteAddress?
     let stopLock = NSLock()
     private var stopRequested = false
-    /// Signalled once by each worker when it ends.
-    private let finished = DispatchSemaphore(value: 0)
+    /// Told by each worker when it ends; `stop` awaits the last.
+    private var workerEnd = WorkerEnd(count: 0)
     private var queues: [NFQueue] = []
     /// The classifier every worker shares (SA table, replay windows, connection table);
     /// set and cleared under `stopLock` (the operator's listing reads it from its own thread).
@@ -113,10 +113,12 @@ public final class InboundDistributor: @unchecked Sendable {
         let shared = SharedClassifier(InboundClassifier(configuration: classifierConfiguration, peekers: OpenSSLPeekerFactory()))
         stopLock.withLock { self.shared = shared }
         running = true
+        let workerEnd = WorkerEnd(count: opened.count)
+        self.workerEnd = workerEnd
         for (index, queue) in opened.enumerated() {
             let thread = Thread { [self] in
                 work(queue, index: index, shared: shared)
-                finished.signal()
+                workerEnd.workerEnded()
             }
             thread.name = "vipsec-inbound-q\(queue.configuration.queue)"
             thread.start()
@@ -129,16 +131,17 @@ public final class InboundDistributor: @unchecked Sendable {
         mailbox.post(verification)
     }
 
-    /// Stops the workers, then removes every SA from the classifier (each key schedule is
-    /// released and wiped), the nft table, every target's rule and route, and puts the
-    /// `local` rule back.
-    public func stop() {
+    /// Stops the workers and awaits their end (within one `poll`; no thread is blocked
+    /// meanwhile), then removes every SA from the classifier (each key schedule is released
+    /// and wiped), the nft table, every target's rule and route, and puts the `local` rule
+    /// back. Call it once, from one task.
+    public func stop() async {
         guard running else { return }
         running = false
         stopLock.lock()
         stopRequested = true
         stopLock.unlock()
-        for _ in queues { finished.wait() }
+        await workerEnd.allEnded()
         for queue in queues { queue.close() }
         queues = []
         if let shared {

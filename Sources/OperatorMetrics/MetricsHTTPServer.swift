@@ -23,9 +23,9 @@ public final class MetricsHTTPServer: @unchecked Sendable {
 
     /// The routing node's endpoint: `source` read and moved into `metrics` at each scrape.
     public static func start(host: String, port: Int, metrics: RoutingMetrics, group: EventLoopGroup,
-                             source: @escaping Source) throws -> MetricsHTTPServer {
+                             source: @escaping Source) async throws -> MetricsHTTPServer {
         let lock = NSLock()
-        return try start(host: host, port: port, group: group) {
+        return try await start(host: host, port: port, group: group) {
             source()?.map { gateway, cluster in
                 lock.withLock { () -> [UInt8] in
                     metrics.update(gateway, cluster: cluster)
@@ -37,9 +37,9 @@ public final class MetricsHTTPServer: @unchecked Sendable {
 
     /// The agent's endpoint: its snapshot moved into `metrics` at each scrape.
     public static func start(host: String, port: Int, metrics: AgentMetrics, group: EventLoopGroup,
-                             source: @escaping @Sendable () -> EventLoopFuture<AgentMetricsSnapshot>) throws -> MetricsHTTPServer {
+                             source: @escaping @Sendable () -> EventLoopFuture<AgentMetricsSnapshot>) async throws -> MetricsHTTPServer {
         let lock = NSLock()
-        return try start(host: host, port: port, group: group) {
+        return try await start(host: host, port: port, group: group) {
             source().map { snapshot in
                 lock.withLock { () -> [UInt8] in
                     metrics.update(snapshot)
@@ -49,16 +49,17 @@ public final class MetricsHTTPServer: @unchecked Sendable {
         }
     }
 
-    /// An endpoint whose body `render` makes at each scrape.
-    public static func start(host: String, port: Int, group: EventLoopGroup, render: @escaping Render) throws -> MetricsHTTPServer {
-        let channel = try ServerBootstrap(group: group)
+    /// An endpoint whose body `render` makes at each scrape; the bind is awaited without
+    /// blocking a thread.
+    public static func start(host: String, port: Int, group: EventLoopGroup, render: @escaping Render) async throws -> MetricsHTTPServer {
+        let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
                     channel.pipeline.addHandler(MetricsRequestHandler(render: render))
                 }
             }
-            .bind(host: host, port: port).wait()
+            .bind(host: host, port: port).get()
         return MetricsHTTPServer(channel: channel)
     }
 
@@ -67,7 +68,8 @@ public final class MetricsHTTPServer: @unchecked Sendable {
         localAddress = channel.localAddress!
     }
 
-    public func close() { try? channel.close().wait() }
+    /// Closes the listening socket (awaited, no thread blocked).
+    public func close() async { try? await channel.close().get() }
 }
 
 private final class MetricsRequestHandler: ChannelInboundHandler, @unchecked Sendable {

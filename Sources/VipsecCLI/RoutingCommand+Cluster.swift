@@ -68,40 +68,47 @@ extension RoutingCommand {
                                 installer: ClusterChildSAInstaller, control: IKEDaemonControl, ha: HARuntime?,
                                 hangups: HangupSignal, logger: Logger) async throws {
         let inbound = try settings.inbound.map { try Self.startInbound($0, settings, service: service, logger: logger) }
-        defer { inbound?.stop() }
-        let operations = try RoutingOperations(daemonConfig, control: control, enrich: RoutingOperations.clusterHolders(service),
-                                               cluster: RoutingOperations.clusterMetrics(service, installer: installer),
-                                               connections: inbound?.connectionLister, logger: logger)
-        defer { operations.stop() }
-        let daemon = IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control,
-                                      onStopSignal: { count in
-                                          if count == 1 {
-                                              operations.stopping(); service.abortPendingInstalls()
-                                              // HA: stop serving and revoke the lease now, so a standby wins at once.
-                                              if let ha { Task { await ha.stop(bound: .seconds(1)) } }
-                                          } else { service.hurry() }
-                                      })
-        if let ha {
-            daemon.servingGate = { ha.serving() }
-            if let store = ha.store, settings.sequenceMode == .perTarget {
-                daemon.persistence = store
-            } else if ha.store != nil {
-                logger.warning("HA: shared outbound SAs (sequence blocks) are not continued across a takeover: IKE state is not recorded, a takeover renegotiates")
+        try await withCleanup {
+            let operations = try await RoutingOperations.start(
+                daemonConfig, control: control, enrich: RoutingOperations.clusterHolders(service),
+                cluster: RoutingOperations.clusterMetrics(service, installer: installer),
+                connections: inbound?.connectionLister, logger: logger)
+            try await withCleanup {
+                let daemon = IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control,
+                                              onStopSignal: { count in
+                                                  if count == 1 {
+                                                      operations.stopping(); service.abortPendingInstalls()
+                                                      // HA: stop serving and revoke the lease now, so a standby wins at once.
+                                                      if let ha { Task { await ha.stop(bound: .seconds(1)) } }
+                                                  } else { service.hurry() }
+                                              })
+                if let ha {
+                    daemon.servingGate = { ha.serving() }
+                    if let store = ha.store, settings.sequenceMode == .perTarget {
+                        daemon.persistence = store
+                    } else if ha.store != nil {
+                        logger.warning("HA: shared outbound SAs (sequence blocks) are not continued across a takeover: IKE state is not recorded, a takeover renegotiates")
+                    }
+                }
+                daemon.extraStatusLines = inbound?.statusLines
+                if let distributor = inbound?.distributor {
+                    // `vipsec reload` / SIGHUP with another `verify`: switched live (ReloadPlan).
+                    daemon.onInboundVerify = { verify in
+                        distributor.setVerification(ICVVerification(rawValue: verify.rawValue) ?? .never)
+                    }
+                }
+                daemon.configPath = config
+                daemon.hangups = hangups
+                let hardened = HardenedStart(daemonConfig.settings.runAs, logger: logger)
+                daemon.onRunning = { if hardened.run() { operations.ready() } }
+                try await daemon.run()
+                try hardened.check()
+            } cleanup: {
+                await operations.stop()
             }
+        } cleanup: {
+            await inbound?.stop()
         }
-        daemon.extraStatusLines = inbound?.statusLines
-        if let distributor = inbound?.distributor {
-            // `vipsec reload` / SIGHUP with another `verify`: switched live (ReloadPlan).
-            daemon.onInboundVerify = { verify in
-                distributor.setVerification(ICVVerification(rawValue: verify.rawValue) ?? .never)
-            }
-        }
-        daemon.configPath = config
-        daemon.hangups = hangups
-        let hardened = HardenedStart(daemonConfig.settings.runAs, logger: logger)
-        daemon.onRunning = { if hardened.run() { operations.ready() } }
-        try await daemon.run()
-        try hardened.check()
     }
 
     static func makeClusterService(_ settings: ClusterSettings, logger: Logger) throws -> ClusterService {

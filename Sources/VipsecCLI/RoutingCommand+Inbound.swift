@@ -49,7 +49,7 @@ final class InboundHandle: @unchecked Sendable {
         return { limit in distributor.listConnections(limit: limit)?.list(limit: limit) }
     }
 
-    func stop() {
-        distributor.stop()
+    func stop() async {
+        await distributor.stop()
     }
 }

@@ -23,35 +23,47 @@ final class RoutingOperations: @unchecked Sendable {
     private let notifier = SystemdNotifier()
     private let logger: Logger
 
-    /// Binds the control socket and the metrics endpoint (before the IKE daemon runs: a
-    /// request meanwhile is answered "not running (yet)").
-    init(_ config: DaemonConfig, control: IKEDaemonControl, enrich: SAListingEnricher?,
-         cluster: (@Sendable () -> EventLoopFuture<ClusterMetricsSnapshot>)?, connections: ConnectionLister? = nil,
-         logger: Logger) throws {
+    private init(control: IKEDaemonControl, logger: Logger) {
         self.control = control
         self.logger = logger
+    }
+
+    /// Binds the control socket and the metrics endpoint (before the IKE daemon runs: a
+    /// request meanwhile is answered "not running (yet)"). The binds are awaited, no thread
+    /// waits for them; on failure what was bound is closed again.
+    static func start(_ config: DaemonConfig, control: IKEDaemonControl, enrich: SAListingEnricher?,
+                      cluster: (@Sendable () -> EventLoopFuture<ClusterMetricsSnapshot>)?, connections: ConnectionLister? = nil,
+                      logger: Logger) async throws -> RoutingOperations {
+        let operations = RoutingOperations(control: control, logger: logger)
+        do {
+            try await operations.open(config, enrich: enrich, cluster: cluster, connections: connections)
+        } catch {
+            await operations.stop()
+            throw error
+        }
+        return operations
+    }
+
+    private func open(_ config: DaemonConfig, enrich: SAListingEnricher?,
+                      cluster: (@Sendable () -> EventLoopFuture<ClusterMetricsSnapshot>)?, connections: ConnectionLister?) async throws {
         // A live daemon's socket is refused, as the agent's status socket is; only a stale
         // file (a killed run's) is replaced. Two daemons must never share one.
         try StartupChecks.socketFree(config.settings.control.socket, option: "vipsec { control { socket } }")
-        do {
-            socket = try OperatorSocketServer.start(settings: config.settings.control,
-                                                    service: OperatorService(control: control, enrich: enrich, connections: connections),
-                                                    group: group)
-            let who = config.settings.control.group.map { " (group \($0))" } ?? " (root only)"
-            logger.info("control socket \(config.settings.control.socket)\(who)")
-            if let settings = config.settings.metrics {
-                let metrics = RoutingMetrics()
-                let loop = self.group.next()
-                metricsServer = try MetricsHTTPServer.start(host: settings.host, port: settings.port, metrics: metrics, group: self.group) {
-                    guard let gateway = control.metricsSnapshot() else { return nil }
-                    guard let cluster else { return gateway.hop(to: loop).map { ($0, nil) } }
-                    return gateway.hop(to: loop).and(cluster().hop(to: loop)).map { ($0.0, $0.1) }
-                }
-                logger.info("metrics on http://\(settings.host):\(settings.port)/metrics")
+        socket = try await OperatorSocketServer.start(settings: config.settings.control,
+                                                      service: OperatorService(control: control, enrich: enrich, connections: connections),
+                                                      group: group)
+        let who = config.settings.control.group.map { " (group \($0))" } ?? " (root only)"
+        logger.info("control socket \(config.settings.control.socket)\(who)")
+        if let settings = config.settings.metrics {
+            let metrics = RoutingMetrics()
+            let loop = self.group.next()
+            let control = self.control
+            metricsServer = try await MetricsHTTPServer.start(host: settings.host, port: settings.port, metrics: metrics, group: self.group) {
+                guard let gateway = control.metricsSnapshot() else { return nil }
+                guard let cluster else { return gateway.hop(to: loop).map { ($0, nil) } }
+                return gateway.hop(to: loop).and(cluster().hop(to: loop)).map { ($0.0, $0.1) }
             }
-        } catch {
-            stop()
-            throw error
+            logger.info("metrics on http://\(settings.host):\(settings.port)/metrics")
         }
     }
 
@@ -69,13 +81,15 @@ final class RoutingOperations: @unchecked Sendable {
     /// A stop began.
     func stopping() { notify("STOPPING=1") }
 
-    func stop() {
+    /// Closes the control socket and the metrics endpoint and ends their event loop, each
+    /// awaited (no thread blocked).
+    func stop() async {
         watchdog?.stop()
-        metricsServer?.close()
-        socket?.close()
+        await metricsServer?.close()
+        await socket?.close()
         socket = nil
         metricsServer = nil
-        try? group.syncShutdownGracefully()
+        try? await group.shutdownGracefully()
     }
 
     private func notify(_ state: String) {

@@ -64,23 +64,26 @@ struct RoutingCommand: AsyncParsableCommand {
             return
         }
         let control = IKEDaemonControl()
-        let operations = try RoutingOperations(daemonConfig, control: control,
-                                               enrich: noKernelInstalls ? nil : RoutingOperations.kernelCounters(logger: logger),
-                                               cluster: nil, logger: logger)
-        defer { operations.stop() }
-        let stopping: @Sendable (Int) -> Void = { count in if count == 1 { operations.stopping() } }
-        let installer = noKernelInstalls
-            ? ConfinedChildSAInstaller(NullChildSAInstaller())
-            // Generous: the first SA of an algorithm may load kernel crypto modules (slow under emulation).
-            : ConfinedChildSAInstaller(KernelChildSAInstaller(kernel: try XFRMKernel(timeout: .seconds(30)), logger: logger))
-        let daemon = IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control,
-                                      onStopSignal: stopping)
-        daemon.configPath = config
-        daemon.hangups = hangups
-        let hardened = HardenedStart(daemonConfig.settings.runAs, logger: logger)
-        daemon.onRunning = { if hardened.run() { operations.ready() } }
-        try await daemon.run()
-        try hardened.check()
+        let operations = try await RoutingOperations.start(daemonConfig, control: control,
+                                                           enrich: noKernelInstalls ? nil : RoutingOperations.kernelCounters(logger: logger),
+                                                           cluster: nil, logger: logger)
+        try await withCleanup {
+            let stopping: @Sendable (Int) -> Void = { count in if count == 1 { operations.stopping() } }
+            let installer = noKernelInstalls
+                ? ConfinedChildSAInstaller(NullChildSAInstaller())
+                // Generous: the first SA of an algorithm may load kernel crypto modules (slow under emulation).
+                : ConfinedChildSAInstaller(KernelChildSAInstaller(kernel: try XFRMKernel(timeout: .seconds(30)), logger: logger))
+            let daemon = IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control,
+                                          onStopSignal: stopping)
+            daemon.configPath = config
+            daemon.hangups = hangups
+            let hardened = HardenedStart(daemonConfig.settings.runAs, logger: logger)
+            daemon.onRunning = { if hardened.run() { operations.ready() } }
+            try await daemon.run()
+            try hardened.check()
+        } cleanup: {
+            await operations.stop()
+        }
     }
 }
 

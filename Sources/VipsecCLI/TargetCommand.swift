@@ -150,7 +150,7 @@ struct TargetCommand: AsyncParsableCommand {
                                try await agent.start()
                                if let settings = metricsSettings {
                                    do {
-                                       metricsServer.value = try MetricsHTTPServer.start(
+                                       metricsServer.value = try await MetricsHTTPServer.start(
                                            host: settings.host, port: settings.port, metrics: AgentMetrics(),
                                            group: MultiThreadedEventLoopGroup.singleton) { agent.metricsSnapshot() }
                                        logger.info("metrics on http://\(settings.host):\(settings.port)/metrics")
@@ -172,7 +172,7 @@ struct TargetCommand: AsyncParsableCommand {
                            },
                            stop: {
                                systemd.stopping()
-                               metricsServer.value?.close()
+                               await metricsServer.value?.close()
                                await agent.stop(removingSAs: true)
                            },
                            hurry: { agent.hurry() })

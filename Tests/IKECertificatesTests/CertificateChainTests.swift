@@ -29,8 +29,10 @@ final class CertificateChainTests: XCTestCase {
                                          authenticationData: try DigitalSignatureEncoding.authenticationData(scheme: .ecdsa(.sha256), signature: signature))
         let verifier = try CertificateAuthenticator(chain: [], privateKey: nil,
                                                     trust: CertificateTrust(anchors: anchors ?? [root.certificate], revocation: revocation))
-        return verifier.verify(auth, signedOctets: octets, identity: identity, expectedIdentity: expected,
-                               certificates: (chain ?? [leaf, intermediate.certificate]).map(certificatePayload))
+        let certificates = (chain ?? [leaf, intermediate.certificate]).map(certificatePayload)
+        let octets = self.octets
+        return outcome { await verifier.verify(auth, signedOctets: octets, identity: identity, expectedIdentity: expected,
+                                               certificates: certificates) }
     }
 
     func testChainThroughIntermediateToAnchor() throws {
@@ -89,7 +91,9 @@ final class CertificateChainTests: XCTestCase {
         let signer = try CertificateAuthenticator(chain: [leaf], privateKey: try openSSLKey(leafKey), trust: nil)
         let auth = try signer.sign(octets, peerHashAlgorithms: SignatureHashAlgorithm.supported)
         let verifier = try CertificateAuthenticator(chain: [], privateKey: nil, trust: CertificateTrust(anchors: [root.certificate]))
-        XCTAssertEqual(verifier.verify(auth, signedOctets: octets, identity: fqdn("peer.vipsec.test"), expectedIdentity: nil, certificates: []),
+        let octets = self.octets
+        XCTAssertEqual(outcome { await verifier.verify(auth, signedOctets: octets, identity: fqdn("peer.vipsec.test"), expectedIdentity: nil,
+                                                       certificates: []) },
                        .noCertificate)
     }
 
@@ -119,13 +123,13 @@ final class CertificateRevocationTests: XCTestCase {
         try list.add(fileBytes: crl)
         XCTAssertEqual(list.count, 1)
         let trust = CertificateTrust(anchors: [root.certificate], revocation: list)
-        XCTAssertEqual(trust.validate(leaf: revoked, intermediates: []), .revoked)
-        XCTAssertNil(trust.validate(leaf: fine, intermediates: []))
+        XCTAssertEqual(outcome { await trust.validate(leaf: revoked, intermediates: []) }, .revoked)
+        XCTAssertNil(outcome { await trust.validate(leaf: fine, intermediates: []) })
         // A CRL signed by another key is not believed.
         let impostor = try makeCA("root", key: try TestKeyType.p256.make())
         let forged = RevocationList()
         try forged.add(fileBytes: try makeCRL(issuer: impostor, revoking: [fine]))
-        XCTAssertNil(CertificateTrust(anchors: [root.certificate], revocation: forged).validate(leaf: fine, intermediates: []))
+        XCTAssertNil(outcome { await CertificateTrust(anchors: [root.certificate], revocation: forged).validate(leaf: fine, intermediates: []) })
         XCTAssertThrowsError(try RevocationList().add(fileBytes: Array("no CRL".utf8)))
     }
 }

@@ -78,3 +78,17 @@ func certificatePayload(_ certificate: Certificate) -> CertificatePayload {
 func fqdn(_ name: String) -> IdentificationPayload {
     IdentificationPayload(idType: .fqdn, identificationData: Array(name.utf8))
 }
+
+/// The outcome of an asynchronous verification, for assertions in synchronous tests (the
+/// test's thread waits; the daemon never does: it awaits `IKEAction.verifyPeer` off its loop).
+func outcome(_ body: @escaping @Sendable () async -> PeerAuthenticationFailure?) -> PeerAuthenticationFailure? {
+    final class Box: @unchecked Sendable { var value: PeerAuthenticationFailure? }
+    let box = Box()
+    let done = DispatchSemaphore(value: 0)
+    Task.detached {
+        box.value = await body()
+        done.signal()
+    }
+    done.wait()
+    return box.value
+}

@@ -19,12 +19,14 @@ final class DigitalSignatureTests: XCTestCase {
             let verifier = try CertificateAuthenticator(chain: [], privateKey: nil, trust: CertificateTrust(anchors: [ca.certificate]))
             let auth = try signer.sign(octets, peerHashAlgorithms: SignatureHashAlgorithm.supported)
             XCTAssertEqual(auth.method, .digitalSignature, "\(type)")
-            XCTAssertNil(verifier.verify(auth, signedOctets: octets, identity: fqdn("gw.vipsec.test"), expectedIdentity: nil,
-                                         certificates: [certificatePayload(leaf)]), "\(type)")
-            var tampered = octets
-            tampered[0] ^= 1
-            XCTAssertEqual(verifier.verify(auth, signedOctets: tampered, identity: fqdn("gw.vipsec.test"), expectedIdentity: nil,
-                                           certificates: [certificatePayload(leaf)]), .badSignature, "\(type)")
+            let octets = self.octets, certificates = [certificatePayload(leaf)]
+            XCTAssertNil(outcome { await verifier.verify(auth, signedOctets: octets, identity: fqdn("gw.vipsec.test"), expectedIdentity: nil,
+                                                         certificates: certificates) }, "\(type)")
+            var changed = octets
+            changed[0] ^= 1
+            let tampered = changed
+            XCTAssertEqual(outcome { await verifier.verify(auth, signedOctets: tampered, identity: fqdn("gw.vipsec.test"), expectedIdentity: nil,
+                                                           certificates: certificates) }, .badSignature, "\(type)")
         }
     }
 
@@ -38,8 +40,9 @@ final class DigitalSignatureTests: XCTestCase {
         let (scheme, _) = try DigitalSignatureEncoding.parse(auth.authenticationData)
         XCTAssertEqual(scheme, .rsaPSS(.sha384))
         let verifier = try CertificateAuthenticator(chain: [], privateKey: nil, trust: CertificateTrust(anchors: [ca.certificate]))
-        XCTAssertNil(verifier.verify(auth, signedOctets: octets, identity: fqdn("gw"), expectedIdentity: nil,
-                                     certificates: [certificatePayload(leaf)]))
+        let octets = self.octets, certificates = [certificatePayload(leaf)]
+        XCTAssertNil(outcome { await verifier.verify(auth, signedOctets: octets, identity: fqdn("gw"), expectedIdentity: nil,
+                                                     certificates: certificates) })
     }
 
     /// A peer that announced no hash gets the classic methods: RSA (1) and ECDSA (9, 10), which verify.
@@ -53,8 +56,9 @@ final class DigitalSignatureTests: XCTestCase {
             let auth = try signer.sign(octets, peerHashAlgorithms: nil)
             XCTAssertEqual(auth.method, method)
             let verifier = try CertificateAuthenticator(chain: [], privateKey: nil, trust: CertificateTrust(anchors: [ca.certificate]))
-            XCTAssertNil(verifier.verify(auth, signedOctets: octets, identity: fqdn("gw"), expectedIdentity: nil,
-                                         certificates: [certificatePayload(leaf)]), "\(type)")
+            let octets = self.octets, certificates = [certificatePayload(leaf)]
+            XCTAssertNil(outcome { await verifier.verify(auth, signedOctets: octets, identity: fqdn("gw"), expectedIdentity: nil,
+                                                         certificates: certificates) }, "\(type)")
         }
     }
 

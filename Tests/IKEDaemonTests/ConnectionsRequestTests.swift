@@ -16,15 +16,16 @@ final class ConnectionsRequestTests: XCTestCase {
         var limits: [Int] = []
     }
 
-    func serve(_ lister: ConnectionLister?, _ body: (String) throws -> Void) throws {
+    func serve(_ lister: ConnectionLister?, _ body: (String) throws -> Void) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
         var settings = ControlSettings()
         settings.socket = NSTemporaryDirectory() + "vipsec-connections-\(getpid()).sock"
-        let server = try OperatorSocketServer.start(settings: settings, service: OperatorService(control: IKEDaemonControl(), connections: lister),
-                                                    group: group)
-        defer { server.close() }
-        try body(settings.socket)
+        let server = try await OperatorSocketServer.start(settings: settings, service: OperatorService(control: IKEDaemonControl(), connections: lister),
+                                                          group: group)
+        let outcome = Result { try body(settings.socket) }
+        await server.close()
+        try? await group.shutdownGracefully()
+        try outcome.get()
     }
 
     func request(limit: Int?) -> OperatorRequest {
@@ -33,8 +34,8 @@ final class ConnectionsRequestTests: XCTestCase {
         return request
     }
 
-    func testANodeWithoutInboundSaysItHasNoConnectionTable() throws {
-        try serve(nil) { path in
+    func testANodeWithoutInboundSaysItHasNoConnectionTable() async throws {
+        try await serve(nil) { path in
             let response = try OperatorClient.send(request(limit: 10), path: path)
             XCTAssertFalse(response.ok)
             XCTAssertNil(response.connections)
@@ -43,10 +44,10 @@ final class ConnectionsRequestTests: XCTestCase {
         }
     }
 
-    func testTheListerGetsTheLimitAndItsListIsCarried() throws {
+    func testTheListerGetsTheLimitAndItsListIsCarried() async throws {
         let asked = Asked()
         let list = ConnectionList(total: 3, limit: 5, perTarget: ["t1": 3], connections: [Self.entry])
-        try serve({ limit in asked.limits.append(limit); return list }) { path in
+        try await serve({ limit in asked.limits.append(limit); return list }) { path in
             let response = try OperatorClient.send(request(limit: 5), path: path)
             XCTAssertTrue(response.ok)
             XCTAssertEqual(response.connections, list, "the IKE daemon is not running: no names added")
@@ -60,8 +61,8 @@ final class ConnectionsRequestTests: XCTestCase {
         XCTAssertEqual(asked.limits, [5, OperatorRequest.defaultConnectionLimit], "refused limits never reach the table")
     }
 
-    func testADistributorNotRunningIsSaid() throws {
-        try serve({ _ in nil }) { path in
+    func testADistributorNotRunningIsSaid() async throws {
+        try await serve({ _ in nil }) { path in
             let response = try OperatorClient.send(request(limit: 5), path: path)
             XCTAssertFalse(response.ok)
             XCTAssertTrue(response.error?.contains("not running") == true, "\(String(describing: response.error))")

@@ -316,34 +316,32 @@ final class OperatorTests: XCTestCase, GatewayPeerTesting {
 
     // MARK: The socket
 
-    func testTheSocketIs0660AndAnswersEvenWithoutADaemon() throws {
+    func testTheSocketIs0660AndAnswersEvenWithoutADaemon() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
         let directory = NSTemporaryDirectory() + "vipsec-operator-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var settings = ControlSettings()
         settings.socket = directory + "/control.sock"
-        let server = try OperatorSocketServer.start(settings: settings, service: OperatorService(control: IKEDaemonControl()), group: group)
+        let server = try await OperatorSocketServer.start(settings: settings, service: OperatorService(control: IKEDaemonControl()), group: group)
         var info = stat()
         XCTAssertEqual(stat(settings.socket, &info), 0)
         XCTAssertEqual(info.st_mode & 0o777, 0o660)
         let response = try OperatorClient.send(OperatorRequest(command: .listSAs), path: settings.socket)
         XCTAssertFalse(response.ok)
         XCTAssertEqual(response.error, "the IKE daemon is not running (yet)")
-        server.close()
+        await server.close()
         XCTAssertFalse(FileManager.default.fileExists(atPath: settings.socket), "closed: the file is gone")
         XCTAssertThrowsError(try OperatorClient.send(OperatorRequest(command: .listSAs), path: settings.socket)) {
             XCTAssertTrue("\($0)".contains("is vipsec routing running?"), "\($0)")
         }
+        try await group.shutdownGracefully()
     }
 
-    func testABrokenRequestGetsAnErrorNotACrash() throws {
+    func testABrokenRequestGetsAnErrorNotACrash() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
         var settings = ControlSettings()
         settings.socket = NSTemporaryDirectory() + "vipsec-operator-bad-\(getpid()).sock"
-        let server = try OperatorSocketServer.start(settings: settings, service: OperatorService(control: IKEDaemonControl()), group: group)
-        defer { server.close() }
+        let server = try await OperatorSocketServer.start(settings: settings, service: OperatorService(control: IKEDaemonControl()), group: group)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_un()
@@ -365,6 +363,8 @@ final class OperatorTests: XCTestCase, GatewayPeerTesting {
         let response = try JSONDecoder().decode(OperatorResponse.self, from: Data(reply[0..<received]))
         XCTAssertFalse(response.ok)
         XCTAssertTrue(response.error?.contains("not a vipsec control request") == true, "\(String(describing: response.error))")
+        await server.close()
+        try await group.shutdownGracefully()
     }
 
     func testControlAndMetricsSettingsAreReadAndCheckedByKey() throws {

@@ -109,16 +109,14 @@ final class OperatorMetricsTests: XCTestCase {
 
     func get(_ port: Int, _ path: String, method: String = "GET") throws -> (Int, String) { httpGet(port, path, method: method) }
 
-    func testTheEndpointServesMetricsAndRefusesTheRest() throws {
+    func testTheEndpointServesMetricsAndRefusesTheRest() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
         let running = LockedRunning()
         let snapshotNow = snapshot()
-        let server = try MetricsHTTPServer.start(host: "127.0.0.1", port: 0, metrics: RoutingMetrics(), group: group) {
+        let server = try await MetricsHTTPServer.start(host: "127.0.0.1", port: 0, metrics: RoutingMetrics(), group: group) {
             guard running.value else { return nil }
             return group.next().makeSucceededFuture((snapshotNow, nil))
         }
-        defer { server.close() }
         let port = try XCTUnwrap(server.localAddress.port)
         XCTAssertEqual(try get(port, "/metrics").0, 503, "the daemon is not running yet")
         running.value = true
@@ -131,6 +129,10 @@ final class OperatorMetricsTests: XCTestCase {
         let (headStatus, headBody) = try get(port, "/metrics", method: "HEAD")
         XCTAssertEqual(headStatus, 200)
         XCTAssertEqual(headBody, "")
+        // The close is awaited: once it returns, the port takes no connection.
+        await server.close()
+        XCTAssertFalse(connects(port), "closed: nothing listens on \(port) any more")
+        try await group.shutdownGracefully()
     }
 }
 
@@ -196,20 +198,34 @@ final class AgentMetricsTests: XCTestCase {
         XCTAssertEqual(value(text, #"vipsec_agent_sa_install_seconds_bucket{le="+Inf"}"#), 3)
     }
 
-    func testTheAgentsEndpointServesItsMetrics() throws {
+    func testTheAgentsEndpointServesItsMetrics() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
         let now = snapshot()
-        let server = try MetricsHTTPServer.start(host: "127.0.0.1", port: 0, metrics: AgentMetrics(), group: group) {
+        let server = try await MetricsHTTPServer.start(host: "127.0.0.1", port: 0, metrics: AgentMetrics(), group: group) {
             group.next().makeSucceededFuture(now)
         }
-        defer { server.close() }
         let port = try XCTUnwrap(server.localAddress.port)
         let (status, body) = httpGet(port, "/metrics")
         XCTAssertEqual(status, 200)
         XCTAssertEqual(value(body, #"vipsec_agent_sas{direction="in"}"#), 2, body)
         XCTAssertEqual(httpGet(port, "/nothing").0, 404)
+        await server.close()
+        XCTAssertFalse(connects(port))
+        try await group.shutdownGracefully()
     }
+}
+
+/// Whether a TCP connection to 127.0.0.1:`port` is accepted.
+func connects(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
 }
 
 /// One HTTP/1.1 request on a fresh connection; returns (status code, body).

@@ -17,14 +17,15 @@ import X509
 /// What a connection authenticates with (and judges its peer by). Compared by identity:
 /// it holds a private key, which is never printed.
 public final class ConnectionCredentials: Sendable, Equatable, CustomStringConvertible {
-    public let authenticator: CertificateAuthenticator
+    /// Signs our AUTH and verifies the peer's (CertificateAuthenticator from the files).
+    public let authenticator: any PublicKeyAuthenticator
     /// Our certificate's subject (DER), the default `local { id }`.
     public let subjectDER: [UInt8]?
     /// The certificates (ours and the anchors, DER) and CRL files read: what a reload
     /// compares to tell whether the connection changed. No key material.
     public let publicMaterial: [[UInt8]]
 
-    init(authenticator: CertificateAuthenticator, subjectDER: [UInt8]?, publicMaterial: [[UInt8]] = []) {
+    init(authenticator: any PublicKeyAuthenticator, subjectDER: [UInt8]?, publicMaterial: [[UInt8]] = []) {
         self.authenticator = authenticator
         self.subjectDER = subjectDER
         self.publicMaterial = publicMaterial

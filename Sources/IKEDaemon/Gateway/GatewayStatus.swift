@@ -22,6 +22,7 @@ struct IKESATotals: Equatable {
         sa.ikeRekeyCollisionsWon += counters.ikeRekeyCollisionsWon
         sa.ikeRekeyCollisionsLost += counters.ikeRekeyCollisionsLost
         sa.retransmitsAbsorbedWhileInstalling += counters.retransmitsAbsorbedWhileInstalling
+        sa.retransmitsAbsorbedWhileVerifying += counters.retransmitsAbsorbedWhileVerifying
         sa.fragmentsReceived += counters.fragmentsReceived
         sa.fragmentedMessagesReassembled += counters.fragmentedMessagesReassembled
         sa.fragmentedMessagesSent += counters.fragmentedMessagesSent
@@ -69,6 +70,7 @@ extension IKEGateway {
             ("child_sa_install_failures", counters.childSAInstallFailures),
             ("initial_contact_deletes", counters.initialContactDeletes),
             ("retransmits_absorbed_while_installing", totals.sa.retransmitsAbsorbedWhileInstalling),
+            ("retransmits_absorbed_while_verifying", totals.sa.retransmitsAbsorbedWhileVerifying),
             ("cookie_failures", counters.cookieFailures),
             ("redirects_sent", counters.redirectsSent),
             ("redirects_followed", counters.redirectsFollowed),

@@ -13,6 +13,9 @@ enum GatewayAction {
     /// Start installing the CHILD_SA; report the outcome with `installCompleted(_:succeeded:now:)`
     /// (the IKE_SA holds back the response that makes it usable until then).
     case install(ChildSAInstallation, token: ChildSAInstallToken)
+    /// Verify the peer of IKE_SA `ikeSA` off the event loop; report the outcome with
+    /// `peerVerified(ikeSA:_:failure:now:)` (IKESA+PeerVerification.swift).
+    case verifyPeer(PeerVerification, ikeSA: UInt64)
     case activateOutbound(ChildSAInstallation)
     case delete(ChildSAInstallation)
     /// Delete only the outbound SA of a rekeyed CHILD_SA; its inbound SA goes with a later
@@ -233,6 +236,14 @@ struct IKEGateway {
         return store(sa, actions, now: now)
     }
 
+    /// The shell's report on a peer verification it ran (`GatewayAction.verifyPeer`): the
+    /// IKE_SA finishes IKE_AUTH. An IKE_SA gone meanwhile (half-open timeout): nothing.
+    mutating func peerVerified(ikeSA spi: UInt64, _ token: UInt32, failure: PeerAuthenticationFailure?, now: Double) -> [GatewayAction] {
+        guard var sa = sas[spi] else { return [] }
+        let actions = sa.peerVerified(token, failure: failure, now: now)
+        return store(sa, actions, now: now)
+    }
+
     mutating func timerFired(sa spi: UInt64, timer: RetransmissionTimer, now: Double) -> [GatewayAction] {
         guard var sa = sas[spi] else { return [] }
         let actions = sa.retransmissionTimerFired(timer, now: now)
@@ -354,6 +365,7 @@ struct IKEGateway {
                     let jitter = Double.random(in: 0...(soft * 0.1))
                     result.append(.scheduleCommand(.rekeyChildSA(sa: spi, inboundSPI: child.inbound.spi), deadline: now + soft - jitter))
                 }
+            case .verifyPeer(let verification): result.append(.verifyPeer(verification, ikeSA: spi))
             case .activateOutbound(let child): result.append(.activateOutbound(child))
             case .delete(let child):
                 sa.configuration.reqids?.release(child.reqid, user: child.inbound.spi)

@@ -12,8 +12,9 @@ public final class OperatorSocketServer: @unchecked Sendable {
     private let channel: Channel
     public let path: String
 
-    /// Binds `settings.socket` (replacing a stale socket file) on `group`.
-    public static func start(settings: ControlSettings, service: OperatorService, group: EventLoopGroup) throws -> OperatorSocketServer {
+    /// Binds `settings.socket` (replacing a stale socket file) on `group`; awaits the bind
+    /// without blocking a thread.
+    public static func start(settings: ControlSettings, service: OperatorService, group: EventLoopGroup) async throws -> OperatorSocketServer {
         let path = settings.socket
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
@@ -24,9 +25,9 @@ public final class OperatorSocketServer: @unchecked Sendable {
         let previous = umask(0o177)
         let bound: Channel
         do {
-            bound = try ServerBootstrap(group: group)
+            bound = try await ServerBootstrap(group: group)
                 .childChannelInitializer { $0.pipeline.addHandler(OperatorRequestHandler(service: service)) }
-                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
+                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
         } catch {
             umask(previous)
             throw OperatorError("control socket \(path): \(error)")
@@ -45,9 +46,9 @@ public final class OperatorSocketServer: @unchecked Sendable {
         self.path = path
     }
 
-    /// Closes the socket and removes its file.
-    public func close() {
-        try? channel.close().wait()
+    /// Closes the socket and removes its file (awaited, no thread blocked).
+    public func close() async {
+        try? await channel.close().get()
         unlink(path)
     }
 }

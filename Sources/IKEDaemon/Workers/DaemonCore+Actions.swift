@@ -1,6 +1,7 @@
 // What a worker does with the IKE core's actions (GatewayAction): datagrams to send, timers
-// to arm, CHILD_SA installs started (not awaited: the outcome comes back as
-// `installCompleted`), deletes, and the INITIAL_CONTACT that every worker must hear.
+// to arm, CHILD_SA installs and peer certificate verifications started (not awaited: the
+// outcome comes back as `installCompleted` / `peerVerified`), deletes, and the
+// INITIAL_CONTACT that every worker must hear.
 import IKEv2
 import Logging
 import NIOCore
@@ -38,6 +39,17 @@ extension DaemonCore {
                         logger.error("installing \(child.reference) failed: \(error); deleting the CHILD_SA with the peer")
                         perform(gateway.installCompleted(token, succeeded: false, now: Self.now))
                         installFailed(child)
+                    }
+                }
+            case .verifyPeer(let verification, let spi):
+                // Certificate chains are validated off the loop (swift-certificates is async);
+                // the outcome re-enters here like an install's, other IKE_SAs go on meanwhile.
+                let loop = self.loop
+                Task { [self] in
+                    let failure = await verification.run()
+                    loop.execute { [self] in
+                        guard !shuttingDown else { return }
+                        perform(gateway.peerVerified(ikeSA: spi, verification.token, failure: failure, now: Self.now))
                     }
                 }
             case .activateOutbound(let child):

@@ -51,9 +51,10 @@ public protocol PublicKeyAuthenticator: Sendable {
     func sign(_ signedOctets: [UInt8], peerHashAlgorithms: [SignatureHashAlgorithm]?) throws -> AuthenticationPayload
     /// Verifies the peer: its certificate chain to a trust anchor, revocation, that
     /// `identity` is in the certificate and is `expectedIdentity` (the configured one, nil:
-    /// any), then the signature. nil when all holds.
+    /// any), then the signature. nil when all holds. Asynchronous (chain validation is):
+    /// the IKE core never calls it, its shell does (`IKEAction.verifyPeer`).
     func verify(_ authentication: AuthenticationPayload, signedOctets: [UInt8], identity: IdentificationPayload,
-                expectedIdentity: IdentificationPayload?, certificates: [CertificatePayload]) -> PeerAuthenticationFailure?
+                expectedIdentity: IdentificationPayload?, certificates: [CertificatePayload]) async -> PeerAuthenticationFailure?
 }
 
 extension CertificatePayload {

@@ -64,9 +64,30 @@ extension IKESA {
             return []
         }
         let keys = negotiated.keys
-        if payloads.contains(where: { $0.type == .certificateRequest }) { exchange.peerRequestedCertificates = true }
-        if let failure = verifyPeer(auth, payloads: payloads, keys: keys, peerInitMessage: exchange.initiatorInitMessage,
-                                    ownNonce: exchange.nonceResponder, skP: keys.keys.skPi, identity: peerIdentity) {
+        if payloads.contains(where: { $0.type == .certificateRequest }) {
+            exchange.peerRequestedCertificates = true
+            state = .authenticating(exchange, negotiated)
+        }
+        // A certificate: verified off the event loop, IKE_AUTH goes on in `peerVerified`.
+        if let verifying = startPeerVerification(auth, payloads: payloads, keys: keys, peerInitMessage: exchange.initiatorInitMessage,
+                                                 ownNonce: exchange.nonceResponder, skP: keys.keys.skPi, identity: peerIdentity,
+                                                 token: messageID) {
+            return verifying
+        }
+        let verification = verifyPeer(auth, payloads: payloads, keys: keys, peerInitMessage: exchange.initiatorInitMessage,
+                                      ownNonce: exchange.nonceResponder, skP: keys.keys.skPi, identity: peerIdentity)
+        return completeAuthRequest(payloads, messageID: messageID, verification: verification)
+    }
+
+    /// The responder's IKE_AUTH once the peer's AUTH was checked (`verification`: nil when it holds).
+    mutating func completeAuthRequest(_ payloads: [IKEPayload], messageID: UInt32,
+                                      verification: PeerAuthenticationFailure?) -> [IKEAction] {
+        guard case .authenticating(let exchange, let negotiated) = state,
+              case .identificationInitiator(let peerIdentity)? = payloads.first(where: { $0.type == .identificationInitiator }) else {
+            return []
+        }
+        let keys = negotiated.keys
+        if let failure = verification {
             counters.refusals[.authenticationFailed, default: 0] += 1
             counters.authenticationFailures[failure, default: 0] += 1
             let actions = respond(exchange: .ikeAuth, messageID: messageID,
@@ -140,7 +161,7 @@ extension IKESA {
 
     // MARK: Initiator: process_i
 
-    mutating func processAuthResponse(_ payloads: [IKEPayload], now: Double) -> [IKEAction] {
+    mutating func processAuthResponse(_ payloads: [IKEPayload], messageID: UInt32, now: Double) -> [IKEAction] {
         guard case .authenticating(let exchange, let negotiated) = state else { return [] }
         let keys = negotiated.keys
         let notifies = payloads.compactMap { if case .notify(let n) = $0 { return n }; return nil }
@@ -151,8 +172,26 @@ extension IKESA {
               case .authentication(let auth)? = payloads.first(where: { $0.type == .authentication }) else {
             return close("responder authentication failed: no IDr or AUTH")
         }
-        if let failure = verifyPeer(auth, payloads: payloads, keys: keys, peerInitMessage: exchange.responderInitMessage,
-                                    ownNonce: exchange.nonceInitiator, skP: keys.keys.skPr, identity: peerIdentity) {
+        // A certificate: verified off the event loop, IKE_AUTH goes on in `peerVerified`.
+        if let verifying = startPeerVerification(auth, payloads: payloads, keys: keys, peerInitMessage: exchange.responderInitMessage,
+                                                 ownNonce: exchange.nonceInitiator, skP: keys.keys.skPr, identity: peerIdentity,
+                                                 token: messageID) {
+            return verifying
+        }
+        let verification = verifyPeer(auth, payloads: payloads, keys: keys, peerInitMessage: exchange.responderInitMessage,
+                                      ownNonce: exchange.nonceInitiator, skP: keys.keys.skPr, identity: peerIdentity)
+        return completeAuthResponse(payloads, verification: verification, now: now)
+    }
+
+    /// The initiator's IKE_AUTH once the responder's AUTH was checked (`verification`: nil when it holds).
+    mutating func completeAuthResponse(_ payloads: [IKEPayload], verification: PeerAuthenticationFailure?, now: Double) -> [IKEAction] {
+        guard case .authenticating(let exchange, let negotiated) = state,
+              case .identificationResponder(let peerIdentity)? = payloads.first(where: { $0.type == .identificationResponder }) else {
+            return []
+        }
+        let keys = negotiated.keys
+        let notifies = payloads.compactMap { if case .notify(let n) = $0 { return n }; return nil }
+        if let failure = verification {
             counters.authenticationFailures[failure, default: 0] += 1
             return refuseResponder(failure, now: now)
         }
@@ -213,7 +252,8 @@ extension IKESA {
         }
     }
 
-    /// Checks the peer's AUTH (RFC 7296 2.15) the way `remote { auth }` says; nil when it holds.
+    /// Checks the peer's AUTH (RFC 7296 2.15) the way `remote { auth }` says, where that needs
+    /// no certificate (PSK, refusals); nil when it holds.
     func verifyPeer(_ auth: AuthenticationPayload, payloads: [IKEPayload], keys: IKESAKeyContext, peerInitMessage: [UInt8],
                     ownNonce: [UInt8], skP: SecretBytes, identity: IdentificationPayload) -> PeerAuthenticationFailure? {
         guard let octets = try? PSKAuthentication.signedOctets(prf: keys.prf, message: peerInitMessage, peerNonce: ownNonce,
@@ -228,14 +268,10 @@ extension IKESA {
                                                           signedOctets: octets, received: auth.authenticationData)) == true
             return verified ? nil : .pskMismatch
         case .publicKey:
+            // Only what needs no certificate: a signature AUTH with an authenticator is
+            // verified asynchronously (`startPeerVerification`, IKESA+PeerVerification.swift).
             guard auth.method.isSignature else { return .unsupportedMethod }
-            guard let authenticator = configuration.publicKeyAuthenticator else { return .untrusted }
-            let certificates = payloads.compactMap { payload -> CertificatePayload? in
-                if case .certificate(let certificate) = payload { return certificate }
-                return nil
-            }
-            return authenticator.verify(auth, signedOctets: octets, identity: identity,
-                                        expectedIdentity: configuration.remoteIdentity, certificates: certificates)
+            return .untrusted   // no authenticator: nothing to verify the peer with
         }
     }
 

@@ -78,6 +78,8 @@ extension IKESA {
         var announcedRedirectSupport = false
         /// Initiator: IKE_AUTH asserts N(INITIAL_CONTACT) (IKEAuth.swift).
         var sendsInitialContact = false
+        /// The IKE_AUTH message whose peer verification the shell runs (IKESA+PeerVerification.swift).
+        var verifying: PendingVerification?
 
         init(authChild: ChildSAConfiguration) {
             self.authChild = authChild

@@ -196,7 +196,7 @@ public struct IKESA {
             return processInitResponse(message, now: now)
         case .ikeAuth:
             _ = taskManager.responseReceived(messageID: message.header.messageID)
-            return processAuthResponse(inner, now: now)
+            return processAuthResponse(inner, messageID: message.header.messageID, now: now)
         case .deleteIKESA:
             _ = taskManager.responseReceived(messageID: message.header.messageID)
             return close(phase == .rekeyed ? "rekeyed, deleted" : "deleted")
@@ -232,6 +232,11 @@ public struct IKESA {
             // The peer may not send the next request before it has our response (window 1).
             if inFlight?.heldResponse != nil {
                 counters.unexpected += 1
+                return []
+            }
+            // Not answered yet: its AUTH is being verified (IKESA+PeerVerification.swift).
+            if verifiesPeer {
+                counters.retransmitsAbsorbedWhileVerifying += 1
                 return []
             }
         }

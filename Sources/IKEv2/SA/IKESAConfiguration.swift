@@ -165,6 +165,9 @@ public enum IKEAction: Sendable, Equatable {
     case deleteOutbound(ChildSAInstallation, inboundUntil: Double)
     /// The CHILD_SA could not be made (the IKE_SA may still be up). The reason is for the log.
     case childSAFailed(String)
+    /// Verify the peer's certificate AUTH off the event loop (`PeerVerification.run()`) and
+    /// report with `IKESA.peerVerified(_:failure:now:)` (IKESA+PeerVerification.swift).
+    case verifyPeer(PeerVerification)
     /// The IKE_SA is established (both AUTHs verified).
     case established
     /// The peer sent N(INITIAL_CONTACT) in IKE_AUTH (RFC 7296 2.4): this is its only IKE_SA
@@ -204,6 +207,9 @@ public struct IKESACounters: Sendable, Equatable {
     /// Retransmitted requests whose response was held back while its CHILD_SA was being
     /// installed: dropped (the response goes out once the install completes).
     public var retransmitsAbsorbedWhileInstalling = 0
+    /// Retransmitted IKE_AUTH requests that arrived while the peer's certificate AUTH was
+    /// being verified: dropped (answered once the verification is done).
+    public var retransmitsAbsorbedWhileVerifying = 0
     /// IKE_SA rekeys completed from this SA (either side initiating), and simultaneous
     /// rekeys (2.8.2) in which our new SA survived or was the redundant one.
     public var ikeRekeys = 0
