@@ -138,9 +138,7 @@ public final class InboundDistributor: @unchecked Sendable {
     public func stop() async {
         guard running else { return }
         running = false
-        stopLock.lock()
-        stopRequested = true
-        stopLock.unlock()
+        stopLock.withLock { stopRequested = true }
         await workerEnd.allEnded()
         for queue in queues { queue.close() }
         queues = []
