@@ -64,6 +64,9 @@ public enum AuthorityAction: Equatable, Sendable, CustomStringConvertible {
     /// A member's conntrack reported the end of these connections (peer-to-DVIPA direction):
     /// hand them to the inbound distributor, which removes the entries `node` owns.
     case flowsEnded([InnerFiveTuple], by: NodeID)
+    /// A holder's conntrack holds these connections of inbound SAs it holds (reported after
+    /// a Welcome): hand them to the inbound distributor, which places them on `node`.
+    case flowsReported([ReportedFlow], by: NodeID)
 
     public var description: String {
         switch self {
@@ -77,6 +80,19 @@ public enum AuthorityAction: Equatable, Sendable, CustomStringConvertible {
         case .rekeyJudged(let saID, let timing, let percent): return "rekey of \(saID) came \(timing), N = \(percent) %"
         case .authenticatedReplay(let report, _): return "authenticated \(report)"
         case .flowsEnded(let flows, let node): return "\(flows.count) flows ended at \(node)"
+        case .flowsReported(let flows, let node): return "\(flows.count) flows held at \(node)"
         }
+    }
+}
+
+/// One connection a target reported holding, with the inbound SA (as distributed) whose
+/// traffic it is: the SA's destination and SPI find it in the distributor, whose entry key
+/// is the SA's CHILD_SA line.
+public struct ReportedFlow: Equatable, Sendable {
+    public var sa: SADescription
+    public var flow: InnerFiveTuple
+    public init(sa: SADescription, flow: InnerFiveTuple) {
+        self.sa = sa
+        self.flow = flow
     }
 }

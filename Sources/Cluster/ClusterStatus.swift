@@ -69,6 +69,19 @@ public struct ClusterStatus: Codable, Equatable, Sendable {
         public var unknownSA: Int
     }
 
+    /// What the targets reported about their kernels' state: replay evidence, and the
+    /// connections they hold (sent after the resync that follows each Welcome).
+    public struct ReportStatus: Codable, Equatable, Sendable {
+        /// Replay reports taken, and of those with a top below the SA's high-water mark (kept).
+        public var replayReports: Int
+        public var replayBelowHighWater: Int
+        /// FlowReports received; connections handed to the distributor; connections dropped
+        /// because their SA was unknown, not inbound or not held by the reporting target.
+        public var flowReports: Int
+        public var flowsReported: Int
+        public var flowsUnknownSA: Int
+    }
+
     /// The epoch, hex.
     public var epoch: String
     /// N, the lifesize reporting percentage for new SAs.
@@ -77,6 +90,7 @@ public struct ClusterStatus: Codable, Equatable, Sendable {
     public var sas: [SAStatus]
     public var heldResponses: [UInt64]
     public var dropped: CounterStatus
+    public var reports: ReportStatus
 }
 
 // The JSON names `vipsec status --json` prints (the lab scenarios read them with jq).
@@ -114,7 +128,10 @@ extension SAAuthority {
         return ClusterStatus(epoch: String(membership.epoch.rawValue, radix: 16), reportingPercent: lifesize.percent,
                              members: members, sas: sas, heldResponses: heldResponses.map(\.rawValue),
                              dropped: .init(fromNonMembers: counters.fromNonMembers, unexpected: counters.unexpected,
-                                            unknownSA: counters.unknownSA))
+                                            unknownSA: counters.unknownSA),
+                             reports: .init(replayReports: counters.replayReports, replayBelowHighWater: counters.replayBelowHighWater,
+                                            flowReports: counters.flowReports, flowsReported: counters.flowsReported,
+                                            flowsUnknownSA: counters.flowsUnknownSA))
     }
 
     /// The ids of the SAs the status lists, in order.

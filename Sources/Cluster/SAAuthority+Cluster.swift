@@ -70,6 +70,8 @@ extension SAAuthority {
             // Which entries the target owns is the inbound distributor's to know (its
             // connection table): the authority only vouches for the sender being a member.
             return report.flows.isEmpty ? [] : [.flowsEnded(report.flows, by: node)]
+        case .flowReport(let report):
+            return flowsReported(report, by: node)
         case .resyncRequest:
             detachFromDistributions(node)
             return resynchronise(node, now: now) + settle()
@@ -128,10 +130,32 @@ extension SAAuthority {
             return []
         }
         guard report.top > 0 else { return [] }
+        counters.replayReports += 1
         if report.top > distribution.inboundHighWater {
             distributions[report.saID]?.inboundHighWater = report.top
+        } else if report.top < distribution.inboundHighWater {
+            counters.replayBelowHighWater += 1
         }
         return [.authenticatedReplay(report, sa: distribution.sa)]
+    }
+
+    /// Connections a holder's kernel holds (after a Welcome): each whose SA is inbound and
+    /// held (or being installed) by the sender goes to the distributor with that SA, which
+    /// names its CHILD_SA line; the rest are dropped and counted (`flowsUnknownSA`).
+    private mutating func flowsReported(_ report: ClusterMessage.FlowReport, by node: NodeID) -> [AuthorityAction] {
+        counters.flowReports += 1
+        var placed: [ReportedFlow] = []
+        placed.reserveCapacity(report.flows.count)
+        for entry in report.flows {
+            guard let distribution = distributions[entry.saID], distribution.sa.direction == .inbound,
+                  distribution.installed.contains(node) || distribution.pending[node] != nil else {
+                counters.flowsUnknownSA += 1
+                continue
+            }
+            placed.append(ReportedFlow(sa: distribution.sa, flow: entry.flow))
+        }
+        counters.flowsReported += placed.count
+        return placed.isEmpty ? [] : [.flowsReported(placed, by: node)]
     }
 
     private mutating func answered(_ saID: ClusterSAID, by node: NodeID, refusal: NackReason?) -> [AuthorityAction] {

@@ -52,6 +52,17 @@ public struct SAAuthority: Sendable {
         public var unexpected = 0
         /// Acks, Nacks, reports or requests about an SA unknown or not pending for the sender.
         public var unknownSA = 0
+        /// Replay reports of inbound SAs taken (the evidence went on to the distributor).
+        public var replayReports = 0
+        /// Of those, reports whose top was below the SA's high-water mark: the mark stays
+        /// (it only moves forward), the bits still go to the distributor's window.
+        public var replayBelowHighWater = 0
+        /// FlowReports received (agents send them after the resync that follows a Welcome).
+        public var flowReports = 0
+        /// Reported connections handed to the distributor (SA inbound and held by the sender).
+        public var flowsReported = 0
+        /// Reported connections dropped: their SA unknown, not inbound or not held by the sender.
+        public var flowsUnknownSA = 0
     }
 
     struct Distribution: Sendable {

@@ -28,6 +28,10 @@ public final class ReplayMarkStore: Sendable {
         public var fenced = 0
         /// etcd could not be reached or answered an error.
         public var failed = 0
+        /// Marks adopted at this node's takeovers (of inbound SAs it adopted).
+        public var adopted = 0
+        /// Keys under `replay/` refused at takeovers (not a mark).
+        public var refused = 0
     }
 
     private enum Change: Equatable {
@@ -58,6 +62,14 @@ public final class ReplayMarkStore: Sendable {
     }
 
     public var counters: Counters { state.withLockedValue { $0.counters } }
+
+    /// A takeover adopted `adopted` marks and refused `refused` keys (status).
+    public func countTakeover(adopted: Int, refused: Int) {
+        state.withLockedValue {
+            $0.counters.adopted += adopted
+            $0.counters.refused += refused
+        }
+    }
 
     public static func key(prefix: String, saID: UInt64) -> String { prefix + "replay/" + hex(saID) }
 

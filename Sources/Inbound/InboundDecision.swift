@@ -126,6 +126,8 @@ public struct InboundCounters: Hashable, Sendable, CustomStringConvertible {
     public private(set) var verified: UInt64 = 0
     /// Connection ends the targets reported, per result (`FlowEndResult`).
     public private(set) var flowEnds = [UInt64](repeating: 0, count: FlowEndResult.allCases.count)
+    /// Connections the targets reported holding (after a Welcome), per result (`HeldFlowResult`).
+    public private(set) var heldFlows = [UInt64](repeating: 0, count: HeldFlowResult.allCases.count)
 
     public init() {}
 
@@ -133,6 +135,7 @@ public struct InboundCounters: Hashable, Sendable, CustomStringConvertible {
     public subscript(reason: LocalReason) -> UInt64 { local[Int(reason.rawValue)] }
     public subscript(kind: PlacementKind) -> UInt64 { placements[Int(kind.rawValue)] }
     public subscript(result: FlowEndResult) -> UInt64 { flowEnds[Int(result.rawValue)] }
+    public subscript(result: HeldFlowResult) -> UInt64 { heldFlows[Int(result.rawValue)] }
 
     /// Every drop.
     public var droppedTotal: UInt64 { dropped.reduce(0, &+) }
@@ -149,6 +152,7 @@ public struct InboundCounters: Hashable, Sendable, CustomStringConvertible {
     mutating func countSelectorMismatch() { selectorMismatchForwarded &+= 1 }
     mutating func countVerified() { verified &+= 1 }
     mutating func count(_ result: FlowEndResult) { flowEnds[Int(result.rawValue)] &+= 1 }
+    mutating func count(_ result: HeldFlowResult) { heldFlows[Int(result.rawValue)] &+= 1 }
 
     public var description: String {
         var parts = ["forwarded=\(forwarded)"]
@@ -158,6 +162,7 @@ public struct InboundCounters: Hashable, Sendable, CustomStringConvertible {
         for reason in LocalReason.allCases where self[reason] > 0 { parts.append("local-\(reason)=\(self[reason])") }
         for reason in DropReason.allCases where self[reason] > 0 { parts.append("drop-\(reason)=\(self[reason])") }
         for result in FlowEndResult.allCases where self[result] > 0 { parts.append("flow-end-\(result)=\(self[result])") }
+        for result in HeldFlowResult.allCases where self[result] > 0 { parts.append("held-flow-\(result)=\(self[result])") }
         return parts.joined(separator: " ")
     }
 }

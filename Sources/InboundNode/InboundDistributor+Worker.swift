@@ -73,7 +73,19 @@ extension InboundDistributor {
         // After the update too: the entries of a target gone in it went with it.
         let ends = mailbox.takeFlowEnds()
         for report in ends { classifier.flowsEnded(by: report.target, report.flows, now: now) }
-        if changed || !ends.isEmpty || last.nanoseconds + 1_000_000_000 <= now.nanoseconds {
+        // And after the update: the holders that the resync's Acks made come before the
+        // agent's report of the connections it holds (same TCP stream, same loop, same order).
+        let held = mailbox.takeHeldFlows()
+        for report in held {
+            let results = classifier.flowsHeld(by: report.target, report.flows.map {
+                HeldFlow(destination: InboundAddress($0.destination), spi: $0.spi, flow: $0.flow)
+            }, now: now)
+            var tally: [HeldFlowResult: Int] = [:]
+            for result in results { tally[result, default: 0] += 1 }
+            let text = HeldFlowResult.allCases.compactMap { result in tally[result].map { "\(result) \($0)" } }.joined(separator: ", ")
+            logger.info("inbound: \(report.target) holds \(report.flows.count) connections: \(text)")
+        }
+        if changed || !ends.isEmpty || !held.isEmpty || last.nanoseconds + 1_000_000_000 <= now.nanoseconds {
             last = now
             classifier.tick(now: now)
             mailbox.publish(status(classifier, evidence: evidenceApplied))
@@ -126,12 +138,14 @@ extension InboundDistributor {
 
     func status(_ classifier: InboundClassifier, evidence: UInt64) -> InboundStatus {
         Self.status(classifier, queues: queueBoard.all, mode: configuration.mode, planner: planner,
-                    evidence: evidence, evidenceLost: mailbox.evidenceLost, flowEndsLost: mailbox.flowEndsLost, now: Self.now())
+                    evidence: evidence, evidenceLost: mailbox.evidenceLost, flowEndsLost: mailbox.flowEndsLost,
+                    heldFlowsLost: mailbox.heldFlowsLost, now: Self.now())
     }
 
     static func status(_ classifier: InboundClassifier, queues: [(queue: UInt16, counters: NFQueueCounters)], mode: ForwardingMode,
                        planner: InboundPlanner, evidence: UInt64, evidenceLost: UInt64,
-                       flowEndsLost: UInt64 = 0, now: ClusterInstant = ClusterInstant(nanoseconds: 0)) -> InboundStatus {
+                       flowEndsLost: UInt64 = 0, heldFlowsLost: UInt64 = 0,
+                       now: ClusterInstant = ClusterInstant(nanoseconds: 0)) -> InboundStatus {
         let counters = classifier.counters
         var dropped: [String: UInt64] = [:], local: [String: UInt64] = [:], placements: [String: UInt64] = [:]
         for reason in DropReason.allCases { dropped["\(reason)"] = counters[reason] }
@@ -140,6 +154,8 @@ extension InboundDistributor {
         if counters.selectorMismatchForwarded > 0 { placements["selectorMismatchForwarded"] = counters.selectorMismatchForwarded }
         var flowEnds: [String: UInt64] = ["lost": flowEndsLost]
         for result in FlowEndResult.allCases { flowEnds["\(result)"] = counters[result] }
+        var heldFlows: [String: UInt64] = ["lost": heldFlowsLost]
+        for result in HeldFlowResult.allCases { heldFlows["\(result)"] = counters[result] }
         var flows: [String: Int] = [:]
         for (node, count) in classifier.flowCounts { flows[node.name] = count }
         var perQueue: [String: [String: UInt64]] = [:]
@@ -169,6 +185,6 @@ extension InboundDistributor {
                              flowsPerTarget: flows, queueCounters: total, perQueue: perQueue, replayEvidence: evidence,
                              replayEvidenceLost: evidenceLost, windowTops: tops,
                              verify: classifier.configuration.verification.rawValue, verified: counters.verified,
-                             verifyingSAs: verifying.sorted(), flowEnds: flowEnds)
+                             verifyingSAs: verifying.sorted(), flowEnds: flowEnds, heldFlows: heldFlows)
     }
 }

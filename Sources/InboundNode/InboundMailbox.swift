@@ -20,6 +20,9 @@ public final class InboundMailbox: @unchecked Sendable {
     private var ends: [TargetFlowEnds] = []
     private var endsWaiting = 0
     private var endsOverflow: UInt64 = 0
+    private var held: [TargetHeldFlows] = []
+    private var heldWaiting = 0
+    private var heldOverflow: UInt64 = 0
 
     /// Reports waiting at most (a worker that far behind loses the oldest: evidence only
     /// ever tightens the window, so losing some weakens the check, never a real packet).
@@ -89,6 +92,41 @@ public final class InboundMailbox: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return endsOverflow
+    }
+
+    /// Reported held connections waiting at most (the distributor's own cap is
+    /// `maximumFlows`; a worker that far behind loses the newest, counted in `heldFlowsLost`:
+    /// those connections' packets follow the hash instead).
+    public static let heldFlowCapacity = 65536
+
+    /// From the cluster event loop: connections one target reported holding (after a Welcome).
+    public func post(_ report: TargetHeldFlows) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard heldWaiting + report.flows.count <= Self.heldFlowCapacity else {
+            heldOverflow += UInt64(report.flows.count)
+            return
+        }
+        held.append(report)
+        heldWaiting += report.flows.count
+    }
+
+    /// From the worker, between batches: every report of held connections since the last call.
+    public func takeHeldFlows() -> [TargetHeldFlows] {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !held.isEmpty else { return [] }
+        let taken = held
+        held.removeAll(keepingCapacity: true)
+        heldWaiting = 0
+        return taken
+    }
+
+    /// Reported held connections lost because the worker fell `heldFlowCapacity` behind.
+    public var heldFlowsLost: UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return heldOverflow
     }
 
     /// From the cluster event loop: what changed (merged into an unread update: the cost is

@@ -51,3 +51,28 @@ public final class ConntrackMonitor {
         return events
     }
 }
+
+/// The connections conntrack holds now (`conntrack -L`): one dump (IPCTNL_MSG_CT_GET with
+/// NLM_F_DUMP, both families), each entry's original-direction tuple. TCP entries that have
+/// ended (TIME_WAIT, CLOSE) are left out; malformed entries are counted, never thrown.
+public enum ConntrackDump {
+    public static func openConnections(networkNamespace: String? = nil) throws -> (tuples: [ConntrackTuple], malformed: Int) {
+        let socket = try NetlinkSocket(family: NETLINK_NETFILTER, networkNamespace: networkNamespace)
+        let request = NetlinkMessageBuilder(type: UInt16(NFNL_SUBSYS_CTNETLINK) << 8 | UInt16(IPCTNL_MSG_CT_GET.rawValue))
+        try request.appendHeader(nfgenmsg.self) { header in
+            header.nfgen_family = UInt8(AF_UNSPEC)
+            header.version = UInt8(NFNETLINK_V0)
+            header.res_id = 0
+        }
+        var tuples: [ConntrackTuple] = []
+        var malformed = 0
+        try socket.dump(request) { message in
+            do {
+                if let event = try ConntrackEvent(parsing: message), !event.isEnd { tuples.append(event.original) }
+            } catch {
+                malformed += 1
+            }
+        }
+        return (tuples, malformed)
+    }
+}

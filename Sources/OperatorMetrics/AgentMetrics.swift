@@ -42,6 +42,9 @@ public final class AgentMetrics: @unchecked Sendable {
         for (reason, value) in snapshot.framesDropped {
             book.count("vipsec_agent_cluster_frames_dropped_total", [("reason", reason)], value)
         }
+        for (kind, value) in snapshot.reportsAfterWelcome {
+            book.count("vipsec_agent_reports_after_welcome_total", [("kind", kind)], value)
+        }
     }
 
     /// The Prometheus text exposition (format 0.0.4).

@@ -19,6 +19,12 @@ public struct ClusterMetricsSnapshot: Equatable, Sendable {
     public var reportedPackets: UInt64
     /// The inbound distributor's counters (nil: no `inbound { }`).
     public var inbound: InboundMetrics?
+    /// The targets' reports by kind (`replay`, `replay_below_high_water`, `flow_reports`,
+    /// `flows_reported`, `flows_unknown_sa`).
+    public var targetReports: [String: Int] = [:]
+    /// HA: the inbound replay marks in etcd by event (`written`, `deleted`, `kept`, `fenced`,
+    /// `failed`, `adopted`, `refused`); empty without `ha { seal_key }`.
+    public var replayMarks: [String: Int] = [:]
 
     public struct InboundMetrics: Equatable, Sendable {
         public var forwarded: UInt64
@@ -32,10 +38,14 @@ public struct ClusterMetricsSnapshot: Equatable, Sendable {
         public var verifyingSAs: Int
         /// Connection ends the targets reported, per result (`ended-by-target`, `not-owner`, `no-entry`, `lost`).
         public var flowEnds: [String: UInt64]
+        /// Connections the targets reported holding after a Welcome, per result (`placed`, `kept`, ...).
+        public var heldFlows: [String: UInt64]
         public init(forwarded: UInt64, dropped: [String: UInt64], queues: [String: [String: UInt64]] = [:],
-                    verified: UInt64 = 0, verifyingSAs: Int = 0, flowEnds: [String: UInt64] = [:]) {
+                    verified: UInt64 = 0, verifyingSAs: Int = 0, flowEnds: [String: UInt64] = [:],
+                    heldFlows: [String: UInt64] = [:]) {
             (self.forwarded, self.dropped, self.queues) = (forwarded, dropped, queues)
             (self.verified, self.verifyingSAs, self.flowEnds) = (verified, verifyingSAs, flowEnds)
+            self.heldFlows = heldFlows
         }
     }
 
@@ -111,6 +121,8 @@ public final class RoutingMetrics: @unchecked Sendable {
                 gauge("vipsec_cluster_members", [("health", health)], cluster.membersByHealth[health] ?? 0)
             }
             book.record(Self.installLatencyName, cluster.installLatencies)
+            for (kind, value) in cluster.targetReports { count("vipsec_cluster_target_reports_total", [("kind", kind)], value) }
+            for (event, value) in cluster.replayMarks { count("vipsec_ha_replay_marks_total", [("event", event)], value) }
             gauge("vipsec_cluster_lifesize_reported_bytes", [], Int(clamping: cluster.reportedBytes))
             gauge("vipsec_cluster_lifesize_reported_packets", [], Int(clamping: cluster.reportedPackets))
             if let inbound = cluster.inbound {
@@ -122,6 +134,9 @@ public final class RoutingMetrics: @unchecked Sendable {
                 gauge("vipsec_inbound_verifying_sas", [], inbound.verifyingSAs)
                 for (result, value) in inbound.flowEnds {
                     count("vipsec_inbound_flow_ends_total", [("result", result)], Int(clamping: value))
+                }
+                for (result, value) in inbound.heldFlows {
+                    count("vipsec_inbound_held_flows_total", [("result", result)], Int(clamping: value))
                 }
                 gauge("vipsec_inbound_queues", [], inbound.queues.count)
                 for (queue, counters) in inbound.queues {

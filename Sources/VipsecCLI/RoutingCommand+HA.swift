@@ -176,7 +176,12 @@ final class HARuntime: Sendable {
                                 let c = store.counters.withLockedValue { $0 }
                                 return HAStatus.TakeoverStatus(ready: ready.withLockedValue { $0 }, puts: c.puts, deletes: c.deletes,
                                                                fenced: c.fenced, failed: c.failed, adopted: c.adopted, refused: c.refused,
-                                                               readySinceMonotonicMilliseconds: readySince.withLockedValue { $0 })
+                                                               readySinceMonotonicMilliseconds: readySince.withLockedValue { $0 },
+                                                               replayMarks: marks.map { marks in
+                                                                   let m = marks.counters
+                                                                   return .init(written: m.puts, deleted: m.deletes, kept: m.kept, fenced: m.fenced,
+                                                                                failed: m.failed, adopted: m.adopted, refused: m.refused)
+                                                               })
                             })
         }
         logger.info("HA: node \(cluster.nodeID), etcd \(ha.endpoints.joined(separator: ",")), prefix \(ha.prefix), lease \(ha.lease)s, DVIPA \(dvipa) on \(interface) while active")

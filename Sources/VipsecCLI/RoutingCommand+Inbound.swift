@@ -25,7 +25,7 @@ extension RoutingCommand {
         }
         let mailbox = distributor.mailbox
         service.setInbound(observer: { mailbox.post($0) }, replay: { mailbox.post($0) }, flowEnds: { mailbox.post($0) },
-                           status: { mailbox.status })
+                           heldFlows: { mailbox.post($0) }, status: { mailbox.status })
         return InboundHandle(distributor: distributor)
     }
 }

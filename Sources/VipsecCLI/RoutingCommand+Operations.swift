@@ -184,14 +184,26 @@ final class RoutingOperations: @unchecked Sendable {
                 var counts: [String: Int] = [:]
                 for member in status.routing?.members ?? [] { counts[member.health, default: 0] += 1 }
                 let lifesizes = (status.routing?.sas ?? []).compactMap(\.lifesize)
-                return ClusterMetricsSnapshot(
+                var snapshot = ClusterMetricsSnapshot(
                     membersByHealth: counts, installLatencies: installer.takeInstallLatencies(),
                     reportedBytes: lifesizes.reduce(0) { $0 &+ $1.reportedBytes },
                     reportedPackets: lifesizes.reduce(0) { $0 &+ $1.reportedPackets },
                     inbound: status.routing?.inbound.map {
                         .init(forwarded: $0.forwarded, dropped: $0.dropped, queues: $0.perQueue, verified: $0.verified,
-                              verifyingSAs: $0.verifyingSAs.count, flowEnds: $0.flowEnds)
+                              verifyingSAs: $0.verifyingSAs.count, flowEnds: $0.flowEnds, heldFlows: $0.heldFlows)
                     })
+                if let reports = status.routing?.reports {
+                    snapshot.targetReports = [
+                        "replay": reports.replayReports, "replay_below_high_water": reports.replayBelowHighWater,
+                        "flow_reports": reports.flowReports, "flows_reported": reports.flowsReported,
+                        "flows_unknown_sa": reports.flowsUnknownSA]
+                }
+                if let marks = status.routing?.ha?.takeover?.replayMarks {
+                    snapshot.replayMarks = ["written": marks.written, "deleted": marks.deleted, "kept": marks.kept,
+                                            "fenced": marks.fenced, "failed": marks.failed, "adopted": marks.adopted,
+                                            "refused": marks.refused]
+                }
+                return snapshot
             }
         }
     }

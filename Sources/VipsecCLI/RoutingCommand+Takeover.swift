@@ -158,6 +158,7 @@ struct Takeover {
             if inbound.contains(id) { restored[ClusterSAID(id)] = mark } else { marks.forget(id) }
         }
         try await service.adopt(epoch: epoch, sas: sas, replayMarks: restored)
+        marks.countTakeover(adopted: restored.count, refused: refusedMarks.count)
         installer.adopt(kept.flatMap(\.ikeSA.childSAs), descriptions: sas)
         store.counters.withLockedValue {
             $0.adopted += kept.count

@@ -76,6 +76,38 @@ final class ClusterChannelTests: ClusterHarnessTestCase {
         XCTAssertNil(sas.first { $0.spi == "0x00003002" }?.inboundHighWater, "outbound SAs have no inbound mark")
     }
 
+    /// Issue 19 item 2 over the real channel: after the resync that follows a Welcome, the
+    /// agent reports its kernel's replay top of each inbound SA it holds; the routing node's
+    /// high-water mark and the distributor's evidence move to it (a new active's window
+    /// closes the gap its rounded-down etcd mark left). SAs the kernel does not hold, and
+    /// outbound SAs, are not reported.
+    func testAfterEveryWelcomeTheAgentReportsItsKernelsReplayTops() async throws {
+        try await startService()
+        let received = NIOLockedValueBox<[AuthenticatedReplay]>([])
+        service.setInbound(observer: { _ in }, replay: { item in received.withLockedValue { $0.append(item) } }, status: { nil })
+        let kernel = RecordingKernel()
+        let agent = try await startAgent("t1", kernel: kernel)
+        try await agent.welcomed.get()
+        let inbound = testSA(1, spi: 0x5101), outbound = testSA(2, spi: 0x5102, direction: .outbound, owner: "t1")
+        try await service.install([inbound, outbound])
+        kernel.setReplayTop(ClusterSAID(1), 9000)
+        kernel.setReplayTop(ClusterSAID(2), 77)
+        XCTAssertEqual(received.withLockedValue { $0 }, [], "nothing before the next Welcome")
+        // The routing node loses the connection (as at a takeover): the agent comes back.
+        service.loop.execute { self.service.connections[try! NodeID("t1")]?.close(promise: nil) }
+        let arrived = await eventually(10) { received.withLockedValue { $0 }.contains { $0.top == 9000 } }
+        XCTAssertTrue(arrived)
+        XCTAssertEqual(received.withLockedValue { $0 }.map(\.saID), [ClusterSAID(1)], "outbound SAs have no replay window to report")
+        let sas = try await routingStatus().sas
+        XCTAssertEqual(sas.first { $0.spi == "0x00005101" }?.inboundHighWater, 9000)
+        let reports = try await agent.status().get().target?.reportsAfterWelcome
+        XCTAssertEqual(reports?["rounds"], 2)
+        XCTAssertEqual(reports?["replay-states"], 1)
+        XCTAssertEqual(reports?["failures"], 0)
+        let routingReports = try await routingStatus().reports
+        XCTAssertEqual(routingReports?.replayReports, 1)
+    }
+
     /// Inbound claim 10 over the real channel: the agent's conntrack ends of TCP/UDP to the
     /// DVIPA leave in a FlowEndReport from its tick and reach the distributor's observer with
     /// the sender's node id; other ends (another destination, ICMP) never leave the target.

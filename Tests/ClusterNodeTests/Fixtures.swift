@@ -87,6 +87,27 @@ final class RecordingKernel: AgentKernel, @unchecked Sendable {
 
     func removeLeftovers() -> Int { 0 }
 
+    /// What `replayState(of:)` answers per SA (held SAs only), and `openConnections()`.
+    var replayTops: [ClusterSAID: UInt64] = [:]
+    var heldConnections: [InnerFiveTuple] = []
+    var connectionsFail = false
+
+    func setReplayTop(_ saID: ClusterSAID, _ top: UInt64) { lock.withLock { replayTops[saID] = top } }
+
+    func replayState(of sa: SADescription) throws -> KernelReplayState? {
+        lock.withLock {
+            guard states[sa.saID] != nil, let top = replayTops[sa.saID] else { return nil }
+            return KernelReplayState(top: top, bitmap: [.max])
+        }
+    }
+
+    func openConnections() throws -> [InnerFiveTuple] {
+        try lock.withLock {
+            if connectionsFail { throw XFRMTestError.refused }
+            return heldConnections
+        }
+    }
+
     /// Encapsulated mode: "start ROUTER LOCAL" / "stop", in order.
     private(set) var decapsulationCalls: [String] = []
 

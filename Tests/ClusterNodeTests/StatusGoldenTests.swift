@@ -176,6 +176,13 @@ final class StatusGoldenTests: ClusterHarnessTestCase {
               }
             ],
             "reportingPercent" : 5,
+            "reports" : {
+              "flowReports" : 0,
+              "flowsReported" : 0,
+              "flowsUnknownSA" : 0,
+              "replayBelowHighWater" : 0,
+              "replayReports" : 1
+            },
             "sas" : [
               {
                 "destination" : "192.0.2.100",
@@ -266,6 +273,7 @@ final class StatusGoldenTests: ClusterHarnessTestCase {
               sequence blocks of 64, high-water mark 64: t2: 1...64
         held IKE responses: 1
         dropped: 6 (frames: before-hello=2 tls-handshake=1; closed for framing: 1; from non-members: 1; unexpected: 1; unknown SA: 1)
+        target reports: replay 1 (0 below the high-water mark, kept); held connections 0 in 0 reports, 0 of unknown SAs dropped
         """
 
     static let targetJSON = """

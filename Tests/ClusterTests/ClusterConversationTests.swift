@@ -70,7 +70,7 @@ final class ClusterConversationTests: XCTestCase {
                         agents[index].connected = false
                         agents[index].inbox.clear()
                     }
-                case .negotiatePerTargetSA, .deleteChildSA, .rekey, .rekeyJudged, .authenticatedReplay, .flowsEnded:
+                case .negotiatePerTargetSA, .deleteChildSA, .rekey, .rekeyJudged, .authenticatedReplay, .flowsEnded, .flowsReported:
                     break
                 }
             }

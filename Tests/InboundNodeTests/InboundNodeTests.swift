@@ -147,20 +147,25 @@ final class InboundNodeTests: XCTestCase {
     func testStatusLinesAndCounterLine() {
         let status = InboundStatus(mode: "direct", queue: 0, sas: 2, forwarded: 120, dropped: ["noSA": 3, "replay": 0],
                                    flowsPerTarget: ["t1": 4, "t2": 5], replayEvidence: 7, replayEvidenceLost: 2,
-                                   flowEnds: ["ended-by-target": 40, "not-owner": 1, "no-entry": 0, "lost": 0])
+                                   flowEnds: ["ended-by-target": 40, "not-owner": 1, "no-entry": 0, "lost": 0],
+                                   heldFlows: ["placed": 12, "kept": 1, "unknown-sa": 2, "table-full": 3, "lost": 0])
         XCTAssertEqual(status.droppedTotal, 3)
         XCTAssertEqual(status.lines.first, "inbound (direct, queue 0): 2 SAs, forwarded 120, dropped 3, flows 9")
         XCTAssertTrue(status.lines.contains("  flows per target: t1=4 t2=5"))
         XCTAssertTrue(status.lines.contains("  dropped: noSA=3"))
         XCTAssertTrue(status.lines.contains { $0.hasPrefix("  replay evidence: 7 reports, 2 lost;") }, "lost evidence is shown, never silent")
         XCTAssertTrue(status.lines.contains("  flow ends reported by targets: ended-by-target=40 not-owner=1"))
+        XCTAssertTrue(status.lines.contains("  connections reported held by targets: kept=1 placed=12 table-full=3 unknown-sa=2"),
+                      "\(status.lines)")
         XCTAssertEqual(status.counterLine,
                        "inbound: mode=direct queue=0 sas=2 forwarded=120 dropped=3 drop_noSA=3 flows=t1:4,t2:5 replay_evidence=7 replay_evidence_lost=2"
                        + " verify=never verified=0 verifying_sas=0"
-                       + " flow_ended_by_target=40 flow_end_not_owner=1 flow_end_no_entry=0")
+                       + " flow_ended_by_target=40 flow_end_not_owner=1 flow_end_no_entry=0"
+                       + " held_flows_placed=12 held_flows_kept=1 held_flows_dropped=5")
         XCTAssertTrue(status.lines.contains("  icv verification: never, verified 0, icv failures 0"), "\(status.lines)")
         let json = String(decoding: try! JSONEncoder().encode(status), as: UTF8.self)
         XCTAssertTrue(json.contains(#""ended-by-target":40"#), json)
+        XCTAssertTrue(json.contains(#""placed":12"#), json)
     }
 
     /// `verify = under-attack`: the counters and the SAs being verified, in text, SIGUSR1 line and JSON.
@@ -212,6 +217,22 @@ final class InboundNodeTests: XCTestCase {
         XCTAssertEqual(mailbox.takeFlowEnds(), [])
         mailbox.post(TargetFlowEnds(target: t1, flows: Array(repeating: flow, count: InboundMailbox.flowEndCapacity)))
         XCTAssertEqual(mailbox.takeFlowEnds().first?.flows.count, InboundMailbox.flowEndCapacity, "room again once taken")
+    }
+
+    /// Connections targets report holding after a Welcome wait for the worker in order; a
+    /// flood past the capacity is counted as lost (those flows follow the hash), never silently.
+    func testMailboxHeldFlowsAreDrainedAndBounded() throws {
+        let mailbox = InboundMailbox()
+        let t1 = try NodeID("t1")
+        let flow = TargetHeldFlows.Flow(saID: ClusterSAID(1), destination: .v4(192, 0, 2, 100), spi: 0xc001,
+                                        flow: InnerFiveTuple(source: .v4(10, 1, 0, 5), destination: .v4(192, 0, 2, 100),
+                                                             sourcePort: 1, destinationPort: 8080, ipProtocol: 6))
+        mailbox.post(TargetHeldFlows(target: t1, flows: [flow]))
+        mailbox.post(TargetHeldFlows(target: t1, flows: Array(repeating: flow, count: InboundMailbox.heldFlowCapacity)))
+        mailbox.post(TargetHeldFlows(target: t1, flows: [flow, flow]))
+        XCTAssertEqual(mailbox.heldFlowsLost, UInt64(InboundMailbox.heldFlowCapacity))
+        XCTAssertEqual(mailbox.takeHeldFlows().map(\.flows.count), [1, 2])
+        XCTAssertEqual(mailbox.takeHeldFlows(), [])
     }
 
     /// `queue = 0-1`: the number of queues bound and each one's counters, in the text, the

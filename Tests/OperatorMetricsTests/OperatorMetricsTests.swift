@@ -59,10 +59,14 @@ final class OperatorMetricsTests: XCTestCase {
         let inbound = ClusterMetricsSnapshot.InboundMetrics(
             forwarded: 12, dropped: ["no-sa": 2, "replay": 0, "icv": 4],
             queues: ["0": ["received": 5, "accepted": 4, "dropped": 1], "1": ["received": 9, "accepted": 9, "dropped": 0]],
-            verified: 12, verifyingSAs: 1, flowEnds: ["ended-by-target": 17, "not-owner": 2])
-        metrics.update(snapshot(), cluster: ClusterMetricsSnapshot(
+            verified: 12, verifyingSAs: 1, flowEnds: ["ended-by-target": 17, "not-owner": 2],
+            heldFlows: ["placed": 5, "unknown-sa": 1])
+        var first = ClusterMetricsSnapshot(
             membersByHealth: ["live": 1], installLatencies: [.milliseconds(3), .milliseconds(40), .milliseconds(700)],
-            reportedBytes: 4096, reportedPackets: 30, inbound: inbound))
+            reportedBytes: 4096, reportedPackets: 30, inbound: inbound)
+        first.targetReports = ["replay": 9, "flows_unknown_sa": 2]
+        first.replayMarks = ["written": 3, "adopted": 1, "failed": 1]
+        metrics.update(snapshot(), cluster: first)
         metrics.update(snapshot(), cluster: ClusterMetricsSnapshot(membersByHealth: ["live": 1], installLatencies: [.seconds(3)],
                                                                   reportedBytes: 8192, reportedPackets: 60, inbound: inbound))
         let text = String(decoding: metrics.exposition(), as: UTF8.self)
@@ -84,6 +88,13 @@ final class OperatorMetricsTests: XCTestCase {
         XCTAssertEqual(value(text, "vipsec_inbound_verifying_sas"), 1)
         XCTAssertEqual(value(text, #"vipsec_inbound_flow_ends_total{result="ended-by-target"}"#), 17)
         XCTAssertEqual(value(text, #"vipsec_inbound_flow_ends_total{result="not-owner"}"#), 2)
+        XCTAssertEqual(value(text, #"vipsec_inbound_held_flows_total{result="placed"}"#), 5)
+        XCTAssertEqual(value(text, #"vipsec_inbound_held_flows_total{result="unknown-sa"}"#), 1)
+        XCTAssertEqual(value(text, #"vipsec_cluster_target_reports_total{kind="replay"}"#), 9)
+        XCTAssertEqual(value(text, #"vipsec_cluster_target_reports_total{kind="flows_unknown_sa"}"#), 2)
+        XCTAssertEqual(value(text, #"vipsec_ha_replay_marks_total{event="written"}"#), 3)
+        XCTAssertEqual(value(text, #"vipsec_ha_replay_marks_total{event="adopted"}"#), 1)
+        XCTAssertEqual(value(text, #"vipsec_ha_replay_marks_total{event="failed"}"#), 1)
         // `queue = 0-1`: the queues bound, and each queue's packets and verdicts.
         XCTAssertEqual(value(text, "vipsec_inbound_queues"), 2)
         XCTAssertEqual(value(text, #"vipsec_inbound_queue_packets_total{queue="0"}"#), 5)

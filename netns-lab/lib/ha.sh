@@ -5,7 +5,8 @@
 #                        clu0 10.0.0.2); the DVIPA is on neither: vipsec adds it to the active
 #   ha_config NODE FILE  `vipsec routing`'s config for NODE (router | router2): the cluster
 #                        scenarios' config (cluster_ike_config) plus `ha { }` with the lab's etcd
-#                        (and `seal_key = $HA_SEAL_KEY` when set: IKE state kept in etcd)
+#                        (and `seal_key = $HA_SEAL_KEY` when set: IKE state kept in etcd;
+#                        $HA_CLUSTER_EXTRA: more lines of the cluster section, e.g. inbound { })
 #   ha_start NODE        `vipsec routing` in NODE's namespace (pid in $LAB_RUN/NODE/pid)
 #   ha_agent_start N ROUTING [ARG...]   `vipsec target` in tN with --routing ROUTING (a list)
 #                        and any further arguments (e.g. --grace 90)
@@ -46,7 +47,8 @@ ha_config() {
             prefix = /vipsec/lab/
             lease = $HA_LEASE${HA_SEAL_KEY:+
             seal_key = $HA_SEAL_KEY}
-        }" cluster_ike_config "$file"
+        }${HA_CLUSTER_EXTRA:+
+$HA_CLUSTER_EXTRA}" cluster_ike_config "$file"
   # The per-node keys: cluster address, certificate, status socket, control socket (the
   # namespaces share one file system: two daemons must not both use /run/vipsec/control.sock).
   sed -i "0,/^vipsec {/s##vipsec {\n    control {\n        socket = $LAB_RUN/$node/control.sock\n    }#" "$file"

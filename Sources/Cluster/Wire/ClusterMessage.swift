@@ -18,6 +18,7 @@ public enum ClusterMessage: Equatable, Sendable, CustomStringConvertible {
     case fullState(FullState)
     case replayReport(ReplayReport)
     case flowEndReport(FlowEndReport)
+    case flowReport(FlowReport)
 
     /// The frame's message type byte.
     public var type: ClusterMessageType {
@@ -36,6 +37,7 @@ public enum ClusterMessage: Equatable, Sendable, CustomStringConvertible {
         case .fullState: return .fullState
         case .replayReport: return .replayReport
         case .flowEndReport: return .flowEndReport
+        case .flowReport: return .flowReport
         }
     }
 
@@ -56,6 +58,7 @@ public enum ClusterMessage: Equatable, Sendable, CustomStringConvertible {
         case .fullState: self = .fullState(try FullState(parsing: &body))
         case .replayReport: self = .replayReport(try ReplayReport(parsing: &body))
         case .flowEndReport: self = .flowEndReport(try FlowEndReport(parsing: &body))
+        case .flowReport: self = .flowReport(try FlowReport(parsing: &body))
         default: throw ClusterWireError.unknownMessageType(type)
         }
     }
@@ -77,6 +80,7 @@ public enum ClusterMessage: Equatable, Sendable, CustomStringConvertible {
         case .fullState(let message): message.write(to: &buffer)
         case .replayReport(let message): message.write(to: &buffer)
         case .flowEndReport(let message): message.write(to: &buffer)
+        case .flowReport(let message): message.write(to: &buffer)
         }
     }
 
@@ -96,6 +100,7 @@ public enum ClusterMessage: Equatable, Sendable, CustomStringConvertible {
         case .fullState(let message): return "\(message)"
         case .replayReport(let message): return "\(message)"
         case .flowEndReport(let message): return "\(message)"
+        case .flowReport(let message): return "\(message)"
         }
     }
 }

@@ -32,6 +32,8 @@ public struct ClusterMessageType: RawRepresentable, Hashable, Sendable, CustomSt
     public static let replayReport = ClusterMessageType(rawValue: 13)
     /// Agent → routing node: connections that ended in the target's kernel (conntrack).
     public static let flowEndReport = ClusterMessageType(rawValue: 14)
+    /// Agent → routing node: connections the target's kernel holds (conntrack), per SA, after a Welcome.
+    public static let flowReport = ClusterMessageType(rawValue: 15)
 
     public var description: String {
         switch self {
@@ -49,6 +51,7 @@ public struct ClusterMessageType: RawRepresentable, Hashable, Sendable, CustomSt
         case .fullState: return "FullState"
         case .replayReport: return "ReplayReport"
         case .flowEndReport: return "FlowEndReport"
+        case .flowReport: return "FlowReport"
         default: return "type(\(rawValue))"
         }
     }

@@ -27,6 +27,22 @@ public protocol AgentKernel: AnyObject {
     func startDecapsulation(router: IPAddress, local: IPAddress) throws -> [String]
     /// Removes the decapsulation (none there is fine).
     func stopDecapsulation() throws
+    /// An inbound SA's replay state as the kernel keeps it (XFRM_MSG_GETAE; top and bitmap,
+    /// bit i = top - i), nil when the kernel does not hold it.
+    func replayState(of sa: SADescription) throws -> KernelReplayState?
+    /// The open connections the kernel's conntrack holds (original direction: for inbound
+    /// cluster traffic peer → DVIPA).
+    func openConnections() throws -> [InnerFiveTuple]
+}
+
+/// An SA's authenticated replay window as the kernel keeps it.
+public struct KernelReplayState: Equatable, Sendable {
+    public var top: UInt64
+    public var bitmap: [UInt64]
+    public init(top: UInt64, bitmap: [UInt64]) {
+        self.top = top
+        self.bitmap = bitmap
+    }
 }
 
 extension AgentKernel {
@@ -35,6 +51,10 @@ extension AgentKernel {
     /// Kernels without GRE (the in-memory ones of the unit tests) have nothing to set up.
     public func startDecapsulation(router: IPAddress, local: IPAddress) throws -> [String] { [] }
     public func stopDecapsulation() throws {}
+    /// Kernels without replay state (the in-memory ones of the unit tests) report none.
+    public func replayState(of sa: SADescription) throws -> KernelReplayState? { nil }
+    /// ... and no connections.
+    public func openConnections() throws -> [InnerFiveTuple] { [] }
 }
 
 /// An SA's counters as the kernel keeps them.

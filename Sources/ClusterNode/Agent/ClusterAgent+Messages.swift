@@ -34,6 +34,7 @@ extension ClusterAgent {
             pendingChannel = nil
             logger.info("welcomed into \(welcome.epoch)\(term == .none ? "" : ", \(term)")")
             perform(cache.welcomed(welcome, now: now), ackDeletes: false)
+            reportsHeldStateAfterResync = true
             applyDecapsulation(welcome.greSource)
             connectedOnce.succeed(())
         case .installSA(let install):
@@ -42,6 +43,10 @@ extension ClusterAgent {
             perform(cache.delete(delete, now: now), ackDeletes: true)
         case .fullState(let state):
             perform(cache.fullState(state, now: now), ackDeletes: false)
+            if reportsHeldStateAfterResync {
+                reportsHeldStateAfterResync = false
+                reportHeldState()
+            }
         case .heartbeat:
             cache.heard(now: now)
         case .sequenceBlockGrant(let grant):
@@ -61,7 +66,8 @@ extension ClusterAgent {
             } else {
                 logger.warning("no sequence block for \(nack.saID): \(nack.reason)")
             }
-        case .hello, .ack, .nack, .lifesizeReport, .sequenceBlockRequest, .resyncRequest, .replayReport, .flowEndReport:
+        case .hello, .ack, .nack, .lifesizeReport, .sequenceBlockRequest, .resyncRequest, .replayReport, .flowEndReport,
+             .flowReport:
             drops.count("unexpected")
         }
     }

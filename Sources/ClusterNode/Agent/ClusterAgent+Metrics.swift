@@ -25,6 +25,9 @@ struct AgentMetricCounters {
     var lastReported: [ClusterSAID: (bytes: UInt64, packets: UInt64)] = [:]
     /// Kernel calls that failed (kernelErrors keeps only the last 20 texts).
     var kernelErrors = 0
+    /// What the agent reported after the resyncs that follow Welcomes (ClusterAgent+HeldState.swift):
+    /// `rounds`, `replay-states`, `flow-reports`, `flows`, `unmatched`, `failures`.
+    var reportsAfterWelcome: [String: Int] = [:]
 
     mutating func reported(_ report: ClusterMessage.LifesizeReport) {
         let last = lastReported[report.saID] ?? (0, 0)
@@ -59,6 +62,9 @@ public struct AgentMetricsSnapshot: Sendable, Equatable {
     public var kernelErrors: Int
     /// Cluster frames dropped, by reason.
     public var framesDropped: [String: Int]
+    /// Reports after the resyncs that follow Welcomes, by kind (`rounds`, `replay-states`,
+    /// `flow-reports`, `flows`, `unmatched`, `failures`).
+    public var reportsAfterWelcome: [String: Int] = [:]
 
     public static let directions = ["in", "out"]
 
@@ -100,12 +106,14 @@ extension ClusterAgent {
                 let installs = metricCounters.installs.merging(zeros()) { counted, _ in counted }
                 let latencies = metricCounters.installLatencies
                 metricCounters.installLatencies = []
-                return AgentMetricsSnapshot(
+                var snapshot = AgentMetricsSnapshot(
                     connected: welcome != nil, reconnects: reconnects, sasHeld: held, kernelBytes: bytes, kernelPackets: packets,
                     installs: installs, installFailures: metricCounters.installFailures, removals: removals,
                     installLatencies: latencies, lifesizeReports: metricCounters.lifesizeReports,
                     reportedBytes: metricCounters.reportedBytes, reportedPackets: metricCounters.reportedPackets,
                     kernelErrors: metricCounters.kernelErrors, framesDropped: drops.snapshot)
+                snapshot.reportsAfterWelcome = metricCounters.reportsAfterWelcome
+                return snapshot
             }
         }
     }

@@ -74,7 +74,8 @@ extension ClusterAgent {
             drops: DropStatus(frames: drops.snapshot, connectionsClosedForFraming: drops.closedConnections,
                               fromNonMembers: 0, unexpected: 0, unknownSA: 0),
             kernelErrors: kernelErrors, reconnects: reconnects,
-            term: machine.term == .none ? nil : machine.term.rawValue)
+            term: machine.term == .none ? nil : machine.term.rawValue,
+            reportsAfterWelcome: metricCounters.reportsAfterWelcome.isEmpty ? nil : metricCounters.reportsAfterWelcome)
         return NodeStatus(role: "target", node: configuration.nodeID.name, target: target)
     }
 }

@@ -135,6 +135,9 @@ public final class ClusterAgent: @unchecked Sendable {
     var conntrack: ConntrackWatcher?
     var flowEnds: FlowEndBatcher?
     var conntrackMalformed = 0
+    /// A Welcome came: the end of its resync (the FullState) reports the kernel's inbound
+    /// replay states and held connections (ClusterAgent+HeldState.swift).
+    var reportsHeldStateAfterResync = false
     var conntrackOverruns = 0
     var connectedOnce: EventLoopPromise<Void>
     /// A counter read is on the kernel thread (the next tick does not queue another).

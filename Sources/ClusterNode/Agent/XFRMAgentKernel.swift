@@ -104,6 +104,20 @@ public final class XFRMAgentKernel: AgentKernel {
         }
     }
 
+    public func replayState(of sa: SADescription) throws -> KernelReplayState? {
+        guard let id = installed[sa.saID] else { return nil }
+        do {
+            let window = try kernel.asyncEventState(id).authenticatedWindow
+            return KernelReplayState(top: window.top, bitmap: window.bitmap)
+        } catch let error as XFRMError where error.errno == ENOENT || error.errno == ESRCH {
+            return nil
+        }
+    }
+
+    public func openConnections() throws -> [InnerFiveTuple] {
+        try ConntrackDump.openConnections(networkNamespace: networkNamespace).tuples.compactMap(\.fiveTuple)
+    }
+
     /// The kernel dropped the SA on its own (hard expire): forget it here too.
     public func forgetState(of saID: ClusterSAID) {
         installed[saID] = nil

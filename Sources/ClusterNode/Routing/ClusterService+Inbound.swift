@@ -56,20 +56,47 @@ public struct TargetFlowEnds: Equatable, Sendable {
     }
 }
 
+/// Connections one target's kernel holds (its conntrack), each with the inbound SA it
+/// belongs to, as its agent reported them after a Welcome (`ClusterMessage.FlowReport`):
+/// what a routing node that took over rebuilds its connection table from.
+public struct TargetHeldFlows: Equatable, Sendable {
+    public struct Flow: Equatable, Sendable {
+        public var saID: ClusterSAID
+        public var destination: IPAddress
+        public var spi: UInt32
+        public var flow: InnerFiveTuple
+        public init(saID: ClusterSAID, destination: IPAddress, spi: UInt32, flow: InnerFiveTuple) {
+            self.saID = saID
+            self.destination = destination
+            self.spi = spi
+            self.flow = flow
+        }
+    }
+    public var target: NodeID
+    public var flows: [Flow]
+    public init(target: NodeID, flows: [Flow]) {
+        self.target = target
+        self.flows = flows
+    }
+}
+
 extension ClusterService {
     /// Sets the observer of membership and inbound SA changes (called on the event loop,
     /// once now with the whole state, then with what changed after each change), the observer of
-    /// authenticated replay evidence and of the targets' connection ends (both called on the
-    /// event loop per report; they must only post it) and the provider of the distributor's
+    /// authenticated replay evidence, of the targets' connection ends and of the connections
+    /// they report holding after a Welcome (each called on the event loop per report; they
+    /// must only post it) and the provider of the distributor's
     /// status (called when `vipsec status` asks).
     public func setInbound(observer: @escaping @Sendable (ClusterStateUpdate) -> Void,
                            replay: (@Sendable (AuthenticatedReplay) -> Void)? = nil,
                            flowEnds: (@Sendable (TargetFlowEnds) -> Void)? = nil,
+                           heldFlows: (@Sendable (TargetHeldFlows) -> Void)? = nil,
                            status: @escaping @Sendable () -> InboundStatus?) {
         loop.execute { [self] in
             stateObserver = observer
             replayObserver = replay
             flowEndObserver = flowEnds
+            heldFlowObserver = heldFlows
             inboundStatusProvider = status
             stateFeed.restart()
             publishState()

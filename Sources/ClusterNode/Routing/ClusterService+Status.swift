@@ -39,7 +39,7 @@ extension ClusterService {
             failureTimeoutMilliseconds: membership.failureTimeout.milliseconds,
             installTimeoutMilliseconds: configuration.authority.installTimeout.milliseconds,
             reportingPercent: snapshot.reportingPercent, members: members, sas: snapshot.sas,
-            heldResponses: snapshot.heldResponses.count, drops: dropStatus, events: events,
+            heldResponses: snapshot.heldResponses.count, drops: dropStatus, reports: snapshot.reports, events: events,
             inbound: inboundStatusProvider?(), ha: haStatusProvider?())
         return NodeStatus(role: "routing", node: configuration.nodeID.name, routing: routing)
     }

@@ -108,6 +108,7 @@ public final class ClusterService: @unchecked Sendable {
     var inboundStatusProvider: (@Sendable () -> InboundStatus?)?
     var replayObserver: (@Sendable (AuthenticatedReplay) -> Void)?
     var flowEndObserver: (@Sendable (TargetFlowEnds) -> Void)?
+    var heldFlowObserver: (@Sendable (TargetHeldFlows) -> Void)?
     /// HA (issue 19): whether this node may accept agents now (the elected active). Nil:
     /// always. A connection arriving while it says no is closed at once (`standby` drop).
     /// Set before `start`.
@@ -291,7 +292,7 @@ public final class ClusterService: @unchecked Sendable {
             // high-water mark, and a flow-end report nothing of the authority's: the published
             // state carries neither, no update for them.
             switch message {
-            case .replayReport, .flowEndReport: execute(actions, publishing: false)
+            case .replayReport, .flowEndReport, .flowReport: execute(actions, publishing: false)
             default: execute(actions)
             }
         }
@@ -369,6 +370,11 @@ public final class ClusterService: @unchecked Sendable {
                 }
             case .flowsEnded(let flows, let node):
                 flowEndObserver?(TargetFlowEnds(target: node, flows: flows))
+            case .flowsReported(let flows, let node):
+                logger.info("\(node) holds \(flows.count) connections of inbound SAs (conntrack, reported after its Welcome)")
+                heldFlowObserver?(TargetHeldFlows(target: node, flows: flows.map {
+                    TargetHeldFlows.Flow(saID: $0.sa.saID, destination: $0.sa.destination, spi: $0.sa.spi, flow: $0.flow)
+                }))
             }
         }
     }

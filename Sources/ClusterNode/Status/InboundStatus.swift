@@ -43,12 +43,16 @@ public struct InboundStatus: Codable, Equatable, Sendable {
     /// owner's entry removed), `not-owner` (another target's entry: left alone), `no-entry`,
     /// `lost` (the worker fell behind: those end by the idle timeout).
     public var flowEnds: [String: UInt64]
+    /// Connections the targets reported holding after a Welcome (what a new active rebuilds
+    /// its table from), per result: `placed`, `kept` (already on that target), `other-owner`,
+    /// `unknown-sa`, `outside-selectors`, `table-full`, `lost` (the worker fell behind).
+    public var heldFlows: [String: UInt64] = [:]
 
     public init(mode: String, queue: Int, queueCount: Int = 1, sas: Int = 0, forwarded: UInt64 = 0, dropped: [String: UInt64] = [:],
                 local: [String: UInt64] = [:], placements: [String: UInt64] = [:], flowsPerTarget: [String: Int] = [:],
                 queueCounters: [String: UInt64] = [:], perQueue: [String: [String: UInt64]] = [:], replayEvidence: UInt64 = 0, replayEvidenceLost: UInt64 = 0,
                 windowTops: [String: UInt64] = [:], verify: String = "never", verified: UInt64 = 0, verifyingSAs: [String] = [],
-                flowEnds: [String: UInt64] = [:]) {
+                flowEnds: [String: UInt64] = [:], heldFlows: [String: UInt64] = [:]) {
         self.mode = mode
         self.queue = queue
         self.queueCount = queueCount
@@ -67,6 +71,7 @@ public struct InboundStatus: Codable, Equatable, Sendable {
         self.verified = verified
         self.verifyingSAs = verifyingSAs
         self.flowEnds = flowEnds
+        self.heldFlows = heldFlows
     }
 
     /// Total drops over every reason.
@@ -102,6 +107,7 @@ public struct InboundStatus: Codable, Equatable, Sendable {
         if verify == "under-attack" { icv += "; verifying: \(verifyingSAs.isEmpty ? "none" : verifyingSAs.joined(separator: " "))" }
         lines.append(icv)
         lines.append("  flow ends reported by targets: \(Self.pairs(flowEnds))")
+        lines.append("  connections reported held by targets: \(Self.pairs(heldFlows))")
         return lines
     }
 
@@ -114,6 +120,8 @@ public struct InboundStatus: Codable, Equatable, Sendable {
             + "flows=\(flows.isEmpty ? "-" : flows) replay_evidence=\(replayEvidence) replay_evidence_lost=\(replayEvidenceLost)"
             + " verify=\(verify) verified=\(verified) verifying_sas=\(verifyingSAs.count)"
             + " flow_ended_by_target=\(flowEnds["ended-by-target"] ?? 0) flow_end_not_owner=\(flowEnds["not-owner"] ?? 0)"
-            + " flow_end_no_entry=\(flowEnds["no-entry"] ?? 0)\(queues)"
+            + " flow_end_no_entry=\(flowEnds["no-entry"] ?? 0)"
+            + " held_flows_placed=\(heldFlows["placed"] ?? 0) held_flows_kept=\(heldFlows["kept"] ?? 0)"
+            + " held_flows_dropped=\(heldFlows.filter { !["placed", "kept"].contains($0.key) }.values.reduce(0, &+))\(queues)"
     }
 }

@@ -46,6 +46,8 @@ public struct RoutingStatus: Codable, Equatable, Sendable {
     /// IKE responses held until their SAs are acknowledged.
     public var heldResponses: Int
     public var drops: DropStatus
+    /// The targets' replay and held-connection reports (taken, below the mark, dropped).
+    public var reports: ClusterStatus.ReportStatus? = nil
     /// Recent membership events, newest last (joins, drops, refusals).
     public var events: [String]
     /// The inbound distributor (nil: `inbound { }` not configured; absent from the JSON).
@@ -88,9 +90,27 @@ public struct HAStatus: Codable, Equatable, Sendable {
         public var refused: Int
         /// When this node last became ready (CLOCK_MONOTONIC, ms): a takeover's end, exactly.
         public var readySinceMonotonicMilliseconds: Int64?
+        /// The inbound replay marks in etcd (claim 22): written, deleted, kept (etcd held one
+        /// as high), fenced, failed; adopted and refused at this node's takeovers.
+        public var replayMarks: ReplayMarkStatus?
+
+        public struct ReplayMarkStatus: Codable, Equatable, Sendable {
+            public var written: Int
+            public var deleted: Int
+            public var kept: Int
+            public var fenced: Int
+            public var failed: Int
+            public var adopted: Int
+            public var refused: Int
+            public init(written: Int, deleted: Int, kept: Int, fenced: Int, failed: Int, adopted: Int, refused: Int) {
+                (self.written, self.deleted, self.kept, self.fenced) = (written, deleted, kept, fenced)
+                (self.failed, self.adopted, self.refused) = (failed, adopted, refused)
+            }
+        }
         public init(ready: Bool, puts: Int, deletes: Int, fenced: Int, failed: Int, adopted: Int, refused: Int,
-                    readySinceMonotonicMilliseconds: Int64? = nil) {
+                    readySinceMonotonicMilliseconds: Int64? = nil, replayMarks: ReplayMarkStatus? = nil) {
             self.readySinceMonotonicMilliseconds = readySinceMonotonicMilliseconds
+            self.replayMarks = replayMarks
             self.ready = ready
             self.puts = puts
             self.deletes = deletes
@@ -121,6 +141,8 @@ public struct HAStatus: Codable, Equatable, Sendable {
             + (stepDowns.isEmpty ? "" : ", step-downs " + stepDowns.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))]
             + (takeover.map { ["HA IKE state in etcd: \($0.ready ? "ready" : "not ready"), records put \($0.puts), deleted \($0.deletes), "
                 + "fenced \($0.fenced), failed \($0.failed); takeovers adopted \($0.adopted), refused \($0.refused)"] } ?? [])
+            + (takeover?.replayMarks.map { ["HA replay marks in etcd: written \($0.written), deleted \($0.deleted), kept \($0.kept), "
+                + "fenced \($0.fenced), failed \($0.failed); takeovers adopted \($0.adopted), refused \($0.refused)"] } ?? [])
     }
 }
 
@@ -150,6 +172,9 @@ public struct TargetStatus: Codable, Equatable, Sendable {
     public var reconnects: Int
     /// HA: the highest leader term this target accepted (absent without HA: frames carry none).
     public var term: UInt64? = nil
+    /// What this agent reported after the resyncs that follow Welcomes (`rounds`,
+    /// `replay-states`, `flow-reports`, `flows`, `unmatched`, `failures`); absent before the first.
+    public var reportsAfterWelcome: [String: Int]? = nil
 }
 
 /// One SA of the shadow cache with what the kernel says about it.
@@ -193,6 +218,10 @@ extension NodeStatus {
             }
             lines.append("held IKE responses: \(routing.heldResponses)")
             lines.append("dropped: \(routing.drops.summary)")
+            if let reports = routing.reports {
+                lines.append("target reports: replay \(reports.replayReports) (\(reports.replayBelowHighWater) below the high-water mark, kept); "
+                    + "held connections \(reports.flowsReported) in \(reports.flowReports) reports, \(reports.flowsUnknownSA) of unknown SAs dropped")
+            }
             if let inbound = routing.inbound { lines += inbound.lines }
         }
         if let target {
@@ -205,6 +234,9 @@ extension NodeStatus {
                 lines.append(line)
             }
             lines.append("dropped: \(target.drops.summary)")
+            if let reports = target.reportsAfterWelcome {
+                lines.append("reported after Welcomes: " + reports.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+            }
             if !target.kernelErrors.isEmpty { lines.append("kernel errors: \(target.kernelErrors.joined(separator: "; "))") }
         }
         return lines.joined(separator: "\n")
