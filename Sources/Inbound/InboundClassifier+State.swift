@@ -90,6 +90,19 @@ extension InboundClassifier {
         return true
     }
 
+    /// Every SA's window top and, with `under-attack`, the SAs verified now (status, when
+    /// read: O(SAs), never per packet or per event).
+    public func saDetails(now: ClusterInstant) -> (tops: [(spi: UInt32, top: UInt64)], verifying: [UInt32]) {
+        var tops: [(spi: UInt32, top: UInt64)] = []
+        tops.reserveCapacity(sas.count)
+        var underVerification: [UInt32] = []
+        for index in sas.indices {
+            tops.append((sas[index].sa.spi, sas[index].replay.top))
+            if configuration.verification == .underAttack, verifying(index, now: now) { underVerification.append(sas[index].sa.spi) }
+        }
+        return (tops, underVerification)
+    }
+
     /// An SA's window (claim 22: the high-water mark the SA authority keeps for a backup router).
     public func replayWindow(destination: InboundAddress, spi: UInt32) -> ReplayWindow? {
         saLookup.find(SAKey(destination: destination, spi: spi)).map { sas[$0].replay }
