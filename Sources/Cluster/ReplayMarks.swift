@@ -47,12 +47,21 @@ public struct ReplayMarks: Sendable, Equatable {
         return mark
     }
 
-    /// Forgets the marks of SAs for which `isCurrent` is false (deleted or rekeyed away) and
-    /// returns them, for their etcd keys to be deleted. Visits the marks only, not every SA.
-    public mutating func forget(keeping isCurrent: (ClusterSAID) -> Bool) -> [ClusterSAID] {
-        let gone = marks.keys.filter { !isCurrent($0) }
-        for id in gone { marks[id] = nil }
-        return gone.sorted { $0.rawValue < $1.rawValue }
+    /// Marks looked up by `forget` (tests: a deletion costs one, however many SAs are marked).
+    public private(set) var visits = 0
+
+    /// Forgets the marks of the SAs `removed` (the authority's inbound removals) for which
+    /// `isCurrent` is false (one replaced under its id stays), and returns them, in order, for
+    /// their etcd keys to be deleted. Looks up the removed SAs only, never every mark.
+    public mutating func forget(_ removed: [ClusterSAID], keeping isCurrent: (ClusterSAID) -> Bool) -> [ClusterSAID] {
+        var gone: [ClusterSAID] = []
+        for id in removed {
+            visits += 1
+            guard marks[id] != nil, !isCurrent(id) else { continue }
+            marks[id] = nil
+            gone.append(id)
+        }
+        return gone
     }
 
     /// The evidence a new active starts an SA's window with: top = the mark, every number of

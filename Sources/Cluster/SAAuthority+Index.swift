@@ -17,6 +17,9 @@ extension SAAuthority {
         var pendingSAs: Set<ClusterSAID> = []
         /// SA → the held IKE responses that wait on it.
         var waitingOn: [ClusterSAID: Set<IKEResponseToken>] = [:]
+        /// SPI → the SAs with it (inbound and outbound SPIs are chosen by different sides
+        /// and by different peers: one SPI may name several).
+        var bySPI: [UInt32: Set<ClusterSAID>] = [:]
     }
 
     // MARK: Changes
@@ -26,6 +29,7 @@ extension SAAuthority {
         let sa = distribution.sa
         if distributions[sa.saID] != nil { removeDistribution(sa.saID) }
         distributions[sa.saID] = distribution
+        index.bySPI[sa.spi, default: []].insert(sa.saID)
         if sa.direction == .inbound { index.inboundByLine[sa.reqid, default: []].insert(sa.saID) }
         if case .perTarget(let owner) = sa.sequencing { index.perTargetByLine[sa.reqid, default: [:]][owner, default: []].insert(sa.saID) }
         pendingChanged(sa.saID)
@@ -36,8 +40,11 @@ extension SAAuthority {
     mutating func removeDistribution(_ saID: ClusterSAID) -> Distribution? {
         guard let distribution = distributions.removeValue(forKey: saID) else { return nil }
         let sa = distribution.sa
+        index.bySPI[sa.spi]?.remove(saID)
+        if index.bySPI[sa.spi]?.isEmpty == true { index.bySPI[sa.spi] = nil }
         if sa.direction == .inbound {
             inboundChanges?.insert(saID)
+            inboundRemovals?.append(saID)
             index.inboundByLine[sa.reqid]?.remove(saID)
             if index.inboundByLine[sa.reqid]?.isEmpty == true { index.inboundByLine[sa.reqid] = nil }
         }
@@ -69,6 +76,20 @@ extension SAAuthority {
         guard let changes = inboundChanges, !changes.isEmpty else { return [] }
         inboundChanges = []
         return changes
+    }
+
+    // MARK: Inbound removals (replay marks)
+
+    /// From now on, keeps the inbound SAs removed, until `takeInboundRemovals()` takes them.
+    public mutating func trackInboundRemovals() { inboundRemovals = [] }
+
+    /// The inbound SAs removed since the last call (or since `trackInboundRemovals()`), in
+    /// order; one that was replaced under its id (`insertDistribution`) is among them while
+    /// still distributed. Empty when not tracking.
+    public mutating func takeInboundRemovals() -> [ClusterSAID] {
+        guard let removals = inboundRemovals, !removals.isEmpty else { return [] }
+        inboundRemovals = []
+        return removals
     }
 
     /// Holds `token` until `entry`'s SAs are answered.
@@ -107,6 +128,7 @@ extension SAAuthority {
         var fresh = Index()
         for (saID, distribution) in distributions {
             let sa = distribution.sa
+            fresh.bySPI[sa.spi, default: []].insert(saID)
             if sa.direction == .inbound { fresh.inboundByLine[sa.reqid, default: []].insert(saID) }
             if case .perTarget(let owner) = sa.sequencing { fresh.perTargetByLine[sa.reqid, default: [:]][owner, default: []].insert(saID) }
             if !distribution.pending.isEmpty { fresh.pendingSAs.insert(saID) }

@@ -109,6 +109,9 @@ public struct SAAuthority: Sendable {
     /// The inbound SAs added, removed or answered since the last `takeInboundChanges()` (the
     /// inbound distributor's feed, ClusterNode's InboundStateFeed); nil: nobody asks, none kept.
     var inboundChanges: Set<ClusterSAID>?
+    /// The inbound SAs removed since the last `takeInboundRemovals()` (the routing node
+    /// forgets their replay marks from these); nil: nobody asks, none kept.
+    var inboundRemovals: [ClusterSAID]?
 
     /// An authority for the routing node's `epoch` (fresh on every start).
     public init(epoch: ClusterEpoch, configuration: Configuration = Configuration()) {
@@ -209,6 +212,17 @@ public struct SAAuthority: Sendable {
     /// The SAs currently distributed, by id.
     public var currentSAs: [SADescription] {
         distributions.keys.sorted().compactMap { distributions[$0]?.sa }
+    }
+
+    /// The SAs distributed now whose SPI is one of `spis`, by id (an IKE_SA's takeover
+    /// record): from the index by SPI, O(spis), never a visit of every SA (issue 20).
+    public mutating func distributedSAs(spis: Set<UInt32>) -> [SADescription] {
+        var ids: [ClusterSAID] = []
+        for spi in spis {
+            examined += 1
+            ids += index.bySPI[spi] ?? []
+        }
+        return ids.sorted().compactMap { distributions[$0]?.sa }
     }
 
     /// The SA `saID` as distributed (nil: none such now).

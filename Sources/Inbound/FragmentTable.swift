@@ -139,4 +139,16 @@ public struct TargetSet: Hashable, Sendable {
 
     /// The members, ascending.
     public var members: [UInt16] { (0..<UInt16(maximumTargetCount)).filter { contains($0) } }
+
+    /// Calls `body` with each member, in order (a step per member, not per possible one).
+    func forEachMember(_ body: (UInt16) -> Void) {
+        func each(_ word: UInt64, _ base: UInt16) {
+            var bits = word
+            while bits != 0 {
+                body(base + UInt16(bits.trailingZeroBitCount))
+                bits &= bits - 1
+            }
+        }
+        each(words.0, 0); each(words.1, 64); each(words.2, 128); each(words.3, 192)
+    }
 }

@@ -23,34 +23,35 @@ extension InboundClassifier {
         entry.holderSet = holderSet(sa.holders)
         if configuration.verification != .never { entry.verifier = try peekers.makeVerifier(for: sa) }
         let key = SAKey(destination: sa.destination, spi: sa.spi)
-        if let existing = saIndex[key] {
+        if let existing = saLookup.find(key) {
+            indexLineage(of: sas[existing], -1)
             sas[existing] = entry
         } else {
-            saIndex[key] = sas.count
+            saLookup.set(key, position: sas.count)
             sas.append(entry)
         }
-        saLookup.rebuild(sas.map { SAKey(destination: $0.sa.destination, spi: $0.sa.spi) })
+        indexLineage(of: entry, 1)
     }
 
     /// Removes an SA; its peeker (and the key state in it) is released and wiped.
     @discardableResult
     public mutating func removeSA(destination: InboundAddress, spi: UInt32) -> Bool {
-        guard let index = saIndex.removeValue(forKey: SAKey(destination: destination, spi: spi)) else { return false }
+        guard let index = saLookup.remove(SAKey(destination: destination, spi: spi)) else { return false }
+        indexLineage(of: sas[index], -1)
         let last = sas.count - 1
         if index != last {
             sas.swapAt(index, last)
-            saIndex[SAKey(destination: sas[index].sa.destination, spi: sas[index].sa.spi)] = index
+            saLookup.set(SAKey(destination: sas[index].sa.destination, spi: sas[index].sa.spi), position: index)
         }
         sas.removeLast()
-        saLookup.rebuild(sas.map { SAKey(destination: $0.sa.destination, spi: $0.sa.spi) })
         return true
     }
 
     /// The targets holding an SA changed (an install was acknowledged, a target dropped it).
     public mutating func setHolders(destination: InboundAddress, spi: UInt32, holders: [NodeID]) {
-        guard let index = saIndex[SAKey(destination: destination, spi: spi)] else { return }
+        guard let index = saLookup.find(SAKey(destination: destination, spi: spi)) else { return }
         sas[index].sa.holders = holders
-        sas[index].holderSet = holderSet(holders)
+        setHolderSet(index, holderSet(holders))
     }
 
     public var saCount: Int { sas.count }
@@ -75,7 +76,7 @@ extension InboundClassifier {
 
     /// `under-attack`: whether an SA's packets are verified now (status); nil: no such SA.
     public func isVerifying(destination: InboundAddress, spi: UInt32, now: ClusterInstant) -> Bool? {
-        saIndex[SAKey(destination: destination, spi: spi)].map { verifying($0, now: now) }
+        saLookup.find(SAKey(destination: destination, spi: spi)).map { verifying($0, now: now) }
     }
 
     /// Authenticated replay evidence from one target's kernel for one SA (XFRM NEWAE:
@@ -84,20 +85,57 @@ extension InboundClassifier {
     /// Returns false when the SA is not (or no longer) here.
     @discardableResult
     public mutating func authenticated(destination: InboundAddress, spi: UInt32, top: UInt64, bitmap: [UInt64]) -> Bool {
-        guard let index = saIndex[SAKey(destination: destination, spi: spi)] else { return false }
+        guard let index = saLookup.find(SAKey(destination: destination, spi: spi)) else { return false }
         sas[index].replay.authenticated(top: top, bitmap: bitmap)
         return true
     }
 
+    /// Every SA's window top and, with `under-attack`, the SAs verified now (status, when
+    /// read: O(SAs), never per packet or per event).
+    public func saDetails(now: ClusterInstant) -> (tops: [(spi: UInt32, top: UInt64)], verifying: [UInt32]) {
+        var tops: [(spi: UInt32, top: UInt64)] = []
+        tops.reserveCapacity(sas.count)
+        var underVerification: [UInt32] = []
+        for index in sas.indices {
+            tops.append((sas[index].sa.spi, sas[index].replay.top))
+            if configuration.verification == .underAttack, verifying(index, now: now) { underVerification.append(sas[index].sa.spi) }
+        }
+        return (tops, underVerification)
+    }
+
     /// An SA's window (claim 22: the high-water mark the SA authority keeps for a backup router).
     public func replayWindow(destination: InboundAddress, spi: UInt32) -> ReplayWindow? {
-        saIndex[SAKey(destination: destination, spi: spi)].map { sas[$0].replay }
+        saLookup.find(SAKey(destination: destination, spi: spi)).map { sas[$0].replay }
     }
 
     func holderSet(_ holders: [NodeID]) -> TargetSet {
         var set = TargetSet()
         for holder in holders { if let index = targetIndex[holder] { set.insert(index) } }
         return set
+    }
+
+    /// Counts `entry`'s lineage in (`delta` 1) or out (-1) of its holders' lineages.
+    mutating func indexLineage(of entry: SAEntry, _ delta: Int) {
+        let lineage = entry.sa.lineage
+        entry.holderSet.forEachMember { member in
+            let count = (lineagesByTarget[Int(member)][lineage] ?? 0) + delta
+            lineagesByTarget[Int(member)][lineage] = count > 0 ? count : nil
+        }
+    }
+
+    /// Every change of an SA's `holderSet` goes through here (the lineage index follows).
+    mutating func setHolderSet(_ index: Int, _ set: TargetSet) {
+        guard sas[index].holderSet != set else { return }
+        indexLineage(of: sas[index], -1)
+        sas[index].holderSet = set
+        indexLineage(of: sas[index], 1)
+    }
+
+    /// The lineage index as it should be, recomputed from every SA (tests).
+    func recomputedLineagesByTarget() -> [[SALineageID: Int]] {
+        var fresh = [[SALineageID: Int]](repeating: [:], count: lineagesByTarget.count)
+        for entry in sas { entry.holderSet.forEachMember { fresh[Int($0)][entry.sa.lineage, default: 0] += 1 } }
+        return fresh
     }
 
     // MARK: Targets
@@ -115,14 +153,18 @@ extension InboundClassifier {
             index = UInt16(targets.count)
             targets.append(nil)
             marks.append((0, 0))
+            lineagesByTarget.append([:])
         }
+        let registers = targetIndex[target.id] == nil
         let changed = targets[Int(index)].map { $0.weight != target.weight || $0.healthy != target.healthy } ?? true
         targets[Int(index)] = target
         targetIndex[target.id] = index
         marks[Int(index)] = (target.directMark, target.encapsulatedMark)
         if target.healthy { healthySet.insert(index) } else { healthySet.remove(index) }
         if changed { invalidatePlacements() }
-        for i in sas.indices { sas[i].holderSet = holderSet(sas[i].sa.holders) }
+        // Only a target new here changes which SAs' holders are registered: a weight or health
+        // change (setHealthy) visits no SA. A new one is rare (a join) and visits every SA.
+        if registers { for i in sas.indices { setHolderSet(i, holderSet(sas[i].sa.holders)) } }
         return index
     }
 
@@ -142,6 +184,7 @@ extension InboundClassifier {
         healthySet.remove(index)
         invalidatePlacements()
         for i in sas.indices { sas[i].holderSet.remove(index) }
+        lineagesByTarget[Int(index)] = [:]
         fragments.removeTarget(index)
         return flows.removeTarget(index)
     }

@@ -15,10 +15,15 @@ public struct InboundClassifier {
     let peekers: ESPPeekerFactory
     public internal(set) var counters = InboundCounters()
     var sas: [SAEntry] = []
-    var saIndex: [SAKey: Int] = [:]
-    /// The per-packet lookup, rebuilt from `saIndex` on every SA change.
+    /// (DVIPA, SPI) → position in `sas`: the per-packet lookup, changed in place per SA.
     var saLookup = SAIndex()
     var targets: [InboundTarget?] = []
+    /// Per target index: the lineages of the SAs it holds, with how many of its SAs have each
+    /// (flow-end reports look a target's entries up under these; InboundClassifier+FlowEnds).
+    var lineagesByTarget: [[SALineageID: Int]] = []
+    /// Lineages gathered and entries probed by flow-end reports (tests: a report costs the
+    /// same with 100,000 SAs as with 1,000).
+    var flowEndWork = 0
     var targetIndex: [NodeID: UInt16] = [:]
     /// (direct, encapsulated) mark per target index.
     var marks: [(UInt32, UInt32)] = []

@@ -4,7 +4,11 @@
 // OpenSSL (what the routing node would pay without peeking, INBOUND.md §3 option A); and the
 // connection table's bytes per entry and lookup time at 1 M flows.
 //
-//   vipsec-inbound-bench [--packets N] [--rounds N] [--flows N]
+// And the SA table's churn: N SAs installed one by one, a table hit classified among them,
+// then N removed (the SA authority's adds and deletes; ENCR_NULL peekers, so only the
+// table's own work is timed).
+//
+//   vipsec-inbound-bench [--packets N] [--rounds N] [--flows N] [--sas N,N...]
 
 import Cluster
 import Foundation
@@ -12,15 +16,16 @@ import Inbound
 import InboundCrypto
 import Secrets
 
-var packetCount = 4096, rounds = 200, tableFlows = 1_000_000
+var packetCount = 4096, rounds = 200, tableFlows = 1_000_000, churnSAs = [1_000, 10_000]
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
     case "--packets": packetCount = Int(arguments.next() ?? "") ?? packetCount
     case "--rounds": rounds = Int(arguments.next() ?? "") ?? rounds
     case "--flows": tableFlows = Int(arguments.next() ?? "") ?? tableFlows
+    case "--sas": churnSAs = (arguments.next() ?? "").split(separator: ",").compactMap { Int($0) }
     default:
-        print("usage: vipsec-inbound-bench [--packets N] [--rounds N] [--flows N]")
+        print("usage: vipsec-inbound-bench [--packets N] [--rounds N] [--flows N] [--sas N,N...]")
         exit(2)
     }
 }
@@ -227,3 +232,49 @@ let listing = footprint.listing
 print("status --connections at \(tableFlows) flows, lock held per piece: --limit 1000 \(fmt(listing.defaultUs, 1)) us; "
     + "every entry, longest of \(listing.pieces) pieces of \(SharedClassifier.slotsPerPiece) slots \(fmt(listing.longestPieceUs, 1)) us; "
     + "reference: the whole table in one hold \(fmt(listing.wholeMs, 1)) ms")
+
+/// N SAs added one by one, a packet classified among them, N removed: CPU time per change.
+func saChurn(_ count: Int) throws -> (addUs: Double, removeUs: Double, classifyNs: Double) {
+    var classifier = InboundClassifier(peekers: NullPeekerFactory())
+    for (i, id) in targets.enumerated() { try classifier.upsertTarget(InboundTarget(id: id, directMark: UInt32(i + 1), encapsulatedMark: UInt32(i + 11))) }
+    func sa(_ n: Int) -> InboundSA {
+        InboundSA(spi: UInt32(0x1000 + n), destination: dvipa, suite: .null(integrity: .hmacSHA256_128), encryptionKey: SecretBytes([]),
+                  integrityKey: SecretBytes([UInt8](repeating: 1, count: 32)), mode: .tunnel,
+                  remoteSelectors: [InboundTrafficSelector(prefix: .v4(10, 1, 0, 0), length: 16)],
+                  localSelectors: [InboundTrafficSelector(prefix: dvipa, length: 32)],
+                  lineage: SALineageID(UInt32(n + 1)), holders: targets, forwarding: .direct)
+    }
+    let sas = (0..<count).map(sa)
+    let t0 = nanoseconds()
+    for entry in sas { try classifier.addSA(entry, now: start) }
+    let added = nanoseconds() - t0
+    // One packet on the last SA, classified many times: after the first, a table hit (the
+    // window is check-only: packets never move it, so sequence 1 passes every time).
+    let tcp = PacketBuilder.tcp(source: 10000, destination: 443, flags: 0x02, payload: [UInt8](repeating: 0, count: 64))
+    let inner = PacketBuilder.ipv4(source: .v4(10, 1, 0, 1), destination: dvipa, protocol: 6, payload: tcp)
+    let plain = PacketBuilder.espPlaintext(payload: inner, nextHeader: 4, multiple: 4)
+    let body = PacketBuilder.espHeader(spi: UInt32(0x1000 + count - 1), sequenceNumber: 1) + plain + [UInt8](repeating: 0xAA, count: 16)
+    let probe = PacketBuilder.outer(source: peer, destination: dvipa, esp: body)
+    guard case .forward = classifier.classify(probe, now: start) else {
+        throw NSError(domain: "bench", code: 5, userInfo: [NSLocalizedDescriptionKey: "churn probe not forwarded: \(classifier.counters)"])
+    }
+    var best = Double.infinity
+    for _ in 0..<5 {
+        let t = nanoseconds()
+        for _ in 0..<20_000 { _ = classifier.classify(probe, now: start) }
+        best = min(best, Double(nanoseconds() - t) / 20_000)
+    }
+    let t1 = nanoseconds()
+    for entry in sas { classifier.removeSA(destination: entry.destination, spi: entry.spi) }
+    let removed = nanoseconds() - t1
+    guard classifier.saCount == 0 else { throw NSError(domain: "bench", code: 4) }
+    return (Double(added) / Double(count) / 1000, Double(removed) / Double(count) / 1000, best)
+}
+if !churnSAs.isEmpty {
+    print("")
+    print("SA table churn (ENCR_NULL, one by one): " + pad("SAs", 9) + pad("add us/SA", 11) + pad("remove us/SA", 14) + "peek+classify ns (table hit) among them")
+    for count in churnSAs {
+        let churn = try saChurn(count)
+        print(pad("", 40) + pad("\(count)", 9) + pad(fmt(churn.addUs, 2), 11) + pad(fmt(churn.removeUs, 2), 14) + fmt(churn.classifyNs, 1))
+    }
+}

@@ -136,16 +136,17 @@ extension InboundDistributor {
         }
     }
 
+    /// The status the first worker publishes (every second, and after each update or batch of
+    /// flow ends, inside the classifier's lock): counters, per target and per queue only, no
+    /// visit of the SAs. The per-SA part is added when the status is read (`currentStatus`).
     func status(_ classifier: InboundClassifier, evidence: UInt64) -> InboundStatus {
-        Self.status(classifier, queues: queueBoard.all, mode: configuration.mode, planner: planner,
+        Self.status(classifier, queues: queueBoard.all, mode: configuration.mode,
                     evidence: evidence, evidenceLost: mailbox.evidenceLost, flowEndsLost: mailbox.flowEndsLost,
-                    heldFlowsLost: mailbox.heldFlowsLost, now: Self.now())
+                    heldFlowsLost: mailbox.heldFlowsLost)
     }
 
     static func status(_ classifier: InboundClassifier, queues: [(queue: UInt16, counters: NFQueueCounters)], mode: ForwardingMode,
-                       planner: InboundPlanner, evidence: UInt64, evidenceLost: UInt64,
-                       flowEndsLost: UInt64 = 0, heldFlowsLost: UInt64 = 0,
-                       now: ClusterInstant = ClusterInstant(nanoseconds: 0)) -> InboundStatus {
+                       evidence: UInt64, evidenceLost: UInt64, flowEndsLost: UInt64 = 0, heldFlowsLost: UInt64 = 0) -> InboundStatus {
         let counters = classifier.counters
         var dropped: [String: UInt64] = [:], local: [String: UInt64] = [:], placements: [String: UInt64] = [:]
         for reason in DropReason.allCases { dropped["\(reason)"] = counters[reason] }
@@ -168,23 +169,30 @@ extension InboundDistributor {
             perQueue["\(number)"] = values
             total.merge(values, uniquingKeysWith: +)
         }
-        var tops: [String: UInt64] = [:]
-        var verifying: [String] = []
-        for (_, sa) in planner.sas {
-            if let window = classifier.replayWindow(destination: sa.destination, spi: sa.spi) {
-                tops[SADescription.spiText(sa.spi)] = window.top
-            }
-            if classifier.configuration.verification == .underAttack,
-               classifier.isVerifying(destination: sa.destination, spi: sa.spi, now: now) == true {
-                verifying.append(SADescription.spiText(sa.spi))
-            }
-        }
         return InboundStatus(mode: mode == .direct ? "direct" : "encapsulated", queue: Int(queues.first?.queue ?? 0),
                              queueCount: queues.count, sas: classifier.saCount,
                              forwarded: counters.forwarded, dropped: dropped, local: local, placements: placements,
                              flowsPerTarget: flows, queueCounters: total, perQueue: perQueue, replayEvidence: evidence,
-                             replayEvidenceLost: evidenceLost, windowTops: tops,
+                             replayEvidenceLost: evidenceLost,
                              verify: classifier.configuration.verification.rawValue, verified: counters.verified,
-                             verifyingSAs: verifying.sorted(), flowEnds: flowEnds, heldFlows: heldFlows)
+                             flowEnds: flowEnds, heldFlows: heldFlows)
+    }
+
+    /// `status` with its per-SA part: each SA's window top and, under attack, the SAs being
+    /// verified. O(SAs), so only when the status is read (`vipsec status`), never per event.
+    static func withSADetails(_ status: InboundStatus, _ classifier: InboundClassifier, now: ClusterInstant) -> InboundStatus {
+        var status = status
+        let details = classifier.saDetails(now: now)
+        status.windowTops = Dictionary(details.tops.map { (SADescription.spiText($0.spi), $0.top) }, uniquingKeysWith: max)
+        status.verifyingSAs = details.verifying.map { SADescription.spiText($0) }.sorted()
+        return status
+    }
+
+    /// The status for `vipsec status`: the one the first worker last published, with the
+    /// per-SA part (window tops, SAs being verified) read now under the classifier's lock.
+    public var currentStatus: InboundStatus? {
+        guard let published = mailbox.status else { return nil }
+        guard let shared = stopLock.withLock({ shared }) else { return published }
+        return shared.withLock { Self.withSADetails(published, $0, now: Self.now()) }
     }
 }

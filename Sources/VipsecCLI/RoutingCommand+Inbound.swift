@@ -25,7 +25,7 @@ extension RoutingCommand {
         }
         let mailbox = distributor.mailbox
         service.setInbound(observer: { mailbox.post($0) }, replay: { mailbox.post($0) }, flowEnds: { mailbox.post($0) },
-                           heldFlows: { mailbox.post($0) }, status: { mailbox.status })
+                           heldFlows: { mailbox.post($0) }, status: { distributor.currentStatus })
         return InboundHandle(distributor: distributor)
     }
 }
@@ -39,8 +39,8 @@ final class InboundHandle: @unchecked Sendable {
     }
 
     var statusLines: @Sendable () -> [String] {
-        let mailbox = distributor.mailbox
-        return { [mailbox.status?.counterLine ?? "inbound: starting"] }
+        let distributor = self.distributor
+        return { [distributor.currentStatus?.counterLine ?? "inbound: starting"] }
     }
 
     /// `vipsec status --connections` (the control socket): the table in bounded pieces.

@@ -41,9 +41,50 @@ final class ReplayMarksTests: XCTestCase {
         var marks = ReplayMarks(blockSize: 4096, restored: [ClusterSAID(1): 8192, ClusterSAID(2): 4096])
         XCTAssertNil(marks.evidence(ClusterSAID(1), top: 8200), "etcd holds 8192 already")
         XCTAssertEqual(marks.evidence(ClusterSAID(1), top: 12_288), 12_288)
-        XCTAssertEqual(marks.forget(keeping: { $0 == ClusterSAID(1) }), [ClusterSAID(2)])
-        XCTAssertEqual(marks.forget(keeping: { $0 == ClusterSAID(1) }), [], "forgotten once")
+        XCTAssertEqual(marks.forget([ClusterSAID(2), ClusterSAID(1)], keeping: { $0 == ClusterSAID(1) }), [ClusterSAID(2)],
+                       "a removal of an SA that is current again (re-added under its id) forgets nothing")
+        XCTAssertEqual(marks.forget([ClusterSAID(2), ClusterSAID(3)], keeping: { _ in false }), [], "forgotten once; no mark: nothing")
         XCTAssertEqual(marks.marks, [ClusterSAID(1): 12_288])
+    }
+
+    /// The marks of deleted SAs are forgotten from the deletions themselves (the authority's
+    /// journal of inbound removals), not from a periodic visit of every mark: one deletion
+    /// costs one look-up with 100,000 marked SAs as with 1,000 (issue 20).
+    func testADeletedSAsMarkCostsOneLookUpAt100000SAsAsAt1000() {
+        func work(holding count: Int) -> Int {
+            let sas = (1...UInt64(count)).map { Fixture.sa($0) }
+            var authority = SAAuthority(restoring: Fixture.epoch, sas: sas)
+            var marks = ReplayMarks(restored: Dictionary(uniqueKeysWithValues: sas.map { ($0.saID, UInt64(4096)) }))
+            authority.trackInboundRemovals()
+            XCTAssertEqual(authority.takeInboundRemovals(), [], "nothing removed yet")
+            let victim = ClusterSAID(UInt64(count / 2))
+            _ = authority.childSADeleted(victim, now: ClusterInstant(nanoseconds: 1_000_000_000))
+            let before = marks.visits
+            let removed = authority.takeInboundRemovals()
+            XCTAssertEqual(removed, [victim])
+            XCTAssertEqual(marks.forget(removed, keeping: { authority.distributedSA($0) != nil }), [victim])
+            XCTAssertEqual(marks.marks.count, count - 1)
+            XCTAssertNil(marks.marks[victim])
+            XCTAssertEqual(authority.takeInboundRemovals(), [], "taken once")
+            return marks.visits - before
+        }
+        let small = work(holding: 1_000), large = work(holding: 100_000)
+        XCTAssertEqual(small, large, "marks visited per deletion: \(small) at 1,000, \(large) at 100,000")
+        XCTAssertEqual(large, 1)
+    }
+
+    /// Removals are journaled only while tracked; an outbound SA's removal is not journaled.
+    func testOnlyInboundRemovalsAreJournaledAndOnlyWhileTracked() {
+        let sas = [Fixture.sa(1), Fixture.sa(2), Fixture.sa(3, direction: .outbound, sequencing: .perTarget(owner: Fixture.node("t1")))]
+        var authority = SAAuthority(restoring: Fixture.epoch, sas: sas)
+        let now = ClusterInstant(nanoseconds: 1_000_000_000)
+        _ = authority.childSADeleted(ClusterSAID(1), now: now)
+        XCTAssertEqual(authority.takeInboundRemovals(), [], "not tracked: nothing kept")
+        authority.trackInboundRemovals()
+        _ = authority.childSADeleted(ClusterSAID(3), now: now)
+        _ = authority.childSADeleted(ClusterSAID(2), now: now)
+        _ = authority.childSADeleted(ClusterSAID(2), now: now)
+        XCTAssertEqual(authority.takeInboundRemovals(), [ClusterSAID(2)], "the inbound one, once")
     }
 
     func testFloorEvidenceCoversEveryNumberUpToTheMarkAndNoneBelowOne() throws {

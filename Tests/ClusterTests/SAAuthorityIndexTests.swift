@@ -118,4 +118,31 @@ final class SAAuthorityIndexTests: XCTestCase {
         XCTAssertEqual(small, large, "work of a CHILD_SA and of a tick: \(small) at 1,000 SAs, \(large) at 50,000")
         XCTAssertGreaterThan(small[0], 0, "the counter counts")
     }
+
+    /// An IKE_SA's takeover record looks its CHILD_SAs up by SPI (`distributedSAs(spis:)`,
+    /// issue 20): the same work with 100,000 SAs as with 1,000, and the same SAs, in the same
+    /// order, as a filter of every SA (a twin SPI of another peer's outbound SA included).
+    func testLookingSAsUpBySPICostsTheSameAt100000SAsAsAt1000() {
+        func work(holding count: Int) -> Int {
+            var sas = (1...UInt64(count)).map { Fixture.sa($0) }
+            var twin = Fixture.sa(UInt64(count) + 1, direction: .outbound, sequencing: .perTarget(owner: nodes[0]))
+            twin.spi = sas[9].spi
+            sas.append(twin)
+            var authority = SAAuthority(restoring: Fixture.epoch, sas: sas)
+            let wanted: Set<UInt32> = [sas[9].spi, sas[count / 2].spi, 0x1234]
+            let before = authority.examined
+            let found = authority.distributedSAs(spis: wanted)
+            let cost = authority.examined - before
+            XCTAssertEqual(found, authority.currentSAs.filter { wanted.contains($0.spi) }, "what a filter of every SA says")
+            XCTAssertEqual(found.map(\.saID), [ClusterSAID(10), ClusterSAID(UInt64(count / 2 + 1)), ClusterSAID(UInt64(count) + 1)])
+            _ = authority.childSADeleted(ClusterSAID(10), now: start)
+            XCTAssertEqual(authority.distributedSAs(spis: wanted).map(\.saID), [ClusterSAID(UInt64(count / 2 + 1)), ClusterSAID(UInt64(count) + 1)],
+                           "a deleted SA is no longer found; its SPI twin is")
+            XCTAssertEqual(authority.index, authority.recomputedIndex())
+            return cost
+        }
+        let small = work(holding: 1_000), large = work(holding: 100_000)
+        XCTAssertEqual(small, large, "SPIs looked up: \(small) at 1,000 SAs, \(large) at 100,000")
+        XCTAssertEqual(large, 3, "one look-up per SPI asked for")
+    }
 }

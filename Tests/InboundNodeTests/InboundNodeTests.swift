@@ -195,7 +195,7 @@ final class InboundNodeTests: XCTestCase {
         var configuration = InboundConfiguration()
         configuration.verification = .always
         let status = InboundDistributor.status(InboundClassifier(configuration: configuration, peekers: NullPeekerFactory()),
-                                               queues: [(0, NFQueueCounters())], mode: .direct, planner: InboundPlanner(),
+                                               queues: [(0, NFQueueCounters())], mode: .direct,
                                                evidence: 0, evidenceLost: 0)
         XCTAssertEqual(status.verify, "always")
         XCTAssertEqual(status.verified, 0)
@@ -260,7 +260,7 @@ final class InboundNodeTests: XCTestCase {
         first.received = 3; first.accepted = 2; first.dropped = 1
         second.received = 7; second.accepted = 7
         let status = InboundDistributor.status(InboundClassifier(peekers: NullPeekerFactory()), queues: [(0, first), (1, second)],
-                                               mode: .direct, planner: InboundPlanner(), evidence: 0, evidenceLost: 0)
+                                               mode: .direct, evidence: 0, evidenceLost: 0)
         XCTAssertEqual(status.queue, 0)
         XCTAssertEqual(status.queueCount, 2)
         XCTAssertEqual(status.queueCounters["received"], 10)

@@ -13,9 +13,10 @@ public enum ReplayMarkChange: Equatable, Sendable {
 
 extension ClusterService {
     /// The SAs distributed now whose SPI is one of `spis`, exactly as sent to the targets
-    /// (the takeover record of their IKE_SA carries them).
+    /// (the takeover record of their IKE_SA carries them). Looked up by SPI: an IKE_SA's
+    /// record costs the same however many SAs the node holds.
     public func descriptions(spis: Set<UInt32>) async -> [SADescription] {
-        (try? await loop.submit { [self] in authority.currentSAs.filter { spis.contains($0.spi) } }.get()) ?? []
+        (try? await loop.submit { [self] in authority.distributedSAs(spis: spis) }.get()) ?? []
     }
 
     /// Takeover: this node continues the cluster's `epoch` with the SAs the previous active
@@ -33,6 +34,7 @@ extension ClusterService {
             for (_, waiter) in waiters { waiter.fail(ClusterInstallError.shutDown) }
             waiters = [:]
             authority = SAAuthority(restoring: epoch, sas: sas, replayMarks: marks, configuration: configuration.authority)
+            authority.trackInboundRemovals()
             let restored = authority.currentSAs.filter { $0.direction == .inbound && (marks[$0.saID] ?? 0) > 0 }
             replayMarks = ReplayMarks(restored: Dictionary(uniqueKeysWithValues: restored.map { ($0.saID, marks[$0.saID]!) }))
             stateFeed.restart()   // a new authority: the distributor gets the whole state again
@@ -46,13 +48,17 @@ extension ClusterService {
         }.get()
     }
 
-    /// Every few seconds: the marks of SAs no longer distributed are forgotten (their etcd
-    /// keys deleted), so etcd holds a mark per live inbound SA only. Looks up each mark's SA
-    /// (O(marks)), never a list of every SA.
-    func sweepReplayMarks(now: ClusterInstant) {
-        guard let replayMarkRecorder, lastMarkSweep + .seconds(5) <= now else { return }
-        lastMarkSweep = now
-        for id in replayMarks.forget(keeping: { authority.distributedSA($0) != nil }) { replayMarkRecorder(.forget(id)) }
+    /// The marks of the inbound SAs the authority removed since the last call are forgotten
+    /// (their etcd keys deleted), so etcd holds a mark per live inbound SA only. Driven by the
+    /// deletions themselves (the authority's journal, `takeInboundRemovals`): O(removals),
+    /// never a visit of every mark or SA. No periodic sweep is needed as a safety net: a mark
+    /// is only made for an SA the authority distributes (`.authenticatedReplay`), every
+    /// removal of one is journaled (`removeDistribution`), and a new authority (adopt) comes
+    /// with marks made for it alone.
+    func forgetRemovedReplayMarks() {
+        let removed = authority.takeInboundRemovals()
+        guard !removed.isEmpty, let replayMarkRecorder else { return }
+        for id in replayMarks.forget(removed, keeping: { authority.distributedSA($0) != nil }) { replayMarkRecorder(.forget(id)) }
     }
 
     /// Whether a frame from an agent shows this node deposed: it carries a newer leader term

@@ -125,7 +125,6 @@ public final class ClusterService: @unchecked Sendable {
     /// Called on the loop; it must only post. Nil: no marks. Set before `start`.
     public var replayMarkRecorder: (@Sendable (ReplayMarkChange) -> Void)?
     var replayMarks = ReplayMarks()
-    var lastMarkSweep = ClusterInstant.zero
     /// HA: an agent's frame carried a newer leader term than `term` (another node won since):
     /// this node was deposed and must step down (HAController.newerTermSeen). Called on the
     /// loop once per newer term seen; it must only post. Set before `start`.
@@ -147,6 +146,7 @@ public final class ClusterService: @unchecked Sendable {
         self.hooks = hooks
         self.logger = logger
         authority = SAAuthority(epoch: .fresh(using: &generator), configuration: configuration.authority)
+        authority.trackInboundRemovals()   // replay marks are forgotten from these
     }
 
     /// The epoch of this routing-node incarnation.
@@ -316,7 +316,6 @@ public final class ClusterService: @unchecked Sendable {
     func tick() {
         let now = Self.now()
         execute(authority.tick(now: now))
-        sweepReplayMarks(now: now)
         let interval = configuration.authority.membership.heartbeatInterval
         guard lastHeartbeat + interval <= now else { return }
         lastHeartbeat = now
@@ -377,6 +376,8 @@ public final class ClusterService: @unchecked Sendable {
                 }))
             }
         }
+        // After the actions: a mark recorded in them for an SA this step removed goes too.
+        forgetRemovedReplayMarks()
     }
 
     func note(_ event: String) {
