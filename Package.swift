@@ -176,11 +176,6 @@ let package = Package(
             "HACoordination", "HAElection", "Cluster",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ], linkerSettings: [
-            // Relative relocations packed (DT_RELR: lld, glibc >= 2.36): the loader no longer
-            // reads a 1.5 MB .rela.dyn at every start, which stayed resident in every daemon
-            // (the agent's idle RSS: about 1.1-1.5 MB less, docs/claims.md).
-            .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"]),
         ]),
 
         .executableTarget(name: "vipsec-crypto-bench", dependencies: ["IKECrypto", "IKEv2"],
