@@ -63,7 +63,7 @@ extension InboundClassifier {
     }
 
     private mutating func placeHeld(_ entry: HeldFlow, on target: UInt16?, now: UInt32) -> HeldFlowResult {
-        guard let target, let sa = saIndex[SAKey(destination: entry.destination, spi: entry.spi)],
+        guard let target, let sa = saLookup.find(SAKey(destination: entry.destination, spi: entry.spi)),
               sas[sa].holderSet.contains(target) else { return .unknownSA }
         let flow = entry.flow
         let source = InboundAddress(flow.source), destination = InboundAddress(flow.destination)
