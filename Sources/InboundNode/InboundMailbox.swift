@@ -17,12 +17,8 @@ public final class InboundMailbox: @unchecked Sendable {
     private var evidence: [AuthenticatedReplay] = []
     private var evidenceOverflow: UInt64 = 0
     private var verification: ICVVerification?
-    private var ends: [TargetFlowEnds] = []
-    private var endsWaiting = 0
-    private var endsOverflow: UInt64 = 0
-    private var held: [TargetHeldFlows] = []
-    private var heldWaiting = 0
-    private var heldOverflow: UInt64 = 0
+    private var ends = FlowReports<TargetFlowEnds>(capacity: InboundMailbox.flowEndCapacity)
+    private var held = FlowReports<TargetHeldFlows>(capacity: InboundMailbox.heldFlowCapacity)
 
     /// Reports waiting at most (a worker that far behind loses the oldest: evidence only
     /// ever tightens the window, so losing some weakens the check, never a real packet).
@@ -66,32 +62,17 @@ public final class InboundMailbox: @unchecked Sendable {
 
     /// From the cluster event loop: one target's connection ends.
     public func post(_ report: TargetFlowEnds) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard endsWaiting + report.flows.count <= Self.flowEndCapacity else {
-            endsOverflow += UInt64(report.flows.count)
-            return
-        }
-        ends.append(report)
-        endsWaiting += report.flows.count
+        lock.withLock { ends.post(report, flows: report.flows.count) }
     }
 
     /// From the worker, between batches: every report of ends posted since the last call.
     public func takeFlowEnds() -> [TargetFlowEnds] {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !ends.isEmpty else { return [] }
-        let taken = ends
-        ends.removeAll(keepingCapacity: true)
-        endsWaiting = 0
-        return taken
+        lock.withLock { ends.take() }
     }
 
     /// Reported ends lost because the worker fell `flowEndCapacity` behind.
     public var flowEndsLost: UInt64 {
-        lock.lock()
-        defer { lock.unlock() }
-        return endsOverflow
+        lock.withLock { ends.lost }
     }
 
     /// Reported held connections waiting at most (the distributor's own cap is
@@ -101,32 +82,17 @@ public final class InboundMailbox: @unchecked Sendable {
 
     /// From the cluster event loop: connections one target reported holding (after a Welcome).
     public func post(_ report: TargetHeldFlows) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard heldWaiting + report.flows.count <= Self.heldFlowCapacity else {
-            heldOverflow += UInt64(report.flows.count)
-            return
-        }
-        held.append(report)
-        heldWaiting += report.flows.count
+        lock.withLock { held.post(report, flows: report.flows.count) }
     }
 
     /// From the worker, between batches: every report of held connections since the last call.
     public func takeHeldFlows() -> [TargetHeldFlows] {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !held.isEmpty else { return [] }
-        let taken = held
-        held.removeAll(keepingCapacity: true)
-        heldWaiting = 0
-        return taken
+        lock.withLock { held.take() }
     }
 
     /// Reported held connections lost because the worker fell `heldFlowCapacity` behind.
     public var heldFlowsLost: UInt64 {
-        lock.lock()
-        defer { lock.unlock() }
-        return heldOverflow
+        lock.withLock { held.lost }
     }
 
     /// From the cluster event loop: what changed (merged into an unread update: the cost is
@@ -189,5 +155,32 @@ public final class InboundMailbox: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return published
+    }
+}
+
+/// Targets' reports of flows waiting for the worker, bounded by the flows they carry: a report
+/// that would pass `capacity` is lost whole (the newest go; counted in `lost`). Used under
+/// the mailbox's lock.
+struct FlowReports<Report> {
+    let capacity: Int
+    private var reports: [Report] = []
+    private var waiting = 0
+    private(set) var lost: UInt64 = 0
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    mutating func post(_ report: Report, flows: Int) {
+        guard waiting + flows <= capacity else {
+            lost += UInt64(flows)
+            return
+        }
+        reports.append(report)
+        waiting += flows
+    }
+
+    mutating func take() -> [Report] {
+        guard !reports.isEmpty else { return [] }
+        defer { reports.removeAll(keepingCapacity: true); waiting = 0 }
+        return reports
     }
 }

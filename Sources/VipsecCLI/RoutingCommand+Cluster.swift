@@ -97,12 +97,7 @@ extension RoutingCommand {
                         distributor.setVerification(ICVVerification(rawValue: verify.rawValue) ?? .never)
                     }
                 }
-                daemon.configPath = config
-                daemon.hangups = hangups
-                let hardened = HardenedStart(daemonConfig.settings.runAs, logger: logger)
-                daemon.onRunning = { if hardened.run() { operations.ready() } }
-                try await daemon.run()
-                try hardened.check()
+                try await serve(daemon, daemonConfig, operations: operations, hangups: hangups, logger: logger)
             } cleanup: {
                 await operations.stop()
             }

@@ -75,12 +75,7 @@ struct RoutingCommand: AsyncParsableCommand {
                 : ConfinedChildSAInstaller(KernelChildSAInstaller(kernel: try XFRMKernel(timeout: .seconds(30)), logger: logger))
             let daemon = IKEDaemonService(config: daemonConfig, installer: installer, logger: logger, control: control,
                                           onStopSignal: stopping)
-            daemon.configPath = config
-            daemon.hangups = hangups
-            let hardened = HardenedStart(daemonConfig.settings.runAs, logger: logger)
-            daemon.onRunning = { if hardened.run() { operations.ready() } }
-            try await daemon.run()
-            try hardened.check()
+            try await serve(daemon, daemonConfig, operations: operations, hangups: hangups, logger: logger)
         } cleanup: {
             await operations.stop()
         }
@@ -115,5 +110,19 @@ final class HardenedStart: @unchecked Sendable {
     /// After the daemon stopped: the failure, if any.
     func check() throws {
         if let failure { throw StartupError("\(failure)") }
+    }
+}
+
+extension RoutingCommand {
+    /// Runs the IKE daemon until its stop: reload by SIGHUP, and once its sockets are bound the
+    /// hardened start (privileges dropped), then ready for systemd (`operations.ready`).
+    func serve(_ daemon: IKEDaemonService, _ daemonConfig: DaemonConfig, operations: RoutingOperations,
+               hangups: HangupSignal, logger: Logger) async throws {
+        daemon.configPath = config
+        daemon.hangups = hangups
+        let hardened = HardenedStart(daemonConfig.settings.runAs, logger: logger)
+        daemon.onRunning = { if hardened.run() { operations.ready() } }
+        try await daemon.run()
+        try hardened.check()
     }
 }

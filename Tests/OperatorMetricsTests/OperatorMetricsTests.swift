@@ -226,10 +226,8 @@ final class AgentMetricsTests: XCTestCase {
     }
 }
 
-/// Whether a TCP connection to 127.0.0.1:`port` is accepted.
-func connects(_ port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
+/// Connects the TCP socket `fd` to 127.0.0.1:`port`; true when accepted.
+func connectLoopback(_ fd: Int32, _ port: Int) -> Bool {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -239,18 +237,18 @@ func connects(_ port: Int) -> Bool {
     } == 0
 }
 
+/// Whether a TCP connection to 127.0.0.1:`port` is accepted.
+func connects(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    return connectLoopback(fd, port)
+}
+
 /// One HTTP/1.1 request on a fresh connection; returns (status code, body).
 func httpGet(_ port: Int, _ path: String, method: String = "GET") -> (Int, String) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    XCTAssertEqual(connected, 0)
+    XCTAssertTrue(connectLoopback(fd, port), "connect to 127.0.0.1:\(port)")
     let request = Array("\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".utf8)
     _ = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
     var data = [UInt8]()

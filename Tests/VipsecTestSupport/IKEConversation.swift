@@ -118,6 +118,25 @@ public enum IKEConversation {
         actions.compactMap { if case .install(let c) = $0 { return c }; return nil }
     }
 
+    /// Alice rekeyed the CHILD_SA `old`; Bob installed his side and answered; Alice's install
+    /// of the new one (`mine`) is pending, so her Delete of `old` waits for it.
+    public static func ourRekeyWaitingForItsInstall(provider: any IKECryptoProvider) throws
+        -> (c: Conversation, old: ChildSAInstallation, mine: ChildSAInstallation) {
+        var c = try Conversation(initiator: configuration("alice"), responder: configuration("bob"), provider: provider)
+        c.start()
+        try c.run()
+        c.installsCompleteAtOnce = false
+        let old = c.initiator.childSAs[0]
+        c.initiatorActions = []
+        c.record(c.initiator.rekeyChildSA(inboundSPI: old.inbound.spi, now: 10), fromInitiator: true)
+        try c.deliverToResponder()
+        guard let theirs = installs(c.responderActions).last else { throw NotEstablished() }
+        c.record(c.responder!.installCompleted(theirs.reference, succeeded: true, now: 11), fromInitiator: false)
+        c.deliverToInitiator()
+        guard let mine = installs(c.initiatorActions).first else { throw NotEstablished() }
+        return (c, old, mine)
+    }
+
     /// The message ID of a datagram (header octets 20-23).
     public static func messageID(_ bytes: [UInt8]) -> UInt32 { bytes[20..<24].reduce(0) { $0 << 8 | UInt32($1) } }
 

@@ -68,15 +68,11 @@ extension IKESA {
             exchange.peerRequestedCertificates = true
             state = .authenticating(exchange, negotiated)
         }
-        // A certificate: verified off the event loop, IKE_AUTH goes on in `peerVerified`.
-        if let verifying = startPeerVerification(auth, payloads: payloads, keys: keys, peerInitMessage: exchange.initiatorInitMessage,
-                                                 ownNonce: exchange.nonceResponder, skP: keys.keys.skPi, identity: peerIdentity,
-                                                 token: messageID) {
-            return verifying
+        switch checkPeer(auth, payloads: payloads, keys: keys, peerInitMessage: exchange.initiatorInitMessage,
+                         ownNonce: exchange.nonceResponder, skP: keys.keys.skPi, identity: peerIdentity, token: messageID) {
+        case .started(let verifying): return verifying
+        case .checked(let failure): return completeAuthRequest(payloads, messageID: messageID, verification: failure)
         }
-        let verification = verifyPeer(auth, payloads: payloads, keys: keys, peerInitMessage: exchange.initiatorInitMessage,
-                                      ownNonce: exchange.nonceResponder, skP: keys.keys.skPi, identity: peerIdentity)
-        return completeAuthRequest(payloads, messageID: messageID, verification: verification)
     }
 
     /// The responder's IKE_AUTH once the peer's AUTH was checked (`verification`: nil when it holds).
@@ -172,15 +168,11 @@ extension IKESA {
               case .authentication(let auth)? = payloads.first(where: { $0.type == .authentication }) else {
             return close("responder authentication failed: no IDr or AUTH")
         }
-        // A certificate: verified off the event loop, IKE_AUTH goes on in `peerVerified`.
-        if let verifying = startPeerVerification(auth, payloads: payloads, keys: keys, peerInitMessage: exchange.responderInitMessage,
-                                                 ownNonce: exchange.nonceInitiator, skP: keys.keys.skPr, identity: peerIdentity,
-                                                 token: messageID) {
-            return verifying
+        switch checkPeer(auth, payloads: payloads, keys: keys, peerInitMessage: exchange.responderInitMessage,
+                         ownNonce: exchange.nonceInitiator, skP: keys.keys.skPr, identity: peerIdentity, token: messageID) {
+        case .started(let verifying): return verifying
+        case .checked(let failure): return completeAuthResponse(payloads, verification: failure, now: now)
         }
-        let verification = verifyPeer(auth, payloads: payloads, keys: keys, peerInitMessage: exchange.responderInitMessage,
-                                      ownNonce: exchange.nonceInitiator, skP: keys.keys.skPr, identity: peerIdentity)
-        return completeAuthResponse(payloads, verification: verification, now: now)
     }
 
     /// The initiator's IKE_AUTH once the responder's AUTH was checked (`verification`: nil when it holds).
@@ -250,6 +242,23 @@ extension IKESA {
             let send = hints.peerRequestedCertificates || configuration.sendCertificateAlways
             return (send ? authenticator.certificatePayloads.map(IKEPayload.certificate) : [], auth)
         }
+    }
+
+    /// The peer's AUTH checked: a certificate's chain off the event loop (`.started`: the
+    /// `.verifyPeer` action; IKE_AUTH goes on in `peerVerified`), anything else at once.
+    enum PeerCheck {
+        case started([IKEAction])
+        case checked(PeerAuthenticationFailure?)
+    }
+
+    mutating func checkPeer(_ auth: AuthenticationPayload, payloads: [IKEPayload], keys: IKESAKeyContext, peerInitMessage: [UInt8],
+                            ownNonce: [UInt8], skP: SecretBytes, identity: IdentificationPayload, token: UInt32) -> PeerCheck {
+        if let verifying = startPeerVerification(auth, payloads: payloads, keys: keys, peerInitMessage: peerInitMessage,
+                                                 ownNonce: ownNonce, skP: skP, identity: identity, token: token) {
+            return .started(verifying)
+        }
+        return .checked(verifyPeer(auth, payloads: payloads, keys: keys, peerInitMessage: peerInitMessage,
+                                   ownNonce: ownNonce, skP: skP, identity: identity))
     }
 
     /// Checks the peer's AUTH (RFC 7296 2.15) the way `remote { auth }` says, where that needs

@@ -98,18 +98,7 @@ final class IKESAPhaseDataTests: XCTestCase {
     }
 
     func testTheDeleteWaitingForAnInstallGoesWithTheIKESADelete() throws {
-        var c = try C.Conversation(initiator: C.configuration("alice"), responder: C.configuration("bob"), provider: provider)
-        c.start()
-        try c.run()
-        c.installsCompleteAtOnce = false
-        let old = c.initiator.childSAs[0]
-        c.initiatorActions = []
-        c.record(c.initiator.rekeyChildSA(inboundSPI: old.inbound.spi, now: 10), fromInitiator: true)
-        try c.deliverToResponder()
-        let theirs = try XCTUnwrap(C.installs(c.responderActions).last)
-        c.record(c.responder!.installCompleted(theirs.reference, succeeded: true, now: 11), fromInitiator: false)
-        c.deliverToInitiator()
-        let mine = try XCTUnwrap(C.installs(c.initiatorActions).first)
+        var (c, old, mine) = try C.ourRekeyWaitingForItsInstall(provider: provider)
         XCTAssertEqual(c.initiator.inFlight?.deleteAfterInstall[mine.reference]?.reference, old.reference,
                        "the Delete of the old CHILD_SA waits for the new one's install")
         XCTAssertFalse(c.initiator.canSendRequest)

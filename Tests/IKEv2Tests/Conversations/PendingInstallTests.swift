@@ -118,26 +118,8 @@ final class PendingInstallTests: XCTestCase {
         }
     }
 
-    /// We rekeyed the CHILD_SA `old`; the peer installed its side and answered; our install
-    /// of the new one (`mine`) is pending, so our Delete of `old` waits.
-    func ourRekeyWaitingForItsInstall() throws -> (c: C.Conversation, old: ChildSAInstallation, mine: ChildSAInstallation) {
-        var c = try C.Conversation(initiator: C.configuration("alice"), responder: C.configuration("bob"), provider: provider)
-        c.start()
-        try c.run()
-        c.installsCompleteAtOnce = false
-        let old = c.initiator.childSAs[0]
-        c.initiatorActions = []
-        c.record(c.initiator.rekeyChildSA(inboundSPI: old.inbound.spi, now: 10), fromInitiator: true)
-        try c.deliverToResponder()
-        let theirs = try XCTUnwrap(C.installs(c.responderActions).last)
-        c.record(c.responder!.installCompleted(theirs.reference, succeeded: true, now: 11), fromInitiator: false)
-        c.deliverToInitiator()
-        let mine = try XCTUnwrap(C.installs(c.initiatorActions).first)
-        return (c, old, mine)
-    }
-
     func testAFailedRekeyInstallKeepsTheOldCHILDSA() throws {
-        var (c, old, mine) = try ourRekeyWaitingForItsInstall()
+        var (c, old, mine) = try C.ourRekeyWaitingForItsInstall(provider: provider)
         XCTAssertEqual(c.initiator.installCompleted(mine.reference, succeeded: false, now: 12), [],
                        "no Delete of the old CHILD_SA: it stays in use (the shell deletes the new one with the peer)")
         XCTAssertTrue(c.initiator.childSAs.contains { $0.reference == old.reference })
@@ -145,7 +127,7 @@ final class PendingInstallTests: XCTestCase {
     }
 
     func testThePeersIKESARekeyWaitsWhileOurDeleteWaitsForAnInstall() throws {
-        var (c, _, mine) = try ourRekeyWaitingForItsInstall()
+        var (c, _, mine) = try C.ourRekeyWaitingForItsInstall(provider: provider)
         // Our Delete of the old CHILD_SA waits for `mine`; the peer asks to rekey the IKE_SA.
         let refusedBefore = c.initiator.counters.refusals[.temporaryFailure, default: 0]
         // (Our own responder would wait for our Delete first; another implementation may not.)
